@@ -1,0 +1,61 @@
+# offbox build. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/offbox/offbox/internal/version.Version=$(VERSION)
+GOFLAGS_BUILD := -trimpath -tags grpcnotrace
+BIN := bin
+TOOLS := $(CURDIR)/.tools
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+CROSS_TARGETS := amd64 arm64 arm/7 arm/6 mips mipsle
+
+.PHONY: help build cross test test-integration fuzz bench proto demo lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
+
+build: ## build offbox and offbox-ingest for this machine into bin/
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/offbox ./cmd/offbox
+	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/offbox-ingest ./cmd/offbox-ingest
+
+cross: ## static agent builds for amd64 arm64 armv7 armv6 mips mipsle into bin/cross/
+	@for t in $(CROSS_TARGETS); do \
+		arch=$${t%/*}; arm=$${t#*/}; [ "$$arm" = "$$t" ] && arm=; \
+		name=offbox-linux-$$arch$${arm:+v$$arm}; \
+		echo "build $$name"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm GOMIPS=softfloat \
+			$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/cross/$$name ./cmd/offbox || exit 1; \
+	done
+
+test: ## unit tests, then the integration and end-to-end tests (real TLS, logrotate, binaries)
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+test-short: ## unit tests only
+	$(GO) test -short -count=1 ./...
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
+	@./scripts/fuzz.sh $(or $(FUZZTIME),10s)
+
+bench: build ## end-to-end and hot-path benchmarks; prints figures with the commands that made them
+	@./scripts/bench.sh
+
+proto: ## regenerate transport/proto/offbox/v1 with pinned generators (needs protoc)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH=$(TOOLS):$$PATH protoc -I transport/proto \
+		--go_out=transport/proto --go_opt=paths=source_relative \
+		--go-grpc_out=transport/proto --go-grpc_opt=paths=source_relative \
+		offbox/v1/offbox.proto
+
+demo: build ## throwaway CA, a collector and an agent on loopback, a demo log shipped and shown
+	@./scripts/demo.sh
+
+lint: ## gofmt, go vet, staticcheck
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	staticcheck ./...
+
+clean: ## remove build output
+	rm -rf $(BIN) .tools

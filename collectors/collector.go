@@ -1,0 +1,127 @@
+// Package collectors defines what an on-device source is: a Collector reads
+// one kind of local fact (a log file, the boot, the clock, watched files) and
+// hands Records to an Emitter. Collectors never import the agent, gRPC or each
+// other, and never write to the device's disk.
+package collectors
+
+import (
+	"context"
+	"time"
+)
+
+// Kind is the kind of observation a Record carries. The values equal the wire
+// enum offbox.v1.Kind.
+type Kind uint8
+
+const (
+	KindUnspecified Kind = iota
+	KindLog
+	KindBoot
+	KindHeartbeat
+	KindClock
+	KindConfigChange
+	KindPasswordChange
+	KindAccountChange
+	KindGap
+	KindAgentStatus
+	KindPasswordAge
+)
+
+var kindNames = [...]string{"unspecified", "log", "boot", "heartbeat", "clock", "config_change",
+	"password_change", "account_change", "gap", "agent_status", "password_age"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, bool) {
+	for i, n := range kindNames {
+		if n == s {
+			return Kind(i), true
+		}
+	}
+	return 0, false
+}
+
+// Record flags; the values equal the wire enum offbox.v1.Flag.
+const (
+	FlagPartial   uint32 = 1 // a line longer than the maximum: more of it follows
+	FlagNoNewline uint32 = 2 // the file ended (rotated, truncated) without a final newline
+)
+
+// FileID names one file across renames: device, inode and a SHA-256 over its
+// first FPLen bytes (at most FingerprintMax).
+type FileID struct {
+	Dev   uint64
+	Inode uint64
+	FPLen uint32
+	FP    [32]byte
+}
+
+// FingerprintMax is the number of leading bytes a file fingerprint covers once
+// the file is that long.
+const FingerprintMax = 1024
+
+// FileRange locates a record in its file: bytes [Start, End), End past the newline.
+type FileRange struct {
+	ID         FileID
+	Start, End int64
+}
+
+// Attr is one small key/value attribute of a record.
+type Attr struct{ Key, Value string }
+
+// Record is one observation. Body may alias a collector's buffer: an Emitter
+// copies what it keeps before Emit returns.
+type Record struct {
+	Time   time.Time
+	Kind   Kind
+	Source string
+	Body   []byte
+	Attrs  []Attr
+	File   *FileRange // file lines only
+	Flags  uint32
+}
+
+// Emitter takes records from collectors. It is the agent's bounded queue.
+type Emitter interface {
+	// Emit queues r, waiting while the queue's byte budget is full (the
+	// source waits: a file stays where it is). It returns ctx.Err() if ctx
+	// ends first.
+	Emit(ctx context.Context, r Record) error
+	// TryEmit queues r if there is room and otherwise drops it, counting the
+	// drop into the next batch. For sources that cannot wait.
+	TryEmit(r Record) bool
+}
+
+// Collector is one on-device source. Constructors do the setup that can fail;
+// Run only reads, until ctx ends.
+type Collector interface {
+	Name() string
+	Run(ctx context.Context, out Emitter) error
+}
+
+// Checkpoint is what the collector (the central service) has acknowledged for
+// a source: the file and the offset stored so far.
+type Checkpoint struct {
+	Source string
+	ID     FileID
+	Offset int64
+}
+
+// Resumer is implemented by collectors that continue from acknowledged
+// checkpoints. The agent calls Resume once, before Run, with what the
+// collector service returned in its Welcome.
+type Resumer interface {
+	Resume(cps []Checkpoint)
+}
+
+// Acker is implemented by collectors that want to know what has been durably
+// stored (a file tailer that must finish a rotated file before letting go).
+type Acker interface {
+	Acked(cps []Checkpoint)
+}

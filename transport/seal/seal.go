@@ -1,0 +1,196 @@
+// Package seal turns records into signed, hash-chained batches and checks
+// them. It owns the exact bytes: the agent serialises a batch once and signs
+// those bytes; the collector verifies the bytes it received and never
+// re-serialises (protobuf encoding is not canonical).
+//
+// A batch's digest is SHA-256 over its bytes. The digest is both the chain
+// link (the next batch's prev_hash) and what is signed: the signature covers
+// SigningPrefix followed by the digest, so every byte of the batch is covered
+// while the batch is hashed only once. Ed25519 signs that message directly;
+// ECDSA P-256 signs its SHA-256, as ECDSA always does.
+package seal
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+)
+
+// SigningPrefix separates offbox batch signatures from any other use of a key.
+const SigningPrefix = "offbox/v1 batch\x00"
+
+// Header is a batch header; field numbers follow offbox.v1.BatchHeader.
+type Header struct {
+	DeviceID       string
+	KeyID          []byte
+	BootID         string
+	SessionID      []byte
+	Seq            uint64
+	PrevHash       []byte
+	RecordCount    uint32
+	DroppedRecords uint64
+	DroppedBytes   uint64
+	SealedNs       int64
+	AgentVersion   string
+}
+
+// AppendHeader appends h as field 1 (header) of an offbox.v1.Batch.
+func AppendHeader(dst []byte, h *Header) []byte {
+	var b []byte
+	b = appendString(b, 1, h.DeviceID)
+	b = appendBytes(b, 2, h.KeyID)
+	b = appendString(b, 3, h.BootID)
+	b = appendBytes(b, 4, h.SessionID)
+	b = appendUint(b, 5, h.Seq)
+	b = appendBytes(b, 6, h.PrevHash)
+	b = appendUint(b, 7, uint64(h.RecordCount))
+	b = appendUint(b, 8, h.DroppedRecords)
+	b = appendUint(b, 9, h.DroppedBytes)
+	b = appendUint(b, 10, uint64(h.SealedNs))
+	b = appendString(b, 11, h.AgentVersion)
+	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+	return protowire.AppendBytes(dst, b)
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+func appendUint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+// Digest is the SHA-256 of a batch's signed bytes: its chain hash.
+func Digest(batch []byte) [32]byte { return sha256.Sum256(batch) }
+
+// KeyID is the SHA-256 of a public key's PKIX SubjectPublicKeyInfo.
+func KeyID(pub crypto.PublicKey) ([]byte, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("seal: key id: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return sum[:], nil
+}
+
+func message(digest [32]byte) []byte {
+	m := make([]byte, 0, len(SigningPrefix)+len(digest))
+	return append(append(m, SigningPrefix...), digest[:]...)
+}
+
+// SignDigest signs a batch digest with an Ed25519 or ECDSA P-256 key (a
+// crypto.Signer, so keys held in hardware work too).
+func SignDigest(signer crypto.Signer, digest [32]byte) ([]byte, error) {
+	msg := message(digest)
+	switch pub := signer.Public().(type) {
+	case ed25519.PublicKey:
+		return signer.Sign(rand.Reader, msg, crypto.Hash(0))
+	case *ecdsa.PublicKey:
+		if pub.Curve.Params().Name != "P-256" {
+			return nil, fmt.Errorf("seal: ECDSA curve %s not supported, use P-256", pub.Curve.Params().Name)
+		}
+		h := sha256.Sum256(msg)
+		return signer.Sign(rand.Reader, h[:], crypto.SHA256)
+	default:
+		return nil, fmt.Errorf("seal: key type %T not supported, use Ed25519 or ECDSA P-256", pub)
+	}
+}
+
+// Errors from Verify and Open; callers map them to integrity events.
+var (
+	ErrBadSignature = errors.New("bad signature")
+	ErrMalformed    = errors.New("malformed batch")
+)
+
+// Verify checks sig over batch with pub.
+func Verify(pub crypto.PublicKey, batch, sig []byte) error {
+	return VerifyDigest(pub, Digest(batch), sig)
+}
+
+// VerifyDigest checks sig over a batch whose digest is already known.
+func VerifyDigest(pub crypto.PublicKey, digest [32]byte, sig []byte) error {
+	msg := message(digest)
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		if len(sig) != ed25519.SignatureSize || !ed25519.Verify(k, msg, sig) {
+			return ErrBadSignature
+		}
+	case *ecdsa.PublicKey:
+		h := sha256.Sum256(msg)
+		if !ecdsa.VerifyASN1(k, h[:], sig) {
+			return ErrBadSignature
+		}
+	default:
+		return fmt.Errorf("seal: key type %T not supported", pub)
+	}
+	return nil
+}
+
+// Sealed is a batch ready to send: its bytes, signature and digest.
+type Sealed struct {
+	Seq    uint64
+	Bytes  []byte
+	Sig    []byte
+	Digest [32]byte
+}
+
+// Seal encodes h followed by the already-encoded records (a run of Batch
+// field 2 entries, see AppendRecord) and signs the result.
+func Seal(signer crypto.Signer, h *Header, records []byte) (*Sealed, error) {
+	buf := make([]byte, 0, len(records)+256)
+	buf = AppendHeader(buf, h)
+	buf = append(buf, records...)
+	d := Digest(buf)
+	sig, err := SignDigest(signer, d)
+	if err != nil {
+		return nil, err
+	}
+	return &Sealed{Seq: h.Seq, Bytes: buf, Sig: sig, Digest: d}, nil
+}
+
+// Open decodes batch bytes and checks their structure: a header, a sequence
+// number, a record count that matches. It does not check the signature.
+func Open(batch []byte) (*offboxv1.Batch, error) {
+	var b offboxv1.Batch
+	if err := proto.Unmarshal(batch, &b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	h := b.GetHeader()
+	switch {
+	case h == nil:
+		return nil, fmt.Errorf("%w: no header", ErrMalformed)
+	case h.GetSeq() == 0:
+		return nil, fmt.Errorf("%w: sequence 0", ErrMalformed)
+	case int(h.GetRecordCount()) != len(b.GetRecords()):
+		return nil, fmt.Errorf("%w: header says %d records, batch has %d", ErrMalformed, h.GetRecordCount(), len(b.GetRecords()))
+	case len(h.GetPrevHash()) != 0 && len(h.GetPrevHash()) != sha256.Size:
+		return nil, fmt.Errorf("%w: prev_hash of %d bytes", ErrMalformed, len(h.GetPrevHash()))
+	}
+	return &b, nil
+}
