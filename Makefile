@@ -50,7 +50,7 @@ proto: ## regenerate transport/proto/offbox/v1 with pinned generators (needs pro
 		offbox/v1/offbox.proto
 
 demo: build ## throwaway CA, a collector and an agent on loopback, a demo log shipped and shown
-	@./scripts/demo.sh
+	@DEMO_DIR=$(or $(DEMO_DIR),demo) ./scripts/demo.sh
 
 lint: ## gofmt, go vet, staticcheck
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l .; exit 1; }

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// BenchmarkEndToEnd ships 1,000,000 lines of about 170 bytes from a file,
+// over mutual TLS on loopback, into offbox-ingest's SQLite store, and reports
+// what a user compares shippers by: MiB/s from file to durably stored and
+// acknowledged, agent CPU seconds, MiB per agent CPU-second and the agent's
+// peak RSS. Run it with `make bench` (or -bench EndToEnd -benchtime 1x).
+func BenchmarkEndToEnd(b *testing.B) {
+	const lines = 1_000_000
+	dir := b.TempDir()
+	logf := filepath.Join(dir, "bench.log")
+	f, err := os.Create(logf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := 0; i < lines; i++ {
+		w.WriteString(lineText("bench", i))
+		w.WriteByte('\n')
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	st, _ := os.Stat(logf)
+	mib := float64(st.Size()) / (1 << 20)
+	p := newPKI(b, "bench")
+	for i := 0; i < b.N; i++ {
+		db := filepath.Join(dir, fmt.Sprintf("store-%d.db", i))
+		in := startIngest(b, p, db, "127.0.0.1:0")
+		t0 := time.Now()
+		ag := startAgent(b, p, "bench", in.addr, "-tail", logf, "-start-at", "beginning")
+		source := "file:" + logf
+		for count(b, db, "-source", source) < lines {
+			if ag.exited() {
+				b.Fatalf("agent exited: %s", ag.out.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		elapsed := time.Since(t0)
+		cpu := cpuSeconds(b, ag.pid())
+		peak := float64(procStatus(b, ag.pid(), "VmHWM")) / 1024
+		ingestCPU := cpuSeconds(b, in.pid())
+		ag.stop()
+		in.stop()
+		b.ReportMetric(mib/elapsed.Seconds(), "MiB/s")
+		b.ReportMetric(cpu, "agent-cpu-s")
+		b.ReportMetric(mib/cpu, "MiB/agent-cpu-s")
+		b.ReportMetric(peak, "agent-peak-rss-MiB")
+		b.ReportMetric(ingestCPU, "ingest-cpu-s")
+		fmt.Printf("end-to-end: %d lines, %.1f MiB in %.2fs = %.1f MiB/s; agent %.2f CPU-s (%.0f MiB per CPU-s), peak RSS %.1f MiB; ingest %.2f CPU-s\n",
+			lines, mib, elapsed.Seconds(), mib/elapsed.Seconds(), cpu, mib/cpu, peak, ingestCPU)
+	}
+	b.ReportMetric(0, "ns/op")
+}
