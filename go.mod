@@ -3,6 +3,7 @@ module github.com/offbox/offbox
 go 1.26.8
 
 require (
+	github.com/beevik/ntp v1.6.0 // indirect
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/fsnotify/fsnotify v1.10.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect

@@ -1,0 +1,651 @@
+// Package watch records changes to configuration files and local accounts:
+// a watched file modified, created, deleted or given another mode or owner;
+// a password changed in /etc/shadow; an account added to, removed from or
+// changed in /etc/passwd; and, at start and daily, the age of every password.
+// It reads everything under a host root, sees changes through inotify on the
+// parent directories plus a periodic rescan, and keeps its baseline in
+// memory only: it never writes to disk. It never puts a password hash, or
+// anything derived from one, into a record or a log line: to notice that a
+// hash changed it keeps a digest keyed with a random per-run key, in memory.
+// A source it cannot read is reported as an agent_status record, once per
+// change of state; it never stops for one.
+//
+// Records (Source is "watch:" and the path on the device, not under Root):
+//
+//   - config_change: body changeBody; change is "modified" (content),
+//     "metadata" (mode, uid or gid only), "created" or "deleted". An
+//     mtime-only change (touch) is no record. The first look is a baseline,
+//     never a record; after a time unreadable a file is compared with the
+//     last version read.
+//   - password_change: a user's hash field changed in shadow (or the
+//     password field in passwd, on systems without shadow). Users that
+//     appear or vanish are account changes, seen in passwd.
+//   - account_change: one per account added, removed or changed (uid, gid,
+//     home, shell); uid0 flags root's powers.
+//   - password_age: at start and every AgeEvery, every shadow user,
+//     locked and passwordless ones included and flagged; oldest_* counts
+//     only passwords in use (not locked, not empty, not to be changed at
+//     next login).
+//   - agent_status: a path missing or unreadable (attr error), a glob that
+//     matches nothing, inotify unavailable; and one more (attr status) when
+//     that ends.
+//
+// Files named shadow, gshadow, their "-" backups, nshadow, opasswd and
+// master.passwd are never watched as config files, even when a glob
+// matches them: their hashes would be in the diff and the SHA-256.
+package watch
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/offbox/offbox/collectors"
+)
+
+// Config says what to watch. Its zero value watches the defaults under "/".
+type Config struct {
+	Root         string           // host root that every path below is read under; "" means "/"
+	Paths        []string         // absolute files and globs (filepath.Match syntax) to watch; nil means DefaultPaths()
+	DiffPaths    []string         // globs of paths whose records carry a unified diff; none by default: config files hold secrets
+	MaxDiffBytes int              // cap on a diff, cut at a line boundary and flagged diff_truncated; 0 means 16 KiB
+	Shadow       string           // shadow(5) file; "" means /etc/shadow, "-" disables
+	Passwd       string           // passwd(5) file; "" means /etc/passwd, "-" disables
+	RescanEvery  time.Duration    // rescan besides inotify: catches missed events and new glob matches; 0 means 30s
+	AgeEvery     time.Duration    // period of the password_age record (one is also sent at start); 0 means 24h
+	Now          func() time.Time // record times and password ages; nil means time.Now
+	Logger       *slog.Logger     // nil means slog.Default()
+}
+
+// DefaultPaths are the files watched when Config.Paths is nil: sshd, OpenWrt
+// UCI, FRR, ifupdown, sudo, name resolution, cron and nftables.
+func DefaultPaths() []string {
+	return []string{
+		"/etc/ssh/sshd_config", "/etc/ssh/sshd_config.d/*.conf",
+		"/etc/config/*",
+		"/etc/frr/*.conf",
+		"/etc/network/interfaces",
+		"/etc/sudoers", "/etc/sudoers.d/*",
+		"/etc/hosts", "/etc/resolv.conf",
+		"/etc/crontab",
+		"/etc/nftables.conf",
+	}
+}
+
+const (
+	sourcePrefix        = "watch:"
+	defaultMaxDiffBytes = 16 << 10
+	defaultRescanEvery  = 30 * time.Second
+	defaultAgeEvery     = 24 * time.Hour
+	// debounce is the quiet after the last inotify event before a scan, so
+	// that one save (truncate then write, or write then rename) is one record.
+	debounce = 150 * time.Millisecond
+	// maxDebounce bounds the wait while events keep coming.
+	maxDebounce = time.Second
+	// maxDiffInput is the most bytes of a DiffPaths file kept in memory to
+	// diff the next version against; a longer file gets no diff.
+	maxDiffInput = 1 << 20
+	// maxAccountsFile is the most bytes of shadow or passwd read.
+	maxAccountsFile = 16 << 20
+)
+
+// Collector watches files and accounts. Create it with New.
+type Collector struct {
+	root        string   // absolute and clean; "/" for the host itself
+	globRoot    string   // root with glob metacharacters quoted; "" for "/"
+	paths       []string // logical (on the device), absolute, clean
+	diffPaths   []string
+	dirs        []string // real directories to watch with inotify
+	maxDiff     int      // bytes
+	shadow      string   // logical; "" disabled
+	passwd      string   // logical; "" disabled
+	rescanEvery time.Duration
+	ageEvery    time.Duration
+	now         func() time.Time
+	log         *slog.Logger
+
+	noNotify bool // tests: find changes by rescans alone
+}
+
+// New checks cfg and returns a collector. It reads nothing but the root.
+func New(cfg Config) (*Collector, error) {
+	root := cfg.Root
+	if root == "" {
+		root = "/"
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("watch: root: %w", err)
+	}
+	if !isDir(root) {
+		return nil, fmt.Errorf("watch: root %s is not a directory", root)
+	}
+	c := &Collector{
+		root:        root,
+		maxDiff:     cfg.MaxDiffBytes,
+		rescanEvery: cfg.RescanEvery,
+		ageEvery:    cfg.AgeEvery,
+		now:         cfg.Now,
+		log:         cfg.Logger,
+	}
+	if root != "/" {
+		c.globRoot = escapeMeta(root)
+	}
+	if c.shadow, err = accountsPath("shadow", cfg.Shadow, "/etc/shadow"); err != nil {
+		return nil, err
+	}
+	if c.passwd, err = accountsPath("passwd", cfg.Passwd, "/etc/passwd"); err != nil {
+		return nil, err
+	}
+	paths := cfg.Paths
+	if paths == nil {
+		paths = DefaultPaths()
+	}
+	if c.paths, err = patterns("path", paths); err != nil {
+		return nil, err
+	}
+	for _, p := range c.paths {
+		if !hasMeta(p) && c.isSensitive(p) {
+			return nil, fmt.Errorf("watch: path %s holds password hashes: it is watched as Shadow, never as a config file", p)
+		}
+	}
+	if c.diffPaths, err = patterns("diff path", cfg.DiffPaths); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.maxDiff < 0:
+		return nil, fmt.Errorf("watch: negative MaxDiffBytes %d", c.maxDiff)
+	case c.maxDiff == 0:
+		c.maxDiff = defaultMaxDiffBytes
+	}
+	switch {
+	case c.rescanEvery < 0 || c.ageEvery < 0:
+		return nil, fmt.Errorf("watch: negative RescanEvery or AgeEvery")
+	case c.rescanEvery == 0:
+		c.rescanEvery = defaultRescanEvery
+	}
+	if c.ageEvery == 0 {
+		c.ageEvery = defaultAgeEvery
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	seen := make(map[string]bool)
+	dirOf := append(append([]string(nil), c.paths...), c.shadow, c.passwd)
+	for _, p := range dirOf {
+		if p == "" {
+			continue
+		}
+		if d := filepath.Dir(p); !hasMeta(d) && !seen[d] {
+			seen[d] = true
+			c.dirs = append(c.dirs, c.real(d))
+		}
+	}
+	return c, nil
+}
+
+// accountsPath is the logical path of the shadow or passwd file.
+func accountsPath(what, p, def string) (string, error) {
+	switch {
+	case p == "-":
+		return "", nil
+	case p == "":
+		return def, nil
+	case !filepath.IsAbs(p) || hasMeta(p):
+		return "", fmt.Errorf("watch: %s %q is not an absolute file path", what, p)
+	}
+	return filepath.Clean(p), nil
+}
+
+// patterns checks and cleans absolute paths and globs, dropping repeats.
+func patterns(what string, ps []string) ([]string, error) {
+	var out []string
+	seen := make(map[string]bool)
+	for _, p := range ps {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("watch: %s %q is not absolute", what, p)
+		}
+		if _, err := filepath.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("watch: %s %q: %w", what, p, err)
+		}
+		p = filepath.Clean(p)
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Name is "watch".
+func (c *Collector) Name() string { return "watch" }
+
+// Run takes a baseline of every watched file and of the accounts, sends a
+// password_age record, then records changes until ctx ends. A baseline is
+// not a change: Run reports only what changes while it runs.
+func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
+	r := &runner{
+		c:          c,
+		ctx:        ctx,
+		out:        out,
+		files:      make(map[string]*fileTrack),
+		problems:   make(map[string]string),
+		watched:    make(map[string]uint64),
+		wantDir:    make(map[string]bool),
+		agePending: true,
+		key:        make([]byte, 32),
+	}
+	rand.Read(r.key) // never fails (crypto/rand panics rather than return an error)
+	for _, d := range c.dirs {
+		r.wantDir[d] = true
+	}
+	var events <-chan fsnotify.Event
+	var errs <-chan error
+	if !c.noNotify {
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			r.setProblem(sourcePrefix+"inotify", "", fmt.Sprintf("inotify unavailable (%v): changes are found by rescans every %v", err, c.rescanEvery), "")
+		} else {
+			r.w = w
+			defer w.Close()
+			events, errs = w.Events, w.Errors
+		}
+	}
+	r.scan(true)
+
+	rescan := time.NewTicker(c.rescanEvery)
+	defer rescan.Stop()
+	age := time.NewTicker(c.ageEvery)
+	defer age.Stop()
+	settle := time.NewTimer(time.Hour)
+	settle.Stop()
+	pending := false    // a scan is due when settle fires
+	var first time.Time // of the events the pending scan is for
+	due := func() {
+		now := time.Now()
+		if !pending {
+			pending, first = true, now
+		}
+		settle.Reset(max(0, min(debounce, first.Add(maxDebounce).Sub(now))))
+	}
+	for r.err == nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+			} else if r.relevant(ev.Name) {
+				due()
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			// An overflow lost events: look at everything.
+			c.log.Warn("watch: inotify error; rescanning", "error", err)
+			due()
+		case <-settle.C:
+			pending = false
+			r.scan(false)
+		case <-rescan.C:
+			if !pending {
+				r.scan(false)
+			}
+		case <-age.C:
+			r.agePending = true
+			if !pending {
+				r.scan(false)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return r.err
+}
+
+// runner is the state of one Run; only its goroutine touches it.
+type runner struct {
+	c   *Collector
+	ctx context.Context
+	out collectors.Emitter
+	err error // the first failed Emit: Run stops
+
+	w       *fsnotify.Watcher // nil without inotify
+	watched map[string]uint64 // real directory → inode of the watch
+	wantDir map[string]bool   // the collector's dirs
+
+	files    map[string]*fileTrack // by logical path
+	problems map[string]string     // by record source: the reported problem
+	owners   map[uint32]string     // uid → user, loaded once per scan when needed
+
+	key        []byte // HMAC key of the hash digests; random per Run, memory only
+	shadow     shadowTrack
+	passwd     passwdTrack
+	agePending bool // a password_age record is due once shadow is readable
+}
+
+// fileTrack is what is known of one watched path.
+type fileTrack struct {
+	explicit bool     // named without a glob: its absence is a problem
+	known    presence // unreadable here means unknown: no baseline yet
+	last     fileObs  // when known == present
+}
+
+// relevant says whether an inotify event on real path name may change a
+// watched file, or is a watched directory coming or going.
+func (r *runner) relevant(name string) bool {
+	if r.wantDir[name] {
+		return true
+	}
+	p := r.c.logical(name)
+	return (p != "" && (p == r.c.shadow || p == r.c.passwd)) || matchesAny(r.c.paths, p)
+}
+
+// scan looks at everything and records what changed since the last scan.
+// The first scan is the baseline.
+func (r *runner) scan(initial bool) {
+	r.owners = nil
+	if r.w != nil {
+		r.syncWatches()
+	}
+	r.scanFiles(initial)
+	if r.c.passwd != "" {
+		r.scanPasswd()
+	}
+	if r.c.shadow != "" {
+		r.scanShadow()
+	}
+	if r.agePending && r.shadow.known {
+		r.agePending = false
+		r.emitAge()
+	}
+}
+
+// syncWatches adds a watch on every wanted directory that exists, and
+// renews one whose directory was replaced.
+func (r *runner) syncWatches() {
+	for _, d := range r.c.dirs {
+		var ino uint64
+		fi, err := os.Stat(d)
+		if err == nil {
+			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+				ino = uint64(st.Ino)
+			}
+		}
+		if old, ok := r.watched[d]; ok {
+			if err == nil && old == ino {
+				continue
+			}
+			r.w.Remove(d) // the kernel may have dropped it already
+			delete(r.watched, d)
+		}
+		if err != nil || !fi.IsDir() {
+			continue // rescans notice it appearing
+		}
+		src, p := sourcePrefix+r.c.logical(d), r.c.logical(d)
+		if err := r.w.Add(d); err != nil {
+			r.setProblem(src, p, fmt.Sprintf("cannot watch the directory (%v): changes are found by rescans every %v", reasonOf(err), r.c.rescanEvery), "")
+			continue
+		}
+		r.setProblem(src, p, "", "watched")
+		r.watched[d] = ino
+	}
+}
+
+// scanFiles looks at every watched path.
+func (r *runner) scanFiles(initial bool) {
+	paths, globs := r.c.expand()
+	for _, pat := range sortedKeys(globs) {
+		r.setProblem(sourcePrefix+pat, pat, globs[pat], "matches files again")
+	}
+	all := make(map[string]bool, len(paths)+len(r.files))
+	for p := range paths {
+		all[p] = true
+	}
+	for p := range r.files {
+		all[p] = true
+	}
+	for _, p := range sortedKeys(all) {
+		explicit, wanted := paths[p]
+		ft, ok := r.files[p]
+		if !ok {
+			ft = &fileTrack{explicit: explicit, known: unreadable}
+			if !initial {
+				ft.known = absent // a glob did not match it before
+			}
+			r.files[p] = ft
+		}
+		diff := matchesAny(r.c.diffPaths, p)
+		o := fileObs{state: absent}
+		if wanted {
+			var keep int64
+			if diff {
+				keep = maxDiffInput
+			}
+			o = r.c.observe(p, keep)
+		}
+		r.applyFile(p, ft, o, diff)
+		if !wanted && ft.known == absent {
+			delete(r.files, p)
+		}
+	}
+}
+
+// applyFile compares a look at p with what was known and records the change.
+// An mtime-only change (touch) is not a change; a mode or owner change is
+// one ("metadata"). After a time unreadable the file is compared with its
+// last readable version; a file never readable before gets a baseline.
+func (r *runner) applyFile(p string, ft *fileTrack, o fileObs, diff bool) {
+	src := sourcePrefix + p
+	switch o.state {
+	case present:
+		r.setProblem(src, p, "", "readable again")
+		switch ft.known {
+		case absent:
+			r.emitChange(p, "created", nil, &o, diff)
+		case present:
+			old := ft.last
+			switch {
+			case old.sum != o.sum:
+				r.emitChange(p, "modified", &old, &o, diff)
+			case old.mode != o.mode || old.uid != o.uid || old.gid != o.gid:
+				r.emitChange(p, "metadata", &old, &o, false)
+			}
+		}
+		ft.known, ft.last = present, o
+	case absent:
+		if ft.known == present {
+			r.emitChange(p, "deleted", &ft.last, nil, diff)
+		}
+		ft.known, ft.last = absent, fileObs{}
+		if ft.explicit {
+			r.setProblem(src, p, "missing", "readable again")
+		} else {
+			r.setProblem(src, p, "", "gone")
+		}
+	case unreadable:
+		r.setProblem(src, p, o.reason, "")
+	}
+}
+
+// changeBody is the body of a config_change record. The new file's fields
+// are left out for "deleted", the old file's for "created".
+type changeBody struct {
+	Path          string  `json:"path"`
+	Change        string  `json:"change"` // modified, created, deleted, metadata
+	OldSHA256     string  `json:"old_sha256"`
+	NewSHA256     string  `json:"new_sha256"`
+	Size          *int64  `json:"size,omitempty"`
+	Mode          string  `json:"mode,omitempty"` // octal, with setuid/setgid/sticky
+	UID           *uint32 `json:"uid,omitempty"`
+	GID           *uint32 `json:"gid,omitempty"`
+	Owner         string  `json:"owner,omitempty"` // user of uid in the passwd under the root
+	MTime         string  `json:"mtime,omitempty"` // RFC 3339
+	OldSize       *int64  `json:"old_size,omitempty"`
+	OldMode       string  `json:"old_mode,omitempty"`
+	OldUID        *uint32 `json:"old_uid,omitempty"`
+	OldGID        *uint32 `json:"old_gid,omitempty"`
+	OldOwner      string  `json:"old_owner,omitempty"`
+	Diff          string  `json:"diff,omitempty"`           // DiffPaths only
+	DiffTruncated *bool   `json:"diff_truncated,omitempty"` // DiffPaths only
+	DiffSkipped   string  `json:"diff_skipped,omitempty"`   // why there is no diff
+}
+
+func (r *runner) emitChange(p, change string, old, cur *fileObs, diff bool) {
+	b := changeBody{Path: p, Change: change}
+	if old != nil {
+		b.OldSHA256 = old.sha()
+		b.OldSize, b.OldMode, b.OldUID, b.OldGID = &old.size, old.modeString(), &old.uid, &old.gid
+		b.OldOwner = r.ownerName(old.uid)
+	}
+	if cur != nil {
+		b.NewSHA256 = cur.sha()
+		b.Size, b.Mode, b.UID, b.GID = &cur.size, cur.modeString(), &cur.uid, &cur.gid
+		b.Owner = r.ownerName(cur.uid)
+		b.MTime = cur.mtime.UTC().Format(time.RFC3339Nano)
+	}
+	if diff && change != "metadata" {
+		var a, z []byte
+		tooBig := false
+		if old != nil {
+			a, tooBig = old.content, old.tooBig
+		}
+		if cur != nil {
+			z, tooBig = cur.content, tooBig || cur.tooBig
+		}
+		truncated := true
+		if tooBig {
+			b.DiffSkipped = fmt.Sprintf("file larger than %d bytes", maxDiffInput)
+		} else {
+			b.Diff, truncated = unifiedDiff(p, a, z, r.c.maxDiff)
+		}
+		b.DiffTruncated = &truncated
+	}
+	r.emit(collectors.Record{
+		Kind:   collectors.KindConfigChange,
+		Source: sourcePrefix + p,
+		Body:   marshal(b),
+		Attrs: []collectors.Attr{
+			{Key: "path", Value: p}, {Key: "change", Value: change},
+			{Key: "old_sha256", Value: b.OldSHA256}, {Key: "new_sha256", Value: b.NewSHA256},
+		},
+	})
+}
+
+// setProblem records that source has a problem (reason), or none ("") any
+// more, logging and emitting an agent_status record only when that changes.
+// okWord says how a problem ended ("readable again", "gone").
+func (r *runner) setProblem(src, p, reason, okWord string) {
+	if r.problems[src] == reason {
+		return
+	}
+	what := p
+	if what == "" {
+		what = "watch"
+	}
+	if reason == "" {
+		delete(r.problems, src)
+		r.c.log.Info("watch: "+okWord, "path", p)
+		r.emit(collectors.Record{
+			Kind:   collectors.KindAgentStatus,
+			Source: src,
+			Body:   []byte(what + ": " + okWord),
+			Attrs:  []collectors.Attr{{Key: "path", Value: p}, {Key: "status", Value: okWord}},
+		})
+		return
+	}
+	r.problems[src] = reason
+	r.c.log.Warn("watch: "+reason, "path", p)
+	r.emit(collectors.Record{
+		Kind:   collectors.KindAgentStatus,
+		Source: src,
+		Body:   []byte(what + ": " + reason),
+		Attrs:  []collectors.Attr{{Key: "path", Value: p}, {Key: "error", Value: reason}},
+	})
+}
+
+func (r *runner) emit(rec collectors.Record) {
+	if r.err != nil {
+		return
+	}
+	rec.Time = r.c.now()
+	if err := r.out.Emit(r.ctx, rec); err != nil {
+		r.err = err
+	}
+}
+
+// ownerName is the user of uid in the passwd under the root, or "".
+func (r *runner) ownerName(uid uint32) string {
+	if r.owners == nil {
+		r.owners = r.c.ownerNames()
+	}
+	return r.owners[uid]
+}
+
+// ownerNames maps uids to the first user with that uid in the passwd file
+// under the root (Config.Passwd, or /etc/passwd when that is disabled).
+func (c *Collector) ownerNames() map[uint32]string {
+	names := make(map[uint32]string)
+	p := c.passwd
+	if p == "" {
+		p = "/etc/passwd"
+	}
+	o := c.observe(p, maxAccountsFile)
+	if o.state != present || o.tooBig {
+		return names
+	}
+	accts, _ := parsePasswd(o.content)
+	for _, a := range accts {
+		if _, ok := names[a.UID]; !ok {
+			names[a.UID] = a.User
+		}
+	}
+	return names
+}
+
+// digest is a keyed digest of a password field, to notice it changing.
+func (r *runner) digest(s secret) [32]byte {
+	m := hmac.New(sha256.New, r.key)
+	m.Write([]byte(s()))
+	var d [32]byte
+	m.Sum(d[:0])
+	return d
+}
+
+// marshal is compact JSON without HTML escaping (diffs hold < and >).
+func marshal(v any) []byte {
+	var b bytes.Buffer
+	e := json.NewEncoder(&b)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		panic("watch: marshal: " + err.Error()) // only plain structs are marshalled
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
