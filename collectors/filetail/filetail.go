@@ -57,10 +57,13 @@ const (
 //   - after a restart, Resume's checkpoints do the same with the rotated or
 //     copied file found by identity beside the path (see identity.go).
 //
-// A path is followed, not every file that ever bore its name: a file rotated
-// in and out of the path again between two looks of the tailer (two
-// rotations within one PollEvery while the tailer is not waiting on the old
-// file) is not read.
+// When the follower falls behind (its emitter blocked because the collector
+// is down, or the agent was stopped) the path may be rotated several times
+// before it gets to the new file. After finishing a file it therefore reads,
+// oldest first, every sibling (same name prefix, not compressed) written at
+// or after the finished file and not read yet, before the file now at the
+// path. A file rotated past and compressed before the follower got to it
+// cannot be read; its lines are lost without a byte count.
 type Tailer struct {
 	patterns   []string // absolute and clean
 	startAtEnd bool

@@ -448,6 +448,7 @@ func TestRotateLive(t *testing.T) {
 	before, beforeWant := lines("before", 0, 80)
 	unread, unreadWant := lines("unread", 0, 3) // written while stuck: unread at rotation
 	after, afterWant := lines("after", 0, 2)    // the new file's
+	middle, middleWant := lines("middle", 0, 4) // a file rotated in and out while behind
 	// Longer than before+unread: a rewrite that only the fingerprint tells.
 	longAfter, longAfterWant := lines("after-long-enough-to-pass-the-old-offset", 0, 80)
 
@@ -489,6 +490,32 @@ func TestRotateLive(t *testing.T) {
 				writeFile(t, path, after)
 			},
 			want: concat(beforeWant, unreadWant, []string{"late to the old file"}, afterWant),
+		},
+		{
+			// The follower is still stuck in the first file while the
+			// path is rotated twice: the middle file must not be skipped.
+			name: "rename and create twice while behind",
+			rotate: func(t *testing.T, path string) {
+				mustRename(t, path, path+".1")
+				writeFile(t, path, middle)
+				time.Sleep(20 * time.Millisecond) // distinct last-write times
+				mustRename(t, path+".1", path+".2")
+				mustRename(t, path, path+".1")
+				writeFile(t, path, after)
+			},
+			want: concat(beforeWant, unreadWant, middleWant, afterWant),
+		},
+		{
+			name: "copytruncate twice while behind",
+			rotate: func(t *testing.T, path string) {
+				copyFile(t, path, path+".1")
+				truncateTo(t, path, middle)
+				time.Sleep(20 * time.Millisecond)
+				mustRename(t, path+".1", path+".2")
+				copyFile(t, path, path+".1")
+				truncateTo(t, path, after)
+			},
+			want: concat(beforeWant, unreadWant, middleWant, afterWant),
 		},
 		{
 			name: "copytruncate, new content shorter than the offset",

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/offbox/offbox/collectors"
@@ -29,6 +31,11 @@ type follower struct {
 	rotatedAt  time.Time // when the path was first seen naming another file than cur; zero if not
 	everOpened bool
 	problem    string // what is wrong, as last reported; "" when reading fine
+
+	// done holds the identities of the files this path has been read to
+	// the end of, newest last, so that a rotated file is never read twice
+	// when looking for the files rotated past while the follower was behind.
+	done []collectors.FileID
 
 	// buf[:pend] holds the start of a line not finished yet; it ends at
 	// file offset cur.pos. Reads fill buf[pend:].
@@ -223,7 +230,13 @@ func (fl *follower) finishRotated(ctx context.Context, cp collectors.Checkpoint,
 		return fl.emitGap(ctx, "rotated file not found", -1,
 			fmt.Sprintf("%s was rotated; the file holding the lines after offset %d was not found", fl.path, cp.Offset))
 	}
-	return fl.finishOther(ctx, openFile{f: f, st: st, id: identify(f, st, &fl.scratch), pos: cp.Offset})
+	of := openFile{f: f, st: st, id: identify(f, st, &fl.scratch), pos: cp.Offset}
+	after := modTime(f)
+	fl.markDone(of.id)
+	if err := fl.finishOther(ctx, of); err != nil {
+		return err
+	}
+	return fl.finishSuccessors(ctx, after)
 }
 
 // finishOther reads of (a rotated file or a copy) to its end as this path's
@@ -334,10 +347,110 @@ func (fl *follower) checkRotation(ctx context.Context) (step, error) {
 	if err := fl.drain(ctx); err != nil {
 		return stepWait, err
 	}
-	fl.cur.f.Close()
+	finished := fl.cur
+	fl.markDone(finished.id)
+	after := modTime(finished.f)
+	finished.f.Close()
 	fl.cur = openFile{}
 	fl.rotatedAt = time.Time{}
+	if err := fl.finishSuccessors(ctx, after); err != nil {
+		return stepWait, err
+	}
 	return stepReopen, nil
+}
+
+// markDone remembers a file read to its end (a bounded list).
+func (fl *follower) markDone(id collectors.FileID) {
+	const keep = 64
+	if len(fl.done) == keep {
+		copy(fl.done, fl.done[1:])
+		fl.done = fl.done[:keep-1]
+	}
+	fl.done = append(fl.done, id)
+}
+
+// isDone says f (with stat st) is a file already read to its end.
+func (fl *follower) isDone(f *os.File, st fileStat) bool {
+	for _, id := range fl.done {
+		if id.Dev == st.dev && id.Inode == st.ino && hasPrefix(f, id, &fl.scratch) {
+			return true
+		}
+	}
+	return false
+}
+
+func modTime(f *os.File) time.Time {
+	fi, err := f.Stat()
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// finishSuccessors reads, oldest first, the files that were rotated past
+// while this follower was behind (its emitter blocked, or the agent
+// catching up): siblings of the path, not yet read, last written after the
+// file just finished. Rotation renames a file once it is no longer written,
+// so last-write order is rotation order. Without this a second rotation
+// before the follower reached the new file would skip that file's lines.
+func (fl *follower) finishSuccessors(ctx context.Context, after time.Time) error {
+	for i := 0; i < 64; i++ {
+		f, st, mt, ok := fl.nextSuccessor(after)
+		if !ok {
+			return nil
+		}
+		of := openFile{f: f, st: st, id: identify(f, st, &fl.scratch)}
+		fl.t.log.Info("reading a file rotated while behind", "path", fl.path, "inode", st.ino, "bytes", st.size)
+		fl.markDone(of.id)
+		if err := fl.finishOther(ctx, of); err != nil {
+			return err
+		}
+		after = mt
+	}
+	return nil
+}
+
+// nextSuccessor finds the oldest sibling of the path (same name prefix, not
+// compressed, not the file now at the path) written at or after after (file
+// times are coarse: equal is possible) and not yet
+// read. The caller owns the returned file.
+func (fl *follower) nextSuccessor(after time.Time) (*os.File, fileStat, time.Time, bool) {
+	if after.IsZero() {
+		return nil, fileStat{}, time.Time{}, false
+	}
+	var atPath fileStat
+	if fi, err := os.Stat(fl.path); err == nil {
+		atPath = statOf(fi)
+	}
+	dir, base := filepath.Split(fl.path)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fileStat{}, time.Time{}, false
+	}
+	var best *os.File
+	var bestSt fileStat
+	var bestMt time.Time
+	for _, e := range entries {
+		n := e.Name()
+		if n == base || !strings.HasPrefix(n, base) || hasCompressedSuffix(n) {
+			continue
+		}
+		f, st, err := openRegular(filepath.Join(dir, n))
+		if err != nil {
+			continue
+		}
+		mt := modTime(f)
+		if mt.Before(after) || (atPath.ino != 0 && st.sameFile(atPath)) || fl.isDone(f, st) ||
+			(best != nil && !mt.Before(bestMt)) {
+			f.Close()
+			continue
+		}
+		if best != nil {
+			best.Close()
+		}
+		best, bestSt, bestMt = f, st, mt
+	}
+	return best, bestSt, bestMt, best != nil
 }
 
 // handleTruncation deals with the current file having shrunk below what was
@@ -350,7 +463,13 @@ func (fl *follower) handleTruncation(ctx context.Context, oldSize int64) error {
 	f, st, ok := findRotated(fl.path, fl.cur.id, fl.cur.pos, fl.cur.st, &fl.scratch)
 	if ok {
 		of := openFile{f: f, st: st, id: identify(f, st, &fl.scratch), pos: fl.cur.pos}
+		fl.markDone(of.id)
+		after := modTime(f)
 		if err := fl.finishOther(ctx, of); err != nil {
+			return err
+		}
+		// Copies of later truncations, made while this one was behind.
+		if err := fl.finishSuccessors(ctx, after); err != nil {
 			return err
 		}
 	} else {
