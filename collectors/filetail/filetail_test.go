@@ -518,6 +518,20 @@ func TestRotateLive(t *testing.T) {
 			want: concat(beforeWant, unreadWant, middleWant, afterWant),
 		},
 		{
+			// The truncated file, still held, is renamed away before the
+			// follower notices the truncation: it must be read once.
+			name: "copytruncate then rename and create while behind",
+			rotate: func(t *testing.T, path string) {
+				copyFile(t, path, path+".1")
+				truncateTo(t, path, middle)
+				time.Sleep(20 * time.Millisecond)
+				mustRename(t, path+".1", path+".2")
+				mustRename(t, path, path+".1")
+				writeFile(t, path, after)
+			},
+			want: concat(beforeWant, unreadWant, middleWant, afterWant),
+		},
+		{
 			name: "copytruncate, new content shorter than the offset",
 			rotate: func(t *testing.T, path string) {
 				copyFile(t, path, path+".1")

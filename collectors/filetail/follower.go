@@ -395,7 +395,7 @@ func modTime(f *os.File) time.Time {
 // before the follower reached the new file would skip that file's lines.
 func (fl *follower) finishSuccessors(ctx context.Context, after time.Time) error {
 	for i := 0; i < 64; i++ {
-		f, st, mt, ok := fl.nextSuccessor(after)
+		f, st, mt, ok := fl.nextSuccessor(after, fl.cur.st)
 		if !ok {
 			return nil
 		}
@@ -413,8 +413,10 @@ func (fl *follower) finishSuccessors(ctx context.Context, after time.Time) error
 // nextSuccessor finds the oldest sibling of the path (same name prefix, not
 // compressed, not the file now at the path) written at or after after (file
 // times are coarse: equal is possible) and not yet
-// read. The caller owns the returned file.
-func (fl *follower) nextSuccessor(after time.Time) (*os.File, fileStat, time.Time, bool) {
+// read, and not held (the file still being read after a copytruncate, which
+// may have been renamed away from the path since). The caller owns the
+// returned file.
+func (fl *follower) nextSuccessor(after time.Time, held fileStat) (*os.File, fileStat, time.Time, bool) {
 	if after.IsZero() {
 		return nil, fileStat{}, time.Time{}, false
 	}
@@ -440,7 +442,7 @@ func (fl *follower) nextSuccessor(after time.Time) (*os.File, fileStat, time.Tim
 			continue
 		}
 		mt := modTime(f)
-		if mt.Before(after) || (atPath.ino != 0 && st.sameFile(atPath)) || fl.isDone(f, st) ||
+		if mt.Before(after) || (atPath.ino != 0 && st.sameFile(atPath)) || (held.ino != 0 && st.sameFile(held)) || fl.isDone(f, st) ||
 			(best != nil && !mt.Before(bestMt)) {
 			f.Close()
 			continue
