@@ -1,0 +1,203 @@
+// Command offbox is the offbox agent: it reads local sources, seals their
+// records into signed, chained batches and streams them over mutual TLS to
+// the collector service. It keeps nothing on the device's disk; logs go to
+// stderr. This file parses and wires; the pipeline is package agent.
+//
+//	offbox version
+//	offbox check-config -config FILE
+//	offbox run [-config FILE] [-server HOST:PORT -ca F -cert F -key F -tail GLOB ...] [-dry-run]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/offbox/offbox/agent"
+	"github.com/offbox/offbox/collectors"
+	"github.com/offbox/offbox/collectors/filetail"
+	"github.com/offbox/offbox/internal/version"
+	"github.com/offbox/offbox/transport/client"
+	"github.com/offbox/offbox/transport/tlsconf"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage:
+  offbox version
+  offbox check-config -config FILE
+  offbox run [-config FILE] [flags]   (offbox run -h lists the flags)
+`
+
+// run is main with its dependencies passed in; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version":
+		fmt.Fprintf(stdout, "offbox %s %s %s/%s\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return 0
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "run":
+		return runAgent(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "offbox: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+}
+
+// checkConfig loads and validates a config file, TLS material included,
+// and prints a summary.
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration `file` to check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: offbox check-config -config FILE")
+		return 2
+	}
+	c, err := loadConfig(*path)
+	if err == nil {
+		err = c.requireConnection()
+	}
+	var id agent.Identity
+	if err == nil {
+		id, err = loadIdentity(c, slog.New(slog.NewTextHandler(stderr, nil)))
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "offbox: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "config OK: %s\n", *path)
+	fmt.Fprintf(stdout, "  %-12s %s (key id %x)\n", "device", id.DeviceID, id.KeyID[:8])
+	fmt.Fprint(stdout, c.summary())
+	return 0
+}
+
+// loadIdentity checks the TLS files (they load, match, are valid now, the
+// certificate names a valid device) and returns the signing identity.
+func loadIdentity(c *config, log *slog.Logger) (agent.Identity, error) {
+	src, err := tlsconf.Load(tlsconf.Files{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
+	if err != nil {
+		return agent.Identity{}, err
+	}
+	return agent.TLSIdentity(src)()
+}
+
+// runAgent runs the agent (or the dry run) until SIGINT or SIGTERM.
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	f := newRunFlags()
+	f.fs.SetOutput(stderr)
+	if err := f.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if f.fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "offbox run: unexpected arguments %q\n", f.fs.Args())
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	c, err := f.effective()
+	if err == nil && !f.dryRun {
+		err = c.requireConnection()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "offbox: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cs, err := buildCollectors(c, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "offbox: %v\n", err)
+		return 1
+	}
+	if f.dryRun {
+		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs, Out: stdout, Logger: log})
+	} else {
+		err = runConnected(ctx, c, cs, log)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "offbox: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// buildCollectors makes the configured on-device sources.
+func buildCollectors(c *config, log *slog.Logger) ([]collectors.Collector, error) {
+	var cs []collectors.Collector
+	if len(c.Tail) > 0 {
+		t, err := filetail.New(filetail.Config{Paths: c.Tail, StartAt: c.StartAt, MaxLineBytes: c.MaxLineBytes, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, t)
+	}
+	return cs, nil
+}
+
+// runConnected wires TLS, the client and the agent, and runs it.
+func runConnected(ctx context.Context, c *config, cs []collectors.Collector, log *slog.Logger) error {
+	src, err := tlsconf.Load(tlsconf.Files{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	cl, err := client.New(client.Config{Server: c.Server, ServerName: c.serverName(), TLS: src})
+	if err != nil {
+		return err
+	}
+	cfg := agent.Config{
+		Collectors:      cs,
+		Dialer:          cl,
+		Identity:        agent.TLSIdentity(src),
+		HostRoot:        c.HostRoot,
+		MemoryBudget:    c.MemoryBudgetBytes,
+		BatchMaxBytes:   c.Batch.MaxBytes,
+		BatchMaxRecords: c.Batch.MaxRecords,
+		BatchMaxDelay:   c.Batch.MaxDelay,
+		BatchIdleDelay:  c.Batch.IdleDelay,
+		Window:          c.Window,
+		Heartbeat:       c.Heartbeat,
+		ConfigHash:      c.hash(),
+		Logger:          log,
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	setMemoryLimit(a.MemoryLimit(), log)
+	return a.Run(ctx)
+}
+
+// setMemoryLimit makes the garbage collector keep the heap near what the
+// agent needs, unless GOMEMLIMIT says otherwise: on a small device a heap
+// that doubles before each collection is memory taken from the device.
+func setMemoryLimit(limit int64, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit", "bytes", limit)
+}

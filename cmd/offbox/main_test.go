@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/offbox/offbox/agent"
+	"github.com/offbox/offbox/transport/tlsconf"
+)
+
+// TestMain lets the test binary run as offbox itself (for signal tests).
+func TestMain(m *testing.M) {
+	if os.Getenv("OFFBOX_TEST_RUN_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb syncBuffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCmd(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "offbox dev go") {
+		t.Errorf("version: exit %d, output %q; want 0 and \"offbox dev go...\"", code, out)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if code, _, errs := runCmd(t, "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("exit %d, stderr %q; want 2 and unknown command", code, errs)
+	}
+}
+
+// TestCheckConfig checks that good files pass with a summary and that each
+// kind of mistake fails with exit 1 and a message naming the file and, for
+// mistakes in the file, the line.
+func TestCheckConfig(t *testing.T) {
+	pki := t.TempDir()
+	if err := tlsconf.DevCerts(pki, []string{"sw1"}); err != nil {
+		t.Fatal(err)
+	}
+	tlsBlock := fmt.Sprintf("tls:\n  ca: %s\n  cert: %s\n  key: %s\n",
+		filepath.Join(pki, "ca.pem"), filepath.Join(pki, "sw1.pem"), filepath.Join(pki, "sw1-key.pem"))
+	good := "server: 127.0.0.1:4443\n" + tlsBlock + "tail:\n  - /var/log/*.log\nheartbeat: 10s\n" // 8 lines
+	tests := []struct {
+		name string
+		yaml string // "" means no file at all
+		code int
+		want []string // substrings of the output (stdout on success, stderr on failure); FILE is the path
+	}{
+		{"good", good, 0, []string{"config OK: FILE", "device       sw1", "heartbeat    10s", "/var/log/*.log"}},
+		{"unknown key", good + "batch:\n  max_bytes: 10\n  bogus: 1\n", 1, []string{"FILE:11: field bogus not found"}},
+		{"bad duration", good + "batch:\n  max_delay: 2 seconds\n", 1, []string{"FILE:10: cannot unmarshal !!str `2 seconds` into time.Duration"}},
+		{"duration without unit", "heartbeat: 15\n", 1, []string{"FILE:1: cannot unmarshal !!int `15`"}},
+		{"window set", good + "window: 2\n", 0, []string{"window 2 batches"}},
+		{"bad glob in list", strings.Replace(good, "/var/log/*.log", "/var/log/*.log\n  - /var/log/[abc.log", 1), 1,
+			[]string{"FILE:8: tail.1: bad glob \"/var/log/[abc.log\""}},
+		{"bad start_at", good + "start_at: middle\n", 1, []string{"FILE:9: start_at: \"middle\": want beginning or end"}},
+		{"negative window", good + "window: -1\n", 1, []string{"FILE:9: window: must not be negative"}},
+		{"bad server", strings.Replace(good, "127.0.0.1:4443", "ingest.example", 1), 1, []string{"FILE:1: server: \"ingest.example\" is not host:port"}},
+		{"missing server", tlsBlock, 1, []string{"missing server"}},
+		{"missing cert file", strings.Replace(good, "sw1.pem", "nope.pem", 1), 1, []string{"nope.pem", "no such file"}},
+		{"missing config file", "", 1, []string{"FILE", "no such file"}},
+		{"two documents", good + "---\nserver: x:1\n", 1, []string{"FILE: more than one YAML document"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "offbox.yaml")
+			if tc.yaml != "" {
+				if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, out, errs := runCmd(t, "check-config", "-config", path)
+			got := out
+			if tc.code != 0 {
+				got = errs
+			}
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stdout %q stderr %q", code, tc.code, out, errs)
+			}
+			for _, w := range tc.want {
+				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(got, w) {
+					t.Errorf("output %q does not contain %q", got, w)
+				}
+			}
+		})
+	}
+}
+
+// TestExampleConfigDecodes keeps example.yaml in step with the config
+// struct: every key in it is known and every value valid.
+func TestExampleConfigDecodes(t *testing.T) {
+	c, err := loadConfig("example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server == "" || len(c.Tail) == 0 || c.Batch.MaxDelay != 200*time.Millisecond || c.Window != 4 {
+		t.Errorf("example.yaml decoded to %+v; want its documented values", c)
+	}
+}
+
+// TestFlagsOverrideConfig checks that set flags replace the file's values
+// (-tail replacing the whole list) and unset ones leave them.
+func TestFlagsOverrideConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "offbox.yaml")
+	yaml := "server: a:1\ntail: [/x, /y]\nheartbeat: 5s\nstart_at: end\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newRunFlags()
+	if err := f.fs.Parse([]string{"-config", path, "-server", "b:2", "-tail", "/z", "-tail", "/w", "-memory-budget", "1000"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.effective()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server != "b:2" || !slices.Equal(c.Tail, []string{"/z", "/w"}) || c.Heartbeat != 5*time.Second ||
+		c.StartAt != "end" || c.MemoryBudgetBytes != 1000 {
+		t.Errorf("effective config %+v", c)
+	}
+}
+
+func TestRunNeedsServerUnlessDry(t *testing.T) {
+	code, _, errs := runCmd(t, "run", "-tail", "/nonexistent/*.log")
+	if code != 1 || !strings.Contains(errs, "missing server, tls.ca, tls.cert, tls.key") {
+		t.Errorf("exit %d, stderr %q; want 1 and the missing settings", code, errs)
+	}
+}
+
+// writeLog writes a log file with an invalid UTF-8 line and returns its
+// path and lines.
+func writeLog(t *testing.T) (string, []string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "app.log")
+	lines := []string{"first line", "second \xff\xfe line", "third line"}
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, lines
+}
+
+// checkDryRunOutput decodes the JSON lines and checks them against the file.
+func checkDryRunOutput(t *testing.T, out, path string, lines []string) {
+	t.Helper()
+	var recs []agent.JSONRecord
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var r agent.JSONRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+		}
+		if r.Kind == "log" {
+			recs = append(recs, r)
+		}
+	}
+	if len(recs) != len(lines) {
+		t.Fatalf("%d log records, want %d; output:\n%s", len(recs), len(lines), out)
+	}
+	var off int64
+	for i, r := range recs {
+		body := r.BodyBase64
+		if r.Body != nil {
+			body = *r.Body
+		} else if b, err := base64.StdEncoding.DecodeString(body); err == nil {
+			body = string(b)
+		}
+		if body != lines[i] {
+			t.Errorf("record %d body %q, want %q", i, body, lines[i])
+		}
+		if r.Source != "file:"+path {
+			t.Errorf("record %d source %q, want file:%s", i, r.Source, path)
+		}
+		end := off + int64(len(lines[i])) + 1
+		if r.File == nil || r.File.Start != off || r.File.End != end {
+			t.Errorf("record %d file range %+v, want [%d, %d)", i, r.File, off, end)
+		}
+		off = end
+		if _, err := time.Parse(time.RFC3339Nano, r.Time); err != nil {
+			t.Errorf("record %d time %q: %v", i, r.Time, err)
+		}
+	}
+	if recs[1].Body != nil || recs[1].BodyBase64 == "" {
+		t.Errorf("invalid UTF-8 line: body %v, body_base64 %q; want body_base64 only", recs[1].Body, recs[1].BodyBase64)
+	}
+}
+
+// TestDryRunPrintsRecords runs `offbox run -dry-run` in process on a temp
+// file: no server, no certificates, one JSON object per line.
+func TestDryRunPrintsRecords(t *testing.T) {
+	path, lines := writeLog(t)
+	var out, errb syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	go func() { done <- run(ctx, []string{"run", "-dry-run", "-tail", path}, &out, &errb) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), "\n") < len(lines) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errb.String())
+	}
+	checkDryRunOutput(t, out.String(), path, lines)
+}
+
+// TestDryRunStopsOnSIGTERM runs the binary (this test binary acting as
+// offbox) and checks that SIGTERM ends it with exit 0.
+func TestDryRunStopsOnSIGTERM(t *testing.T) {
+	path, lines := writeLog(t)
+	cmd := exec.Command(os.Args[0], "run", "-dry-run", "-tail", path, "-start-at", "beginning")
+	cmd.Env = append(os.Environ(), "OFFBOX_TEST_RUN_MAIN=1")
+	var out, errb syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), "\n") < len(lines) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v; stderr %s", err, errb.String())
+	}
+	checkDryRunOutput(t, out.String(), path, lines)
+}
