@@ -27,6 +27,7 @@ const (
 	DefaultBatchMaxBytes   = 1 << 20
 	DefaultBatchMaxRecords = 20_000
 	DefaultBatchMaxDelay   = 200 * time.Millisecond
+	DefaultBatchIdleDelay  = 10 * time.Millisecond // a batch per 10ms at low rates: few signatures and commits, low latency
 	DefaultWindow          = 4
 	DefaultHeartbeat       = 15 * time.Second
 	DefaultDrainTimeout    = 5 * time.Second
@@ -51,7 +52,7 @@ type Config struct {
 	BatchMaxBytes   int           // of encoded records per batch; 0 means 1 MiB
 	BatchMaxRecords int           // per batch; 0 means 20,000
 	BatchMaxDelay   time.Duration // from a batch's first record to its sealing; 0 means 200ms
-	BatchIdleDelay  time.Duration // the same when nothing is in flight; 0 means at once
+	BatchIdleDelay  time.Duration // the same when nothing is in flight; 0 means DefaultBatchIdleDelay, negative means at once
 	Window          int           // sealed batches in flight; 0 means 4
 	Heartbeat       time.Duration // between heartbeat records; 0 means 15s
 	ConfigHash      string        // reported in heartbeats
@@ -90,6 +91,10 @@ func (c *Config) setDefaults() {
 	def(&c.BatchMaxRecords, DefaultBatchMaxRecords)
 	def(&c.Window, DefaultWindow)
 	defDur(&c.BatchMaxDelay, DefaultBatchMaxDelay)
+	defDur(&c.BatchIdleDelay, DefaultBatchIdleDelay)
+	if c.BatchIdleDelay < 0 {
+		c.BatchIdleDelay = 0
+	}
 	defDur(&c.Heartbeat, DefaultHeartbeat)
 	defDur(&c.DrainTimeout, DefaultDrainTimeout)
 	defDur(&c.WelcomeTimeout, DefaultWelcomeTimeout)

@@ -312,8 +312,11 @@ func newHarness(t *testing.T, tweak func(*Config)) *harness {
 		Identity:  func() (Identity, error) { return id, nil },
 		HostRoot:  t.TempDir(),
 		Heartbeat: time.Hour,
-		Logger:    quietLogger(),
-		Rand:      func(n int64) int64 { return n - 1 }, // the full backoff, so tests can count on it
+		// Most tests count batches: seal at once when idle, as the
+		// idle-delay case of TestBatchTriggers sets otherwise.
+		BatchIdleDelay: -1,
+		Logger:         quietLogger(),
+		Rand:           func(n int64) int64 { return n - 1 }, // the full backoff, so tests can count on it
 	}
 	if tweak != nil {
 		tweak(&cfg)
