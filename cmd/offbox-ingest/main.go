@@ -1,0 +1,313 @@
+// Command offbox-ingest is the collector: it receives signed batches from
+// offbox agents over mutual TLS, verifies and stores them, and answers
+// queries over what it stored. This file parses flags and wires the ingest
+// packages together; the logic lives in ingest/.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/offbox/offbox/ingest/config"
+	"github.com/offbox/offbox/ingest/export"
+	"github.com/offbox/offbox/ingest/server"
+	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/sqlite"
+	"github.com/offbox/offbox/ingest/verify"
+	"github.com/offbox/offbox/internal/version"
+	"github.com/offbox/offbox/transport/tlsconf"
+)
+
+const usage = `usage: offbox-ingest COMMAND [flags]
+
+commands:
+  serve [-config F] [-listen HOST:PORT -ca F -cert F -key F -db F]
+        run the collector (default listen ` + config.DefaultListen + `); flags override the file
+  dev-certs -out DIR -device NAME [-device NAME ...]
+        a throwaway CA, a server certificate and device certificates, for tests and demos
+  records -db F [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]
+        stored records, one a line; -since/-until take RFC 3339 or a duration such as 10m
+  verify -db F [-device ID]
+        re-verify every stored signature, digest, chain link and index entry
+  version
+        print the version
+
+Run offbox-ingest COMMAND -h for the flags of a command.
+`
+
+// exit codes
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed: bad config, tampering found, I/O
+	exitUsage   = 2
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmds := map[string]func([]string, io.Writer, io.Writer) int{
+		"serve": serve, "dev-certs": devCerts, "records": records, "verify": verifyCmd, "version": versionCmd,
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
+			fmt.Fprint(stdout, usage)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "offbox-ingest: unknown command %q\n\n%s", args[0], usage)
+		return exitUsage
+	}
+	return cmd(args[1:], stdout, stderr)
+}
+
+// flags makes a command's flag set; parse reports a usage error as its exit code.
+func flags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("offbox-ingest "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// fail reports err, one line per joined error, and returns exitFailure.
+func fail(stderr io.Writer, cmd string, err error) int {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(stderr, "offbox-ingest %s: %s\n", cmd, line)
+	}
+	return exitFailure
+}
+
+func serve(args []string, _, stderr io.Writer) int {
+	fs := flags("serve", stderr)
+	configFile := fs.String("config", "", "YAML configuration `file`")
+	fs.String("listen", config.DefaultListen, "`HOST:PORT` to accept agents on (port 0: any free port)")
+	fs.String("ca", "", "device CA certificate `file` (PEM)")
+	fs.String("cert", "", "collector certificate `file` (PEM)")
+	fs.String("key", "", "collector private key `file` (PEM)")
+	fs.String("db", "", "SQLite database `file`")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	cfg := config.Default()
+	if *configFile != "" {
+		var err error
+		if cfg, err = config.Load(*configFile); err != nil {
+			return fail(stderr, "serve", err)
+		}
+	}
+	fs.Visit(func(f *flag.Flag) { // flags given on the command line override the file
+		v := f.Value.String()
+		switch f.Name {
+		case "listen":
+			cfg.Listen = v
+		case "ca":
+			cfg.TLS.CA = v
+		case "cert":
+			cfg.TLS.Cert = v
+		case "key":
+			cfg.TLS.Key = v
+		case "db":
+			cfg.DB = v
+		}
+	})
+	if err := cfg.Check(); err != nil {
+		return fail(stderr, "serve", err)
+	}
+	if err := runServer(cfg, stderr); err != nil {
+		return fail(stderr, "serve", err)
+	}
+	return exitOK
+}
+
+// runServer starts everything that can fail before listening, announces
+// the address, and serves until SIGINT or SIGTERM.
+func runServer(cfg config.Config, stderr io.Writer) error {
+	level, _ := cfg.Level()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	tlsSrc, err := tlsconf.Load(tlsconf.Files{CA: cfg.TLS.CA, Cert: cfg.TLS.Cert, Key: cfg.TLS.Key}, tlsconf.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(cfg.DB, sqlite.Options{Sync: cfg.SQLiteSync})
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after Serve: waits for the last commits
+	srv, err := server.New(server.Config{Store: st, TLS: tlsSrc.ServerConfig(), MaxBatchBytes: cfg.MaxBatchBytes,
+		Logger: log, ShutdownGrace: cfg.ShutdownGrace})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// Tests and scripts wait for this exact line to learn the address.
+	fmt.Fprintf(stderr, "offbox-ingest: listening on %s\n", lis.Addr())
+	if err := srv.Serve(ctx, lis); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// repeated is a flag that may be given more than once.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+func devCerts(args []string, stdout, stderr io.Writer) int {
+	fs := flags("dev-certs", stderr)
+	out := fs.String("out", "", "`directory` to write the PEM files into (created if missing)")
+	var devices repeated
+	fs.Var(&devices, "device", "device `name` (the certificate's CN); repeat for more devices")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *out == "" || len(devices) == 0 {
+		fmt.Fprintln(stderr, "offbox-ingest dev-certs: -out and at least one -device are required")
+		fs.Usage()
+		return exitUsage
+	}
+	if err := tlsconf.DevCerts(*out, devices); err != nil {
+		return fail(stderr, "dev-certs", err)
+	}
+	fmt.Fprintf(stdout, "wrote ca.pem, ingest.pem, ingest-key.pem and %d device certificates to %s\n", len(devices), *out)
+	return exitOK
+}
+
+func records(args []string, stdout, stderr io.Writer) int {
+	fs := flags("records", stderr)
+	db := fs.String("db", "", "SQLite database `file` (opened read-only)")
+	device := fs.String("device", "", "only this device `id`")
+	source := fs.String("source", "", "only this `source`, e.g. file:/var/log/auth.log")
+	kind := fs.String("kind", "", "only this `kind`: log, boot, heartbeat, clock, gap, agent_status ...")
+	since := fs.String("since", "", "only records with a device time at or after `T` (RFC 3339, or a duration such as 10m)")
+	until := fs.String("until", "", "only records with a device time before `T` (RFC 3339, or a duration)")
+	asJSON := fs.Bool("json", false, "one JSON object a line")
+	count := fs.Bool("count", false, "print only the number of records")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *db == "" || (*asJSON && *count) {
+		fmt.Fprintln(stderr, "offbox-ingest records: -db is required; -json and -count exclude each other")
+		fs.Usage()
+		return exitUsage
+	}
+	q := store.RecordQuery{Device: *device, Source: *source}
+	var err error
+	now := time.Now()
+	if *kind != "" {
+		if q.Kind, err = export.ParseKind(*kind); err != nil {
+			return usageError(fs, err)
+		}
+	}
+	if *since != "" {
+		if q.Since, err = export.ParseSince(*since, now); err != nil {
+			return usageError(fs, fmt.Errorf("-since %w", err))
+		}
+	}
+	if *until != "" {
+		if q.Until, err = export.ParseSince(*until, now); err != nil {
+			return usageError(fs, fmt.Errorf("-until %w", err))
+		}
+	}
+	st, err := sqlite.OpenReadOnly(*db, sqlite.Options{})
+	if err != nil {
+		return fail(stderr, "records", err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if *count {
+		n, err := st.CountRecords(ctx, q)
+		if err != nil {
+			return fail(stderr, "records", err)
+		}
+		fmt.Fprintln(stdout, n)
+		return exitOK
+	}
+	format := export.FormatText
+	if *asJSON {
+		format = export.FormatJSON
+	}
+	if _, err := export.Write(ctx, st, q, format, stdout); err != nil {
+		return fail(stderr, "records", err)
+	}
+	return exitOK
+}
+
+func usageError(fs *flag.FlagSet, err error) int {
+	fmt.Fprintf(fs.Output(), "%s: %v\n", fs.Name(), err)
+	return exitUsage
+}
+
+func verifyCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flags("verify", stderr)
+	db := fs.String("db", "", "SQLite database `file` (opened read-only)")
+	device := fs.String("device", "", "only this device `id`")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *db == "" {
+		fmt.Fprintln(stderr, "offbox-ingest verify: -db is required")
+		fs.Usage()
+		return exitUsage
+	}
+	st, err := sqlite.OpenReadOnly(*db, sqlite.Options{})
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	defer st.Close()
+	rep, err := verify.Run(context.Background(), st, *device)
+	if err != nil {
+		return fail(stderr, "verify", err)
+	}
+	if err := rep.Write(stdout); err != nil {
+		return fail(stderr, "verify", err)
+	}
+	if len(rep.Devices) == 0 {
+		fmt.Fprintln(stdout, "no devices in the store")
+	}
+	if !rep.OK() {
+		return exitFailure
+	}
+	return exitOK
+}
+
+func versionCmd(args []string, stdout, stderr io.Writer) int {
+	if code, ok := parse(flags("version", stderr), args); !ok {
+		return code
+	}
+	fmt.Fprintf(stdout, "offbox-ingest %s\n", version.Version)
+	return exitOK
+}

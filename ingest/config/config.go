@@ -1,0 +1,125 @@
+// Package config is offbox-ingest's configuration: the YAML file (strict:
+// an unknown key or a wrong type is an error naming the file and line), the
+// defaults, and the checks that make a bad configuration fail before
+// anything listens. example.yaml documents every key and is loaded by the
+// tests, so it cannot drift. This package never opens the database, the
+// network or the key files; it only checks that what they need is there.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/offbox/offbox/internal/yamlconf"
+)
+
+// Config is the collector's configuration. Load starts from Default, so a
+// key left out keeps its default.
+type Config struct {
+	Listen        string        `yaml:"listen"`          // host:port agents connect to
+	TLS           TLS           `yaml:"tls"`             // the device CA and the collector's certificate
+	DB            string        `yaml:"db"`              // SQLite database file; its directory must exist
+	SQLiteSync    string        `yaml:"sqlite_sync"`     // full: durable at every commit; normal: may lose the last commits on power loss
+	MaxBatchBytes int           `yaml:"max_batch_bytes"` // largest batch accepted, bytes
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`  // on SIGTERM, how long in-flight batches may take to commit and be acknowledged
+	LogLevel      string        `yaml:"log_level"`       // debug, info, warn or error
+}
+
+// TLS names the PEM files: the CA that signs device certificates, and the
+// collector's own certificate and key. They are re-read on change.
+type TLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Defaults.
+const (
+	DefaultListen        = "127.0.0.1:7443"
+	DefaultMaxBatchBytes = 8 << 20
+	maxMaxBatchBytes     = 256 << 20 // beyond this a batch is not a batch
+)
+
+// Default is the configuration with nothing set.
+func Default() Config {
+	return Config{
+		Listen:        DefaultListen,
+		SQLiteSync:    "full",
+		MaxBatchBytes: DefaultMaxBatchBytes,
+		ShutdownGrace: 15 * time.Second,
+		LogLevel:      "info",
+	}
+}
+
+// Load reads path over the defaults.
+func Load(path string) (Config, error) {
+	c := Default()
+	if err := yamlconf.Load(path, &c); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Check reports every problem that would stop the collector, so one run
+// names them all: missing settings, bad values, files that cannot be read,
+// a database directory that does not exist.
+func (c *Config) Check() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("listen %q: want HOST:PORT", c.Listen)
+	}
+	for _, f := range []struct{ key, path string }{{"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}} {
+		if f.path == "" {
+			bad("%s: required (-%s)", f.key, strings.TrimPrefix(f.key, "tls."))
+			continue
+		}
+		if err := readable(f.path); err != nil {
+			bad("%s: %v", f.key, err)
+		}
+	}
+	if c.DB == "" {
+		bad("db: required (-db)")
+	} else if fi, err := os.Stat(filepath.Dir(c.DB)); err != nil {
+		bad("db %s: directory: %v", c.DB, err)
+	} else if !fi.IsDir() {
+		bad("db %s: %s is not a directory", c.DB, filepath.Dir(c.DB))
+	}
+	if s := strings.ToLower(c.SQLiteSync); s != "full" && s != "normal" {
+		bad("sqlite_sync %q: want full or normal", c.SQLiteSync)
+	}
+	if c.MaxBatchBytes <= 0 || c.MaxBatchBytes > maxMaxBatchBytes {
+		bad("max_batch_bytes %d: want 1 to %d", c.MaxBatchBytes, maxMaxBatchBytes)
+	}
+	if c.ShutdownGrace < 0 {
+		bad("shutdown_grace %s: must not be negative", c.ShutdownGrace)
+	}
+	if _, err := c.Level(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Level is LogLevel as a slog level.
+func (c *Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return l, nil
+}
+
+// readable opens a file to find out early that it is missing or unreadable.
+func readable(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}

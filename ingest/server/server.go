@@ -1,0 +1,202 @@
+// Package server is the collector's gRPC service: it authenticates each
+// device by its client certificate, verifies every batch's identity,
+// structure, signature and place in the chain (the verdict table of
+// docs/PROTOCOL.md), commits what is authentic, records every integrity
+// event, and acknowledges each batch in order after it is durably stored.
+//
+// It never takes a device's identity from anything the device says, never
+// acknowledges a batch before its commit, never re-serialises a batch, and
+// never throws authentic data away for being out of chain. It never imports
+// the agent or the collectors.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
+
+	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/tlsconf"
+)
+
+// DefaultMaxBatchBytes is the largest batch accepted when the config says 0.
+const DefaultMaxBatchBytes = 8 << 20
+
+// Config wires a Server. The zero value of every optional field is the default.
+type Config struct {
+	Store         store.Ingester   // required
+	TLS           *tls.Config      // required: requires and verifies client certificates (tlsconf.Source.ServerConfig)
+	MaxBatchBytes int              // largest batch accepted; 0: 8 MiB
+	Now           func() time.Time // collector clock; nil: time.Now
+	Logger        *slog.Logger     // nil: slog.Default()
+	ShutdownGrace time.Duration    // how long Serve lets in-flight work finish after ctx ends; 0: 15s
+	Window        int              // batches decoded ahead of the commit per stream; 0: 4
+
+	// Keepalive: the server pings a silent peer after KeepaliveTime and
+	// drops it KeepaliveTimeout later, so a dead device frees its stream.
+	KeepaliveTime    time.Duration // 0: 30s
+	KeepaliveTimeout time.Duration // 0: 10s
+	// MinPingInterval is how often agents may ping; agents ping every 10 s,
+	// so the default leaves room for timer jitter. 0: 5s
+	MinPingInterval time.Duration
+}
+
+// Server is the Ingest service. Serve runs it once.
+type Server struct {
+	offboxv1.UnimplementedIngestServer
+	cfg Config
+	log *slog.Logger
+
+	mu   sync.Mutex
+	open map[string]*openStream // device → its one open stream
+
+	shutdownOnce sync.Once
+	shutdown     chan struct{} // closed when Serve's ctx ends: streams finish what they hold and end
+}
+
+// openStream is the stream a device holds, for reporting a second one.
+type openStream struct {
+	remote string
+	since  time.Time
+}
+
+// New checks cfg and makes a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("server: Store is required")
+	}
+	if cfg.TLS == nil {
+		return nil, errors.New("server: TLS is required")
+	}
+	if cfg.MaxBatchBytes == 0 {
+		cfg.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	if cfg.MaxBatchBytes < 0 {
+		return nil, errors.New("server: MaxBatchBytes must be positive")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 15 * time.Second
+	}
+	if cfg.Window == 0 {
+		cfg.Window = 4
+	}
+	if cfg.KeepaliveTime == 0 {
+		cfg.KeepaliveTime = 30 * time.Second
+	}
+	if cfg.KeepaliveTimeout == 0 {
+		cfg.KeepaliveTimeout = 10 * time.Second
+	}
+	if cfg.MinPingInterval == 0 {
+		cfg.MinPingInterval = 5 * time.Second
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, open: make(map[string]*openStream), shutdown: make(chan struct{})}, nil
+}
+
+// Serve accepts streams on lis until ctx ends, then stops gracefully: it
+// accepts nothing new, lets every stream commit and acknowledge what it has
+// already taken (within ShutdownGrace), and returns nil.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	gs := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(s.cfg.TLS)),
+		// A batch travels inside an AgentMessage with its signature.
+		grpc.MaxRecvMsgSize(s.cfg.MaxBatchBytes+4096),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.KeepaliveTime, Timeout: s.cfg.KeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.MinPingInterval, PermitWithoutStream: true}),
+	)
+	offboxv1.RegisterIngestServer(gs, s)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(lis) }()
+	select {
+	case err := <-served:
+		s.beginShutdown()
+		gs.Stop()
+		return err
+	case <-ctx.Done():
+	}
+	s.beginShutdown()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(s.cfg.ShutdownGrace):
+		s.log.Warn("shutdown grace over; closing the remaining streams", "grace", s.cfg.ShutdownGrace)
+		gs.Stop()
+		<-stopped
+	}
+	<-served
+	return nil
+}
+
+func (s *Server) beginShutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
+
+// Stream implements offboxv1.IngestServer: one agent session.
+func (s *Server) Stream(st offboxv1.Ingest_StreamServer) error {
+	id, remote, err := peerIdentity(st.Context())
+	if err != nil {
+		return toStatus(err)
+	}
+	in := startReceiver(st)
+	defer in.stop()
+	ss := &session{srv: s, st: st, in: in, id: id, remote: remote,
+		log: s.log.With("device", id.device, "remote", remote)}
+	return toStatus(ss.run(st.Context()))
+}
+
+// peerIdentity reads the device identity from the connection's verified
+// client certificate.
+func peerIdentity(ctx context.Context) (*identity, string, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, "", refuse(codes.Unauthenticated, "no peer information")
+	}
+	remote := ""
+	if p.Addr != nil {
+		remote = p.Addr.String()
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 || len(ti.State.VerifiedChains) == 0 {
+		return nil, remote, refuse(codes.Unauthenticated, "a verified client certificate is required")
+	}
+	leaf := ti.State.PeerCertificates[0]
+	device, keyID, err := tlsconf.Identity(leaf)
+	if err != nil {
+		return nil, remote, refuse(codes.Unauthenticated, "%v", err)
+	}
+	return &identity{device: device, keyID: keyID, pub: leaf.PublicKey, certDER: leaf.Raw}, remote, nil
+}
+
+// claim registers the device's one open stream. If another is open it
+// returns that one instead.
+func (s *Server) claim(device, remote string) (release func(), holder *openStream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h, ok := s.open[device]; ok {
+		return nil, h
+	}
+	mine := &openStream{remote: remote, since: s.cfg.Now()}
+	s.open[device] = mine
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.open[device] == mine {
+			delete(s.open, device)
+		}
+	}, nil
+}

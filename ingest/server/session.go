@@ -1,0 +1,349 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/version"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+)
+
+// received is one Recv result.
+type received struct {
+	msg *offboxv1.AgentMessage
+	err error
+}
+
+// receiver runs Recv in its own goroutine so that a session can stop
+// waiting for the agent when the collector shuts down.
+type receiver struct {
+	c    chan received
+	quit chan struct{}
+}
+
+func startReceiver(st offboxv1.Ingest_StreamServer) *receiver {
+	r := &receiver{c: make(chan received), quit: make(chan struct{})}
+	go func() {
+		for {
+			m, err := st.Recv()
+			select {
+			case r.c <- received{m, err}:
+			case <-r.quit:
+				return // the handler has returned; the stream is being torn down
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return r
+}
+
+func (r *receiver) stop() { close(r.quit) }
+
+// session is one agent stream, from Hello to the last Ack.
+type session struct {
+	srv    *Server
+	st     offboxv1.Ingest_StreamServer
+	in     *receiver
+	id     *identity
+	remote string
+	log    *slog.Logger
+
+	head store.Head // the chain head as this stream has judged it, ahead of the commits in flight
+
+	received, bytes int64 // batches and batch bytes read (read loop only)
+	stored          int64 // batches committed (commit loop only)
+}
+
+// item is one batch's outcome, queued for the commit loop in arrival order.
+type item struct {
+	seq    uint64
+	status offboxv1.Ack_Status
+	reason string
+	commit *store.Batch          // set: store it (with its events), then ack
+	event  *store.IntegrityEvent // set: not stored; record the event, then ack
+	fatal  error                 // set: record the event and end the stream without an ack
+	done   chan struct{}         // closed when the commit loop is through with it
+}
+
+func (ss *session) run(ctx context.Context) (err error) {
+	// Writes use wctx: a write that has begun is finished even if the
+	// agent goes away, so that what happened is on record.
+	wctx := context.WithoutCancel(ctx)
+	hello, err := ss.awaitHello()
+	if err != nil || hello == nil {
+		return err
+	}
+	if err := ss.checkHello(wctx, hello); err != nil {
+		return err
+	}
+	release, holder := ss.srv.claim(ss.id.device, ss.remote)
+	if holder != nil {
+		ss.raise(wctx, &store.IntegrityEvent{Kind: store.EventConcurrentSession, Detail: fmt.Sprintf(
+			"a second stream from %s refused: a stream from %s is open since %s",
+			ss.remote, holder.remote, holder.since.UTC().Format(time.RFC3339))})
+		return refuse(codes.AlreadyExists, "device %s already has an open stream", ss.id.device)
+	}
+	defer release()
+
+	start := ss.srv.cfg.Now()
+	if err := ss.srv.cfg.Store.PutKey(wctx, store.Key{Device: ss.id.device, KeyID: ss.id.keyID, CertDER: ss.id.certDER, FirstSeen: start}); err != nil {
+		return fromStore(err)
+	}
+	sid, err := ss.srv.cfg.Store.StartSession(wctx, store.Session{Device: ss.id.device, SessionID: hello.GetSessionId(),
+		BootID: hello.GetBootId(), AgentVersion: hello.GetAgentVersion(), RemoteAddr: ss.remote, Connected: start})
+	if err != nil {
+		return fromStore(err)
+	}
+	ss.log.Info("session start", "agent_version", hello.GetAgentVersion(), "boot_id", hello.GetBootId())
+	defer func() { ss.end(wctx, sid, start, err) }()
+
+	if err := ss.welcome(ctx); err != nil {
+		return err
+	}
+	return ss.pump(ctx, wctx)
+}
+
+func (ss *session) end(wctx context.Context, sid int64, start time.Time, err error) {
+	end := ss.srv.cfg.Now()
+	if serr := ss.srv.cfg.Store.EndSession(wctx, sid, end, ss.received, ss.bytes); serr != nil {
+		ss.log.Error("recording the session end failed", "err", serr)
+	}
+	attrs := []any{"batches", ss.received, "stored", ss.stored, "bytes", ss.bytes, "duration", end.Sub(start).Round(time.Millisecond)}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	ss.log.Info("session end", attrs...)
+}
+
+// awaitHello returns the first message, which must be a Hello; nil, nil
+// when the agent closed the stream first.
+func (ss *session) awaitHello() (*offboxv1.Hello, error) {
+	select {
+	case r := <-ss.in.c:
+		if errors.Is(r.err, io.EOF) {
+			return nil, nil
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		h := r.msg.GetHello()
+		if h == nil {
+			return nil, refuse(codes.InvalidArgument, "the first message of a stream must be Hello")
+		}
+		return h, nil
+	case <-ss.srv.shutdown:
+		return nil, errShuttingDown
+	}
+}
+
+// checkHello compares who the agent believes it is with its certificate.
+func (ss *session) checkHello(wctx context.Context, h *offboxv1.Hello) error {
+	if h.GetDeviceId() == ss.id.device && string(h.GetKeyId()) == string(ss.id.keyID) {
+		return nil
+	}
+	ss.raise(wctx, &store.IntegrityEvent{Kind: store.EventIdentityMismatch, Detail: fmt.Sprintf(
+		"Hello names device %q key %x; the connection's certificate is device %q key %x",
+		h.GetDeviceId(), h.GetKeyId(), ss.id.device, ss.id.keyID)})
+	return refuse(codes.PermissionDenied, "Hello names device %q key %x, the certificate device %q key %x",
+		h.GetDeviceId(), h.GetKeyId(), ss.id.device, ss.id.keyID)
+}
+
+// raise stores and logs an integrity event outside the batch pipeline.
+func (ss *session) raise(wctx context.Context, e *store.IntegrityEvent) {
+	e.Device = ss.id.device
+	if e.Time.IsZero() {
+		e.Time = ss.srv.cfg.Now()
+	}
+	if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *e); err != nil {
+		ss.log.Error("storing an integrity event failed", "kind", e.Kind, "err", err)
+	}
+	ss.logEvent(e)
+}
+
+func (ss *session) logEvent(e *store.IntegrityEvent) {
+	ss.log.Warn("integrity event", "kind", e.Kind, "seq", e.Seq, "detail", e.Detail)
+}
+
+// welcome tells the agent where to continue: the stored head and file
+// checkpoints. It also sets the head this stream judges batches against.
+func (ss *session) welcome(ctx context.Context) error {
+	st := ss.srv.cfg.Store
+	head, err := st.Head(ctx, ss.id.device)
+	if err != nil {
+		return fromStore(err)
+	}
+	cps, err := st.Checkpoints(ctx, ss.id.device)
+	if err != nil {
+		return fromStore(err)
+	}
+	ss.head = head
+	w := &offboxv1.Welcome{
+		Head:             &offboxv1.ChainHead{Seq: head.Seq, Hash: head.Hash},
+		CollectorVersion: version.Version,
+		ServerTimeNs:     ss.srv.cfg.Now().UnixNano(),
+	}
+	for _, cp := range cps {
+		w.Checkpoints = append(w.Checkpoints, &offboxv1.FileCheckpoint{Source: cp.Source, Offset: cp.Offset,
+			File: &offboxv1.FileIdentity{Dev: cp.File.Dev, Inode: cp.File.Inode, FingerprintLen: cp.File.FPLen, Fingerprint: cp.File.FP}})
+	}
+	return ss.st.Send(&offboxv1.CollectorMessage{Msg: &offboxv1.CollectorMessage_Welcome{Welcome: w}})
+}
+
+// pump runs the batch pipeline: this goroutine reads and judges batches
+// (decoding and verifying the next while the previous commits), the commit
+// loop stores and acknowledges them in arrival order.
+func (ss *session) pump(ctx, wctx context.Context) error {
+	work := make(chan *item, ss.srv.cfg.Window)
+	failed := make(chan struct{})
+	committed := make(chan error, 1)
+	go func() { committed <- ss.commitLoop(wctx, work, failed) }()
+	readErr := ss.readLoop(ctx, work, failed)
+	close(work)
+	if err := <-committed; err != nil {
+		return err // the first failure of the commit loop is the cause
+	}
+	return readErr
+}
+
+// readLoop judges each batch as it arrives and queues the outcome. It
+// returns when the agent closes the stream, on a fatal verdict, when the
+// collector shuts down, or when the commit loop has failed.
+func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-chan struct{}) error {
+	var last *item
+	for {
+		var r received
+		select {
+		case r = <-ss.in.c:
+		case <-ss.srv.shutdown:
+			return errShuttingDown
+		case <-failed:
+			return nil
+		}
+		if errors.Is(r.err, io.EOF) {
+			return nil
+		}
+		if r.err != nil {
+			return r.err
+		}
+		sb := r.msg.GetBatch()
+		if sb == nil {
+			return refuse(codes.InvalidArgument, "after Hello only batches may be sent")
+		}
+		it, err := ss.judge(ctx, sb, last, failed)
+		if err != nil || it == nil {
+			return err
+		}
+		select {
+		case work <- it:
+		case <-failed:
+			return nil
+		}
+		last = it
+		if it.fatal != nil {
+			return it.fatal
+		}
+	}
+}
+
+// judge applies the verdict table to one batch. A nil item with a nil
+// error means the commit loop failed while judge waited for it.
+func (ss *session) judge(ctx context.Context, sb *offboxv1.SealedBatch, last *item, failed <-chan struct{}) (*item, error) {
+	now := ss.srv.cfg.Now()
+	ss.received++
+	ss.bytes += int64(len(sb.GetBatch()))
+	b, digest, rej := examine(ss.id, sb.GetBatch(), sb.GetSignature())
+	if rej != nil {
+		seq := peekHeader(sb.GetBatch()).GetSeq()
+		it := &item{seq: seq, status: offboxv1.Ack_STATUS_REJECTED, reason: rej.kind + ": " + rej.detail,
+			event: ss.event(rej, seq, now), done: make(chan struct{})}
+		if rej.kind == store.EventIdentityMismatch {
+			it.fatal = refuse(codes.PermissionDenied, "%s", rej.detail)
+		}
+		return it, nil
+	}
+	h := b.GetHeader()
+	seq := h.GetSeq()
+	p := place(ss.head, h)
+	if p == behind {
+		return ss.judgeBehind(ctx, seq, digest, now, last, failed)
+	}
+	cb := &store.Batch{Device: ss.id.device, Bytes: sb.GetBatch(), Signature: sb.GetSignature(), Digest: digest,
+		Decoded: b, Received: now, ExpectHead: ss.head.Seq}
+	if rej := chainEvent(p, ss.head, h); rej != nil {
+		cb.Events = []store.IntegrityEvent{*ss.event(rej, seq, now)}
+	}
+	ss.head = store.Head{Seq: seq, Hash: digest[:]}
+	return &item{seq: seq, status: offboxv1.Ack_STATUS_STORED, commit: cb, done: make(chan struct{})}, nil
+}
+
+// judgeBehind decides replay or fork for a batch at or below the head,
+// once every batch queued before it is committed (it may be one of them).
+func (ss *session) judgeBehind(ctx context.Context, seq uint64, digest [32]byte, now time.Time, last *item, failed <-chan struct{}) (*item, error) {
+	if last != nil {
+		select {
+		case <-last.done:
+		case <-failed:
+			return nil, nil
+		}
+	}
+	stored, found, err := ss.srv.cfg.Store.BatchDigest(ctx, ss.id.device, seq)
+	if err != nil {
+		return nil, fromStore(err)
+	}
+	status, rej := behindVerdict(seq, digest, stored, found)
+	return &item{seq: seq, status: status, reason: rej.kind + ": " + rej.detail, event: ss.event(rej, seq, now),
+		done: make(chan struct{})}, nil
+}
+
+func (ss *session) event(r *rejection, seq uint64, at time.Time) *store.IntegrityEvent {
+	return &store.IntegrityEvent{Device: ss.id.device, Time: at, Kind: r.kind, Seq: seq, Detail: r.detail}
+}
+
+// commitLoop stores each outcome and acknowledges it, in order. After a
+// failure it stores nothing more (later verdicts assumed the failed commit)
+// and only drains the queue.
+func (ss *session) commitLoop(wctx context.Context, work <-chan *item, failed chan<- struct{}) error {
+	var err error
+	for it := range work {
+		if err == nil {
+			if err = ss.settle(wctx, it); err != nil {
+				close(failed)
+			}
+		}
+		close(it.done)
+	}
+	return err
+}
+
+// settle makes one outcome durable, then acknowledges it.
+func (ss *session) settle(wctx context.Context, it *item) error {
+	switch {
+	case it.commit != nil:
+		if err := ss.srv.cfg.Store.CommitBatch(wctx, it.commit); err != nil {
+			return fromStore(err)
+		}
+		ss.stored++
+		for i := range it.commit.Events {
+			ss.logEvent(&it.commit.Events[i])
+		}
+	case it.event != nil:
+		if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *it.event); err != nil {
+			return fromStore(err)
+		}
+		ss.logEvent(it.event)
+	}
+	if it.fatal != nil {
+		return it.fatal
+	}
+	ack := &offboxv1.Ack{Seq: it.seq, Status: it.status, Reason: it.reason}
+	return ss.st.Send(&offboxv1.CollectorMessage{Msg: &offboxv1.CollectorMessage_Ack{Ack: ack}})
+}

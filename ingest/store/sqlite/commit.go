@@ -1,0 +1,319 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/seal"
+)
+
+// statements are the writer's prepared statements, prepared once on its
+// only connection and bound to each transaction with tx.StmtContext.
+type statements struct {
+	upsertDevice, insertBatch, insertSegment, selectCheckpoints, upsertCheckpoint,
+	moveHead, insertEvent, insertKey, insertSession, endSession *sql.Stmt
+}
+
+func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
+	var st statements
+	var err error
+	p := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = db.PrepareContext(ctx, q)
+		return s
+	}
+	st.upsertDevice = p(`INSERT INTO devices (name, first_seen_ns, last_seen_ns) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET last_seen_ns = max(last_seen_ns, excluded.last_seen_ns)
+		RETURNING id`)
+	st.insertBatch = p(`INSERT INTO batches (device_id, seq, digest, prev_hash, key_id, signature, received_ns,
+		sealed_ns, boot_id, session_id, record_count, dropped_records, dropped_bytes, bytes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	st.insertSegment = p(`INSERT INTO segments (device_id, batch_seq, first_index, count, source, kind,
+		min_time_ns, max_time_ns, received_ns, file_dev, file_inode, file_start, file_end)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	st.selectCheckpoints = p(`SELECT source, file_dev, file_inode, fp_len, fp, offset FROM checkpoints WHERE device_id = ?`)
+	st.upsertCheckpoint = p(`INSERT INTO checkpoints (device_id, source, file_dev, file_inode, fp_len, fp, offset)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id, source) DO UPDATE SET file_dev = excluded.file_dev, file_inode = excluded.file_inode,
+		fp_len = excluded.fp_len, fp = excluded.fp, offset = excluded.offset`)
+	// The head moves only from the head the caller judged against, and only
+	// forward: together with UNIQUE (device_id, seq) this is what makes a
+	// stale or concurrent writer fail instead of rewriting history.
+	st.moveHead = p(`UPDATE devices SET head_seq = ?, head_hash = ? WHERE id = ? AND head_seq = ? AND head_seq < ?`)
+	st.insertEvent = p(`INSERT INTO integrity_events (device_id, time_ns, kind, seq, detail) VALUES (?, ?, ?, ?, ?)`)
+	st.insertKey = p(`INSERT INTO keys (device_id, key_id, cert_der, first_seen_ns) VALUES (?, ?, ?, ?)
+		ON CONFLICT (device_id, key_id) DO NOTHING`)
+	st.insertSession = p(`INSERT INTO sessions (device_id, session_id, boot_id, agent_version, remote_addr, connected_ns)
+		VALUES (?, ?, ?, ?, ?, ?)`)
+	st.endSession = p(`UPDATE sessions SET disconnected_ns = ?, batches = ?, bytes = ? WHERE id = ?`)
+	if err != nil {
+		st.close()
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (st *statements) close() error {
+	var errs []error
+	for _, s := range []*sql.Stmt{st.upsertDevice, st.insertBatch, st.insertSegment, st.selectCheckpoints,
+		st.upsertCheckpoint, st.moveHead, st.insertEvent, st.insertKey, st.insertSession, st.endSession} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CommitBatch implements store.Ingester. Concurrent calls (other devices'
+// streams) are committed together by the writer.
+func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	dec := b.Decoded
+	if dec == nil {
+		if dec, err = seal.Open(b.Bytes); err != nil {
+			return err
+		}
+	}
+	if seq := dec.GetHeader().GetSeq(); seq > math.MaxInt64 {
+		return fmt.Errorf("store: sequence %d out of range", seq)
+	}
+	if b.Digest == ([32]byte{}) {
+		withDigest := *b // the caller's struct is not ours to change
+		withDigest.Digest = seal.Digest(b.Bytes)
+		b = &withDigest
+	}
+	return w.do(ctx, len(b.Bytes), func(ctx context.Context, tx *sql.Tx) error {
+		return s.commitBatch(ctx, tx, b, dec)
+	})
+}
+
+func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec *offboxv1.Batch) error {
+	h := dec.GetHeader()
+	seq := int64(h.GetSeq())
+	received := s.timeOr(b.Received)
+	recv := received.UnixNano()
+	dev, err := s.deviceID(ctx, tx, b.Device, received)
+	if err != nil {
+		return err
+	}
+	_, err = tx.StmtContext(ctx, s.stmts.insertBatch).ExecContext(ctx, dev, seq, b.Digest[:], h.GetPrevHash(),
+		notNull(h.GetKeyId()), notNull(b.Signature), recv, h.GetSealedNs(), h.GetBootId(), h.GetSessionId(),
+		int64(h.GetRecordCount()), int64(h.GetDroppedRecords()), int64(h.GetDroppedBytes()), b.Bytes)
+	if isUniqueViolation(err) {
+		return fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
+	}
+	if err != nil {
+		return fmt.Errorf("store: insert batch: %w", err)
+	}
+	cps, err := s.loadCheckpoints(ctx, tx, dev)
+	if err != nil {
+		return err
+	}
+	segs, changed := store.Index(dec.GetRecords(), cps)
+	if err := s.insertSegments(ctx, tx, dev, seq, recv, segs); err != nil {
+		return err
+	}
+	if err := s.saveCheckpoints(ctx, tx, dev, cps, changed); err != nil {
+		return err
+	}
+	res, err := tx.StmtContext(ctx, s.stmts.moveHead).ExecContext(ctx, seq, b.Digest[:], dev, int64(b.ExpectHead), seq)
+	if err != nil {
+		return fmt.Errorf("store: move head: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
+	}
+	for _, e := range b.Events {
+		if err := s.insertEvent(ctx, tx, dev, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deviceID returns the device's row id, creating the row on first sight.
+func (s *Store) deviceID(ctx context.Context, tx *sql.Tx, name string, seen time.Time) (int64, error) {
+	var id int64
+	err := tx.StmtContext(ctx, s.stmts.upsertDevice).QueryRowContext(ctx, name, seen.UnixNano(), seen.UnixNano()).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store: device %s: %w", name, err)
+	}
+	return id, nil
+}
+
+func (s *Store) loadCheckpoints(ctx context.Context, tx *sql.Tx, dev int64) (map[string]store.Checkpoint, error) {
+	rows, err := tx.StmtContext(ctx, s.stmts.selectCheckpoints).QueryContext(ctx, dev)
+	if err != nil {
+		return nil, fmt.Errorf("store: checkpoints: %w", err)
+	}
+	cps := make(map[string]store.Checkpoint)
+	for rows.Next() {
+		cp, err := scanCheckpoint(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		cps[cp.Source] = cp
+	}
+	return cps, errors.Join(rows.Err(), rows.Close())
+}
+
+func (s *Store) insertSegments(ctx context.Context, tx *sql.Tx, dev, seq, recv int64, segs []store.Segment) error {
+	stmt := tx.StmtContext(ctx, s.stmts.insertSegment)
+	for _, g := range segs {
+		var fdev, fino, fstart, fend any
+		if f := g.File; f != nil {
+			fdev, fino, fstart, fend = int64(f.Dev), int64(f.Inode), f.Start, f.End
+		}
+		if _, err := stmt.ExecContext(ctx, dev, seq, g.First, g.Count, g.Source, int64(g.Kind),
+			g.MinTimeNs, g.MaxTimeNs, recv, fdev, fino, fstart, fend); err != nil {
+			return fmt.Errorf("store: insert segment: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) saveCheckpoints(ctx context.Context, tx *sql.Tx, dev int64, cps map[string]store.Checkpoint, changed []string) error {
+	stmt := tx.StmtContext(ctx, s.stmts.upsertCheckpoint)
+	for _, src := range changed {
+		cp := cps[src]
+		if _, err := stmt.ExecContext(ctx, dev, src, int64(cp.File.Dev), int64(cp.File.Inode),
+			int64(cp.File.FPLen), cp.File.FP, cp.Offset); err != nil {
+			return fmt.Errorf("store: checkpoint: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, dev int64, e store.IntegrityEvent) error {
+	if e.Time.IsZero() {
+		e.Time = s.opt.Now()
+	}
+	if e.Seq > math.MaxInt64 {
+		e.Seq = math.MaxInt64 // a hostile sequence number is still an event worth keeping
+	}
+	_, err := tx.StmtContext(ctx, s.stmts.insertEvent).ExecContext(ctx, dev, e.Time.UnixNano(), e.Kind, int64(e.Seq), e.Detail)
+	if err != nil {
+		return fmt.Errorf("store: integrity event: %w", err)
+	}
+	return nil
+}
+
+// AddIntegrityEvent implements store.Ingester.
+func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		dev, err := s.deviceID(ctx, tx, e.Device, s.timeOr(e.Time))
+		if err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, dev, e)
+	})
+}
+
+// PutKey implements store.Ingester.
+func (s *Store) PutKey(ctx context.Context, k store.Key) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		seen := s.timeOr(k.FirstSeen)
+		dev, err := s.deviceID(ctx, tx, k.Device, seen)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, s.stmts.insertKey).ExecContext(ctx, dev, k.KeyID, k.CertDER, seen.UnixNano()); err != nil {
+			return fmt.Errorf("store: key: %w", err)
+		}
+		return nil
+	})
+}
+
+// StartSession implements store.Ingester.
+func (s *Store) StartSession(ctx context.Context, ss store.Session) (int64, error) {
+	w, err := s.writer()
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		at := s.timeOr(ss.Connected)
+		dev, err := s.deviceID(ctx, tx, ss.Device, at)
+		if err != nil {
+			return err
+		}
+		res, err := tx.StmtContext(ctx, s.stmts.insertSession).ExecContext(ctx, dev, ss.SessionID, ss.BootID,
+			ss.AgentVersion, ss.RemoteAddr, at.UnixNano())
+		if err != nil {
+			return fmt.Errorf("store: session: %w", err)
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+// EndSession implements store.Ingester.
+func (s *Store) EndSession(ctx context.Context, id int64, end time.Time, batches, bytes int64) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.StmtContext(ctx, s.stmts.endSession).ExecContext(ctx, s.timeOr(end).UnixNano(), batches, bytes, id)
+		return err
+	})
+}
+
+func (s *Store) timeOr(t time.Time) time.Time {
+	if t.IsZero() {
+		return s.opt.Now()
+	}
+	return t
+}
+
+// notNull makes an absent blob an empty one: database/sql binds a nil
+// slice as NULL.
+func notNull(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func isUniqueViolation(err error) bool {
+	var e *sqlitedrv.Error
+	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCheckpoint(r scanner) (store.Checkpoint, error) {
+	var cp store.Checkpoint
+	var dev, ino, fpLen int64
+	if err := r.Scan(&cp.Source, &dev, &ino, &fpLen, &cp.File.FP, &cp.Offset); err != nil {
+		return cp, fmt.Errorf("store: checkpoint: %w", err)
+	}
+	cp.File.Dev, cp.File.Inode, cp.File.FPLen = uint64(dev), uint64(ino), uint32(fpLen)
+	return cp, nil
+}

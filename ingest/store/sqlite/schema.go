@@ -1,0 +1,164 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations[i] takes the schema from version i to i+1. Append, never edit:
+// a database records the version it is at and runs only what follows.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+CREATE TABLE devices (
+	id            INTEGER PRIMARY KEY,
+	name          TEXT    NOT NULL UNIQUE,
+	first_seen_ns INTEGER NOT NULL,
+	last_seen_ns  INTEGER NOT NULL,
+	head_seq      INTEGER NOT NULL DEFAULT 0,
+	head_hash     BLOB
+);
+
+-- Certificates by key id, so stored signatures can be re-checked later.
+CREATE TABLE keys (
+	device_id     INTEGER NOT NULL REFERENCES devices(id),
+	key_id        BLOB    NOT NULL,
+	cert_der      BLOB    NOT NULL,
+	first_seen_ns INTEGER NOT NULL,
+	PRIMARY KEY (device_id, key_id)
+) WITHOUT ROWID;
+
+-- One row per stored batch. A rowid table because rows are large; the
+-- signed bytes come last so reading the other columns never walks the
+-- blob's overflow pages.
+CREATE TABLE batches (
+	id              INTEGER PRIMARY KEY,
+	device_id       INTEGER NOT NULL REFERENCES devices(id),
+	seq             INTEGER NOT NULL,
+	digest          BLOB    NOT NULL,
+	prev_hash       BLOB,
+	key_id          BLOB    NOT NULL,
+	signature       BLOB    NOT NULL,
+	received_ns     INTEGER NOT NULL,
+	sealed_ns       INTEGER NOT NULL,
+	boot_id         TEXT    NOT NULL,
+	session_id      BLOB,
+	record_count    INTEGER NOT NULL,
+	dropped_records INTEGER NOT NULL,
+	dropped_bytes   INTEGER NOT NULL,
+	bytes           BLOB    NOT NULL,
+	UNIQUE (device_id, seq)
+);
+
+-- The record index: one row per run of records of a batch sharing source
+-- and kind (file runs: one file, contiguous bytes). Records are read from
+-- the batch bytes; this says which batches and which indexes to read.
+CREATE TABLE segments (
+	device_id   INTEGER NOT NULL,
+	batch_seq   INTEGER NOT NULL,
+	first_index INTEGER NOT NULL,
+	count       INTEGER NOT NULL,
+	source      TEXT    NOT NULL,
+	kind        INTEGER NOT NULL,
+	min_time_ns INTEGER NOT NULL,
+	max_time_ns INTEGER NOT NULL,
+	received_ns INTEGER NOT NULL,
+	file_dev    INTEGER,
+	file_inode  INTEGER,
+	file_start  INTEGER,
+	file_end    INTEGER,
+	PRIMARY KEY (device_id, batch_seq, first_index),
+	FOREIGN KEY (device_id, batch_seq) REFERENCES batches(device_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX segments_device_time ON segments(device_id, min_time_ns);
+CREATE INDEX segments_device_source_time ON segments(device_id, source, min_time_ns);
+CREATE INDEX segments_kind_time ON segments(kind, min_time_ns);
+
+CREATE TABLE checkpoints (
+	device_id  INTEGER NOT NULL REFERENCES devices(id),
+	source     TEXT    NOT NULL,
+	file_dev   INTEGER NOT NULL,
+	file_inode INTEGER NOT NULL,
+	fp_len     INTEGER NOT NULL,
+	fp         BLOB,
+	offset     INTEGER NOT NULL,
+	PRIMARY KEY (device_id, source)
+) WITHOUT ROWID;
+
+CREATE TABLE integrity_events (
+	id        INTEGER PRIMARY KEY,
+	device_id INTEGER NOT NULL REFERENCES devices(id),
+	time_ns   INTEGER NOT NULL,
+	kind      TEXT    NOT NULL,
+	seq       INTEGER NOT NULL,
+	detail    TEXT    NOT NULL
+);
+CREATE INDEX integrity_events_device_time ON integrity_events(device_id, time_ns);
+CREATE INDEX integrity_events_kind_time ON integrity_events(kind, time_ns);
+
+CREATE TABLE sessions (
+	id              INTEGER PRIMARY KEY,
+	device_id       INTEGER NOT NULL REFERENCES devices(id),
+	session_id      BLOB,
+	boot_id         TEXT    NOT NULL,
+	agent_version   TEXT    NOT NULL,
+	remote_addr     TEXT    NOT NULL,
+	connected_ns    INTEGER NOT NULL,
+	disconnected_ns INTEGER,
+	batches         INTEGER NOT NULL DEFAULT 0,
+	bytes           INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_device ON sessions(device_id, connected_ns);
+`,
+}
+
+// schemaVersion is the version this code creates and reads.
+var schemaVersion = len(migrations)
+
+// migrate brings the database to schemaVersion in one transaction, and
+// refuses a database made by newer code.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	var v int
+	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err {
+	case nil:
+	case sql.ErrNoRows:
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return err
+		}
+	default:
+		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", v, schemaVersion)
+	}
+	for ; v < schemaVersion; v++ {
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("schema migration %d: %w", v+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// checkVersion is migrate for a read-only open: it only checks.
+func checkVersion(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+		return fmt.Errorf("not an offbox-ingest database: %w", err)
+	}
+	if v != schemaVersion {
+		return fmt.Errorf("database schema version %d, this program reads %d", v, schemaVersion)
+	}
+	return nil
+}

@@ -1,0 +1,194 @@
+// Package sqlite is the embedded store: one SQLite file (modernc.org/sqlite,
+// pure Go, no cgo) in WAL mode. One writer goroutine owns the only write
+// connection and commits concurrent writes in groups, so fan-in from many
+// devices costs one fsync per group, not per batch; readers use their own
+// connections and never block the writer.
+//
+// It never stores a record twice for the same (device, seq), never moves a
+// head except from the head the caller judged against, and never
+// acknowledges a write before its transaction has committed.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// Options tune the store. The zero value is the durable default.
+type Options struct {
+	Sync          string           // PRAGMA synchronous: "full" (default; durable at commit) or "normal" (WAL: may lose the last commits on power loss, never corrupts)
+	BusyTimeout   time.Duration    // how long a connection waits for a lock; 0: 10s
+	Now           func() time.Time // collector clock for times the caller does not give; nil: time.Now
+	MaxGroup      int              // most writes in one transaction; 0: 128
+	MaxGroupBytes int              // most batch bytes in one transaction; 0: 64 MiB
+}
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	opt   Options
+	read  *sql.DB // reader pool
+	write *sql.DB // nil when opened read-only; one connection, used only by the writer goroutine
+	w     *writer
+	stmts *statements
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the database at path for reading and writing,
+// creating or migrating the schema.
+func Open(path string, opt Options) (*Store, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDir(path); err != nil {
+		return nil, err
+	}
+	// A larger page keeps a 1 MiB batch in fewer overflow pages; it only
+	// applies when the file is created.
+	write, err := sql.Open("sqlite", dsn(path, opt, "_journal_mode=WAL", "_synchronous="+opt.Sync,
+		"_txlock=immediate", "_pragma=page_size(16384)", "_pragma=journal_size_limit(67108864)"))
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	ctx := context.Background()
+	if err := migrate(ctx, write); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read, err := openReader(path, opt, "_query_only=1")
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	s := &Store{opt: opt, read: read, write: write}
+	if s.stmts, err = prepare(ctx, write); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s.w = startWriter(write, opt)
+	return s, nil
+}
+
+// OpenReadOnly opens an existing database for queries only; a collector
+// may be writing to it at the same time (WAL lets readers and the writer
+// proceed together).
+func OpenReadOnly(path string, opt Options) (*Store, error) {
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, err // "no such file or directory" names the path
+	}
+	read, err := openReader(path, opt, "mode=ro")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkVersion(context.Background(), read); err != nil {
+		read.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return &Store{opt: opt, read: read}, nil
+}
+
+func openReader(path string, opt Options, params ...string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn(path, opt, params...))
+	if err != nil {
+		return nil, err
+	}
+	// Records holds a segment cursor open while it reads batches, so a
+	// query needs two connections.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(4)
+	return db, nil
+}
+
+func (o Options) withDefaults() (Options, error) {
+	switch strings.ToLower(o.Sync) {
+	case "", "full":
+		o.Sync = "FULL"
+	case "normal":
+		o.Sync = "NORMAL"
+	default:
+		return o, fmt.Errorf("sqlite sync %q: use full or normal", o.Sync)
+	}
+	if o.BusyTimeout == 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxGroup == 0 {
+		o.MaxGroup = 128
+	}
+	if o.MaxGroupBytes == 0 {
+		o.MaxGroupBytes = 64 << 20
+	}
+	return o, nil
+}
+
+func dsn(path string, opt Options, params ...string) string {
+	// The name is a URI (file:...), so characters URIs give meaning to are escaped.
+	name := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	q := append([]string{fmt.Sprintf("_busy_timeout=%d", opt.BusyTimeout.Milliseconds()), "_foreign_keys=1"}, params...)
+	return "file:" + name + "?" + strings.Join(q, "&")
+}
+
+// checkDir refuses a path whose directory does not exist, with a message
+// that says so, rather than SQLite's "unable to open database file".
+func checkDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("database directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("database directory %s: not a directory", dir)
+	}
+	return nil
+}
+
+// Close waits for queued writes to commit, then closes the database.
+func (s *Store) Close() error {
+	if s.w != nil {
+		s.w.close()
+	}
+	return s.closeDBs()
+}
+
+func (s *Store) closeDBs() error {
+	var errs []error
+	if s.stmts != nil {
+		errs = append(errs, s.stmts.close())
+	}
+	if s.write != nil {
+		errs = append(errs, s.write.Close())
+	}
+	errs = append(errs, s.read.Close())
+	return errors.Join(errs...)
+}
+
+// errReadOnly is returned by writes on a store opened with OpenReadOnly.
+var errReadOnly = errors.New("store: opened read-only")
+
+// writer is the write queue; a write on a read-only store is a caller bug.
+func (s *Store) writer() (*writer, error) {
+	if s.w == nil {
+		return nil, errReadOnly
+	}
+	return s.w, nil
+}
