@@ -16,7 +16,7 @@ func TestDecode(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, in, wantErr string
-		want            sample
+		want              sample
 	}{
 		{name: "ok", in: "server: a:1\nevery: 5s\ntail: [x, y]\n", want: sample{Server: "a:1", Every: 5 * time.Second, Tail: []string{"x", "y"}}},
 		{name: "empty", in: ""},
