@@ -12,13 +12,6 @@ import (
 	"github.com/offbox/offbox/transport/seal"
 )
 
-// encodedSize is the size of logRecord(body) as the queue encodes it at
-// the synctest epoch.
-func encodedSize(body string) int {
-	r := logRecord(body)
-	return seal.RecordSize(&seal.WireRecord{TimeNs: r.Time.UnixNano(), Kind: uint32(r.Kind), Source: r.Source, Body: r.Body})
-}
-
 // logCounts is the number of log records in each batch that has any.
 func logCounts(bs []*offboxv1.Batch) []int {
 	var out []int

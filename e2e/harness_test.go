@@ -75,12 +75,11 @@ func (s *syncBuffer) String() string {
 }
 
 type proc struct {
-	t      testing.TB
-	name   string
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	done   chan struct{}
-	waitMu sync.Mutex
+	t    testing.TB
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
 }
 
 func start(t testing.TB, name string, args ...string) *proc {
@@ -137,8 +136,6 @@ func (p *proc) stop() {
 		p.kill()
 	}
 }
-
-func (p *proc) exitCode() int { <-p.done; return p.cmd.ProcessState.ExitCode() }
 
 // run runs a command to completion and returns its stdout, stderr and exit code.
 func run(t testing.TB, name string, args ...string) (string, string, int) {

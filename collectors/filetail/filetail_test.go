@@ -73,10 +73,10 @@ func TestLinesByteExact(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "empty.log"), "")
 
 	em, stop := startTailer(t, testConfig(filepath.Join(dir, "*.log")))
-	recs := em.waitLines(t, len(want))
+	em.waitLines(t, len(want))
 	time.Sleep(5 * testPoll) // nothing more may come: not from the empty file, not twice
 	stop()
-	recs = em.all()
+	recs := em.all()
 	if len(recs) != len(want) {
 		t.Fatalf("got %d records, want %d:\n%s", len(recs), len(want), dump(recs))
 	}
@@ -246,9 +246,9 @@ func TestStartAt(t *testing.T) {
 			appendFile(t, path, newText)
 			// A file that appears later starts at 0, whatever StartAt.
 			writeFile(t, filepath.Join(dir, "b.log"), later)
-			got := em.waitLines(t, len(tc.want))
+			em.waitLines(t, len(tc.want))
 			time.Sleep(3 * testPoll)
-			got = em.all()
+			got := em.all()
 			// Two files: compare per source.
 			var a, b []string
 			for _, r := range got {

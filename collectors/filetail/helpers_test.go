@@ -29,11 +29,10 @@ const waitTimeout = 15 * time.Second
 // fakeEmitter keeps deep copies of what it is given and can block, as the
 // agent's queue does when its byte budget is full.
 type fakeEmitter struct {
-	mu        sync.Mutex
-	recs      []collectors.Record
-	gate      chan struct{} // non-nil: Emit waits until it is closed
-	waiting   atomic.Int32  // Emit calls blocked on the gate
-	lateEmits atomic.Int32  // Emit calls after ctx ended
+	mu      sync.Mutex
+	recs    []collectors.Record
+	gate    chan struct{} // non-nil: Emit waits until it is closed
+	waiting atomic.Int32  // Emit calls blocked on the gate
 }
 
 func (e *fakeEmitter) Emit(ctx context.Context, r collectors.Record) error {

@@ -180,12 +180,11 @@ func TestConfigFileChangeKinds(t *testing.T) {
 	seen := 0
 	for _, s := range steps {
 		s.do()
-		var got []collectors.Record
 		if len(s.want) > 0 {
-			got = e.waitN(t, 2*time.Second, collectors.KindConfigChange, "", seen+len(s.want))
+			e.waitN(t, 2*time.Second, collectors.KindConfigChange, "", seen+len(s.want))
 		}
 		time.Sleep(quiet)
-		got = e.of(collectors.KindConfigChange, "")[seen:]
+		got := e.of(collectors.KindConfigChange, "")[seen:]
 		if len(got) != len(s.want) {
 			t.Fatalf("%s: got %d records, want %d:\n%s", s.name, len(got), len(s.want), dump(got))
 		}
@@ -333,9 +332,10 @@ func TestPasswordChangeNeverLeaksHash(t *testing.T) {
 	newDay := day("2024-10-04")
 	h.replace("etc/shadow", shadow(aliceNew, newDay, bobH))
 	h.write("etc/shadow-", shadow(aliceNew, newDay, bobH))
-	pc := e.waitN(t, 2*time.Second, collectors.KindPasswordChange, "", 1)
+	e.waitN(t, 2*time.Second, collectors.KindPasswordChange, "", 1)
 	time.Sleep(quiet)
-	if pc = e.of(collectors.KindPasswordChange, ""); len(pc) != 1 {
+	pc := e.of(collectors.KindPasswordChange, "")
+	if len(pc) != 1 {
 		t.Fatalf("got %d password_change records, want 1 (alice):\n%s", len(pc), dump(pc))
 	}
 	r := pc[0]
@@ -621,9 +621,9 @@ func TestFileUnreadableMidRun(t *testing.T) {
 	e.waitN(t, 2*time.Second, collectors.KindAgentStatus, "watch:/etc/hosts", 1)
 	os.Remove(h.path("etc/hosts"))
 	h.write("etc/hosts", hostsV2)
-	recs := e.waitN(t, 2*time.Second, collectors.KindConfigChange, "", 1)
+	e.waitN(t, 2*time.Second, collectors.KindConfigChange, "", 1)
 	time.Sleep(quiet)
-	recs = e.of(collectors.KindConfigChange, "")
+	recs := e.of(collectors.KindConfigChange, "")
 	// The directory is not a file: its appearance is a status, and the
 	// deletion of the file it replaced is a change.
 	var changes []string
