@@ -1,7 +1,7 @@
 // Package config is offbox-ingest's configuration: the YAML file (strict:
 // an unknown key or a wrong type is an error naming the file and line), the
 // defaults, and the checks that make a bad configuration fail before
-// anything listens. example.yaml documents every key and is loaded by the
+// anything listens. packaging/offbox-ingest.yaml documents every key and is loaded by the
 // tests, so it cannot drift. This package never opens the database, the
 // network or the key files; it only checks that what they need is there.
 package config

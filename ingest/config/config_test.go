@@ -21,7 +21,7 @@ func write(t *testing.T, dir, name, body string) string {
 // key (so a key added to Config without documenting it fails here).
 func TestExampleLoads(t *testing.T) {
 	t.Parallel()
-	c, err := Load("example.yaml")
+	c, err := Load("../../packaging/offbox-ingest.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,12 +29,12 @@ func TestExampleLoads(t *testing.T) {
 		Key: "/etc/offbox-ingest/ingest-key.pem"}, DB: "/var/lib/offbox-ingest/offbox.db", SQLiteSync: "full",
 		MaxBatchBytes: 8 << 20, ShutdownGrace: 15 * time.Second, LogLevel: "info"}
 	if c != want {
-		t.Errorf("example.yaml = %+v, want %+v", c, want)
+		t.Errorf("packaging/offbox-ingest.yaml = %+v, want %+v", c, want)
 	}
-	b, _ := os.ReadFile("example.yaml")
+	b, _ := os.ReadFile("../../packaging/offbox-ingest.yaml")
 	for _, key := range []string{"listen:", "tls:", "ca:", "cert:", "key:", "db:", "sqlite_sync:", "max_batch_bytes:", "shutdown_grace:", "log_level:"} {
 		if !strings.Contains(string(b), key) {
-			t.Errorf("example.yaml does not document %s", key)
+			t.Errorf("packaging/offbox-ingest.yaml does not document %s", key)
 		}
 	}
 }
