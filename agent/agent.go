@@ -10,7 +10,6 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +46,7 @@ type Config struct {
 	Dialer     Dialer                   // opens a session to the collector service
 	Identity   func() (Identity, error) // who signs, read at every seal (see TLSIdentity)
 
-	HostRoot        string        // where /proc is read; "" means "/"
+	HostRoot        string        // where the host's /proc is read (boot id; heartbeat uptime, load, memory); "" means "/"
 	MemoryBudget    int64         // bytes of encoded records not yet acknowledged; 0 means 8 MiB
 	BatchMaxBytes   int           // of encoded records per batch; 0 means 1 MiB
 	BatchMaxRecords int           // per batch; 0 means 20,000
@@ -57,7 +56,8 @@ type Config struct {
 	Heartbeat       time.Duration // between heartbeat records; 0 means 15s
 	ConfigHash      string        // reported in heartbeats
 
-	// HeartbeatAttrs adds attributes to each heartbeat (clock, resources).
+	// HeartbeatAttrs adds attributes to each heartbeat (offbox: the clock
+	// collector's latest summary); nil adds none.
 	HeartbeatAttrs func() []collectors.Attr
 
 	DrainTimeout   time.Duration // at shutdown, to get the last batches acknowledged; 0 means 5s
@@ -324,46 +324,6 @@ func (a *Agent) emitStatus(body string, attrs ...collectors.Attr) {
 func (a *Agent) recordRejected(b *batch, reason string) {
 	a.emitStatus(fmt.Sprintf("batch %d rejected by the collector (%s): %d records lost", b.seq(), reason, b.count),
 		rejectedAttrs(b, reason)...)
-}
-
-// heartbeats queues a heartbeat record every interval and flushes it, so
-// the collector hears from the device even when nothing else happens.
-func (a *Agent) heartbeats(ctx context.Context) {
-	t := time.NewTicker(a.cfg.Heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			now := a.cfg.Now()
-			a.q.TryEmit(collectors.Record{Time: now, Kind: collectors.KindHeartbeat, Source: agentSource,
-				Attrs: a.heartbeatAttrs(now)})
-			a.q.Flush()
-		}
-	}
-}
-
-// heartbeatAttrs are the figures each heartbeat carries; Config.HeartbeatAttrs
-// adds more.
-func (a *Agent) heartbeatAttrs(now time.Time) []collectors.Attr {
-	st := a.Stats()
-	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	attrs := []collectors.Attr{
-		{Key: "uptime_s", Value: strconv.FormatInt(int64(now.Sub(a.started)/time.Second), 10)},
-		{Key: "boot_id", Value: a.bootID},
-		{Key: "agent_version", Value: version.Version},
-		{Key: "config_hash", Value: a.cfg.ConfigHash},
-		{Key: "queue_bytes", Value: strconv.FormatInt(st.QueueBytes, 10)},
-		{Key: "sent_records", Value: u(st.SentRecords)},
-		{Key: "sent_batches", Value: u(st.SentBatches)},
-		{Key: "dropped_records", Value: u(st.DroppedRecords)},
-		{Key: "dropped_bytes", Value: u(st.DroppedBytes)},
-	}
-	if a.cfg.HeartbeatAttrs != nil {
-		attrs = append(attrs, a.cfg.HeartbeatAttrs()...)
-	}
-	return attrs
 }
 
 func ackersOf(cs []collectors.Collector) []collectors.Acker {

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -369,13 +372,26 @@ func TestCollectorFailuresRestart(t *testing.T) {
 	})
 }
 
-// TestHeartbeat checks the heartbeat record and its attributes.
+// TestHeartbeat checks the heartbeat record and its attributes: the
+// pipeline's figures, the host's read under HostRoot (a tree written here,
+// so the values are known), the agent's own resource use, and what
+// Config.HeartbeatAttrs adds (the clock summary in offbox).
 func TestHeartbeat(t *testing.T) {
+	root := hostRoot(t, map[string]string{
+		"proc/uptime":  "86523.41 172011.88\n",
+		"proc/loadavg": "0.52 1.05 2.50 2/189 12345\n",
+		"proc/meminfo": "MemTotal:        1024000 kB\nMemFree:          100000 kB\nMemAvailable:     512000 kB\n" +
+			"Buffers:           10000 kB\nCached:           200000 kB\n",
+		"proc/sys/kernel/random/boot_id": "3f9c2a71-5b8e-4d0a-9e62-c1d4b7a08f35\n",
+	})
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, func(c *Config) {
+			c.HostRoot = root
 			c.Heartbeat = 15 * time.Second
 			c.ConfigHash = "cafe"
-			c.HeartbeatAttrs = func() []collectors.Attr { return []collectors.Attr{{Key: "extra", Value: "1"}} }
+			c.HeartbeatAttrs = func() []collectors.Attr {
+				return []collectors.Attr{{Key: "clock_ok", Value: "true"}, {Key: "clock_offset_ns", Value: "-1200"}}
+			}
 		})
 		h.start()
 		synctest.Wait()
@@ -400,23 +416,52 @@ func TestHeartbeat(t *testing.T) {
 			keys = append(keys, a.GetKey())
 			got[a.GetKey()] = a.GetValue()
 		}
-		wantKeys := []string{"uptime_s", "boot_id", "agent_version", "config_hash", "queue_bytes",
-			"sent_records", "sent_batches", "dropped_records", "dropped_bytes", "extra"}
+		wantKeys := []string{"agent_uptime_s", "boot_id", "agent_version", "config_hash", "queue_bytes",
+			"sent_records", "sent_batches", "dropped_records", "dropped_bytes",
+			"host_uptime_s", "load1", "load5", "load15", "mem_total_bytes", "mem_available_bytes",
+			"agent_rss_bytes", "agent_cpu_s", "clock_ok", "clock_offset_ns"}
 		if !slices.Equal(keys, wantKeys) {
 			t.Errorf("heartbeat attrs %v, want %v", keys, wantKeys)
 		}
-		want := map[string]string{"uptime_s": "30", "boot_id": "", "config_hash": "cafe", "queue_bytes": "0",
-			"sent_records": "3", "sent_batches": "3", "dropped_records": "0", "extra": "1"}
+		want := map[string]string{"agent_uptime_s": "30", "boot_id": "3f9c2a71-5b8e-4d0a-9e62-c1d4b7a08f35",
+			"config_hash": "cafe", "queue_bytes": "0", "sent_records": "3", "sent_batches": "3", "dropped_records": "0",
+			"host_uptime_s": "86523", "load1": "0.52", "load5": "1.05", "load15": "2.50",
+			"mem_total_bytes": "1048576000", "mem_available_bytes": "524288000",
+			"clock_ok": "true", "clock_offset_ns": "-1200"}
 		for k, v := range want {
 			if got[k] != v {
 				t.Errorf("heartbeat %s = %q, want %q", k, got[k], v)
 			}
+		}
+		// The agent's own figures are this test process's: real numbers.
+		if rss, err := strconv.ParseUint(got["agent_rss_bytes"], 10, 64); err != nil || rss < 1<<20 {
+			t.Errorf("agent_rss_bytes %q: want a number of bytes over 1 MiB (%v)", got["agent_rss_bytes"], err)
+		}
+		if cpu, err := strconv.ParseFloat(got["agent_cpu_s"], 64); err != nil || cpu < 0 {
+			t.Errorf("agent_cpu_s %q: want a non-negative number of seconds (%v)", got["agent_cpu_s"], err)
 		}
 		if beats[1].GetSource() != "agent" {
 			t.Errorf("heartbeat source %q, want agent", beats[1].GetSource())
 		}
 		h.stop()
 	})
+}
+
+// hostRoot writes files (path under the root: content) into a new host
+// root.
+func hostRoot(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
 }
 
 // TestShutdownDrains checks that at shutdown the agent stops its

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +19,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/offbox/offbox/agent"
+	"github.com/offbox/offbox/collectors/boot"
+	"github.com/offbox/offbox/collectors/clock"
+	"github.com/offbox/offbox/collectors/watch"
 	"github.com/offbox/offbox/internal/yamlconf"
 )
 
@@ -34,7 +39,45 @@ type config struct {
 	MemoryBudgetBytes int64         `yaml:"memory_budget_bytes" json:"memory_budget_bytes"`
 	Window            int           `yaml:"window" json:"window"`
 	HostRoot          string        `yaml:"host_root" json:"host_root"`
+	Boot              bootSection   `yaml:"boot" json:"boot"`
+	Clock             clockSection  `yaml:"clock" json:"clock"`
+	Watch             watchSection  `yaml:"watch" json:"watch"`
 }
+
+// bootSection configures collectors/boot (one BOOT record at start).
+type bootSection struct {
+	Enabled         *bool    `yaml:"enabled" json:"enabled"`                   // nil: true
+	FirmwareFile    string   `yaml:"firmware_file" json:"firmware_file"`       // under host_root
+	FirmwareCommand []string `yaml:"firmware_command" json:"firmware_command"` // argv
+}
+
+// clockSection configures collectors/clock (NTP offset, one CLOCK record
+// per interval, and the clock summary of each heartbeat).
+type clockSection struct {
+	Enabled  *bool         `yaml:"enabled" json:"enabled"` // nil: true
+	Servers  []string      `yaml:"servers" json:"servers"` // host or host:port
+	Name     string        `yaml:"name" json:"name"`       // "": ntp.internal when Servers is empty
+	Port     int           `yaml:"port" json:"port"`       // of the servers Name resolves to; 0: 123
+	Interval time.Duration `yaml:"interval" json:"interval"`
+	Samples  int           `yaml:"samples" json:"samples"` // per server per poll
+	Window   int           `yaml:"window" json:"window"`   // samples kept per server
+	Timeout  time.Duration `yaml:"timeout" json:"timeout"` // per NTP query
+}
+
+// watchSection configures collectors/watch (config files, shadow, passwd).
+type watchSection struct {
+	Enabled          *bool         `yaml:"enabled" json:"enabled"`       // nil: true
+	Paths            []string      `yaml:"paths" json:"paths"`           // nil: watch.DefaultPaths(); [] watches no file
+	DiffPaths        []string      `yaml:"diff_paths" json:"diff_paths"` // globs whose records carry a diff
+	MaxDiffBytes     int           `yaml:"max_diff_bytes" json:"max_diff_bytes"`
+	Shadow           string        `yaml:"shadow" json:"shadow"` // "": /etc/shadow; "-": off
+	Passwd           string        `yaml:"passwd" json:"passwd"` // "": /etc/passwd; "-": off
+	Rescan           time.Duration `yaml:"rescan" json:"rescan"`
+	PasswordAgeEvery time.Duration `yaml:"password_age_every" json:"password_age_every"`
+}
+
+// enabled reads an enabled key whose default is true.
+func enabled(b *bool) bool { return b == nil || *b }
 
 type tlsFiles struct {
 	CA   string `yaml:"ca" json:"ca"`
@@ -154,6 +197,13 @@ func (c *config) validate() error {
 		{int64(c.Batch.IdleDelay), []string{"batch", "idle_delay"}},
 		{c.MemoryBudgetBytes, []string{"memory_budget_bytes"}},
 		{int64(c.Window), []string{"window"}},
+		{int64(c.Clock.Interval), []string{"clock", "interval"}},
+		{int64(c.Clock.Samples), []string{"clock", "samples"}},
+		{int64(c.Clock.Window), []string{"clock", "window"}},
+		{int64(c.Clock.Timeout), []string{"clock", "timeout"}},
+		{int64(c.Watch.MaxDiffBytes), []string{"watch", "max_diff_bytes"}},
+		{int64(c.Watch.Rescan), []string{"watch", "rescan"}},
+		{int64(c.Watch.PasswordAgeEvery), []string{"watch", "password_age_every"}},
 	}
 	for _, f := range ints {
 		if f.v < 0 {
@@ -165,7 +215,117 @@ func (c *config) validate() error {
 			return fieldErr(fmt.Sprintf("%q is not a directory", c.HostRoot), "host_root")
 		}
 	}
+	if err := c.validateBoot(); err != nil {
+		return err
+	}
+	if err := c.validateClock(); err != nil {
+		return err
+	}
+	return c.validateWatch()
+}
+
+// The collectors' constructors do their own checks; these run them one key
+// at a time where they can, so that a mistake is reported at its line and
+// under its YAML name, and then on the whole section. Only the firmware
+// command is left unchecked when boot is disabled: it never runs then.
+
+func (c *config) validateBoot() error {
+	b := c.Boot
+	switch {
+	case b.FirmwareFile != "" && len(b.FirmwareCommand) > 0:
+		return fieldErr("set firmware_file or firmware_command, not both", "boot", "firmware_command")
+	case b.FirmwareFile != "" && !filepath.IsAbs(b.FirmwareFile):
+		return fieldErr(fmt.Sprintf("%q is not an absolute path (it is read under host_root)", b.FirmwareFile), "boot", "firmware_file")
+	case len(b.FirmwareCommand) > 0 && b.FirmwareCommand[0] == "":
+		return fieldErr("empty program name", "boot", "firmware_command", "0")
+	}
+	if !enabled(b.Enabled) {
+		return nil
+	}
+	if len(b.FirmwareCommand) > 0 {
+		if _, err := exec.LookPath(b.FirmwareCommand[0]); err != nil {
+			return fieldErr(err.Error(), "boot", "firmware_command", "0")
+		}
+	}
+	if _, err := boot.New(c.bootConfig()); err != nil {
+		return fieldErr(bare(err, "boot"), "boot")
+	}
 	return nil
+}
+
+func (c *config) validateClock() error {
+	k := c.Clock
+	for i, s := range k.Servers {
+		if _, err := clock.New(clock.Config{Servers: []string{s}}); err != nil {
+			return fieldErr(bare(err, "clock"), "clock", "servers", strconv.Itoa(i))
+		}
+	}
+	if k.Name != "" {
+		if _, err := clock.New(clock.Config{Name: k.Name}); err != nil {
+			return fieldErr(bare(err, "clock"), "clock", "name")
+		}
+	}
+	if k.Port < 0 || k.Port > 65535 {
+		return fieldErr(fmt.Sprintf("%d is not a port", k.Port), "clock", "port")
+	}
+	if _, err := clock.New(c.clockConfig(nil)); err != nil {
+		return fieldErr(bare(err, "clock"), "clock")
+	}
+	return nil
+}
+
+func (c *config) validateWatch() error {
+	w := c.Watch
+	// One key at a time: a watch.Config that watches only that key.
+	one := func(set func(*watch.Config)) error {
+		wc := watch.Config{Root: c.HostRoot, Paths: []string{}, Shadow: "-", Passwd: "-"}
+		set(&wc)
+		_, err := watch.New(wc)
+		return err
+	}
+	for i, p := range w.Paths {
+		if err := one(func(wc *watch.Config) { wc.Paths = []string{p} }); err != nil {
+			return fieldErr(bare(err, "watch"), "watch", "paths", strconv.Itoa(i))
+		}
+	}
+	for i, p := range w.DiffPaths {
+		if err := one(func(wc *watch.Config) { wc.DiffPaths = []string{p} }); err != nil {
+			return fieldErr(bare(err, "watch"), "watch", "diff_paths", strconv.Itoa(i))
+		}
+	}
+	if err := one(func(wc *watch.Config) { wc.Shadow = w.Shadow }); err != nil {
+		return fieldErr(bare(err, "watch"), "watch", "shadow")
+	}
+	if err := one(func(wc *watch.Config) { wc.Passwd = w.Passwd }); err != nil {
+		return fieldErr(bare(err, "watch"), "watch", "passwd")
+	}
+	if _, err := watch.New(c.watchConfig(nil)); err != nil {
+		return fieldErr(bare(err, "watch"), "watch")
+	}
+	return nil
+}
+
+// bare is a collector's error without its package prefix, for a message
+// that already names the key.
+func bare(err error, pkg string) string { return strings.TrimPrefix(err.Error(), pkg+": ") }
+
+// bootConfig, clockConfig and watchConfig turn the file's sections into the
+// collectors' configs; zero values stay zero, so the packages' defaults
+// apply.
+func (c *config) bootConfig() boot.Config {
+	return boot.Config{Root: c.HostRoot, FirmwareFile: c.Boot.FirmwareFile, FirmwareCommand: c.Boot.FirmwareCommand}
+}
+
+func (c *config) clockConfig(log *slog.Logger) clock.Config {
+	k := c.Clock
+	return clock.Config{Servers: k.Servers, Name: k.Name, NamePort: k.Port, Interval: k.Interval,
+		Samples: k.Samples, Window: k.Window, Timeout: k.Timeout, Root: c.HostRoot, Logger: log}
+}
+
+func (c *config) watchConfig(log *slog.Logger) watch.Config {
+	w := c.Watch
+	return watch.Config{Root: c.HostRoot, Paths: w.Paths, DiffPaths: w.DiffPaths, MaxDiffBytes: w.MaxDiffBytes,
+		Shadow: w.Shadow, Passwd: w.Passwd, RescanEvery: w.Rescan, AgeEvery: w.PasswordAgeEvery, Logger: log}
 }
 
 // checkGlob reports a malformed glob. filepath.Match reports a bad pattern
@@ -216,13 +376,18 @@ func (c *config) hash() string {
 	return hex.EncodeToString(sum[:8])
 }
 
-// runFlags are the flags of `offbox run`; set ones override the file.
+// runFlags are the flags of `offbox run` (and the subset `offbox inspect`
+// takes); set ones override the file.
 type runFlags struct {
 	fs         *flag.FlagSet
 	configPath string
 	dryRun     bool
 	c          config // flag values; only those set are applied
 	tail       globList
+	ntpServers globList
+	noBoot     bool
+	noClock    bool
+	noWatch    bool
 }
 
 type globList []string
@@ -244,8 +409,27 @@ func newRunFlags() *runFlags {
 	fs.StringVar(&f.c.StartAt, "start-at", "", "where files without checkpoint start: beginning or end")
 	fs.DurationVar(&f.c.Heartbeat, "heartbeat", 0, "heartbeat `interval` (default 15s)")
 	fs.Int64Var(&f.c.MemoryBudgetBytes, "memory-budget", 0, "`bytes` of records held until acknowledged (default 8 MiB)")
-	fs.StringVar(&f.c.HostRoot, "host-root", "", "`dir` where /proc and friends are read (default /)")
+	f.hostFlags()
+	fs.BoolVar(&f.noBoot, "no-boot", false, "send no BOOT record at start (boot.enabled: false)")
+	fs.BoolVar(&f.noClock, "no-clock", false, "measure no clock offset (clock.enabled: false)")
+	fs.BoolVar(&f.noWatch, "no-watch", false, "watch no files or accounts (watch.enabled: false)")
 	return f
+}
+
+// newInspectFlags are the flags of `offbox inspect`.
+func newInspectFlags() *runFlags {
+	f := &runFlags{fs: flag.NewFlagSet("inspect", flag.ContinueOnError)}
+	f.fs.StringVar(&f.configPath, "config", "", "configuration file (YAML); flags override it")
+	f.hostFlags()
+	return f
+}
+
+// hostFlags are the flags run and inspect share: where the host is and
+// which NTP servers to measure against.
+func (f *runFlags) hostFlags() {
+	f.fs.StringVar(&f.c.HostRoot, "host-root", "", "`dir` where /proc, /sys and /etc are read (default /)")
+	f.fs.Var(&f.ntpServers, "ntp-server", "NTP server `host[:port]` (repeatable; replaces clock.servers)")
+	f.fs.StringVar(&f.c.Clock.Name, "ntp-name", "", "DNS `name` whose every address is an NTP server (default ntp.internal when no server is set)")
 }
 
 // effective loads the config file if any and applies the flags that were set.
@@ -257,6 +441,7 @@ func (f *runFlags) effective() (*config, error) {
 			return nil, err
 		}
 	}
+	off := func(b **bool) { v := false; *b = &v }
 	f.fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "server":
@@ -279,6 +464,22 @@ func (f *runFlags) effective() (*config, error) {
 			c.MemoryBudgetBytes = f.c.MemoryBudgetBytes
 		case "host-root":
 			c.HostRoot = f.c.HostRoot
+		case "ntp-server":
+			c.Clock.Servers = f.ntpServers
+		case "ntp-name":
+			c.Clock.Name = f.c.Clock.Name
+		case "no-boot":
+			if f.noBoot {
+				off(&c.Boot.Enabled)
+			}
+		case "no-clock":
+			if f.noClock {
+				off(&c.Clock.Enabled)
+			}
+		case "no-watch":
+			if f.noWatch {
+				off(&c.Watch.Enabled)
+			}
 		}
 	})
 	if err := c.validate(); err != nil {
@@ -317,6 +518,90 @@ func (c *config) summary() string {
 		or(strconv.FormatInt(c.MemoryBudgetBytes, 10), strconv.Itoa(agent.DefaultMemoryBudget)),
 		or(strconv.Itoa(c.Window), strconv.Itoa(agent.DefaultWindow))))
 	row("host_root", or(c.HostRoot, "/"))
+	row("boot", c.bootSummary())
+	row("clock", c.clockSummary(or))
+	row("watch", c.watchSummary(or))
 	row("config_hash", c.hash())
 	return b.String()
+}
+
+// The defaults of the collectors, as their packages document them, for the
+// summary (a zero value in the file means these).
+const (
+	defaultNTPName     = "ntp.internal"
+	defaultNTPPort     = 123
+	defaultNTPInterval = 64 * time.Second
+	defaultNTPSamples  = 4
+	defaultNTPWindow   = 8
+	defaultNTPTimeout  = 2 * time.Second
+	defaultRescan      = 30 * time.Second
+	defaultAgeEvery    = 24 * time.Hour
+	defaultMaxDiff     = 16 << 10
+)
+
+func (c *config) bootSummary() string {
+	switch b := c.Boot; {
+	case !enabled(b.Enabled):
+		return "off"
+	case b.FirmwareFile != "":
+		return "on, firmware version from file " + b.FirmwareFile
+	case len(b.FirmwareCommand) > 0:
+		return fmt.Sprintf("on, firmware version from command %q", b.FirmwareCommand)
+	default:
+		return "on, firmware version from the built-in rules"
+	}
+}
+
+func (c *config) clockSummary(or func(v, def string) string) string {
+	k := c.Clock
+	if !enabled(k.Enabled) {
+		return "off"
+	}
+	var src []string
+	if len(k.Servers) > 0 {
+		src = append(src, "servers "+strings.Join(k.Servers, ", "))
+	}
+	switch {
+	case k.Name != "":
+		src = append(src, fmt.Sprintf("every address of %s port %s", k.Name, or(strconv.Itoa(k.Port), strconv.Itoa(defaultNTPPort))))
+	case len(k.Servers) == 0:
+		src = append(src, fmt.Sprintf("every address of %s (default) port %s", defaultNTPName, or(strconv.Itoa(k.Port), strconv.Itoa(defaultNTPPort))))
+	}
+	return fmt.Sprintf("on, %s; every %s, %s samples, window %s, timeout %s", strings.Join(src, " and "),
+		or(k.Interval.String(), defaultNTPInterval.String()), or(strconv.Itoa(k.Samples), strconv.Itoa(defaultNTPSamples)),
+		or(strconv.Itoa(k.Window), strconv.Itoa(defaultNTPWindow)), or(k.Timeout.String(), defaultNTPTimeout.String()))
+}
+
+func (c *config) watchSummary(or func(v, def string) string) string {
+	w := c.Watch
+	if !enabled(w.Enabled) {
+		return "off"
+	}
+	paths, which := w.Paths, "configured"
+	if paths == nil {
+		paths, which = watch.DefaultPaths(), "default"
+	}
+	root := c.HostRoot
+	if root == "" {
+		root = "/"
+	}
+	files := 0
+	for _, p := range paths {
+		m, _ := filepath.Glob(filepath.Join(root, p))
+		files += len(m)
+	}
+	diff := "none"
+	if len(w.DiffPaths) > 0 {
+		diff = strings.Join(w.DiffPaths, ", ")
+	}
+	acct := func(v, def string) string {
+		if v == "-" {
+			return "off"
+		}
+		return or(v, def)
+	}
+	return fmt.Sprintf("on, %d %s paths (%d files now), diffs for %s (max %s bytes), shadow %s, passwd %s, rescan every %s, password age every %s",
+		len(paths), which, files, diff, or(strconv.Itoa(w.MaxDiffBytes), strconv.Itoa(defaultMaxDiff)),
+		acct(w.Shadow, "/etc/shadow"), acct(w.Passwd, "/etc/passwd"),
+		or(w.Rescan.String(), defaultRescan.String()), or(w.PasswordAgeEvery.String(), defaultAgeEvery.String()))
 }

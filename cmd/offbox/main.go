@@ -6,6 +6,7 @@
 //	offbox version
 //	offbox check-config -config FILE
 //	offbox run [-config FILE] [-server HOST:PORT -ca F -cert F -key F -tail GLOB ...] [-dry-run]
+//	offbox inspect [-config FILE] [-host-root DIR] [-ntp-server HOST[:PORT] ...] [-ntp-name NAME]
 package main
 
 import (
@@ -22,8 +23,6 @@ import (
 	"syscall"
 
 	"github.com/offbox/offbox/agent"
-	"github.com/offbox/offbox/collectors"
-	"github.com/offbox/offbox/collectors/filetail"
 	"github.com/offbox/offbox/internal/version"
 	"github.com/offbox/offbox/transport/client"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -37,6 +36,7 @@ const usage = `usage:
   offbox version
   offbox check-config -config FILE
   offbox run [-config FILE] [flags]   (offbox run -h lists the flags)
+  offbox inspect [-config FILE] [-host-root DIR] [-ntp-server HOST[:PORT] ...] [-ntp-name NAME]
 `
 
 // run is main with its dependencies passed in; it returns the exit code.
@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args[1:], stdout, stderr)
 	case "run":
 		return runAgent(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		return inspect(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -134,7 +136,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	if f.dryRun {
-		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs, Out: stdout, Logger: log})
+		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs.all, Out: stdout, Logger: log})
 	} else {
 		err = runConnected(ctx, c, cs, log)
 	}
@@ -145,21 +147,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// buildCollectors makes the configured on-device sources.
-func buildCollectors(c *config, log *slog.Logger) ([]collectors.Collector, error) {
-	var cs []collectors.Collector
-	if len(c.Tail) > 0 {
-		t, err := filetail.New(filetail.Config{Paths: c.Tail, StartAt: c.StartAt, MaxLineBytes: c.MaxLineBytes, Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		cs = append(cs, t)
-	}
-	return cs, nil
-}
-
 // runConnected wires TLS, the client and the agent, and runs it.
-func runConnected(ctx context.Context, c *config, cs []collectors.Collector, log *slog.Logger) error {
+func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger) error {
 	src, err := tlsconf.Load(tlsconf.Files{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
 	if err != nil {
 		return err
@@ -168,10 +157,21 @@ func runConnected(ctx context.Context, c *config, cs []collectors.Collector, log
 	if err != nil {
 		return err
 	}
-	cfg := agent.Config{
-		Collectors:      cs,
-		Dialer:          cl,
-		Identity:        agent.TLSIdentity(src),
+	cfg := agentConfig(c, cs, log)
+	cfg.Dialer, cfg.Identity = cl, agent.TLSIdentity(src)
+	a, err := agent.New(cfg)
+	if err != nil {
+		return err
+	}
+	setMemoryLimit(a.MemoryLimit(), log)
+	return a.Run(ctx)
+}
+
+// agentConfig is the agent's configuration but for the connection (Dialer
+// and Identity).
+func agentConfig(c *config, cs *sources, log *slog.Logger) agent.Config {
+	return agent.Config{
+		Collectors:      cs.all,
 		HostRoot:        c.HostRoot,
 		MemoryBudget:    c.MemoryBudgetBytes,
 		BatchMaxBytes:   c.Batch.MaxBytes,
@@ -181,14 +181,9 @@ func runConnected(ctx context.Context, c *config, cs []collectors.Collector, log
 		Window:          c.Window,
 		Heartbeat:       c.Heartbeat,
 		ConfigHash:      c.hash(),
+		HeartbeatAttrs:  cs.heartbeatAttrs,
 		Logger:          log,
 	}
-	a, err := agent.New(cfg)
-	if err != nil {
-		return err
-	}
-	setMemoryLimit(a.MemoryLimit(), log)
-	return a.Run(ctx)
 }
 
 // setMemoryLimit makes the garbage collector keep the heap near what the

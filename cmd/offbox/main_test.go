@@ -85,7 +85,30 @@ func TestCheckConfig(t *testing.T) {
 		code int
 		want []string // substrings of the output (stdout on success, stderr on failure); FILE is the path
 	}{
-		{"good", good, 0, []string{"config OK: FILE", "device       sw1", "heartbeat    10s", "/var/log/*.log"}},
+		{"good", good, 0, []string{"config OK: FILE", "device       sw1", "heartbeat    10s", "/var/log/*.log",
+			"boot         on, firmware version from the built-in rules",
+			"clock        on, every address of ntp.internal (default) port 123 (default); every 1m4s (default), 4 (default) samples",
+			"watch        on, 11 default paths ", "shadow /etc/shadow (default), passwd /etc/passwd (default)"}},
+		{"collector sections", good + "boot:\n  firmware_file: /etc/fw\nclock:\n  servers: [10.0.0.1, 10.0.0.2:1123]\n  interval: 16s\n" +
+			"watch:\n  paths: [/etc/hosts]\n  diff_paths: [/etc/hosts]\n  shadow: \"-\"\n  rescan: 5s\n", 0,
+			[]string{"boot         on, firmware version from file /etc/fw",
+				"clock        on, servers 10.0.0.1, 10.0.0.2:1123; every 16s, 4 (default) samples, window 8 (default), timeout 2s (default)",
+				"watch        on, 1 configured paths (", "diffs for /etc/hosts", "shadow off, passwd /etc/passwd (default), rescan every 5s,"}},
+		{"collectors off", good + "boot: {enabled: false}\nclock: {enabled: false}\nwatch: {enabled: false}\n", 0,
+			[]string{"boot         off", "clock        off", "watch        off"}},
+		{"clock name", good + "clock:\n  name: ntp.example.net\n  port: 1123\n", 0,
+			[]string{"clock        on, every address of ntp.example.net port 1123;"}},
+		{"bad ntp server", good + "clock:\n  servers:\n    - \"[::1\"\n", 1, []string{"FILE:11: clock.servers.0: server \"[::1\""}},
+		{"negative clock interval", good + "clock:\n  interval: -1s\n", 1, []string{"FILE:10: clock.interval: must not be negative"}},
+		{"bad clock port", good + "clock:\n  port: 70000\n", 1, []string{"FILE:10: clock.port: 70000 is not a port"}},
+		{"relative firmware file", good + "boot:\n  firmware_file: fw.txt\n", 1, []string{"FILE:10: boot.firmware_file: \"fw.txt\" is not an absolute path"}},
+		{"firmware command not found", good + "boot:\n  firmware_command: [/nonexistent/fwver]\n", 1,
+			[]string{"FILE:10: boot.firmware_command.0: exec: \"/nonexistent/fwver\""}},
+		{"firmware command not looked up when off", good + "boot:\n  enabled: false\n  firmware_command: [/nonexistent/fwver]\n", 0,
+			[]string{"boot         off"}},
+		{"bad watch glob", good + "watch:\n  diff_paths: [\"/etc/[x\"]\n", 1, []string{"FILE:10: watch.diff_paths.0: diff path \"/etc/[x\""}},
+		{"relative shadow", good + "watch:\n  shadow: etc/shadow\n", 1, []string{"FILE:10: watch.shadow: shadow \"etc/shadow\" is not an absolute file path"}},
+		{"unknown collector key", good + "clock:\n  server: [10.0.0.1]\n", 1, []string{"FILE:10: field server not found"}},
 		{"unknown key", good + "batch:\n  max_bytes: 10\n  bogus: 1\n", 1, []string{"FILE:11: field bogus not found"}},
 		{"bad duration", good + "batch:\n  max_delay: 2 seconds\n", 1, []string{"FILE:10: cannot unmarshal !!str `2 seconds` into time.Duration"}},
 		{"duration without unit", "heartbeat: 15\n", 1, []string{"FILE:1: cannot unmarshal !!int `15`"}},
@@ -136,18 +159,33 @@ func TestExampleConfigDecodes(t *testing.T) {
 	if c.Server == "" || len(c.Tail) == 0 || c.Batch.MaxDelay != 200*time.Millisecond || c.Window != 4 {
 		t.Errorf("example.yaml decoded to %+v; want its documented values", c)
 	}
+	// The collector sections state the defaults: the same collectors as
+	// with no section at all.
+	if !enabled(c.Boot.Enabled) || !enabled(c.Clock.Enabled) || !enabled(c.Watch.Enabled) {
+		t.Errorf("example.yaml disables a collector: boot %v clock %v watch %v", *c.Boot.Enabled, *c.Clock.Enabled, *c.Watch.Enabled)
+	}
+	if k := c.Clock; len(k.Servers) != 0 || k.Name != "" || k.Port != 123 || k.Interval != 64*time.Second || k.Samples != 4 ||
+		k.Window != 8 || k.Timeout != 2*time.Second {
+		t.Errorf("example.yaml clock section %+v; want the defaults", k)
+	}
+	if w := c.Watch; w.Paths != nil || len(w.DiffPaths) != 0 || w.MaxDiffBytes != 16384 || w.Shadow != "/etc/shadow" ||
+		w.Passwd != "/etc/passwd" || w.Rescan != 30*time.Second || w.PasswordAgeEvery != 24*time.Hour {
+		t.Errorf("example.yaml watch section %+v; want the defaults", w)
+	}
 }
 
 // TestFlagsOverrideConfig checks that set flags replace the file's values
 // (-tail replacing the whole list) and unset ones leave them.
 func TestFlagsOverrideConfig(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "offbox.yaml")
-	yaml := "server: a:1\ntail: [/x, /y]\nheartbeat: 5s\nstart_at: end\n"
+	yaml := "server: a:1\ntail: [/x, /y]\nheartbeat: 5s\nstart_at: end\n" +
+		"clock:\n  servers: [10.0.0.1]\n  name: ntp.example\n  samples: 2\nwatch:\n  enabled: true\n"
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f := newRunFlags()
-	if err := f.fs.Parse([]string{"-config", path, "-server", "b:2", "-tail", "/z", "-tail", "/w", "-memory-budget", "1000"}); err != nil {
+	if err := f.fs.Parse([]string{"-config", path, "-server", "b:2", "-tail", "/z", "-tail", "/w", "-memory-budget", "1000",
+		"-ntp-server", "10.0.0.7", "-ntp-server", "10.0.0.8:1123", "-no-watch", "-no-boot=false"}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := f.effective()
@@ -157,6 +195,22 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	if c.Server != "b:2" || !slices.Equal(c.Tail, []string{"/z", "/w"}) || c.Heartbeat != 5*time.Second ||
 		c.StartAt != "end" || c.MemoryBudgetBytes != 1000 {
 		t.Errorf("effective config %+v", c)
+	}
+	if k := c.Clock; !slices.Equal(k.Servers, []string{"10.0.0.7", "10.0.0.8:1123"}) || k.Name != "ntp.example" || k.Samples != 2 ||
+		!enabled(k.Enabled) || enabled(c.Watch.Enabled) || !enabled(c.Boot.Enabled) {
+		t.Errorf("effective clock %+v, boot on %v, watch on %v; want the flags' servers, the file's name and samples, watch off",
+			k, enabled(c.Boot.Enabled), enabled(c.Watch.Enabled))
+	}
+
+	f = newInspectFlags()
+	if err := f.fs.Parse([]string{"-config", path, "-ntp-name", "time.example", "-host-root", t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = f.effective(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Clock.Servers, []string{"10.0.0.1"}) || c.Clock.Name != "time.example" || c.HostRoot == "" {
+		t.Errorf("inspect: effective clock %+v host root %q; want the file's servers and the flag's name and root", c.Clock, c.HostRoot)
 	}
 }
 
@@ -177,6 +231,25 @@ func writeLog(t *testing.T) (string, []string) {
 		t.Fatal(err)
 	}
 	return path, lines
+}
+
+// waitLogRecords waits up to 10s for n log records among the dry-run
+// output's lines (the boot, clock and watch collectors print theirs too).
+func waitLogRecords(t *testing.T, out *syncBuffer, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		got := 0
+		for _, r := range recordLines(t, out.String()) {
+			if r.Kind == "log" {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // checkDryRunOutput decodes the JSON lines and checks them against the file.
@@ -232,10 +305,7 @@ func TestDryRunPrintsRecords(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"run", "-dry-run", "-tail", path}, &out, &errb) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(out.String(), "\n") < len(lines) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLogRecords(t, &out, len(lines))
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errb.String())
@@ -254,10 +324,7 @@ func TestDryRunStopsOnSIGTERM(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(out.String(), "\n") < len(lines) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLogRecords(t, &out, len(lines))
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
