@@ -25,7 +25,7 @@ import (
 	"github.com/offbox/offbox/internal/yamlconf"
 )
 
-// config is the agent's configuration file (see example.yaml); flags of
+// config is the agent's configuration file (see packaging/offbox.yaml); flags of
 // `offbox run` override it. Zero values mean the defaults.
 type config struct {
 	Server            string        `yaml:"server" json:"server"`

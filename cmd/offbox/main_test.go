@@ -149,28 +149,28 @@ func TestCheckConfig(t *testing.T) {
 	}
 }
 
-// TestExampleConfigDecodes keeps example.yaml in step with the config
+// TestExampleConfigDecodes keeps packaging/offbox.yaml in step with the config
 // struct: every key in it is known and every value valid.
 func TestExampleConfigDecodes(t *testing.T) {
-	c, err := loadConfig("example.yaml")
+	c, err := loadConfig("../../packaging/offbox.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Server == "" || len(c.Tail) == 0 || c.Batch.MaxDelay != 200*time.Millisecond || c.Window != 4 {
-		t.Errorf("example.yaml decoded to %+v; want its documented values", c)
+		t.Errorf("packaging/offbox.yaml decoded to %+v; want its documented values", c)
 	}
 	// The collector sections state the defaults: the same collectors as
 	// with no section at all.
 	if !enabled(c.Boot.Enabled) || !enabled(c.Clock.Enabled) || !enabled(c.Watch.Enabled) {
-		t.Errorf("example.yaml disables a collector: boot %v clock %v watch %v", *c.Boot.Enabled, *c.Clock.Enabled, *c.Watch.Enabled)
+		t.Errorf("packaging/offbox.yaml disables a collector: boot %v clock %v watch %v", *c.Boot.Enabled, *c.Clock.Enabled, *c.Watch.Enabled)
 	}
 	if k := c.Clock; len(k.Servers) != 0 || k.Name != "" || k.Port != 123 || k.Interval != 64*time.Second || k.Samples != 4 ||
 		k.Window != 8 || k.Timeout != 2*time.Second {
-		t.Errorf("example.yaml clock section %+v; want the defaults", k)
+		t.Errorf("packaging/offbox.yaml clock section %+v; want the defaults", k)
 	}
 	if w := c.Watch; w.Paths != nil || len(w.DiffPaths) != 0 || w.MaxDiffBytes != 16384 || w.Shadow != "/etc/shadow" ||
 		w.Passwd != "/etc/passwd" || w.Rescan != 30*time.Second || w.PasswordAgeEvery != 24*time.Hour {
-		t.Errorf("example.yaml watch section %+v; want the defaults", w)
+		t.Errorf("packaging/offbox.yaml watch section %+v; want the defaults", w)
 	}
 }
 
