@@ -1,0 +1,223 @@
+package detect
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/offbox/offbox/ingest/detect/authlog"
+)
+
+// authLine runs the authentication rules over one log line.
+func (e *Engine) authLine(out []Alert, d *deviceState, in *Input) []Alert {
+	ev, ok := authlog.Parse(in.Body, in.at())
+	if !ok {
+		return out
+	}
+	return e.authEvent(out, d, in, ev)
+}
+
+// authEvent applies one parsed event. Windows and working hours use the
+// record's time, not ev.Time (see the package doc); ev.Time is kept in
+// Fields["line_time"].
+func (e *Engine) authEvent(out []Alert, d *deviceState, in *Input, ev authlog.Event) []Alert {
+	at, seen := in.at(), in.seen()
+	fields := map[string]string{"user": ev.User, "source": ev.Source, "method": ev.Method,
+		"program": ev.Program, "count": strconv.Itoa(ev.Count)}
+	if !ev.Time.IsZero() {
+		fields["line_time"] = ev.Time.UTC().Format(time.RFC3339)
+	}
+	who := "user=" + ev.User + " source=" + ev.Source
+	base := Alert{Device: in.Device, Key: who, Fields: fields, Evidence: []Ref{in.ref()}}
+	switch ev.Kind {
+	case authlog.AuthFailure:
+		a := base
+		a.Kind, a.Severity, a.Count = AlertAuthFailure, SeverityInfo, ev.Count
+		a.Summary = "authentication failed for " + quote(ev.User) + from(ev.Source) + " (" + ev.Method + ")"
+		out = append(out, e.raise(a, at, seen, ev.Count, a.Evidence, d.labels))
+		return e.failure(out, d, in, ev)
+	case authlog.AuthSuccess:
+		a := base
+		a.Kind, a.Severity = AlertAuthSuccess, SeverityInfo
+		a.Summary = "authentication succeeded for " + quote(ev.User) + from(ev.Source) + " (" + ev.Method + ")"
+		off := !e.workingHours(at)
+		fields["off_hours"] = strconv.FormatBool(off)
+		if off {
+			a.Severity = SeverityWarning
+			a.Summary += " outside working hours"
+		}
+		out = append(out, e.raise(a, at, seen, ev.Count, a.Evidence, d.labels))
+		return e.successAfter(out, d, in, ev)
+	case authlog.PasswordChange:
+		return append(out, e.raisePasswordChange(d, in, ev.User, false, fields))
+	case authlog.AccountAdded:
+		fields["uid"] = ev.UID
+		return append(out, e.raiseAccount(d, in, AlertAccountAdded, ev.User, ev.UID == "0", fields))
+	case authlog.AccountRemoved:
+		return append(out, e.raiseAccount(d, in, AlertAccountRemoved, ev.User, false, fields))
+	}
+	return out
+}
+
+// sourceKey is what failures and successes are correlated by: the remote
+// address, or the user for local attempts (su, sudo, console).
+func sourceKey(ev authlog.Event) string {
+	if ev.Source != "" {
+		return "source=" + ev.Source
+	}
+	if ev.User != "" {
+		return "user=" + ev.User
+	}
+	return ""
+}
+
+// failure counts a failure into its source's window and the device's, and
+// raises brute_force when either reaches the threshold. The device-wide
+// alert is raised only for failures their own source's window does not
+// already account for, so one noisy address raises one alert, not two.
+func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Event) []Alert {
+	at, seen := in.at(), in.seen()
+	limit := max(2*e.cfg.BruteForceThreshold, 64)
+	k := sourceKey(ev)
+	f := failEntry{at: at, n: ev.Count, key: k, user: ev.User, ref: in.ref()}
+	bySource := 0
+	if k != "" {
+		w := d.fails[k]
+		if w == nil {
+			if len(d.fails) >= e.cfg.MaxSourcesPerDevice {
+				keep := e.cfg.MaxSourcesPerDevice - e.cfg.MaxSourcesPerDevice/8 - 1
+				e.stats.EvictedWindows += evictOldest(d.fails, func(w *failWindow) time.Time { return w.touched }, keep)
+			}
+			w = &failWindow{}
+			d.fails[k] = w
+		}
+		w.add(f, e.cfg.BruteForceWindow, limit, seen)
+		bySource = w.total()
+		if bySource >= e.cfg.BruteForceThreshold {
+			var ev0 []Ref // the whole window's, only for a new alert
+			if !e.isOpen(AlertBruteForce, in.Device, k, at) {
+				ev0 = w.refs()
+			}
+			a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: k,
+				Count: bySource, Evidence: ev0, First: w.entries[0].at,
+				Summary: strconv.Itoa(bySource) + " authentication failures " + keyPhrase(k) + " within " + e.cfg.BruteForceWindow.String(),
+				Fields: map[string]string{"source": ev.Source, "user": ev.User, "users": users(w.entries),
+					"failures": strconv.Itoa(bySource), "scope": "source"}}
+			out = append(out, e.raise(a, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
+		}
+	}
+	d.all.add(f, e.cfg.BruteForceWindow, limit, seen)
+	if total := d.all.total(); total >= e.cfg.BruteForceThreshold && bySource < e.cfg.BruteForceThreshold {
+		var ev0 []Ref
+		if !e.isOpen(AlertBruteForce, in.Device, "device", at) {
+			ev0 = d.all.refs()
+		}
+		a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: "device",
+			Count: total, Evidence: ev0, First: d.all.entries[0].at,
+			Summary: strconv.Itoa(total) + " authentication failures against the device from " +
+				strconv.Itoa(distinctKeys(d.all.entries)) + " sources within " + e.cfg.BruteForceWindow.String(),
+			Fields: map[string]string{"source": ev.Source, "user": ev.User, "users": users(d.all.entries),
+				"failures": strconv.Itoa(total), "sources": strconv.Itoa(distinctKeys(d.all.entries)), "scope": "device"}}
+		out = append(out, e.raise(a, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
+	}
+	return out
+}
+
+// successAfter raises success_after_failures when the source of a success
+// failed within the window, and forgets those failures.
+func (e *Engine) successAfter(out []Alert, d *deviceState, in *Input, ev authlog.Event) []Alert {
+	k := sourceKey(ev)
+	w := d.fails[k]
+	if k == "" || w == nil {
+		return out
+	}
+	at := in.at()
+	w.expire(at, e.cfg.BruteForceWindow)
+	n := w.total()
+	delete(d.fails, k)
+	if n == 0 {
+		return out
+	}
+	sev := SeverityWarning
+	if n >= e.cfg.BruteForceThreshold {
+		sev = SeverityCritical
+	}
+	a := Alert{Kind: AlertSuccessAfterFailures, Severity: sev, Device: in.Device, Key: k,
+		Evidence: append(w.refs(), in.ref()),
+		Summary:  "authentication succeeded for " + quote(ev.User) + " " + keyPhrase(k) + " after " + strconv.Itoa(n) + " failures",
+		Fields: map[string]string{"user": ev.User, "source": ev.Source, "method": ev.Method,
+			"failures": strconv.Itoa(n), "failed_users": users(w.entries)}}
+	return append(out, e.raiseOne(a, at, in.seen(), d.labels))
+}
+
+// workingHours reports whether t falls in the configured working window.
+func (e *Engine) workingHours(t time.Time) bool {
+	t = t.In(e.cfg.Location)
+	found := false
+	for _, wd := range e.cfg.WorkDays {
+		if t.Weekday() == wd {
+			found = true
+		}
+	}
+	if !found {
+		return false
+	}
+	y, m, dd := t.Date()
+	tod := t.Sub(time.Date(y, m, dd, 0, 0, 0, 0, e.cfg.Location))
+	if e.cfg.WorkStart <= e.cfg.WorkEnd {
+		return tod >= e.cfg.WorkStart && tod < e.cfg.WorkEnd
+	}
+	return tod >= e.cfg.WorkStart || tod < e.cfg.WorkEnd // a window across midnight
+}
+
+const maxListed = 10 // users named in a Fields list
+
+func users(fs []failEntry) string {
+	var list []string
+	for _, f := range fs {
+		if f.user != "" && !contains(list, f.user) {
+			if len(list) == maxListed {
+				list = append(list, "...")
+				break
+			}
+			list = append(list, f.user)
+		}
+	}
+	return strings.Join(list, ",")
+}
+
+func distinctKeys(fs []failEntry) int {
+	seen := make(map[string]struct{}, len(fs))
+	for _, f := range fs {
+		seen[f.key] = struct{}{}
+	}
+	return len(seen)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func quote(s string) string { return strconv.Quote(s) }
+
+func from(source string) string {
+	if source == "" {
+		return ""
+	}
+	return " from " + source
+}
+
+func keyPhrase(k string) string {
+	if v, ok := strings.CutPrefix(k, "source="); ok {
+		return "from " + v
+	}
+	if v, ok := strings.CutPrefix(k, "user="); ok {
+		return "by local user " + strconv.Quote(v)
+	}
+	return k
+}

@@ -1,0 +1,109 @@
+package detect
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clock runs the NTP rules over a CLOCK record (collectors/clock attrs:
+// offset_ns, error_bound_ns, falsetickers, unreachable, refused,
+// no_majority) and keeps the offset for the timestamp rule.
+func (e *Engine) clock(out []Alert, d *deviceState, in *Input) []Alert {
+	at, seen, ref := in.at(), in.seen(), in.ref()
+	noMajority := in.Attrs["no_majority"] == "true"
+	ns, err := strconv.ParseInt(in.Attrs["offset_ns"], 10, 64)
+	haveOffset := err == nil
+	if haveOffset {
+		d.haveOffset, d.offset = true, time.Duration(ns)
+	}
+	abs := time.Duration(ns)
+	if abs < 0 {
+		abs = -abs // MinInt64 stays negative and is then below every threshold: not a real offset
+	}
+	sev := ""
+	switch {
+	case haveOffset && abs >= e.cfg.ClockOffsetCritical:
+		sev = SeverityCritical
+	case haveOffset && abs >= e.cfg.ClockOffsetWarning, noMajority:
+		sev = SeverityWarning
+	}
+	if sev != "" {
+		f := map[string]string{"no_majority": strconv.FormatBool(noMajority),
+			"error_bound_ns": in.Attrs["error_bound_ns"]}
+		summary := "NTP servers disagree: no majority"
+		if haveOffset {
+			f["offset_ns"] = strconv.FormatInt(ns, 10)
+			summary = "device clock is off by " + time.Duration(ns).String()
+			if noMajority {
+				summary += " (NTP servers disagree: no majority)"
+			}
+		}
+		out = append(out, e.raiseOne(Alert{Kind: AlertClockOffset, Severity: sev, Device: in.Device,
+			Summary: summary, Fields: f, Evidence: []Ref{ref}}, at, seen, d.labels))
+	}
+	for _, s := range splitList(in.Attrs["falsetickers"]) {
+		out = append(out, e.raiseOne(Alert{Kind: AlertNTPFalseticker, Severity: SeverityWarning, Device: in.Device,
+			Key: s, Summary: "NTP server " + s + " is a falseticker", Fields: map[string]string{"server": s},
+			Evidence: []Ref{ref}}, at, seen, d.labels))
+	}
+	for _, reason := range []string{"unreachable", "refused"} {
+		for _, s := range splitList(in.Attrs[reason]) {
+			out = append(out, e.raiseOne(Alert{Kind: AlertNTPUnreachable, Severity: SeverityWarning, Device: in.Device,
+				Key: s, Summary: "NTP server " + s + " is " + reason,
+				Fields:   map[string]string{"server": s, "reason": reason},
+				Evidence: []Ref{ref}}, at, seen, d.labels))
+		}
+	}
+	return out
+}
+
+const maxListItems = 64 // servers read from one list attr
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" && len(out) < maxListItems {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// timestamp raises timestamp_mismatch when a record arrived much earlier or
+// later than its device time says. The device's latest CLOCK offset (true
+// minus local) separates the causes: if DeviceTime+offset is within the
+// skew of ReceivedTime, the device clock is wrong ("device_clock");
+// otherwise the record waited ("delivery_delay"). Without a known offset, a
+// record stamped in the future can only be the device clock.
+func (e *Engine) timestamp(out []Alert, d *deviceState, in *Input) []Alert {
+	if in.DeviceTime.IsZero() || in.ReceivedTime.IsZero() {
+		return out
+	}
+	skew := in.ReceivedTime.Sub(in.DeviceTime)
+	if skew <= e.cfg.TimestampSkew && skew >= -e.cfg.TimestampSkew {
+		return out
+	}
+	f := map[string]string{"skew": skew.String(), "device_time": in.DeviceTime.UTC().Format(time.RFC3339Nano),
+		"received_time": in.ReceivedTime.UTC().Format(time.RFC3339Nano), "clock_known": strconv.FormatBool(d.haveOffset)}
+	cause := "delivery_delay"
+	delay := skew
+	if d.haveOffset {
+		f["offset"] = d.offset.String()
+		delay = in.ReceivedTime.Sub(in.DeviceTime.Add(d.offset))
+		if delay <= e.cfg.TimestampSkew && delay >= -e.cfg.TimestampSkew {
+			cause = "device_clock"
+		}
+	} else if skew < 0 {
+		cause = "device_clock"
+	}
+	f["cause"] = cause
+	sev, summary := SeverityInfo, "records delivered "+delay.String()+" late"
+	if cause == "device_clock" {
+		sev, summary = SeverityWarning, "device clock differs from the collector's by "+(-skew).String()
+	} else {
+		f["delay"] = delay.String()
+	}
+	return append(out, e.raiseOne(Alert{Kind: AlertTimestampMismatch, Severity: sev, Device: in.Device, Key: cause,
+		Summary: summary, Fields: f, Evidence: []Ref{in.ref()}}, in.at(), in.seen(), d.labels))
+}

@@ -1,0 +1,478 @@
+// Package detect turns stored records, integrity events and the passing of
+// time into the alerts a security team reads. It is pure: the caller passes
+// every record (Observe), every integrity event (Integrity) and the
+// collector's clock (Tick), and gets back the alerts raised or updated. It
+// never reads the clock, never does I/O, never stores or delivers an alert,
+// and never imports the agent or the collectors (kind names are strings
+// here, as collectors.Kind.String writes them).
+//
+// # Grouping
+//
+// Alerts of the same kind, device and key whose times are within
+// Config.GroupWindow of each other are one alert: each further occurrence
+// returns the same alert with Count grown, Last moved and the new evidence
+// appended. An alert is identified by (Kind, Device, Key, First); the caller
+// upserts on that.
+//
+// # Time
+//
+// Record-driven rules (windows, grouping, working hours) use the record's
+// device time (DeviceTime, or ReceivedTime when DeviceTime is zero): it is
+// an absolute instant, unlike many log-line stamps, which carry no zone.
+// Liveness (heartbeat_missing) and the eviction of state use the collector's
+// clock: Input.ReceivedTime and the now passed to Tick.
+//
+// # State
+//
+// All state is in memory and bounded: at most Config.MaxDevices devices
+// (least recently heard evicted first), per device at most
+// Config.MaxSourcesPerDevice failure windows and Config.MaxUsersPerDevice
+// password ages, at most Config.MaxOpenAlerts open groups and
+// Config.MaxEvidence references per alert. Tick drops windows and groups
+// that can no longer change. Whatever is evicted while still live is counted
+// in Stats, never dropped silently. After a restart the engine knows
+// nothing: replay each device's latest BOOT, CLOCK and PASSWORD_AGE records
+// through Observe (discarding the alerts) to restore the baselines that
+// reboot, firmware, timestamp and password rules compare against.
+//
+// An Engine is safe for concurrent use.
+package detect
+
+import (
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Severities, lowest first.
+const (
+	SeverityInfo     = "info"
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
+)
+
+// Alert kinds, with their severity.
+const (
+	AlertAuthFailure          = "auth_failure"           // info; Key user+source; Count = attempts
+	AlertAuthSuccess          = "auth_success"           // info, warning with Fields["off_hours"]="true"
+	AlertBruteForce           = "brute_force"            // warning; ≥ BruteForceThreshold failures from one source (Key "source=…") or against the device from several (Key "device")
+	AlertSuccessAfterFailures = "success_after_failures" // warning; critical when the failures reached BruteForceThreshold
+	AlertDeviceReboot         = "device_reboot"          // info; a BOOT record with a new boot_id
+	AlertRebootLoop           = "reboot_loop"            // critical; ≥ RebootLoopCount reboots within RebootLoopWindow
+	AlertFirmwareChanged      = "firmware_changed"       // warning; firmware_version differs from the previous BOOT's
+	AlertFirmwareDowngrade    = "firmware_downgrade"     // critical; older version, same model and firmware_source (raised with firmware_changed)
+	AlertFirmwareNotApproved  = "firmware_not_approved"  // warning; version not in Config.ApprovedFirmware[model]
+	AlertAgentRestart         = "agent_restart"          // warning; a new agent session or BOOT record with an unchanged boot_id
+	AlertHeartbeatMissing     = "heartbeat_missing"      // warning; nothing heard for > HeartbeatMisses × interval (Tick)
+	AlertHeartbeatResumed     = "heartbeat_resumed"      // info; the first record after heartbeat_missing
+	AlertTimestampMismatch    = "timestamp_mismatch"     // warning (cause device_clock), info (cause delivery_delay)
+	AlertClockOffset          = "clock_offset"           // warning ≥ ClockOffsetWarning or no majority, critical ≥ ClockOffsetCritical
+	AlertNTPUnreachable       = "ntp_unreachable"        // warning; Key server; Fields["reason"] unreachable or refused
+	AlertNTPFalseticker       = "ntp_falseticker"        // warning; Key server
+	AlertConfigChange         = "config_change"          // warning; Key path
+	AlertPasswordChange       = "password_change"        // warning, critical when the account has no password; Key user
+	AlertPasswordTooOld       = "password_too_old"       // warning; Key user; raised once while it stays too old
+	AlertAccountAdded         = "account_added"          // warning, critical for uid 0; Key user
+	AlertAccountRemoved       = "account_removed"        // warning; Key user
+	AlertLogAccess            = "log_access"             // info; see LogAccess
+
+	// Integrity event kinds (ingest/store Event* and EventChainRestart).
+	AlertBadSignature      = "bad_signature"      // critical
+	AlertIdentityMismatch  = "identity_mismatch"  // critical
+	AlertGap               = "gap"                // warning
+	AlertFork              = "fork"               // critical
+	AlertReplay            = "replay"             // warning
+	AlertConcurrentSession = "concurrent_session" // critical
+	AlertMalformed         = "malformed"          // warning
+	AlertChainRestart      = "chain_restart"      // critical without a reboot, warning after one
+	AlertIntegrityOther    = "integrity_event"    // warning; an integrity kind this package does not know, in Fields["event"]
+)
+
+// Record kinds as Input.Kind names them (collectors.Kind.String).
+const (
+	KindLog            = "log"
+	KindBoot           = "boot"
+	KindHeartbeat      = "heartbeat"
+	KindClock          = "clock"
+	KindConfigChange   = "config_change"
+	KindPasswordChange = "password_change"
+	KindAccountChange  = "account_change"
+	KindGap            = "gap"
+	KindAgentStatus    = "agent_status"
+	KindPasswordAge    = "password_age"
+)
+
+// Ref locates a stored record: the batch (device, seq) and its index.
+type Ref struct {
+	Device string
+	Seq    uint64
+	Index  int
+}
+
+// Input is one stored record.
+type Input struct {
+	Device       string
+	Labels       map[string]string // the device's labels; copied onto its alerts
+	Kind         string            // a Kind* name
+	Source       string
+	Attrs        map[string]string
+	Body         []byte
+	DeviceTime   time.Time // the record's time, device clock
+	ReceivedTime time.Time // when the collector received the batch, collector clock
+	Seq          uint64    // batch sequence
+	Index        int       // record index in the batch
+
+	// The batch header's agent session and boot id, when the caller has
+	// them (store.StoredBatch SessionID, BootID). A new SessionID with the
+	// BootID of the previous session raises agent_restart. Leave both empty
+	// if unknown: a BOOT record repeating the last boot_id still does.
+	SessionID string
+	BootID    string
+}
+
+func (in *Input) ref() Ref { return Ref{in.Device, in.Seq, in.Index} }
+
+// at is the time record rules use; seen is the collector's clock.
+func (in *Input) at() time.Time {
+	if in.DeviceTime.IsZero() {
+		return in.ReceivedTime
+	}
+	return in.DeviceTime
+}
+
+func (in *Input) seen() time.Time {
+	if in.ReceivedTime.IsZero() {
+		return in.DeviceTime
+	}
+	return in.ReceivedTime
+}
+
+// Alert is one raised alert, possibly grouping several occurrences.
+type Alert struct {
+	Kind     string
+	Severity string // Severity*; the highest of its occurrences
+	Device   string // "" for alerts about the collector itself (log_access)
+	Key      string // what groups occurrences beside kind and device
+	Summary  string
+	Fields   map[string]string // the latest occurrence's fields
+	Labels   map[string]string // the device's labels
+	First    time.Time
+	Last     time.Time
+	Count    int
+	Evidence []Ref // the records that caused it, the first Config.MaxEvidence
+}
+
+// Config holds thresholds. The zero value of every field is its default.
+type Config struct {
+	GroupWindow time.Duration // occurrences this close are one alert; default 5 min
+
+	BruteForceThreshold int           // failures; default 5
+	BruteForceWindow    time.Duration // default 5 min; also the success_after_failures window
+
+	WorkStart, WorkEnd time.Duration  // time of day; both zero: 07:00–19:00
+	WorkDays           []time.Weekday // nil: Monday to Friday
+	Location           *time.Location // of the working window; nil: UTC
+
+	RebootLoopCount  int           // reboots; default 3
+	RebootLoopWindow time.Duration // default 30 min
+
+	// ApprovedFirmware lists, by model (the BOOT model attr), the
+	// firmware_version strings allowed. A model not listed is not checked.
+	ApprovedFirmware map[string][]string
+
+	HeartbeatInterval  time.Duration            // default 15 s
+	HeartbeatIntervals map[string]time.Duration // by device, overriding HeartbeatInterval
+	HeartbeatMisses    int                      // silent intervals before heartbeat_missing; default 3
+
+	TimestampSkew time.Duration // |received − device time| that raises timestamp_mismatch; default 2 min
+
+	ClockOffsetWarning  time.Duration // default 100 ms
+	ClockOffsetCritical time.Duration // default 1 s
+
+	PasswordMaxAgeDays int // password_too_old above this; default 365
+
+	MaxDevices          int // default 10000
+	MaxSourcesPerDevice int // failure windows per device; default 1024
+	MaxUsersPerDevice   int // password ages kept per device; default 1024
+	MaxOpenAlerts       int // groups kept open for merging; default 50000
+	MaxEvidence         int // references kept per alert; default 64
+}
+
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	def(&c.GroupWindow, 5*time.Minute)
+	defInt(&c.BruteForceThreshold, 5)
+	def(&c.BruteForceWindow, 5*time.Minute)
+	if c.WorkStart == 0 && c.WorkEnd == 0 {
+		c.WorkStart, c.WorkEnd = 7*time.Hour, 19*time.Hour
+	}
+	if c.WorkDays == nil {
+		c.WorkDays = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday}
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	defInt(&c.RebootLoopCount, 3)
+	def(&c.RebootLoopWindow, 30*time.Minute)
+	def(&c.HeartbeatInterval, 15*time.Second)
+	defInt(&c.HeartbeatMisses, 3)
+	def(&c.TimestampSkew, 2*time.Minute)
+	def(&c.ClockOffsetWarning, 100*time.Millisecond)
+	def(&c.ClockOffsetCritical, time.Second)
+	defInt(&c.PasswordMaxAgeDays, 365)
+	defInt(&c.MaxDevices, 10000)
+	defInt(&c.MaxSourcesPerDevice, 1024)
+	defInt(&c.MaxUsersPerDevice, 1024)
+	defInt(&c.MaxOpenAlerts, 50000)
+	defInt(&c.MaxEvidence, 64)
+	return c
+}
+
+// Stats counts what the bounds made the engine forget.
+type Stats struct {
+	Devices, OpenAlerts int // held now
+	EvictedDevices      int // devices forgotten while the table was full
+	EvictedWindows      int // failure windows forgotten while a device's table was full
+	EvictedAlerts       int // open groups closed early while the table was full
+	DroppedEvidence     int // references not kept because an alert had MaxEvidence
+}
+
+// Engine holds the rules' state.
+type Engine struct {
+	mu      sync.Mutex
+	cfg     Config
+	devices map[string]*deviceState
+	groups  map[groupKey]*group
+	stats   Stats
+}
+
+type groupKey struct{ kind, device, key string }
+
+type group struct {
+	a       Alert
+	touched time.Time // collector clock of the last update
+}
+
+// New returns an engine with cfg's thresholds (zero fields: defaults).
+func New(cfg Config) *Engine {
+	return &Engine{cfg: cfg.withDefaults(), devices: map[string]*deviceState{}, groups: map[groupKey]*group{}}
+}
+
+// Stats reports the engine's size and what its bounds evicted.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.stats
+	s.Devices, s.OpenAlerts = len(e.devices), len(e.groups)
+	return s
+}
+
+// Observe runs the record-driven rules over one record and returns the
+// alerts it raised or updated.
+func (e *Engine) Observe(in Input) []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Alert
+	d := e.device(in.Device, in.seen())
+	if in.Labels != nil {
+		d.labels = in.Labels
+	}
+	if d.missing {
+		out = append(out, e.resumed(d, &in))
+	}
+	if in.seen().After(d.lastSeen) {
+		d.lastSeen = in.seen()
+	}
+	out = e.session(out, d, &in)
+	switch in.Kind {
+	case KindLog:
+		out = e.authLine(out, d, &in)
+	case KindBoot:
+		out = e.boot(out, d, &in)
+	case KindClock:
+		out = e.clock(out, d, &in)
+	case KindConfigChange:
+		out = e.configChange(out, d, &in)
+	case KindPasswordChange:
+		out = e.passwordChange(out, d, &in)
+	case KindAccountChange:
+		out = e.accountChange(out, d, &in)
+	case KindPasswordAge:
+		out = e.passwordAge(out, d, &in)
+	}
+	return e.timestamp(out, d, &in)
+}
+
+// raise adds an occurrence. a is the alert as it would be if new (Count and
+// Evidence covering everything that caused it, First when the earliest
+// cause precedes at); if an open group of the same
+// kind, device and key has its last occurrence within GroupWindow of at,
+// that group grows by inc and incEvidence instead. It returns a copy of the
+// alert as it now stands.
+func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
+	k := groupKey{a.Kind, a.Device, a.Key}
+	g := e.groups[k]
+	if !e.isOpen(a.Kind, a.Device, a.Key, at) {
+		g = nil
+	}
+	if g == nil {
+		if len(e.groups) >= e.cfg.MaxOpenAlerts {
+			e.evictGroups(seen)
+		}
+		if a.Count < 1 {
+			a.Count = 1
+		}
+		if a.First.IsZero() || a.First.After(at) {
+			a.First = at
+		}
+		a.Last = at
+		a.Labels = labels
+		a.Evidence = e.capEvidence(nil, a.Evidence)
+		g = &group{a: a}
+		e.groups[k] = g
+	} else {
+		g.a.Count += inc
+		if at.After(g.a.Last) {
+			g.a.Last = at
+		}
+		if at.Before(g.a.First) {
+			g.a.First = at
+		}
+		if severityRank(a.Severity) > severityRank(g.a.Severity) {
+			g.a.Severity = a.Severity
+		}
+		g.a.Summary, g.a.Fields = a.Summary, a.Fields
+		if labels != nil {
+			g.a.Labels = labels
+		}
+		g.a.Evidence = e.capEvidence(g.a.Evidence, incEvidence)
+	}
+	g.touched = seen
+	return cloneAlert(g.a)
+}
+
+// isOpen reports whether an alert of kind, device and key would group an
+// occurrence at at, so callers can skip building a new alert's evidence.
+func (e *Engine) isOpen(kind, device, key string, at time.Time) bool {
+	g := e.groups[groupKey{kind, device, key}]
+	return g != nil && at.Sub(g.a.Last) <= e.cfg.GroupWindow && g.a.First.Sub(at) <= e.cfg.GroupWindow
+}
+
+// raiseOne is raise for an occurrence counted once with its own evidence.
+func (e *Engine) raiseOne(a Alert, at, seen time.Time, labels map[string]string) Alert {
+	a.Count = 1
+	return e.raise(a, at, seen, 1, a.Evidence, labels)
+}
+
+func (e *Engine) capEvidence(have, add []Ref) []Ref {
+	room := e.cfg.MaxEvidence - len(have)
+	if room < len(add) {
+		e.stats.DroppedEvidence += len(add) - max(room, 0)
+		add = add[:max(room, 0)]
+	}
+	return append(have, add...)
+}
+
+func severityRank(s string) int {
+	switch s {
+	case SeverityCritical:
+		return 2
+	case SeverityWarning:
+		return 1
+	}
+	return 0
+}
+
+func cloneAlert(a Alert) Alert {
+	a.Fields = maps.Clone(a.Fields)
+	a.Labels = maps.Clone(a.Labels)
+	a.Evidence = slices.Clone(a.Evidence)
+	return a
+}
+
+// evictGroups makes room in a full group table: groups untouched for a
+// GroupWindow are closed; if that frees nothing, the oldest eighth goes.
+func (e *Engine) evictGroups(seen time.Time) {
+	for k, g := range e.groups {
+		if seen.Sub(g.touched) > e.cfg.GroupWindow {
+			delete(e.groups, k)
+		}
+	}
+	if len(e.groups) < e.cfg.MaxOpenAlerts {
+		return
+	}
+	n := evictOldest(e.groups, func(g *group) time.Time { return g.touched }, e.cfg.MaxOpenAlerts-e.cfg.MaxOpenAlerts/8-1)
+	e.stats.EvictedAlerts += n
+}
+
+// evictOldest deletes the least recently touched entries of m until at most
+// keep remain, and returns how many it deleted.
+func evictOldest[K comparable, V any](m map[K]V, touched func(V) time.Time, keep int) int {
+	if len(m) <= keep {
+		return 0
+	}
+	type kt struct {
+		k K
+		t time.Time
+	}
+	all := make([]kt, 0, len(m))
+	for k, v := range m {
+		all = append(all, kt{k, touched(v)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
+	n := len(m) - max(keep, 0)
+	for _, x := range all[:n] {
+		delete(m, x.k)
+	}
+	return n
+}
+
+// Tick runs the timer-driven rules at now (the collector's clock):
+// heartbeat_missing for devices silent too long and password_too_old for
+// passwords that aged past the limit since their last PASSWORD_AGE record.
+// It also drops state that can no longer change an alert. Call it every few
+// seconds; alerts come back ordered by device.
+func (e *Engine) Tick(now time.Time) []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Alert
+	for name, d := range e.devices {
+		out = e.heartbeat(out, name, d, now)
+		out = e.passwordAgeTick(out, name, d, now)
+		d.prune(now, e.cfg)
+	}
+	for k, g := range e.groups {
+		if now.Sub(g.touched) > e.cfg.GroupWindow {
+			delete(e.groups, k)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Device < out[j].Device })
+	return out
+}
+
+// LogAccess is the alert for one read of the collector's data (an API
+// or CLI query): who asked, what for, when. It is not grouped: each read is
+// its own row.
+func LogAccess(who, what string, at time.Time) Alert {
+	return Alert{
+		Kind:     AlertLogAccess,
+		Severity: SeverityInfo,
+		Key:      who,
+		Summary:  who + " read " + what,
+		Fields:   map[string]string{"who": who, "what": what},
+		First:    at,
+		Last:     at,
+		Count:    1,
+	}
+}

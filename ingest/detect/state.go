@@ -1,0 +1,112 @@
+package detect
+
+import "time"
+
+// deviceState is what the rules remember of one device.
+type deviceState struct {
+	labels   map[string]string
+	lastSeen time.Time // collector clock of the latest record
+	missing  bool      // heartbeat_missing raised, no record since
+
+	// The latest BOOT record.
+	haveBoot                            bool
+	bootID, firmware, fwSource, model   string
+	reboots                             []time.Time // recent reboots, device time, at most 2×RebootLoopCount
+	rebootRefs                          []Ref
+	session, sessionBoot, restartReport string // agent session, its boot id, the session an agent_restart was raised for
+
+	// The latest CLOCK offset (true minus local: positive when the device
+	// clock is behind).
+	haveOffset bool
+	offset     time.Duration
+
+	fails map[string]*failWindow // by source ("user=…" when the line names no source)
+	all   failWindow             // every failure against the device
+
+	pwAges map[string]*pwAge // by user, from the latest PASSWORD_AGE record
+}
+
+// failWindow is the recent authentication failures of one key.
+type failWindow struct {
+	entries []failEntry
+	touched time.Time // collector clock
+}
+
+type failEntry struct {
+	at   time.Time
+	n    int
+	key  string // source key
+	user string
+	ref  Ref
+}
+
+type pwAge struct {
+	days    int64     // as reported
+	seen    time.Time // collector clock of the report
+	ref     Ref
+	alerted bool // password_too_old raised and not yet cleared
+}
+
+// device returns the state of name, creating it (and making room) if new.
+func (e *Engine) device(name string, seen time.Time) *deviceState {
+	if d := e.devices[name]; d != nil {
+		return d
+	}
+	if len(e.devices) >= e.cfg.MaxDevices {
+		keep := e.cfg.MaxDevices - e.cfg.MaxDevices/8 - 1
+		e.stats.EvictedDevices += evictOldest(e.devices, func(d *deviceState) time.Time { return d.lastSeen }, keep)
+	}
+	d := &deviceState{lastSeen: seen, fails: map[string]*failWindow{}}
+	e.devices[name] = d
+	return d
+}
+
+// add appends a failure, forgetting those older than window before at and
+// keeping at most limit entries (the oldest go first; counts then err low).
+func (w *failWindow) add(f failEntry, window time.Duration, limit int, seen time.Time) {
+	w.expire(f.at, window)
+	w.entries = append(w.entries, f)
+	if len(w.entries) > limit {
+		w.entries = append(w.entries[:0], w.entries[len(w.entries)-limit:]...)
+	}
+	w.touched = seen
+}
+
+func (w *failWindow) expire(at time.Time, window time.Duration) {
+	i := 0
+	for i < len(w.entries) && at.Sub(w.entries[i].at) > window {
+		i++
+	}
+	if i > 0 {
+		w.entries = append(w.entries[:0], w.entries[i:]...)
+	}
+}
+
+func (w *failWindow) total() int {
+	n := 0
+	for _, f := range w.entries {
+		n += f.n
+	}
+	return n
+}
+
+func (w *failWindow) refs() []Ref {
+	r := make([]Ref, len(w.entries))
+	for i, f := range w.entries {
+		r[i] = f.ref
+	}
+	return r
+}
+
+// prune drops windows that no record can extend any more.
+func (d *deviceState) prune(now time.Time, cfg Config) {
+	stale := cfg.BruteForceWindow + cfg.GroupWindow
+	for k, w := range d.fails {
+		if now.Sub(w.touched) > stale {
+			delete(d.fails, k)
+		}
+	}
+	if now.Sub(d.all.touched) > stale {
+		d.all.entries = nil
+	}
+}
