@@ -42,6 +42,7 @@ func (f *fakeIngest) setGate(g chan struct{}) {
 func TestBatchTriggers(t *testing.T) {
 	line := "2000-01-01 sshd[1]: Accepted publickey for admin from 10.0.0.1 port 22"
 	size := synctestSize(line)
+	table := synctestTableSize()
 	tests := []struct {
 		name       string
 		cfg        func(*Config)
@@ -52,7 +53,7 @@ func TestBatchTriggers(t *testing.T) {
 	}{
 		{
 			name:     "max bytes seals at once",
-			cfg:      func(c *Config) { c.BatchMaxBytes = 10 * size; c.BatchMaxDelay = time.Hour },
+			cfg:      func(c *Config) { c.BatchMaxBytes = 10*size + table; c.BatchMaxDelay = time.Hour },
 			holdAcks: true,
 			drive: func(t *testing.T, h *harness) {
 				for range 25 {
@@ -181,13 +182,19 @@ func TestBatchTriggers(t *testing.T) {
 	}
 }
 
-// synctestSize is encodedSize at the synctest epoch (2000-01-01 UTC), the
-// time every record in the batching tests carries.
+// synctestSize is the encoded size of a log record at the synctest epoch
+// (2000-01-01 UTC), the time every record in the batching tests carries. The
+// record names its source by reference (the first of its batch): the source
+// itself is in the batch's table, once (see synctestTableSize).
 func synctestSize(body string) int {
 	r := logRecord(body)
 	r.Time = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	return seal.RecordSize(&seal.WireRecord{TimeNs: r.Time.UnixNano(), Kind: uint32(r.Kind), Source: r.Source, Body: r.Body})
+	return seal.RecordSize(&seal.WireRecord{TimeNs: r.Time.UnixNano(), Kind: uint32(r.Kind), SourceRef: 1, Body: r.Body})
 }
+
+// synctestTableSize is the size of the table of a batch of log records: their
+// one source.
+func synctestTableSize() int { return len(seal.AppendSource(nil, logRecord("").Source)) }
 
 // TestBatchBytesNeverExceeded fills batches with lines of varied length and
 // checks every batch stays within the max bytes and nothing is lost.
@@ -223,7 +230,8 @@ func TestBatchBytesNeverExceeded(t *testing.T) {
 func TestEmitWaitsForBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		size := int64(synctestSize("0123456789"))
-		q := newQueue(queueConfig{budget: 3 * size, maxBytes: 1 << 20, maxRecords: 1000, maxDelay: time.Hour, now: time.Now})
+		full := 3*size + int64(synctestTableSize()) // three records and their batch's table
+		q := newQueue(queueConfig{budget: full, maxBytes: 1 << 20, maxRecords: 1000, maxDelay: time.Hour, now: time.Now})
 		for range 3 {
 			if !q.TryEmit(logRecord("0123456789")) {
 				t.Fatal("TryEmit refused inside the budget")
@@ -261,8 +269,8 @@ func TestEmitWaitsForBudget(t *testing.T) {
 		if d := time.Since(start); d != time.Second {
 			t.Errorf("Emit gave up after %v, want 1s", d)
 		}
-		if used, _ := q.usage(); used != 3*size {
-			t.Errorf("used = %d, want %d", used, 3*size)
+		if used, _ := q.usage(); used != full {
+			t.Errorf("used = %d, want %d", used, full)
 		}
 
 		big := newQueue(queueConfig{budget: 100, maxBytes: 1 << 20, maxRecords: 1000, maxDelay: time.Hour, now: time.Now})

@@ -11,15 +11,19 @@ import (
 
 	"github.com/offbox/offbox/collectors"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/seal"
 )
 
-// decodeRecords decodes a run of encoded records (no header) with the
-// generated code.
+// decodeRecords decodes a run of encoded records and their tables (no
+// header) with the generated code and resolves the records' table refs.
 func decodeRecords(t testing.TB, recs []byte) *offboxv1.Batch {
 	t.Helper()
 	var b offboxv1.Batch
 	if err := proto.Unmarshal(recs, &b); err != nil {
 		t.Fatalf("records do not decode: %v", err)
+	}
+	if err := seal.Resolve(&b); err != nil {
+		t.Fatalf("records do not resolve: %v", err)
 	}
 	return &b
 }

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
@@ -58,32 +57,9 @@ func AppendHeader(dst []byte, h *Header) []byte {
 	b = appendUint(b, 9, h.DroppedBytes)
 	b = appendUint(b, 10, uint64(h.SealedNs))
 	b = appendString(b, 11, h.AgentVersion)
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	return protowire.AppendBytes(dst, b)
-}
-
-func appendString(b []byte, num protowire.Number, s string) []byte {
-	if s == "" {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
-}
-
-func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func appendUint(b []byte, num protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	dst = append(dst, tag(1, wireBytes))
+	dst = appendVarint(dst, uint64(len(b)))
+	return append(dst, b...)
 }
 
 // Digest is the SHA-256 of a batch's signed bytes: its chain hash.
@@ -161,7 +137,8 @@ type Sealed struct {
 }
 
 // Seal encodes h followed by the already-encoded records (a run of Batch
-// field 2 entries, see AppendRecord) and signs the result.
+// field 2 entries, see AppendRecord, then the tables they refer to, see
+// AppendSource and AppendFile) and signs the result.
 func Seal(signer crypto.Signer, h *Header, records []byte) (*Sealed, error) {
 	buf := make([]byte, 0, len(records)+256)
 	buf = AppendHeader(buf, h)
@@ -175,7 +152,9 @@ func Seal(signer crypto.Signer, h *Header, records []byte) (*Sealed, error) {
 }
 
 // Open decodes batch bytes and checks their structure: a header, a sequence
-// number, a record count that matches. It does not check the signature.
+// number, a record count that matches, table references in range. It
+// resolves the references (see Resolve), so every record it returns carries
+// its source and file identity itself. It does not check the signature.
 func Open(batch []byte) (*offboxv1.Batch, error) {
 	var b offboxv1.Batch
 	if err := proto.Unmarshal(batch, &b); err != nil {
@@ -192,5 +171,33 @@ func Open(batch []byte) (*offboxv1.Batch, error) {
 	case len(h.GetPrevHash()) != 0 && len(h.GetPrevHash()) != sha256.Size:
 		return nil, fmt.Errorf("%w: prev_hash of %d bytes", ErrMalformed, len(h.GetPrevHash()))
 	}
+	if err := Resolve(&b); err != nil {
+		return nil, err
+	}
 	return &b, nil
+}
+
+// Resolve fills in the source and file identity of every record of b that
+// refers to b's tables (Record.source_ref, FileRange.file_ref) and clears
+// the references, so that the records read as if each spelled everything
+// out. Records resolved to the same file share its FileIdentity: treat it
+// as read-only. A reference out of range, or one beside an inline value, is
+// ErrMalformed.
+func Resolve(b *offboxv1.Batch) error {
+	for i, r := range b.GetRecords() {
+		if ref := r.GetSourceRef(); ref != 0 {
+			if uint64(ref) > uint64(len(b.Sources)) || r.Source != "" {
+				return fmt.Errorf("%w: record %d: source_ref %d (%d sources, source %q)", ErrMalformed, i, ref, len(b.Sources), r.Source)
+			}
+			r.Source, r.SourceRef = b.Sources[ref-1], 0
+		}
+		if f := r.GetFile(); f.GetFileRef() != 0 {
+			ref := f.GetFileRef()
+			if uint64(ref) > uint64(len(b.Files)) || f.File != nil {
+				return fmt.Errorf("%w: record %d: file_ref %d (%d files, file set: %t)", ErrMalformed, i, ref, len(b.Files), f.File != nil)
+			}
+			f.File, f.FileRef = b.Files[ref-1], 0
+		}
+	}
+	return nil
 }

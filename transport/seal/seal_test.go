@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -38,6 +39,92 @@ var sampleRecords = []WireRecord{
 	{Kind: 8},
 }
 
+// refRecords refer to the tables that appendTables encodes: refSources and
+// refFiles.
+var (
+	refSources = []string{"file:/var/log/auth.log", "file:/x"}
+	refFiles   = []WireFileRange{{Dev: 2049, Inode: 1234, FPLen: 1024, FP: bytes.Repeat([]byte{7}, 32)}, {Inode: 9}, {}}
+	refRecords = []WireRecord{
+		{TimeNs: 3, Kind: 1, SourceRef: 1, Body: []byte("ref line"), File: &WireFileRange{Start: 85, End: 94, FileRef: 1}},
+		{TimeNs: 4, Kind: 1, SourceRef: 2, Body: []byte("other"), File: &WireFileRange{End: 6, FileRef: 2}, Flags: 2},
+		// The source spelled out, the file (an empty identity) by ref.
+		{TimeNs: 5, Kind: 9, Source: "agent", File: &WireFileRange{Start: 1 << 40, End: 1<<40 + 1, FileRef: 3}},
+		{TimeNs: -1, Kind: 1, SourceRef: 1, Attrs: []WireAttr{{"k", "v"}}},
+	}
+)
+
+// appendTables appends the tables refRecords refer to.
+func appendTables(b []byte) []byte {
+	for _, s := range refSources {
+		b = AppendSource(b, s)
+	}
+	for i := range refFiles {
+		b = AppendFile(b, &refFiles[i])
+	}
+	return b
+}
+
+// toProto is r as the generated code holds it; resolved replaces its refs by
+// the entries of refSources and refFiles.
+func toProto(r *WireRecord, resolved bool) *offboxv1.Record {
+	p := &offboxv1.Record{TimeNs: r.TimeNs, Kind: offboxv1.Kind(r.Kind), Source: r.Source, Body: r.Body,
+		Flags: r.Flags, SourceRef: r.SourceRef}
+	for _, a := range r.Attrs {
+		p.Attrs = append(p.Attrs, &offboxv1.Attr{Key: a.Key, Value: a.Value})
+	}
+	if resolved && r.SourceRef != 0 {
+		p.Source, p.SourceRef = refSources[r.SourceRef-1], 0
+	}
+	if f := r.File; f != nil {
+		id := f
+		if resolved && f.FileRef != 0 {
+			id = &refFiles[f.FileRef-1]
+		}
+		p.File = &offboxv1.FileRange{Start: f.Start, End: f.End}
+		if f.FileRef == 0 || resolved {
+			p.File.File = &offboxv1.FileIdentity{Dev: id.Dev, Inode: id.Inode, FingerprintLen: id.FPLen, Fingerprint: id.FP}
+		}
+		if !resolved {
+			p.File.FileRef = f.FileRef
+		}
+	}
+	return p
+}
+
+// TestAppendRecordMatchesMarshal checks that AppendRecord writes exactly the
+// bytes proto.Marshal writes for the same record, and RecordSize their
+// number.
+func TestAppendRecordMatchesMarshal(t *testing.T) {
+	t.Parallel()
+	for i, r := range append(slices.Clone(sampleRecords), refRecords...) {
+		got := AppendRecord([]byte("prefix"), &r)[len("prefix"):]
+		want, err := proto.Marshal(&offboxv1.Batch{Records: []*offboxv1.Record{toProto(&r, false)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("record %d: AppendRecord = %x, proto.Marshal = %x", i, got, want)
+		}
+		if n := RecordSize(&r); n != len(got) {
+			t.Errorf("record %d: RecordSize = %d, AppendRecord wrote %d", i, n, len(got))
+		}
+	}
+	for i := range refFiles {
+		f := &refFiles[i]
+		got := AppendFile(nil, f)
+		want, _ := proto.Marshal(&offboxv1.Batch{Files: []*offboxv1.FileIdentity{
+			{Dev: f.Dev, Inode: f.Inode, FingerprintLen: f.FPLen, Fingerprint: f.FP}}})
+		if !bytes.Equal(got, want) || FileSize(f) != len(got) {
+			t.Errorf("file %d: AppendFile = %x (FileSize %d), proto.Marshal = %x", i, got, FileSize(f), want)
+		}
+	}
+	got := AppendSource(nil, refSources[0])
+	want, _ := proto.Marshal(&offboxv1.Batch{Sources: refSources[:1]})
+	if !bytes.Equal(got, want) || SourceSize(refSources[0]) != len(got) {
+		t.Errorf("AppendSource = %x (SourceSize %d), proto.Marshal = %x", got, SourceSize(refSources[0]), want)
+	}
+}
+
 func encodeAll(recs []WireRecord) []byte {
 	var b []byte
 	for i := range recs {
@@ -48,17 +135,19 @@ func encodeAll(recs []WireRecord) []byte {
 
 func TestAppendRecordDecodesWithGeneratedCode(t *testing.T) {
 	t.Parallel()
+	all := append(slices.Clone(sampleRecords), refRecords...)
 	h := &Header{DeviceID: "sw1", KeyID: bytes.Repeat([]byte{1}, 32), BootID: "boot", SessionID: []byte("sess"),
-		Seq: 7, PrevHash: bytes.Repeat([]byte{2}, 32), RecordCount: uint32(len(sampleRecords)),
+		Seq: 7, PrevHash: bytes.Repeat([]byte{2}, 32), RecordCount: uint32(len(all)),
 		DroppedRecords: 3, DroppedBytes: 300, SealedNs: 42, AgentVersion: "v1"}
 	buf := AppendHeader(nil, h)
-	for i := range sampleRecords {
+	for i := range all {
 		before := len(buf)
-		buf = AppendRecord(buf, &sampleRecords[i])
-		if got, want := len(buf)-before, RecordSize(&sampleRecords[i]); got != want {
+		buf = AppendRecord(buf, &all[i])
+		if got, want := len(buf)-before, RecordSize(&all[i]); got != want {
 			t.Errorf("record %d: AppendRecord wrote %d bytes, RecordSize says %d", i, got, want)
 		}
 	}
+	buf = appendTables(buf)
 	var b offboxv1.Batch
 	if err := proto.Unmarshal(buf, &b); err != nil {
 		t.Fatal(err)
@@ -66,30 +155,32 @@ func TestAppendRecordDecodesWithGeneratedCode(t *testing.T) {
 	gh := b.GetHeader()
 	if gh.GetDeviceId() != "sw1" || gh.GetSeq() != 7 || gh.GetDroppedRecords() != 3 || gh.GetDroppedBytes() != 300 ||
 		gh.GetSealedNs() != 42 || gh.GetAgentVersion() != "v1" || gh.GetBootId() != "boot" ||
-		!bytes.Equal(gh.GetPrevHash(), h.PrevHash) || gh.GetRecordCount() != 4 {
+		!bytes.Equal(gh.GetPrevHash(), h.PrevHash) || gh.GetRecordCount() != uint32(len(all)) {
 		t.Errorf("header = %v, want %+v", gh, h)
 	}
-	if len(b.GetRecords()) != len(sampleRecords) {
-		t.Fatalf("got %d records, want %d", len(b.GetRecords()), len(sampleRecords))
+	if !slices.Equal(b.GetSources(), refSources) {
+		t.Errorf("sources = %q, want %q", b.GetSources(), refSources)
 	}
+	if len(b.GetFiles()) != len(refFiles) {
+		t.Errorf("%d files, want %d", len(b.GetFiles()), len(refFiles))
+	}
+	if len(b.GetRecords()) != len(all) {
+		t.Fatalf("got %d records, want %d", len(b.GetRecords()), len(all))
+	}
+	// Field for field as encoded, refs and all; then resolved, as Open
+	// returns them.
 	for i, r := range b.GetRecords() {
-		w := sampleRecords[i]
-		if r.GetTimeNs() != w.TimeNs || uint32(r.GetKind()) != w.Kind || r.GetSource() != w.Source ||
-			!bytes.Equal(r.GetBody(), w.Body) || r.GetFlags() != w.Flags || len(r.GetAttrs()) != len(w.Attrs) {
-			t.Errorf("record %d = %v, want %+v", i, r, w)
+		if want := toProto(&all[i], false); !proto.Equal(r, want) {
+			t.Errorf("record %d = %v, want %v", i, r, want)
 		}
-		for j, a := range r.GetAttrs() {
-			if a.GetKey() != w.Attrs[j].Key || a.GetValue() != w.Attrs[j].Value {
-				t.Errorf("record %d attr %d = %v, want %v", i, j, a, w.Attrs[j])
-			}
-		}
-		if w.File != nil {
-			f := r.GetFile()
-			if f.GetStart() != w.File.Start || f.GetEnd() != w.File.End || f.GetFile().GetInode() != w.File.Inode ||
-				f.GetFile().GetDev() != w.File.Dev || f.GetFile().GetFingerprintLen() != w.File.FPLen ||
-				!bytes.Equal(f.GetFile().GetFingerprint(), w.File.FP) {
-				t.Errorf("record %d file = %v, want %+v", i, f, w.File)
-			}
+	}
+	opened, err := Open(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range opened.GetRecords() {
+		if want := toProto(&all[i], true); !proto.Equal(r, want) {
+			t.Errorf("opened record %d = %v, want %v", i, r, want)
 		}
 	}
 }
@@ -175,6 +266,26 @@ func TestOpenRejectsMalformed(t *testing.T) {
 		"truncated":   append(AppendHeader(nil, &Header{Seq: 1, RecordCount: 1}), one[:len(one)-3]...),
 		"empty":       nil,
 	}
+	// References out of range, or beside an inline value.
+	hdr := &offboxv1.BatchHeader{Seq: 1, RecordCount: 1}
+	file := &offboxv1.FileIdentity{Inode: 1}
+	for name, b := range map[string]*offboxv1.Batch{
+		"source_ref, no table":   {Records: []*offboxv1.Record{{SourceRef: 1}}},
+		"source_ref past table":  {Records: []*offboxv1.Record{{SourceRef: 3}}, Sources: []string{"a", "b"}},
+		"source_ref max":         {Records: []*offboxv1.Record{{SourceRef: 1<<32 - 1}}, Sources: []string{"a"}},
+		"source_ref and source":  {Records: []*offboxv1.Record{{SourceRef: 1, Source: "b"}}, Sources: []string{"a"}},
+		"file_ref, no table":     {Records: []*offboxv1.Record{{File: &offboxv1.FileRange{FileRef: 1}}}},
+		"file_ref past table":    {Records: []*offboxv1.Record{{File: &offboxv1.FileRange{FileRef: 2}}}, Files: []*offboxv1.FileIdentity{file}},
+		"file_ref and file":      {Records: []*offboxv1.Record{{File: &offboxv1.FileRange{FileRef: 1, File: file}}}, Files: []*offboxv1.FileIdentity{file}},
+		"file_ref to the source": {Records: []*offboxv1.Record{{File: &offboxv1.FileRange{FileRef: 1}}}, Sources: []string{"a"}},
+	} {
+		b.Header = hdr
+		raw, err := proto.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests[name] = raw
+	}
 	for name, in := range tests {
 		if _, err := Open(in); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err = %v, want ErrMalformed", name, err)
@@ -187,12 +298,23 @@ func FuzzOpen(f *testing.F) {
 	s, _ := Seal(k, &Header{Seq: 1, RecordCount: uint32(len(sampleRecords))}, encodeAll(sampleRecords))
 	f.Add(s.Bytes, s.Sig)
 	f.Add([]byte{0x0a, 0x02, 0x28, 0x01}, []byte{})
+	refs, _ := Seal(k, &Header{Seq: 2, RecordCount: uint32(len(refRecords))}, appendTables(encodeAll(refRecords)))
+	f.Add(refs.Bytes, refs.Sig)
+	f.Add(bytes.Clone(refs.Bytes[:len(refs.Bytes)-FileSize(&refFiles[2])]), []byte{}) // the last file entry cut off
 	f.Fuzz(func(t *testing.T, batch, sig []byte) {
 		b, err := Open(batch)
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("Open: %v, want ErrMalformed or nil", err)
+		}
 		if err == nil && int(b.GetHeader().GetRecordCount()) != len(b.GetRecords()) {
 			t.Fatalf("Open accepted a batch whose count disagrees")
 		}
-		if Verify(k.Public(), batch, sig) == nil && !bytes.Equal(batch, s.Bytes) {
+		for i, r := range b.GetRecords() {
+			if r.GetSourceRef() != 0 || r.GetFile().GetFileRef() != 0 {
+				t.Fatalf("Open returned record %d with an unresolved ref: %v", i, r)
+			}
+		}
+		if Verify(k.Public(), batch, sig) == nil && !bytes.Equal(batch, s.Bytes) && !bytes.Equal(batch, refs.Bytes) {
 			t.Fatalf("a signature verified over bytes that were never signed")
 		}
 	})
@@ -224,5 +346,33 @@ func BenchmarkVerify1MiB(b *testing.B) {
 		if err := Verify(k.Public(), s.Bytes, s.Sig); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkAppendRecord measures the agent's per-line encoding: a 170-byte
+// file line spelling out its source and file, and the same line by refs.
+func BenchmarkAppendRecord(b *testing.B) {
+	line := bytes.Repeat([]byte("x"), 169)
+	for _, bc := range []struct {
+		name string
+		r    WireRecord
+	}{
+		{"inline", WireRecord{TimeNs: 1_700_000_000_123_456_789, Kind: 1, Source: "file:/var/log/app.log", Body: line,
+			File: &WireFileRange{Dev: 2049, Inode: 1234567, FPLen: 1024, FP: line[:32], Start: 1 << 30, End: 1<<30 + 170}}},
+		{"refs", WireRecord{TimeNs: 1_700_000_000_123_456_789, Kind: 1, SourceRef: 1, Body: line,
+			File: &WireFileRange{Start: 1 << 30, End: 1<<30 + 170, FileRef: 1}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			buf := make([]byte, 0, 1<<20)
+			b.SetBytes(int64(len(line) + 1))
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(buf) > 1<<20-512 {
+					buf = buf[:0]
+				}
+				buf = AppendRecord(buf, &bc.r)
+			}
+			b.ReportMetric(float64(RecordSize(&bc.r)), "B/record")
+		})
 	}
 }

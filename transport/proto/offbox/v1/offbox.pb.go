@@ -817,11 +817,14 @@ func (x *Ack) GetReason() string {
 }
 
 // Batch is what the agent signs. Field 1 (header) is encoded first, then the
-// records, so an agent can re-seal the same records under a new header.
+// records, then the tables the records refer to (sources, files), so an agent
+// can re-seal the same records under a new header.
 type Batch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        *BatchHeader           `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	Records       []*Record              `protobuf:"bytes,2,rep,name=records,proto3" json:"records,omitempty"`
+	Sources       []string               `protobuf:"bytes,3,rep,name=sources,proto3" json:"sources,omitempty"` // Record.source_ref indexes these (1-based)
+	Files         []*FileIdentity        `protobuf:"bytes,4,rep,name=files,proto3" json:"files,omitempty"`     // FileRange.file_ref indexes these (1-based)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -866,6 +869,20 @@ func (x *Batch) GetHeader() *BatchHeader {
 func (x *Batch) GetRecords() []*Record {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *Batch) GetSources() []string {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *Batch) GetFiles() []*FileIdentity {
+	if x != nil {
+		return x.Files
 	}
 	return nil
 }
@@ -1001,8 +1018,9 @@ type Record struct {
 	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
 	Body          []byte                 `protobuf:"bytes,4,opt,name=body,proto3" json:"body,omitempty"` // the line without its newline, byte-exact
 	Attrs         []*Attr                `protobuf:"bytes,5,rep,name=attrs,proto3" json:"attrs,omitempty"`
-	File          *FileRange             `protobuf:"bytes,6,opt,name=file,proto3" json:"file,omitempty"`    // set for file lines
-	Flags         uint32                 `protobuf:"varint,7,opt,name=flags,proto3" json:"flags,omitempty"` // bit set of Flag
+	File          *FileRange             `protobuf:"bytes,6,opt,name=file,proto3" json:"file,omitempty"`                             // set for file lines
+	Flags         uint32                 `protobuf:"varint,7,opt,name=flags,proto3" json:"flags,omitempty"`                          // bit set of Flag
+	SourceRef     uint32                 `protobuf:"varint,8,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"` // 1-based index into Batch.sources; 0: none, source holds it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1086,6 +1104,13 @@ func (x *Record) GetFlags() uint32 {
 	return 0
 }
 
+func (x *Record) GetSourceRef() uint32 {
+	if x != nil {
+		return x.SourceRef
+	}
+	return 0
+}
+
 type Attr struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -1145,6 +1170,7 @@ type FileRange struct {
 	File          *FileIdentity          `protobuf:"bytes,1,opt,name=file,proto3" json:"file,omitempty"`
 	Start         int64                  `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`
 	End           int64                  `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	FileRef       uint32                 `protobuf:"varint,4,opt,name=file_ref,json=fileRef,proto3" json:"file_ref,omitempty"` // 1-based index into Batch.files; 0: file holds it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1200,6 +1226,13 @@ func (x *FileRange) GetEnd() int64 {
 	return 0
 }
 
+func (x *FileRange) GetFileRef() uint32 {
+	if x != nil {
+		return x.FileRef
+	}
+	return 0
+}
+
 var File_offbox_v1_offbox_proto protoreflect.FileDescriptor
 
 const file_offbox_v1_offbox_proto_rawDesc = "" +
@@ -1248,10 +1281,12 @@ const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\x12STATUS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rSTATUS_STORED\x10\x01\x12\x14\n" +
 	"\x10STATUS_DUPLICATE\x10\x02\x12\x13\n" +
-	"\x0fSTATUS_REJECTED\x10\x03\"d\n" +
+	"\x0fSTATUS_REJECTED\x10\x03\"\xad\x01\n" +
 	"\x05Batch\x12.\n" +
 	"\x06header\x18\x01 \x01(\v2\x16.offbox.v1.BatchHeaderR\x06header\x12+\n" +
-	"\arecords\x18\x02 \x03(\v2\x11.offbox.v1.RecordR\arecords\"\xdb\x02\n" +
+	"\arecords\x18\x02 \x03(\v2\x11.offbox.v1.RecordR\arecords\x12\x18\n" +
+	"\asources\x18\x03 \x03(\tR\asources\x12-\n" +
+	"\x05files\x18\x04 \x03(\v2\x17.offbox.v1.FileIdentityR\x05files\"\xdb\x02\n" +
 	"\vBatchHeader\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x17\n" +
@@ -1265,7 +1300,7 @@ const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\rdropped_bytes\x18\t \x01(\x04R\fdroppedBytes\x12\x1b\n" +
 	"\tsealed_ns\x18\n" +
 	" \x01(\x03R\bsealedNs\x12#\n" +
-	"\ragent_version\x18\v \x01(\tR\fagentVersion\"\xd9\x01\n" +
+	"\ragent_version\x18\v \x01(\tR\fagentVersion\"\xf8\x01\n" +
 	"\x06Record\x12\x17\n" +
 	"\atime_ns\x18\x01 \x01(\x03R\x06timeNs\x12#\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x0f.offbox.v1.KindR\x04kind\x12\x16\n" +
@@ -1273,14 +1308,17 @@ const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\x04body\x18\x04 \x01(\fR\x04body\x12%\n" +
 	"\x05attrs\x18\x05 \x03(\v2\x0f.offbox.v1.AttrR\x05attrs\x12(\n" +
 	"\x04file\x18\x06 \x01(\v2\x14.offbox.v1.FileRangeR\x04file\x12\x14\n" +
-	"\x05flags\x18\a \x01(\rR\x05flags\".\n" +
+	"\x05flags\x18\a \x01(\rR\x05flags\x12\x1d\n" +
+	"\n" +
+	"source_ref\x18\b \x01(\rR\tsourceRef\".\n" +
 	"\x04Attr\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"`\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"{\n" +
 	"\tFileRange\x12+\n" +
 	"\x04file\x18\x01 \x01(\v2\x17.offbox.v1.FileIdentityR\x04file\x12\x14\n" +
 	"\x05start\x18\x02 \x01(\x03R\x05start\x12\x10\n" +
-	"\x03end\x18\x03 \x01(\x03R\x03end*\xe4\x01\n" +
+	"\x03end\x18\x03 \x01(\x03R\x03end\x12\x19\n" +
+	"\bfile_ref\x18\x04 \x01(\rR\afileRef*\xe4\x01\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\f\n" +
 	"\bKIND_LOG\x10\x01\x12\r\n" +
@@ -1346,17 +1384,18 @@ var file_offbox_v1_offbox_proto_depIdxs = []int32{
 	2,  // 7: offbox.v1.Ack.status:type_name -> offbox.v1.Ack.Status
 	13, // 8: offbox.v1.Batch.header:type_name -> offbox.v1.BatchHeader
 	14, // 9: offbox.v1.Batch.records:type_name -> offbox.v1.Record
-	0,  // 10: offbox.v1.Record.kind:type_name -> offbox.v1.Kind
-	15, // 11: offbox.v1.Record.attrs:type_name -> offbox.v1.Attr
-	16, // 12: offbox.v1.Record.file:type_name -> offbox.v1.FileRange
-	8,  // 13: offbox.v1.FileRange.file:type_name -> offbox.v1.FileIdentity
-	3,  // 14: offbox.v1.Ingest.Stream:input_type -> offbox.v1.AgentMessage
-	4,  // 15: offbox.v1.Ingest.Stream:output_type -> offbox.v1.CollectorMessage
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	8,  // 10: offbox.v1.Batch.files:type_name -> offbox.v1.FileIdentity
+	0,  // 11: offbox.v1.Record.kind:type_name -> offbox.v1.Kind
+	15, // 12: offbox.v1.Record.attrs:type_name -> offbox.v1.Attr
+	16, // 13: offbox.v1.Record.file:type_name -> offbox.v1.FileRange
+	8,  // 14: offbox.v1.FileRange.file:type_name -> offbox.v1.FileIdentity
+	3,  // 15: offbox.v1.Ingest.Stream:input_type -> offbox.v1.AgentMessage
+	4,  // 16: offbox.v1.Ingest.Stream:output_type -> offbox.v1.CollectorMessage
+	16, // [16:17] is the sub-list for method output_type
+	15, // [15:16] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_offbox_v1_offbox_proto_init() }
