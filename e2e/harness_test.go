@@ -18,10 +18,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/lockedbuf"
 )
 
 var bin struct{ agent, ingest string }
@@ -56,35 +57,17 @@ func skipShort(t testing.TB) {
 	}
 }
 
-// syncBuffer collects a process's output for assertions and diagnostics.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type proc struct {
 	t    testing.TB
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *lockedbuf.Buffer
 	done chan struct{}
 }
 
 func start(t testing.TB, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: filepath.Base(name) + " " + strings.Join(args[:1], ""), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, name: filepath.Base(name) + " " + strings.Join(args[:1], ""), out: &lockedbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

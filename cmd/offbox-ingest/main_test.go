@@ -14,10 +14,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/lockedbuf"
 
 	_ "modernc.org/sqlite"
 
@@ -72,37 +73,20 @@ func runFunc(args ...string) (stdout, stderr string, code int) {
 	return so.String(), se.String(), code
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 var listeningRE = regexp.MustCompile(`offbox-ingest: listening on (\S+)\n`)
 
 // serveProc is a running `offbox-ingest serve`.
 type serveProc struct {
 	cmd    *exec.Cmd
 	addr   string
-	logs   *lockedBuffer
+	logs   *lockedbuf.Buffer
 	exited chan struct{}
 }
 
 // startServe runs `offbox-ingest serve` and waits for its listening line.
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{logs: &lockedBuffer{}, exited: make(chan struct{})}
+	p := &serveProc{logs: &lockedbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package clock
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,10 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/lockedbuf"
 
 	"github.com/beevik/ntp"
 )
@@ -27,25 +27,8 @@ const chronydPath = "/usr/sbin/chronyd"
 type chronyd struct {
 	addr string // ip:port
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *lockedbuf.Buffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startChronyd runs chronyd in the foreground as a local-stratum server that
@@ -76,7 +59,7 @@ driftfile %s
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &chronyd{addr: net.JoinHostPort(ip, fmt.Sprint(port)), out: &lockedBuffer{}, done: make(chan struct{})}
+	c := &chronyd{addr: net.JoinHostPort(ip, fmt.Sprint(port)), out: &lockedbuf.Buffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(chronydPath, "-d", "-x", "-u", "root", "-f", confPath)
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	if err := c.cmd.Start(); err != nil {

@@ -1,7 +1,6 @@
 package watch
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha512"
 	"encoding/base64"
@@ -12,11 +11,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/offbox/offbox/internal/lockedbuf"
 
 	"github.com/offbox/offbox/collectors"
 )
@@ -276,25 +276,6 @@ func leakCheck(t *testing.T, recs []collectors.Record, log string, secrets ...st
 	}
 }
 
-// lockedBuffer is a log destination the collector's goroutine and the test
-// may share.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestPasswordChangeNeverLeaksHash is test 2: changing one user's hash in
 // shadow yields a password_change for that user only; locking another
 // yields one with locked=true; and no record or log line of the whole run
@@ -320,7 +301,7 @@ func TestPasswordChangeNeverLeaksHash(t *testing.T) {
 	h.write("etc/gshadow", "sudo:"+rootH+"::alice\n")
 	h.write("etc/passwd", passwdFor("root:x:0:0:root:/root:/bin/sh", "bob:x:1001:1001::/home/bob:/bin/sh"))
 	h.write("etc/hosts", hostsV1)
-	logs := &lockedBuffer{}
+	logs := &lockedbuf.Buffer{}
 	// Every file of /etc is a config file with a diff: the shadow files
 	// must still never be read as config.
 	e, stop := baseline(t, newCollector(t, Config{

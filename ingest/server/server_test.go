@@ -10,9 +10,10 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/lockedbuf"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -27,24 +28,6 @@ import (
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
-// syncBuffer collects the server's log for assertions.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness is a real collector on 127.0.0.1:0 with real mutual TLS and a
 // real SQLite store, and the PKI its clients use.
 type harness struct {
@@ -52,7 +35,7 @@ type harness struct {
 	pki    string
 	addr   string
 	store  *sqlite.Store
-	logs   *syncBuffer
+	logs   *lockedbuf.Buffer
 	cancel context.CancelFunc
 	served chan error
 }
@@ -78,7 +61,7 @@ func startServer(t testing.TB, mutate func(*Config), devices ...string) *harness
 // startServerSync is startServer with the store's sync mode.
 func startServerSync(t testing.TB, sync string, mutate func(*Config), devices ...string) *harness {
 	t.Helper()
-	h := &harness{t: t, pki: devPKI(t, devices...), logs: &syncBuffer{}, served: make(chan error, 1)}
+	h := &harness{t: t, pki: devPKI(t, devices...), logs: &lockedbuf.Buffer{}, served: make(chan error, 1)}
 	src, err := tlsconf.Load(pkiFiles(h.pki, "ingest"), tlsconf.Options{})
 	if err != nil {
 		t.Fatal(err)
