@@ -21,6 +21,9 @@ import (
 	"github.com/offbox/offbox/agent"
 	"github.com/offbox/offbox/collectors/boot"
 	"github.com/offbox/offbox/collectors/clock"
+	"github.com/offbox/offbox/collectors/journal"
+	"github.com/offbox/offbox/collectors/logread"
+	"github.com/offbox/offbox/collectors/syslog"
 	"github.com/offbox/offbox/collectors/watch"
 	"github.com/offbox/offbox/internal/yamlconf"
 )
@@ -28,20 +31,49 @@ import (
 // config is the agent's configuration file (see packaging/offbox.yaml); flags of
 // `offbox run` override it. Zero values mean the defaults.
 type config struct {
-	Server            string        `yaml:"server" json:"server"`
-	ServerName        string        `yaml:"server_name" json:"server_name"`
-	TLS               tlsFiles      `yaml:"tls" json:"tls"`
-	Tail              []string      `yaml:"tail" json:"tail"`
-	StartAt           string        `yaml:"start_at" json:"start_at"`
-	MaxLineBytes      int           `yaml:"max_line_bytes" json:"max_line_bytes"`
-	Heartbeat         time.Duration `yaml:"heartbeat" json:"heartbeat"`
-	Batch             batchConfig   `yaml:"batch" json:"batch"`
-	MemoryBudgetBytes int64         `yaml:"memory_budget_bytes" json:"memory_budget_bytes"`
-	Window            int           `yaml:"window" json:"window"`
-	HostRoot          string        `yaml:"host_root" json:"host_root"`
-	Boot              bootSection   `yaml:"boot" json:"boot"`
-	Clock             clockSection  `yaml:"clock" json:"clock"`
-	Watch             watchSection  `yaml:"watch" json:"watch"`
+	Server            string         `yaml:"server" json:"server"`
+	ServerName        string         `yaml:"server_name" json:"server_name"`
+	TLS               tlsFiles       `yaml:"tls" json:"tls"`
+	Tail              []string       `yaml:"tail" json:"tail"`
+	StartAt           string         `yaml:"start_at" json:"start_at"`
+	MaxLineBytes      int            `yaml:"max_line_bytes" json:"max_line_bytes"`
+	Heartbeat         time.Duration  `yaml:"heartbeat" json:"heartbeat"`
+	Batch             batchConfig    `yaml:"batch" json:"batch"`
+	MemoryBudgetBytes int64          `yaml:"memory_budget_bytes" json:"memory_budget_bytes"`
+	Window            int            `yaml:"window" json:"window"`
+	HostRoot          string         `yaml:"host_root" json:"host_root"`
+	Boot              bootSection    `yaml:"boot" json:"boot"`
+	Clock             clockSection   `yaml:"clock" json:"clock"`
+	Watch             watchSection   `yaml:"watch" json:"watch"`
+	Journal           journalSection `yaml:"journal" json:"journal"`
+	Syslog            syslogSection  `yaml:"syslog" json:"syslog"`
+	Logread           logreadSection `yaml:"logread" json:"logread"`
+}
+
+// journalSection configures collectors/journal (journalctl --follow
+// --output=export, resumed at the acknowledged cursor). Off by default.
+type journalSection struct {
+	Enabled   bool     `yaml:"enabled" json:"enabled"`     // default false
+	Command   string   `yaml:"command" json:"command"`     // "": journalctl from PATH
+	Args      []string `yaml:"args" json:"args"`           // more journalctl arguments
+	File      string   `yaml:"file" json:"file"`           // --file
+	Directory string   `yaml:"directory" json:"directory"` // --directory
+	StartAt   string   `yaml:"start_at" json:"start_at"`   // without a checkpoint: beginning (default) or end
+}
+
+// syslogSection configures collectors/syslog; it listens only where told.
+type syslogSection struct {
+	Unix            []string `yaml:"unix" json:"unix"` // datagram socket paths, e.g. /dev/log
+	UDP             []string `yaml:"udp" json:"udp"`   // host:port
+	TCP             []string `yaml:"tcp" json:"tcp"`   // host:port
+	MaxMessageBytes int      `yaml:"max_message_bytes" json:"max_message_bytes"`
+}
+
+// logreadSection configures collectors/logread (OpenWrt's logread -f). Off
+// by default.
+type logreadSection struct {
+	Enabled bool     `yaml:"enabled" json:"enabled"` // default false
+	Command []string `yaml:"command" json:"command"` // argv; nil: [logread, -f]
 }
 
 // bootSection configures collectors/boot (one BOOT record at start).
@@ -204,6 +236,7 @@ func (c *config) validate() error {
 		{int64(c.Watch.MaxDiffBytes), []string{"watch", "max_diff_bytes"}},
 		{int64(c.Watch.Rescan), []string{"watch", "rescan"}},
 		{int64(c.Watch.PasswordAgeEvery), []string{"watch", "password_age_every"}},
+		{int64(c.Syslog.MaxMessageBytes), []string{"syslog", "max_message_bytes"}},
 	}
 	for _, f := range ints {
 		if f.v < 0 {
@@ -221,7 +254,10 @@ func (c *config) validate() error {
 	if err := c.validateClock(); err != nil {
 		return err
 	}
-	return c.validateWatch()
+	if err := c.validateWatch(); err != nil {
+		return err
+	}
+	return c.validateLogSources()
 }
 
 // The collectors' constructors do their own checks; these run them one key
@@ -303,6 +339,72 @@ func (c *config) validateWatch() error {
 		return fieldErr(bare(err, "watch"), "watch")
 	}
 	return nil
+}
+
+// validateLogSources checks the journal, syslog and logread sections
+// without opening anything: the syslog sockets are bound at start.
+func (c *config) validateLogSources() error {
+	j := c.Journal
+	switch j.StartAt {
+	case "", "beginning", "end":
+	default:
+		return fieldErr(fmt.Sprintf("%q: want beginning or end", j.StartAt), "journal", "start_at")
+	}
+	if j.File != "" && j.Directory != "" {
+		return fieldErr("set file or directory, not both", "journal", "directory")
+	}
+	if j.Enabled {
+		if _, err := journal.New(c.journalConfig(nil)); err != nil {
+			return fieldErr(bare(err, "journal"), "journal")
+		}
+	}
+	s := c.Syslog
+	for i, p := range s.Unix {
+		if !filepath.IsAbs(p) {
+			return fieldErr(fmt.Sprintf("%q is not an absolute path", p), "syslog", "unix", strconv.Itoa(i))
+		}
+	}
+	for _, l := range []struct {
+		key   string
+		addrs []string
+	}{{"udp", s.UDP}, {"tcp", s.TCP}} {
+		for i, a := range l.addrs {
+			if err := syslog.CheckAddr(a); err != nil {
+				return fieldErr(bare(err, "syslog"), "syslog", l.key, strconv.Itoa(i))
+			}
+		}
+	}
+	if s.MaxMessageBytes > 16<<20 {
+		return fieldErr("at most 16777216", "syslog", "max_message_bytes")
+	}
+	if c.Logread.Enabled {
+		if len(c.Logread.Command) > 0 && c.Logread.Command[0] == "" {
+			return fieldErr("empty program name", "logread", "command", "0")
+		}
+		if _, err := logread.New(c.logreadConfig(nil)); err != nil {
+			return fieldErr(bare(err, "logread"), "logread", "command")
+		}
+	}
+	return nil
+}
+
+func (c *config) journalConfig(log *slog.Logger) journal.Config {
+	j := c.Journal
+	return journal.Config{Command: j.Command, Args: j.Args, File: j.File, Directory: j.Directory, StartAt: j.StartAt, Logger: log}
+}
+
+func (c *config) syslogConfig(log *slog.Logger) syslog.Config {
+	s := c.Syslog
+	return syslog.Config{Unix: s.Unix, UDP: s.UDP, TCP: s.TCP, MaxMessageBytes: s.MaxMessageBytes, Logger: log}
+}
+
+func (c *config) logreadConfig(log *slog.Logger) logread.Config {
+	return logread.Config{Command: c.Logread.Command, Logger: log}
+}
+
+// syslogEnabled reports whether the syslog section listens anywhere.
+func (c *config) syslogEnabled() bool {
+	return len(c.Syslog.Unix)+len(c.Syslog.UDP)+len(c.Syslog.TCP) > 0
 }
 
 // bare is a collector's error without its package prefix, for a message
@@ -388,6 +490,11 @@ type runFlags struct {
 	noBoot     bool
 	noClock    bool
 	noWatch    bool
+	syslogUnix globList
+	syslogUDP  globList
+	syslogTCP  globList
+	journal    bool
+	logread    bool
 }
 
 type globList []string
@@ -413,6 +520,11 @@ func newRunFlags() *runFlags {
 	fs.BoolVar(&f.noBoot, "no-boot", false, "send no BOOT record at start (boot.enabled: false)")
 	fs.BoolVar(&f.noClock, "no-clock", false, "measure no clock offset (clock.enabled: false)")
 	fs.BoolVar(&f.noWatch, "no-watch", false, "watch no files or accounts (watch.enabled: false)")
+	fs.BoolVar(&f.journal, "journal", false, "follow the systemd journal (journal.enabled)")
+	fs.BoolVar(&f.logread, "logread", false, "follow OpenWrt's logread -f (logread.enabled)")
+	fs.Var(&f.syslogUnix, "syslog-unix", "syslog datagram socket `path` to create (repeatable; replaces syslog.unix)")
+	fs.Var(&f.syslogUDP, "syslog-udp", "syslog UDP `host:port` (repeatable; replaces syslog.udp)")
+	fs.Var(&f.syslogTCP, "syslog-tcp", "syslog TCP `host:port` (repeatable; replaces syslog.tcp)")
 	return f
 }
 
@@ -480,6 +592,16 @@ func (f *runFlags) effective() (*config, error) {
 			if f.noWatch {
 				off(&c.Watch.Enabled)
 			}
+		case "journal":
+			c.Journal.Enabled = f.journal
+		case "logread":
+			c.Logread.Enabled = f.logread
+		case "syslog-unix":
+			c.Syslog.Unix = f.syslogUnix
+		case "syslog-udp":
+			c.Syslog.UDP = f.syslogUDP
+		case "syslog-tcp":
+			c.Syslog.TCP = f.syslogTCP
 		}
 	})
 	if err := c.validate(); err != nil {
@@ -521,6 +643,9 @@ func (c *config) summary() string {
 	row("boot", c.bootSummary())
 	row("clock", c.clockSummary(or))
 	row("watch", c.watchSummary(or))
+	row("journal", c.journalSummary())
+	row("syslog", c.syslogSummary(or))
+	row("logread", c.logreadSummary())
 	row("config_hash", c.hash())
 	return b.String()
 }
@@ -537,6 +662,7 @@ const (
 	defaultRescan      = 30 * time.Second
 	defaultAgeEvery    = 24 * time.Hour
 	defaultMaxDiff     = 16 << 10
+	defaultSyslogMax   = 64 << 10
 )
 
 func (c *config) bootSummary() string {
@@ -604,4 +730,47 @@ func (c *config) watchSummary(or func(v, def string) string) string {
 		len(paths), which, files, diff, or(strconv.Itoa(w.MaxDiffBytes), strconv.Itoa(defaultMaxDiff)),
 		acct(w.Shadow, "/etc/shadow"), acct(w.Passwd, "/etc/passwd"),
 		or(w.Rescan.String(), defaultRescan.String()), or(w.PasswordAgeEvery.String(), defaultAgeEvery.String()))
+}
+
+func (c *config) journalSummary() string {
+	j := c.Journal
+	if !j.Enabled {
+		return "off"
+	}
+	from := "the system journal"
+	switch {
+	case j.File != "":
+		from = "file " + j.File
+	case j.Directory != "":
+		from = "directory " + j.Directory
+	}
+	cmd := j.Command
+	if cmd == "" {
+		cmd = "journalctl"
+	}
+	start := j.StartAt
+	if start == "" {
+		start = "beginning (default)"
+	}
+	return fmt.Sprintf("on, %s via %s %q, without checkpoint from the %s", from, cmd, j.Args, start)
+}
+
+func (c *config) syslogSummary(or func(v, def string) string) string {
+	if !c.syslogEnabled() {
+		return "off"
+	}
+	s := c.Syslog
+	return fmt.Sprintf("on, unix %q, udp %q, tcp %q, max message %s bytes", s.Unix, s.UDP, s.TCP,
+		or(strconv.Itoa(s.MaxMessageBytes), strconv.Itoa(defaultSyslogMax)))
+}
+
+func (c *config) logreadSummary() string {
+	if !c.Logread.Enabled {
+		return "off"
+	}
+	cmd := c.Logread.Command
+	if len(cmd) == 0 {
+		cmd = []string{"logread", "-f"}
+	}
+	return fmt.Sprintf("on, command %q", cmd)
 }

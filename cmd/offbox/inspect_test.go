@@ -19,6 +19,7 @@ import (
 	"github.com/offbox/offbox/agent"
 	"github.com/offbox/offbox/collectors"
 	"github.com/offbox/offbox/collectors/clock"
+	"github.com/offbox/offbox/internal/lockedbuf"
 )
 
 const hostFixtures = "../../testdata/host"
@@ -236,7 +237,7 @@ func recordLines(t *testing.T, out string) []agent.JSONRecord {
 }
 
 // waitRecord waits up to d for a record that match accepts.
-func waitRecord(t *testing.T, out *syncBuffer, d time.Duration, what string, match func(agent.JSONRecord) bool) agent.JSONRecord {
+func waitRecord(t *testing.T, out *lockedbuf.Buffer, d time.Duration, what string, match func(agent.JSONRecord) bool) agent.JSONRecord {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -266,7 +267,7 @@ func TestDryRunBootAndWatch(t *testing.T) {
 		"etc/passwd":          "root:x:0:0:root:/root:/bin/sh\nadmin:x:1000:1000::/home/admin:/bin/sh\n",
 		"etc/shadow":          "root:*:19800:0:99999:7:::\nadmin:!:19800:0:99999:7:::\n",
 	})
-	var out, errb syncBuffer
+	var out, errb lockedbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"run", "-dry-run", "-host-root", root, "-no-clock"}, &out, &errb) }()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,10 +11,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/lockedbuf"
 
 	"github.com/offbox/offbox/agent"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -30,27 +30,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb lockedbuf.Buffer
 	code = run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -172,6 +154,15 @@ func TestExampleConfigDecodes(t *testing.T) {
 		w.Passwd != "/etc/passwd" || w.Rescan != 30*time.Second || w.PasswordAgeEvery != 24*time.Hour {
 		t.Errorf("packaging/offbox.yaml watch section %+v; want the defaults", w)
 	}
+	if j := c.Journal; j.Enabled || j.Command != "" || len(j.Args) != 0 || j.File != "" || j.Directory != "" || j.StartAt != "beginning" {
+		t.Errorf("packaging/offbox.yaml journal section %+v; want the defaults", j)
+	}
+	if s := c.Syslog; len(s.Unix)+len(s.UDP)+len(s.TCP) != 0 || s.MaxMessageBytes != 65536 {
+		t.Errorf("packaging/offbox.yaml syslog section %+v; want the defaults", s)
+	}
+	if l := c.Logread; l.Enabled || strings.Join(l.Command, " ") != "logread -f" {
+		t.Errorf("packaging/offbox.yaml logread section %+v; want the defaults", l)
+	}
 }
 
 // TestFlagsOverrideConfig checks that set flags replace the file's values
@@ -185,7 +176,8 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	}
 	f := newRunFlags()
 	if err := f.fs.Parse([]string{"-config", path, "-server", "b:2", "-tail", "/z", "-tail", "/w", "-memory-budget", "1000",
-		"-ntp-server", "10.0.0.7", "-ntp-server", "10.0.0.8:1123", "-no-watch", "-no-boot=false"}); err != nil {
+		"-ntp-server", "10.0.0.7", "-ntp-server", "10.0.0.8:1123", "-no-watch", "-no-boot=false",
+		"-syslog-udp", "127.0.0.1:1514", "-syslog-tcp", "127.0.0.1:1601", "-syslog-unix", "/run/x.sock", "-journal", "-logread=false"}); err != nil {
 		t.Fatal(err)
 	}
 	c, err := f.effective()
@@ -195,6 +187,10 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	if c.Server != "b:2" || !slices.Equal(c.Tail, []string{"/z", "/w"}) || c.Heartbeat != 5*time.Second ||
 		c.StartAt != "end" || c.MemoryBudgetBytes != 1000 {
 		t.Errorf("effective config %+v", c)
+	}
+	if s := c.Syslog; !slices.Equal(s.UDP, []string{"127.0.0.1:1514"}) || !slices.Equal(s.TCP, []string{"127.0.0.1:1601"}) ||
+		!slices.Equal(s.Unix, []string{"/run/x.sock"}) || !c.Journal.Enabled || c.Logread.Enabled {
+		t.Errorf("effective syslog %+v, journal %v, logread %v; want the flags'", s, c.Journal.Enabled, c.Logread.Enabled)
 	}
 	if k := c.Clock; !slices.Equal(k.Servers, []string{"10.0.0.7", "10.0.0.8:1123"}) || k.Name != "ntp.example" || k.Samples != 2 ||
 		!enabled(k.Enabled) || enabled(c.Watch.Enabled) || !enabled(c.Boot.Enabled) {
@@ -235,7 +231,7 @@ func writeLog(t *testing.T) (string, []string) {
 
 // waitLogRecords waits up to 10s for n log records among the dry-run
 // output's lines (the boot, clock and watch collectors print theirs too).
-func waitLogRecords(t *testing.T, out *syncBuffer, n int) {
+func waitLogRecords(t *testing.T, out *lockedbuf.Buffer, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -301,7 +297,7 @@ func checkDryRunOutput(t *testing.T, out, path string, lines []string) {
 // file: no server, no certificates, one JSON object per line.
 func TestDryRunPrintsRecords(t *testing.T) {
 	path, lines := writeLog(t)
-	var out, errb syncBuffer
+	var out, errb lockedbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int)
 	go func() { done <- run(ctx, []string{"run", "-dry-run", "-tail", path}, &out, &errb) }()
@@ -319,7 +315,7 @@ func TestDryRunStopsOnSIGTERM(t *testing.T) {
 	path, lines := writeLog(t)
 	cmd := exec.Command(os.Args[0], "run", "-dry-run", "-tail", path, "-start-at", "beginning")
 	cmd.Env = append(os.Environ(), "OFFBOX_TEST_RUN_MAIN=1")
-	var out, errb syncBuffer
+	var out, errb lockedbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

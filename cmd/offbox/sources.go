@@ -10,12 +10,15 @@ import (
 	"github.com/offbox/offbox/collectors/boot"
 	"github.com/offbox/offbox/collectors/clock"
 	"github.com/offbox/offbox/collectors/filetail"
+	"github.com/offbox/offbox/collectors/journal"
+	"github.com/offbox/offbox/collectors/logread"
+	"github.com/offbox/offbox/collectors/syslog"
 	"github.com/offbox/offbox/collectors/watch"
 )
 
 // sources are the configured on-device collectors.
 type sources struct {
-	all   []collectors.Collector // boot, clock, watch, then the file tailer
+	all   []collectors.Collector // boot, clock, watch, journal, syslog, logread, then the file tailer
 	clock *clock.Collector       // nil when disabled
 }
 
@@ -42,6 +45,27 @@ func buildCollectors(c *config, log *slog.Logger) (*sources, error) {
 			return nil, err
 		}
 		s.all = append(s.all, w)
+	}
+	if c.Journal.Enabled {
+		j, err := journal.New(c.journalConfig(log))
+		if err != nil {
+			return nil, err
+		}
+		s.all = append(s.all, j)
+	}
+	if c.syslogEnabled() {
+		sl, err := syslog.New(c.syslogConfig(log))
+		if err != nil {
+			return nil, err
+		}
+		s.all = append(s.all, sl)
+	}
+	if c.Logread.Enabled {
+		l, err := logread.New(c.logreadConfig(log))
+		if err != nil {
+			return nil, err
+		}
+		s.all = append(s.all, l)
 	}
 	if len(c.Tail) > 0 {
 		t, err := filetail.New(filetail.Config{Paths: c.Tail, StartAt: c.StartAt, MaxLineBytes: c.MaxLineBytes, Logger: log})

@@ -1,0 +1,320 @@
+// Package syslog receives syslog messages on a unix datagram socket (a
+// /dev/log-style path), UDP and TCP, and hands each one on as a log record
+// whose body is the message's bytes exactly as received; the parsed RFC 3164
+// or RFC 5424 header goes into attributes, and a message that does not parse
+// is kept whole and flagged, never dropped. Datagram senders cannot be made
+// to wait, so when the agent's queue is full a datagram is dropped, counted
+// per source, and the count is a gap record once there is room again; TCP
+// senders wait (backpressure). The package never writes to disk but for the
+// socket file it is told to create.
+package syslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/offbox/offbox/collectors"
+)
+
+// Config says where to listen. Its zero value listens nowhere.
+type Config struct {
+	Unix            []string         // datagram socket paths, created mode 0666 (a stale socket is replaced)
+	UDP             []string         // host:port
+	TCP             []string         // host:port; octet-counted or newline-framed (RFC 6587), detected per message
+	MaxMessageBytes int              // longer messages are cut into records flagged partial; 0 means 64 KiB
+	ReadBufferBytes int              // SO_RCVBUF of datagram sockets; 0 means 4 MiB (the kernel may cap it)
+	GapEvery        time.Duration    // how often a pending drop count is retried when no message comes; 0 means 1s
+	Logger          *slog.Logger     // nil: slog.Default()
+	Now             func() time.Time // record time; nil: time.Now
+}
+
+const (
+	defaultMaxMessageBytes = 64 << 10
+	maxMaxMessageBytes     = 16 << 20
+	defaultReadBuffer      = 4 << 20
+	defaultGapEvery        = time.Second
+)
+
+// Collector is the syslog receiver. New opens its sockets; Run reads them.
+type Collector struct {
+	maxMsg   int // bytes
+	gapEvery time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+
+	dgrams []*dgramSource
+	tcps   []*tcpSource
+}
+
+var _ collectors.Collector = (*Collector)(nil)
+
+type dgramSource struct {
+	name string // syslog:udp:ADDR or syslog:unix:PATH
+	conn net.PacketConn
+	path string // unix socket file to remove at the end; "" for UDP
+	udp  bool
+
+	dropped uint64 // messages dropped since the last gap record; Run's goroutine only
+	gapDue  bool   // try the gap record now: the queue took the last message, or gapEvery passed
+}
+
+type tcpSource struct {
+	name string
+	ln   net.Listener
+}
+
+// New checks cfg and opens every socket, so that a bad address or a path
+// in use fails before Run.
+func New(cfg Config) (*Collector, error) {
+	c := &Collector{maxMsg: cfg.MaxMessageBytes, gapEvery: cfg.GapEvery, log: cfg.Logger, now: cfg.Now}
+	switch {
+	case c.maxMsg < 0 || c.maxMsg > maxMaxMessageBytes:
+		return nil, fmt.Errorf("syslog: MaxMessageBytes %d: want 0 to %d", c.maxMsg, maxMaxMessageBytes)
+	case c.maxMsg == 0:
+		c.maxMsg = defaultMaxMessageBytes
+	}
+	if c.gapEvery <= 0 {
+		c.gapEvery = defaultGapEvery
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.log = c.log.With("collector", "syslog")
+	if c.now == nil {
+		c.now = time.Now
+	}
+	rcvbuf := cfg.ReadBufferBytes
+	if rcvbuf <= 0 {
+		rcvbuf = defaultReadBuffer
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			c.close()
+		}
+	}()
+	for _, p := range cfg.Unix {
+		conn, err := listenUnixgram(p)
+		if err != nil {
+			return nil, err
+		}
+		conn.SetReadBuffer(rcvbuf)
+		c.dgrams = append(c.dgrams, &dgramSource{name: "syslog:unix:" + p, conn: conn, path: p})
+	}
+	for _, a := range cfg.UDP {
+		if err := CheckAddr(a); err != nil {
+			return nil, err
+		}
+		conn, err := net.ListenPacket("udp", a)
+		if err != nil {
+			return nil, fmt.Errorf("syslog: %w", err)
+		}
+		conn.(*net.UDPConn).SetReadBuffer(rcvbuf)
+		c.dgrams = append(c.dgrams, &dgramSource{name: "syslog:udp:" + a, conn: conn, udp: true})
+	}
+	for _, a := range cfg.TCP {
+		if err := CheckAddr(a); err != nil {
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return nil, fmt.Errorf("syslog: %w", err)
+		}
+		c.tcps = append(c.tcps, &tcpSource{name: "syslog:tcp:" + a, ln: ln})
+	}
+	ok = true
+	return c, nil
+}
+
+// CheckAddr reports whether a is a host:port to listen on.
+func CheckAddr(a string) error {
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("syslog: %q is not host:port", a)
+	}
+	return nil
+}
+
+// listenUnixgram creates the datagram socket at path, mode 0666 as /dev/log
+// is so that every local program may log. A socket file nobody listens on
+// (left by a process that died) is replaced; a live one or any other file
+// is an error.
+func listenUnixgram(path string) (*net.UnixConn, error) {
+	if path == "" {
+		return nil, errors.New("syslog: empty unix socket path")
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("syslog: %s exists and is not a socket", path)
+		}
+		if c, err := net.Dial("unixgram", path); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("syslog: %s is in use by another listener", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("syslog: removing stale socket: %w", err)
+		}
+	}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("syslog: %w", err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("syslog: %w", err)
+	}
+	return conn, nil
+}
+
+// Name implements collectors.Collector.
+func (c *Collector) Name() string { return "syslog" }
+
+// Sources are the names of the sources, in the order Config lists them
+// (unix, udp, tcp).
+func (c *Collector) Sources() []string {
+	var s []string
+	for _, d := range c.dgrams {
+		s = append(s, d.name)
+	}
+	for _, t := range c.tcps {
+		s = append(s, t.name)
+	}
+	return s
+}
+
+// Addrs are the bound addresses (useful with port 0), in the order of
+// Sources.
+func (c *Collector) Addrs() []net.Addr {
+	var a []net.Addr
+	for _, d := range c.dgrams {
+		a = append(a, d.conn.LocalAddr())
+	}
+	for _, t := range c.tcps {
+		a = append(a, t.ln.Addr())
+	}
+	return a
+}
+
+func (c *Collector) close() {
+	for _, d := range c.dgrams {
+		d.conn.Close()
+		if d.path != "" {
+			os.Remove(d.path)
+		}
+	}
+	for _, t := range c.tcps {
+		t.ln.Close()
+	}
+}
+
+// Run reads every socket until ctx ends, then closes them (the unix
+// socket files are removed).
+func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
+	var wg sync.WaitGroup
+	for _, d := range c.dgrams {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.readDgrams(ctx, d, out) }()
+	}
+	for _, t := range c.tcps {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.acceptTCP(ctx, t, out) }()
+	}
+	<-ctx.Done()
+	c.close()
+	wg.Wait()
+	return nil
+}
+
+// readDgrams reads one datagram socket. It wakes every gapEvery to report
+// a pending drop count even when no message comes.
+func (c *Collector) readDgrams(ctx context.Context, d *dgramSource, out collectors.Emitter) {
+	buf := make([]byte, c.maxMsg+1) // one more to see that a datagram was cut
+	var attrs []collectors.Attr
+	for ctx.Err() == nil {
+		d.conn.SetReadDeadline(time.Now().Add(c.gapEvery))
+		n, peer, err := d.conn.ReadFrom(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				d.gapDue = true
+				c.flushDrops(d, out)
+				continue
+			}
+			if ctx.Err() == nil {
+				c.log.Error("read failed; source stopped", "source", d.name, "err", err)
+			}
+			return
+		}
+		if n == 0 {
+			continue
+		}
+		msg, flags := buf[:n], uint32(0)
+		attrs = attrs[:0]
+		if n > c.maxMsg {
+			// The rest of the datagram is gone: the kernel cut it.
+			msg, flags = buf[:c.maxMsg], collectors.FlagPartial
+			attrs = append(attrs, collectors.Attr{Key: "truncated", Value: "true"})
+		}
+		attrs = Parse(msg).Attrs(attrs)
+		if d.udp && peer != nil {
+			attrs = append(attrs, collectors.Attr{Key: "peer", Value: peer.String()})
+		}
+		c.flushDrops(d, out)
+		r := collectors.Record{Time: c.now(), Kind: collectors.KindLog, Source: d.name, Body: msg, Attrs: attrs, Flags: flags}
+		if out.TryEmit(r) {
+			d.gapDue = true
+		} else {
+			d.dropped++
+		}
+	}
+}
+
+// flushDrops emits the pending drop count of d as a gap record if there is
+// room. It tries only when there is reason to think there is (see gapDue):
+// the agent counts a refused gap record as a drop too, and one attempt per
+// message while the queue stays full would double its count.
+func (c *Collector) flushDrops(d *dgramSource, out collectors.Emitter) {
+	if d.dropped == 0 || !d.gapDue {
+		return
+	}
+	d.gapDue = false
+	n := strconv.FormatUint(d.dropped, 10)
+	r := collectors.Record{Time: c.now(), Kind: collectors.KindGap, Source: d.name,
+		Body: []byte("syslog: " + n + " messages dropped: queue full"),
+		Attrs: []collectors.Attr{{Key: "reason", Value: "queue_full"}, {Key: "dropped", Value: n},
+			{Key: "source", Value: d.name}}}
+	if out.TryEmit(r) {
+		d.dropped = 0
+	}
+}
+
+// acceptTCP accepts connections until the listener is closed.
+func (c *Collector) acceptTCP(ctx context.Context, t *tcpSource, out collectors.Emitter) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		conn, err := t.ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Error("accept failed; source stopped", "source", t.name, "err", err)
+			}
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop := context.AfterFunc(ctx, func() { conn.Close() })
+			defer stop()
+			defer conn.Close()
+			if err := c.readStream(ctx, t.name, conn, out); err != nil && ctx.Err() == nil {
+				c.log.Warn("connection ended", "source", t.name, "peer", conn.RemoteAddr().String(), "err", err)
+			}
+		}()
+	}
+}
