@@ -9,8 +9,11 @@ TOOLS := $(CURDIR)/.tools
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 CROSS_TARGETS := amd64 arm64 arm/7 arm/6 mips mipsle
+# The agent's size budget (issue 6): 10 MiB, enforced for arm64 and armv7.
+SIZE_LIMIT := 10485760
+SIZE_ENFORCED := arm64 armv7
 
-.PHONY: help build cross test test-integration fuzz bench proto demo lint clean
+.PHONY: help build cross check-size test test-integration fuzz bench proto demo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -27,6 +30,17 @@ cross: ## static agent builds for amd64 arm64 armv7 armv6 mips mipsle into bin/c
 		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm GOMIPS=softfloat \
 			$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/cross/$$name ./cmd/offbox || exit 1; \
 	done
+
+check-size: cross ## print every cross build's size; fail if arm64 or armv7 exceeds 10 MiB
+	@fail=0; for t in $(CROSS_TARGETS); do \
+		arch=$${t%/*}; arm=$${t#*/}; [ "$$arm" = "$$t" ] && arm=; \
+		a=$$arch$${arm:+v$$arm}; n=$$(stat -c %s $(BIN)/cross/offbox-linux-$$a) || exit 1; \
+		verdict="(not enforced)"; \
+		case " $(SIZE_ENFORCED) " in *" $$a "*) \
+			if [ $$n -le $(SIZE_LIMIT) ]; then verdict="ok (limit $(SIZE_LIMIT))"; \
+			else verdict="TOO BIG (limit $(SIZE_LIMIT))"; fail=1; fi;; esac; \
+		printf '%-8s %10d bytes  %5.2f MiB  %s\n' $$a $$n $$(awk "BEGIN{printf \"%.2f\", $$n/1048576}") "$$verdict"; \
+	done; exit $$fail
 
 test: ## unit tests, then the integration and end-to-end tests (real TLS, logrotate, binaries)
 	$(GO) vet ./...

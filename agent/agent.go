@@ -64,6 +64,12 @@ type Config struct {
 	WelcomeTimeout time.Duration // 0 means 30s
 	AckTimeout     time.Duration // for the oldest batch in flight before reconnecting; 0 means 60s
 
+	// Ready, if set, is called once per Run when the sender, the heartbeat
+	// and the collectors that need no checkpoints have started; it does not
+	// wait for the first Welcome (file tailers start then). offbox sends
+	// systemd's READY=1 from it.
+	Ready func()
+
 	Logger *slog.Logger         // nil: slog.Default()
 	Now    func() time.Time     // nil: time.Now
 	Rand   func(n int64) int64  // uniform in [0, n), for reconnect jitter; nil: math/rand/v2
@@ -246,6 +252,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		if _, ok := c.(collectors.Resumer); !ok {
 			a.start(func() { a.supervisor().supervise(runCtx, c, a.q) })
 		}
+	}
+	if a.cfg.Ready != nil {
+		a.cfg.Ready()
 	}
 
 	<-runCtx.Done()

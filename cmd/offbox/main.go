@@ -159,12 +159,14 @@ func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger)
 	}
 	cfg := agentConfig(c, cs, log)
 	cfg.Dialer, cfg.Identity = cl, agent.TLSIdentity(src)
+	sd := &sdNotifier{log: log}
+	cfg.Ready = sd.ready
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
 	setMemoryLimit(a.MemoryLimit(), log)
-	return a.Run(ctx)
+	return sd.run(ctx, a)
 }
 
 // agentConfig is the agent's configuration but for the connection (Dialer
