@@ -4,9 +4,11 @@
 // or RFC 5424 header goes into attributes, and a message that does not parse
 // is kept whole and flagged, never dropped. Datagram senders cannot be made
 // to wait, so when the agent's queue is full a datagram is dropped, counted
-// per source, and the count is a gap record once there is room again; TCP
-// senders wait (backpressure). The package never writes to disk but for the
-// socket file it is told to create.
+// per source, and the count is a gap record once there is room again; so
+// are the datagrams the kernel dropped because the socket's receive buffer
+// was full (SO_RXQ_OVFL on Linux), which the kernel reports with the next
+// datagram it queues on that socket. TCP senders wait (backpressure). The
+// package never writes to disk but for the socket file it is told to create.
 package syslog
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/offbox/offbox/collectors"
@@ -61,8 +64,10 @@ type dgramSource struct {
 	path string // unix socket file to remove at the end; "" for UDP
 	udp  bool
 
-	dropped uint64 // messages dropped since the last gap record; Run's goroutine only
-	gapDue  bool   // try the gap record now: the queue took the last message, or gapEvery passed
+	dropped       uint64 // messages dropped since the last gap record; Run's goroutine only
+	kernelDropped uint64 // of which the kernel dropped (receive buffer full)
+	kernelCount   uint32 // the kernel's cumulative drop counter as last seen
+	gapDue        bool   // try the gap record now: the queue took the last message, or gapEvery passed
 }
 
 type tcpSource struct {
@@ -106,7 +111,9 @@ func New(cfg Config) (*Collector, error) {
 			return nil, err
 		}
 		conn.SetReadBuffer(rcvbuf)
-		c.dgrams = append(c.dgrams, &dgramSource{name: "syslog:unix:" + p, conn: conn, path: p})
+		d := &dgramSource{name: "syslog:unix:" + p, conn: conn, path: p}
+		c.enableKernelDrops(d, conn)
+		c.dgrams = append(c.dgrams, d)
 	}
 	for _, a := range cfg.UDP {
 		if err := CheckAddr(a); err != nil {
@@ -117,7 +124,9 @@ func New(cfg Config) (*Collector, error) {
 			return nil, fmt.Errorf("syslog: %w", err)
 		}
 		conn.(*net.UDPConn).SetReadBuffer(rcvbuf)
-		c.dgrams = append(c.dgrams, &dgramSource{name: "syslog:udp:" + a, conn: conn, udp: true})
+		d := &dgramSource{name: "syslog:udp:" + a, conn: conn, udp: true}
+		c.enableKernelDrops(d, conn.(*net.UDPConn))
+		c.dgrams = append(c.dgrams, d)
 	}
 	for _, a := range cfg.TCP {
 		if err := CheckAddr(a); err != nil {
@@ -131,6 +140,16 @@ func New(cfg Config) (*Collector, error) {
 	}
 	ok = true
 	return c, nil
+}
+
+// enableKernelDrops turns on the kernel's drop counter for d. Without it
+// (not Linux, or refused) the source works as before but a full receive
+// buffer loses datagrams silently, which is logged once.
+func (c *Collector) enableKernelDrops(d *dgramSource, conn syscall.Conn) {
+	if err := enableKernelDrops(conn); err != nil {
+		c.log.Warn("cannot count datagrams the kernel drops (SO_RXQ_OVFL); such loss will not be reported",
+			"source", d.name, "err", err)
+	}
 }
 
 // CheckAddr reports whether a is a host:port to listen on.
@@ -235,10 +254,26 @@ func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
 // a pending drop count even when no message comes.
 func (c *Collector) readDgrams(ctx context.Context, d *dgramSource, out collectors.Emitter) {
 	buf := make([]byte, c.maxMsg+1) // one more to see that a datagram was cut
+	oob := make([]byte, dropOOBSize)
+	read := func() (n, oobn int, peer net.Addr, err error) {
+		switch conn := d.conn.(type) {
+		case *net.UDPConn:
+			var a *net.UDPAddr
+			n, oobn, _, a, err = conn.ReadMsgUDP(buf, oob)
+			if a != nil {
+				peer = a
+			}
+		case *net.UnixConn:
+			n, oobn, _, _, err = conn.ReadMsgUnix(buf, oob)
+		default:
+			n, peer, err = conn.ReadFrom(buf)
+		}
+		return n, oobn, peer, err
+	}
 	var attrs []collectors.Attr
 	for ctx.Err() == nil {
 		d.conn.SetReadDeadline(time.Now().Add(c.gapEvery))
-		n, peer, err := d.conn.ReadFrom(buf)
+		n, oobn, peer, err := read()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -250,6 +285,16 @@ func (c *Collector) readDgrams(ctx context.Context, d *dgramSource, out collecto
 				c.log.Error("read failed; source stopped", "source", d.name, "err", err)
 			}
 			return
+		}
+		if k, ok := kernelDrops(oob[:oobn]); ok {
+			// The counter is stamped when a datagram is queued, so it only
+			// grows from one datagram to the next; the difference is what
+			// the kernel dropped between them (modulo 2^32).
+			if delta := k - d.kernelCount; int32(delta) > 0 {
+				d.dropped += uint64(delta)
+				d.kernelDropped += uint64(delta)
+				d.kernelCount = k
+			}
 		}
 		if n == 0 {
 			continue
@@ -285,12 +330,22 @@ func (c *Collector) flushDrops(d *dgramSource, out collectors.Emitter) {
 	}
 	d.gapDue = false
 	n := strconv.FormatUint(d.dropped, 10)
+	reason, why := "queue_full", "queue full"
+	attrs := []collectors.Attr{{Key: "reason", Value: ""}, {Key: "dropped", Value: n}, {Key: "source", Value: d.name}}
+	if d.kernelDropped > 0 {
+		k := strconv.FormatUint(d.kernelDropped, 10)
+		if d.kernelDropped == d.dropped {
+			reason, why = "receive_buffer_full", "socket receive buffer full"
+		} else {
+			reason, why = "queue_full,receive_buffer_full", "queue full, "+k+" of them in the kernel: socket receive buffer full"
+		}
+		attrs = append(attrs, collectors.Attr{Key: "kernel_dropped", Value: k})
+	}
+	attrs[0].Value = reason
 	r := collectors.Record{Time: c.now(), Kind: collectors.KindGap, Source: d.name,
-		Body: []byte("syslog: " + n + " messages dropped: queue full"),
-		Attrs: []collectors.Attr{{Key: "reason", Value: "queue_full"}, {Key: "dropped", Value: n},
-			{Key: "source", Value: d.name}}}
+		Body: []byte("syslog: " + n + " messages dropped: " + why), Attrs: attrs}
 	if out.TryEmit(r) {
-		d.dropped = 0
+		d.dropped, d.kernelDropped = 0, 0
 	}
 }
 
