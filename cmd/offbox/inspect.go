@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,16 +40,8 @@ const inspectClockSlack = 3 * time.Second
 // exits non-zero.
 func inspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newInspectFlags()
-	f.fs.SetOutput(stderr)
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if f.fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "offbox inspect: unexpected arguments %q\n", f.fs.Args())
-		return 2
+	if code, ok := parseFlags(f.fs, "inspect", args, stderr); !ok {
+		return code
 	}
 	c, err := f.effective()
 	if err != nil {

@@ -64,6 +64,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// parseFlags parses a subcommand's flags, which take no positional
+// arguments. When it returns ok false the command exits with code: 0 for
+// -help, 2 for a usage error (already printed).
+func parseFlags(fs *flag.FlagSet, cmd string, args []string, stderr io.Writer) (code int, ok bool) {
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "offbox %s: unexpected arguments %q\n", cmd, fs.Args())
+		return 2, false
+	}
+	return 0, true
+}
+
 // checkConfig loads and validates a config file, TLS material included,
 // and prints a summary.
 func checkConfig(args []string, stdout, stderr io.Writer) int {
@@ -108,16 +126,8 @@ func loadIdentity(c *config, log *slog.Logger) (agent.Identity, error) {
 // runAgent runs the agent (or the dry run) until SIGINT or SIGTERM.
 func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := newRunFlags()
-	f.fs.SetOutput(stderr)
-	if err := f.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if f.fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "offbox run: unexpected arguments %q\n", f.fs.Args())
-		return 2
+	if code, ok := parseFlags(f.fs, "run", args, stderr); !ok {
+		return code
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	c, err := f.effective()
