@@ -43,6 +43,9 @@ const (
 	EventFork              = "fork"
 	EventGap               = "gap"
 	EventConcurrentSession = "concurrent_session"
+	// EventChainRestart: an authentic batch with seq 1 and no prev_hash
+	// from a device whose head is past 1 (its agent began a new chain).
+	EventChainRestart = "chain_restart"
 )
 
 // Ingester is what the gRPC service needs: the state a session starts from,
@@ -94,7 +97,150 @@ type Reader interface {
 type Store interface {
 	Ingester
 	Reader
+	AlertStore
 	Close() error
+}
+
+// AlertStore is what detection, delivery and alert queries need. Detection
+// follows the store: it reads batches and integrity events past its
+// cursor, in commit order, and saves the alerts they raised together with
+// the moved cursor, so after a restart it neither misses nor repeats any.
+type AlertStore interface {
+	// DetectCursor is where detection stopped (zero: nothing processed).
+	DetectCursor(ctx context.Context) (Cursor, error)
+	// BatchesAfter returns at most limit stored batches with Row > after,
+	// in Row order, each with Bytes and Segments.
+	BatchesAfter(ctx context.Context, after int64, limit int) ([]*StoredBatch, error)
+	// EventsAfter returns at most limit integrity events with ID > after,
+	// in ID order.
+	EventsAfter(ctx context.Context, after int64, limit int) ([]IntegrityEvent, error)
+	// SaveAlerts upserts s.Alerts by GroupID (an alert already stored keeps
+	// its ID and Created; every other column takes the new value), queues a
+	// pending delivery, due now, to each sink an upsert names (an existing
+	// delivery of that alert to that sink goes back to pending, due now,
+	// its attempts kept), replaces the detect state of each device in
+	// s.States, and, when s.Cursor is not nil, moves the detect cursor to
+	// it; all in one transaction.
+	SaveAlerts(ctx context.Context, s AlertSave) error
+	// DetectStates returns every device's saved detect state (the opaque
+	// bytes last given in AlertSave.States), by device name.
+	DetectStates(ctx context.Context) (map[string][]byte, error)
+	// RecordAccess stores one read of the collector's data (the audit
+	// trail); detection turns it into a log_access alert.
+	RecordAccess(ctx context.Context, a Access) error
+	// AccessesAfter returns at most limit accesses with ID > after, in ID order.
+	AccessesAfter(ctx context.Context, after int64, limit int) ([]Access, error)
+	// Alerts returns the stored alerts matching q, newest Last first.
+	Alerts(ctx context.Context, q AlertQuery) ([]Alert, error)
+	// DueDeliveries returns at most limit pending deliveries to sink whose
+	// NextAttempt is at or before now, oldest first, each with its alert.
+	DueDeliveries(ctx context.Context, sink string, now time.Time, limit int) ([]Delivery, error)
+	// FinishDelivery records one attempt's outcome: d.State, d.Attempts,
+	// d.NextAttempt, d.LastError and d.Delivered as given.
+	FinishDelivery(ctx context.Context, d Delivery) error
+	// PendingDeliveries counts deliveries not yet delivered, by sink.
+	PendingDeliveries(ctx context.Context) (map[string]int, error)
+	// Record returns one stored record (for an alert's evidence); ok is
+	// false if (device, seq, index) is not stored.
+	Record(ctx context.Context, device string, seq uint64, index int) (rec Record, ok bool, err error)
+}
+
+// Cursor is how far detection has read: the last batch Row, integrity
+// event ID and access ID it processed.
+type Cursor struct {
+	BatchRow int64
+	EventID  int64
+	AccessID int64
+}
+
+// Access is one read of the collector's data: a CLI query or an API request.
+type Access struct {
+	ID     int64 // assigned by the store
+	Time   time.Time
+	Who    string // the operator: OS user for the CLI, the authenticated name for the API
+	Via    string // "cli" or "api"
+	Remote string // the API client's address; "" for the CLI
+	What   string // the command or request with its filters
+}
+
+// Severities, lowest first (as ingest/detect names them).
+const (
+	SeverityInfo     = "info"
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
+)
+
+// Alert is a stored alert: one or more grouped occurrences of a kind on a
+// device (Device "" for alerts about the collector, such as log access).
+type Alert struct {
+	ID       int64  // assigned by the store
+	GroupID  string // detect's group identity; unique
+	Kind     string
+	Severity string
+	Device   string
+	Key      string
+	Summary  string
+	Fields   map[string]string
+	Labels   map[string]string
+	First    time.Time // device time of the first occurrence
+	Last     time.Time // and of the latest
+	Count    int
+	Evidence []AlertRef
+	Created  time.Time // collector clock, when first stored
+	Updated  time.Time // collector clock, last upsert
+}
+
+// AlertRef is one record behind an alert: the batch (Device, Seq) and the
+// record Index in it; Index -1 means the batch as a whole (integrity events).
+type AlertRef struct {
+	Device string `json:"device"`
+	Seq    uint64 `json:"seq"`
+	Index  int    `json:"index"`
+}
+
+// AlertSave is one SaveAlerts call.
+type AlertSave struct {
+	Alerts []AlertUpsert
+	States map[string][]byte // device → detection's baseline for it (opaque to the store)
+	Cursor *Cursor           // nil: leave the cursor
+	Now    time.Time
+}
+
+// AlertUpsert is one alert to store, and the sinks (by name) to deliver it
+// to now; none: store only.
+type AlertUpsert struct {
+	Alert Alert
+	Sinks []string
+}
+
+// AlertQuery filters alerts; zero fields do not filter. Since and Until
+// bound Last (since inclusive, until exclusive).
+type AlertQuery struct {
+	Device   string
+	Kind     string
+	Severity string            // at least this severity
+	Labels   map[string]string // every label must match
+	Since    time.Time
+	Until    time.Time
+	Limit    int // 0: no limit
+}
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliveryDelivered = "delivered"
+)
+
+// Delivery is one alert's delivery to one sink.
+type Delivery struct {
+	AlertID     int64
+	Sink        string
+	State       string // Delivery*
+	Attempts    int
+	NextAttempt time.Time
+	LastError   string
+	Delivered   time.Time // zero until delivered
+	Alert       Alert     // filled by DueDeliveries
 }
 
 // Head is a device's chain head: the last stored sequence and its digest.
@@ -185,6 +331,7 @@ type IntegrityEvent struct {
 	Kind   string    // Event*
 	Seq    uint64    // the batch concerned, 0 if none
 	Detail string
+	BootID string // the batch's boot id when known (chain_restart), else ""
 }
 
 // EventQuery filters integrity events; zero fields do not filter.
@@ -222,6 +369,7 @@ type Device struct {
 
 // StoredBatch is a batch row and its segment rows.
 type StoredBatch struct {
+	Row            int64 // the store's commit-order position (BatchesAfter); 0 where not filled
 	Device         string
 	Seq            uint64
 	Digest         []byte

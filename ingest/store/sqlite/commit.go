@@ -52,7 +52,7 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 	// forward: together with UNIQUE (device_id, seq) this is what makes a
 	// stale or concurrent writer fail instead of rewriting history.
 	st.moveHead = p(`UPDATE devices SET head_seq = ?, head_hash = ? WHERE id = ? AND head_seq = ? AND head_seq < ?`)
-	st.insertEvent = p(`INSERT INTO integrity_events (device_id, time_ns, kind, seq, detail) VALUES (?, ?, ?, ?, ?)`)
+	st.insertEvent = p(`INSERT INTO integrity_events (device_id, time_ns, kind, seq, detail, boot_id) VALUES (?, ?, ?, ?, ?, ?)`)
 	st.insertKey = p(`INSERT INTO keys (device_id, key_id, cert_der, first_seen_ns) VALUES (?, ?, ?, ?)
 		ON CONFLICT (device_id, key_id) DO NOTHING`)
 	st.insertSession = p(`INSERT INTO sessions (device_id, session_id, boot_id, agent_version, remote_addr, connected_ns)
@@ -207,7 +207,7 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, dev int64, e store.
 	if e.Seq > math.MaxInt64 {
 		e.Seq = math.MaxInt64 // a hostile sequence number is still an event worth keeping
 	}
-	_, err := tx.StmtContext(ctx, s.stmts.insertEvent).ExecContext(ctx, dev, e.Time.UnixNano(), e.Kind, int64(e.Seq), e.Detail)
+	_, err := tx.StmtContext(ctx, s.stmts.insertEvent).ExecContext(ctx, dev, e.Time.UnixNano(), e.Kind, int64(e.Seq), e.Detail, e.BootID)
 	if err != nil {
 		return fmt.Errorf("store: integrity event: %w", err)
 	}

@@ -114,8 +114,14 @@ func (s *Store) IntegrityEvents(ctx context.Context, q store.EventQuery) ([]stor
 	f.add(q.Kind != "", "e.kind = ?", q.Kind)
 	f.add(!q.Since.IsZero(), "e.time_ns >= ?", q.Since.UnixNano())
 	f.add(!q.Until.IsZero(), "e.time_ns < ?", q.Until.UnixNano())
-	rows, err := s.read.QueryContext(ctx, `SELECT e.id, d.name, e.time_ns, e.kind, e.seq, e.detail
-		FROM integrity_events e JOIN devices d ON d.id = e.device_id`+f.where()+` ORDER BY e.id`, f.args...)
+	return s.events(ctx, &f, 0)
+}
+
+// events returns at most limit (0: all) integrity events f selects, in
+// ID order.
+func (s *Store) events(ctx context.Context, f *filter, limit int) ([]store.IntegrityEvent, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT e.id, d.name, e.time_ns, e.kind, e.seq, e.detail, e.boot_id
+		FROM integrity_events e JOIN devices d ON d.id = e.device_id`+f.where()+` ORDER BY e.id`+f.limit(limit), f.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: integrity events: %w", err)
 	}
@@ -124,7 +130,7 @@ func (s *Store) IntegrityEvents(ctx context.Context, q store.EventQuery) ([]stor
 	for rows.Next() {
 		var e store.IntegrityEvent
 		var t, seq int64
-		if err := rows.Scan(&e.ID, &e.Device, &t, &e.Kind, &seq, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &e.Device, &t, &e.Kind, &seq, &e.Detail, &e.BootID); err != nil {
 			return nil, err
 		}
 		e.Time, e.Seq = nsTime(t), uint64(seq)
@@ -144,6 +150,16 @@ func (f *filter) add(applies bool, cond string, arg any) {
 		f.conds = append(f.conds, cond)
 		f.args = append(f.args, arg)
 	}
+}
+
+// limit is a LIMIT clause for n rows (none when n is 0), its argument
+// appended after those of the conditions.
+func (f *filter) limit(n int) string {
+	if n == 0 {
+		return ""
+	}
+	f.args = append(f.args, n)
+	return " LIMIT ?"
 }
 
 func (f *filter) where() string {
@@ -264,23 +280,32 @@ type openBatch struct {
 
 // records returns records [first, first+count) of batch (dev, seq).
 func (o *openBatch) records(ctx context.Context, s *Store, dev, seq int64, first, count int) ([]*offboxv1.Record, error) {
-	if o.b == nil || o.dev != dev || o.seq != seq {
-		var raw []byte
-		err := s.read.QueryRowContext(ctx, `SELECT bytes FROM batches WHERE device_id = ? AND seq = ?`, dev, seq).Scan(&raw)
-		if err != nil {
-			return nil, fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
-		}
-		b, err := seal.Open(raw)
-		if err != nil {
-			return nil, fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
-		}
-		o.dev, o.seq, o.b = dev, seq, b
+	if err := o.load(ctx, s, dev, seq); err != nil {
+		return nil, err
 	}
 	recs := o.b.GetRecords()
 	if first < 0 || count < 0 || first+count > len(recs) {
 		return nil, fmt.Errorf("store: index of batch %d of device %d names records [%d, %d) of %d; run verify", seq, dev, first, first+count, len(recs))
 	}
 	return recs[first : first+count], nil
+}
+
+// load decodes batch (dev, seq) unless it is the one already open.
+func (o *openBatch) load(ctx context.Context, s *Store, dev, seq int64) error {
+	if o.b != nil && o.dev == dev && o.seq == seq {
+		return nil
+	}
+	var raw []byte
+	err := s.read.QueryRowContext(ctx, `SELECT bytes FROM batches WHERE device_id = ? AND seq = ?`, dev, seq).Scan(&raw)
+	if err != nil {
+		return fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
+	}
+	b, err := seal.Open(raw)
+	if err != nil {
+		return fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
+	}
+	o.dev, o.seq, o.b = dev, seq, b
+	return nil
 }
 
 // Batches implements store.Reader.
@@ -295,25 +320,15 @@ func (s *Store) Batches(ctx context.Context, device string) iter.Seq2[*store.Sto
 			yield(nil, err)
 			return
 		}
-		rows, err := s.read.QueryContext(ctx, `SELECT seq, digest, prev_hash, key_id, signature, received_ns, sealed_ns,
-			boot_id, session_id, record_count, dropped_records, dropped_bytes, bytes
-			FROM batches WHERE device_id = ? ORDER BY seq`, dev)
+		rows, err := s.read.QueryContext(ctx, batchSelect+` WHERE b.device_id = ? ORDER BY b.seq`, dev)
 		if err != nil {
 			yield(nil, err)
 			return
 		}
 		defer rows.Close()
 		for rows.Next() {
-			b := &store.StoredBatch{Device: device}
-			var seq, recv, count, dropRecs, dropBytes int64
-			if err := rows.Scan(&seq, &b.Digest, &b.PrevHash, &b.KeyID, &b.Signature, &recv, &b.SealedNs,
-				&b.BootID, &b.SessionID, &count, &dropRecs, &dropBytes, &b.Bytes); err != nil {
-				yield(nil, err)
-				return
-			}
-			b.Seq, b.Received, b.RecordCount = uint64(seq), nsTime(recv), int(count)
-			b.DroppedRecords, b.DroppedBytes = uint64(dropRecs), uint64(dropBytes)
-			if b.Segments, err = s.segments(ctx, dev, seq); err != nil {
+			b, err := s.scanBatch(ctx, rows)
+			if err != nil {
 				yield(nil, err)
 				return
 			}
@@ -325,6 +340,28 @@ func (s *Store) Batches(ctx context.Context, device string) iter.Seq2[*store.Sto
 			yield(nil, err)
 		}
 	}
+}
+
+// batchSelect reads the columns scanBatch scans, from batches b.
+const batchSelect = `SELECT b.id, b.device_id, d.name, b.seq, b.digest, b.prev_hash, b.key_id, b.signature,
+	b.received_ns, b.sealed_ns, b.boot_id, b.session_id, b.record_count, b.dropped_records, b.dropped_bytes, b.bytes
+	FROM batches b JOIN devices d ON d.id = b.device_id`
+
+// scanBatch scans a batchSelect row and reads the batch's segments.
+func (s *Store) scanBatch(ctx context.Context, r scanner) (*store.StoredBatch, error) {
+	b := &store.StoredBatch{}
+	var dev, seq, recv, count, dropRecs, dropBytes int64
+	if err := r.Scan(&b.Row, &dev, &b.Device, &seq, &b.Digest, &b.PrevHash, &b.KeyID, &b.Signature, &recv, &b.SealedNs,
+		&b.BootID, &b.SessionID, &count, &dropRecs, &dropBytes, &b.Bytes); err != nil {
+		return nil, fmt.Errorf("store: batch: %w", err)
+	}
+	b.Seq, b.Received, b.RecordCount = uint64(seq), nsTime(recv), int(count)
+	b.DroppedRecords, b.DroppedBytes = uint64(dropRecs), uint64(dropBytes)
+	var err error
+	if b.Segments, err = s.segments(ctx, dev, seq); err != nil {
+		return nil, fmt.Errorf("store: segments of %s seq %d: %w", b.Device, seq, err)
+	}
+	return b, nil
 }
 
 func (s *Store) segments(ctx context.Context, dev, seq int64) ([]store.Segment, error) {

@@ -111,6 +111,75 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_device ON sessions(device_id, connected_ns);
 `,
+	// 2: alerts, their deliveries, the detect cursor and states, the access
+	// log, and the boot id of integrity events.
+	`
+ALTER TABLE integrity_events ADD COLUMN boot_id TEXT NOT NULL DEFAULT '';
+
+-- Where detection stopped; at most one row.
+CREATE TABLE detect_cursor (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	batch_row INTEGER NOT NULL,
+	event_id  INTEGER NOT NULL,
+	access_id INTEGER NOT NULL
+);
+
+-- Detection's baseline per device, opaque to the store; device is the
+-- name, as in alerts.
+CREATE TABLE detect_state (
+	device TEXT NOT NULL PRIMARY KEY,
+	state  BLOB NOT NULL
+) WITHOUT ROWID;
+
+-- One row per alert group. device is the device name ('' for alerts about
+-- the collector), not a devices row: an alert may concern no device.
+-- fields and labels are JSON objects, evidence a JSON array of refs.
+CREATE TABLE alerts (
+	id         INTEGER PRIMARY KEY,
+	group_id   TEXT    NOT NULL UNIQUE,
+	kind       TEXT    NOT NULL,
+	severity   TEXT    NOT NULL,
+	device     TEXT    NOT NULL,
+	key        TEXT    NOT NULL,
+	summary    TEXT    NOT NULL,
+	fields     TEXT    NOT NULL,
+	labels     TEXT    NOT NULL,
+	evidence   TEXT    NOT NULL,
+	first_ns   INTEGER NOT NULL,
+	last_ns    INTEGER NOT NULL,
+	count      INTEGER NOT NULL,
+	created_ns INTEGER NOT NULL,
+	updated_ns INTEGER NOT NULL
+);
+CREATE INDEX alerts_device_last ON alerts(device, last_ns);
+CREATE INDEX alerts_kind_last ON alerts(kind, last_ns);
+CREATE INDEX alerts_last ON alerts(last_ns);
+
+-- One row per (alert, sink); delivered_ns is 0 until delivered.
+CREATE TABLE alert_deliveries (
+	alert_id     INTEGER NOT NULL REFERENCES alerts(id),
+	sink         TEXT    NOT NULL,
+	state        TEXT    NOT NULL,
+	attempts     INTEGER NOT NULL,
+	next_ns      INTEGER NOT NULL,
+	last_error   TEXT    NOT NULL,
+	delivered_ns INTEGER NOT NULL,
+	PRIMARY KEY (alert_id, sink)
+) WITHOUT ROWID;
+-- Only pending rows are ever looked up by due time.
+CREATE INDEX alert_deliveries_due ON alert_deliveries(sink, next_ns, alert_id) WHERE state = 'pending';
+
+-- The audit trail of reads of the collector's data.
+CREATE TABLE accesses (
+	id      INTEGER PRIMARY KEY,
+	time_ns INTEGER NOT NULL,
+	who     TEXT    NOT NULL,
+	via     TEXT    NOT NULL,
+	remote  TEXT    NOT NULL,
+	what    TEXT    NOT NULL
+);
+CREATE INDEX accesses_time ON accesses(time_ns);
+`,
 }
 
 // schemaVersion is the version this code creates and reads.
