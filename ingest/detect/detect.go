@@ -39,9 +39,12 @@
 package detect
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -65,7 +68,7 @@ const (
 	AlertFirmwareDowngrade    = "firmware_downgrade"     // critical; older version, same model and firmware_source (raised with firmware_changed)
 	AlertFirmwareNotApproved  = "firmware_not_approved"  // warning; version not in Config.ApprovedFirmware[model]
 	AlertAgentRestart         = "agent_restart"          // warning; a new agent session or BOOT record with an unchanged boot_id
-	AlertHeartbeatMissing     = "heartbeat_missing"      // warning; nothing heard for > HeartbeatMisses × interval (Tick)
+	AlertHeartbeatMissing     = "heartbeat_missing"      // warning; nothing heard for > (HeartbeatMisses + ½) × interval (Tick)
 	AlertHeartbeatResumed     = "heartbeat_resumed"      // info; the first record after heartbeat_missing
 	AlertTimestampMismatch    = "timestamp_mismatch"     // warning (cause device_clock), info (cause delivery_delay)
 	AlertClockOffset          = "clock_offset"           // warning ≥ ClockOffsetWarning or no majority, critical ≥ ClockOffsetCritical
@@ -151,6 +154,7 @@ func (in *Input) seen() time.Time {
 
 // Alert is one raised alert, possibly grouping several occurrences.
 type Alert struct {
+	ID       string // the group's identity, fixed when it opens: what the caller upserts on
 	Kind     string
 	Severity string // Severity*; the highest of its occurrences
 	Device   string // "" for alerts about the collector itself (log_access)
@@ -162,6 +166,11 @@ type Alert struct {
 	Last     time.Time
 	Count    int
 	Evidence []Ref // the records that caused it, the first Config.MaxEvidence
+
+	// What this occurrence did to the group: opened it, or raised its
+	// severity. A caller notifies people on either, and only stores the
+	// alert otherwise (a growing count is not news).
+	Opened, Escalated bool
 }
 
 // Config holds thresholds. The zero value of every field is its default.
@@ -182,9 +191,16 @@ type Config struct {
 	// firmware_version strings allowed. A model not listed is not checked.
 	ApprovedFirmware map[string][]string
 
-	HeartbeatInterval  time.Duration            // default 15 s
-	HeartbeatIntervals map[string]time.Duration // by device, overriding HeartbeatInterval
-	HeartbeatMisses    int                      // silent intervals before heartbeat_missing; default 3
+	// A device's heartbeat interval is, first found: IntervalOf(device),
+	// the heartbeat_interval its latest HEARTBEAT record reports, then
+	// HeartbeatInterval. heartbeat_missing is raised once the device has
+	// been silent for (HeartbeatMisses + ½) intervals: it missed that many
+	// heartbeats, with half an interval's slack for delivery. With the
+	// default 2 the alert comes within 3 intervals of the device falling
+	// silent, whenever in its cycle that happened.
+	HeartbeatInterval time.Duration                     // default 15 s
+	IntervalOf        func(device string) time.Duration // by device; nil or 0: not set
+	HeartbeatMisses   int                               // missed heartbeats before heartbeat_missing; default 2
 
 	TimestampSkew time.Duration // |received − device time| that raises timestamp_mismatch; default 2 min
 
@@ -226,7 +242,7 @@ func (c Config) withDefaults() Config {
 	defInt(&c.RebootLoopCount, 3)
 	def(&c.RebootLoopWindow, 30*time.Minute)
 	def(&c.HeartbeatInterval, 15*time.Second)
-	defInt(&c.HeartbeatMisses, 3)
+	defInt(&c.HeartbeatMisses, 2)
 	def(&c.TimestampSkew, 2*time.Minute)
 	def(&c.ClockOffsetWarning, 100*time.Millisecond)
 	def(&c.ClockOffsetCritical, time.Second)
@@ -296,6 +312,8 @@ func (e *Engine) Observe(in Input) []Alert {
 	}
 	out = e.session(out, d, &in)
 	switch in.Kind {
+	case KindHeartbeat:
+		learnInterval(d, &in)
 	case KindLog:
 		out = e.authLine(out, d, &in)
 	case KindBoot:
@@ -337,29 +355,34 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 			a.First = at
 		}
 		a.Last = at
+		a.ID = groupID(a.Kind, a.Device, a.Key, a.First)
 		a.Labels = labels
 		a.Evidence = e.capEvidence(nil, a.Evidence)
-		g = &group{a: a}
-		e.groups[k] = g
-	} else {
-		g.a.Count += inc
-		if at.After(g.a.Last) {
-			g.a.Last = at
-		}
-		if at.Before(g.a.First) {
-			g.a.First = at
-		}
-		if severityRank(a.Severity) > severityRank(g.a.Severity) {
-			g.a.Severity = a.Severity
-		}
-		g.a.Summary, g.a.Fields = a.Summary, a.Fields
-		if labels != nil {
-			g.a.Labels = labels
-		}
-		g.a.Evidence = e.capEvidence(g.a.Evidence, incEvidence)
+		e.groups[k] = &group{a: a, touched: seen}
+		out := cloneAlert(a)
+		out.Opened = true
+		return out
 	}
+	g.a.Count += inc
+	if at.After(g.a.Last) {
+		g.a.Last = at
+	}
+	if at.Before(g.a.First) {
+		g.a.First = at
+	}
+	escalated := severityRank(a.Severity) > severityRank(g.a.Severity)
+	if escalated {
+		g.a.Severity = a.Severity
+	}
+	g.a.Summary, g.a.Fields = a.Summary, a.Fields
+	if labels != nil {
+		g.a.Labels = labels
+	}
+	g.a.Evidence = e.capEvidence(g.a.Evidence, incEvidence)
 	g.touched = seen
-	return cloneAlert(g.a)
+	out := cloneAlert(g.a)
+	out.Escalated = escalated
+	return out
 }
 
 // isOpen reports whether an alert of kind, device and key would group an
@@ -382,6 +405,17 @@ func (e *Engine) capEvidence(have, add []Ref) []Ref {
 		add = add[:max(room, 0)]
 	}
 	return append(have, add...)
+}
+
+// groupID is an alert group's identity: the same inputs always give the
+// same ID, so a replay after a restart upserts the rows it wrote before.
+func groupID(kind, device, key string, first time.Time) string {
+	h := sha256.New()
+	for _, s := range []string{kind, device, key, strconv.FormatInt(first.UnixNano(), 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func severityRank(s string) int {
@@ -466,6 +500,7 @@ func (e *Engine) Tick(now time.Time) []Alert {
 // its own row.
 func LogAccess(who, what string, at time.Time) Alert {
 	return Alert{
+		ID:       groupID(AlertLogAccess, who+"\x00"+what, "", at),
 		Kind:     AlertLogAccess,
 		Severity: SeverityInfo,
 		Key:      who,
@@ -474,5 +509,6 @@ func LogAccess(who, what string, at time.Time) Alert {
 		First:    at,
 		Last:     at,
 		Count:    1,
+		Opened:   true,
 	}
 }

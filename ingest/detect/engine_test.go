@@ -20,6 +20,7 @@ func TestGroupingCountGrows(t *testing.T) {
 	var counts []int
 	var first time.Time
 	var last Alert
+	var id string
 	for i := range 10 {
 		s := failed(t0.Add(time.Duration(i)*10*time.Second), "root", attacker)
 		in := *s.in
@@ -33,9 +34,17 @@ func TestGroupingCountGrows(t *testing.T) {
 			} else if !a.First.Equal(first) {
 				t.Fatalf("failure %d: First moved from %v to %v: a second alert", i+1, first, a.First)
 			}
+			if id == "" {
+				id = a.ID
+			} else if a.ID != id {
+				t.Fatalf("failure %d: ID changed from %s to %s within one group", i+1, id, a.ID)
+			}
 			counts = append(counts, a.Count)
 			last = a
 		}
+	}
+	if id == "" || id == groupID(AlertAuthFailure, dev, "user=root source="+attacker, first) {
+		t.Errorf("brute_force ID %q: empty, or the same as another kind's group", id)
 	}
 	if want := []int{5, 6, 7, 8, 9, 10}; fmt.Sprint(counts) != fmt.Sprint(want) {
 		t.Fatalf("brute_force counts = %v, want %v", counts, want)

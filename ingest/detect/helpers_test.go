@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -63,6 +64,11 @@ func mins(n float64) time.Duration { return time.Duration(n * float64(time.Minut
 // order. Records without a Seq get their step number.
 func run(cfg Config, steps []step) (*Engine, []Alert) {
 	e := New(cfg)
+	return e, feed(e, steps...)
+}
+
+// feed gives the steps to e and returns every alert returned, in order.
+func feed(e *Engine, steps ...step) []Alert {
 	var out []Alert
 	for i, s := range steps {
 		switch {
@@ -78,7 +84,16 @@ func run(cfg Config, steps []step) (*Engine, []Alert) {
 			out = append(out, e.Tick(s.tick)...)
 		}
 	}
-	return e, out
+	return out
+}
+
+// kindsOf lists the alerts' kinds, comma-separated.
+func kindsOf(alerts []Alert) string {
+	var k []string
+	for _, a := range alerts {
+		k = append(k, a.Kind)
+	}
+	return strings.Join(k, ",")
 }
 
 func ofKind(alerts []Alert, kind string) []Alert {

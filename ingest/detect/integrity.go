@@ -11,10 +11,9 @@ import (
 
 // EventChainRestart is the integrity event kind for a device whose agent
 // began a new chain (sequence 1, empty prev_hash) although the collector
-// holds a head for it. ingest/server does not raise it yet; the caller
-// passes the boot id of the batch so the engine can tell whether the device
-// rebooted.
-const EventChainRestart = "chain_restart"
+// holds a head for it; the event carries the batch's boot id so the engine
+// can tell whether the device rebooted.
+const EventChainRestart = store.EventChainRestart
 
 // IntegrityInput is one integrity event (store.IntegrityEvent).
 type IntegrityInput struct {
@@ -79,7 +78,7 @@ func (e *Engine) Integrity(ev IntegrityInput) []Alert {
 
 // FromIntegrityEvent is the input for a stored integrity event.
 func FromIntegrityEvent(ev store.IntegrityEvent) IntegrityInput {
-	return IntegrityInput{Device: ev.Device, Kind: ev.Kind, Time: ev.Time, Seq: ev.Seq, Detail: ev.Detail}
+	return IntegrityInput{Device: ev.Device, Kind: ev.Kind, Time: ev.Time, Seq: ev.Seq, Detail: ev.Detail, BootID: ev.BootID}
 }
 
 // FromRecord is the input for a stored record. The caller adds Labels and,

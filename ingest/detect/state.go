@@ -5,8 +5,9 @@ import "time"
 // deviceState is what the rules remember of one device.
 type deviceState struct {
 	labels   map[string]string
-	lastSeen time.Time // collector clock of the latest record
-	missing  bool      // heartbeat_missing raised, no record since
+	lastSeen time.Time     // collector clock of the latest record
+	missing  bool          // heartbeat_missing raised, no record since
+	interval time.Duration // reported by the latest HEARTBEAT; 0: not reported
 
 	// The latest BOOT record.
 	haveBoot                            bool
