@@ -42,6 +42,9 @@ type Config struct {
 	Logger        *slog.Logger     // nil: slog.Default()
 	ShutdownGrace time.Duration    // how long Serve lets in-flight work finish after ctx ends; 0: 15s
 	Window        int              // batches decoded ahead of the commit per stream; 0: 4
+	// Stored is called after each batch or integrity event is committed
+	// (detection's Wake); it must not block. nil: nothing.
+	Stored func()
 
 	// Keepalive: the server pings a silent peer after KeepaliveTime and
 	// drops it KeepaliveTimeout later, so a dead device frees its stream.
@@ -142,6 +145,13 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	<-served
 	return nil
+}
+
+// stored tells whoever follows the store that something new is in it.
+func (s *Server) stored() {
+	if s.cfg.Stored != nil {
+		s.cfg.Stored()
+	}
 }
 
 func (s *Server) beginShutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }

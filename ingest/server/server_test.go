@@ -227,14 +227,15 @@ func (h *harness) events(device string) []store.IntegrityEvent {
 	return evs
 }
 
-func (h *harness) wantEvent(device, kind string, seq uint64, detail string) {
+func (h *harness) wantEvent(device, kind string, seq uint64, detail string) store.IntegrityEvent {
 	h.t.Helper()
 	for _, e := range h.events(device) {
 		if e.Kind == kind && e.Seq == seq && strings.Contains(e.Detail, detail) {
-			return
+			return e
 		}
 	}
 	h.t.Fatalf("no %s event for %s seq %d mentioning %q; events: %+v", kind, device, seq, detail, h.events(device))
+	return store.IntegrityEvent{}
 }
 
 func (h *harness) count(q store.RecordQuery) int64 {
@@ -484,7 +485,7 @@ func TestGapStoredWithEvent(t *testing.T) {
 
 // TestForks: seq H+1 that does not link to the head is stored (it is
 // authentic) with a fork event; a different batch under a stored seq is
-// REJECTED with a fork event.
+// REJECTED with a fork event, and a new seq 1 with a chain_restart event.
 func TestForks(t *testing.T) {
 	t.Parallel()
 	h := startServer(t, nil, "a")
@@ -495,9 +496,16 @@ func TestForks(t *testing.T) {
 	c.send(c.dev.Seal(2, bytes.Repeat([]byte{7}, 32), batchtest.Heartbeat(2)))
 	c.wantAck(2, offboxv1.Ack_STATUS_STORED)
 	h.wantEvent("a", store.EventFork, 2, "prev_hash")
+	c.send(c.dev.Seal(2, bytes.Repeat([]byte{8}, 32), batchtest.Heartbeat(98)))
+	c.wantAck(2, offboxv1.Ack_STATUS_REJECTED)
+	h.wantEvent("a", store.EventFork, 2, "stored with digest")
+	// A new first batch is an agent that began its chain afresh.
 	c.send(c.dev.Seal(1, nil, batchtest.Heartbeat(99)))
 	c.wantAck(1, offboxv1.Ack_STATUS_REJECTED)
-	h.wantEvent("a", store.EventFork, 1, "stored with digest")
+	ev := h.wantEvent("a", store.EventChainRestart, 1, "a new chain from seq 1")
+	if ev.BootID != "boot-a" {
+		t.Errorf("chain_restart boot id %q, want the batch's boot-a", ev.BootID)
+	}
 	if n, hd := h.count(store.RecordQuery{}), h.head("a"); n != 2 || hd.Seq != 2 {
 		t.Errorf("%d records, head %d; want 2, 2", n, hd.Seq)
 	}

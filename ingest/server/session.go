@@ -165,6 +165,8 @@ func (ss *session) raise(wctx context.Context, e *store.IntegrityEvent) {
 	}
 	if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *e); err != nil {
 		ss.log.Error("storing an integrity event failed", "kind", e.Kind, "err", err)
+	} else {
+		ss.srv.stored()
 	}
 	ss.logEvent(e)
 }
@@ -274,7 +276,7 @@ func (ss *session) judge(ctx context.Context, sb *offboxv1.SealedBatch, last *it
 	seq := h.GetSeq()
 	p := place(ss.head, h)
 	if p == behind {
-		return ss.judgeBehind(ctx, seq, digest, now, last, failed)
+		return ss.judgeBehind(ctx, h, digest, now, last, failed)
 	}
 	cb := &store.Batch{Device: ss.id.device, Bytes: sb.GetBatch(), Signature: sb.GetSignature(), Digest: digest,
 		Decoded: b, Received: now, ExpectHead: ss.head.Seq}
@@ -287,7 +289,8 @@ func (ss *session) judge(ctx context.Context, sb *offboxv1.SealedBatch, last *it
 
 // judgeBehind decides replay or fork for a batch at or below the head,
 // once every batch queued before it is committed (it may be one of them).
-func (ss *session) judgeBehind(ctx context.Context, seq uint64, digest [32]byte, now time.Time, last *item, failed <-chan struct{}) (*item, error) {
+func (ss *session) judgeBehind(ctx context.Context, h *offboxv1.BatchHeader, digest [32]byte, now time.Time, last *item, failed <-chan struct{}) (*item, error) {
+	seq := h.GetSeq()
 	if last != nil {
 		select {
 		case <-last.done:
@@ -299,8 +302,12 @@ func (ss *session) judgeBehind(ctx context.Context, seq uint64, digest [32]byte,
 	if err != nil {
 		return nil, fromStore(err)
 	}
-	status, rej := behindVerdict(seq, digest, stored, found)
-	return &item{seq: seq, status: status, reason: rej.kind + ": " + rej.detail, event: ss.event(rej, seq, now),
+	status, rej := behindVerdict(h, ss.head, digest, stored, found)
+	ev := ss.event(rej, seq, now)
+	if rej.kind == store.EventChainRestart {
+		ev.BootID = h.GetBootId()
+	}
+	return &item{seq: seq, status: status, reason: rej.kind + ": " + rej.detail, event: ev,
 		done: make(chan struct{})}, nil
 }
 
@@ -335,11 +342,13 @@ func (ss *session) settle(wctx context.Context, it *item) error {
 		for i := range it.commit.Events {
 			ss.logEvent(&it.commit.Events[i])
 		}
+		ss.srv.stored()
 	case it.event != nil:
 		if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *it.event); err != nil {
 			return fromStore(err)
 		}
 		ss.logEvent(it.event)
+		ss.srv.stored()
 	}
 	if it.fatal != nil {
 		return it.fatal

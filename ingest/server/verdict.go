@@ -132,12 +132,18 @@ func chainEvent(p placement, head store.Head, h *offboxv1.BatchHeader) *rejectio
 }
 
 // behindVerdict judges a batch at or below the head against what is
-// stored for its seq: the same bytes are a replay; anything else is a fork
-// (seq taken, or inside a gap where a late batch would reorder the chain).
-func behindVerdict(seq uint64, digest, stored [32]byte, found bool) (offboxv1.Ack_Status, *rejection) {
+// stored for its seq: the same bytes are a replay; a new first batch (seq
+// 1, no prev_hash) is a chain restart, the agent having begun its chain
+// afresh; anything else is a fork (seq taken, or inside a gap where a late
+// batch would reorder the chain).
+func behindVerdict(h *offboxv1.BatchHeader, head store.Head, digest, stored [32]byte, found bool) (offboxv1.Ack_Status, *rejection) {
+	seq := h.GetSeq()
 	switch {
 	case found && stored == digest:
 		return offboxv1.Ack_STATUS_DUPLICATE, &rejection{store.EventReplay, fmt.Sprintf("seq %d is already stored with the same digest", seq)}
+	case seq == 1 && len(h.GetPrevHash()) == 0:
+		return offboxv1.Ack_STATUS_REJECTED, &rejection{store.EventChainRestart, fmt.Sprintf(
+			"a new chain from seq 1 (boot id %s) while the stored head is seq %d", h.GetBootId(), head.Seq)}
 	case found:
 		return offboxv1.Ack_STATUS_REJECTED, &rejection{store.EventFork, fmt.Sprintf("seq %d is stored with digest %x; received digest %x", seq, stored, digest)}
 	default:

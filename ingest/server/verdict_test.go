@@ -111,17 +111,23 @@ func TestBehindVerdict(t *testing.T) {
 	a, b := [32]byte{1}, [32]byte{2}
 	tests := []struct {
 		name      string
+		seq       uint64
+		prev      []byte
 		stored    [32]byte
 		found     bool
 		want      offboxv1.Ack_Status
 		wantEvent string
 	}{
-		{"same digest", a, true, offboxv1.Ack_STATUS_DUPLICATE, store.EventReplay},
-		{"other digest", b, true, offboxv1.Ack_STATUS_REJECTED, store.EventFork},
-		{"inside a gap", [32]byte{}, false, offboxv1.Ack_STATUS_REJECTED, store.EventFork},
+		{"same digest", 3, []byte{9}, a, true, offboxv1.Ack_STATUS_DUPLICATE, store.EventReplay},
+		{"other digest", 3, []byte{9}, b, true, offboxv1.Ack_STATUS_REJECTED, store.EventFork},
+		{"inside a gap", 3, []byte{9}, [32]byte{}, false, offboxv1.Ack_STATUS_REJECTED, store.EventFork},
+		{"first batch again, same bytes", 1, nil, a, true, offboxv1.Ack_STATUS_DUPLICATE, store.EventReplay},
+		{"a new chain from seq 1", 1, nil, b, true, offboxv1.Ack_STATUS_REJECTED, store.EventChainRestart},
+		{"seq 1 with a prev_hash", 1, []byte{9}, b, true, offboxv1.Ack_STATUS_REJECTED, store.EventFork},
 	}
 	for _, tt := range tests {
-		st, rej := behindVerdict(3, a, tt.stored, tt.found)
+		h := &offboxv1.BatchHeader{Seq: tt.seq, PrevHash: tt.prev, BootId: "b2"}
+		st, rej := behindVerdict(h, store.Head{Seq: 7, Hash: b[:]}, a, tt.stored, tt.found)
 		if st != tt.want || rej.kind != tt.wantEvent {
 			t.Errorf("%s: %v %s, want %v %s", tt.name, st, rej.kind, tt.want, tt.wantEvent)
 		}
