@@ -1,0 +1,209 @@
+package notify
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// Sink types.
+const (
+	TypeWebhook      = "webhook"
+	TypeSlack        = "slack"
+	TypeAlertmanager = "alertmanager"
+)
+
+// DefaultTimeout is how long one HTTP attempt to a sink may take.
+const DefaultTimeout = 10 * time.Second
+
+// SinkConfig is one destination of alerts, as written under
+// alerting.sinks in the collector's configuration. The zero value of each
+// optional field is its default.
+type SinkConfig struct {
+	Name        string            `yaml:"name"`         // unique; deliveries are stored under it, so renaming a sink orphans its queue
+	Type        string            `yaml:"type"`         // webhook, slack or alertmanager
+	URL         string            `yaml:"url"`          // http or https; for alertmanager its base URL (/api/v2/alerts is added)
+	Headers     map[string]string `yaml:"headers"`      // webhook only: extra request headers, such as Authorization
+	MinSeverity string            `yaml:"min_severity"` // info (default), warning or critical
+	Kinds       []string          `yaml:"kinds"`        // only these alert kinds; empty: all
+	Timeout     time.Duration     `yaml:"timeout"`      // of one HTTP attempt; 0: 10s
+	CA          string            `yaml:"ca"`           // PEM file of the CAs to trust for https; "": the system's
+}
+
+// severityRank orders severities; an unknown severity ranks above critical
+// so that a filter never holds back an alert it does not understand.
+func severityRank(s string) int {
+	switch s {
+	case "", store.SeverityInfo:
+		return 0
+	case store.SeverityWarning:
+		return 1
+	case store.SeverityCritical:
+		return 2
+	}
+	return 3
+}
+
+// Wants reports whether alerts like a are delivered to the sink: a's
+// severity is at least MinSeverity and, when Kinds is set, a's kind is one
+// of them. The detection runner queues an alert only for the sinks that want
+// it.
+func (c SinkConfig) Wants(a store.Alert) bool {
+	if severityRank(a.Severity) < severityRank(c.MinSeverity) {
+		return false
+	}
+	return len(c.Kinds) == 0 || slices.Contains(c.Kinds, a.Kind)
+}
+
+// timeout is Timeout with its default.
+func (c *SinkConfig) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
+// Check reports every problem with the sink, each naming the sink and the
+// key, so a bad configuration fails before the collector starts.
+func (c *SinkConfig) Check() error {
+	var errs []error
+	name := c.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("alerting.sinks %s: "+format, append([]any{name}, args...)...))
+	}
+	if c.Name == "" {
+		bad("name: required")
+	} else if strings.TrimSpace(c.Name) != c.Name || strings.ContainsFunc(c.Name, isControl) {
+		bad("name %q: no leading or trailing space or control characters", c.Name)
+	}
+	switch c.Type {
+	case TypeWebhook, TypeSlack, TypeAlertmanager:
+	case "":
+		bad("type: required (webhook, slack or alertmanager)")
+	default:
+		bad("type %q: want webhook, slack or alertmanager", c.Type)
+	}
+	https := false
+	if c.URL == "" {
+		bad("url: required")
+	} else if u, err := url.Parse(c.URL); err != nil {
+		bad("url: %v", err)
+	} else if u.Scheme != "http" && u.Scheme != "https" {
+		bad("url %q: scheme must be http or https", redact(u))
+	} else if u.Host == "" {
+		bad("url %q: no host", redact(u))
+	} else {
+		https = u.Scheme == "https"
+	}
+	if len(c.Headers) > 0 && c.Type != TypeWebhook && c.Type != "" {
+		bad("headers: only a webhook sink takes headers, not %s", c.Type)
+	}
+	for _, k := range sortedKeys(c.Headers) {
+		if !validHeaderName(k) {
+			bad("headers: %q is not a valid header name", k)
+		} else if reservedHeader(k) {
+			bad("headers: %s is set by offbox", k)
+		}
+		if strings.ContainsAny(c.Headers[k], "\r\n\x00") {
+			bad("headers: %s: value contains a line break or NUL", k)
+		}
+	}
+	switch c.MinSeverity {
+	case "", store.SeverityInfo, store.SeverityWarning, store.SeverityCritical:
+	default:
+		bad("min_severity %q: want info, warning or critical", c.MinSeverity)
+	}
+	for i, k := range c.Kinds {
+		if k == "" {
+			bad("kinds[%d]: empty", i)
+		} else if slices.Contains(c.Kinds[:i], k) {
+			bad("kinds: %q listed twice", k)
+		}
+	}
+	if c.Timeout < 0 {
+		bad("timeout %s: must not be negative", c.Timeout)
+	}
+	if c.CA != "" {
+		if !https && c.URL != "" {
+			bad("ca: set, but url is not https")
+		}
+		if _, err := loadCA(c.CA); err != nil {
+			bad("ca: %v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckSinks checks every sink and that no two share a name.
+func CheckSinks(sinks []SinkConfig) error {
+	var errs []error
+	seen := make(map[string]bool)
+	for i := range sinks {
+		if err := sinks[i].Check(); err != nil {
+			errs = append(errs, err)
+		}
+		n := sinks[i].Name
+		if n == "" {
+			continue
+		}
+		if seen[n] {
+			errs = append(errs, fmt.Errorf("alerting.sinks %s: name: used by more than one sink", n))
+		}
+		seen[n] = true
+	}
+	return errors.Join(errs...)
+}
+
+// loadCA reads a PEM file of CA certificates.
+func loadCA(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// redact is u without its password, for messages.
+func redact(u *url.URL) string { return u.Redacted() }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110 5.6.2).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// reservedHeader: headers the dispatcher sets itself or that net/http owns.
+func reservedHeader(k string) bool {
+	switch strings.ToLower(k) {
+	case "content-type", "content-length", "host", "idempotency-key", "transfer-encoding", "connection":
+		return true
+	}
+	return false
+}
