@@ -12,14 +12,19 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/offbox/offbox/ingest/alerts"
+	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/config"
 	"github.com/offbox/offbox/ingest/export"
+	"github.com/offbox/offbox/ingest/notify"
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
@@ -37,10 +42,18 @@ commands:
         a throwaway CA, a server certificate and device certificates, for tests and demos
   records -db F [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]
         stored records, one a line; -since/-until take RFC 3339 or a duration such as 10m
+  events -db F [-device ID] [-kind K] [-since T] [-until T] [-json]
+        security events (logins, sudo, account changes) parsed from stored log lines
+  alerts -db F [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]
+        stored alerts, newest first: last time, severity, kind, device, count, summary, labels
   verify -db F [-device ID]
         re-verify every stored signature, digest, chain link and index entry
   version
         print the version
+
+records, events, alerts and verify need an existing database they can write
+to: each records who ran it (the OS user) and with which flags before it
+reads, and does not run if that cannot be recorded.
 
 Run offbox-ingest COMMAND -h for the flags of a command.
 `
@@ -60,7 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
-		"serve": serve, "dev-certs": devCerts, "records": records, "verify": verifyCmd, "version": versionCmd,
+		"serve": serve, "dev-certs": devCerts, "records": records, "events": eventsCmd, "alerts": alertsCmd, "verify": verifyCmd, "version": versionCmd,
 	}
 	cmd, ok := cmds[args[0]]
 	if !ok {
@@ -147,7 +160,8 @@ func serve(args []string, _, stderr io.Writer) int {
 }
 
 // runServer starts everything that can fail before listening, announces
-// the address, and serves until SIGINT or SIGTERM.
+// the addresses, and serves until SIGINT or SIGTERM: the ingest listener,
+// detection, alert delivery and, when configured, the query API.
 func runServer(cfg config.Config, stderr io.Writer) error {
 	level, _ := cfg.Level()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
@@ -155,13 +169,29 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	detectCfg, err := cfg.DetectConfig()
+	if err != nil {
+		return err
+	}
 	st, err := sqlite.Open(cfg.DB, sqlite.Options{Sync: cfg.SQLiteSync})
 	if err != nil {
 		return err
 	}
-	defer st.Close() // after Serve: waits for the last commits
+	defer st.Close() // after everything below has stopped: waits for the last commits
+	host, _ := os.Hostname()
+	disp, err := notify.New(notify.Config{Sinks: cfg.Alerting.Sinks, Outbox: st, Collector: host,
+		Logger: log.With("part", "notify")})
+	if err != nil {
+		return err
+	}
+	labels := &alerts.LabelCache{Store: st, Configured: cfg.DeviceLabels}
+	runner, err := alerts.New(alerts.Config{Store: st, Detect: detectCfg, Labels: labels.Labels,
+		Route: route(cfg.Alerting.Sinks), Delivered: disp.Kick, Logger: log.With("part", "detect")})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{Store: st, TLS: tlsSrc.ServerConfig(), MaxBatchBytes: cfg.MaxBatchBytes,
-		Logger: log, ShutdownGrace: cfg.ShutdownGrace})
+		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: runner.Wake})
 	if err != nil {
 		return err
 	}
@@ -169,8 +199,42 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var apiLis net.Listener
+	if cfg.API.Listen != "" {
+		if apiLis, err = net.Listen("tcp", cfg.API.Listen); err != nil {
+			lis.Close()
+			return fmt.Errorf("api.listen: %w", err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+
+	// Detection and delivery stop after the ingest listener has drained.
+	// What they had not reached yet is in the store past their cursors,
+	// and is detected and delivered at the next start.
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := runner.Run(bg); err != nil {
+			log.Error("detection stopped", "err", err)
+			stop() // a collector that stores without detecting is not what was asked for
+		}
+	}()
+	go func() { defer wg.Done(); _ = disp.Run(bg) }()
+	defer func() { stopBG(); wg.Wait() }()
+	if apiLis != nil {
+		api := &http.Server{Handler: apiHandler(st, log), ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := api.Serve(apiLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("query API stopped", "err", err)
+			}
+		}()
+		defer api.Close()
+		// Tests and scripts wait for this exact line to learn the address.
+		fmt.Fprintf(stderr, "offbox-ingest: api listening on %s\n", apiLis.Addr())
+	}
 	// Tests and scripts wait for this exact line to learn the address.
 	fmt.Fprintf(stderr, "offbox-ingest: listening on %s\n", lis.Addr())
 	if err := srv.Serve(ctx, lis); err != nil {
@@ -178,6 +242,26 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// route sends an alert to every sink that wants it.
+func route(sinks []notify.SinkConfig) func(store.Alert) []string {
+	return func(a store.Alert) []string {
+		var out []string
+		for _, s := range sinks {
+			if s.Wants(a) {
+				out = append(out, s.Name)
+			}
+		}
+		return out
+	}
+}
+
+// apiHandler is the query API. Until operator authentication exists it
+// only listens on loopback (config.Check), and names the caller by address.
+func apiHandler(st *sqlite.Store, log *slog.Logger) http.Handler {
+	return api.New(api.Config{Store: st, Logger: log.With("part", "api"),
+		Who: func(r *http.Request) string { return "loopback:" + r.RemoteAddr }})
 }
 
 // repeated is a flag that may be given more than once.
@@ -208,7 +292,7 @@ func devCerts(args []string, stdout, stderr io.Writer) int {
 
 func records(args []string, stdout, stderr io.Writer) int {
 	fs := flags("records", stderr)
-	db := fs.String("db", "", "SQLite database `file` (opened read-only)")
+	db := fs.String("db", "", "SQLite database `file` (must exist; the access is recorded in it)")
 	device := fs.String("device", "", "only this device `id`")
 	source := fs.String("source", "", "only this `source`, e.g. file:/var/log/auth.log")
 	kind := fs.String("kind", "", "only this `kind`: log, boot, heartbeat, clock, gap, agent_status ...")
@@ -242,12 +326,12 @@ func records(args []string, stdout, stderr io.Writer) int {
 			return usageError(fs, fmt.Errorf("-until %w", err))
 		}
 	}
-	st, err := sqlite.OpenReadOnly(*db, sqlite.Options{})
+	ctx := context.Background()
+	st, err := openAudited(ctx, *db, "records", args)
 	if err != nil {
 		return fail(stderr, "records", err)
 	}
 	defer st.Close()
-	ctx := context.Background()
 	if *count {
 		n, err := st.CountRecords(ctx, q)
 		if err != nil {
@@ -273,7 +357,7 @@ func usageError(fs *flag.FlagSet, err error) int {
 
 func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flags("verify", stderr)
-	db := fs.String("db", "", "SQLite database `file` (opened read-only)")
+	db := fs.String("db", "", "SQLite database `file` (must exist; the access is recorded in it)")
 	device := fs.String("device", "", "only this device `id`")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -283,12 +367,13 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	st, err := sqlite.OpenReadOnly(*db, sqlite.Options{})
+	ctx := context.Background()
+	st, err := openAudited(ctx, *db, "verify", args)
 	if err != nil {
 		return fail(stderr, "verify", err)
 	}
 	defer st.Close()
-	rep, err := verify.Run(context.Background(), st, *device)
+	rep, err := verify.Run(ctx, st, *device)
 	if err != nil {
 		return fail(stderr, "verify", err)
 	}

@@ -308,7 +308,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Queries run against the live database (read-only, WAL).
+	// Queries run against the live database (WAL), each recording its access.
 	if n := countRecords(t, db); n != 31 {
 		t.Errorf("records -count = %d, want 31", n)
 	}

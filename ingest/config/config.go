@@ -29,6 +29,10 @@ type Config struct {
 	MaxBatchBytes int           `yaml:"max_batch_bytes"` // largest batch accepted, bytes
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`  // on SIGTERM, how long in-flight batches may take to commit and be acknowledged
 	LogLevel      string        `yaml:"log_level"`       // debug, info, warn or error
+	API           API           `yaml:"api"`             // the query API
+	Detect        Detect        `yaml:"detect"`          // detection thresholds
+	Alerting      Alerting      `yaml:"alerting"`        // alert delivery
+	Devices       []DeviceRule  `yaml:"devices"`         // labels and settings by device id
 }
 
 // TLS names the PEM files: the CA that signs device certificates, and the
@@ -54,6 +58,7 @@ func Default() Config {
 		MaxBatchBytes: DefaultMaxBatchBytes,
 		ShutdownGrace: 15 * time.Second,
 		LogLevel:      "info",
+		Detect:        defaultDetect(),
 	}
 }
 
@@ -103,6 +108,7 @@ func (c *Config) Check() error {
 	if _, err := c.Level(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.checkAlerting()...)
 	return errors.Join(errs...)
 }
 

@@ -3,9 +3,12 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/ingest/notify"
 )
 
 func write(t *testing.T, dir, name, body string) string {
@@ -27,12 +30,31 @@ func TestExampleLoads(t *testing.T) {
 	}
 	want := Config{Listen: "0.0.0.0:7443", TLS: TLS{CA: "/etc/offbox-ingest/ca.pem", Cert: "/etc/offbox-ingest/ingest.pem",
 		Key: "/etc/offbox-ingest/ingest-key.pem"}, DB: "/var/lib/offbox-ingest/offbox.db", SQLiteSync: "full",
-		MaxBatchBytes: 8 << 20, ShutdownGrace: 15 * time.Second, LogLevel: "info"}
-	if c != want {
+		MaxBatchBytes: 8 << 20, ShutdownGrace: 15 * time.Second, LogLevel: "info",
+		API: API{Listen: "127.0.0.1:7480"}, Detect: defaultDetect(),
+		Alerting: Alerting{Sinks: []notify.SinkConfig{
+			{Name: "soc", Type: "webhook", URL: "https://soc.example.net/hooks/offbox",
+				Headers: map[string]string{"Authorization": "Bearer change-me"}, MinSeverity: "warning", Kinds: []string{},
+				Timeout: 10 * time.Second, CA: "/etc/offbox-ingest/soc-ca.pem"},
+			{Name: "alertmanager", Type: "alertmanager", URL: "http://127.0.0.1:9093"}}},
+		Devices: []DeviceRule{{Match: "sw-*", Labels: map[string]string{"role": "switch", "site": "par1"}},
+			{Match: "sw-core-*", Labels: map[string]string{"tier": "core"}, HeartbeatInterval: 30 * time.Second}}}
+	want.Detect.ApprovedFirmware = map[string][]string{"OpenWrt One": {"24.10.0", "24.10.1"}}
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("packaging/offbox-ingest.yaml = %+v, want %+v", c, want)
 	}
+	// The documented detect values are the defaults.
+	c.Detect.ApprovedFirmware = nil
+	if !reflect.DeepEqual(c.Detect, Default().Detect) {
+		t.Errorf("documented detect section %+v differs from the defaults %+v", c.Detect, Default().Detect)
+	}
 	b, _ := os.ReadFile("../../packaging/offbox-ingest.yaml")
-	for _, key := range []string{"listen:", "tls:", "ca:", "cert:", "key:", "db:", "sqlite_sync:", "max_batch_bytes:", "shutdown_grace:", "log_level:"} {
+	for _, key := range []string{"listen:", "tls:", "ca:", "cert:", "key:", "db:", "sqlite_sync:", "max_batch_bytes:", "shutdown_grace:", "log_level:",
+		"api:", "detect:", "group_window:", "brute_force_threshold:", "brute_force_window:", "working_hours:", "working_days:",
+		"timezone:", "reboot_loop_count:", "reboot_loop_window:", "approved_firmware:", "heartbeat_interval:",
+		"heartbeat_misses:", "timestamp_skew:", "clock_offset_warning:", "clock_offset_critical:", "password_max_age_days:",
+		"alerting:", "sinks:", "name:", "type:", "url:", "headers:", "min_severity:", "kinds:", "timeout:",
+		"devices:", "match:", "labels:"} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("packaging/offbox-ingest.yaml does not document %s", key)
 		}
@@ -85,6 +107,21 @@ func TestCheck(t *testing.T) {
 		"bad level":       {func(c *Config) { c.LogLevel = "loud" }, "log_level"},
 		"negative grace":  {func(c *Config) { c.ShutdownGrace = -time.Second }, "shutdown_grace"},
 		"sync upper case": {func(c *Config) { c.SQLiteSync = "NORMAL" }, ""},
+		"bad hours":       {func(c *Config) { c.Detect.WorkingHours = "9-5" }, "detect.working_hours"},
+		"empty hours":     {func(c *Config) { c.Detect.WorkingHours = "09:00-09:00" }, "empty window"},
+		"night shift":     {func(c *Config) { c.Detect.WorkingHours = "22:00-06:00" }, ""},
+		"bad day":         {func(c *Config) { c.Detect.WorkingDays = []string{"monday"} }, "detect.working_days"},
+		"bad timezone":    {func(c *Config) { c.Detect.Timezone = "Mars/Olympus" }, "detect.timezone"},
+		"zero threshold":  {func(c *Config) { c.Detect.BruteForceThreshold = 0 }, "detect.brute_force_threshold"},
+		"tiny heartbeat":  {func(c *Config) { c.Detect.HeartbeatInterval = time.Millisecond }, "detect.heartbeat_interval"},
+		"warn > crit":     {func(c *Config) { c.Detect.ClockOffsetWarning = 2 * time.Second }, "clock_offset_warning"},
+		"empty firmware":  {func(c *Config) { c.Detect.ApprovedFirmware = map[string][]string{"m": nil} }, "approved_firmware.m"},
+		"bad sink":        {func(c *Config) { c.Alerting.Sinks = []notify.SinkConfig{{Name: "x", Type: "pager"}} }, "alerting.sinks"},
+		"no match":        {func(c *Config) { c.Devices = []DeviceRule{{Labels: map[string]string{"a": "b"}}} }, "devices[0].match"},
+		"bad glob":        {func(c *Config) { c.Devices = []DeviceRule{{Match: "[sw"}} }, "devices[0].match"},
+		"bad label":       {func(c *Config) { c.Devices = []DeviceRule{{Match: "*", Labels: map[string]string{"a=b": "c"}}} }, "devices[0].labels"},
+		"public api":      {func(c *Config) { c.API.Listen = "0.0.0.0:7480" }, "loopback only"},
+		"loopback api":    {func(c *Config) { c.API.Listen = "[::1]:7480" }, ""},
 	}
 	for name, tt := range tests {
 		c := good
@@ -99,5 +136,28 @@ func TestCheck(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", name, err, tt.want)
 		}
+	}
+}
+
+func TestDeviceRules(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.Devices = []DeviceRule{{Match: "sw-*", Labels: map[string]string{"role": "switch", "site": "a"}},
+		{Match: "sw-core-*", Labels: map[string]string{"site": "b"}, HeartbeatInterval: time.Minute}}
+	if got := c.DeviceLabels("sw-core-1"); !reflect.DeepEqual(got, map[string]string{"role": "switch", "site": "b"}) {
+		t.Errorf("labels of sw-core-1 = %v", got)
+	}
+	if got := c.DeviceLabels("fw-1"); got != nil {
+		t.Errorf("labels of fw-1 = %v, want none", got)
+	}
+	d, err := c.DetectConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.IntervalOf("sw-core-1") != time.Minute || d.IntervalOf("sw-1") != 0 {
+		t.Errorf("intervals: sw-core-1 %s, sw-1 %s", d.IntervalOf("sw-core-1"), d.IntervalOf("sw-1"))
+	}
+	if d.WorkStart != 7*time.Hour || d.WorkEnd != 19*time.Hour || len(d.WorkDays) != 5 || d.Location.String() != "UTC" {
+		t.Errorf("working window %v-%v %v %v", d.WorkStart, d.WorkEnd, d.WorkDays, d.Location)
 	}
 }

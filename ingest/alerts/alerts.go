@@ -1,0 +1,342 @@
+// Package alerts runs detection inside the collector. It follows the store:
+// each round it reads the batches, integrity events and data accesses
+// stored since its cursor, in commit order, runs them through the rules of
+// ingest/detect, and saves the alerts raised, the changed device baselines
+// and the moved cursor in one transaction. So ingestion never waits for
+// detection, a slow round only delays alerts, and after a restart detection
+// resumes where it stopped: nothing is missed and nothing is raised twice.
+//
+// Timer rules (heartbeat_missing, password_too_old) run every Tick, since
+// a silent device sends nothing to react to.
+//
+// An alert is queued for delivery (ingest/notify) when it opens or its
+// severity rises, to every sink that wants it; a growing count updates the
+// stored alert without notifying again.
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/offbox/offbox/ingest/detect"
+	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/transport/seal"
+)
+
+// Config wires a Runner.
+type Config struct {
+	Store  store.Store
+	Detect detect.Config
+	// Labels returns a device's labels (collector config and certificate);
+	// nil: none.
+	Labels func(ctx context.Context, device string) map[string]string
+	// Route returns the sinks an alert goes to; nil: none (store only).
+	Route func(a store.Alert) []string
+	// Delivered is called after alerts were queued for delivery (the
+	// dispatcher's Kick); it must not block.
+	Delivered func()
+	Now       func() time.Time // nil: time.Now
+	Logger    *slog.Logger     // nil: discard
+	Poll      time.Duration    // how often to look for new data when not woken; default 1s
+	Tick      time.Duration    // how often the timer rules run; default 250ms
+	Limit     int              // batches read per round; default 64
+}
+
+// Runner is the detection loop.
+type Runner struct {
+	cfg    Config
+	engine *detect.Engine
+	wake   chan struct{}
+	cursor store.Cursor
+	saved  map[string]string // device → the baseline snapshot last saved
+	stats  struct{ batches, records, alerts, rounds atomic.Int64 }
+}
+
+// New checks cfg and returns a Runner; Run starts it.
+func New(cfg Config) (*Runner, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("alerts: no store")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 250 * time.Millisecond
+	}
+	if cfg.Limit <= 0 {
+		cfg.Limit = 64
+	}
+	if cfg.Labels == nil {
+		cfg.Labels = func(context.Context, string) map[string]string { return nil }
+	}
+	if cfg.Route == nil {
+		cfg.Route = func(store.Alert) []string { return nil }
+	}
+	if cfg.Delivered == nil {
+		cfg.Delivered = func() {}
+	}
+	return &Runner{cfg: cfg, engine: detect.New(cfg.Detect), wake: make(chan struct{}, 1), saved: map[string]string{}}, nil
+}
+
+// Wake tells the runner new data was stored; it never blocks.
+func (r *Runner) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stats are the runner's totals.
+type Stats struct {
+	Rounds, Batches, Records, Alerts int64
+	Engine                           detect.Stats
+}
+
+// Stats reports what the runner has done.
+func (r *Runner) Stats() Stats {
+	return Stats{Rounds: r.stats.rounds.Load(), Batches: r.stats.batches.Load(), Records: r.stats.records.Load(),
+		Alerts: r.stats.alerts.Load(), Engine: r.engine.Stats()}
+}
+
+// Run restores the engine's baselines, then detects until ctx ends. A
+// store error ends a round, is logged and retried at the next; only a
+// failed restore is returned.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := r.restore(ctx); err != nil {
+		return fmt.Errorf("alerts: restore: %w", err)
+	}
+	poll := time.NewTicker(r.cfg.Poll)
+	defer poll.Stop()
+	tick := time.NewTicker(r.cfg.Tick)
+	defer tick.Stop()
+	for {
+		timers := false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-r.wake:
+		case <-poll.C:
+		case <-tick.C:
+			timers = true
+		}
+		for {
+			more, err := r.Round(ctx, timers)
+			if err != nil {
+				if ctx.Err() == nil {
+					r.cfg.Logger.Error("detection round failed; retrying", "err", err)
+				}
+				break
+			}
+			if !more {
+				break
+			}
+			timers = false
+		}
+	}
+}
+
+// restore starts a fresh engine from the saved cursor and baselines.
+func (r *Runner) restore(ctx context.Context) error {
+	r.engine = detect.New(r.cfg.Detect)
+	r.saved = map[string]string{}
+	cur, err := r.cfg.Store.DetectCursor(ctx)
+	if err != nil {
+		return err
+	}
+	r.cursor = cur
+	states, err := r.cfg.Store.DetectStates(ctx)
+	if err != nil {
+		return err
+	}
+	devices, err := r.cfg.Store.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range devices {
+		snap := states[d.Name]
+		if err := r.engine.Restore(d.Name, snap, d.LastSeen); err != nil {
+			r.cfg.Logger.Error("device baseline unreadable; starting it afresh", "device", d.Name, "err", err)
+			continue
+		}
+		r.saved[d.Name] = string(snap)
+	}
+	return nil
+}
+
+// Round processes what is stored past the cursor (at most Limit batches)
+// and, with timers, runs the timer rules; it reports whether more is
+// waiting. Run calls it; tests may call it directly instead of Run, after
+// Restore.
+func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) {
+	r.stats.rounds.Add(1)
+	cur := r.cursor
+	var raised []detect.Alert
+	touched := map[string]bool{}
+
+	batches, err := r.cfg.Store.BatchesAfter(ctx, cur.BatchRow, r.cfg.Limit)
+	if err != nil {
+		return false, err
+	}
+	for _, b := range batches {
+		raised = r.batch(ctx, raised, b)
+		touched[b.Device] = true
+		cur.BatchRow = b.Row
+	}
+	events, err := r.cfg.Store.EventsAfter(ctx, cur.EventID, 256)
+	if err != nil {
+		return false, err
+	}
+	for _, ev := range events {
+		raised = append(raised, r.engine.Integrity(detect.FromIntegrityEvent(ev))...)
+		cur.EventID = ev.ID
+	}
+	accesses, err := r.cfg.Store.AccessesAfter(ctx, cur.AccessID, 256)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range accesses {
+		raised = append(raised, accessAlert(a))
+		cur.AccessID = a.ID
+	}
+	if timers {
+		ticked := r.engine.Tick(r.cfg.Now())
+		for _, a := range ticked {
+			touched[a.Device] = true
+		}
+		raised = append(raised, ticked...)
+	}
+	more = len(batches) == r.cfg.Limit || len(events) == 256 || len(accesses) == 256
+	states := r.changedBaselines(touched)
+	if len(raised) == 0 && len(states) == 0 && cur == r.cursor {
+		return more, nil
+	}
+	save := store.AlertSave{Cursor: &cur, States: states, Now: r.cfg.Now()}
+	notify := false
+	for _, a := range latest(raised) {
+		sa := toStore(a)
+		u := store.AlertUpsert{Alert: sa}
+		if a.Opened || a.Escalated {
+			u.Sinks = r.cfg.Route(sa)
+			notify = notify || len(u.Sinks) > 0
+		}
+		save.Alerts = append(save.Alerts, u)
+	}
+	if err := r.cfg.Store.SaveAlerts(ctx, save); err != nil {
+		// The engine has moved on; the cursor has not. The next round
+		// reads the same data again, and the engine counts it twice, so
+		// start afresh from what is saved rather than double-count.
+		if rerr := r.restore(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return false, err
+	}
+	r.cursor = cur
+	for dev, snap := range states {
+		r.saved[dev] = string(snap)
+	}
+	r.stats.batches.Add(int64(len(batches)))
+	r.stats.alerts.Add(int64(len(save.Alerts)))
+	if notify {
+		r.cfg.Delivered()
+	}
+	return more, nil
+}
+
+// batch runs every indexed record of b through the engine. Records the
+// index leaves out (duplicates of lines already stored) are not evidence
+// of anything new and are skipped.
+func (r *Runner) batch(ctx context.Context, out []detect.Alert, b *store.StoredBatch) []detect.Alert {
+	dec, err := seal.Open(b.Bytes)
+	if err != nil { // the server verified it before storing: the store is damaged
+		r.cfg.Logger.Error("stored batch does not decode; skipped by detection (run verify)",
+			"device", b.Device, "seq", b.Seq, "err", err)
+		return out
+	}
+	labels := r.cfg.Labels(ctx, b.Device)
+	recs := dec.GetRecords()
+	session := detect.SessionIDString(b.SessionID)
+	for _, seg := range b.Segments {
+		for i := seg.First; i < seg.First+seg.Count && i < len(recs); i++ {
+			in := detect.FromRecord(store.Record{Device: b.Device, Seq: b.Seq, Index: i, Received: b.Received, Record: recs[i]})
+			in.Labels, in.SessionID, in.BootID = labels, session, b.BootID
+			out = append(out, r.engine.Observe(in)...)
+			r.stats.records.Add(1)
+		}
+	}
+	return out
+}
+
+// changedBaselines returns the snapshots of the devices touched whose
+// baseline differs from the one last saved.
+func (r *Runner) changedBaselines(touched map[string]bool) map[string][]byte {
+	var out map[string][]byte
+	for dev := range touched {
+		snap, ok := r.engine.Snapshot(dev)
+		if !ok || string(snap) == r.saved[dev] {
+			continue
+		}
+		if out == nil {
+			out = map[string][]byte{}
+		}
+		out[dev] = snap
+	}
+	return out
+}
+
+// latest keeps the last version of each alert (one group may be updated
+// many times in a round), in the order each group was first raised;
+// Opened and Escalated carry over from any version.
+func latest(raised []detect.Alert) []detect.Alert {
+	idx := map[string]int{}
+	var out []detect.Alert
+	for _, a := range raised {
+		i, ok := idx[a.ID]
+		if !ok {
+			idx[a.ID] = len(out)
+			out = append(out, a)
+			continue
+		}
+		opened, escalated := out[i].Opened || a.Opened, out[i].Escalated || a.Escalated
+		out[i] = a
+		out[i].Opened, out[i].Escalated = opened, escalated
+	}
+	return out
+}
+
+func toStore(a detect.Alert) store.Alert {
+	refs := make([]store.AlertRef, len(a.Evidence))
+	for i, e := range a.Evidence {
+		refs[i] = store.AlertRef{Device: e.Device, Seq: e.Seq, Index: e.Index}
+	}
+	return store.Alert{GroupID: a.ID, Kind: a.Kind, Severity: a.Severity, Device: a.Device, Key: a.Key,
+		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: a.First, Last: a.Last, Count: a.Count,
+		Evidence: refs}
+}
+
+// accessAlert is the log_access alert for one stored access.
+func accessAlert(a store.Access) detect.Alert {
+	who := a.Who
+	if who == "" {
+		who = "unknown"
+	}
+	via := a.Via
+	if a.Remote != "" {
+		via += " from " + a.Remote
+	}
+	al := detect.LogAccess(who, a.What, a.Time)
+	al.ID = fmt.Sprintf("log_access-%d", a.ID) // one alert per access, whoever repeats what
+	al.Fields["via"], al.Fields["remote"], al.Fields["access_id"] = a.Via, a.Remote, fmt.Sprint(a.ID)
+	al.Summary = strings.TrimSpace(who + " read " + a.What + " (" + via + ")")
+	return al
+}

@@ -1,0 +1,207 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/offbox/offbox/ingest/detect"
+	"github.com/offbox/offbox/ingest/notify"
+)
+
+// API is the query API's listener (plain HTTP on loopback only, until
+// operator authentication exists; "" turns it off).
+type API struct {
+	Listen string `yaml:"listen"`
+}
+
+// Detect holds the detection thresholds (ingest/detect.Config); Default
+// sets each to its documented default.
+type Detect struct {
+	GroupWindow         time.Duration       `yaml:"group_window"`          // occurrences of the same kind, device and key this close are one alert
+	BruteForceThreshold int                 `yaml:"brute_force_threshold"` // failures from one source, or against one device, that make brute force
+	BruteForceWindow    time.Duration       `yaml:"brute_force_window"`    // within this long; also the success-after-failures window
+	WorkingHours        string              `yaml:"working_hours"`         // HH:MM-HH:MM; a success outside it is flagged
+	WorkingDays         []string            `yaml:"working_days"`          // mon ... sun
+	Timezone            string              `yaml:"timezone"`              // of the working hours: UTC, Local or an IANA name
+	RebootLoopCount     int                 `yaml:"reboot_loop_count"`     // reboots within reboot_loop_window that make a loop
+	RebootLoopWindow    time.Duration       `yaml:"reboot_loop_window"`    //
+	ApprovedFirmware    map[string][]string `yaml:"approved_firmware"`     // model → allowed firmware_version values
+	HeartbeatInterval   time.Duration       `yaml:"heartbeat_interval"`    // for devices that do not report theirs
+	HeartbeatMisses     int                 `yaml:"heartbeat_misses"`      // missed heartbeats (+½ interval slack) before heartbeat_missing
+	TimestampSkew       time.Duration       `yaml:"timestamp_skew"`        // |received − device time| that raises timestamp_mismatch
+	ClockOffsetWarning  time.Duration       `yaml:"clock_offset_warning"`  //
+	ClockOffsetCritical time.Duration       `yaml:"clock_offset_critical"` //
+	PasswordMaxAgeDays  int                 `yaml:"password_max_age_days"` //
+}
+
+// Alerting is where alerts are delivered.
+type Alerting struct {
+	Sinks []notify.SinkConfig `yaml:"sinks"`
+}
+
+// DeviceRule gives the devices whose id matches Match (a shell glob, as
+// path.Match) labels and settings. Every matching rule applies, in order;
+// a later one overrides an earlier one's label of the same name.
+type DeviceRule struct {
+	Match             string            `yaml:"match"`
+	Labels            map[string]string `yaml:"labels"`
+	HeartbeatInterval time.Duration     `yaml:"heartbeat_interval"` // overrides what the device reports
+}
+
+func defaultDetect() Detect {
+	return Detect{GroupWindow: 5 * time.Minute, BruteForceThreshold: 5, BruteForceWindow: 5 * time.Minute,
+		WorkingHours: "07:00-19:00", WorkingDays: []string{"mon", "tue", "wed", "thu", "fri"}, Timezone: "UTC",
+		RebootLoopCount: 3, RebootLoopWindow: 30 * time.Minute, HeartbeatInterval: 15 * time.Second,
+		HeartbeatMisses: 2, TimestampSkew: 2 * time.Minute, ClockOffsetWarning: 100 * time.Millisecond,
+		ClockOffsetCritical: time.Second, PasswordMaxAgeDays: 365}
+}
+
+var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
+	"wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+// DetectConfig is the detection configuration: thresholds, working hours
+// and the per-device heartbeat intervals of the device rules.
+func (c *Config) DetectConfig() (detect.Config, error) {
+	d := c.Detect
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("detect."+format, args...)) }
+	out := detect.Config{GroupWindow: d.GroupWindow, BruteForceThreshold: d.BruteForceThreshold,
+		BruteForceWindow: d.BruteForceWindow, RebootLoopCount: d.RebootLoopCount, RebootLoopWindow: d.RebootLoopWindow,
+		ApprovedFirmware: d.ApprovedFirmware, HeartbeatInterval: d.HeartbeatInterval, HeartbeatMisses: d.HeartbeatMisses,
+		TimestampSkew: d.TimestampSkew, ClockOffsetWarning: d.ClockOffsetWarning,
+		ClockOffsetCritical: d.ClockOffsetCritical, PasswordMaxAgeDays: d.PasswordMaxAgeDays}
+	for name, v := range map[string]time.Duration{"group_window": d.GroupWindow, "brute_force_window": d.BruteForceWindow,
+		"reboot_loop_window": d.RebootLoopWindow, "heartbeat_interval": d.HeartbeatInterval, "timestamp_skew": d.TimestampSkew,
+		"clock_offset_warning": d.ClockOffsetWarning, "clock_offset_critical": d.ClockOffsetCritical} {
+		if v <= 0 {
+			bad("%s %s: must be positive", name, v)
+		}
+	}
+	for name, v := range map[string]int{"brute_force_threshold": d.BruteForceThreshold, "reboot_loop_count": d.RebootLoopCount,
+		"heartbeat_misses": d.HeartbeatMisses, "password_max_age_days": d.PasswordMaxAgeDays} {
+		if v <= 0 {
+			bad("%s %d: must be positive", name, v)
+		}
+	}
+	if d.HeartbeatInterval > 0 && d.HeartbeatInterval < time.Second {
+		bad("heartbeat_interval %s: at least 1s", d.HeartbeatInterval)
+	}
+	if d.ClockOffsetCritical > 0 && d.ClockOffsetWarning > d.ClockOffsetCritical {
+		bad("clock_offset_warning %s is above clock_offset_critical %s", d.ClockOffsetWarning, d.ClockOffsetCritical)
+	}
+	start, end, err := parseHours(d.WorkingHours)
+	if err != nil {
+		bad("working_hours %q: %v", d.WorkingHours, err)
+	}
+	out.WorkStart, out.WorkEnd = start, end
+	out.WorkDays = []time.Weekday{}
+	for _, day := range d.WorkingDays {
+		wd, ok := weekdays[strings.ToLower(day)]
+		if !ok {
+			bad("working_days: %q is not one of mon tue wed thu fri sat sun", day)
+		}
+		out.WorkDays = append(out.WorkDays, wd)
+	}
+	if out.Location, err = time.LoadLocation(d.Timezone); err != nil {
+		bad("timezone %q: %v", d.Timezone, err)
+	}
+	for model, versions := range d.ApprovedFirmware {
+		if len(versions) == 0 {
+			bad("approved_firmware.%s: an empty list would refuse every version; remove the model instead", model)
+		}
+	}
+	rules := c.Devices
+	out.IntervalOf = func(device string) time.Duration {
+		var iv time.Duration
+		for _, r := range rules {
+			if ok, _ := path.Match(r.Match, device); ok && r.HeartbeatInterval > 0 {
+				iv = r.HeartbeatInterval
+			}
+		}
+		return iv
+	}
+	return out, errors.Join(errs...)
+}
+
+// parseHours reads "HH:MM-HH:MM" as two times of day; the end may be
+// before the start (a window across midnight).
+func parseHours(s string) (start, end time.Duration, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, errors.New("want HH:MM-HH:MM")
+	}
+	if start, err = timeOfDay(a); err == nil {
+		end, err = timeOfDay(b)
+	}
+	if err == nil && start == end {
+		err = errors.New("an empty window: start and end are the same")
+	}
+	return start, end, err
+}
+
+func timeOfDay(s string) (time.Duration, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not HH:MM", s)
+	}
+	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+}
+
+// DeviceLabels returns the labels the device rules give device (nil if none).
+func (c *Config) DeviceLabels(device string) map[string]string {
+	var out map[string]string
+	for _, r := range c.Devices {
+		if ok, _ := path.Match(r.Match, device); !ok {
+			continue
+		}
+		for k, v := range r.Labels {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// checkAlerting reports the problems of the detect, alerting, devices and
+// api sections.
+func (c *Config) checkAlerting() []error {
+	var errs []error
+	if _, err := c.DetectConfig(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := notify.CheckSinks(c.Alerting.Sinks); err != nil {
+		errs = append(errs, fmt.Errorf("alerting.sinks: %w", err))
+	}
+	for i, r := range c.Devices {
+		if r.Match == "" {
+			errs = append(errs, fmt.Errorf("devices[%d].match: required (a glob such as sw-* or *)", i))
+		} else if _, err := path.Match(r.Match, ""); err != nil {
+			errs = append(errs, fmt.Errorf("devices[%d].match %q: %v", i, r.Match, err))
+		}
+		for k := range r.Labels {
+			if k == "" || strings.ContainsAny(k, "=,") {
+				errs = append(errs, fmt.Errorf("devices[%d].labels: name %q must be non-empty without '=' or ','", i, k))
+			}
+		}
+		if r.HeartbeatInterval < 0 || (r.HeartbeatInterval > 0 && r.HeartbeatInterval < time.Second) {
+			errs = append(errs, fmt.Errorf("devices[%d].heartbeat_interval %s: at least 1s", i, r.HeartbeatInterval))
+		}
+	}
+	if c.API.Listen != "" {
+		host, port, err := net.SplitHostPort(c.API.Listen)
+		ip := net.ParseIP(host)
+		switch {
+		case err != nil || port == "":
+			errs = append(errs, fmt.Errorf("api.listen %q: want HOST:PORT", c.API.Listen))
+		case host != "localhost" && (ip == nil || !ip.IsLoopback()):
+			errs = append(errs, fmt.Errorf("api.listen %q: the query API has no operator authentication yet, so it listens on loopback only (127.0.0.1, ::1 or localhost)", c.API.Listen))
+		}
+	}
+	return errs
+}
