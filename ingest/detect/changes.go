@@ -35,8 +35,9 @@ func (e *Engine) raisePasswordChange(d *deviceState, in *Input, user string, noP
 }
 
 // accountChange raises account_added or account_removed for an
-// ACCOUNT_CHANGE record (attrs action, user, uid, uid0, shell, home). A
-// "changed" account raises nothing yet.
+// ACCOUNT_CHANGE record (attrs action, user, uid, uid0, shell, home), and
+// account_uid0 for a "changed" account whose uid became 0 (old_uid): an
+// existing account given root's powers. Other changes raise nothing.
 func (e *Engine) accountChange(out []Alert, d *deviceState, in *Input) []Alert {
 	kind := ""
 	switch in.Attrs["action"] {
@@ -44,6 +45,15 @@ func (e *Engine) accountChange(out []Alert, d *deviceState, in *Input) []Alert {
 		kind = AlertAccountAdded
 	case "removed":
 		kind = AlertAccountRemoved
+	case "changed":
+		if in.Attrs["uid"] != "0" || in.Attrs["old_uid"] == "" || in.Attrs["old_uid"] == "0" {
+			return out
+		}
+		user := in.Attrs["user"]
+		return append(out, e.raiseOne(Alert{Kind: AlertAccountUID0, Severity: SeverityCritical, Device: in.Device,
+			Key: user, Summary: "account " + quote(user) + " given uid 0 (root), was uid " + in.Attrs["old_uid"],
+			Fields:   map[string]string{"user": user, "uid": "0", "old_uid": in.Attrs["old_uid"], "shell": in.Attrs["shell"], "home": in.Attrs["home"]},
+			Evidence: []Ref{in.ref()}}, in.at(), in.seen(), d.labels))
 	default:
 		return out
 	}

@@ -79,6 +79,7 @@ const (
 	AlertPasswordTooOld       = "password_too_old"       // warning; Key user; raised once while it stays too old
 	AlertAccountAdded         = "account_added"          // warning, critical for uid 0; Key user
 	AlertAccountRemoved       = "account_removed"        // warning; Key user
+	AlertAccountUID0          = "account_uid0"           // critical; an existing account's uid changed to 0; Key user
 	AlertLogAccess            = "log_access"             // info; see LogAccess
 
 	// Integrity event kinds (ingest/store Event* and EventChainRestart).

@@ -269,6 +269,13 @@ var ruleCases = []ruleCase{
 		want: &want{severity: SeverityWarning, key: "deploy", fields: map[string]string{"uid0": "false"}}},
 	{name: "account removed, from the log", kind: AlertAccountRemoved, steps: cat(line(t0, "userdel[99]: delete user 'eve'")),
 		want: &want{severity: SeverityWarning, key: "eve"}},
+	{name: "existing account given uid 0", kind: AlertAccountUID0,
+		steps: cat(rec(KindAccountChange, t0, "action", "changed", "user", "alice", "uid", "0", "old_uid", "1000")),
+		want:  &want{severity: SeverityCritical, key: "alice", count: 1, fields: map[string]string{"old_uid": "1000"}}},
+	{name: "shell change is not uid 0", kind: AlertAccountUID0,
+		steps: cat(rec(KindAccountChange, t0, "action", "changed", "user", "alice", "uid", "1000", "old_uid", "1000", "shell", "/bin/zsh"))},
+	{name: "root stays root", kind: AlertAccountUID0,
+		steps: cat(rec(KindAccountChange, t0, "action", "changed", "user", "root", "uid", "0", "old_uid", "0", "shell", "/bin/zsh"))},
 	{name: "added is not removed", kind: AlertAccountRemoved, steps: cat(rec(KindAccountChange, t0, "action", "added", "user", "deploy", "uid", "1001"))},
 
 	// Integrity.
@@ -368,7 +375,7 @@ func TestEveryKindHasCases(t *testing.T) {
 		AlertRebootLoop, AlertFirmwareChanged, AlertFirmwareDowngrade, AlertFirmwareNotApproved, AlertAgentRestart,
 		AlertHeartbeatMissing, AlertHeartbeatResumed, AlertTimestampMismatch, AlertClockOffset, AlertNTPUnreachable,
 		AlertNTPFalseticker, AlertConfigChange, AlertPasswordChange, AlertPasswordTooOld, AlertAccountAdded,
-		AlertAccountRemoved, AlertBadSignature, AlertIdentityMismatch, AlertGap, AlertFork, AlertReplay,
+		AlertAccountRemoved, AlertAccountUID0, AlertBadSignature, AlertIdentityMismatch, AlertGap, AlertFork, AlertReplay,
 		AlertConcurrentSession, AlertMalformed, AlertChainRestart, AlertIntegrityOther}
 	for _, k := range kinds {
 		var raise, not bool
