@@ -42,6 +42,8 @@ type Config struct {
 	Logger        *slog.Logger     // nil: slog.Default()
 	ShutdownGrace time.Duration    // how long Serve lets in-flight work finish after ctx ends; 0: 15s
 	Window        int              // batches decoded ahead of the commit per stream; 0: 4
+	// Register adds more services to the gRPC server (enrollment); nil: none.
+	Register func(grpc.ServiceRegistrar)
 	// Stored is called after each batch or integrity event is committed
 	// (detection's Wake); it must not block. nil: nothing.
 	Stored func()
@@ -124,6 +126,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.MinPingInterval, PermitWithoutStream: true}),
 	)
 	offboxv1.RegisterIngestServer(gs, s)
+	if s.cfg.Register != nil {
+		s.cfg.Register(gs)
+	}
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 	select {

@@ -83,18 +83,8 @@ func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]stor
 
 // RecordAccess implements store.AlertStore.
 func (s *Store) RecordAccess(ctx context.Context, a store.Access) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO accesses (time_ns, who, via, remote, what) VALUES (?, ?, ?, ?, ?)`,
-			s.timeOr(a.Time).UnixNano(), a.Who, a.Via, a.Remote, a.What)
-		if err != nil {
-			return fmt.Errorf("store: access: %w", err)
-		}
-		return nil
-	})
+	return s.exec(ctx, "access", `INSERT INTO accesses (time_ns, who, via, remote, what) VALUES (?, ?, ?, ?, ?)`,
+		s.timeOr(a.Time).UnixNano(), a.Who, a.Via, a.Remote, a.What)
 }
 
 // AccessesAfter implements store.AlertStore.

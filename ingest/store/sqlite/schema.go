@@ -180,6 +180,33 @@ CREATE TABLE accesses (
 );
 CREATE INDEX accesses_time ON accesses(time_ns);
 `,
+	// 3: enrollment tokens, revocations and operator tokens (hashes only).
+	`
+CREATE TABLE enroll_tokens (
+	hash       BLOB    PRIMARY KEY,
+	device     TEXT    NOT NULL,
+	labels     TEXT    NOT NULL,
+	created_ns INTEGER NOT NULL,
+	expires_ns INTEGER NOT NULL,
+	used_ns    INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE revocations (
+	id      INTEGER PRIMARY KEY,
+	device  TEXT    NOT NULL,
+	time_ns INTEGER NOT NULL,
+	key_ids TEXT    NOT NULL,
+	reason  TEXT    NOT NULL,
+	by      TEXT    NOT NULL
+);
+
+CREATE TABLE operator_tokens (
+	hash       BLOB    PRIMARY KEY,
+	name       TEXT    NOT NULL,
+	created_ns INTEGER NOT NULL,
+	expires_ns INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

@@ -206,7 +206,199 @@ func (x Ack_Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Ack_Status.Descriptor instead.
 func (Ack_Status) EnumDescriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{8, 0}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{13, 0}
+}
+
+type EnrollRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	CsrDer        []byte                 `protobuf:"bytes,2,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"` // PKCS #10, signed by the new key (proof of possession)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EnrollRequest) Reset() {
+	*x = EnrollRequest{}
+	mi := &file_offbox_v1_offbox_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollRequest) ProtoMessage() {}
+
+func (x *EnrollRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_offbox_v1_offbox_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollRequest.ProtoReflect.Descriptor instead.
+func (*EnrollRequest) Descriptor() ([]byte, []int) {
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *EnrollRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *EnrollRequest) GetCsrDer() []byte {
+	if x != nil {
+		return x.CsrDer
+	}
+	return nil
+}
+
+type EnrollResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CertificateDer []byte                 `protobuf:"bytes,1,opt,name=certificate_der,json=certificateDer,proto3" json:"certificate_der,omitempty"` // the device certificate
+	DeviceId       string                 `protobuf:"bytes,2,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`                   // its CN
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EnrollResponse) Reset() {
+	*x = EnrollResponse{}
+	mi := &file_offbox_v1_offbox_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EnrollResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EnrollResponse) ProtoMessage() {}
+
+func (x *EnrollResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_offbox_v1_offbox_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EnrollResponse.ProtoReflect.Descriptor instead.
+func (*EnrollResponse) Descriptor() ([]byte, []int) {
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *EnrollResponse) GetCertificateDer() []byte {
+	if x != nil {
+		return x.CertificateDer
+	}
+	return nil
+}
+
+func (x *EnrollResponse) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+type RenewRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CsrDer        []byte                 `protobuf:"bytes,1,opt,name=csr_der,json=csrDer,proto3" json:"csr_der,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewRequest) Reset() {
+	*x = RenewRequest{}
+	mi := &file_offbox_v1_offbox_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewRequest) ProtoMessage() {}
+
+func (x *RenewRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_offbox_v1_offbox_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewRequest.ProtoReflect.Descriptor instead.
+func (*RenewRequest) Descriptor() ([]byte, []int) {
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RenewRequest) GetCsrDer() []byte {
+	if x != nil {
+		return x.CsrDer
+	}
+	return nil
+}
+
+type RenewResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	CertificateDer []byte                 `protobuf:"bytes,1,opt,name=certificate_der,json=certificateDer,proto3" json:"certificate_der,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RenewResponse) Reset() {
+	*x = RenewResponse{}
+	mi := &file_offbox_v1_offbox_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewResponse) ProtoMessage() {}
+
+func (x *RenewResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_offbox_v1_offbox_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewResponse.ProtoReflect.Descriptor instead.
+func (*RenewResponse) Descriptor() ([]byte, []int) {
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RenewResponse) GetCertificateDer() []byte {
+	if x != nil {
+		return x.CertificateDer
+	}
+	return nil
 }
 
 type AgentMessage struct {
@@ -222,7 +414,7 @@ type AgentMessage struct {
 
 func (x *AgentMessage) Reset() {
 	*x = AgentMessage{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[0]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +426,7 @@ func (x *AgentMessage) String() string {
 func (*AgentMessage) ProtoMessage() {}
 
 func (x *AgentMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[0]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +439,7 @@ func (x *AgentMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentMessage.ProtoReflect.Descriptor instead.
 func (*AgentMessage) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{0}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AgentMessage) GetMsg() isAgentMessage_Msg {
@@ -297,6 +489,7 @@ type CollectorMessage struct {
 	//
 	//	*CollectorMessage_Welcome
 	//	*CollectorMessage_Ack
+	//	*CollectorMessage_Throttle
 	Msg           isCollectorMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -304,7 +497,7 @@ type CollectorMessage struct {
 
 func (x *CollectorMessage) Reset() {
 	*x = CollectorMessage{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[1]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -316,7 +509,7 @@ func (x *CollectorMessage) String() string {
 func (*CollectorMessage) ProtoMessage() {}
 
 func (x *CollectorMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[1]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -329,7 +522,7 @@ func (x *CollectorMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectorMessage.ProtoReflect.Descriptor instead.
 func (*CollectorMessage) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{1}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CollectorMessage) GetMsg() isCollectorMessage_Msg {
@@ -357,6 +550,15 @@ func (x *CollectorMessage) GetAck() *Ack {
 	return nil
 }
 
+func (x *CollectorMessage) GetThrottle() *Throttle {
+	if x != nil {
+		if x, ok := x.Msg.(*CollectorMessage_Throttle); ok {
+			return x.Throttle
+		}
+	}
+	return nil
+}
+
 type isCollectorMessage_Msg interface {
 	isCollectorMessage_Msg()
 }
@@ -369,9 +571,70 @@ type CollectorMessage_Ack struct {
 	Ack *Ack `protobuf:"bytes,2,opt,name=ack,proto3,oneof"`
 }
 
+type CollectorMessage_Throttle struct {
+	Throttle *Throttle `protobuf:"bytes,3,opt,name=throttle,proto3,oneof"`
+}
+
 func (*CollectorMessage_Welcome) isCollectorMessage_Msg() {}
 
 func (*CollectorMessage_Ack) isCollectorMessage_Msg() {}
+
+func (*CollectorMessage_Throttle) isCollectorMessage_Msg() {}
+
+// Throttle says the device is over its rate limit: the collector reads its
+// batches more slowly (nothing is refused or lost) and the agent should
+// expect acks up to retry_after_ms later than usual, and hold back.
+type Throttle struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RetryAfterMs  int64                  `protobuf:"varint,1,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"` // which limit: records/s or bytes/s, and its value
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Throttle) Reset() {
+	*x = Throttle{}
+	mi := &file_offbox_v1_offbox_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Throttle) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Throttle) ProtoMessage() {}
+
+func (x *Throttle) ProtoReflect() protoreflect.Message {
+	mi := &file_offbox_v1_offbox_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Throttle.ProtoReflect.Descriptor instead.
+func (*Throttle) Descriptor() ([]byte, []int) {
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Throttle) GetRetryAfterMs() int64 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
+func (x *Throttle) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // Hello opens a session. device_id is what the agent believes it is; the
 // collector uses the certificate and reports a mismatch.
@@ -388,7 +651,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[2]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +663,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[2]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +676,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{2}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Hello) GetAgentVersion() string {
@@ -464,7 +727,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[3]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +739,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[3]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +752,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{3}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Welcome) GetHead() *ChainHead {
@@ -530,7 +793,7 @@ type ChainHead struct {
 
 func (x *ChainHead) Reset() {
 	*x = ChainHead{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[4]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +805,7 @@ func (x *ChainHead) String() string {
 func (*ChainHead) ProtoMessage() {}
 
 func (x *ChainHead) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[4]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +818,7 @@ func (x *ChainHead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainHead.ProtoReflect.Descriptor instead.
 func (*ChainHead) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{4}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ChainHead) GetSeq() uint64 {
@@ -586,7 +849,7 @@ type FileIdentity struct {
 
 func (x *FileIdentity) Reset() {
 	*x = FileIdentity{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[5]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -598,7 +861,7 @@ func (x *FileIdentity) String() string {
 func (*FileIdentity) ProtoMessage() {}
 
 func (x *FileIdentity) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[5]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -611,7 +874,7 @@ func (x *FileIdentity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileIdentity.ProtoReflect.Descriptor instead.
 func (*FileIdentity) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{5}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *FileIdentity) GetDev() uint64 {
@@ -653,7 +916,7 @@ type FileCheckpoint struct {
 
 func (x *FileCheckpoint) Reset() {
 	*x = FileCheckpoint{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[6]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +928,7 @@ func (x *FileCheckpoint) String() string {
 func (*FileCheckpoint) ProtoMessage() {}
 
 func (x *FileCheckpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[6]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +941,7 @@ func (x *FileCheckpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileCheckpoint.ProtoReflect.Descriptor instead.
 func (*FileCheckpoint) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{6}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *FileCheckpoint) GetSource() string {
@@ -714,7 +977,7 @@ type SealedBatch struct {
 
 func (x *SealedBatch) Reset() {
 	*x = SealedBatch{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[7]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +989,7 @@ func (x *SealedBatch) String() string {
 func (*SealedBatch) ProtoMessage() {}
 
 func (x *SealedBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[7]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +1002,7 @@ func (x *SealedBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SealedBatch.ProtoReflect.Descriptor instead.
 func (*SealedBatch) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{7}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SealedBatch) GetBatch() []byte {
@@ -767,7 +1030,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[8]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +1042,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[8]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +1055,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{8}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -831,7 +1094,7 @@ type Batch struct {
 
 func (x *Batch) Reset() {
 	*x = Batch{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[9]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -843,7 +1106,7 @@ func (x *Batch) String() string {
 func (*Batch) ProtoMessage() {}
 
 func (x *Batch) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[9]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -856,7 +1119,7 @@ func (x *Batch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Batch.ProtoReflect.Descriptor instead.
 func (*Batch) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{9}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Batch) GetHeader() *BatchHeader {
@@ -906,7 +1169,7 @@ type BatchHeader struct {
 
 func (x *BatchHeader) Reset() {
 	*x = BatchHeader{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[10]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1181,7 @@ func (x *BatchHeader) String() string {
 func (*BatchHeader) ProtoMessage() {}
 
 func (x *BatchHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[10]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1194,7 @@ func (x *BatchHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchHeader.ProtoReflect.Descriptor instead.
 func (*BatchHeader) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{10}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BatchHeader) GetDeviceId() string {
@@ -1027,7 +1290,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[11]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1302,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[11]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1315,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{11}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Record) GetTimeNs() int64 {
@@ -1121,7 +1384,7 @@ type Attr struct {
 
 func (x *Attr) Reset() {
 	*x = Attr{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[12]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1396,7 @@ func (x *Attr) String() string {
 func (*Attr) ProtoMessage() {}
 
 func (x *Attr) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[12]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1409,7 @@ func (x *Attr) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attr.ProtoReflect.Descriptor instead.
 func (*Attr) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{12}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Attr) GetKey() string {
@@ -1177,7 +1440,7 @@ type FileRange struct {
 
 func (x *FileRange) Reset() {
 	*x = FileRange{}
-	mi := &file_offbox_v1_offbox_proto_msgTypes[13]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1452,7 @@ func (x *FileRange) String() string {
 func (*FileRange) ProtoMessage() {}
 
 func (x *FileRange) ProtoReflect() protoreflect.Message {
-	mi := &file_offbox_v1_offbox_proto_msgTypes[13]
+	mi := &file_offbox_v1_offbox_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1465,7 @@ func (x *FileRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileRange.ProtoReflect.Descriptor instead.
 func (*FileRange) Descriptor() ([]byte, []int) {
-	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{13}
+	return file_offbox_v1_offbox_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *FileRange) GetFile() *FileIdentity {
@@ -1237,15 +1500,29 @@ var File_offbox_v1_offbox_proto protoreflect.FileDescriptor
 
 const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\n" +
-	"\x16offbox/v1/offbox.proto\x12\toffbox.v1\"o\n" +
+	"\x16offbox/v1/offbox.proto\x12\toffbox.v1\">\n" +
+	"\rEnrollRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x17\n" +
+	"\acsr_der\x18\x02 \x01(\fR\x06csrDer\"V\n" +
+	"\x0eEnrollResponse\x12'\n" +
+	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\x12\x1b\n" +
+	"\tdevice_id\x18\x02 \x01(\tR\bdeviceId\"'\n" +
+	"\fRenewRequest\x12\x17\n" +
+	"\acsr_der\x18\x01 \x01(\fR\x06csrDer\"8\n" +
+	"\rRenewResponse\x12'\n" +
+	"\x0fcertificate_der\x18\x01 \x01(\fR\x0ecertificateDer\"o\n" +
 	"\fAgentMessage\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.offbox.v1.HelloH\x00R\x05hello\x12.\n" +
 	"\x05batch\x18\x02 \x01(\v2\x16.offbox.v1.SealedBatchH\x00R\x05batchB\x05\n" +
-	"\x03msg\"m\n" +
+	"\x03msg\"\xa0\x01\n" +
 	"\x10CollectorMessage\x12.\n" +
 	"\awelcome\x18\x01 \x01(\v2\x12.offbox.v1.WelcomeH\x00R\awelcome\x12\"\n" +
-	"\x03ack\x18\x02 \x01(\v2\x0e.offbox.v1.AckH\x00R\x03ackB\x05\n" +
-	"\x03msg\"\x98\x01\n" +
+	"\x03ack\x18\x02 \x01(\v2\x0e.offbox.v1.AckH\x00R\x03ack\x121\n" +
+	"\bthrottle\x18\x03 \x01(\v2\x13.offbox.v1.ThrottleH\x00R\bthrottleB\x05\n" +
+	"\x03msg\"H\n" +
+	"\bThrottle\x12$\n" +
+	"\x0eretry_after_ms\x18\x01 \x01(\x03R\fretryAfterMs\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x98\x01\n" +
 	"\x05Hello\x12#\n" +
 	"\ragent_version\x18\x01 \x01(\tR\fagentVersion\x12\x17\n" +
 	"\aboot_id\x18\x02 \x01(\tR\x06bootId\x12\x1d\n" +
@@ -1338,7 +1615,11 @@ const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\fFLAG_PARTIAL\x10\x01\x12\x13\n" +
 	"\x0fFLAG_NO_NEWLINE\x10\x022L\n" +
 	"\x06Ingest\x12B\n" +
-	"\x06Stream\x12\x17.offbox.v1.AgentMessage\x1a\x1b.offbox.v1.CollectorMessage(\x010\x01B=Z;github.com/offbox/offbox/transport/proto/offbox/v1;offboxv1b\x06proto3"
+	"\x06Stream\x12\x17.offbox.v1.AgentMessage\x1a\x1b.offbox.v1.CollectorMessage(\x010\x012\x87\x01\n" +
+	"\n" +
+	"Enrollment\x12=\n" +
+	"\x06Enroll\x12\x18.offbox.v1.EnrollRequest\x1a\x19.offbox.v1.EnrollResponse\x12:\n" +
+	"\x05Renew\x12\x17.offbox.v1.RenewRequest\x1a\x18.offbox.v1.RenewResponseB=Z;github.com/offbox/offbox/transport/proto/offbox/v1;offboxv1b\x06proto3"
 
 var (
 	file_offbox_v1_offbox_proto_rawDescOnce sync.Once
@@ -1353,49 +1634,59 @@ func file_offbox_v1_offbox_proto_rawDescGZIP() []byte {
 }
 
 var file_offbox_v1_offbox_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_offbox_v1_offbox_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_offbox_v1_offbox_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_offbox_v1_offbox_proto_goTypes = []any{
 	(Kind)(0),                // 0: offbox.v1.Kind
 	(Flag)(0),                // 1: offbox.v1.Flag
 	(Ack_Status)(0),          // 2: offbox.v1.Ack.Status
-	(*AgentMessage)(nil),     // 3: offbox.v1.AgentMessage
-	(*CollectorMessage)(nil), // 4: offbox.v1.CollectorMessage
-	(*Hello)(nil),            // 5: offbox.v1.Hello
-	(*Welcome)(nil),          // 6: offbox.v1.Welcome
-	(*ChainHead)(nil),        // 7: offbox.v1.ChainHead
-	(*FileIdentity)(nil),     // 8: offbox.v1.FileIdentity
-	(*FileCheckpoint)(nil),   // 9: offbox.v1.FileCheckpoint
-	(*SealedBatch)(nil),      // 10: offbox.v1.SealedBatch
-	(*Ack)(nil),              // 11: offbox.v1.Ack
-	(*Batch)(nil),            // 12: offbox.v1.Batch
-	(*BatchHeader)(nil),      // 13: offbox.v1.BatchHeader
-	(*Record)(nil),           // 14: offbox.v1.Record
-	(*Attr)(nil),             // 15: offbox.v1.Attr
-	(*FileRange)(nil),        // 16: offbox.v1.FileRange
+	(*EnrollRequest)(nil),    // 3: offbox.v1.EnrollRequest
+	(*EnrollResponse)(nil),   // 4: offbox.v1.EnrollResponse
+	(*RenewRequest)(nil),     // 5: offbox.v1.RenewRequest
+	(*RenewResponse)(nil),    // 6: offbox.v1.RenewResponse
+	(*AgentMessage)(nil),     // 7: offbox.v1.AgentMessage
+	(*CollectorMessage)(nil), // 8: offbox.v1.CollectorMessage
+	(*Throttle)(nil),         // 9: offbox.v1.Throttle
+	(*Hello)(nil),            // 10: offbox.v1.Hello
+	(*Welcome)(nil),          // 11: offbox.v1.Welcome
+	(*ChainHead)(nil),        // 12: offbox.v1.ChainHead
+	(*FileIdentity)(nil),     // 13: offbox.v1.FileIdentity
+	(*FileCheckpoint)(nil),   // 14: offbox.v1.FileCheckpoint
+	(*SealedBatch)(nil),      // 15: offbox.v1.SealedBatch
+	(*Ack)(nil),              // 16: offbox.v1.Ack
+	(*Batch)(nil),            // 17: offbox.v1.Batch
+	(*BatchHeader)(nil),      // 18: offbox.v1.BatchHeader
+	(*Record)(nil),           // 19: offbox.v1.Record
+	(*Attr)(nil),             // 20: offbox.v1.Attr
+	(*FileRange)(nil),        // 21: offbox.v1.FileRange
 }
 var file_offbox_v1_offbox_proto_depIdxs = []int32{
-	5,  // 0: offbox.v1.AgentMessage.hello:type_name -> offbox.v1.Hello
-	10, // 1: offbox.v1.AgentMessage.batch:type_name -> offbox.v1.SealedBatch
-	6,  // 2: offbox.v1.CollectorMessage.welcome:type_name -> offbox.v1.Welcome
-	11, // 3: offbox.v1.CollectorMessage.ack:type_name -> offbox.v1.Ack
-	7,  // 4: offbox.v1.Welcome.head:type_name -> offbox.v1.ChainHead
-	9,  // 5: offbox.v1.Welcome.checkpoints:type_name -> offbox.v1.FileCheckpoint
-	8,  // 6: offbox.v1.FileCheckpoint.file:type_name -> offbox.v1.FileIdentity
-	2,  // 7: offbox.v1.Ack.status:type_name -> offbox.v1.Ack.Status
-	13, // 8: offbox.v1.Batch.header:type_name -> offbox.v1.BatchHeader
-	14, // 9: offbox.v1.Batch.records:type_name -> offbox.v1.Record
-	8,  // 10: offbox.v1.Batch.files:type_name -> offbox.v1.FileIdentity
-	0,  // 11: offbox.v1.Record.kind:type_name -> offbox.v1.Kind
-	15, // 12: offbox.v1.Record.attrs:type_name -> offbox.v1.Attr
-	16, // 13: offbox.v1.Record.file:type_name -> offbox.v1.FileRange
-	8,  // 14: offbox.v1.FileRange.file:type_name -> offbox.v1.FileIdentity
-	3,  // 15: offbox.v1.Ingest.Stream:input_type -> offbox.v1.AgentMessage
-	4,  // 16: offbox.v1.Ingest.Stream:output_type -> offbox.v1.CollectorMessage
-	16, // [16:17] is the sub-list for method output_type
-	15, // [15:16] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	10, // 0: offbox.v1.AgentMessage.hello:type_name -> offbox.v1.Hello
+	15, // 1: offbox.v1.AgentMessage.batch:type_name -> offbox.v1.SealedBatch
+	11, // 2: offbox.v1.CollectorMessage.welcome:type_name -> offbox.v1.Welcome
+	16, // 3: offbox.v1.CollectorMessage.ack:type_name -> offbox.v1.Ack
+	9,  // 4: offbox.v1.CollectorMessage.throttle:type_name -> offbox.v1.Throttle
+	12, // 5: offbox.v1.Welcome.head:type_name -> offbox.v1.ChainHead
+	14, // 6: offbox.v1.Welcome.checkpoints:type_name -> offbox.v1.FileCheckpoint
+	13, // 7: offbox.v1.FileCheckpoint.file:type_name -> offbox.v1.FileIdentity
+	2,  // 8: offbox.v1.Ack.status:type_name -> offbox.v1.Ack.Status
+	18, // 9: offbox.v1.Batch.header:type_name -> offbox.v1.BatchHeader
+	19, // 10: offbox.v1.Batch.records:type_name -> offbox.v1.Record
+	13, // 11: offbox.v1.Batch.files:type_name -> offbox.v1.FileIdentity
+	0,  // 12: offbox.v1.Record.kind:type_name -> offbox.v1.Kind
+	20, // 13: offbox.v1.Record.attrs:type_name -> offbox.v1.Attr
+	21, // 14: offbox.v1.Record.file:type_name -> offbox.v1.FileRange
+	13, // 15: offbox.v1.FileRange.file:type_name -> offbox.v1.FileIdentity
+	7,  // 16: offbox.v1.Ingest.Stream:input_type -> offbox.v1.AgentMessage
+	3,  // 17: offbox.v1.Enrollment.Enroll:input_type -> offbox.v1.EnrollRequest
+	5,  // 18: offbox.v1.Enrollment.Renew:input_type -> offbox.v1.RenewRequest
+	8,  // 19: offbox.v1.Ingest.Stream:output_type -> offbox.v1.CollectorMessage
+	4,  // 20: offbox.v1.Enrollment.Enroll:output_type -> offbox.v1.EnrollResponse
+	6,  // 21: offbox.v1.Enrollment.Renew:output_type -> offbox.v1.RenewResponse
+	19, // [19:22] is the sub-list for method output_type
+	16, // [16:19] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_offbox_v1_offbox_proto_init() }
@@ -1403,13 +1694,14 @@ func file_offbox_v1_offbox_proto_init() {
 	if File_offbox_v1_offbox_proto != nil {
 		return
 	}
-	file_offbox_v1_offbox_proto_msgTypes[0].OneofWrappers = []any{
+	file_offbox_v1_offbox_proto_msgTypes[4].OneofWrappers = []any{
 		(*AgentMessage_Hello)(nil),
 		(*AgentMessage_Batch)(nil),
 	}
-	file_offbox_v1_offbox_proto_msgTypes[1].OneofWrappers = []any{
+	file_offbox_v1_offbox_proto_msgTypes[5].OneofWrappers = []any{
 		(*CollectorMessage_Welcome)(nil),
 		(*CollectorMessage_Ack)(nil),
+		(*CollectorMessage_Throttle)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1417,9 +1709,9 @@ func file_offbox_v1_offbox_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_offbox_v1_offbox_proto_rawDesc), len(file_offbox_v1_offbox_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_offbox_v1_offbox_proto_goTypes,
 		DependencyIndexes: file_offbox_v1_offbox_proto_depIdxs,
