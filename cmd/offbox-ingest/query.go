@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/user"
 	"slices"
@@ -28,24 +27,11 @@ import (
 // never creates a database, and a query whose access cannot be recorded
 // does not run: the store is opened read-write for that reason alone.
 func openAudited(ctx context.Context, db, cmd string, args []string) (*sqlite.Store, error) {
-	fi, err := os.Stat(db)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("database %s does not exist (a query never creates one)", db)
-	} else if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
-	}
-	if fi.IsDir() {
-		return nil, fmt.Errorf("database %s is a directory", db)
-	}
-	// SQLite would open a file it cannot write and fail only at the first
-	// write, with "attempt to write a readonly database"; say why it matters.
-	f, err := os.OpenFile(db, os.O_RDWR, 0)
+	st, err := openExisting(db, "a query never creates one")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", errNotRecorded, err)
-	}
-	f.Close()
-	st, err := sqlite.Open(db, sqlite.Options{})
-	if err != nil {
+		if errors.Is(err, errNoDatabase) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", errNotRecorded, err)
 	}
 	a := store.Access{Time: time.Now(), Who: operator(), Via: "cli", What: commandLine(cmd, args)}
