@@ -32,6 +32,7 @@ type batch struct {
 	deviceID string       // identity the batch was sealed under
 	keyID    []byte
 	sentOnce bool // counted in the sent totals
+	lost     bool // rejected by the collector
 }
 
 // mark is the last file range of one source in a batch: what becomes a file
@@ -236,8 +237,18 @@ var _ collectors.Emitter = (*queue)(nil)
 
 // Emit queues r, waiting while the budget is full.
 func (q *queue) Emit(ctx context.Context, r collectors.Record) error {
+	if err := q.admitLocked(ctx, &r); err != nil {
+		return err
+	}
+	q.mu.Unlock()
+	return nil
+}
+
+// admitLocked queues r, waiting while the budget is full, and returns with
+// q.mu held; on error (ctx ended) it returns without.
+func (q *queue) admitLocked(ctx context.Context, r *collectors.Record) error {
 	q.mu.Lock()
-	for !q.admit(&r) {
+	for !q.admit(r) {
 		room := q.waitRoom()
 		q.mu.Unlock()
 		select {
@@ -247,8 +258,24 @@ func (q *queue) Emit(ctx context.Context, r collectors.Record) error {
 		}
 		q.mu.Lock()
 	}
-	q.mu.Unlock()
 	return nil
+}
+
+// emitAndCut queues r as the last record of its batch, cut at once, and
+// returns that batch: whatever was queued before r is in it or in batches
+// before it, whatever comes after in batches after it. It waits for budget
+// like Emit.
+func (q *queue) emitAndCut(ctx context.Context, r collectors.Record) (*batch, error) {
+	if err := q.admitLocked(ctx, &r); err != nil {
+		return nil, err
+	}
+	defer q.mu.Unlock()
+	if q.open.count == 0 { // the record filled its batch, which was cut already
+		return q.full[len(q.full)-1], nil
+	}
+	b := q.open
+	q.cutOpen()
+	return b, nil
 }
 
 // TryEmit queues r if the budget has room and otherwise drops it, counting

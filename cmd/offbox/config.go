@@ -34,6 +34,7 @@ type config struct {
 	Server            string         `yaml:"server" json:"server"`
 	ServerName        string         `yaml:"server_name" json:"server_name"`
 	TLS               tlsFiles       `yaml:"tls" json:"tls"`
+	Renew             renewSection   `yaml:"renew" json:"renew"`
 	Tail              []string       `yaml:"tail" json:"tail"`
 	StartAt           string         `yaml:"start_at" json:"start_at"`
 	MaxLineBytes      int            `yaml:"max_line_bytes" json:"max_line_bytes"`
@@ -115,6 +116,15 @@ type tlsFiles struct {
 	CA   string `yaml:"ca" json:"ca"`
 	Cert string `yaml:"cert" json:"cert"`
 	Key  string `yaml:"key" json:"key"`
+}
+
+// renewSection configures certificate renewal (agent.Renewal): before the
+// device certificate expires, a new key is made and certified by the
+// collector (its Enrollment.Renew), announced in the chain under the old
+// key, and written over tls.cert and tls.key.
+type renewSection struct {
+	Enabled *bool         `yaml:"enabled" json:"enabled"` // default true
+	Check   time.Duration `yaml:"check" json:"check"`     // how often the certificate's remaining life is looked at; default 1h
 }
 
 type batchConfig struct {
@@ -223,6 +233,7 @@ func (c *config) validate() error {
 	}{
 		{int64(c.MaxLineBytes), []string{"max_line_bytes"}},
 		{int64(c.Heartbeat), []string{"heartbeat"}},
+		{int64(c.Renew.Check), []string{"renew", "check"}},
 		{int64(c.Batch.MaxBytes), []string{"batch", "max_bytes"}},
 		{int64(c.Batch.MaxRecords), []string{"batch", "max_records"}},
 		{int64(c.Batch.MaxDelay), []string{"batch", "max_delay"}},

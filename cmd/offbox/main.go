@@ -11,6 +11,8 @@ package main
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,6 +39,7 @@ const usage = `usage:
   offbox check-config -config FILE
   offbox run [-config FILE] [flags]   (offbox run -h lists the flags)
   offbox inspect [-config FILE] [-host-root DIR] [-ntp-server HOST[:PORT] ...] [-ntp-name NAME]
+  offbox enroll -server HOST:PORT -ca F -token T -dir D [-key-type ed25519|ecdsa] [-server-name N] [-if-needed]
 `
 
 // run is main with its dependencies passed in; it returns the exit code.
@@ -55,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runAgent(ctx, args[1:], stdout, stderr)
 	case "inspect":
 		return inspect(ctx, args[1:], stdout, stderr)
+	case "enroll":
+		return enrollCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -169,6 +174,7 @@ func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger)
 	}
 	cfg := agentConfig(c, cs, log)
 	cfg.Dialer, cfg.Identity = cl, agent.TLSIdentity(src)
+	cfg.Renewal = renewal(c, src, cl)
 	sd := &sdNotifier{log: log}
 	cfg.Ready = sd.ready
 	a, err := agent.New(cfg)
@@ -177,6 +183,26 @@ func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger)
 	}
 	setMemoryLimit(a.MemoryLimit(), log)
 	return sd.run(ctx, a)
+}
+
+// renewal renews the certificate in c's files through cl (nil when
+// renew.enabled is false).
+func renewal(c *config, src *tlsconf.Source, cl *client.Client) *agent.Renewal {
+	if !enabled(c.Renew.Enabled) {
+		return nil
+	}
+	return &agent.Renewal{
+		Cert:  src.Leaf,
+		Renew: cl.Renew,
+		Install: func(cert *x509.Certificate, key crypto.Signer) error {
+			if err := tlsconf.InstallKeyPair(c.TLS.Cert, c.TLS.Key, cert, key); err != nil {
+				return err
+			}
+			_, err := src.Reload()
+			return err
+		},
+		Check: c.Renew.Check,
+	}
 }
 
 // agentConfig is the agent's configuration but for the connection (Dialer

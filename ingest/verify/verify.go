@@ -35,10 +35,11 @@ func (f Finding) String() string { return fmt.Sprintf("device=%s seq=%d: %s", f.
 
 // Summary is what was checked for one device.
 type Summary struct {
-	Device   string
-	Batches  int
-	Records  int
-	Findings int
+	Device       string
+	Batches      int
+	Records      int
+	KeyRotations int // key changes announced by the old key
+	Findings     int
 }
 
 func (s Summary) String() string {
@@ -46,7 +47,11 @@ func (s Summary) String() string {
 	if s.Findings > 0 {
 		verdict = fmt.Sprintf("FAILED (%d findings)", s.Findings)
 	}
-	return fmt.Sprintf("device=%s batches=%d records=%d %s", s.Device, s.Batches, s.Records, verdict)
+	rot := ""
+	if s.KeyRotations > 0 {
+		rot = fmt.Sprintf(" key_rotations=%d", s.KeyRotations)
+	}
+	return fmt.Sprintf("device=%s batches=%d records=%d%s %s", s.Device, s.Batches, s.Records, rot, verdict)
 }
 
 // Report is the result of a verification.
@@ -109,6 +114,10 @@ type chainState struct {
 	prevSeq  uint64
 	prevHash []byte // digest recomputed from the previous batch's bytes
 	findings []Finding
+
+	key       []byte          // the key id of the previous batch
+	announced map[string]bool // new key ids announced (key_rotation) by batches signed with key
+	rotations int             // announced key changes seen
 }
 
 func (c *chainState) find(seq uint64, format string, args ...any) {
@@ -148,7 +157,7 @@ func verifyDevice(ctx context.Context, r store.Reader, d store.Device) (Summary,
 	if err := c.checkEnd(ctx, r); err != nil {
 		return Summary{}, nil, err
 	}
-	sum.Findings = len(c.findings)
+	sum.Findings, sum.KeyRotations = len(c.findings), c.rotations
 	return sum, c.findings, nil
 }
 
@@ -194,6 +203,45 @@ func (c *chainState) checkBatch(b *store.StoredBatch) {
 	c.checkHeader(b, dec.GetHeader())
 	c.checkLink(b.Seq, dec.GetHeader().GetPrevHash())
 	c.checkIndex(b, dec.GetRecords())
+	c.checkKey(b, dec.GetRecords())
+}
+
+// checkKey follows the device's signing key along the chain. When it
+// changes, a batch signed by the old key must have announced the new one
+// (an agent_status record, event key_rotation, new_key_id): that is how a
+// renewal hands the chain over. A change nobody announced is a finding: a
+// re-enrolled device, or a key that is not the device's.
+func (c *chainState) checkKey(b *store.StoredBatch, recs []*offboxv1.Record) {
+	if c.key != nil && !bytes.Equal(b.KeyID, c.key) {
+		if c.announced[hex.EncodeToString(b.KeyID)] {
+			c.rotations++
+		} else {
+			c.find(b.Seq, "signing key changed from %s to %s without a key_rotation record signed by the old key (re-enrolled?)",
+				short(c.key), short(b.KeyID))
+		}
+		c.announced = nil
+	}
+	c.key = b.KeyID
+	for _, r := range recs {
+		if r.GetKind() != offboxv1.Kind_KIND_AGENT_STATUS {
+			continue
+		}
+		var event, newKey string
+		for _, a := range r.GetAttrs() {
+			switch a.GetKey() {
+			case "event":
+				event = a.GetValue()
+			case "new_key_id":
+				newKey = a.GetValue()
+			}
+		}
+		if event == "key_rotation" && newKey != "" {
+			if c.announced == nil {
+				c.announced = map[string]bool{}
+			}
+			c.announced[newKey] = true
+		}
+	}
 }
 
 func (c *chainState) checkSignature(b *store.StoredBatch, digest [32]byte) {

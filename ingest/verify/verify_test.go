@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -225,4 +228,49 @@ func TestUnknownDevice(t *testing.T) {
 func sha256Sum(b []byte) []byte {
 	d := seal.Digest(b)
 	return d[:]
+}
+
+// A key change announced by the old key (a renewal) verifies and is
+// counted; the same change without the announcement is a finding.
+func TestKeyChange(t *testing.T) {
+	t.Parallel()
+	for _, announce := range []bool{true, false} {
+		t.Run(fmt.Sprintf("announced=%v", announce), func(t *testing.T) {
+			fx := newFixture(t, "sw9")
+			ca, _ := tlsconf.NewCA("test CA", time.Hour)
+			key, _ := tlsconf.GenerateKey(tlsconf.ECDSAP256)
+			cert, err := ca.Issue("sw9", key.Public(), nil, true, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			newDev := batchtest.WithKey("sw9", key)
+			s, err := sqlite.Open(fx.path, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rot := seal.WireRecord{TimeNs: 1, Kind: uint32(offboxv1.Kind_KIND_AGENT_STATUS), Source: "agent",
+				Attrs: []seal.WireAttr{{Key: "event", Value: "key_rotation"}, {Key: "new_key_id", Value: hex.EncodeToString(newDev.KeyID)}}}
+			if !announce {
+				rot = batchtest.Heartbeat(1)
+			}
+			if err := s.CommitBatch(ctx, batchtest.Commit("sw9", fx.dev.Next(rot), 5)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutKey(ctx, store.Key{Device: "sw9", KeyID: newDev.KeyID, CertDER: cert.Raw}); err != nil {
+				t.Fatal(err)
+			}
+			newDev.Seq, newDev.Prev = fx.dev.Seq, fx.dev.Prev
+			if err := s.CommitBatch(ctx, batchtest.Commit("sw9", newDev.Next(batchtest.Heartbeat(2)), 6)); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			rep := fx.verify(t, "")
+			switch {
+			case announce && (!rep.OK() || rep.Devices[0].KeyRotations != 1):
+				t.Errorf("announced rotation: findings %v, summary %+v", rep.Findings, rep.Devices)
+			case !announce && (len(rep.Findings) != 1 || rep.Findings[0].Seq != 7 || !strings.Contains(rep.Findings[0].What, "without a key_rotation record")):
+				t.Errorf("unannounced key change: findings %v, want one at seq 7", rep.Findings)
+			}
+		})
+	}
 }

@@ -118,3 +118,21 @@ func (s *stream) Close() {
 	s.cancel()
 	s.conn.Close()
 }
+
+// Renew asks the collector's Enrollment service to certify the key of
+// csrDER (PKCS #10) for this device, over the device's current mutual TLS,
+// and returns the new certificate (DER).
+func (c *Client) Renew(ctx context.Context, csrDER []byte) ([]byte, error) {
+	conn, err := grpc.NewClient(c.target, c.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	resp, err := offboxv1.NewEnrollmentClient(conn).Renew(ctx, &offboxv1.RenewRequest{CsrDer: csrDER})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetCertificateDer(), nil
+}
