@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/offbox/offbox/ingest/config"
+	"github.com/offbox/offbox/ingest/enroll"
+	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/transport/tlsconf"
+)
+
+const tokenUsage = `usage: offbox-ingest token create -device ID [-label k=v ...] [-ttl D] [-db F | -config F]
+`
+
+// tokenCmd manages enrollment tokens.
+func tokenCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, tokenUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "create":
+		return tokenCreate(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, tokenUsage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "offbox-ingest token: unknown subcommand %q\n%s", args[0], tokenUsage)
+	return exitUsage
+}
+
+// tokenCreate stores a one-time enrollment token for one device (its hash
+// only) and prints the token, alone on one line, on stdout.
+func tokenCreate(args []string, stdout, stderr io.Writer) int {
+	fs := flags("token create", stderr)
+	device := fs.String("device", "", "device `id` the certificate will name (its CN)")
+	var labels repeated
+	fs.Var(&labels, "label", "label `name=value` put into the certificate (Subject OU); repeat for more")
+	ttl := fs.Duration("ttl", config.DefaultTokenTTL, "how long the token can be used (default: enroll.token_ttl of the configuration, else 24h)")
+	dbPath := dbFlags(fs)
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if !tlsconf.ValidDeviceID(*device) {
+		return usageError(fs, fmt.Errorf("-device %q: want 1 to 128 letters, digits and . _ : @ -, starting with a letter or digit", *device))
+	}
+	lm := map[string]string{}
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			return usageError(fs, fmt.Errorf("-label %q: want name=value", l))
+		}
+		if err := enroll.CheckLabel(k, v); err != nil {
+			return usageError(fs, fmt.Errorf("-label %w", err))
+		}
+		if _, dup := lm[k]; dup {
+			return usageError(fs, fmt.Errorf("-label %s given twice", k))
+		}
+		lm[k] = v
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// The configuration, when one is used, gives the default lifetime and
+	// the port for the hint.
+	var cfg *config.Config
+	if cfgPath := fs.Lookup("config").Value.String(); cfgPath != "" || !set["db"] {
+		if cfgPath == "" {
+			cfgPath = defaultConfig
+		}
+		c, err := config.Load(cfgPath)
+		if err != nil {
+			return fail(stderr, "token create", err)
+		}
+		cfg = &c
+		if !c.Enroll.Enabled() {
+			fmt.Fprintf(stderr, "offbox-ingest token create: warning: enroll.ca_key is not set in %s: the collector refuses enrollment until it is\n", cfgPath)
+		}
+		if !set["ttl"] {
+			*ttl = c.Enroll.TTL()
+		}
+	}
+	if *ttl <= 0 {
+		return usageError(fs, fmt.Errorf("-ttl %s: must be positive", *ttl))
+	}
+	db, err := dbPath()
+	if err != nil {
+		return fail(stderr, "token create", err)
+	}
+	st, err := openExisting(db, "start offbox-ingest serve once to create it")
+	if err != nil {
+		return fail(stderr, "token create", err)
+	}
+	defer st.Close()
+	tok, err := enroll.NewToken()
+	if err != nil {
+		return fail(stderr, "token create", err)
+	}
+	now := time.Now()
+	t := store.EnrollToken{Hash: enroll.HashToken(tok), Device: *device, Labels: lm, Created: now, Expires: now.Add(*ttl)}
+	if err := st.CreateToken(context.Background(), t); err != nil {
+		return fail(stderr, "token create", err)
+	}
+	fmt.Fprintln(stdout, tok)
+	port := "7443"
+	if cfg != nil {
+		if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
+			port = p
+		}
+	}
+	fmt.Fprintf(stderr, "offbox-ingest: one-time token for device %s, valid until %s. On the device, run:\n"+
+		"  offbox enroll -server COLLECTOR:%s -ca /etc/offbox/ca.pem -token TOKEN -dir /etc/offbox\n",
+		*device, t.Expires.Format(time.RFC3339), port)
+	return exitOK
+}
+
+// enrollment prepares the Enrollment service when enroll.ca_key is set: the
+// ingest TLS configuration then asks for a client certificate without
+// requiring one (a device enrolling has none yet). Ingest.Stream still
+// refuses a stream without a verified client certificate, and so does
+// Enrollment.Renew. Off, it returns the usual configuration and no service.
+func enrollment(cfg config.Config, st store.TrustStore, src *tlsconf.Source, log *slog.Logger) (*tls.Config, func(grpc.ServiceRegistrar), error) {
+	tc := src.ServerConfig()
+	if !cfg.Enroll.Enabled() {
+		return tc, nil, nil
+	}
+	ca, err := enroll.LoadCA(cfg.TLS.CA, cfg.Enroll.CAKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	svc, err := enroll.New(enroll.Config{Store: st, CA: ca, Validity: cfg.Enroll.Validity(), Logger: log.With("part", "enroll")})
+	if err != nil {
+		return nil, nil, err
+	}
+	perConn := tc.GetConfigForClient
+	tc.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		c, err := perConn(hello)
+		if c != nil {
+			c = c.Clone()
+			c.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		return c, err
+	}
+	log.Info("enrollment on", "ca", ca.Cert.Subject.String(), "cert_validity", cfg.Enroll.Validity())
+	return tc, svc.Register, nil
+}

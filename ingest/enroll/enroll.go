@@ -1,0 +1,207 @@
+// Package enroll is the collector's Enrollment service: it exchanges a
+// one-time token and a CSR for a device certificate signed by the device
+// CA, and renews the certificate of a device that is still trusted. The
+// device's identity and labels come from the token (then from its current
+// certificate), never from anything the CSR says.
+//
+// It never sees a private key of a device, never stores or logs a token's
+// text (only its hash is kept), and never consumes a token for a request
+// it refuses for another reason.
+package enroll
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/seal"
+	"github.com/offbox/offbox/transport/tlsconf"
+)
+
+// DefaultValidity is how long an issued certificate is valid when
+// Config.Validity is 0.
+const DefaultValidity = 90 * 24 * time.Hour
+
+// Config wires a Service. The zero value of every optional field is the default.
+type Config struct {
+	Store    store.TrustStore // required: tokens and revocations
+	CA       *tlsconf.CA      // required: the device CA and its key (LoadCA)
+	Validity time.Duration    // of issued certificates; 0: DefaultValidity
+	Now      func() time.Time // nil: time.Now
+	Logger   *slog.Logger     // nil: slog.Default()
+}
+
+// Service implements offboxv1.EnrollmentServer.
+type Service struct {
+	offboxv1.UnimplementedEnrollmentServer
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and makes a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("enroll: Store is required")
+	}
+	if cfg.CA == nil || cfg.CA.Cert == nil || cfg.CA.Key == nil {
+		return nil, errors.New("enroll: CA certificate and key are required")
+	}
+	if cfg.Validity == 0 {
+		cfg.Validity = DefaultValidity
+	}
+	if cfg.Validity < 0 {
+		return nil, errors.New("enroll: Validity must be positive")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Service{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Register adds the service to a gRPC server (server.Config.Register).
+func (s *Service) Register(r grpc.ServiceRegistrar) { offboxv1.RegisterEnrollmentServer(r, s) }
+
+// Enroll implements offboxv1.EnrollmentServer. The CSR is checked before
+// the token is consumed, so a device that sends a bad request can try
+// again with the same token.
+func (s *Service) Enroll(ctx context.Context, req *offboxv1.EnrollRequest) (*offboxv1.EnrollResponse, error) {
+	csr, err := CheckCSR(req.GetCsrDer())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	token := req.GetToken()
+	if token == "" || len(token) > maxTokenBytes {
+		return nil, status.Error(codes.Unauthenticated, "enrollment token missing or malformed")
+	}
+	now := s.cfg.Now()
+	t, err := s.cfg.Store.UseToken(ctx, HashToken(token), now)
+	if err != nil {
+		s.log.Warn("enrollment refused", "reason", err, "remote", peerAddr(ctx)) // err never holds the token
+		return nil, tokenStatus(err)
+	}
+	cert, err := s.issue(t.Device, t.Labels, csr.PublicKey, now)
+	if err != nil {
+		return nil, err
+	}
+	s.logIssued("device enrolled", cert, peerAddr(ctx))
+	return &offboxv1.EnrollResponse{CertificateDer: cert.Raw, DeviceId: t.Device}, nil
+}
+
+// Renew implements offboxv1.EnrollmentServer: a new certificate for the
+// CSR's key, same device and labels as the verified client certificate of
+// the connection, unless that certificate is revoked.
+func (s *Service) Renew(ctx context.Context, req *offboxv1.RenewRequest) (*offboxv1.RenewResponse, error) {
+	leaf, err := verifiedPeer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	device, _, err := tlsconf.Identity(leaf)
+	if err != nil {
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	csr, err := CheckCSR(req.GetCsrDer())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	revs, err := s.cfg.Store.Revocations(ctx)
+	if err != nil {
+		s.log.Error("renew: reading revocations", "device", device, "err", err)
+		return nil, status.Error(codes.Unavailable, "collector cannot read its revocations; try again later")
+	}
+	if Revoked(revs, device, leaf) {
+		s.log.Warn("renewal refused: certificate revoked", "device", device, "remote", peerAddr(ctx))
+		return nil, status.Errorf(codes.PermissionDenied, "device %s: certificate revoked; enroll again with a new token", device)
+	}
+	cert, err := s.issue(device, certLabels(leaf), csr.PublicKey, s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.logIssued("device certificate renewed", cert, peerAddr(ctx))
+	return &offboxv1.RenewResponse{CertificateDer: cert.Raw}, nil
+}
+
+func (s *Service) issue(device string, labels map[string]string, pub crypto.PublicKey, now time.Time) (*x509.Certificate, error) {
+	cert, err := s.cfg.CA.IssueDevice(device, labels, pub, now, s.cfg.Validity)
+	if err != nil {
+		s.log.Error("issuing a device certificate", "device", device, "err", err)
+		return nil, status.Errorf(codes.Internal, "issuing the certificate of %s failed", device)
+	}
+	return cert, nil
+}
+
+func (s *Service) logIssued(msg string, cert *x509.Certificate, remote string) {
+	keyID, _ := seal.KeyID(cert.PublicKey)
+	s.log.Info(msg, "device", cert.Subject.CommonName, "key_id", hex.EncodeToString(keyID),
+		"not_after", cert.NotAfter.Format(time.RFC3339), "remote", remote)
+}
+
+// tokenStatus turns a UseToken error into what the device is told.
+func tokenStatus(err error) error {
+	switch {
+	case errors.Is(err, store.ErrTokenUnknown):
+		return status.Error(codes.Unauthenticated, "enrollment token unknown (mistyped, or made by another collector)")
+	case errors.Is(err, store.ErrTokenUsed):
+		return status.Error(codes.Unauthenticated, err.Error()+"; create a new one with offbox-ingest token create")
+	case errors.Is(err, store.ErrTokenExpired):
+		return status.Error(codes.Unauthenticated, err.Error()+"; create a new one with offbox-ingest token create")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.FromContextError(err).Err()
+	}
+	return status.Errorf(codes.Unavailable, "collector cannot check the token now: %v", err)
+}
+
+// verifiedPeer is the client certificate the TLS handshake verified
+// against the device CA. The ingest listener asks for client certificates
+// without requiring them when enrollment is on, so this check is what
+// keeps Renew to enrolled devices.
+func verifiedPeer(ctx context.Context) (*x509.Certificate, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no peer information")
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.PeerCertificates) == 0 || len(ti.State.VerifiedChains) == 0 {
+		return nil, status.Error(codes.Unauthenticated, "renewal needs the device's current certificate (a verified client certificate)")
+	}
+	return ti.State.PeerCertificates[0], nil
+}
+
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
+}
+
+// certLabels are the labels a certificate carries (Subject OU name=value),
+// as ingest/alerts.CertLabels reads them.
+func certLabels(c *x509.Certificate) map[string]string {
+	var out map[string]string
+	for _, ou := range c.Subject.OrganizationalUnit {
+		k, v, ok := strings.Cut(ou, "=")
+		if !ok || k == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]string{}
+		}
+		out[k] = v
+	}
+	return out
+}
