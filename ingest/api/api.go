@@ -1,10 +1,12 @@
 // Package api is the collector's HTTP query API: alerts, security events
-// and devices as JSON, under /api/v1/. Every request that reads data is
-// first recorded in the store's access trail; a read that cannot be
-// recorded is refused, so there is never an unaudited read. It only reads
-// what devices sent; the access trail is the one thing it writes. It does
-// not listen or authenticate: the caller mounts the Handler behind its
-// listener and says who is asking (Config.Who).
+// and devices as JSON, under /api/v1/. Every call must be authenticated
+// (an operator client certificate, or a bearer token stored hashed);
+// one that is not is refused with 401 and recorded as refused. Every
+// request that reads data is first recorded in the store's access trail;
+// a read that cannot be recorded is refused, so there is never an
+// unaudited read. It only reads what devices sent; the access trail is the
+// one thing it writes. It does not listen: the caller serves the Handler
+// on an AllowListener (the address ranges) with TLSConfig.
 package api
 
 import (
@@ -20,6 +22,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/offbox/offbox/ingest/events"
 	"github.com/offbox/offbox/ingest/export"
@@ -32,23 +36,25 @@ const (
 	MaxLimit     = 100000
 )
 
-// Store is what the API reads, and where it records each access.
+// Store is what the API reads, where it records each access, and where
+// it looks operator tokens up.
 type Store interface {
 	store.Reader
 	store.AlertStore
+	OperatorToken(ctx context.Context, hash []byte) (t store.OperatorToken, ok bool, err error)
 }
 
 // Config configures the Handler. Store is required.
 type Config struct {
 	Store  Store
-	Now    func() time.Time           // collector clock, for access times and relative -since; nil: time.Now
-	Logger *slog.Logger               // nil: slog.Default()
-	Who    func(*http.Request) string // the authenticated operator; nil or "": "anonymous"
+	Now    func() time.Time // collector clock: access times, token expiry, relative since; nil: time.Now
+	Logger *slog.Logger     // nil: slog.Default()
 }
 
 type handler struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg      Config
+	mux      *http.ServeMux
+	refusals perIP // log lines about refused calls
 }
 
 // New returns the API's handler.
@@ -70,6 +76,17 @@ func New(cfg Config) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	who, why, err := h.authenticate(r)
+	if err != nil {
+		h.cfg.Logger.Error("api: operator token lookup failed", "remote", r.RemoteAddr, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the operator could not be checked; try again later")
+		return
+	}
+	if who == "" {
+		h.refuse(w, r, why)
+		return
+	}
+	r = withOperator(r, who)
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET")
@@ -170,11 +187,15 @@ func (p *params) labels() (map[string]string, error) {
 }
 
 // ParseLabel reads a label filter "key=value" (the value may be empty,
-// the key may not).
+// the key may not, nor hold control characters or invalid UTF-8: no label
+// has such a name).
 func ParseLabel(s string) (key, value string, err error) {
 	k, v, ok := strings.Cut(s, "=")
 	if !ok || k == "" {
 		return "", "", fmt.Errorf("%q: want key=value", s)
+	}
+	if !utf8.ValidString(k) || strings.ContainsFunc(k, unicode.IsControl) {
+		return "", "", fmt.Errorf("%q: the key holds control characters or invalid UTF-8", s)
 	}
 	return k, v, nil
 }
@@ -191,17 +212,7 @@ func CheckSeverity(s string) error {
 // audit records the access r is about to make. Nothing may be read if it
 // fails.
 func (h *handler) audit(ctx context.Context, r *http.Request) error {
-	who := ""
-	if h.cfg.Who != nil {
-		who = h.cfg.Who(r)
-	}
-	if who == "" {
-		who = "anonymous"
-	}
-	what := r.Method + " " + r.URL.Path
-	if r.URL.RawQuery != "" {
-		what += "?" + r.URL.RawQuery
-	}
+	who, what := operator(r), describe(r)
 	err := h.cfg.Store.RecordAccess(ctx, store.Access{Time: h.cfg.Now(), Who: who, Via: "api", Remote: r.RemoteAddr, What: what})
 	if err != nil {
 		h.cfg.Logger.Error("api: access not recorded, request refused", "who", who, "remote", r.RemoteAddr, "what", what, "err", err)

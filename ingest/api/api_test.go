@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -42,7 +43,7 @@ func logLine(sec int, body string) seal.WireRecord {
 //	1 auth_failure warning  router-1 labels site=ams,env=prod  last base+1s  evidence router-1/1/0
 //	2 auth_success info     router-1 labels site=ams           last base+3s  evidence router-1/1/2, router-1/9/0 (not stored)
 //	3 fork         critical switch-2 labels site=fra           last base+20s evidence switch-2/1/-1
-func fixture(t *testing.T) *sqlite.Store {
+func fixture(t testing.TB) *sqlite.Store {
 	t.Helper()
 	st, err := sqlite.Open(filepath.Join(t.TempDir(), "a.db"), sqlite.Options{Sync: "normal"})
 	if err != nil {
@@ -82,13 +83,27 @@ func fixture(t *testing.T) *sqlite.Store {
 	if err := st.SaveAlerts(ctx, save); err != nil {
 		t.Fatal(err)
 	}
+	for _, tok := range []struct {
+		text, name string
+		expires    time.Time
+	}{{aliceToken, "alice", time.Time{}}, {expiredToken, "bob", now}} {
+		sum := sha256.Sum256([]byte(tok.text))
+		if err := st.CreateOperatorToken(ctx, store.OperatorToken{Hash: sum[:], Name: tok.name, Created: base, Expires: tok.expires}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return st
 }
 
+// Operator tokens of the fixture: alice's never expires, bob's expires at now.
+const (
+	aliceToken   = "obo_alice-test-token"
+	expiredToken = "obo_bob-expired-token"
+)
+
 func newHandler(st Store) http.Handler {
 	return New(Config{Store: st, Now: func() time.Time { return now },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Who:    func(r *http.Request) string { return r.Header.Get("X-Test-Operator") }})
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
 // get runs one request and decodes the JSON answer into v (when not nil).
@@ -96,7 +111,7 @@ func get(t *testing.T, h http.Handler, method, target string, v any) int {
 	t.Helper()
 	req := httptest.NewRequest(method, target, nil)
 	req.RemoteAddr = "192.0.2.50:40000"
-	req.Header.Set("X-Test-Operator", "alice")
+	req.Header.Set("Authorization", "Bearer "+aliceToken)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
@@ -298,6 +313,7 @@ func TestBadRequests(t *testing.T) {
 		{"/api/v1/events?device=a&device=b", "device"},
 		{"/api/v1/devices?x=1", "x"},
 		{"/api/v1/alerts?a=%zz", "query"},
+		{"/api/v1/alerts?label=%00=x", "label"},
 	}
 	for _, tt := range tests {
 		var resp struct{ Error string }
@@ -315,6 +331,7 @@ func TestMethodsAndPaths(t *testing.T) {
 	h := newHandler(fixture(t))
 	for _, m := range []string{"POST", "PUT", "DELETE", "HEAD"} {
 		req := httptest.NewRequest(m, "/api/v1/alerts", nil)
+		req.Header.Set("Authorization", "Bearer "+aliceToken)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != 405 || rec.Header().Get("Allow") != "GET" {
@@ -343,15 +360,9 @@ func TestEveryReadIsRecorded(t *testing.T) {
 		t.Fatalf("%d accesses, want %d: %+v", len(as), len(targets), as)
 	}
 	for i, a := range as {
-		if a.Who != "alice" || a.Via != "api" || a.Remote != "192.0.2.50:40000" || a.What != "GET "+targets[i] || !a.Time.Equal(now) {
-			t.Errorf("access %d = %+v, want alice via api from 192.0.2.50:40000 at %v doing GET %s", i, a, now, targets[i])
+		if a.Who != "token:alice" || a.Via != "api" || a.Remote != "192.0.2.50:40000" || a.What != "GET "+targets[i] || !a.Time.Equal(now) {
+			t.Errorf("access %d = %+v, want token:alice via api from 192.0.2.50:40000 at %v doing GET %s", i, a, now, targets[i])
 		}
-	}
-
-	anon := New(Config{Store: st, Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	get(t, anon, "GET", "/api/v1/devices", nil)
-	if as := accesses(t, st); as[len(as)-1].Who != "anonymous" {
-		t.Errorf("no Who: access by %q, want anonymous", as[len(as)-1].Who)
 	}
 }
 
