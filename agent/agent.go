@@ -64,6 +64,10 @@ type Config struct {
 	WelcomeTimeout time.Duration // 0 means 30s
 	AckTimeout     time.Duration // for the oldest batch in flight before reconnecting; 0 means 60s
 
+	// Renewal, if set, renews the device certificate before it expires
+	// (see Renewal); nil: no renewal.
+	Renewal *Renewal
+
 	// Ready, if set, is called once per Run when the sender, the heartbeat
 	// and the collectors that need no checkpoints have started; it does not
 	// wait for the first Welcome (file tailers start then). offbox sends
@@ -131,6 +135,8 @@ func (c *Config) check() error {
 		return errors.New("agent: batch sizes and window must not be negative")
 	case c.BatchMaxDelay < 0 || c.Heartbeat < 0:
 		return errors.New("agent: batch delay and heartbeat must not be negative")
+	case c.Renewal != nil && (c.Renewal.Cert == nil || c.Renewal.Renew == nil || c.Renewal.Install == nil):
+		return errors.New("agent: renewal needs Cert, Renew and Install")
 	}
 	return nil
 }
@@ -189,6 +195,8 @@ func New(cfg Config) (*Agent, error) {
 		now:      cfg.Now,
 		drain:    make(chan struct{}),
 
+		rotations: make(chan *rotation),
+
 		onFirstWelcome: a.startResumers,
 		onAcked:        a.acks.add,
 		onLoss:         a.recordRejected,
@@ -217,13 +225,14 @@ type Stats struct {
 	SentBatches    uint64 // counted once each, resends not counted
 	DroppedRecords uint64 // queue full, or in a rejected batch
 	DroppedBytes   uint64 // of record bodies
+	Throttled      uint64 // Throttle messages from the collector (over the device's rate limit)
 }
 
 // Stats returns the current totals.
 func (a *Agent) Stats() Stats {
 	used, dropped := a.q.usage()
 	return Stats{QueueBytes: used, SentRecords: a.s.sentRecords.Load(), SentBatches: a.s.sentBatches.Load(),
-		DroppedRecords: dropped.records, DroppedBytes: dropped.bytes}
+		DroppedRecords: dropped.records, DroppedBytes: dropped.bytes, Throttled: a.s.throttles.Load()}
 }
 
 // Run runs the agent until ctx ends: collectors that need no checkpoints and
@@ -248,6 +257,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer close(acked); a.acks.run(sendCtx) }()
 
 	a.start(func() { a.heartbeats(runCtx) })
+	if r := a.cfg.Renewal; r != nil {
+		a.start(func() { a.renewals(runCtx, r) })
+	}
 	for _, c := range a.cfg.Collectors {
 		if _, ok := c.(collectors.Resumer); !ok {
 			a.start(func() { a.supervisor().supervise(runCtx, c, a.q) })

@@ -58,6 +58,7 @@ func (a *Agent) heartbeatAttrs(ctx context.Context, now time.Time) []collectors.
 		collectors.Attr{Key: "sent_batches", Value: u(st.SentBatches)},
 		collectors.Attr{Key: "dropped_records", Value: u(st.DroppedRecords)},
 		collectors.Attr{Key: "dropped_bytes", Value: u(st.DroppedBytes)},
+		collectors.Attr{Key: "throttle_events", Value: u(st.Throttled)},
 	)
 	attrs = append(attrs, readResources(ctx, a.cfg.HostRoot)...)
 	if a.cfg.HeartbeatAttrs != nil {

@@ -35,7 +35,19 @@ var (
 	errRejected   = errors.New("collector rejected a batch")
 	errDrained    = errors.New("everything acknowledged")
 	errAckTimeout = errors.New("no acknowledgement in time")
+	errRotated    = errors.New("key rotated: reconnecting with the new certificate")
 )
+
+// rotation is a move to a new key that the sender carries out at a batch
+// boundary: every batch up to and including last (which announces the new
+// key) is sealed by the old key; once all of them are acknowledged, install
+// puts the new key and certificate in place and the session ends, so the
+// next one connects with the new certificate and seals with the new key.
+type rotation struct {
+	last    *batch
+	install func() error
+	done    chan error // receives install's result, or why the rotation was abandoned
+}
 
 // sender owns the chain and the sessions: it seals batches taken from the
 // queue, keeps a window of them in flight, handles acknowledgements and
@@ -67,8 +79,14 @@ type sender struct {
 	draining  bool
 	drain     chan struct{} // closed by the agent at shutdown
 
+	rotations chan *rotation // from the renewer
+	rotating  *rotation      // under way
+	rotSealed bool           // its last old-key batch is sealed: seal nothing more until it is installed
+
 	sentRecords atomic.Uint64
 	sentBatches atomic.Uint64
+	throttles   atomic.Uint64 // Throttle messages received (throttle.go)
+	throttleEnd time.Time     // when the current throttle episode is over
 }
 
 // run keeps a session open until ctx ends or, once draining, everything is
@@ -78,6 +96,10 @@ func (s *sender) run(ctx context.Context) {
 		welcomed, err := s.runSession(ctx)
 		if errors.Is(err, errDrained) || ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errRotated) {
+			s.log.Info("key rotated; reconnecting with the new certificate")
+			continue
 		}
 		if welcomed {
 			s.backoff.reset()
@@ -361,6 +383,9 @@ func (s *sender) pump(ctx context.Context, st client.Stream, in <-chan *offboxv1
 			st.CloseSend()
 			return errDrained
 		}
+		if s.rotSealed && len(s.unacked) == 0 {
+			return s.install()
+		}
 		delay.set(wait)
 		if s.sent == 0 {
 			ackTimer.set(0)
@@ -373,6 +398,13 @@ func (s *sender) pump(ctx context.Context, st client.Stream, in <-chan *offboxv1
 		case <-s.q.ready:
 		case <-s.drainCh():
 			s.draining = true
+		case r := <-s.rotationCh():
+			// The announcement may have gone out already: the pump takes
+			// batches as soon as they are cut.
+			s.rotating, s.rotSealed = r, r.last.sealed != nil
+			if r.last.lost {
+				s.abandonRotation(errors.New("the batch announcing the new key was rejected"))
+			}
 		case <-delay.C:
 			delay.armed = false
 		case <-ackTimer.C:
@@ -380,11 +412,47 @@ func (s *sender) pump(ctx context.Context, st client.Stream, in <-chan *offboxv1
 		case err := <-errc:
 			return s.drainAcks(in, err)
 		case m := <-in:
+			if t := m.GetThrottle(); t != nil {
+				ackTimer.set(s.throttled(t)) // the acks come later; not a reason to reconnect
+				continue
+			}
 			if err := s.handleAck(m.GetAck()); err != nil {
 				return err
 			}
 			ackTimer.set(0) // progress: the next batch gets the full wait
 		}
+	}
+}
+
+// rotationCh is where rotation requests come from, nil while one is under way.
+func (s *sender) rotationCh() <-chan *rotation {
+	if s.rotating != nil {
+		return nil
+	}
+	return s.rotations
+}
+
+// install finishes the rotation under way: every old-key batch is
+// acknowledged, so the new key and certificate go in place and the session
+// ends (errRotated). If installing fails the old key stays in use.
+func (s *sender) install() error {
+	r := s.rotating
+	s.rotating, s.rotSealed = nil, false
+	err := r.install()
+	r.done <- err
+	if err != nil {
+		s.log.Error("installing the renewed certificate failed; the old one stays in use", "err", err)
+		return nil
+	}
+	return errRotated
+}
+
+// abandonRotation ends the rotation under way without installing: its
+// announcement was lost.
+func (s *sender) abandonRotation(why error) {
+	if r := s.rotating; r != nil {
+		s.rotating, s.rotSealed = nil, false
+		r.done <- why
 	}
 }
 
@@ -394,6 +462,9 @@ func (s *sender) drainAcks(in <-chan *offboxv1.CollectorMessage, streamErr error
 	for {
 		select {
 		case m := <-in:
+			if m.GetThrottle() != nil {
+				continue
+			}
 			if err := s.handleAck(m.GetAck()); err != nil {
 				return err
 			}
@@ -414,6 +485,9 @@ func (s *sender) fillWindow(st client.Stream) (time.Duration, error) {
 			}
 			continue
 		}
+		if s.rotSealed {
+			return 0, nil // nothing more for the old key: wait for the rotation
+		}
 		b, wait := s.q.takeReady(s.sent == 0, s.draining)
 		if b == nil {
 			return wait, nil
@@ -421,6 +495,9 @@ func (s *sender) fillWindow(st client.Stream) (time.Duration, error) {
 		if err := s.seal(b); err != nil {
 			s.q.putBack(b)
 			return 0, err
+		}
+		if s.rotating != nil && b == s.rotating.last {
+			s.rotSealed = true
 		}
 		s.unacked = append(s.unacked, b)
 		if err := s.send(st, b); err != nil {
@@ -497,6 +574,7 @@ func (s *sender) pop() *batch {
 // the head after the reconnect.
 func (s *sender) dropRejected(reason string) {
 	b := s.pop()
+	b.lost = true
 	s.sent--
 	l := loss{records: uint64(b.count), bytes: b.bodyBytes}
 	if len(s.unacked) > 0 {
@@ -509,6 +587,9 @@ func (s *sender) dropRejected(reason string) {
 	}
 	s.resealAll = true
 	s.log.Error("collector rejected a batch; its records are lost", "seq", b.seq(), "records", b.count, "reason", reason)
+	if s.rotating != nil && b == s.rotating.last {
+		s.abandonRotation(fmt.Errorf("the batch announcing the new key was rejected: %s", reason))
+	}
 	if s.onLoss != nil {
 		s.onLoss(b, reason)
 	}

@@ -417,14 +417,14 @@ func TestHeartbeat(t *testing.T) {
 			got[a.GetKey()] = a.GetValue()
 		}
 		wantKeys := []string{"agent_uptime_s", "boot_id", "agent_version", "config_hash", "heartbeat_interval",
-			"queue_bytes", "sent_records", "sent_batches", "dropped_records", "dropped_bytes",
+			"queue_bytes", "sent_records", "sent_batches", "dropped_records", "dropped_bytes", "throttle_events",
 			"host_uptime_s", "load1", "load5", "load15", "mem_total_bytes", "mem_available_bytes",
 			"agent_rss_bytes", "agent_cpu_s", "clock_ok", "clock_offset_ns"}
 		if !slices.Equal(keys, wantKeys) {
 			t.Errorf("heartbeat attrs %v, want %v", keys, wantKeys)
 		}
 		want := map[string]string{"agent_uptime_s": "30", "boot_id": "3f9c2a71-5b8e-4d0a-9e62-c1d4b7a08f35",
-			"config_hash": "cafe", "heartbeat_interval": "15s", "queue_bytes": "0", "sent_records": "3", "sent_batches": "3", "dropped_records": "0",
+			"config_hash": "cafe", "heartbeat_interval": "15s", "queue_bytes": "0", "sent_records": "3", "sent_batches": "3", "dropped_records": "0", "throttle_events": "0",
 			"host_uptime_s": "86523", "load1": "0.52", "load5": "1.05", "load15": "2.50",
 			"mem_total_bytes": "1048576000", "mem_available_bytes": "524288000",
 			"clock_ok": "true", "clock_offset_ns": "-1200"}

@@ -30,6 +30,7 @@ var integritySeverity = map[string]string{
 	store.EventIdentityMismatch:  SeverityCritical,
 	store.EventFork:              SeverityCritical,
 	store.EventConcurrentSession: SeverityCritical,
+	store.EventRevoked:           SeverityCritical,
 	store.EventGap:               SeverityWarning,
 	store.EventReplay:            SeverityWarning,
 	store.EventMalformed:         SeverityWarning,

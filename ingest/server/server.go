@@ -3,6 +3,9 @@
 // structure, signature and place in the chain (the verdict table of
 // docs/PROTOCOL.md), commits what is authentic, records every integrity
 // event, and acknowledges each batch in order after it is durably stored.
+// It refuses revoked certificates and ends their open streams (revoke.go),
+// and holds each device to its rate limit by reading more slowly, never by
+// refusing (limit.go).
 //
 // It never takes a device's identity from anything the device says, never
 // acknowledges a batch before its commit, never re-serialises a batch, and
@@ -14,6 +17,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -55,6 +59,16 @@ type Config struct {
 	// MinPingInterval is how often agents may ping; agents ping every 10 s,
 	// so the default leaves room for timer jitter. 0: 5s
 	MinPingInterval time.Duration
+
+	// Revocations reads the stored revocations (store.TrustStore); Serve
+	// reads them before accepting anything and again every RevocationPoll,
+	// refusing revoked certificates and closing their open streams. nil:
+	// nothing is revoked.
+	Revocations    func(context.Context) ([]store.Revocation, error)
+	RevocationPoll time.Duration // 0: 1s
+	// Limits is the rate limit of a device, asked once per stream; nil:
+	// no limits.
+	Limits func(device string) Limit
 }
 
 // Server is the Ingest service. Serve runs it once.
@@ -63,17 +77,23 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 
-	mu   sync.Mutex
-	open map[string]*openStream // device → its one open stream
+	mu            sync.Mutex
+	open          map[string]*openStream        // device → its one open stream
+	revoked       map[string][]store.Revocation // device → its revocations, as last read
+	revokedEvents map[string]time.Time          // device → when its last revoked event was stored
 
 	shutdownOnce sync.Once
 	shutdown     chan struct{} // closed when Serve's ctx ends: streams finish what they hold and end
 }
 
-// openStream is the stream a device holds, for reporting a second one.
+// openStream is the stream a device holds, for reporting a second one
+// and for closing it when its certificate is revoked.
 type openStream struct {
 	remote string
 	since  time.Time
+	id     *identity
+	cancel context.CancelCauseFunc // ends the stream with the cause as its status
+	cut    bool                    // cancelled for a revocation
 }
 
 // New checks cfg and makes a Server.
@@ -111,13 +131,30 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MinPingInterval == 0 {
 		cfg.MinPingInterval = 5 * time.Second
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, open: make(map[string]*openStream), shutdown: make(chan struct{})}, nil
+	if cfg.RevocationPoll == 0 {
+		cfg.RevocationPoll = DefaultRevocationPoll
+	}
+	if cfg.RevocationPoll < 0 {
+		return nil, errors.New("server: RevocationPoll must be positive")
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, open: make(map[string]*openStream),
+		revokedEvents: make(map[string]time.Time), shutdown: make(chan struct{})}, nil
 }
 
 // Serve accepts streams on lis until ctx ends, then stops gracefully: it
 // accepts nothing new, lets every stream commit and acknowledge what it has
 // already taken (within ShutdownGrace), and returns nil.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	if s.cfg.Revocations != nil {
+		// A revoked certificate is refused from the first connection on.
+		if err := s.loadRevocations(ctx); err != nil {
+			lis.Close()
+			return fmt.Errorf("reading the revocations: %w", err)
+		}
+		wctx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		go s.watchRevocations(wctx)
+	}
 	gs := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(s.cfg.TLS)),
 		// A batch travels inside an AgentMessage with its signature.
@@ -167,11 +204,17 @@ func (s *Server) Stream(st offboxv1.Ingest_StreamServer) error {
 	if err != nil {
 		return toStatus(err)
 	}
+	if r := s.revocation(id); r != nil {
+		return toStatus(s.refuseRevoked(st.Context(), id, remote, r))
+	}
+	// cancel ends the stream early with a cause: a revocation.
+	ctx, cancel := context.WithCancelCause(st.Context())
+	defer cancel(nil)
 	in := startReceiver(st)
 	defer in.stop()
-	ss := &session{srv: s, st: st, in: in, id: id, remote: remote,
+	ss := &session{srv: s, st: st, in: in, id: id, remote: remote, cancel: cancel,
 		log: s.log.With("device", id.device, "remote", remote)}
-	return toStatus(ss.run(st.Context()))
+	return toStatus(ss.run(ctx))
 }
 
 // peerIdentity reads the device identity from the connection's verified
@@ -194,18 +237,19 @@ func peerIdentity(ctx context.Context) (*identity, string, error) {
 	if err != nil {
 		return nil, remote, refuse(codes.Unauthenticated, "%v", err)
 	}
-	return &identity{device: device, keyID: keyID, pub: leaf.PublicKey, certDER: leaf.Raw}, remote, nil
+	return &identity{device: device, keyID: keyID, pub: leaf.PublicKey, certDER: leaf.Raw, cert: leaf}, remote, nil
 }
 
-// claim registers the device's one open stream. If another is open it
-// returns that one instead.
-func (s *Server) claim(device, remote string) (release func(), holder *openStream) {
+// claim registers the device's one open stream, which cancel ends. If
+// another is open it returns that one instead.
+func (s *Server) claim(id *identity, remote string, cancel context.CancelCauseFunc) (release func(), holder *openStream) {
+	device := id.device
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h, ok := s.open[device]; ok {
 		return nil, h
 	}
-	mine := &openStream{remote: remote, since: s.cfg.Now()}
+	mine := &openStream{remote: remote, since: s.cfg.Now(), id: id, cancel: cancel}
 	s.open[device] = mine
 	return func() {
 		s.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -56,6 +57,14 @@ type session struct {
 	id     *identity
 	remote string
 	log    *slog.Logger
+	cancel context.CancelCauseFunc // ends the stream (a revocation)
+
+	sendMu sync.Mutex // the read loop (Throttle) and the commit loop (Ack) both send
+
+	limit        *limiter      // nil: no rate limit
+	lastThrottle time.Time     // when the last Throttle went out
+	throttles    int           // Throttle messages sent
+	held         time.Duration // total time batches waited for the rate limit
 
 	head store.Head // the chain head as this stream has judged it, ahead of the commits in flight
 
@@ -78,14 +87,14 @@ func (ss *session) run(ctx context.Context) (err error) {
 	// Writes use wctx: a write that has begun is finished even if the
 	// agent goes away, so that what happened is on record.
 	wctx := context.WithoutCancel(ctx)
-	hello, err := ss.awaitHello()
+	hello, err := ss.awaitHello(ctx)
 	if err != nil || hello == nil {
 		return err
 	}
 	if err := ss.checkHello(wctx, hello); err != nil {
 		return err
 	}
-	release, holder := ss.srv.claim(ss.id.device, ss.remote)
+	release, holder := ss.srv.claim(ss.id, ss.remote, ss.cancel)
 	if holder != nil {
 		ss.raise(wctx, &store.IntegrityEvent{Kind: store.EventConcurrentSession, Detail: fmt.Sprintf(
 			"a second stream from %s refused: a stream from %s is open since %s",
@@ -93,6 +102,13 @@ func (ss *session) run(ctx context.Context) (err error) {
 		return refuse(codes.AlreadyExists, "device %s already has an open stream", ss.id.device)
 	}
 	defer release()
+	// A revocation read after the check at connect and before the claim.
+	if r := ss.srv.revocation(ss.id); r != nil {
+		return ss.srv.refuseRevoked(wctx, ss.id, ss.remote, r)
+	}
+	if ss.srv.cfg.Limits != nil {
+		ss.limit = newLimiter(ss.srv.cfg.Limits(ss.id.device))
+	}
 
 	start := ss.srv.cfg.Now()
 	if err := ss.srv.cfg.Store.PutKey(wctx, store.Key{Device: ss.id.device, KeyID: ss.id.keyID, CertDER: ss.id.certDER, FirstSeen: start}); err != nil {
@@ -118,6 +134,9 @@ func (ss *session) end(wctx context.Context, sid int64, start time.Time, err err
 		ss.log.Error("recording the session end failed", "err", serr)
 	}
 	attrs := []any{"batches", ss.received, "stored", ss.stored, "bytes", ss.bytes, "duration", end.Sub(start).Round(time.Millisecond)}
+	if ss.throttles > 0 {
+		attrs = append(attrs, "throttles", ss.throttles, "held", ss.held.Round(time.Millisecond))
+	}
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}
@@ -126,8 +145,10 @@ func (ss *session) end(wctx context.Context, sid int64, start time.Time, err err
 
 // awaitHello returns the first message, which must be a Hello; nil, nil
 // when the agent closed the stream first.
-func (ss *session) awaitHello() (*offboxv1.Hello, error) {
+func (ss *session) awaitHello(ctx context.Context) (*offboxv1.Hello, error) {
 	select {
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
 	case r := <-ss.in.c:
 		if errors.Is(r.err, io.EOF) {
 			return nil, nil
@@ -197,7 +218,7 @@ func (ss *session) welcome(ctx context.Context) error {
 		w.Checkpoints = append(w.Checkpoints, &offboxv1.FileCheckpoint{Source: cp.Source, Offset: cp.Offset,
 			File: &offboxv1.FileIdentity{Dev: cp.File.Dev, Inode: cp.File.Inode, FingerprintLen: cp.File.FPLen, Fingerprint: cp.File.FP}})
 	}
-	return ss.st.Send(&offboxv1.CollectorMessage{Msg: &offboxv1.CollectorMessage_Welcome{Welcome: w}})
+	return ss.send(&offboxv1.CollectorMessage{Msg: &offboxv1.CollectorMessage_Welcome{Welcome: w}})
 }
 
 // pump runs the batch pipeline: this goroutine reads and judges batches
@@ -229,6 +250,8 @@ func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-cha
 			return errShuttingDown
 		case <-failed:
 			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
 		if errors.Is(r.err, io.EOF) {
 			return nil
@@ -239,6 +262,9 @@ func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-cha
 		sb := r.msg.GetBatch()
 		if sb == nil {
 			return refuse(codes.InvalidArgument, "after Hello only batches may be sent")
+		}
+		if ok, err := ss.hold(ctx, sb, failed); !ok {
+			return err
 		}
 		it, err := ss.judge(ctx, sb, last, failed)
 		if err != nil || it == nil {
@@ -311,6 +337,53 @@ func (ss *session) judgeBehind(ctx context.Context, h *offboxv1.BatchHeader, dig
 		done: make(chan struct{})}, nil
 }
 
+// hold makes a batch wait as long as the device's rate limit says before
+// it is judged, after telling the agent (at most one Throttle a second).
+// Nothing is refused: the agent's next batches wait in the stream's flow
+// control. It reports false when reading must stop: with the error that
+// ends the stream, or nil when the commit loop failed.
+func (ss *session) hold(ctx context.Context, sb *offboxv1.SealedBatch, failed <-chan struct{}) (bool, error) {
+	if ss.limit == nil {
+		return true, nil
+	}
+	now := ss.srv.cfg.Now()
+	d, why := ss.limit.reserve(now, int(peekHeader(sb.GetBatch()).GetRecordCount()), len(sb.GetBatch()))
+	if d <= 0 {
+		return true, nil
+	}
+	if ss.lastThrottle.IsZero() || now.Sub(ss.lastThrottle) >= throttleEvery {
+		if ss.throttles == 0 {
+			ss.log.Info("device over its rate limit; reading its batches more slowly", "limit", why, "wait", d.Round(time.Millisecond))
+		}
+		ss.lastThrottle = now
+		ss.throttles++
+		t := &offboxv1.Throttle{RetryAfterMs: max(1, d.Milliseconds()), Reason: "over the rate limit of " + why}
+		if err := ss.send(&offboxv1.CollectorMessage{Msg: &offboxv1.CollectorMessage_Throttle{Throttle: t}}); err != nil {
+			return false, err
+		}
+	}
+	ss.held += d
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true, nil
+	case <-ctx.Done():
+		return false, context.Cause(ctx)
+	case <-ss.srv.shutdown:
+		return false, errShuttingDown
+	case <-failed:
+		return false, nil
+	}
+}
+
+// send sends one message; the read loop and the commit loop share the stream.
+func (ss *session) send(m *offboxv1.CollectorMessage) error {
+	ss.sendMu.Lock()
+	defer ss.sendMu.Unlock()
+	return ss.st.Send(m)
+}
+
 func (ss *session) event(r *rejection, seq uint64, at time.Time) *store.IntegrityEvent {
 	return &store.IntegrityEvent{Device: ss.id.device, Time: at, Kind: r.kind, Seq: seq, Detail: r.detail}
 }
@@ -354,5 +427,5 @@ func (ss *session) settle(wctx context.Context, it *item) error {
 		return it.fatal
 	}
 	ack := &offboxv1.Ack{Seq: it.seq, Status: it.status, Reason: it.reason}
-	return ss.st.Send(&offboxv1.CollectorMessage{Msg: &offboxv1.CollectorMessage_Ack{Ack: ack}})
+	return ss.send(&offboxv1.CollectorMessage{Msg: &offboxv1.CollectorMessage_Ack{Ack: ack}})
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math"
@@ -22,6 +23,7 @@ type identity struct {
 	keyID   []byte
 	pub     crypto.PublicKey
 	certDER []byte
+	cert    *x509.Certificate // what revocations are judged against; nil in tests of the verdict alone
 }
 
 // rejection is a batch the collector does not store, and the integrity
