@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,12 @@ commands:
         stored alerts, newest first: last time, severity, kind, device, count, summary, labels
   verify -db F [-device ID]
         re-verify every stored signature, digest, chain link and index entry
+  revoke -device ID [-reason R] [-db F | -config F]
+        refuse the device's certificates from now on; a running collector closes its stream within seconds
+  token create -device ID [-label k=v ...] [-ttl D] [-db F | -config F]
+        print a one-time enrollment token for a device (offbox enroll); only its hash is stored
+  operator-token create -name N [-ttl D] [-db F | -config F]
+        print a new query API token for operator N (Authorization: Bearer); only its hash is stored
   version
         print the version
 
@@ -75,6 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"serve": serve, "dev-certs": devCerts, "records": records, "events": eventsCmd, "alerts": alertsCmd, "verify": verifyCmd, "version": versionCmd,
 	}
+	cmds["revoke"] = revokeCmd
+	cmds["token"] = tokenCmd
+	cmds["operator-token"] = operatorTokenCmd
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
@@ -190,8 +200,13 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Store: st, TLS: tlsSrc.ServerConfig(), MaxBatchBytes: cfg.MaxBatchBytes,
-		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: runner.Wake})
+	ingestTLS, registerEnroll, err := enrollment(cfg, st, tlsSrc, log)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
+		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: runner.Wake,
+		Revocations: st.Revocations, Limits: serverLimits(cfg)})
 	if err != nil {
 		return err
 	}
@@ -199,12 +214,10 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var apiLis net.Listener
-	if cfg.API.Listen != "" {
-		if apiLis, err = net.Listen("tcp", cfg.API.Listen); err != nil {
-			lis.Close()
-			return fmt.Errorf("api.listen: %w", err)
-		}
+	apiLis, err := apiListener(cfg.API, log.With("part", "api"))
+	if err != nil {
+		lis.Close()
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -225,18 +238,20 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	go func() { defer wg.Done(); _ = disp.Run(bg) }()
 	defer func() { stopBG(); wg.Wait() }()
 	if apiLis != nil {
-		api := &http.Server{Handler: apiHandler(st, log), ReadHeaderTimeout: 10 * time.Second}
+		api := &http.Server{Handler: apiHandler(st, log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(log.With("part", "api").Handler(), slog.LevelDebug)} // TLS handshake noise
 		go func() {
 			if err := api.Serve(apiLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("query API stopped", "err", err)
 			}
 		}()
 		defer api.Close()
-		// Tests and scripts wait for this exact line to learn the address.
-		fmt.Fprintf(stderr, "offbox-ingest: api listening on %s\n", apiLis.Addr())
 	}
 	// Tests and scripts wait for this exact line to learn the address.
 	fmt.Fprintf(stderr, "offbox-ingest: listening on %s\n", lis.Addr())
+	if apiLis != nil { // after the line above, which "listening on" must find first
+		fmt.Fprintf(stderr, "offbox-ingest: api listening on %s\n", apiLis.Addr())
+	}
 	if err := srv.Serve(ctx, lis); err != nil {
 		return err
 	}
@@ -257,11 +272,45 @@ func route(sinks []notify.SinkConfig) func(store.Alert) []string {
 	}
 }
 
-// apiHandler is the query API. Until operator authentication exists it
-// only listens on loopback (config.Check), and names the caller by address.
+// apiHandler is the query API; it authenticates every call.
 func apiHandler(st *sqlite.Store, log *slog.Logger) http.Handler {
-	return api.New(api.Config{Store: st, Logger: log.With("part", "api"),
-		Who: func(r *http.Request) string { return "loopback:" + r.RemoteAddr }})
+	return api.New(api.Config{Store: st, Logger: log.With("part", "api")})
+}
+
+// apiListener is the query API's listener (nil when api.listen is ""):
+// the address ranges are enforced first, on the TCP connection, then TLS
+// when configured. The configuration has passed config.Check.
+func apiListener(c config.API, log *slog.Logger) (net.Listener, error) {
+	if c.Listen == "" {
+		return nil, nil
+	}
+	allow, err := c.AllowNets()
+	if err != nil {
+		return nil, err
+	}
+	var tlsCfg *tls.Config
+	if c.TLS.Cert != "" {
+		// tlsconf reloads a CA with the certificate; without an operator
+		// CA the certificate stands in for it and is never used as one.
+		ca := c.TLS.ClientCA
+		if ca == "" {
+			ca = c.TLS.Cert
+		}
+		src, err := tlsconf.Load(tlsconf.Files{CA: ca, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("api.tls: %w", err)
+		}
+		tlsCfg = api.TLSConfig(src, c.TLS.ClientCA != "")
+	}
+	l, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("api.listen: %w", err)
+	}
+	var out net.Listener = api.AllowListener(l, allow, log)
+	if tlsCfg != nil {
+		out = tls.NewListener(out, tlsCfg)
+	}
+	return out, nil
 }
 
 // repeated is a flag that may be given more than once.

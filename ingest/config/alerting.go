@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"path"
 	"strings"
 	"time"
@@ -11,12 +10,6 @@ import (
 	"github.com/offbox/offbox/ingest/detect"
 	"github.com/offbox/offbox/ingest/notify"
 )
-
-// API is the query API's listener (plain HTTP on loopback only, until
-// operator authentication exists; "" turns it off).
-type API struct {
-	Listen string `yaml:"listen"`
-}
 
 // Detect holds the detection thresholds (ingest/detect.Config); Default
 // sets each to its documented default.
@@ -50,6 +43,8 @@ type DeviceRule struct {
 	Match             string            `yaml:"match"`
 	Labels            map[string]string `yaml:"labels"`
 	HeartbeatInterval time.Duration     `yaml:"heartbeat_interval"` // overrides what the device reports
+	RecordsPerSecond  *float64          `yaml:"records_per_second"` // overrides limits.records_per_second (0: no limit)
+	BytesPerSecond    *float64          `yaml:"bytes_per_second"`   // overrides limits.bytes_per_second (0: no limit)
 }
 
 func defaultDetect() Detect {
@@ -168,8 +163,8 @@ func (c *Config) DeviceLabels(device string) map[string]string {
 	return out
 }
 
-// checkAlerting reports the problems of the detect, alerting, devices and
-// api sections.
+// checkAlerting reports the problems of the detect, alerting and devices
+// sections.
 func (c *Config) checkAlerting() []error {
 	var errs []error
 	if _, err := c.DetectConfig(); err != nil {
@@ -191,16 +186,6 @@ func (c *Config) checkAlerting() []error {
 		}
 		if r.HeartbeatInterval < 0 || (r.HeartbeatInterval > 0 && r.HeartbeatInterval < time.Second) {
 			errs = append(errs, fmt.Errorf("devices[%d].heartbeat_interval %s: at least 1s", i, r.HeartbeatInterval))
-		}
-	}
-	if c.API.Listen != "" {
-		host, port, err := net.SplitHostPort(c.API.Listen)
-		ip := net.ParseIP(host)
-		switch {
-		case err != nil || port == "":
-			errs = append(errs, fmt.Errorf("api.listen %q: want HOST:PORT", c.API.Listen))
-		case host != "localhost" && (ip == nil || !ip.IsLoopback()):
-			errs = append(errs, fmt.Errorf("api.listen %q: the query API has no operator authentication yet, so it listens on loopback only (127.0.0.1, ::1 or localhost)", c.API.Listen))
 		}
 	}
 	return errs

@@ -33,6 +33,8 @@ type Config struct {
 	Detect        Detect        `yaml:"detect"`          // detection thresholds
 	Alerting      Alerting      `yaml:"alerting"`        // alert delivery
 	Devices       []DeviceRule  `yaml:"devices"`         // labels and settings by device id
+	Enroll        Enroll        `yaml:"enroll"`          // device enrollment (enroll.go)
+	Limits        Limits        `yaml:"limits"`          // per-device rate limits (limits.go)
 }
 
 // TLS names the PEM files: the CA that signs device certificates, and the
@@ -109,6 +111,10 @@ func (c *Config) Check() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, c.checkAlerting()...)
+	errs = append(errs, c.Enroll.check()...)
+	errs = append(errs, c.checkLimits()...)
+	errs = append(errs, c.checkAPI()...)
+	errs = append(errs, c.checkKeyFiles()...)
 	return errors.Join(errs...)
 }
 

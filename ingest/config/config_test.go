@@ -31,15 +31,18 @@ func TestExampleLoads(t *testing.T) {
 	want := Config{Listen: "0.0.0.0:7443", TLS: TLS{CA: "/etc/offbox-ingest/ca.pem", Cert: "/etc/offbox-ingest/ingest.pem",
 		Key: "/etc/offbox-ingest/ingest-key.pem"}, DB: "/var/lib/offbox-ingest/offbox.db", SQLiteSync: "full",
 		MaxBatchBytes: 8 << 20, ShutdownGrace: 15 * time.Second, LogLevel: "info",
-		API: API{Listen: "127.0.0.1:7480"}, Detect: defaultDetect(),
+		API: API{Listen: "127.0.0.1:7480", AllowCIDRs: []string{"127.0.0.1/32"}}, Detect: defaultDetect(),
 		Alerting: Alerting{Sinks: []notify.SinkConfig{
 			{Name: "soc", Type: "webhook", URL: "https://soc.example.net/hooks/offbox",
 				Headers: map[string]string{"Authorization": "Bearer change-me"}, MinSeverity: "warning", Kinds: []string{},
 				Timeout: 10 * time.Second, CA: "/etc/offbox-ingest/soc-ca.pem"},
 			{Name: "alertmanager", Type: "alertmanager", URL: "http://127.0.0.1:9093"}}},
 		Devices: []DeviceRule{{Match: "sw-*", Labels: map[string]string{"role": "switch", "site": "par1"}},
-			{Match: "sw-core-*", Labels: map[string]string{"tier": "core"}, HeartbeatInterval: 30 * time.Second}}}
+			{Match: "sw-core-*", Labels: map[string]string{"tier": "core"}, HeartbeatInterval: 30 * time.Second},
+			{Match: "relay-*", RecordsPerSecond: ptr(50000.0), BytesPerSecond: ptr(0.0)}},
+		Limits: Limits{BurstSeconds: 2}}
 	want.Detect.ApprovedFirmware = map[string][]string{"OpenWrt One": {"24.10.0", "24.10.1"}}
+	want.Enroll = Enroll{CAKey: "/etc/offbox-ingest/ca-key.pem", CertValidity: DefaultCertValidity, TokenTTL: DefaultTokenTTL}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("packaging/offbox-ingest.yaml = %+v, want %+v", c, want)
 	}
@@ -50,11 +53,12 @@ func TestExampleLoads(t *testing.T) {
 	}
 	b, _ := os.ReadFile("../../packaging/offbox-ingest.yaml")
 	for _, key := range []string{"listen:", "tls:", "ca:", "cert:", "key:", "db:", "sqlite_sync:", "max_batch_bytes:", "shutdown_grace:", "log_level:",
-		"api:", "detect:", "group_window:", "brute_force_threshold:", "brute_force_window:", "working_hours:", "working_days:",
+		"api:", "allow_cidrs:", "client_ca:", "detect:", "group_window:", "brute_force_threshold:", "brute_force_window:", "working_hours:", "working_days:",
 		"timezone:", "reboot_loop_count:", "reboot_loop_window:", "approved_firmware:", "heartbeat_interval:",
 		"heartbeat_misses:", "timestamp_skew:", "clock_offset_warning:", "clock_offset_critical:", "password_max_age_days:",
 		"alerting:", "sinks:", "name:", "type:", "url:", "headers:", "min_severity:", "kinds:", "timeout:",
-		"devices:", "match:", "labels:"} {
+		"enroll:", "ca_key:", "cert_validity:", "token_ttl:",
+		"devices:", "match:", "labels:", "limits:", "records_per_second:", "bytes_per_second:", "burst_seconds:"} {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("packaging/offbox-ingest.yaml does not document %s", key)
 		}
@@ -120,7 +124,7 @@ func TestCheck(t *testing.T) {
 		"no match":        {func(c *Config) { c.Devices = []DeviceRule{{Labels: map[string]string{"a": "b"}}} }, "devices[0].match"},
 		"bad glob":        {func(c *Config) { c.Devices = []DeviceRule{{Match: "[sw"}} }, "devices[0].match"},
 		"bad label":       {func(c *Config) { c.Devices = []DeviceRule{{Match: "*", Labels: map[string]string{"a=b": "c"}}} }, "devices[0].labels"},
-		"public api":      {func(c *Config) { c.API.Listen = "0.0.0.0:7480" }, "loopback only"},
+		"public api":      {func(c *Config) { c.API.Listen = "0.0.0.0:7480" }, "api.allow_cidrs: required"},
 		"loopback api":    {func(c *Config) { c.API.Listen = "[::1]:7480" }, ""},
 	}
 	for name, tt := range tests {
