@@ -13,7 +13,7 @@ CROSS_TARGETS := amd64 arm64 arm/7 arm/6 mips mipsle
 SIZE_LIMIT := 10485760
 SIZE_ENFORCED := arm64 armv7
 
-.PHONY: help build cross check-size test test-integration fuzz bench proto demo lint clean
+.PHONY: help build cross check-size test test-integration fuzz fuzz-network bench proto demo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -42,6 +42,34 @@ check-size: cross ## print every cross build's size; fail if arm64 or armv7 exce
 		printf '%-8s %10d bytes  %5.2f MiB  %s\n' $$a $$n $$(awk "BEGIN{printf \"%.2f\", $$n/1048576}") "$$verdict"; \
 	done; exit $$fail
 
+# Packages (issue 6): nfpm's CLI at a pinned version through the module
+# proxy, built from the static cross builds.
+NFPM_VERSION := v2.45.2
+NFPM := $(TOOLS)/nfpm-$(NFPM_VERSION)/nfpm
+PACKAGE_ARCHS := amd64 arm64
+OPENWRT_TARGETS := mips mipsle armv7
+DIST := dist
+
+.PHONY: cross-ingest packages package openwrt
+
+cross-ingest: ## static collector builds for the package architectures into bin/cross/
+	@for arch in $(PACKAGE_ARCHS); do \
+		echo "build offbox-ingest-linux-$$arch"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch \
+			$(GO) build $(GOFLAGS_BUILD) -ldflags '$(LDFLAGS)' -o $(BIN)/cross/offbox-ingest-linux-$$arch ./cmd/offbox-ingest || exit 1; \
+	done
+
+$(NFPM):
+	GOBIN=$(dir $(NFPM)) $(GO) install github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+
+packages: cross cross-ingest $(NFPM) ## .deb and .rpm of offbox and offbox-ingest for amd64 and arm64 into dist/
+	NFPM=$(NFPM) VERSION=$(VERSION) DIST=$(DIST) ./scripts/packages.sh $(PACKAGE_ARCHS)
+
+package: packages
+
+openwrt: cross $(NFPM) ## OpenWrt .ipk of the agent (procd init script) for mips, mipsle and armv7 into dist/
+	NFPM=$(NFPM) VERSION=$(VERSION) DIST=$(DIST) ./scripts/openwrt-package.sh $(OPENWRT_TARGETS)
+
 test: ## unit tests, then the integration and end-to-end tests (real TLS, logrotate, binaries)
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
@@ -51,6 +79,9 @@ test-short: ## unit tests only
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	@./scripts/fuzz.sh $(or $(FUZZTIME),10s)
+
+fuzz-network: ## fuzz every decoder of network input for FUZZTIME each (default 5s; CI runs it)
+	@./scripts/fuzz-network.sh $(or $(FUZZTIME),5s)
 
 bench: build ## end-to-end and hot-path benchmarks; prints figures with the commands that made them
 	@./scripts/bench.sh
@@ -72,4 +103,4 @@ lint: ## gofmt, go vet, staticcheck
 	staticcheck ./...
 
 clean: ## remove build output
-	rm -rf $(BIN) .tools
+	rm -rf $(BIN) .tools $(DIST)
