@@ -205,7 +205,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
-		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: runner.Wake,
+		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: runner.Offer,
 		Revocations: st.Revocations, Limits: serverLimits(cfg)})
 	if err != nil {
 		return err

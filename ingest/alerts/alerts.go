@@ -20,11 +20,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/offbox/offbox/ingest/detect"
 	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
 )
 
@@ -54,8 +56,19 @@ type Runner struct {
 	wake   chan struct{}
 	cursor store.Cursor
 	saved  map[string]string // device → the baseline snapshot last saved
-	stats  struct{ batches, records, alerts, rounds atomic.Int64 }
+	stats  struct{ batches, records, alerts, rounds, offered atomic.Int64 }
+
+	// Batches just committed, by row, as the server decoded them: a round
+	// takes the rows that follow its cursor from here instead of reading
+	// and decoding them again. Bounded; whatever is not here is read from
+	// the store.
+	mu      sync.Mutex
+	offered map[int64]*store.Batch
 }
+
+// maxOffered bounds the batches kept for the next round (each up to the
+// collector's max_batch_bytes, twice: bytes and decoded records).
+const maxOffered = 32
 
 // New checks cfg and returns a Runner; Run starts it.
 func New(cfg Config) (*Runner, error) {
@@ -86,27 +99,42 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Delivered == nil {
 		cfg.Delivered = func() {}
 	}
-	return &Runner{cfg: cfg, engine: detect.New(cfg.Detect), wake: make(chan struct{}, 1), saved: map[string]string{}}, nil
+	return &Runner{cfg: cfg, engine: detect.New(cfg.Detect), wake: make(chan struct{}, 1), saved: map[string]string{},
+		offered: map[int64]*store.Batch{}}, nil
 }
 
-// Wake tells the runner new data was stored; it never blocks.
-func (r *Runner) Wake() {
+// Offer tells the runner something was stored: b, a batch just committed
+// (with Row, Segments and Decoded set; the runner keeps it a while and
+// never changes it), or nil for anything else. It never blocks.
+func (r *Runner) Offer(b *store.Batch) {
+	if b != nil && b.Decoded != nil && b.Row > 0 {
+		r.mu.Lock()
+		if len(r.offered) < maxOffered {
+			r.offered[b.Row] = b
+			r.stats.offered.Add(1)
+		}
+		r.mu.Unlock()
+	}
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
 }
 
+// Wake tells the runner new data was stored; it never blocks.
+func (r *Runner) Wake() { r.Offer(nil) }
+
 // Stats are the runner's totals.
 type Stats struct {
 	Rounds, Batches, Records, Alerts int64
+	Offered                          int64 // batches handed over at commit, not read back
 	Engine                           detect.Stats
 }
 
 // Stats reports what the runner has done.
 func (r *Runner) Stats() Stats {
 	return Stats{Rounds: r.stats.rounds.Load(), Batches: r.stats.batches.Load(), Records: r.stats.records.Load(),
-		Alerts: r.stats.alerts.Load(), Engine: r.engine.Stats()}
+		Alerts: r.stats.alerts.Load(), Offered: r.stats.offered.Load(), Engine: r.engine.Stats()}
 }
 
 // Run restores the engine's baselines, then detects until ctx ends. A
@@ -184,7 +212,7 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	var raised []detect.Alert
 	touched := map[string]bool{}
 
-	batches, err := r.cfg.Store.BatchesAfter(ctx, cur.BatchRow, r.cfg.Limit)
+	batches, err := r.nextBatches(ctx, cur.BatchRow)
 	if err != nil {
 		return false, err
 	}
@@ -242,6 +270,7 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 		return false, err
 	}
 	r.cursor = cur
+	r.forget(cur.BatchRow)
 	for dev, snap := range states {
 		r.saved[dev] = string(snap)
 	}
@@ -253,23 +282,79 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	return more, nil
 }
 
+// pending is a batch to detect over: committed just now (decoded) or
+// read back from the store (bytes).
+type pending struct {
+	Row               int64
+	Seq               uint64
+	Device            string
+	Received          time.Time
+	BootID, SessionID string
+	records           []*offboxv1.Record // nil: decode bytes
+	bytes             []byte
+	Segments          []store.Segment
+}
+
+// nextBatches returns up to Limit batches after row: those offered, as long
+// as they follow on from row one by one, else read from the store.
+func (r *Runner) nextBatches(ctx context.Context, row int64) ([]pending, error) {
+	var out []pending
+	r.mu.Lock()
+	for len(out) < r.cfg.Limit {
+		b := r.offered[row+1]
+		if b == nil {
+			break
+		}
+		row++
+		h := b.Decoded.GetHeader()
+		out = append(out, pending{Row: row, Seq: h.GetSeq(), Device: b.Device, Received: b.Received, BootID: h.GetBootId(),
+			SessionID: detect.SessionIDString(h.GetSessionId()), records: b.Decoded.GetRecords(), Segments: b.Segments})
+	}
+	r.mu.Unlock()
+	if len(out) > 0 {
+		return out, nil
+	}
+	stored, err := r.cfg.Store.BatchesAfter(ctx, row, r.cfg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range stored {
+		out = append(out, pending{Row: b.Row, Seq: b.Seq, Device: b.Device, Received: b.Received, BootID: b.BootID,
+			SessionID: detect.SessionIDString(b.SessionID), bytes: b.Bytes, Segments: b.Segments})
+	}
+	return out, nil
+}
+
+// forget drops the offered batches at or before row.
+func (r *Runner) forget(row int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k := range r.offered {
+		if k <= row {
+			delete(r.offered, k)
+		}
+	}
+}
+
 // batch runs every indexed record of b through the engine. Records the
 // index leaves out (duplicates of lines already stored) are not evidence
 // of anything new and are skipped.
-func (r *Runner) batch(ctx context.Context, out []detect.Alert, b *store.StoredBatch) []detect.Alert {
-	dec, err := seal.Open(b.Bytes)
-	if err != nil { // the server verified it before storing: the store is damaged
-		r.cfg.Logger.Error("stored batch does not decode; skipped by detection (run verify)",
-			"device", b.Device, "seq", b.Seq, "err", err)
-		return out
+func (r *Runner) batch(ctx context.Context, out []detect.Alert, b pending) []detect.Alert {
+	recs := b.records
+	if recs == nil {
+		dec, err := seal.Open(b.bytes)
+		if err != nil { // the server verified it before storing: the store is damaged
+			r.cfg.Logger.Error("stored batch does not decode; skipped by detection (run verify)",
+				"device", b.Device, "seq", b.Seq, "err", err)
+			return out
+		}
+		recs = dec.GetRecords()
 	}
 	labels := r.cfg.Labels(ctx, b.Device)
-	recs := dec.GetRecords()
-	session := detect.SessionIDString(b.SessionID)
 	for _, seg := range b.Segments {
 		for i := seg.First; i < seg.First+seg.Count && i < len(recs); i++ {
 			in := detect.FromRecord(store.Record{Device: b.Device, Seq: b.Seq, Index: i, Received: b.Received, Record: recs[i]})
-			in.Labels, in.SessionID, in.BootID = labels, session, b.BootID
+			in.Labels, in.SessionID, in.BootID = labels, b.SessionID, b.BootID
 			out = append(out, r.engine.Observe(in)...)
 			r.stats.records.Add(1)
 		}

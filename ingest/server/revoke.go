@@ -145,7 +145,7 @@ func (s *Server) addEvent(ctx context.Context, e store.IntegrityEvent) {
 	if err := s.cfg.Store.AddIntegrityEvent(context.WithoutCancel(ctx), e); err != nil {
 		log.Error("storing an integrity event failed", "kind", e.Kind, "err", err)
 	} else {
-		s.stored()
+		s.stored(nil)
 	}
 	log.Warn("integrity event", "kind", e.Kind, "seq", e.Seq, "detail", e.Detail)
 }

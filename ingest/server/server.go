@@ -48,9 +48,10 @@ type Config struct {
 	Window        int              // batches decoded ahead of the commit per stream; 0: 4
 	// Register adds more services to the gRPC server (enrollment); nil: none.
 	Register func(grpc.ServiceRegistrar)
-	// Stored is called after each batch or integrity event is committed
-	// (detection's Wake); it must not block. nil: nothing.
-	Stored func()
+	// Stored is called after each batch (b, with its Row and Segments set)
+	// or integrity event (b nil) is committed: detection's Offer. It must
+	// not block, and must not change b. nil: nothing.
+	Stored func(b *store.Batch)
 
 	// Keepalive: the server pings a silent peer after KeepaliveTime and
 	// drops it KeepaliveTimeout later, so a dead device frees its stream.
@@ -190,9 +191,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // stored tells whoever follows the store that something new is in it.
-func (s *Server) stored() {
+func (s *Server) stored(b *store.Batch) {
 	if s.cfg.Stored != nil {
-		s.cfg.Stored()
+		s.cfg.Stored(b)
 	}
 }
 

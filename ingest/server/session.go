@@ -187,7 +187,7 @@ func (ss *session) raise(wctx context.Context, e *store.IntegrityEvent) {
 	if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *e); err != nil {
 		ss.log.Error("storing an integrity event failed", "kind", e.Kind, "err", err)
 	} else {
-		ss.srv.stored()
+		ss.srv.stored(nil)
 	}
 	ss.logEvent(e)
 }
@@ -415,13 +415,13 @@ func (ss *session) settle(wctx context.Context, it *item) error {
 		for i := range it.commit.Events {
 			ss.logEvent(&it.commit.Events[i])
 		}
-		ss.srv.stored()
+		ss.srv.stored(it.commit)
 	case it.event != nil:
 		if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *it.event); err != nil {
 			return fromStore(err)
 		}
 		ss.logEvent(it.event)
-		ss.srv.stored()
+		ss.srv.stored(nil)
 	}
 	if it.fatal != nil {
 		return it.fatal

@@ -338,6 +338,11 @@ type Batch struct {
 	Received   time.Time       // collector clock
 	ExpectHead uint64          // the head seq the verdict was judged against
 	Events     []IntegrityEvent
+
+	// Set by a successful CommitBatch: the batch's row (StoredBatch.Row)
+	// and its index segments.
+	Row      int64
+	Segments []Segment
 }
 
 // Segment is one index row: a maximal run of consecutive records of a batch

@@ -92,58 +92,79 @@ func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
 	if seq := dec.GetHeader().GetSeq(); seq > math.MaxInt64 {
 		return fmt.Errorf("store: sequence %d out of range", seq)
 	}
+	orig := b
 	if b.Digest == ([32]byte{}) {
-		withDigest := *b // the caller's struct is not ours to change
+		withDigest := *b // the caller's inputs are not ours to change
 		withDigest.Digest = seal.Digest(b.Bytes)
 		b = &withDigest
 	}
-	return w.do(ctx, len(b.Bytes), func(ctx context.Context, tx *sql.Tx) error {
-		return s.commitBatch(ctx, tx, b, dec)
+	var res commitResult
+	err = w.do(ctx, len(b.Bytes), func(ctx context.Context, tx *sql.Tx) (err error) {
+		res, err = s.commitBatch(ctx, tx, b, dec)
+		return err
 	})
+	if err == nil {
+		orig.Row, orig.Segments = res.row, res.segs
+	}
+	return err
 }
 
-func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec *offboxv1.Batch) error {
+// commitResult is what a commit tells the caller: the batch's row and its
+// index segments.
+type commitResult struct {
+	row  int64
+	segs []store.Segment
+}
+
+func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec *offboxv1.Batch) (commitResult, error) {
 	h := dec.GetHeader()
 	seq := int64(h.GetSeq())
 	received := s.timeOr(b.Received)
 	recv := received.UnixNano()
 	dev, err := s.deviceID(ctx, tx, b.Device, received)
 	if err != nil {
-		return err
+		return commitResult{}, err
 	}
-	_, err = tx.StmtContext(ctx, s.stmts.insertBatch).ExecContext(ctx, dev, seq, b.Digest[:], h.GetPrevHash(),
+	ins, err := tx.StmtContext(ctx, s.stmts.insertBatch).ExecContext(ctx, dev, seq, b.Digest[:], h.GetPrevHash(),
 		notNull(h.GetKeyId()), notNull(b.Signature), recv, h.GetSealedNs(), h.GetBootId(), h.GetSessionId(),
 		int64(h.GetRecordCount()), int64(h.GetDroppedRecords()), int64(h.GetDroppedBytes()), b.Bytes)
 	if isUniqueViolation(err) {
-		return fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
+		return commitResult{}, fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
 	}
 	if err != nil {
-		return fmt.Errorf("store: insert batch: %w", err)
+		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
+	}
+	row, err := ins.LastInsertId()
+	if err != nil {
+		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
 	}
 	cps, err := s.loadCheckpoints(ctx, tx, dev)
 	if err != nil {
-		return err
+		return commitResult{}, err
 	}
 	segs, changed := store.Index(dec.GetRecords(), cps)
 	if err := s.insertSegments(ctx, tx, dev, seq, recv, segs); err != nil {
-		return err
+		return commitResult{}, err
 	}
 	if err := s.saveCheckpoints(ctx, tx, dev, cps, changed); err != nil {
-		return err
+		return commitResult{}, err
 	}
 	res, err := tx.StmtContext(ctx, s.stmts.moveHead).ExecContext(ctx, seq, b.Digest[:], dev, int64(b.ExpectHead), seq)
 	if err != nil {
-		return fmt.Errorf("store: move head: %w", err)
+		return commitResult{}, fmt.Errorf("store: move head: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
+		return commitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
 	}
 	for _, e := range b.Events {
 		if err := s.insertEvent(ctx, tx, dev, e); err != nil {
-			return err
+			return commitResult{}, err
 		}
 	}
-	return nil
+	for i := range segs {
+		segs[i].ReceivedNs = recv
+	}
+	return commitResult{row: row, segs: segs}, nil
 }
 
 // deviceID returns the device's row id, creating the row on first sight.

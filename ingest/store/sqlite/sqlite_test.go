@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -291,7 +292,8 @@ func TestGroupFailureIsolated(t *testing.T) {
 	commit(t, s, a, a.Next(batchtest.Heartbeat(1)), 0)
 	mk := func(bt *store.Batch) *op {
 		return &op{size: len(bt.Bytes), done: make(chan error, 1), apply: func(ctx context.Context, tx *sql.Tx) error {
-			return s.commitBatch(ctx, tx, bt, bt.Decoded)
+			_, err := s.commitBatch(ctx, tx, bt, bt.Decoded)
+			return err
 		}}
 	}
 	group := []*op{
@@ -540,6 +542,32 @@ func TestCountStraddlingExact(t *testing.T) {
 		}
 		if got := len(collect(t, s, q)); got != want {
 			t.Errorf("cut %v: Records = %d, want %d", cut, got, want)
+		}
+	}
+}
+
+// CommitBatch tells the caller the batch's row and segments: the same as
+// reading it back gives.
+func TestCommitReportsRowAndSegments(t *testing.T) {
+	t.Parallel()
+	s, _ := tempStore(t)
+	d := batchtest.NewDevice("r")
+	f := batchtest.NewFile("file:/x", 1, 2)
+	var committed []*store.Batch
+	for i := range 3 {
+		b := batchtest.Commit("r", d.Next(append(f.Lines(3, 50), batchtest.Heartbeat(1))...), uint64(i))
+		if err := s.CommitBatch(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		committed = append(committed, b)
+	}
+	back, err := s.BatchesAfter(context.Background(), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, b := range committed {
+		if b.Row != back[i].Row || !reflect.DeepEqual(b.Segments, back[i].Segments) {
+			t.Errorf("batch %d: commit said row %d segments %+v; stored row %d segments %+v", i, b.Row, b.Segments, back[i].Row, back[i].Segments)
 		}
 	}
 }
