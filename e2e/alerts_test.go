@@ -93,6 +93,7 @@ func (w *webhook) firstAt(kind string) time.Time {
 // storedAlert is one line of `offbox-ingest alerts -json`.
 type storedAlert struct {
 	Kind     string            `json:"kind"`
+	First    time.Time         `json:"first"`
 	Severity string            `json:"severity"`
 	Device   string            `json:"device"`
 	Summary  string            `json:"summary"`

@@ -169,7 +169,6 @@ func (r *Runner) Run(ctx context.Context) error {
 			if !more {
 				break
 			}
-			timers = false
 		}
 	}
 }
@@ -237,14 +236,16 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 		raised = append(raised, accessAlert(a))
 		cur.AccessID = a.ID
 	}
-	if timers {
+	more = len(batches) == r.cfg.Limit || len(events) == 256 || len(accesses) == 256
+	// The timer rules judge silence by the records seen so far: only once
+	// caught up, or a backlog would look like silent devices.
+	if timers && !more {
 		ticked := r.engine.Tick(r.cfg.Now())
 		for _, a := range ticked {
 			touched[a.Device] = true
 		}
 		raised = append(raised, ticked...)
 	}
-	more = len(batches) == r.cfg.Limit || len(events) == 256 || len(accesses) == 256
 	states := r.changedBaselines(touched)
 	if len(raised) == 0 && len(states) == 0 && cur == r.cursor {
 		return more, nil
