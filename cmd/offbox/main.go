@@ -230,25 +230,42 @@ func agentConfig(c *config, cs *sources, log *slog.Logger) agent.Config {
 // agent needs, unless GOMEMLIMIT says otherwise: on a small device a heap
 // that doubles before each collection is memory taken from the device.
 // releaseCodeWhileRunning gives back the resident pages of the agent's own
-// code (releaseCode) once start-up is over, and every 30 s after, so an
-// idle agent's resident set is the code it ran lately, not all of the
+// code (releaseCode) at start, 20 s later and every 30 s after, so the
+// agent's resident set holds the code it ran lately, not all of the
 // binary. Touching a released page again costs a minor fault (the kernel
 // maps 64 KiB around it): at most a few dozen per interval.
 func releaseCodeWhileRunning(ctx context.Context, log *slog.Logger) {
-	wait := 20 * time.Second
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		n, err := releaseCode()
-		if err != nil {
-			log.Debug("releasing code pages failed", "err", err)
+	// At once: package initialisation touched all of the binary, most of
+	// which a running agent never needs again; then after the collectors
+	// have started, and every 30 s.
+	for _, wait := range []time.Duration{0, 20 * time.Second} {
+		if !sleepCtx(ctx, wait) || !releaseCodeOnce(log) {
 			return
 		}
-		log.Debug("released code pages", "bytes", n)
-		wait = 30 * time.Second
+	}
+	for sleepCtx(ctx, 30*time.Second) && releaseCodeOnce(log) {
+	}
+}
+
+func releaseCodeOnce(log *slog.Logger) bool {
+	n, err := releaseCode()
+	if err != nil {
+		log.Debug("releasing code pages failed", "err", err)
+		return false
+	}
+	log.Debug("released code pages", "bytes", n)
+	return true
+}
+
+// sleepCtx waits d, and reports false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -12,6 +12,12 @@
 // An alert is queued for delivery (ingest/notify) when it opens or its
 // severity rises, to every sink that wants it; a growing count updates the
 // stored alert without notifying again.
+//
+// The cursor assumes a store gives batch rows in commit order (SQLite's
+// single writer does). A store shared by several collectors must number
+// batches by commit (not by insert, as a sequence does when transactions
+// commit out of order), or a batch committed late behind a higher row
+// would be skipped.
 package alerts
 
 import (
