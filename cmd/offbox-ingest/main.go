@@ -30,6 +30,7 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
 	"github.com/offbox/offbox/ingest/verify"
+	"github.com/offbox/offbox/ingest/web"
 	"github.com/offbox/offbox/internal/version"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -214,7 +215,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	apiLis, err := apiListener(cfg.API, log.With("part", "api"))
+	apiLis, guard, err := apiListener(cfg.API, log.With("part", "api"))
 	if err != nil {
 		lis.Close()
 		return err
@@ -238,7 +239,8 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	go func() { defer wg.Done(); _ = disp.Run(bg) }()
 	defer func() { stopBG(); wg.Wait() }()
 	if apiLis != nil {
-		api := &http.Server{Handler: apiHandler(st, log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		api := &http.Server{Handler: apiHandler(st, labels, log), ConnContext: guard.ConnContext,
+			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.With("part", "api").Handler(), slog.LevelDebug)} // TLS handshake noise
 		go func() {
 			if err := api.Serve(apiLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -272,21 +274,30 @@ func route(sinks []notify.SinkConfig) func(store.Alert) []string {
 	}
 }
 
-// apiHandler is the query API; it authenticates every call.
-func apiHandler(st *sqlite.Store, log *slog.Logger) http.Handler {
-	return api.New(api.Config{Store: st, Logger: log.With("part", "api")})
+// apiHandler is the operator listener's handler: the query API under
+// /api/v1/ and the dashboard at /, with one authentication and one
+// access trail, behind the address check (api.Permitted), which answers
+// first.
+func apiHandler(st *sqlite.Store, labels *alerts.LabelCache, log *slog.Logger) http.Handler {
+	auth := &api.Auth{Store: st, Logger: log.With("part", "api")}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", api.New(api.Config{Store: st, Auth: auth, Logger: log.With("part", "api")}))
+	mux.Handle("/", web.New(web.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "dashboard")}))
+	return api.Permitted(mux, web.Fail)
 }
 
 // apiListener is the query API's listener (nil when api.listen is ""):
-// the address ranges are enforced first, on the TCP connection, then TLS
-// when configured. The configuration has passed config.Check.
-func apiListener(c config.API, log *slog.Logger) (net.Listener, error) {
+// the address ranges are checked first, on the TCP connection (the
+// server must use the Guard's ConnContext, and apiHandler answers a
+// refused connection with 403 before anything else), then TLS when
+// configured. The configuration has passed config.Check.
+func apiListener(c config.API, log *slog.Logger) (net.Listener, *api.Guard, error) {
 	if c.Listen == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	allow, err := c.AllowNets()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var tlsCfg *tls.Config
 	if c.TLS.Cert != "" {
@@ -298,19 +309,20 @@ func apiListener(c config.API, log *slog.Logger) (net.Listener, error) {
 		}
 		src, err := tlsconf.Load(tlsconf.Files{CA: ca, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
 		if err != nil {
-			return nil, fmt.Errorf("api.tls: %w", err)
+			return nil, nil, fmt.Errorf("api.tls: %w", err)
 		}
 		tlsCfg = api.TLSConfig(src, c.TLS.ClientCA != "")
 	}
 	l, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("api.listen: %w", err)
+		return nil, nil, fmt.Errorf("api.listen: %w", err)
 	}
-	var out net.Listener = api.AllowListener(l, allow, log)
+	g := api.AllowListener(l, allow, log)
+	var out net.Listener = g
 	if tlsCfg != nil {
 		out = tls.NewListener(out, tlsCfg)
 	}
-	return out, nil
+	return out, g, nil
 }
 
 // repeated is a flag that may be given more than once.

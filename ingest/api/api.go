@@ -49,12 +49,14 @@ type Config struct {
 	Store  Store
 	Now    func() time.Time // collector clock: access times, token expiry, relative since; nil: time.Now
 	Logger *slog.Logger     // nil: slog.Default()
+	Auth   *Auth            // shared with the dashboard; nil: one of Store, Now and Logger
 }
 
 type handler struct {
-	cfg      Config
-	mux      *http.ServeMux
-	refusals perIP // log lines about refused calls
+	cfg  Config
+	mux  *http.ServeMux
+	auth *Auth
+	next http.Handler // mux behind authentication
 }
 
 // New returns the API's handler.
@@ -66,30 +68,26 @@ func New(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	h := &handler{cfg: cfg, mux: http.NewServeMux()}
+	h.auth = cfg.Auth
+	if h.auth == nil {
+		h.auth = &Auth{Store: cfg.Store, Now: cfg.Now, Logger: cfg.Logger}
+	}
 	h.mux.HandleFunc("/api/v1/alerts", h.alerts)
 	h.mux.HandleFunc("/api/v1/events", h.events)
 	h.mux.HandleFunc("/api/v1/devices", h.devices)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		WriteError(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
+	h.next = h.auth.Require("api", WriteError, http.HandlerFunc(h.route))
 	return h
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	who, why, err := h.authenticate(r)
-	if err != nil {
-		h.cfg.Logger.Error("api: operator token lookup failed", "remote", r.RemoteAddr, "err", err)
-		writeError(w, http.StatusServiceUnavailable, "the operator could not be checked; try again later")
-		return
-	}
-	if who == "" {
-		h.refuse(w, r, why)
-		return
-	}
-	r = withOperator(r, who)
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.next.ServeHTTP(w, r) }
+
+func (h *handler) route(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET")
+		WriteError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET")
 		return
 	}
 	h.mux.ServeHTTP(w, r)
@@ -209,35 +207,24 @@ func CheckSeverity(s string) error {
 	return fmt.Errorf("%q: want %s, %s or %s", s, store.SeverityInfo, store.SeverityWarning, store.SeverityCritical)
 }
 
-// audit records the access r is about to make. Nothing may be read if it
-// fails.
-func (h *handler) audit(ctx context.Context, r *http.Request) error {
-	who, what := operator(r), describe(r)
-	err := h.cfg.Store.RecordAccess(ctx, store.Access{Time: h.cfg.Now(), Who: who, Via: "api", Remote: r.RemoteAddr, What: what})
-	if err != nil {
-		h.cfg.Logger.Error("api: access not recorded, request refused", "who", who, "remote", r.RemoteAddr, "what", what, "err", err)
-	}
-	return err
-}
-
 // serve parses the request, records the access and only then reads.
 // parse returns an apiError for the caller's mistakes; read's errors are
 // the store's.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, parse func(*http.Request) (func(context.Context) (any, error), error)) {
 	read, err := parse(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		WriteError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	ctx := r.Context()
-	if err := h.audit(ctx, r); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "this access could not be recorded, so nothing was read; try again later")
+	if err := h.auth.Audit(ctx, r, "api"); err != nil {
+		WriteError(w, r, http.StatusServiceUnavailable, "this access could not be recorded, so nothing was read; try again later")
 		return
 	}
 	body, err := read(ctx)
 	if err != nil {
 		h.cfg.Logger.Error("api: read failed", "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "reading the store failed")
+		WriteError(w, r, http.StatusInternalServerError, "reading the store failed")
 		return
 	}
 	writeJSON(w, http.StatusOK, body)
@@ -389,6 +376,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v) // a failure here is the client gone
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
+// WriteError answers with {"error": msg}; it is the API's Fail.
+func WriteError(w http.ResponseWriter, _ *http.Request, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }

@@ -1,18 +1,21 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Guard is a listener that accepts connections only from its address
-// ranges. Any other connection is closed as soon as it is accepted,
-// before TLS and before any handler, counted, and logged at most once a
-// minute per remote IP.
+// Guard is a listener that lets through only clients in its address
+// ranges. Any other connection is counted, logged at most once a minute
+// per remote IP, given refusedFor to finish, and marked: ConnContext
+// finds the mark and Permitted answers every request on it with 403
+// before any handler runs, so the client learns why it was refused.
 type Guard struct {
 	net.Listener
 	allow   []netip.Prefix
@@ -30,26 +33,67 @@ func AllowListener(l net.Listener, allow []netip.Prefix, log *slog.Logger) *Guar
 	return &Guard{Listener: l, allow: allow, log: log}
 }
 
-// Accept returns the next permitted connection.
+// refusedFor is how long a refused connection may stay open: enough for
+// TLS and one request to be answered with 403.
+const refusedFor = 10 * time.Second
+
+// refusedConn is a connection from outside the ranges.
+type refusedConn struct {
+	net.Conn
+	ip netip.Addr
+}
+
+// Accept returns the next connection; one from outside the ranges is
+// marked as refused.
 func (g *Guard) Accept() (net.Conn, error) {
-	for {
-		c, err := g.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		ip, ok := remoteIP(c.RemoteAddr())
-		if ok && g.Allowed(ip) {
-			return c, nil
-		}
-		if tc, isTCP := c.(*net.TCPConn); isTCP {
-			tc.SetLinger(0) // a reset: no TIME_WAIT kept for a refused peer
-		}
-		c.Close()
-		n := g.refused.Add(1)
-		if g.logs.allow(ip) {
-			g.log.Warn("api: connection refused: address not in api.allow_cidrs", "remote", c.RemoteAddr().String(), "refused_total", n)
-		}
+	c, err := g.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	ip, ok := remoteIP(c.RemoteAddr())
+	if ok && g.Allowed(ip) {
+		return c, nil
+	}
+	if tc, isTCP := c.(*net.TCPConn); isTCP {
+		tc.SetLinger(0) // a reset: no TIME_WAIT kept for a refused peer
+	}
+	c.SetDeadline(time.Now().Add(refusedFor))
+	n := g.refused.Add(1)
+	if g.logs.allow(ip) {
+		g.log.Warn("api: connection refused: address not in api.allow_cidrs", "remote", c.RemoteAddr().String(), "refused_total", n)
+	}
+	return &refusedConn{Conn: c, ip: ip}, nil
+}
+
+type refusedKey struct{}
+
+// ConnContext is an http.Server ConnContext: it marks the context of a
+// connection Accept refused (under any TLS layer) for Permitted.
+func (g *Guard) ConnContext(ctx context.Context, c net.Conn) context.Context {
+	for {
+		if rc, ok := c.(*refusedConn); ok {
+			return context.WithValue(ctx, refusedKey{}, rc.ip)
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return ctx
+		}
+		c = u.NetConn()
+	}
+}
+
+// Permitted is the outermost handler: a request on a connection the Guard
+// refused is answered 403 through fail, naming the address, and the
+// connection is closed; no other handler runs and nothing is read.
+func Permitted(next http.Handler, fail Fail) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ip, refused := r.Context().Value(refusedKey{}).(netip.Addr); refused {
+			w.Header().Set("Connection", "close")
+			fail(w, r, http.StatusForbidden, "your address "+ip.String()+" is not permitted by api.allow_cidrs")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Allowed reports whether a client at ip may connect.

@@ -3,7 +3,6 @@ package api
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -74,7 +72,7 @@ func serveAPI(t *testing.T, h http.Handler, dir string, operatorCA bool, allow [
 	}
 	g := AllowListener(l, allow, log)
 	g.logs.now = now
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	srv := &http.Server{Handler: Permitted(h, WriteError), ConnContext: g.ConnContext, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	go srv.Serve(tls.NewListener(g, TLSConfig(src, operatorCA)))
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String(), g, logs
@@ -156,8 +154,9 @@ func TestTokensOnlyTLS(t *testing.T) {
 }
 
 // TestAllowListener: a client from 127.0.0.2 against an allow-list of
-// 127.0.0.1/32 gets its connection closed before TLS, with no HTTP answer
-// and nothing audited; it is counted, and logged once a minute.
+// 127.0.0.1/32 is answered 403 naming its address, whatever credential it
+// presents, and nothing is read or audited; it is counted, and logged
+// once a minute.
 func TestAllowListener(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -169,14 +168,13 @@ func TestAllowListener(t *testing.T) {
 		func() time.Time { return start.Add(time.Duration(clock.Load()) * time.Second) })
 	url := "https://" + addr + "/api/v1/devices"
 	outsider := net.ParseIP("127.0.0.2")
+	const want = `{"error":"your address 127.0.0.2 is not permitted by api.allow_cidrs"}` + "\n"
 
-	if code, _, err := call(client(roots, &carol, outsider), url, aliceToken); err == nil {
-		t.Errorf("from 127.0.0.2: status %d, want the connection refused", code)
+	if code, body, err := call(client(roots, &carol, outsider), url, aliceToken); err != nil || code != 403 || body != want {
+		t.Errorf("from 127.0.0.2 with a certificate and a token: %d %q %v, want 403 %q", code, body, err, want)
 	}
-	// Below TLS: a raw connection is closed without a byte.
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: outsider}, Timeout: 5 * time.Second}
-	if b, err := rawGet(d, addr); len(b) != 0 || err != nil {
-		t.Errorf("raw connection from 127.0.0.2: read %q, %v; want it closed at once", b, err)
+	if code, body, err := call(client(roots, nil, outsider), url, ""); err != nil || code != 403 || body != want {
+		t.Errorf("from 127.0.0.2 with nothing: %d %q %v, want 403 %q", code, body, err, want)
 	}
 	if code, _, err := call(client(roots, &carol, net.ParseIP("127.0.0.1")), url, ""); err != nil || code != 200 {
 		t.Errorf("from 127.0.0.1: %d %v, want 200", code, err)
@@ -188,7 +186,7 @@ func TestAllowListener(t *testing.T) {
 		t.Errorf("%d log lines for two refusals within a minute, want 1:\n%s", n, logs.String())
 	}
 	clock.Add(int64(logEvery / time.Second))
-	rawGet(d, addr)
+	call(client(roots, nil, outsider), url, "")
 	waitUntil(t, func() bool { return g.Refused() == 3 })
 	if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 2 || !strings.Contains(logs.String(), "remote=127.0.0.2:") {
 		t.Errorf("%d log lines a minute later, want 2 naming 127.0.0.2:\n%s", n, logs.String())
@@ -196,26 +194,6 @@ func TestAllowListener(t *testing.T) {
 	if as := accesses(t, st); len(as) != 1 || as[0].Who != "cert:carol" {
 		t.Errorf("accesses %+v, want only carol's", as)
 	}
-}
-
-// rawGet sends an HTTP request over plain TCP and returns what came back;
-// err is set only when the connection was neither closed nor reset.
-func rawGet(d net.Dialer, addr string) ([]byte, error) {
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNRESET) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	c.Write([]byte("GET /api/v1/devices HTTP/1.0\r\n\r\n"))
-	b, err := io.ReadAll(c)
-	if errors.Is(err, syscall.ECONNRESET) {
-		err = nil
-	}
-	return b, err
 }
 
 func waitUntil(t *testing.T, cond func() bool) {

@@ -18,6 +18,9 @@ import (
 // WireRecord is seal.WireRecord, so callers need not import seal.
 type WireRecord = seal.WireRecord
 
+// WireAttr is seal.WireAttr, a WireRecord's attribute.
+type WireAttr = seal.WireAttr
+
 // Device is an agent's sealing state: its identity, key and chain position.
 type Device struct {
 	Name    string

@@ -62,7 +62,7 @@ func (e *Engine) boot(out []Alert, d *deviceState, in *Input) []Alert {
 			"firmware changed from "+quote(d.firmware)+" to "+quote(b.FirmwareVersion), f), at, seen, d.labels))
 		// Versions from different sources or models are different
 		// sequences (collectors/boot): only compare like with like.
-		if b.FirmwareSource == d.fwSource && b.Model == d.model && compareVersions(b.FirmwareVersion, d.firmware) < 0 {
+		if b.FirmwareSource == d.fwSource && b.Model == d.model && CompareVersions(b.FirmwareVersion, d.firmware) < 0 {
 			out = append(out, e.raiseOne(base(AlertFirmwareDowngrade, SeverityCritical, b.FirmwareVersion,
 				"firmware downgraded from "+quote(d.firmware)+" to "+quote(b.FirmwareVersion), copyFields(f)), at, seen, d.labels))
 		}

@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-// compareVersions orders two firmware version strings as collectors/boot
+// CompareVersions orders two firmware version strings as collectors/boot
 // reports them: -1 if a is older than b, 0 if they are the same release, +1
 // if a is newer. It never fails: any two strings compare.
 //
 // Each string is reduced on its own to a list of tokens, and the lists are
 // compared token by token, so the order is a total preorder:
-// compareVersions(a, a) == 0 and compareVersions(a, b) ==
+// CompareVersions(a, a) == 0 and compareVersions(a, b) ==
 // -compareVersions(b, a) for every a and b.
 //
 //   - Letters are compared case-insensitively; a leading "v" is dropped.
@@ -29,7 +29,7 @@ import (
 //     Debian's "~" sort before the end of the string, so "1.2.0-rc1" <
 //     "1.2.0" < "1.2.0.1"; other words sort after it ("1.0.2a" > "1.0.2",
 //     "23.05.3 r23809" > "23.05.3"), and numbers sort after words.
-func compareVersions(a, b string) int {
+func CompareVersions(a, b string) int {
 	ta, tb := versionTokens(a), versionTokens(b)
 	for i := 0; ; i++ {
 		var x, y vtoken

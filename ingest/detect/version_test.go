@@ -53,10 +53,10 @@ var versionCases = []struct {
 func TestCompareVersions(t *testing.T) {
 	t.Parallel()
 	for _, c := range versionCases {
-		if got := compareVersions(c.a, c.b); got != c.want {
+		if got := CompareVersions(c.a, c.b); got != c.want {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
-		if got := compareVersions(c.b, c.a); got != -c.want {
+		if got := CompareVersions(c.b, c.a); got != -c.want {
 			t.Errorf("compareVersions(%q, %q) = %d, want %d", c.b, c.a, got, -c.want)
 		}
 	}
@@ -68,14 +68,14 @@ func FuzzCompareVersions(f *testing.F) {
 	}
 	f.Add("1.0\xff2", "1.0~~x")
 	f.Fuzz(func(t *testing.T, a, b string) {
-		ab, ba := compareVersions(a, b), compareVersions(b, a)
+		ab, ba := CompareVersions(a, b), CompareVersions(b, a)
 		if ab != -ba {
 			t.Fatalf("compare(%q, %q) = %d but compare(b, a) = %d", a, b, ab, ba)
 		}
 		if ab < -1 || ab > 1 {
 			t.Fatalf("compare(%q, %q) = %d, want -1, 0 or 1", a, b, ab)
 		}
-		if compareVersions(a, a) != 0 {
+		if CompareVersions(a, a) != 0 {
 			t.Fatalf("compare(%q, itself) != 0", a)
 		}
 	})

@@ -222,7 +222,7 @@ type Access struct {
 	ID     int64 // assigned by the store
 	Time   time.Time
 	Who    string // the operator: OS user for the CLI, the authenticated name for the API
-	Via    string // "cli" or "api"
+	Via    string // "cli", "api" or "dashboard"
 	Remote string // the API client's address; "" for the CLI
 	What   string // the command or request with its filters
 }

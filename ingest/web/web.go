@@ -1,0 +1,205 @@
+// Package web is the collector's dashboard: the fleet, its alerts and one
+// device's boots, clock and logs, as server-rendered pages on the query
+// API's listener. It authenticates and audits exactly as the API does
+// (api.Auth: every page that reads is recorded first, via "dashboard",
+// and is not shown if it cannot be), and serves its templates and static
+// files from the binary, so it works offline. Like the API it only reads
+// what devices sent; it never writes to the store except the access
+// trail, and it never loads anything from another origin.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/offbox/offbox/ingest/api"
+)
+
+//go:embed templates static
+var assets embed.FS
+
+// PartialHeader asks for a page's main element only: the dashboard's
+// script refreshes a page by fetching it again with this header.
+const PartialHeader = "X-Offbox-Partial"
+
+// Via names the dashboard in the access trail.
+const Via = "dashboard"
+
+// Config configures the Handler. Store and Auth are required.
+type Config struct {
+	Store  api.Store
+	Auth   *api.Auth                                                  // shared with the API
+	Labels func(ctx context.Context, device string) map[string]string // a device's labels; nil: none
+	Now    func() time.Time                                           // collector clock; nil: time.Now
+	Logger *slog.Logger                                               // nil: slog.Default()
+}
+
+type handler struct {
+	cfg   Config
+	mux   *http.ServeMux
+	pages map[string]*template.Template
+}
+
+// New returns the dashboard's handler, to be served at / beside the API.
+func New(cfg Config) http.Handler {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h := &handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
+	for _, p := range []string{"fleet", "alerts", "device", "record"} {
+		h.pages[p] = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
+	}
+	static, _ := fs.Sub(assets, "static")
+	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	h.mux.HandleFunc("GET /login", h.loginForm)
+	h.mux.HandleFunc("POST /login", h.login)
+	h.mux.HandleFunc("POST /logout", h.logout)
+	read := func(pattern string, f func(w http.ResponseWriter, r *http.Request)) {
+		h.mux.Handle(pattern, cfg.Auth.Require(Via, Fail, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := cfg.Auth.Audit(r.Context(), r, Via); err != nil {
+				Fail(w, r, http.StatusServiceUnavailable, "this access could not be recorded, so nothing was read; try again later")
+				return
+			}
+			f(w, r)
+		})))
+	}
+	read("GET /{$}", h.fleet)
+	read("GET /alerts", h.alerts)
+	read("GET /devices/{id}", h.device)
+	read("GET /records/{device}/{seq}/{index}", h.record)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		Fail(w, r, http.StatusNotFound, "no such page: "+r.URL.Path)
+	})
+	return h
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	SecurityHeaders(w.Header())
+	h.mux.ServeHTTP(w, r)
+}
+
+// SecurityHeaders are set on every dashboard answer: nothing from another
+// origin, no inline script, no framing.
+func SecurityHeaders(hd http.Header) {
+	hd.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "no-referrer")
+}
+
+// wantsHTML reports whether r comes from a browser.
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+var errorPage = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/error.html"))
+var loginPage = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/login.html"))
+
+// Fail is the api.Fail of the API's listener: a page for a browser (the
+// login form with a 401), the API's JSON error for anything else.
+func Fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if !wantsHTML(r) {
+		api.WriteError(w, r, status, msg)
+		return
+	}
+	SecurityHeaders(w.Header())
+	data := pageData{Title: http.StatusText(status), Status: status, Message: msg}
+	page := errorPage
+	if status == http.StatusUnauthorized {
+		page, data.Title, data.Next = loginPage, "Log in", nextPath(r.URL.Path)
+	}
+	render(w, r, page, status, data)
+}
+
+// pageData is what every page's template gets; Data is the page's own.
+type pageData struct {
+	Title    string
+	Nav      string // which view is current
+	Operator string
+	Now      time.Time
+	Refresh  bool // the page refreshes itself
+	Status   int
+	Message  string
+	Next     string // the login form's destination
+	Data     any
+}
+
+func render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, data pageData) {
+	name := "layout"
+	if r.Header.Get(PartialHeader) != "" {
+		name = "main"
+	}
+	var b bytes.Buffer
+	if err := t.ExecuteTemplate(&b, name, data); err != nil {
+		slog.Default().Error("dashboard: template failed", "err", err)
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/html; charset=utf-8")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("Vary", PartialHeader+", Accept, Cookie")
+	w.WriteHeader(status)
+	w.Write(b.Bytes()) // a failure here is the client gone
+}
+
+// page renders one view for r's operator.
+func (h *handler) page(w http.ResponseWriter, r *http.Request, name, title string, data any) {
+	render(w, r, h.pages[name], http.StatusOK, pageData{Title: title, Nav: name, Operator: api.Operator(r),
+		Now: h.cfg.Now(), Refresh: true, Data: data})
+}
+
+// nextPath is where to go after logging in: a local path, never another site.
+func nextPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || p == "/login" {
+		return "/"
+	}
+	return p
+}
+
+func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
+	render(w, r, loginPage, http.StatusOK, pageData{Title: "Log in", Next: nextPath(r.URL.Query().Get("next"))})
+}
+
+// login checks the posted operator token and keeps it in a cookie that
+// scripts cannot read and other sites cannot send.
+func (h *handler) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	next := nextPath(r.PostFormValue("next"))
+	if token == "" {
+		render(w, r, loginPage, http.StatusUnauthorized, pageData{Title: "Log in", Next: next, Message: "enter an operator token"})
+		return
+	}
+	who, why, err := h.cfg.Auth.Token(r.Context(), token)
+	if err != nil {
+		h.cfg.Logger.Error("dashboard: operator token lookup failed", "remote", r.RemoteAddr, "err", err)
+		Fail(w, r, http.StatusServiceUnavailable, "the operator could not be checked; try again later")
+		return
+	}
+	if who == "" {
+		h.cfg.Auth.Refuse(w, r, Via, why, func(w http.ResponseWriter, r *http.Request, status int, msg string) {
+			render(w, r, loginPage, status, pageData{Title: "Log in", Next: next, Message: msg})
+		})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: api.CookieName, Value: token, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: api.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
