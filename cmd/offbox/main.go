@@ -231,19 +231,19 @@ func agentConfig(c *config, cs *sources, log *slog.Logger) agent.Config {
 // that doubles before each collection is memory taken from the device.
 // releaseCodeWhileRunning gives back the resident pages of the agent's own
 // code (releaseCode) at start, 5 s later (once the collectors and the
-// first session are up) and every 10 s after, so the agent's resident set
+// first session are up) and every 30 s after, so the agent's resident set
 // holds the code it ran lately, not all of the binary. Touching a released page again costs a minor fault (the kernel
 // maps 64 KiB around it): at most a few dozen per interval.
 func releaseCodeWhileRunning(ctx context.Context, log *slog.Logger) {
 	// At once: package initialisation touched all of the binary, most of
 	// which a running agent never needs again; then after the collectors
-	// have started, and every 10 s.
+	// have started, and every 30 s.
 	for _, wait := range []time.Duration{0, 5 * time.Second} {
 		if !sleepCtx(ctx, wait) || !releaseCodeOnce(log) {
 			return
 		}
 	}
-	for sleepCtx(ctx, 10*time.Second) && releaseCodeOnce(log) {
+	for sleepCtx(ctx, 30*time.Second) && releaseCodeOnce(log) {
 	}
 }
 
