@@ -41,6 +41,7 @@ type config struct {
 	Heartbeat         time.Duration  `yaml:"heartbeat" json:"heartbeat"`
 	Batch             batchConfig    `yaml:"batch" json:"batch"`
 	MemoryBudgetBytes int64          `yaml:"memory_budget_bytes" json:"memory_budget_bytes"`
+	MaxProcs          int            `yaml:"max_procs" json:"max_procs"`
 	Window            int            `yaml:"window" json:"window"`
 	HostRoot          string         `yaml:"host_root" json:"host_root"`
 	Boot              bootSection    `yaml:"boot" json:"boot"`
@@ -239,6 +240,7 @@ func (c *config) validate() error {
 		{int64(c.Batch.MaxDelay), []string{"batch", "max_delay"}},
 		{int64(c.Batch.IdleDelay), []string{"batch", "idle_delay"}},
 		{c.MemoryBudgetBytes, []string{"memory_budget_bytes"}},
+		{int64(c.MaxProcs), []string{"max_procs"}},
 		{int64(c.Window), []string{"window"}},
 		{int64(c.Clock.Interval), []string{"clock", "interval"}},
 		{int64(c.Clock.Samples), []string{"clock", "samples"}},
@@ -650,6 +652,7 @@ func (c *config) summary() string {
 	row("memory", fmt.Sprintf("budget %s bytes, window %s batches",
 		or(strconv.FormatInt(c.MemoryBudgetBytes, 10), strconv.Itoa(agent.DefaultMemoryBudget)),
 		or(strconv.Itoa(c.Window), strconv.Itoa(agent.DefaultWindow))))
+	row("max_procs", or(strconv.Itoa(c.MaxProcs), "1"))
 	row("host_root", or(c.HostRoot, "/"))
 	row("boot", c.bootSummary())
 	row("clock", c.clockSummary(or))

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -138,7 +140,7 @@ func TestExampleConfigDecodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server == "" || len(c.Tail) == 0 || c.Batch.MaxDelay != 200*time.Millisecond || c.Window != 4 {
+	if c.Server == "" || len(c.Tail) == 0 || c.Batch.MaxDelay != 200*time.Millisecond || c.Window != 4 || c.MaxProcs != 1 {
 		t.Errorf("packaging/offbox.yaml decoded to %+v; want its documented values", c)
 	}
 	// The collector sections state the defaults: the same collectors as
@@ -328,4 +330,25 @@ func TestDryRunStopsOnSIGTERM(t *testing.T) {
 		t.Fatalf("after SIGTERM: %v; stderr %s", err, errb.String())
 	}
 	checkDryRunOutput(t, out.String(), path, lines)
+}
+
+// max_procs sets GOMAXPROCS (default 1) unless the environment does.
+func TestSetMaxProcs(t *testing.T) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS is set in the environment, which setMaxProcs must leave alone")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	setMaxProcs(0, slog.New(slog.DiscardHandler))
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Errorf("default max_procs: GOMAXPROCS %d, want 1", n)
+	}
+	setMaxProcs(3, slog.New(slog.DiscardHandler))
+	if n := runtime.GOMAXPROCS(0); n != 3 {
+		t.Errorf("max_procs 3: GOMAXPROCS %d", n)
+	}
+	t.Setenv("GOMAXPROCS", "2")
+	setMaxProcs(5, slog.New(slog.DiscardHandler))
+	if n := runtime.GOMAXPROCS(0); n != 3 {
+		t.Errorf("with GOMAXPROCS in the environment, max_procs changed it to %d", n)
+	}
 }
