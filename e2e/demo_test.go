@@ -30,6 +30,8 @@ func TestMakeDemo(t *testing.T) {
 		"Failed password for root from 203.0.113.7",
 		"demo line 5",
 		"8 of 8 lines",
+		"auth_failure", // the events and the alerts
+		"auth_success",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("make demo output lacks %q:\n%s", want, out)

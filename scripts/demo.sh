@@ -69,5 +69,13 @@ step "what arrived ($n of $want lines), as stored by the collector"
 step "re-verifying every stored signature and the chain"
 "$BIN/offbox-ingest" verify -db "$db"
 
+step "the authentication events parsed from those lines, and the alerts they raised"
+"$BIN/offbox-ingest" events -db "$db"
+for _ in $(seq 1 50); do # detection runs just behind ingestion
+	"$BIN/offbox-ingest" alerts -db "$db" -kind auth_success 2>/dev/null | grep -q . && break
+	sleep 0.1
+done
+"$BIN/offbox-ingest" alerts -db "$db"
+
 [ "$n" -ge "$want" ] || { echo "only $n of $want lines arrived"; exit 1; }
 step "done: the demo stops both programs; files are in $DEMO_DIR"
