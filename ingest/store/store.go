@@ -200,7 +200,11 @@ type AlertStore interface {
 	// NextAttempt is at or before now, oldest first, each with its alert.
 	DueDeliveries(ctx context.Context, sink string, now time.Time, limit int) ([]Delivery, error)
 	// FinishDelivery records one attempt's outcome: d.State, d.Attempts,
-	// d.NextAttempt, d.LastError and d.Delivered as given.
+	// d.NextAttempt, d.LastError and d.Delivered as given. When d.Queued is
+	// set (DueDeliveries sets it) and the delivery was queued again since
+	// (the alert escalated while this attempt was under way), the outcome
+	// is not recorded: the delivery stays pending, due now, and the newer
+	// alert goes out.
 	FinishDelivery(ctx context.Context, d Delivery) error
 	// PendingDeliveries counts deliveries not yet delivered, by sink.
 	PendingDeliveries(ctx context.Context) (map[string]int, error)
@@ -304,6 +308,7 @@ type Delivery struct {
 	NextAttempt time.Time
 	LastError   string
 	Delivered   time.Time // zero until delivered
+	Queued      time.Time // when it was last queued, as DueDeliveries read it (NextAttempt then)
 	Alert       Alert     // filled by DueDeliveries
 }
 

@@ -310,7 +310,7 @@ func (s *Store) DueDeliveries(ctx context.Context, sink string, now time.Time, l
 		if err := scanAlert(rows, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered); err != nil {
 			return nil, err
 		}
-		d.AlertID, d.NextAttempt, d.Delivered = d.Alert.ID, timeNs(next), timeNs(delivered)
+		d.AlertID, d.NextAttempt, d.Delivered, d.Queued = d.Alert.ID, timeNs(next), timeNs(delivered), timeNs(next)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -323,13 +323,24 @@ func (s *Store) FinishDelivery(ctx context.Context, d store.Delivery) error {
 		return err
 	}
 	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE alert_deliveries SET state = ?, attempts = ?, next_ns = ?, last_error = ?,
-			delivered_ns = ? WHERE alert_id = ? AND sink = ?`, d.State, d.Attempts, unixNs(d.NextAttempt), d.LastError,
-			unixNs(d.Delivered), d.AlertID, d.Sink)
+		q := `UPDATE alert_deliveries SET state = ?, attempts = ?, next_ns = ?, last_error = ?, delivered_ns = ?
+			WHERE alert_id = ? AND sink = ?`
+		args := []any{d.State, d.Attempts, unixNs(d.NextAttempt), d.LastError, unixNs(d.Delivered), d.AlertID, d.Sink}
+		if !d.Queued.IsZero() {
+			// Queued again meanwhile (SaveAlerts moved next_ns): leave it.
+			q += ` AND state = 'pending' AND next_ns = ?`
+			args = append(args, unixNs(d.Queued))
+		}
+		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("store: delivery of alert %d to %s: %w", d.AlertID, d.Sink, err)
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			var exists int
+			if qerr := tx.QueryRowContext(ctx, `SELECT count(*) FROM alert_deliveries WHERE alert_id = ? AND sink = ?`,
+				d.AlertID, d.Sink).Scan(&exists); qerr == nil && exists == 1 && err == nil {
+				return nil // queued again since: the newer version will be delivered
+			}
 			return errors.Join(fmt.Errorf("store: no delivery of alert %d to %s", d.AlertID, d.Sink), err)
 		}
 		return nil

@@ -558,3 +558,35 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Errorf("schema version %d, %v; want %d", v, err, schemaVersion)
 	}
 }
+
+// An alert queued again (it escalated) while an attempt to deliver its
+// older version was under way stays pending when that attempt reports
+// success: the newer version still goes out.
+func TestRequeuedDuringAttemptStaysPending(t *testing.T) {
+	t.Parallel()
+	s, _ := tempStore(t)
+	save(t, s, t0, nil, store.AlertUpsert{Alert: alert("g1", t0), Sinks: []string{"hook"}})
+	d := due(t, s, "hook", t0)[0] // the attempt starts
+	if !d.Queued.Equal(t0) {
+		t.Fatalf("Queued = %v, want %v", d.Queued, t0)
+	}
+	escalated := alert("g1", t0)
+	escalated.Severity = store.SeverityCritical
+	save(t, s, t0.Add(time.Second), nil, store.AlertUpsert{Alert: escalated, Sinks: []string{"hook"}})
+	d.State, d.Attempts, d.Delivered = store.DeliveryDelivered, 1, t0.Add(2*time.Second)
+	if err := s.FinishDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	ds := due(t, s, "hook", t0.Add(3*time.Second))
+	if len(ds) != 1 || ds[0].Alert.Severity != store.SeverityCritical {
+		t.Fatalf("after the older version's attempt: due %+v, want the escalated alert still pending", ds)
+	}
+	// Its own attempt is recorded.
+	ds[0].State, ds[0].Delivered = store.DeliveryDelivered, t0.Add(4*time.Second)
+	if err := s.FinishDelivery(ctx, ds[0]); err != nil {
+		t.Fatal(err)
+	}
+	if ds := due(t, s, "hook", t0.Add(time.Hour)); len(ds) != 0 {
+		t.Errorf("still due after the newer version was delivered: %+v", ds)
+	}
+}
