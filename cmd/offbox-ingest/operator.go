@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"regexp"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/secret"
 )
 
 const operatorTokenUsage = `usage: offbox-ingest operator-token create -name N [-ttl D] [-db F | -config F]
@@ -26,19 +24,9 @@ var operatorNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$`)
 
 // operatorTokenCmd manages query API tokens.
 func operatorTokenCmd(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, operatorTokenUsage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "create":
-		return operatorTokenCreate(args[1:], stdout, stderr)
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, operatorTokenUsage)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "offbox-ingest operator-token: unknown subcommand %q\n%s", args[0], operatorTokenUsage)
-	return exitUsage
+	return subcommand("operator-token", operatorTokenUsage, args, stdout, stderr, map[string]func([]string, io.Writer, io.Writer) int{
+		"create": operatorTokenCreate,
+	})
 }
 
 // operatorTokenCreate stores a new operator token (its SHA-256 only) and
@@ -66,12 +54,12 @@ func operatorTokenCreate(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "operator-token create", err)
 	}
 	defer st.Close()
-	tok, err := newOperatorToken()
+	tok, err := secret.NewToken(operatorTokenPrefix)
 	if err != nil {
 		return fail(stderr, "operator-token create", err)
 	}
 	now := time.Now()
-	t := store.OperatorToken{Hash: hashOperatorToken(tok), Name: *name, Created: now}
+	t := store.OperatorToken{Hash: secret.Hash(tok), Name: *name, Created: now}
 	valid := "does not expire"
 	if *ttl > 0 {
 		t.Expires = now.Add(*ttl)
@@ -86,18 +74,6 @@ func operatorTokenCreate(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// newOperatorToken is "obo_" and 32 random bytes in base64url.
-func newOperatorToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return "obo_" + base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// hashOperatorToken is what the store keeps, and what ingest/api looks up:
-// the SHA-256 of the whole token text.
-func hashOperatorToken(tok string) []byte {
-	sum := sha256.Sum256([]byte(tok))
-	return sum[:]
-}
+// operatorTokenPrefix starts every operator token, so one is recognised
+// in a paste or a leaked log.
+const operatorTokenPrefix = "obo_"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/store/sqlite"
+	"github.com/offbox/offbox/internal/secret"
 )
 
 // emptyDB is a new database file.
@@ -61,7 +62,7 @@ func TestOperatorTokenCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	got, ok, err := st.OperatorToken(context.Background(), hashOperatorToken(tok))
+	got, ok, err := st.OperatorToken(context.Background(), secret.Hash(tok))
 	if err != nil || !ok || got.Name != "alice" {
 		t.Fatalf("stored token %+v, %v, %v; want alice's", got, ok, err)
 	}
@@ -103,8 +104,8 @@ func TestOperatorTokenTTLAndConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	n, _, _ := st.OperatorToken(context.Background(), hashOperatorToken(strings.TrimSpace(never)))
-	h, _, _ := st.OperatorToken(context.Background(), hashOperatorToken(strings.TrimSpace(hour)))
+	n, _, _ := st.OperatorToken(context.Background(), secret.Hash(strings.TrimSpace(never)))
+	h, _, _ := st.OperatorToken(context.Background(), secret.Hash(strings.TrimSpace(hour)))
 	if n.Name != "ci@build-1" || !n.Expires.IsZero() {
 		t.Errorf("-ttl 0 token %+v, want ci@build-1 without expiry", n)
 	}

@@ -24,18 +24,28 @@ const tokenUsage = `usage: offbox-ingest token create -device ID [-label k=v ...
 
 // tokenCmd manages enrollment tokens.
 func tokenCmd(args []string, stdout, stderr io.Writer) int {
+	return subcommand("token", tokenUsage, args, stdout, stderr, map[string]func([]string, io.Writer, io.Writer) int{
+		"create": tokenCreate,
+	})
+}
+
+// subcommand runs the subcommand args[0] of the command name, or prints
+// usage: on stdout for -h, on stderr with exit 2 for nothing or an unknown
+// subcommand.
+func subcommand(name, usage string, args []string, stdout, stderr io.Writer, subs map[string]func([]string, io.Writer, io.Writer) int) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, tokenUsage)
+		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	if f, ok := subs[args[0]]; ok {
+		return f(args[1:], stdout, stderr)
+	}
 	switch args[0] {
-	case "create":
-		return tokenCreate(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, tokenUsage)
+		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "offbox-ingest token: unknown subcommand %q\n%s", args[0], tokenUsage)
+	fmt.Fprintf(stderr, "offbox-ingest %s: unknown subcommand %q\n%s", name, args[0], usage)
 	return exitUsage
 }
 

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/secret"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -118,8 +118,7 @@ func (a *Auth) Authenticate(r *http.Request) (who, why string, err error) {
 // Token names the operator whose token is token ("token:"+name), as
 // Authenticate does.
 func (a *Auth) Token(ctx context.Context, token string) (who, why string, err error) {
-	sum := sha256.Sum256([]byte(token))
-	t, ok, err := a.Store.OperatorToken(ctx, sum[:])
+	t, ok, err := a.Store.OperatorToken(ctx, secret.Hash(token))
 	switch {
 	case err != nil:
 		return "", "", err

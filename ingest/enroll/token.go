@@ -1,14 +1,13 @@
 package enroll
 
 import (
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/offbox/offbox/internal/secret"
 )
 
 // TokenPrefix starts every enrollment token, so one is recognised in a
@@ -20,19 +19,10 @@ const maxTokenBytes = 256
 
 // NewToken makes an enrollment token: TokenPrefix and 32 random bytes in
 // unpadded base64url. Only its HashToken is stored.
-func NewToken() (string, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
-}
+func NewToken() (string, error) { return secret.NewToken(TokenPrefix) }
 
 // HashToken is what the store keeps of a token: the SHA-256 of its text.
-func HashToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
+func HashToken(token string) []byte { return secret.Hash(token) }
 
 // maxLabelBytes is the longest "name=value": X.520 bounds an OU to 64.
 const maxLabelBytes = 64
