@@ -32,6 +32,9 @@ var (
 	ErrHeadMoved = errors.New("store: chain head moved")
 	// ErrClosed: the store is closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrCursorMoved: SaveAlerts was given From and the stored detect
+	// cursor is not there (another collector's detection saved since).
+	ErrCursorMoved = errors.New("store: detect cursor moved")
 )
 
 // Integrity event kinds, as stored and as docs/PROTOCOL.md names them.
@@ -105,7 +108,55 @@ type Store interface {
 	Reader
 	AlertStore
 	TrustStore
+	Retention
 	Close() error
+}
+
+// Retention removes old batches and keeps what proves they existed.
+type Retention interface {
+	// Prune removes the batches received before cutoff, with their record
+	// index, in one transaction. It keeps every device's head, keys,
+	// checkpoints, sessions, integrity events and alerts, and records per
+	// device what it removed (a Pruned, At = now), so verification can
+	// still account for every sequence number. A store that drops whole
+	// time partitions removes only partitions that end at or before
+	// cutoff: it may keep batches older than cutoff, never removes newer
+	// ones. It returns what this call removed, by device name.
+	Prune(ctx context.Context, cutoff, now time.Time) ([]Pruned, error)
+	// Pruned returns the removals recorded for device ("" for every
+	// device), oldest first (by At, then device name).
+	Pruned(ctx context.Context, device string) ([]Pruned, error)
+}
+
+// Pruned is one removal of a device's batches by retention.
+type Pruned struct {
+	Device            string
+	FirstSeq, LastSeq uint64 // the lowest and highest sequence removed
+	Batches, Records  int64  // how many batches were removed, and records in them
+	// LastDigest is the digest of batch LastSeq: the prev_hash the device's
+	// next stored batch must carry.
+	LastDigest                     []byte
+	OldestReceived, NewestReceived time.Time // collector clock, of the removed batches
+	Cutoff                         time.Time // the cutoff asked for
+	At                             time.Time // when removed (collector clock)
+}
+
+// Coordinator lets several collectors share one store: one open stream per
+// device across all of them, and one leader for the work done once for the
+// fleet (detection, whose timer rules must not fire once per collector, and
+// alert delivery). A store used by one collector alone needs none.
+type Coordinator interface {
+	// LockDevice takes device's stream lock for this collector without
+	// waiting; ok is false when another collector holds it. The lock is
+	// held until release is called (release is idempotent) or until it is
+	// lost, when the store connection that held it broke: then lost is
+	// closed, and the stream must end, since another collector may take
+	// the device. A collector must not ask again for a device it holds.
+	LockDevice(ctx context.Context, device string) (release func(), lost <-chan struct{}, ok bool, err error)
+	// Lead waits until this collector is the leader, or ctx ends (ctx's
+	// error). The returned context ends when leadership is lost or ctx
+	// ends; resign gives leadership up (idempotent).
+	Lead(ctx context.Context) (leading context.Context, resign func(), err error)
 }
 
 // Errors of UseToken; each names what is wrong with the token.
@@ -271,7 +322,11 @@ type AlertSave struct {
 	Alerts []AlertUpsert
 	States map[string][]byte // device → detection's baseline for it (opaque to the store)
 	Cursor *Cursor           // nil: leave the cursor
-	Now    time.Time
+	// From, when set, is the cursor the caller read: nothing is saved and
+	// the error is ErrCursorMoved unless the stored cursor still equals it
+	// (a fence against a detection that lost its leadership).
+	From *Cursor
+	Now  time.Time
 }
 
 // AlertUpsert is one alert to store, and the sinks (by name) to deliver it

@@ -131,6 +131,18 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 		size += len(rows[i].fields) + len(rows[i].labels) + len(rows[i].evidence)
 	}
 	return w.do(ctx, size, func(ctx context.Context, tx *sql.Tx) error {
+		if from := save.From; from != nil {
+			// Read in the write transaction: no other save can come between.
+			var c store.Cursor
+			err := tx.QueryRowContext(ctx, `SELECT batch_row, event_id, access_id FROM detect_cursor WHERE id = 1`).
+				Scan(&c.BatchRow, &c.EventID, &c.AccessID)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("store: detect cursor: %w", err)
+			}
+			if c != *from {
+				return fmt.Errorf("%w: stored %+v, read %+v", store.ErrCursorMoved, c, *from)
+			}
+		}
 		for i, u := range save.Alerts {
 			if err := saveAlert(ctx, tx, &rows[i], u.Sinks, now); err != nil {
 				return err

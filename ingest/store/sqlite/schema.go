@@ -207,6 +207,30 @@ CREATE TABLE operator_tokens (
 	expires_ns INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 4: retention: what Prune removed from each device, and batches by
+	// received time so Prune finds the old ones without a scan.
+	`
+CREATE INDEX batches_received ON batches(received_ns);
+
+-- One row per device per Prune that removed some of its batches: the
+-- removed sequences, the digest of the last (the prev_hash of the next
+-- batch kept) and the received times, so verification can account for
+-- every sequence number after the batches are gone.
+CREATE TABLE pruned (
+	id                 INTEGER PRIMARY KEY,
+	device_id          INTEGER NOT NULL REFERENCES devices(id),
+	first_seq          INTEGER NOT NULL,
+	last_seq           INTEGER NOT NULL,
+	batches            INTEGER NOT NULL,
+	records            INTEGER NOT NULL,
+	last_digest        BLOB    NOT NULL,
+	oldest_received_ns INTEGER NOT NULL,
+	newest_received_ns INTEGER NOT NULL,
+	cutoff_ns          INTEGER NOT NULL,
+	at_ns              INTEGER NOT NULL
+);
+CREATE INDEX pruned_device_at ON pruned(device_id, at_ns);
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

@@ -1,10 +1,8 @@
-package sqlite
+package storetest
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -12,22 +10,18 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 )
 
-func openTrust(t *testing.T) *Store {
-	t.Helper()
-	s, err := Open(filepath.Join(t.TempDir(), "t.db"), Options{Sync: "normal"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+func init() {
+	tests = append(tests,
+		test{"EnrollTokens", testEnrollTokens},
+		test{"RevocationsAndOperatorTokens", testRevocationsAndOperatorTokens},
+	)
 }
 
-// A token is used once: the first use returns it with its labels, a second
-// use and an expired or unknown token are refused with their own errors,
-// also when many enrollments race for one token.
-func TestEnrollTokens(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTrust(t), context.Background()
+// testEnrollTokens: a token is used once: the first use returns it with
+// its labels, a second use and an expired or unknown token are refused
+// with their own errors, also when many enrollments race for one token.
+func testEnrollTokens(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	if err := s.CreateToken(ctx, store.EnrollToken{Hash: []byte("h1"), Device: "sw1", Labels: map[string]string{"role": "switch"},
 		Created: now, Expires: now.Add(time.Hour)}); err != nil {
@@ -74,9 +68,10 @@ func TestEnrollTokens(t *testing.T) {
 	}
 }
 
-func TestRevocationsAndOperatorTokens(t *testing.T) {
-	t.Parallel()
-	s, ctx := openTrust(t), context.Background()
+// testRevocationsAndOperatorTokens: revocations come back as stored, a
+// revocation needs a device, and operator tokens are found by hash.
+func testRevocationsAndOperatorTokens(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
 	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	if err := s.Revoke(ctx, store.Revocation{Device: "sw1", Time: at, KeyIDs: [][]byte{{1, 2}, {3}}, Reason: "stolen", By: "alice"}); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,120 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// Prune implements store.Retention. It runs as one write of the writer,
+// so a commit never sees a half-removed batch; the batches_received index
+// finds the old batches and each one's segments are found by key.
+func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Pruned, error) {
+	w, err := s.writer()
+	if err != nil {
+		return nil, err
+	}
+	cut, at := cutoff.UnixNano(), nsTime(s.timeOr(now).UnixNano())
+	var out []store.Pruned
+	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		out, err = prune(ctx, tx, cut, at)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pruned, error) {
+	type removal struct {
+		dev int64
+		p   store.Pruned
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT b.device_id, d.name, MIN(b.seq), MAX(b.seq), COUNT(*), SUM(b.record_count),
+		MIN(b.received_ns), MAX(b.received_ns)
+		FROM batches b JOIN devices d ON d.id = b.device_id
+		WHERE b.received_ns < ? GROUP BY b.device_id ORDER BY d.name`, cut)
+	if err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	var rs []removal
+	for rows.Next() {
+		var r removal
+		var first, last, oldest, newest int64
+		if err := rows.Scan(&r.dev, &r.p.Device, &first, &last, &r.p.Batches, &r.p.Records, &oldest, &newest); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("store: prune: %w", err)
+		}
+		r.p.FirstSeq, r.p.LastSeq = uint64(first), uint64(last)
+		r.p.OldestReceived, r.p.NewestReceived = nsTime(oldest), nsTime(newest)
+		r.p.Cutoff, r.p.At = nsTime(cut), at
+		rs = append(rs, r)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	for i := range rs {
+		r := &rs[i]
+		err := tx.QueryRowContext(ctx, `SELECT digest FROM batches WHERE device_id = ? AND seq = ?`, r.dev, int64(r.p.LastSeq)).
+			Scan(&r.p.LastDigest)
+		if err != nil {
+			return nil, fmt.Errorf("store: prune %s: last digest: %w", r.p.Device, err)
+		}
+	}
+	// Segments first: they reference their batch.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE (device_id, batch_seq) IN
+		(SELECT device_id, seq FROM batches WHERE received_ns < ?)`, cut); err != nil {
+		return nil, fmt.Errorf("store: prune segments: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM batches WHERE received_ns < ?`, cut); err != nil {
+		return nil, fmt.Errorf("store: prune batches: %w", err)
+	}
+	out := make([]store.Pruned, len(rs))
+	for i, r := range rs {
+		p := r.p
+		_, err := tx.ExecContext(ctx, `INSERT INTO pruned (device_id, first_seq, last_seq, batches, records, last_digest,
+			oldest_received_ns, newest_received_ns, cutoff_ns, at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.dev, int64(p.FirstSeq), int64(p.LastSeq), p.Batches, p.Records, p.LastDigest,
+			p.OldestReceived.UnixNano(), p.NewestReceived.UnixNano(), cut, p.At.UnixNano())
+		if err != nil {
+			return nil, fmt.Errorf("store: prune %s: record: %w", p.Device, err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// Pruned implements store.Retention.
+func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT d.name, p.first_seq, p.last_seq, p.batches, p.records, p.last_digest,
+		p.oldest_received_ns, p.newest_received_ns, p.cutoff_ns, p.at_ns
+		FROM pruned p JOIN devices d ON d.id = p.device_id
+		WHERE ? = '' OR d.name = ? ORDER BY p.at_ns, d.name, p.id`, device, device)
+	if err != nil {
+		return nil, fmt.Errorf("store: pruned: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Pruned
+	for rows.Next() {
+		var p store.Pruned
+		var first, last, oldest, newest, cut, at int64
+		if err := rows.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest, &cut, &at); err != nil {
+			return nil, fmt.Errorf("store: pruned: %w", err)
+		}
+		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
+		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = nsTime(oldest), nsTime(newest), nsTime(cut), nsTime(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,551 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/offbox/offbox/ingest/batchtest"
+	"github.com/offbox/offbox/ingest/store"
+)
+
+func init() {
+	tests = append(tests,
+		test{"SaveAlertsUpsert", testSaveAlertsUpsert},
+		test{"Deliveries", testDeliveries},
+		test{"DueDeliveriesOrderAndLimit", testDueDeliveriesOrderAndLimit},
+		test{"DetectCursorAndStates", testDetectCursorAndStates},
+		test{"SaveAlertsFrom", testSaveAlertsFrom},
+		test{"AlertFilters", testAlertFilters},
+		test{"BatchesAfter", testBatchesAfter},
+		test{"EventsAfter", testEventsAfter},
+		test{"Accesses", testAccesses},
+		test{"Record", testRecord},
+		test{"RequeuedDuringAttemptStaysPending", testRequeuedDuringAttemptStaysPending},
+	)
+}
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+func alert(group string, last time.Time) store.Alert {
+	return store.Alert{GroupID: group, Kind: "auth_failure", Severity: store.SeverityWarning, Device: "router-1",
+		Key: "root", Summary: "failed logins for root", First: last.Add(-time.Minute), Last: last, Count: 1}
+}
+
+func save(t *testing.T, s store.AlertStore, now time.Time, cur *store.Cursor, ups ...store.AlertUpsert) {
+	t.Helper()
+	if err := s.SaveAlerts(ctx, store.AlertSave{Alerts: ups, Cursor: cur, Now: now}); err != nil {
+		t.Fatalf("SaveAlerts: %v", err)
+	}
+}
+
+func alerts(t *testing.T, s store.AlertStore, q store.AlertQuery) []store.Alert {
+	t.Helper()
+	as, err := s.Alerts(ctx, q)
+	if err != nil {
+		t.Fatalf("Alerts(%+v): %v", q, err)
+	}
+	return as
+}
+
+func groups(as []store.Alert) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.GroupID)
+	}
+	return out
+}
+
+func due(t *testing.T, s store.AlertStore, sink string, now time.Time) []store.Delivery {
+	t.Helper()
+	ds, err := s.DueDeliveries(ctx, sink, now, 0)
+	if err != nil {
+		t.Fatalf("DueDeliveries(%s): %v", sink, err)
+	}
+	return ds
+}
+
+// testSaveAlertsUpsert: a second upsert of a group keeps the alert's ID
+// and Created and replaces every other column.
+func testSaveAlertsUpsert(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	a := alert("g1", t0)
+	a.Fields = map[string]string{"user": "root"}
+	a.Evidence = []store.AlertRef{{Device: "router-1", Seq: 3, Index: 7}}
+	save(t, s, t0.Add(time.Second), nil, store.AlertUpsert{Alert: a})
+
+	got := alerts(t, s, store.AlertQuery{})
+	if len(got) != 1 || got[0].ID == 0 || !got[0].Created.Equal(t0.Add(time.Second)) || got[0].Labels == nil ||
+		len(got[0].Labels) != 0 || !slices.Equal(got[0].Evidence, a.Evidence) || got[0].Fields["user"] != "root" {
+		t.Fatalf("after first save: %+v", got)
+	}
+	id := got[0].ID
+
+	b := a
+	b.Kind, b.Severity, b.Device, b.Key, b.Summary = "auth_burst", store.SeverityCritical, "router-2", "admin", "burst"
+	b.Fields = nil
+	b.Labels = map[string]string{"site": "lab"}
+	b.Evidence = append(a.Evidence, store.AlertRef{Device: "router-2", Seq: 9, Index: -1})
+	b.Last, b.Count = t0.Add(time.Hour), 5
+	later := t0.Add(2 * time.Hour)
+	save(t, s, later, nil, store.AlertUpsert{Alert: b})
+
+	got = alerts(t, s, store.AlertQuery{})
+	want := b
+	want.ID, want.Fields, want.Created, want.Updated = id, map[string]string{}, t0.Add(time.Second), later
+	if len(got) != 1 {
+		t.Fatalf("after second save: %d alerts, want 1", len(got))
+	}
+	g := got[0]
+	if g.ID != want.ID || g.GroupID != want.GroupID || g.Kind != want.Kind || g.Severity != want.Severity ||
+		g.Device != want.Device || g.Key != want.Key || g.Summary != want.Summary || g.Count != want.Count ||
+		!g.First.Equal(want.First) || !g.Last.Equal(want.Last) || !g.Created.Equal(want.Created) ||
+		!g.Updated.Equal(want.Updated) || len(g.Fields) != 0 || g.Labels["site"] != "lab" ||
+		!slices.Equal(g.Evidence, want.Evidence) || g.Last.Location() != time.UTC {
+		t.Errorf("after second save:\n got %+v\nwant %+v", g, want)
+	}
+
+	if err := s.SaveAlerts(ctx, store.AlertSave{Alerts: []store.AlertUpsert{{Alert: store.Alert{Kind: "x"}}}}); err == nil {
+		t.Error("an alert without a group id was saved")
+	}
+
+	// Without AlertSave.Now the store's clock dates the upsert.
+	if err := s.SaveAlerts(ctx, store.AlertSave{Alerts: []store.AlertUpsert{{Alert: alert("g2", t0)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := alerts(t, s, store.AlertQuery{Kind: "auth_failure"}); len(got) != 1 || got[0].Created.IsZero() || !got[0].Created.Equal(got[0].Updated) {
+		t.Errorf("alert saved without Now: %+v", got)
+	}
+}
+
+// testDeliveries: a queued delivery is due at once, is not due after it
+// is delivered, waits for its next attempt after a failure, and a
+// re-notified alert is pending again with its attempts kept.
+func testDeliveries(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	save(t, s, t0, nil,
+		store.AlertUpsert{Alert: alert("g1", t0), Sinks: []string{"mail", "hook"}},
+		store.AlertUpsert{Alert: alert("g2", t0)}) // stored only
+
+	if ds := due(t, s, "mail", t0.Add(-time.Second)); len(ds) != 0 {
+		t.Errorf("due before it was queued: %+v", ds)
+	}
+	ds := due(t, s, "mail", t0)
+	if len(ds) != 1 || ds[0].Alert.GroupID != "g1" || ds[0].AlertID != ds[0].Alert.ID || ds[0].Sink != "mail" ||
+		ds[0].State != store.DeliveryPending || ds[0].Attempts != 0 || !ds[0].NextAttempt.Equal(t0) || !ds[0].Delivered.IsZero() {
+		t.Fatalf("due to mail = %+v, want g1 pending", ds)
+	}
+	if p, err := s.PendingDeliveries(ctx); err != nil || p["mail"] != 1 || p["hook"] != 1 || len(p) != 2 {
+		t.Errorf("PendingDeliveries = %v, %v; want mail 1, hook 1", p, err)
+	}
+
+	d := ds[0]
+	d.State, d.Attempts, d.Delivered = store.DeliveryDelivered, 1, t0.Add(time.Second)
+	if err := s.FinishDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if ds := due(t, s, "mail", t0.Add(time.Hour)); len(ds) != 0 {
+		t.Errorf("delivered alert still due: %+v", ds)
+	}
+	if p, _ := s.PendingDeliveries(ctx); p["mail"] != 0 || p["hook"] != 1 {
+		t.Errorf("PendingDeliveries after delivery = %v", p)
+	}
+
+	// A failed attempt to hook, retried in a minute.
+	h := due(t, s, "hook", t0)[0]
+	h.Attempts, h.LastError, h.NextAttempt = 1, "connection refused", t0.Add(time.Minute)
+	if err := s.FinishDelivery(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if ds := due(t, s, "hook", t0.Add(59*time.Second)); len(ds) != 0 {
+		t.Errorf("due before its next attempt: %+v", ds)
+	}
+	if ds := due(t, s, "hook", t0.Add(time.Minute)); len(ds) != 1 || ds[0].Attempts != 1 || ds[0].LastError != "connection refused" {
+		t.Errorf("due at its next attempt = %+v", ds)
+	}
+
+	// Re-notify: both sinks due again now, attempts kept.
+	again := t0.Add(2 * time.Hour)
+	save(t, s, again, nil, store.AlertUpsert{Alert: alert("g1", again), Sinks: []string{"mail", "hook"}})
+	for sink, attempts := range map[string]int{"mail": 1, "hook": 1} {
+		ds := due(t, s, sink, again)
+		if len(ds) != 1 || ds[0].State != store.DeliveryPending || ds[0].Attempts != attempts ||
+			!ds[0].NextAttempt.Equal(again) || !ds[0].Delivered.IsZero() {
+			t.Errorf("re-notified to %s = %+v, want pending with %d attempts", sink, ds, attempts)
+		}
+	}
+
+	if err := s.FinishDelivery(ctx, store.Delivery{AlertID: 999, Sink: "mail", State: store.DeliveryDelivered}); err == nil {
+		t.Error("FinishDelivery of a delivery never queued succeeded")
+	}
+}
+
+// testDueDeliveriesOrderAndLimit: oldest due first, ties by alert, at
+// most limit.
+func testDueDeliveriesOrderAndLimit(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	save(t, s, t0.Add(time.Second), nil, store.AlertUpsert{Alert: alert("late", t0), Sinks: []string{"mail"}})
+	save(t, s, t0, nil,
+		store.AlertUpsert{Alert: alert("early-a", t0), Sinks: []string{"mail"}},
+		store.AlertUpsert{Alert: alert("early-b", t0), Sinks: []string{"mail"}})
+	ds := due(t, s, "mail", t0.Add(time.Hour))
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Alert.GroupID)
+	}
+	if want := []string{"early-a", "early-b", "late"}; !slices.Equal(got, want) {
+		t.Errorf("due order %v, want %v", got, want)
+	}
+	if ds, err := s.DueDeliveries(ctx, "mail", t0.Add(time.Hour), 2); err != nil || len(ds) != 2 {
+		t.Errorf("limit 2: %d deliveries, %v", len(ds), err)
+	}
+}
+
+// testDetectCursorAndStates: the cursor is zero before any save; moved
+// with the alerts in the same call; left alone when the save carries no
+// cursor. Each named device's state is replaced, the others kept.
+func testDetectCursorAndStates(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	if c, err := s.DetectCursor(ctx); err != nil || c != (store.Cursor{}) {
+		t.Errorf("DetectCursor of a new store = %+v, %v", c, err)
+	}
+	want := store.Cursor{BatchRow: 3, EventID: 2, AccessID: 1}
+	save(t, s, t0, &want, store.AlertUpsert{Alert: alert("g1", t0), Sinks: []string{"mail"}})
+	if c, err := s.DetectCursor(ctx); err != nil || c != want {
+		t.Errorf("DetectCursor = %+v, %v; want %+v", c, err, want)
+	}
+	save(t, s, t0, nil, store.AlertUpsert{Alert: alert("g2", t0)})
+	if c, _ := s.DetectCursor(ctx); c != want {
+		t.Errorf("a save without a cursor moved it to %+v", c)
+	}
+	want = store.Cursor{BatchRow: 10, EventID: 20, AccessID: 30}
+	save(t, s, t0, &want)
+	if c, _ := s.DetectCursor(ctx); c != want {
+		t.Errorf("cursor-only save: %+v, want %+v", c, want)
+	}
+
+	if st, err := s.DetectStates(ctx); err != nil || len(st) != 0 {
+		t.Errorf("DetectStates before any = %v, %v", st, err)
+	}
+	if err := s.SaveAlerts(ctx, store.AlertSave{Now: t0, States: map[string][]byte{"r1": []byte("a1"), "r2": []byte("b1")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveAlerts(ctx, store.AlertSave{Now: t0, States: map[string][]byte{"r1": []byte("a2"), "": {}}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.DetectStates(ctx)
+	if err != nil || len(st) != 3 || string(st["r1"]) != "a2" || string(st["r2"]) != "b1" || len(st[""]) != 0 {
+		t.Errorf("DetectStates = %q, %v; want r1 a2, r2 b1, \"\" empty", st, err)
+	}
+}
+
+// testSaveAlertsFrom: a save fenced by From is refused with
+// ErrCursorMoved, and saves nothing, unless the stored cursor equals From;
+// before any save the stored cursor is the zero cursor.
+func testSaveAlertsFrom(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	first := store.Cursor{BatchRow: 5, EventID: 6, AccessID: 7}
+	if err := s.SaveAlerts(ctx, store.AlertSave{From: &store.Cursor{}, Cursor: &first, Now: t0,
+		Alerts: []store.AlertUpsert{{Alert: alert("g1", t0), Sinks: []string{"mail"}}},
+		States: map[string][]byte{"r1": []byte("s1")}}); err != nil {
+		t.Fatalf("save from the zero cursor of a new store: %v", err)
+	}
+	if c, _ := s.DetectCursor(ctx); c != first {
+		t.Fatalf("cursor = %+v, want %+v", c, first)
+	}
+
+	// A detection that read another cursor (it lost its leadership and
+	// someone else saved since) saves nothing.
+	for name, from := range map[string]store.Cursor{
+		"zero":       {},
+		"behind":     {BatchRow: 4, EventID: 6, AccessID: 7},
+		"ahead":      {BatchRow: 5, EventID: 6, AccessID: 8},
+		"event only": {BatchRow: 5, EventID: 1, AccessID: 7},
+	} {
+		later := t0.Add(time.Hour)
+		err := s.SaveAlerts(ctx, store.AlertSave{From: &from, Cursor: &store.Cursor{BatchRow: 100, EventID: 100, AccessID: 100}, Now: later,
+			Alerts: []store.AlertUpsert{
+				{Alert: alert("g1", later), Sinks: []string{"hook"}}, // would update g1 and queue it to hook
+				{Alert: alert("g-"+name, later), Sinks: []string{"mail"}},
+			},
+			States: map[string][]byte{"r1": []byte("lost"), "r9": []byte("lost")}})
+		if !errors.Is(err, store.ErrCursorMoved) {
+			t.Errorf("%s: SaveAlerts from %+v: err = %v, want ErrCursorMoved", name, from, err)
+		}
+	}
+	if c, _ := s.DetectCursor(ctx); c != first {
+		t.Errorf("refused saves moved the cursor to %+v", c)
+	}
+	if got := alerts(t, s, store.AlertQuery{}); len(got) != 1 || got[0].GroupID != "g1" || !got[0].Last.Equal(t0) || !got[0].Updated.Equal(t0) {
+		t.Errorf("refused saves changed the alerts: %+v", got)
+	}
+	if st, _ := s.DetectStates(ctx); len(st) != 1 || string(st["r1"]) != "s1" {
+		t.Errorf("refused saves changed the states: %q", st)
+	}
+	if p, _ := s.PendingDeliveries(ctx); p["mail"] != 1 || p["hook"] != 0 {
+		t.Errorf("refused saves queued deliveries: %v", p)
+	}
+
+	// The cursor it read: saved.
+	next := store.Cursor{BatchRow: 9, EventID: 9, AccessID: 9}
+	if err := s.SaveAlerts(ctx, store.AlertSave{From: &first, Cursor: &next, Now: t0.Add(time.Minute),
+		Alerts: []store.AlertUpsert{{Alert: alert("g2", t0)}}}); err != nil {
+		t.Fatalf("save from the stored cursor: %v", err)
+	}
+	if c, _ := s.DetectCursor(ctx); c != next {
+		t.Errorf("cursor = %+v, want %+v", c, next)
+	}
+	if got := groups(alerts(t, s, store.AlertQuery{})); len(got) != 2 || !slices.Contains(got, "g2") {
+		t.Errorf("alerts after the fenced save: %v", got)
+	}
+	// From the stored cursor without a new one: saved, the cursor stays.
+	if err := s.SaveAlerts(ctx, store.AlertSave{From: &next, Now: t0, States: map[string][]byte{"r2": []byte("s2")}}); err != nil {
+		t.Fatalf("save from the stored cursor, no new cursor: %v", err)
+	}
+	if c, _ := s.DetectCursor(ctx); c != next {
+		t.Errorf("a save without a cursor moved it to %+v", c)
+	}
+	if st, _ := s.DetectStates(ctx); string(st["r2"]) != "s2" {
+		t.Errorf("state of r2 = %q, want s2", st["r2"])
+	}
+	// The old cursor is stale now.
+	if err := s.SaveAlerts(ctx, store.AlertSave{From: &first, Cursor: &first, Now: t0}); !errors.Is(err, store.ErrCursorMoved) {
+		t.Errorf("save from a stale cursor: err = %v, want ErrCursorMoved", err)
+	}
+	if c, _ := s.DetectCursor(ctx); c != next {
+		t.Errorf("a stale save moved the cursor to %+v", c)
+	}
+}
+
+// testAlertFilters: each filter alone and together, newest first.
+func testAlertFilters(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	mk := func(group, kind, sev, device string, last time.Time, labels map[string]string) store.AlertUpsert {
+		a := alert(group, last)
+		a.Kind, a.Severity, a.Device, a.Labels = kind, sev, device, labels
+		return store.AlertUpsert{Alert: a}
+	}
+	save(t, s, t0, nil,
+		mk("a", "auth", store.SeverityInfo, "r1", t0, map[string]string{"site": "lab"}),
+		mk("b", "auth", store.SeverityWarning, "r2", t0.Add(time.Minute), map[string]string{"site": "lab", `we"ird.key`: "v"}),
+		mk("c", "disk", store.SeverityCritical, "r1", t0.Add(2*time.Minute), map[string]string{"site": "prod", "we": "v"}),
+		mk("d", "log_access", store.SeverityInfo, "", t0.Add(3*time.Minute), nil),
+	)
+	tests := map[string]struct {
+		q    store.AlertQuery
+		want []string
+	}{
+		"all":              {store.AlertQuery{}, []string{"d", "c", "b", "a"}},
+		"device":           {store.AlertQuery{Device: "r1"}, []string{"c", "a"}},
+		"kind":             {store.AlertQuery{Kind: "auth"}, []string{"b", "a"}},
+		"severity info":    {store.AlertQuery{Severity: store.SeverityInfo}, []string{"d", "c", "b", "a"}},
+		"severity warning": {store.AlertQuery{Severity: store.SeverityWarning}, []string{"c", "b"}},
+		"severity crit":    {store.AlertQuery{Severity: store.SeverityCritical}, []string{"c"}},
+		"label":            {store.AlertQuery{Labels: map[string]string{"site": "lab"}}, []string{"b", "a"}},
+		"labels all match": {store.AlertQuery{Labels: map[string]string{"site": "lab", `we"ird.key`: "v"}}, []string{"b"}},
+		"label quote dot":  {store.AlertQuery{Labels: map[string]string{`we"ird.key`: "v"}}, []string{"b"}},
+		"label prefix":     {store.AlertQuery{Labels: map[string]string{`we`: "v"}}, []string{"c"}},
+		"label injection":  {store.AlertQuery{Labels: map[string]string{`site' OR 1=1 --`: "lab"}}, nil},
+		"label no value":   {store.AlertQuery{Labels: map[string]string{"site": "nowhere"}}, nil},
+		"since":            {store.AlertQuery{Since: t0.Add(time.Minute)}, []string{"d", "c", "b"}},
+		"until":            {store.AlertQuery{Until: t0.Add(time.Minute)}, []string{"a"}},
+		"since until":      {store.AlertQuery{Since: t0.Add(time.Minute), Until: t0.Add(3 * time.Minute)}, []string{"c", "b"}},
+		"limit":            {store.AlertQuery{Limit: 2}, []string{"d", "c"}},
+		"together":         {store.AlertQuery{Device: "r1", Severity: store.SeverityWarning, Labels: map[string]string{"site": "prod"}}, []string{"c"}},
+		"collector":        {store.AlertQuery{Kind: "log_access"}, []string{"d"}},
+	}
+	for name, tt := range tests {
+		if got := groups(alerts(t, s, tt.q)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", name, got, tt.want)
+		}
+	}
+	if _, err := s.Alerts(ctx, store.AlertQuery{Severity: "urgent"}); err == nil {
+		t.Error("unknown severity accepted")
+	}
+	if _, err := s.Alerts(ctx, store.AlertQuery{Limit: -1}); err == nil {
+		t.Error("negative limit accepted")
+	}
+}
+
+// testBatchesAfter: batches of every device in commit order from a row
+// on, at most limit, each complete like Batches yields it.
+func testBatchesAfter(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	d1, d2 := batchtest.NewDevice("d1"), batchtest.NewDevice("d2")
+	f := batchtest.NewFile("file:/var/log/syslog", 1, 2)
+	commit(t, s, d1, d1.Next(f.Lines(3, 20)...), 0)
+	commit(t, s, d2, d2.Next(batchtest.Heartbeat(1)), 0)
+	commit(t, s, d1, d1.Next(f.Lines(2, 20)...), 1)
+
+	all, err := s.BatchesAfter(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range all {
+		got = append(got, fmt.Sprintf("%s/%d", b.Device, b.Seq))
+	}
+	if want := []string{"d1/1", "d2/1", "d1/2"}; !slices.Equal(got, want) {
+		t.Fatalf("BatchesAfter(0) = %v, want %v", got, want)
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Row <= all[i-1].Row {
+			t.Errorf("rows not increasing: %d then %d", all[i-1].Row, all[i].Row)
+		}
+	}
+
+	// Each batch is the one Batches yields, Row included.
+	var viaBatches []*store.StoredBatch
+	for _, dev := range []string{"d1", "d2"} {
+		viaBatches = append(viaBatches, batches(t, s, dev)...)
+	}
+	for _, b := range all {
+		i := slices.IndexFunc(viaBatches, func(o *store.StoredBatch) bool { return o.Row == b.Row })
+		if i < 0 {
+			t.Errorf("row %d not yielded by Batches", b.Row)
+			continue
+		}
+		if o := viaBatches[i]; !reflect.DeepEqual(o, b) || len(b.Bytes) == 0 || len(b.Segments) == 0 || b.BootID == "" {
+			t.Errorf("row %d: BatchesAfter gave %s seq %d with %d bytes, %d segments; Batches gave %s seq %d",
+				b.Row, b.Device, b.Seq, len(b.Bytes), len(b.Segments), o.Device, o.Seq)
+		}
+	}
+
+	page, err := s.BatchesAfter(ctx, all[0].Row, 1)
+	if err != nil || len(page) != 1 || page[0].Row != all[1].Row {
+		t.Errorf("BatchesAfter(row 1, limit 1) = %v, %v; want row %d", page, err, all[1].Row)
+	}
+	if rest, err := s.BatchesAfter(ctx, all[2].Row, 10); err != nil || len(rest) != 0 {
+		t.Errorf("BatchesAfter(last) = %d batches, %v", len(rest), err)
+	}
+}
+
+// testEventsAfter: events of every device after an id, in id order, with
+// device names and boot ids.
+func testEventsAfter(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	dev := batchtest.NewDevice("d")
+	commit(t, s, dev, dev.Next(batchtest.Heartbeat(1)), 0,
+		store.IntegrityEvent{Device: "d", Kind: store.EventChainRestart, Seq: 1, BootID: "boot-2"})
+	for _, e := range []store.IntegrityEvent{
+		{Device: "other", Kind: store.EventBadSignature, Seq: 4},
+		{Device: "d", Kind: store.EventReplay, Seq: 1},
+	} {
+		if err := s.AddIntegrityEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := s.EventsAfter(ctx, 0, -5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Device+":"+e.Kind+":"+e.BootID)
+	}
+	if want := []string{"d:chain_restart:boot-2", "other:bad_signature:", "d:replay:"}; !slices.Equal(got, want) {
+		t.Fatalf("EventsAfter(0) = %v, want %v", got, want)
+	}
+	page, err := s.EventsAfter(ctx, evs[0].ID, 1)
+	if err != nil || len(page) != 1 || page[0].ID != evs[1].ID {
+		t.Errorf("EventsAfter(first, 1) = %+v, %v", page, err)
+	}
+	if all, _ := s.IntegrityEvents(ctx, store.EventQuery{Kind: store.EventChainRestart}); len(all) != 1 || all[0].BootID != "boot-2" {
+		t.Errorf("IntegrityEvents BootID: %+v", all)
+	}
+}
+
+// testAccesses: accesses come back in id order with every field.
+func testAccesses(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	in := []store.Access{
+		{Time: t0, Who: "alice", Via: "cli", What: "query --device r1"},
+		{Time: t0.Add(time.Second), Who: "bob", Via: "api", Remote: "10.0.0.2:5555", What: "GET /v1/records"},
+		{Who: "carol", Via: "cli", What: "alerts"}, // dated by the store
+	}
+	for _, a := range in {
+		if err := s.RecordAccess(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.AccessesAfter(ctx, 0, 0)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("AccessesAfter(0) = %+v, %v", got, err)
+	}
+	for i, a := range got {
+		w := in[i]
+		if a.ID == 0 || a.Who != w.Who || a.Via != w.Via || a.Remote != w.Remote || a.What != w.What ||
+			(!w.Time.IsZero() && !a.Time.Equal(w.Time)) || a.Time.IsZero() {
+			t.Errorf("access %d = %+v, want %+v", i, a, w)
+		}
+	}
+	if page, err := s.AccessesAfter(ctx, got[0].ID, 1); err != nil || len(page) != 1 || page[0].Who != "bob" {
+		t.Errorf("AccessesAfter(first, 1) = %+v, %v", page, err)
+	}
+}
+
+// testRecord: a stored record by (device, seq, index); anything not
+// stored is ok=false, not an error.
+func testRecord(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	dev := batchtest.NewDevice("d")
+	f := batchtest.NewFile("file:/var/log/auth.log", 1, 2)
+	lines := f.Lines(3, 40)
+	commit(t, s, dev, dev.Next(lines...), 0)
+
+	r, ok, err := s.Record(ctx, "d", 1, 2)
+	if err != nil || !ok || r.Device != "d" || r.Seq != 1 || r.Index != 2 || r.Received.IsZero() ||
+		string(r.GetBody()) != string(lines[2].Body) || r.GetTimeNs() != lines[2].TimeNs {
+		t.Errorf("Record(d, 1, 2) = %+v, %v, %v", r, ok, err)
+	}
+	for name, q := range map[string]struct {
+		dev   string
+		seq   uint64
+		index int
+	}{
+		"device":   {"nobody", 1, 0},
+		"seq":      {"d", 2, 0},
+		"huge seq": {"d", 1 << 63, 0},
+		"index":    {"d", 1, 3},
+		"negative": {"d", 1, -1},
+	} {
+		if _, ok, err := s.Record(ctx, q.dev, q.seq, q.index); ok || err != nil {
+			t.Errorf("%s: Record(%s, %d, %d) = %v, %v; want not found", name, q.dev, q.seq, q.index, ok, err)
+		}
+	}
+}
+
+// testRequeuedDuringAttemptStaysPending: an alert queued again (it
+// escalated) while an attempt to deliver its older version was under way
+// stays pending when that attempt reports success: the newer version
+// still goes out.
+func testRequeuedDuringAttemptStaysPending(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	save(t, s, t0, nil, store.AlertUpsert{Alert: alert("g1", t0), Sinks: []string{"hook"}})
+	d := due(t, s, "hook", t0)[0] // the attempt starts
+	if !d.Queued.Equal(t0) {
+		t.Fatalf("Queued = %v, want %v", d.Queued, t0)
+	}
+	escalated := alert("g1", t0)
+	escalated.Severity = store.SeverityCritical
+	save(t, s, t0.Add(time.Second), nil, store.AlertUpsert{Alert: escalated, Sinks: []string{"hook"}})
+	d.State, d.Attempts, d.Delivered = store.DeliveryDelivered, 1, t0.Add(2*time.Second)
+	if err := s.FinishDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	ds := due(t, s, "hook", t0.Add(3*time.Second))
+	if len(ds) != 1 || ds[0].Alert.Severity != store.SeverityCritical {
+		t.Fatalf("after the older version's attempt: due %+v, want the escalated alert still pending", ds)
+	}
+	// Its own attempt is recorded.
+	ds[0].State, ds[0].Delivered = store.DeliveryDelivered, t0.Add(4*time.Second)
+	if err := s.FinishDelivery(ctx, ds[0]); err != nil {
+		t.Fatal(err)
+	}
+	if ds := due(t, s, "hook", t0.Add(time.Hour)); len(ds) != 0 {
+		t.Errorf("still due after the newer version was delivered: %+v", ds)
+	}
+}
