@@ -13,11 +13,13 @@
 // severity rises, to every sink that wants it; a growing count updates the
 // stored alert without notifying again.
 //
-// The cursor assumes a store gives batch rows in commit order (SQLite's
-// single writer does). A store shared by several collectors must number
-// batches by commit (not by insert, as a sequence does when transactions
-// commit out of order), or a batch committed late behind a higher row
-// would be skipped.
+// The cursor assumes a store gives batch rows, event ids and access ids in
+// commit order (SQLite's single writer does; ingest/store/postgres numbers
+// them under a lock held to commit), or a batch committed late behind a
+// higher row would be skipped. When several collectors share a store, one
+// runs detection (store.Coordinator's leader), and every save is fenced
+// on the cursor it read (AlertSave.From), so a collector that lost its
+// leadership mid-round saves nothing.
 package alerts
 
 import (
@@ -183,6 +185,9 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) restore(ctx context.Context) error {
 	r.engine = detect.New(r.cfg.Detect)
 	r.saved = map[string]string{}
+	r.mu.Lock()
+	clear(r.offered) // offered before this run (or before leadership was lost): the store has them
+	r.mu.Unlock()
 	cur, err := r.cfg.Store.DetectCursor(ctx)
 	if err != nil {
 		return err
@@ -256,7 +261,8 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	if len(raised) == 0 && len(states) == 0 && cur == r.cursor {
 		return more, nil
 	}
-	save := store.AlertSave{Cursor: &cur, States: states, Now: r.cfg.Now()}
+	from := r.cursor
+	save := store.AlertSave{Cursor: &cur, From: &from, States: states, Now: r.cfg.Now()}
 	notify := false
 	for _, a := range latest(raised) {
 		sa := toStore(a)
@@ -271,6 +277,8 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 		// The engine has moved on; the cursor has not. The next round
 		// reads the same data again, and the engine counts it twice, so
 		// start afresh from what is saved rather than double-count.
+		// ErrCursorMoved (another collector's detection saved since this
+		// one read the cursor: it lost its leadership) ends up here too.
 		if rerr := r.restore(ctx); rerr != nil {
 			err = errors.Join(err, rerr)
 		}

@@ -70,6 +70,11 @@ type Config struct {
 	// Limits is the rate limit of a device, asked once per stream; nil:
 	// no limits.
 	Limits func(device string) Limit
+	// Locks, when several collectors share the store, holds each device
+	// to one open stream across all of them: a stream takes its device's
+	// lock after Hello and ends if the lock is lost. nil: this collector
+	// is the only one, and its own table of open streams suffices.
+	Locks store.Coordinator
 }
 
 // Server is the Ingest service. Serve runs it once.

@@ -102,6 +102,13 @@ func (ss *session) run(ctx context.Context) (err error) {
 		return refuse(codes.AlreadyExists, "device %s already has an open stream", ss.id.device)
 	}
 	defer release()
+	if ss.srv.cfg.Locks != nil {
+		unlock, err := ss.lockAcross(wctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	// A revocation read after the check at connect and before the claim.
 	if r := ss.srv.revocation(ss.id); r != nil {
 		return ss.srv.refuseRevoked(wctx, ss.id, ss.remote, r)
@@ -126,6 +133,37 @@ func (ss *session) run(ctx context.Context) (err error) {
 		return err
 	}
 	return ss.pump(ctx, wctx)
+}
+
+// errLockLost ends a stream whose device lock was lost with the store
+// connection that held it: another collector may now take the device.
+var errLockLost = refuse(codes.Unavailable, "this collector lost the device's stream lock (its store connection broke); reconnect")
+
+// lockAcross takes the device's stream lock shared by the collectors of one
+// store. A device already streaming to another collector is refused and
+// recorded: two agents with one certificate look exactly like this. The
+// stream is cancelled if the lock is lost; unlock releases it.
+func (ss *session) lockAcross(wctx context.Context) (unlock func(), err error) {
+	release, lost, ok, err := ss.srv.cfg.Locks.LockDevice(wctx, ss.id.device)
+	if err != nil {
+		ss.log.Error("taking the device's stream lock failed", "err", err)
+		return nil, refuse(codes.Unavailable, "the collector cannot take device %s's stream lock now; retry", ss.id.device)
+	}
+	if !ok {
+		ss.raise(wctx, &store.IntegrityEvent{Kind: store.EventConcurrentSession, Detail: fmt.Sprintf(
+			"a second stream from %s refused: another collector sharing the store holds an open stream of this device", ss.remote)})
+		return nil, refuse(codes.AlreadyExists, "device %s already has an open stream (to another collector)", ss.id.device)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-lost:
+			ss.log.Warn("device stream lock lost; ending the stream")
+			ss.cancel(errLockLost)
+		case <-done:
+		}
+	}()
+	return func() { close(done); release() }, nil
 }
 
 func (ss *session) end(wctx context.Context, sid int64, start time.Time, err error) {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
@@ -40,6 +41,9 @@ type Summary struct {
 	Records      int
 	KeyRotations int // key changes announced by the old key
 	Findings     int
+	// Pruned is what retention removed before the stored batches, oldest
+	// first: the chain is checked to continue from its last digest.
+	Pruned []store.Pruned
 }
 
 func (s Summary) String() string {
@@ -51,7 +55,24 @@ func (s Summary) String() string {
 	if s.KeyRotations > 0 {
 		rot = fmt.Sprintf(" key_rotations=%d", s.KeyRotations)
 	}
-	return fmt.Sprintf("device=%s batches=%d records=%d%s %s", s.Device, s.Batches, s.Records, rot, verdict)
+	return fmt.Sprintf("device=%s batches=%d records=%d%s%s %s", s.Device, s.Batches, s.Records, rot, prunedString(s.Pruned), verdict)
+}
+
+// prunedString says what retention removed: the sequence range, how much,
+// and when the last removal was.
+func prunedString(ps []store.Pruned) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	var batches, records int64
+	for _, p := range ps {
+		batches += p.Batches
+		records += p.Records
+	}
+	first, last := ps[0], ps[len(ps)-1]
+	return fmt.Sprintf(" removed=seqs %d..%d (%d batches, %d records, received %s..%s; %d removals, last at %s)",
+		first.FirstSeq, last.LastSeq, batches, records, first.OldestReceived.UTC().Format(time.RFC3339),
+		last.NewestReceived.UTC().Format(time.RFC3339), len(ps), last.At.UTC().Format(time.RFC3339))
 }
 
 // Report is the result of a verification.
@@ -78,9 +99,16 @@ func (r *Report) Write(w io.Writer) error {
 	return nil
 }
 
+// Store is what verification reads: the stored batches and what retention
+// removed.
+type Store interface {
+	store.Reader
+	Pruned(ctx context.Context, device string) ([]store.Pruned, error)
+}
+
 // Run verifies one device, or every device when device is "". An error is
 // a failure to read the store, not a finding.
-func Run(ctx context.Context, r store.Reader, device string) (*Report, error) {
+func Run(ctx context.Context, r Store, device string) (*Report, error) {
 	devs, err := r.Devices(ctx)
 	if err != nil {
 		return nil, err
@@ -111,6 +139,7 @@ type chainState struct {
 	keys     map[string]crypto.PublicKey // by key id
 	recorded map[uint64][]string         // integrity event kinds by seq, to say a break was seen at ingest
 	cps      map[string]store.Checkpoint // replayed from empty, as the store built them
+	pruned   bool                        // retention removed the device's first batches
 	prevSeq  uint64
 	prevHash []byte // digest recomputed from the previous batch's bytes
 	findings []Finding
@@ -133,10 +162,20 @@ func (c *chainState) findBreak(seq uint64, kind, format string, args ...any) {
 	c.find(seq, "%s", what)
 }
 
-func verifyDevice(ctx context.Context, r store.Reader, d store.Device) (Summary, []Finding, error) {
+func verifyDevice(ctx context.Context, r Store, d store.Device) (Summary, []Finding, error) {
 	c := &chainState{device: d, keys: map[string]crypto.PublicKey{}, recorded: map[uint64][]string{}, cps: map[string]store.Checkpoint{}}
 	if err := c.loadKeys(ctx, r); err != nil {
 		return Summary{}, nil, err
+	}
+	pruned, err := r.Pruned(ctx, d.Name)
+	if err != nil {
+		return Summary{}, nil, err
+	}
+	if len(pruned) > 0 {
+		// The chain goes on from the last batch removed, whose digest the
+		// removal kept.
+		last := pruned[len(pruned)-1]
+		c.pruned, c.prevSeq, c.prevHash = true, last.LastSeq, last.LastDigest
 	}
 	evs, err := r.IntegrityEvents(ctx, store.EventQuery{Device: d.Name})
 	if err != nil {
@@ -145,7 +184,7 @@ func verifyDevice(ctx context.Context, r store.Reader, d store.Device) (Summary,
 	for _, e := range evs {
 		c.recorded[e.Seq] = append(c.recorded[e.Seq], e.Kind)
 	}
-	sum := Summary{Device: d.Name}
+	sum := Summary{Device: d.Name, Pruned: pruned}
 	for b, err := range r.Batches(ctx, d.Name) {
 		if err != nil {
 			return Summary{}, nil, err
@@ -359,6 +398,9 @@ func (c *chainState) checkEnd(ctx context.Context, r store.Reader) error {
 		delete(got, src)
 	}
 	for _, src := range slices.Sorted(maps.Keys(got)) {
+		if c.pruned {
+			continue // its batches were removed by retention
+		}
 		c.find(c.prevSeq, "checkpoint of %s at offset %d has no batch behind it", src, got[src].Offset)
 	}
 	return nil

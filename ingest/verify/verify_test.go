@@ -30,6 +30,13 @@ type fixture struct {
 
 func newFixture(t *testing.T, name string) *fixture {
 	t.Helper()
+	return newFixtureAt(t, name, nil)
+}
+
+// newFixtureAt is newFixture with batch i received at received(i) (nil:
+// now).
+func newFixtureAt(t *testing.T, name string, received func(i int) time.Time) *fixture {
+	t.Helper()
 	ca, err := tlsconf.NewCA("test CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +58,11 @@ func newFixture(t *testing.T, name string) *fixture {
 	f := batchtest.NewFile("file:/var/log/auth.log", 3, 4)
 	for i := range 5 {
 		recs := append(f.Lines(20, 100), batchtest.Heartbeat(f.Time))
-		if err := s.CommitBatch(ctx, batchtest.Commit(name, fx.dev.Next(recs...), uint64(i))); err != nil {
+		b := batchtest.Commit(name, fx.dev.Next(recs...), uint64(i))
+		if received != nil {
+			b.Received = received(i)
+		}
+		if err := s.CommitBatch(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -272,5 +283,47 @@ func TestKeyChange(t *testing.T) {
 				t.Errorf("unannounced key change: findings %v, want one at seq 7", rep.Findings)
 			}
 		})
+	}
+}
+
+// TestPrunedChainVerifies: retention removed the first three batches; the
+// chain is checked to go on from the digest the removal kept, and the
+// report says what was removed and when. A kept digest that the next batch
+// does not link to is a fork.
+func TestPrunedChainVerifies(t *testing.T) {
+	now := time.Now()
+	fx := newFixtureAt(t, "gw", func(i int) time.Time {
+		if i < 3 {
+			return now.Add(-72 * time.Hour)
+		}
+		return now
+	})
+	s, err := sqlite.Open(fx.path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := s.Prune(ctx, now.Add(-24*time.Hour), now)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0].FirstSeq != 1 || removed[0].LastSeq != 3 {
+		t.Fatalf("Prune removed %+v, want seqs 1..3 of gw", removed)
+	}
+	rep := fx.verify(t, "gw")
+	if !rep.OK() {
+		t.Fatalf("pruned chain: findings %v", rep.Findings)
+	}
+	sum := rep.Devices[0]
+	if sum.Batches != 2 || len(sum.Pruned) != 1 {
+		t.Fatalf("summary %+v, want 2 batches and one removal", sum)
+	}
+	if line := sum.String(); !strings.Contains(line, "removed=seqs 1..3 (3 batches, 63 records") || !strings.HasSuffix(line, " OK") {
+		t.Errorf("summary line %q does not say what was removed", line)
+	}
+	fx.tamper(t, `UPDATE pruned SET last_digest = ?`, make([]byte, 32))
+	rep = fx.verify(t, "gw")
+	if len(rep.Findings) != 1 || rep.Findings[0].Seq != 4 || !strings.Contains(rep.Findings[0].What, "prev_hash") {
+		t.Fatalf("a kept digest the next batch does not link to: findings %v, want one fork at seq 4", rep.Findings)
 	}
 }
