@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ type Config struct {
 	Listen        string        `yaml:"listen"`          // host:port agents connect to
 	TLS           TLS           `yaml:"tls"`             // the device CA and the collector's certificate
 	DB            string        `yaml:"db"`              // SQLite database file; its directory must exist
+	Store         string        `yaml:"store"`           // a postgres:// URL: collectors sharing that PostgreSQL database; instead of db
+	Retention     time.Duration `yaml:"retention"`       // drop batches received longer ago than this; 0: keep them
 	SQLiteSync    string        `yaml:"sqlite_sync"`     // full: durable at every commit; normal: may lose the last commits on power loss
 	MaxBatchBytes int           `yaml:"max_batch_bytes"` // largest batch accepted, bytes
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`  // on SIGTERM, how long in-flight batches may take to commit and be acknowledged
@@ -91,18 +94,30 @@ func (c *Config) Check() error {
 			bad("%s: %v", f.key, err)
 		}
 	}
-	if c.DB == "" {
-		bad("db: required (-db)")
-	} else if fi, err := os.Stat(filepath.Dir(c.DB)); err != nil {
-		bad("db %s: directory: %v", c.DB, err)
-	} else if !fi.IsDir() {
-		bad("db %s: %s is not a directory", c.DB, filepath.Dir(c.DB))
+	switch {
+	case c.Store != "" && c.DB != "":
+		bad("db and store are both set: db is the SQLite file, store a PostgreSQL URL; keep one")
+	case c.Store != "":
+		if err := CheckStoreURL(c.Store); err != nil {
+			bad("store: %v", err)
+		}
+	case c.DB == "":
+		bad("db: required (-db), or store: a postgres:// URL")
+	default:
+		if fi, err := os.Stat(filepath.Dir(c.DB)); err != nil {
+			bad("db %s: directory: %v", c.DB, err)
+		} else if !fi.IsDir() {
+			bad("db %s: %s is not a directory", c.DB, filepath.Dir(c.DB))
+		}
 	}
 	if s := strings.ToLower(c.SQLiteSync); s != "full" && s != "normal" {
 		bad("sqlite_sync %q: want full or normal", c.SQLiteSync)
 	}
 	if c.MaxBatchBytes <= 0 || c.MaxBatchBytes > maxMaxBatchBytes {
 		bad("max_batch_bytes %d: want 1 to %d", c.MaxBatchBytes, maxMaxBatchBytes)
+	}
+	if c.Retention != 0 && c.Retention < MinRetention {
+		bad("retention %s: want 0 (keep everything) or at least %s", c.Retention, MinRetention)
 	}
 	if c.ShutdownGrace < 0 {
 		bad("shutdown_grace %s: must not be negative", c.ShutdownGrace)
@@ -116,6 +131,32 @@ func (c *Config) Check() error {
 	errs = append(errs, c.checkAPI()...)
 	errs = append(errs, c.checkKeyFiles()...)
 	return errors.Join(errs...)
+}
+
+// MinRetention is the shortest retention accepted: records must outlive
+// detection, delivery and an operator's first look.
+const MinRetention = time.Hour
+
+// IsStoreURL reports whether s names a PostgreSQL database rather than a
+// SQLite file.
+func IsStoreURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// CheckStoreURL checks that s is a PostgreSQL URL (postgres://user@host/db);
+// errors never repeat a password.
+func CheckStoreURL(s string) error {
+	if !IsStoreURL(s) {
+		return errors.New("want a postgres:// URL (postgres://USER@HOST:PORT/DATABASE)")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a valid URL") // url's error quotes the URL, password included
+	}
+	if strings.TrimPrefix(u.Path, "/") == "" {
+		return errors.New("names no database (postgres://USER@HOST:PORT/DATABASE)")
+	}
+	return nil
 }
 
 // Level is LogLevel as a slog level.

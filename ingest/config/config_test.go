@@ -52,7 +52,7 @@ func TestExampleLoads(t *testing.T) {
 		t.Errorf("documented detect section %+v differs from the defaults %+v", c.Detect, Default().Detect)
 	}
 	b, _ := os.ReadFile("../../packaging/offbox-ingest.yaml")
-	for _, key := range []string{"listen:", "tls:", "ca:", "cert:", "key:", "db:", "sqlite_sync:", "max_batch_bytes:", "shutdown_grace:", "log_level:",
+	for _, key := range []string{"listen:", "tls:", "ca:", "cert:", "key:", "db:", "store:", "retention:", "sqlite_sync:", "max_batch_bytes:", "shutdown_grace:", "log_level:",
 		"api:", "allow_cidrs:", "client_ca:", "detect:", "group_window:", "brute_force_threshold:", "brute_force_window:", "working_hours:", "working_days:",
 		"timezone:", "reboot_loop_count:", "reboot_loop_window:", "approved_firmware:", "heartbeat_interval:",
 		"heartbeat_misses:", "timestamp_skew:", "clock_offset_warning:", "clock_offset_critical:", "password_max_age_days:",
@@ -126,6 +126,14 @@ func TestCheck(t *testing.T) {
 		"bad label":       {func(c *Config) { c.Devices = []DeviceRule{{Match: "*", Labels: map[string]string{"a=b": "c"}}} }, "devices[0].labels"},
 		"public api":      {func(c *Config) { c.API.Listen = "0.0.0.0:7480" }, "api.allow_cidrs: required"},
 		"loopback api":    {func(c *Config) { c.API.Listen = "[::1]:7480" }, ""},
+		"postgres store":  {func(c *Config) { c.DB, c.Store = "", "postgres://offbox@db:5432/offbox?sslmode=verify-full" }, ""},
+		"db and store":    {func(c *Config) { c.Store = "postgres://offbox@db/offbox" }, "db and store are both set"},
+		"store not url":   {func(c *Config) { c.DB, c.Store = "", "/var/lib/x.db" }, "store: want a postgres:// URL"},
+		"store no db":     {func(c *Config) { c.DB, c.Store = "", "postgres://offbox:s3cret@db:5432" }, "names no database"},
+		"bad store url":   {func(c *Config) { c.DB, c.Store = "", "postgres://offbox:s3cret@db:port/x" }, "not a valid URL"},
+		"no db nor store": {func(c *Config) { c.DB = "" }, "or store"},
+		"retention":       {func(c *Config) { c.Retention = 90 * 24 * time.Hour }, ""},
+		"short retention": {func(c *Config) { c.Retention = time.Minute }, "retention 1m0s: want 0"},
 	}
 	for name, tt := range tests {
 		c := good
@@ -139,6 +147,9 @@ func TestCheck(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", name, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: the error repeats the password: %v", name, err)
 		}
 	}
 }
