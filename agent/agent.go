@@ -74,6 +74,12 @@ type Config struct {
 	// systemd's READY=1 from it.
 	Ready func()
 
+	// Settled, if set, is called by the sender each time an acknowledgement
+	// leaves nothing in flight and nothing queued: a burst of work (a
+	// heartbeat, a clock round, a few lines) is over. It must not block.
+	// offbox gives back the code pages the burst touched.
+	Settled func()
+
 	Logger *slog.Logger         // nil: slog.Default()
 	Now    func() time.Time     // nil: time.Now
 	Rand   func(n int64) int64  // uniform in [0, n), for reconnect jitter; nil: math/rand/v2
@@ -200,6 +206,7 @@ func New(cfg Config) (*Agent, error) {
 		onFirstWelcome: a.startResumers,
 		onAcked:        a.acks.add,
 		onLoss:         a.recordRejected,
+		onSettled:      cfg.Settled,
 	}
 	a.log.Info("agent ready", "device_id", id.DeviceID, "key_id", hex.EncodeToString(id.KeyID),
 		"boot_id", a.bootID, "session_id", hex.EncodeToString(sessionID), "version", version.Version)

@@ -69,6 +69,7 @@ type sender struct {
 	onFirstWelcome func([]collectors.Checkpoint) // starts the file tailers
 	onAcked        func([]mark)                  // reports file checkpoints
 	onLoss         func(b *batch, reason string) // records a rejected batch
+	onSettled      func()                        // an ack left nothing in flight or queued (Config.Settled)
 
 	unacked   []*batch // sealed, not acknowledged, oldest first
 	sent      int      // how many of unacked went out in this session
@@ -537,6 +538,9 @@ func (s *sender) handleAck(a *offboxv1.Ack) error {
 	case offboxv1.Ack_STATUS_STORED, offboxv1.Ack_STATUS_DUPLICATE:
 		s.stored = s.popStored()
 		s.sent--
+		if s.onSettled != nil && s.idle() {
+			s.onSettled()
+		}
 		return nil
 	case offboxv1.Ack_STATUS_REJECTED:
 		s.dropRejected(a.GetReason())

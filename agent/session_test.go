@@ -501,3 +501,29 @@ func TestShutdownDrains(t *testing.T) {
 		})
 	}
 }
+
+// TestSettled checks that Config.Settled is called once everything queued
+// has been acknowledged, and not while batches are still waiting.
+func TestSettled(t *testing.T) {
+	settled := make(chan struct{}, 100)
+	h := newHarness(t, func(c *Config) {
+		c.BatchMaxRecords = 1
+		c.Settled = func() { settled <- struct{}{} }
+	})
+	h.emit("one")
+	h.emit("two")
+	h.emit("three")
+	h.start()
+	defer h.stop()
+	select {
+	case <-settled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Settled not called after the batches were acknowledged")
+	}
+	if stored, _ := h.ingest.snapshot(); len(logBodies(stored)) != 3 {
+		t.Fatalf("settled with %d of 3 lines stored", len(logBodies(stored)))
+	}
+	if n := len(settled); n != 0 {
+		t.Fatalf("Settled called %d more times for one burst, want once", n)
+	}
+}

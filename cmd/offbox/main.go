@@ -178,13 +178,16 @@ func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger)
 	cfg.Renewal = renewal(c, src, cl)
 	sd := &sdNotifier{log: log}
 	cfg.Ready = sd.ready
+	releaseSoon := make(chan struct{}, 1)
+	cfg.Settled = func() { poke(releaseSoon) }
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
 	}
 	setMemoryLimit(a.MemoryLimit(), log)
 	setMaxProcs(c.MaxProcs, log)
-	go releaseCodeWhileRunning(ctx, log)
+	pokeAfterGC(releaseSoon)
+	go releaseCodeWhileRunning(ctx, releaseSoon, log)
 	return sd.run(ctx, a)
 }
 
@@ -227,25 +230,78 @@ func agentConfig(c *config, cs *sources, log *slog.Logger) agent.Config {
 	}
 }
 
-// setMemoryLimit makes the garbage collector keep the heap near what the
-// agent needs, unless GOMEMLIMIT says otherwise: on a small device a heap
-// that doubles before each collection is memory taken from the device.
 // releaseCodeWhileRunning gives back the resident pages of the agent's own
 // code (releaseCode) at start, 5 s later (once the collectors and the
-// first session are up) and every 30 s after, so the agent's resident set
-// holds the code it ran lately, not all of the binary. Touching a released page again costs a minor fault (the kernel
-// maps 64 KiB around it): at most a few dozen per interval.
-func releaseCodeWhileRunning(ctx context.Context, log *slog.Logger) {
+// first session are up), every 30 s, and shortly after each burst of work
+// is acknowledged and each garbage collection (a poke on soon), at most
+// once per minRelease, so the agent's resident set holds the code it runs
+// at rest, not all of the binary. A heartbeat (gopsutil, sealing, the
+// stream), a clock round (DNS, NTP) and a collection (stack maps, type
+// data) touch megabytes of the binary that an idle agent does not need
+// again for seconds; given back right after, they do not add up between
+// the 30 s releases. Touching a released page again costs a minor fault
+// (the kernel maps 64 KiB around it): at most a few dozen per release.
+func releaseCodeWhileRunning(ctx context.Context, soon <-chan struct{}, log *slog.Logger) {
 	// At once: package initialisation touched all of the binary, most of
 	// which a running agent never needs again; then after the collectors
-	// have started, and every 30 s.
+	// have started.
 	for _, wait := range []time.Duration{0, 5 * time.Second} {
 		if !sleepCtx(ctx, wait) || !releaseCodeOnce(log) {
 			return
 		}
 	}
-	for sleepCtx(ctx, 30*time.Second) && releaseCodeOnce(log) {
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-soon:
+			// Let the work finish (the collection's sweep, the acked
+			// batch's checkpoints handed on), and a steady trickle of
+			// lines cost a release per minRelease at most.
+			if !sleepCtx(ctx, max(releaseAfter, minRelease-time.Since(last))) {
+				return
+			}
+			select { // pokes during the wait are covered by this release
+			case <-soon:
+			default:
+			}
+		}
+		if !releaseCodeOnce(log) {
+			return
+		}
+		last = time.Now()
+		t.Reset(30 * time.Second)
 	}
+}
+
+// releaseAfter is how long after a burst or a collection the code is given
+// back; minRelease is the least time between two releases.
+const (
+	releaseAfter = 20 * time.Millisecond
+	minRelease   = 2 * time.Second
+)
+
+// poke sends on c without blocking (c has capacity 1).
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// pokeAfterGC pokes c after every garbage collection, for as long as the
+// process runs: a finalizer on an unreachable sentinel runs once the
+// collector has found it garbage, and sets up the next one.
+func pokeAfterGC(c chan struct{}) {
+	s := new([16]byte) // not tiny-allocated: finalizers on tiny objects may never run
+	runtime.SetFinalizer(s, func(*[16]byte) {
+		poke(c)
+		pokeAfterGC(c)
+	})
 }
 
 func releaseCodeOnce(log *slog.Logger) bool {
@@ -286,6 +342,9 @@ func setMaxProcs(n int, log *slog.Logger) {
 	log.Debug("max procs", "n", n)
 }
 
+// setMemoryLimit makes the garbage collector keep the heap near what the
+// agent needs, unless GOMEMLIMIT says otherwise: on a small device a heap
+// that doubles before each collection is memory taken from the device.
 func setMemoryLimit(limit int64, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
