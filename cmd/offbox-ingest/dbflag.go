@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/offbox/offbox/ingest/config"
+	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/postgres"
 	"github.com/offbox/offbox/ingest/store/sqlite"
 )
 
@@ -20,7 +24,7 @@ const defaultConfig = "/etc/offbox-ingest/offbox-ingest.yaml"
 // database: -db, else the db of -config, else the db of the installed
 // configuration file.
 func dbFlags(fs *flag.FlagSet) func() (string, error) {
-	db := fs.String("db", "", "SQLite database `file` (default: the db of -config)")
+	db := fs.String("db", "", "SQLite database `file` or postgres:// URL (default: the db or store of -config)")
 	conf := fs.String("config", "", "collector configuration `file` whose db to use (default "+defaultConfig+")")
 	return func() (string, error) {
 		if *db != "" {
@@ -34,8 +38,11 @@ func dbFlags(fs *flag.FlagSet) func() (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("no -db given, and the configuration: %w", err)
 		}
+		if c.Store != "" {
+			return c.Store, nil
+		}
 		if c.DB == "" {
-			return "", fmt.Errorf("no -db given, and %s names no db", path)
+			return "", fmt.Errorf("no -db given, and %s names no db or store", path)
 		}
 		return c.DB, nil
 	}
@@ -44,9 +51,13 @@ func dbFlags(fs *flag.FlagSet) func() (string, error) {
 // errNoDatabase: the path names no database file.
 var errNoDatabase = errors.New("database")
 
-// openExisting opens the database at path read-write; it never creates
-// one. missing says what to do about a database that does not exist.
-func openExisting(path, missing string) (*sqlite.Store, error) {
+// openExisting opens the database at path (a SQLite file or a postgres://
+// URL) read-write; it never creates one. missing says what to do about a
+// database that does not exist.
+func openExisting(path, missing string) (store.Store, error) {
+	if config.IsStoreURL(path) {
+		return openExistingPostgres(path, missing)
+	}
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist (%s)", errNoDatabase, path, missing)
@@ -64,4 +75,20 @@ func openExisting(path, missing string) (*sqlite.Store, error) {
 	}
 	f.Close()
 	return sqlite.Open(path, sqlite.Options{})
+}
+
+// openExistingPostgres opens a PostgreSQL store whose schema a collector
+// has made: the check is read-only, so a mistyped URL never gets a schema.
+func openExistingPostgres(url, missing string) (store.Store, error) {
+	if err := config.CheckStoreURL(url); err != nil {
+		return nil, fmt.Errorf("%w: %v", errNoDatabase, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ro, err := postgres.OpenReadOnly(ctx, url, postgres.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v (%s)", errNoDatabase, err, missing)
+	}
+	ro.Close()
+	return postgres.Open(ctx, url, postgres.Options{})
 }

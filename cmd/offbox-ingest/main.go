@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -28,7 +27,6 @@ import (
 	"github.com/offbox/offbox/ingest/notify"
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
-	"github.com/offbox/offbox/ingest/store/sqlite"
 	"github.com/offbox/offbox/ingest/verify"
 	"github.com/offbox/offbox/ingest/web"
 	"github.com/offbox/offbox/internal/version"
@@ -135,7 +133,7 @@ func serve(args []string, _, stderr io.Writer) int {
 	fs.String("ca", "", "device CA certificate `file` (PEM)")
 	fs.String("cert", "", "collector certificate `file` (PEM)")
 	fs.String("key", "", "collector private key `file` (PEM)")
-	fs.String("db", "", "SQLite database `file`")
+	fs.String("db", "", "SQLite database `file`, or a postgres:// URL (the store key)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -157,8 +155,11 @@ func serve(args []string, _, stderr io.Writer) int {
 			cfg.TLS.Cert = v
 		case "key":
 			cfg.TLS.Key = v
-		case "db":
-			cfg.DB = v
+		case "db": // a file, or a postgres:// URL; either replaces the file's db and store
+			cfg.DB, cfg.Store = v, ""
+			if config.IsStoreURL(v) {
+				cfg.DB, cfg.Store = "", v
+			}
 		}
 	})
 	if err := cfg.Check(); err != nil {
@@ -184,7 +185,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := sqlite.Open(cfg.DB, sqlite.Options{Sync: cfg.SQLiteSync})
+	st, coord, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -205,8 +206,9 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fleet := &fleetWork{coord: coord, runner: runner, disp: disp, st: st, retention: cfg.Retention, log: log}
 	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
-		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: runner.Offer,
+		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: fleet.offer, Locks: coord,
 		Revocations: st.Revocations, Limits: serverLimits(cfg)})
 	if err != nil {
 		return err
@@ -223,21 +225,19 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	// Detection and delivery stop after the ingest listener has drained.
-	// What they had not reached yet is in the store past their cursors,
-	// and is detected and delivered at the next start.
+	// Detection, delivery and retention stop after the ingest listener has
+	// drained. What they had not reached yet is in the store past their
+	// cursors, and is taken up at the next start (or by the next leader).
 	bg, stopBG := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
+	fleetDone := make(chan struct{})
 	go func() {
-		defer wg.Done()
-		if err := runner.Run(bg); err != nil {
+		defer close(fleetDone)
+		if err := fleet.run(bg); err != nil {
 			log.Error("detection stopped", "err", err)
 			stop() // a collector that stores without detecting is not what was asked for
 		}
 	}()
-	go func() { defer wg.Done(); _ = disp.Run(bg) }()
-	defer func() { stopBG(); wg.Wait() }()
+	defer func() { stopBG(); <-fleetDone }()
 	if apiLis != nil {
 		api := &http.Server{Handler: apiHandler(st, labels, log), ConnContext: guard.ConnContext,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
@@ -278,7 +278,7 @@ func route(sinks []notify.SinkConfig) func(store.Alert) []string {
 // /api/v1/ and the dashboard at /, with one authentication and one
 // access trail, behind the address check (api.Permitted), which answers
 // first.
-func apiHandler(st *sqlite.Store, labels *alerts.LabelCache, log *slog.Logger) http.Handler {
+func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) http.Handler {
 	auth := &api.Auth{Store: st, Logger: log.With("part", "api")}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(api.Config{Store: st, Auth: auth, Logger: log.With("part", "api")}))
@@ -353,7 +353,7 @@ func devCerts(args []string, stdout, stderr io.Writer) int {
 
 func records(args []string, stdout, stderr io.Writer) int {
 	fs := flags("records", stderr)
-	db := fs.String("db", "", "SQLite database `file` (must exist; the access is recorded in it)")
+	db := fs.String("db", "", "SQLite database `file` or postgres:// URL (must exist; the access is recorded in it)")
 	device := fs.String("device", "", "only this device `id`")
 	source := fs.String("source", "", "only this `source`, e.g. file:/var/log/auth.log")
 	kind := fs.String("kind", "", "only this `kind`: log, boot, heartbeat, clock, gap, agent_status ...")
@@ -418,7 +418,7 @@ func usageError(fs *flag.FlagSet, err error) int {
 
 func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flags("verify", stderr)
-	db := fs.String("db", "", "SQLite database `file` (must exist; the access is recorded in it)")
+	db := fs.String("db", "", "SQLite database `file` or postgres:// URL (must exist; the access is recorded in it)")
 	device := fs.String("device", "", "only this device `id`")
 	if code, ok := parse(fs, args); !ok {
 		return code

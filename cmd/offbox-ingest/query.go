@@ -19,14 +19,13 @@ import (
 	"github.com/offbox/offbox/ingest/events"
 	"github.com/offbox/offbox/ingest/export"
 	"github.com/offbox/offbox/ingest/store"
-	"github.com/offbox/offbox/ingest/store/sqlite"
 )
 
 // openAudited opens the existing database db for a query and records the
 // access (the command line, by the OS user) before anything is read. It
 // never creates a database, and a query whose access cannot be recorded
 // does not run: the store is opened read-write for that reason alone.
-func openAudited(ctx context.Context, db, cmd string, args []string) (*sqlite.Store, error) {
+func openAudited(ctx context.Context, db, cmd string, args []string) (store.Store, error) {
 	st, err := openExisting(db, "a query never creates one")
 	if err != nil {
 		if errors.Is(err, errNoDatabase) {

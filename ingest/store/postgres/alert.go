@@ -1,0 +1,466 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// defaultLimit bounds a read whose caller gave no positive limit, so a
+// bad argument never turns into a scan of the whole table.
+const defaultLimit = 100
+
+func limitOr(n int) int {
+	if n <= 0 {
+		return defaultLimit
+	}
+	return n
+}
+
+// DetectCursor implements store.AlertStore.
+func (s *Store) DetectCursor(ctx context.Context) (store.Cursor, error) {
+	var c store.Cursor
+	err := pgQueryRow(ctx, s.pool, `SELECT batch_row, event_id, access_id FROM detect_cursor WHERE id = 1`).
+		Scan(&c.BatchRow, &c.EventID, &c.AccessID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Cursor{}, nil
+	}
+	if err != nil {
+		return store.Cursor{}, fmt.Errorf("store: detect cursor: %w", err)
+	}
+	return c, nil
+}
+
+// DetectStates implements store.AlertStore.
+func (s *Store) DetectStates(ctx context.Context) (map[string][]byte, error) {
+	rows, err := pgQuery(ctx, s.pool, `SELECT device, state FROM detect_state`)
+	if err != nil {
+		return nil, fmt.Errorf("store: detect states: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string][]byte)
+	for rows.Next() {
+		var dev string
+		var state []byte
+		if err := rows.Scan(&dev, &state); err != nil {
+			return nil, fmt.Errorf("store: detect state: %w", err)
+		}
+		out[dev] = state
+	}
+	return out, rows.Err()
+}
+
+// BatchesAfter implements store.AlertStore. Rows are numbered in commit
+// order (commit.go), so a cursor past a row never skips one committed
+// later.
+func (s *Store) BatchesAfter(ctx context.Context, after int64, limit int) ([]*store.StoredBatch, error) {
+	rows, err := pgQuery(ctx, s.pool, batchSelect+` WHERE l.row > $1 ORDER BY l.row LIMIT $2`, after, limitOr(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: batches after %d: %w", after, err)
+	}
+	var out []*store.StoredBatch
+	var devs []int64
+	for rows.Next() {
+		b, dev, err := scanBatchRow(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out, devs = append(out, b), append(devs, dev)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: batches after %d: %w", after, err)
+	}
+	// Segments are read once the batch rows are, so a call holds one
+	// connection at a time.
+	for i, b := range out {
+		if b.Segments, err = s.segments(ctx, devs[i], int64(b.Seq), b.Received.UnixNano()); err != nil {
+			return nil, fmt.Errorf("store: segments of %s seq %d: %w", b.Device, b.Seq, err)
+		}
+	}
+	return out, nil
+}
+
+// EventsAfter implements store.AlertStore.
+func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.IntegrityEvent, error) {
+	f := filter{conds: []string{"e.id > ?"}, args: []any{after}}
+	return s.events(ctx, &f, limitOr(limit))
+}
+
+// RecordAccess implements store.AlertStore. The id is drawn under the
+// commit order lock, so AccessesAfter never skips one committed later.
+func (s *Store) RecordAccess(ctx context.Context, a store.Access) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		if err := lockOrder(ctx, tx); err != nil {
+			return err
+		}
+		_, err := pgExec(ctx, tx, `INSERT INTO accesses (time_ns, who, via, remote, what) VALUES ($1, $2, $3, $4, $5)`,
+			s.timeOr(a.Time).UnixNano(), a.Who, a.Via, a.Remote, a.What)
+		if err != nil {
+			return fmt.Errorf("store: access: %w", err)
+		}
+		return nil
+	})
+}
+
+// AccessesAfter implements store.AlertStore.
+func (s *Store) AccessesAfter(ctx context.Context, after int64, limit int) ([]store.Access, error) {
+	rows, err := pgQuery(ctx, s.pool, `SELECT id, time_ns, who, via, remote, what FROM accesses
+		WHERE id > $1 ORDER BY id LIMIT $2`, after, limitOr(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: accesses after %d: %w", after, err)
+	}
+	defer rows.Close()
+	var out []store.Access
+	for rows.Next() {
+		var a store.Access
+		var t int64
+		if err := rows.Scan(&a.ID, &t, &a.Who, &a.Via, &a.Remote, &a.What); err != nil {
+			return nil, fmt.Errorf("store: access: %w", err)
+		}
+		a.Time = nsTime(t)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// SaveAlerts implements store.AlertStore.
+func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	now := s.timeOr(save.Now).UnixNano()
+	// Encode before queueing: a bad alert fails the call, not the group.
+	rows := make([]alertRow, len(save.Alerts))
+	size := 0 // bytes written, so a large save counts against MaxGroupBytes
+	for _, state := range save.States {
+		size += len(state)
+	}
+	for i := range save.Alerts {
+		if save.Alerts[i].Alert.GroupID == "" {
+			return fmt.Errorf("store: alert %d of %d has no group id", i+1, len(save.Alerts))
+		}
+		if rows[i], err = encodeAlert(&save.Alerts[i].Alert); err != nil {
+			return err
+		}
+		size += len(rows[i].fields) + len(rows[i].labels) + len(rows[i].evidence)
+	}
+	return w.do(ctx, size, func(ctx context.Context, tx pgx.Tx) error {
+		if from := save.From; from != nil {
+			// The cursor row is locked to the end of the transaction, so
+			// no other collector's save can slip in between this check
+			// and this save's own cursor move.
+			var c store.Cursor
+			err := pgQueryRow(ctx, tx, `SELECT batch_row, event_id, access_id FROM detect_cursor WHERE id = 1 FOR UPDATE`).
+				Scan(&c.BatchRow, &c.EventID, &c.AccessID)
+			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("store: detect cursor: %w", err)
+			}
+			if c != *from {
+				return fmt.Errorf("%w: stored %+v, expected %+v", store.ErrCursorMoved, c, *from)
+			}
+		}
+		for i, u := range save.Alerts {
+			if err := saveAlert(ctx, tx, &rows[i], u.Sinks, now); err != nil {
+				return err
+			}
+		}
+		for dev, state := range save.States {
+			_, err := pgExec(ctx, tx, `INSERT INTO detect_state (device, state) VALUES ($1, $2)
+				ON CONFLICT (device) DO UPDATE SET state = excluded.state`, dev, notNull(state))
+			if err != nil {
+				return fmt.Errorf("store: detect state of %s: %w", dev, err)
+			}
+		}
+		if c := save.Cursor; c != nil {
+			_, err := pgExec(ctx, tx, `INSERT INTO detect_cursor (id, batch_row, event_id, access_id) VALUES (1, $1, $2, $3)
+				ON CONFLICT (id) DO UPDATE SET batch_row = excluded.batch_row, event_id = excluded.event_id,
+				access_id = excluded.access_id`, c.BatchRow, c.EventID, c.AccessID)
+			if err != nil {
+				return fmt.Errorf("store: detect cursor: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// alertRow is an alert's column values.
+type alertRow struct {
+	a                        *store.Alert
+	fields, labels, evidence string
+	first, last              int64
+}
+
+func encodeAlert(a *store.Alert) (alertRow, error) {
+	r := alertRow{a: a, first: unixNs(a.First), last: unixNs(a.Last)}
+	evidence := a.Evidence
+	if evidence == nil {
+		evidence = []store.AlertRef{} // "[]", not "null"
+	}
+	for _, v := range []struct {
+		dst *string
+		src any
+	}{{&r.fields, stringMap(a.Fields)}, {&r.labels, stringMap(a.Labels)}, {&r.evidence, evidence}} {
+		b, err := json.Marshal(v.src)
+		if err != nil {
+			return r, fmt.Errorf("store: alert %s: %w", a.GroupID, err)
+		}
+		*v.dst = string(b)
+	}
+	return r, nil
+}
+
+// stringMap makes a nil map an empty one, which encodes as "{}".
+func stringMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func saveAlert(ctx context.Context, tx pgx.Tx, r *alertRow, sinks []string, now int64) error {
+	a := r.a
+	var id int64
+	err := pgQueryRow(ctx, tx, `INSERT INTO alerts (group_id, kind, severity, device, key, summary, fields, labels,
+		evidence, first_ns, last_ns, count, created_ns, updated_ns)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+		ON CONFLICT (group_id) DO UPDATE SET kind = excluded.kind, severity = excluded.severity,
+		device = excluded.device, key = excluded.key, summary = excluded.summary, fields = excluded.fields,
+		labels = excluded.labels, evidence = excluded.evidence, first_ns = excluded.first_ns,
+		last_ns = excluded.last_ns, count = excluded.count, updated_ns = excluded.updated_ns
+		RETURNING id`, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.fields, r.labels, r.evidence,
+		r.first, r.last, a.Count, now).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("store: alert %s: %w", a.GroupID, err)
+	}
+	for _, sink := range sinks {
+		_, err := pgExec(ctx, tx, `INSERT INTO alert_deliveries (alert_id, sink, state, attempts, next_ns,
+			last_error, delivered_ns) VALUES ($1, $2, $3, 0, $4, '', 0)
+			ON CONFLICT (alert_id, sink) DO UPDATE SET state = excluded.state, next_ns = excluded.next_ns,
+			delivered_ns = 0`, id, sink, store.DeliveryPending, now)
+		if err != nil {
+			return fmt.Errorf("store: alert %s to %s: %w", a.GroupID, sink, err)
+		}
+	}
+	return nil
+}
+
+// severities lists, for each severity, it and those above it.
+var severities = map[string][]string{
+	store.SeverityInfo:     {store.SeverityInfo, store.SeverityWarning, store.SeverityCritical},
+	store.SeverityWarning:  {store.SeverityWarning, store.SeverityCritical},
+	store.SeverityCritical: {store.SeverityCritical},
+}
+
+// alertSelect reads the columns scanAlert scans, from alerts a.
+const alertSelect = `a.id, a.group_id, a.kind, a.severity, a.device, a.key, a.summary, a.fields, a.labels, a.evidence,
+	a.first_ns, a.last_ns, a.count, a.created_ns, a.updated_ns`
+
+// Alerts implements store.AlertStore.
+func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, error) {
+	var f filter
+	f.add(q.Device != "", "a.device = ?", q.Device)
+	f.add(q.Kind != "", "a.kind = ?", q.Kind)
+	if q.Severity != "" {
+		sev, ok := severities[q.Severity]
+		if !ok {
+			return nil, fmt.Errorf("store: unknown severity %q", q.Severity)
+		}
+		f.add(true, "a.severity = ANY(?)", sev)
+	}
+	for k, v := range q.Labels {
+		// labels is a flat JSON object as encoding/json writes it (no
+		// spaces, every quote in a string escaped), so "k":"v" occurs in
+		// it exactly when member k is v: a raw quote only ever delimits a
+		// string. json/jsonb operators would refuse the whole table for
+		// one \u0000 in any alert's labels.
+		pair, err := labelPair(k, v)
+		if err != nil {
+			return nil, err
+		}
+		f.add(true, "strpos(a.labels, ?) > 0", pair)
+	}
+	f.add(!q.Since.IsZero(), "a.last_ns >= ?", unixNs(q.Since))
+	f.add(!q.Until.IsZero(), "a.last_ns < ?", unixNs(q.Until))
+	if q.Limit < 0 {
+		return nil, fmt.Errorf("store: alert query limit %d", q.Limit)
+	}
+	where := f.where()
+	rows, err := pgQuery(ctx, s.pool, `SELECT `+alertSelect+` FROM alerts a`+where+
+		` ORDER BY a.last_ns DESC, a.id DESC`+f.limit(q.Limit), f.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: alerts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Alert
+	for rows.Next() {
+		var a store.Alert
+		if err := scanAlert(rows, &a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// labelPair is member k: v as encodeAlert writes it in labels.
+func labelPair(k, v string) (string, error) {
+	kj, err := json.Marshal(k)
+	if err != nil {
+		return "", err
+	}
+	vj, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return string(kj) + ":" + string(vj), nil
+}
+
+// scanAlert scans pre and then an alertSelect row into a.
+func scanAlert(r scanner, a *store.Alert, pre ...any) error {
+	var fields, labels, evidence string
+	var first, last, created, updated int64
+	dest := append(pre, &a.ID, &a.GroupID, &a.Kind, &a.Severity, &a.Device, &a.Key, &a.Summary, &fields, &labels, &evidence,
+		&first, &last, &a.Count, &created, &updated)
+	if err := r.Scan(dest...); err != nil {
+		return fmt.Errorf("store: alert: %w", err)
+	}
+	a.First, a.Last, a.Created, a.Updated = timeNs(first), timeNs(last), timeNs(created), timeNs(updated)
+	for _, v := range []struct {
+		name, src string
+		dst       any
+	}{{"fields", fields, &a.Fields}, {"labels", labels, &a.Labels}, {"evidence", evidence, &a.Evidence}} {
+		if err := json.Unmarshal([]byte(v.src), v.dst); err != nil {
+			return fmt.Errorf("store: alert %d %s: %w", a.ID, v.name, err)
+		}
+	}
+	return nil
+}
+
+// DueDeliveries implements store.AlertStore.
+func (s *Store) DueDeliveries(ctx context.Context, sink string, now time.Time, limit int) ([]store.Delivery, error) {
+	// state is a literal so the partial index alert_deliveries_due applies.
+	rows, err := pgQuery(ctx, s.pool, `SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, `+
+		alertSelect+` FROM alert_deliveries x JOIN alerts a ON a.id = x.alert_id
+		WHERE x.sink = $1 AND x.state = 'pending' AND x.next_ns <= $2 ORDER BY x.next_ns, x.alert_id LIMIT $3`,
+		sink, unixNs(now), limitOr(limit))
+	if err != nil {
+		return nil, fmt.Errorf("store: due deliveries to %s: %w", sink, err)
+	}
+	defer rows.Close()
+	var out []store.Delivery
+	for rows.Next() {
+		var d store.Delivery
+		var next, delivered int64
+		if err := scanAlert(rows, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered); err != nil {
+			return nil, err
+		}
+		d.AlertID, d.NextAttempt, d.Delivered, d.Queued = d.Alert.ID, timeNs(next), timeNs(delivered), timeNs(next)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// FinishDelivery implements store.AlertStore.
+func (s *Store) FinishDelivery(ctx context.Context, d store.Delivery) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		q := `UPDATE alert_deliveries SET state = $1, attempts = $2, next_ns = $3, last_error = $4, delivered_ns = $5
+			WHERE alert_id = $6 AND sink = $7`
+		args := []any{d.State, d.Attempts, unixNs(d.NextAttempt), d.LastError, unixNs(d.Delivered), d.AlertID, d.Sink}
+		if !d.Queued.IsZero() {
+			// Queued again meanwhile (SaveAlerts moved next_ns): leave it.
+			q += ` AND state = 'pending' AND next_ns = $8`
+			args = append(args, unixNs(d.Queued))
+		}
+		tag, err := pgExec(ctx, tx, q, args...)
+		if err != nil {
+			return fmt.Errorf("store: delivery of alert %d to %s: %w", d.AlertID, d.Sink, err)
+		}
+		if tag.RowsAffected() != 1 {
+			var exists int
+			if qerr := pgQueryRow(ctx, tx, `SELECT count(*) FROM alert_deliveries WHERE alert_id = $1 AND sink = $2`,
+				d.AlertID, d.Sink).Scan(&exists); qerr == nil && exists == 1 {
+				return nil // queued again since: the newer version will be delivered
+			}
+			return fmt.Errorf("store: no delivery of alert %d to %s", d.AlertID, d.Sink)
+		}
+		return nil
+	})
+}
+
+// PendingDeliveries implements store.AlertStore.
+func (s *Store) PendingDeliveries(ctx context.Context) (map[string]int, error) {
+	rows, err := pgQuery(ctx, s.pool, `SELECT sink, count(*) FROM alert_deliveries WHERE state = 'pending' GROUP BY sink`)
+	if err != nil {
+		return nil, fmt.Errorf("store: pending deliveries: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]int)
+	for rows.Next() {
+		var sink string
+		var n int
+		if err := rows.Scan(&sink, &n); err != nil {
+			return nil, err
+		}
+		out[sink] = n
+	}
+	return out, rows.Err()
+}
+
+// Record implements store.AlertStore.
+func (s *Store) Record(ctx context.Context, device string, seq uint64, index int) (store.Record, bool, error) {
+	if seq > math.MaxInt64 || index < 0 {
+		return store.Record{}, false, nil
+	}
+	var dev, recv int64
+	err := pgQueryRow(ctx, s.pool, `SELECT l.device_id, l.received_ns FROM batch_log l JOIN devices d ON d.id = l.device_id
+		WHERE d.name = $1 AND l.seq = $2`, device, int64(seq)).Scan(&dev, &recv)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Record{}, false, nil
+	}
+	if err != nil {
+		return store.Record{}, false, fmt.Errorf("store: batch %d of %s: %w", seq, device, err)
+	}
+	var o openBatch
+	if err := o.load(ctx, s, dev, int64(seq), recv); err != nil {
+		return store.Record{}, false, err
+	}
+	recs := o.b.GetRecords()
+	if index >= len(recs) {
+		return store.Record{}, false, nil
+	}
+	return store.Record{Device: device, Seq: seq, Index: index, Received: nsTime(recv), Record: recs[index]}, true, nil
+}
+
+// unixNs is t in Unix nanoseconds, 0 for the zero time (whose UnixNano
+// is undefined); timeNs is its inverse.
+func unixNs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func timeNs(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return nsTime(ns)
+}

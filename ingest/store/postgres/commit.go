@@ -1,0 +1,319 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/seal"
+)
+
+// CommitBatch implements store.Ingester. Concurrent calls (other devices'
+// streams) are committed together by the writer.
+func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	dec := b.Decoded
+	if dec == nil {
+		if dec, err = seal.Open(b.Bytes); err != nil {
+			return err
+		}
+	}
+	if seq := dec.GetHeader().GetSeq(); seq > math.MaxInt64 {
+		return fmt.Errorf("store: sequence %d out of range", seq)
+	}
+	orig := b
+	if b.Digest == ([32]byte{}) {
+		withDigest := *b // the caller's inputs are not ours to change
+		withDigest.Digest = seal.Digest(b.Bytes)
+		b = &withDigest
+	}
+	var res commitResult
+	err = w.do(ctx, len(b.Bytes), func(ctx context.Context, tx pgx.Tx) (err error) {
+		res, err = s.commitBatch(ctx, tx, b, dec)
+		return err
+	})
+	if err == nil {
+		orig.Row, orig.Segments = res.row, res.segs
+	}
+	return err
+}
+
+// commitResult is what a commit tells the caller: the batch's row and its
+// index segments.
+type commitResult struct {
+	row  int64
+	segs []store.Segment
+}
+
+// commitBatch stores the heavy rows first (bytes, segments, checkpoints)
+// and only then takes the commit order, so the section that serialises
+// every collector's commits holds a few small rows, not a megabyte.
+func (s *Store) commitBatch(ctx context.Context, tx pgx.Tx, b *store.Batch, dec *offboxv1.Batch) (commitResult, error) {
+	h := dec.GetHeader()
+	seq := int64(h.GetSeq())
+	received := s.timeOr(b.Received)
+	recv := received.UnixNano()
+	dev, err := deviceID(ctx, tx, b.Device, received)
+	if err != nil {
+		return commitResult{}, err
+	}
+	_, err = pgExec(ctx, tx, `INSERT INTO batches (device_id, seq, digest, prev_hash, key_id, signature, received_ns,
+		sealed_ns, boot_id, session_id, record_count, dropped_records, dropped_bytes, bytes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+		dev, seq, b.Digest[:], h.GetPrevHash(), notNull(h.GetKeyId()), notNull(b.Signature), recv, h.GetSealedNs(),
+		h.GetBootId(), h.GetSessionId(), int64(h.GetRecordCount()), int64(h.GetDroppedRecords()),
+		int64(h.GetDroppedBytes()), notNull(b.Bytes))
+	if err != nil {
+		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
+	}
+	cps, err := loadCheckpoints(ctx, tx, dev)
+	if err != nil {
+		return commitResult{}, err
+	}
+	segs, changed := store.Index(dec.GetRecords(), cps)
+	if err := insertSegmentsAndCheckpoints(ctx, tx, dev, seq, recv, segs, cps, changed); err != nil {
+		return commitResult{}, err
+	}
+	row, err := nextRow(ctx, tx)
+	if err != nil {
+		return commitResult{}, err
+	}
+	_, err = pgExec(ctx, tx, `INSERT INTO batch_log (row, device_id, seq, received_ns) VALUES ($1, $2, $3, $4)`, row, dev, seq, recv)
+	if isUniqueViolation(err) {
+		return commitResult{}, fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
+	}
+	if err != nil {
+		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
+	}
+	// The head moves only from the head the caller judged against, and only
+	// forward: together with batch_log's UNIQUE (device_id, seq) this is
+	// what makes a stale or concurrent writer fail instead of rewriting
+	// history.
+	tag, err := pgExec(ctx, tx, `UPDATE devices SET head_seq = $1, head_hash = $2 WHERE id = $3 AND head_seq = $4 AND head_seq < $1`,
+		seq, b.Digest[:], dev, int64(b.ExpectHead))
+	if err != nil {
+		return commitResult{}, fmt.Errorf("store: move head: %w", err)
+	}
+	if tag.RowsAffected() != 1 {
+		return commitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
+	}
+	for _, e := range b.Events {
+		if err := s.insertEvent(ctx, tx, dev, e); err != nil {
+			return commitResult{}, err
+		}
+	}
+	for i := range segs {
+		segs[i].ReceivedNs = recv
+	}
+	return commitResult{row: row, segs: segs}, nil
+}
+
+// nextRow takes the commit order's row lock, held until the transaction
+// ends, and the next batch row. Rows are gapless (a rolled-back batch gives
+// its number back) and, since no other transaction can number anything
+// until this one commits, visible in the order they count.
+func nextRow(ctx context.Context, tx pgx.Tx) (int64, error) {
+	var row int64
+	if err := pgQueryRow(ctx, tx, `UPDATE commit_order SET batch_row = batch_row + 1 RETURNING batch_row`).Scan(&row); err != nil {
+		return 0, fmt.Errorf("store: commit order: %w", err)
+	}
+	return row, nil
+}
+
+// lockOrder takes the commit order's row lock without using a row, before
+// an integrity event or access takes its id: ids drawn from a sequence are
+// in commit order only if drawn under that lock.
+func lockOrder(ctx context.Context, tx pgx.Tx) error {
+	if _, err := pgExec(ctx, tx, `SELECT batch_row FROM commit_order FOR UPDATE`); err != nil {
+		return fmt.Errorf("store: commit order: %w", err)
+	}
+	return nil
+}
+
+// deviceID returns the device's row id, creating the row on first sight.
+func deviceID(ctx context.Context, tx pgx.Tx, name string, seen time.Time) (int64, error) {
+	var id int64
+	err := pgQueryRow(ctx, tx, `INSERT INTO devices (name, first_seen_ns, last_seen_ns) VALUES ($1, $2, $2)
+		ON CONFLICT (name) DO UPDATE SET last_seen_ns = greatest(devices.last_seen_ns, excluded.last_seen_ns)
+		RETURNING id`, name, seen.UnixNano()).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store: device %s: %w", name, err)
+	}
+	return id, nil
+}
+
+func loadCheckpoints(ctx context.Context, tx pgx.Tx, dev int64) (map[string]store.Checkpoint, error) {
+	rows, err := pgQuery(ctx, tx, `SELECT source, file_dev, file_inode, fp_len, fp, "offset" FROM checkpoints WHERE device_id = $1`, dev)
+	if err != nil {
+		return nil, fmt.Errorf("store: checkpoints: %w", err)
+	}
+	defer rows.Close()
+	cps := make(map[string]store.Checkpoint)
+	for rows.Next() {
+		cp, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		cps[cp.Source] = cp
+	}
+	return cps, rows.Err()
+}
+
+// insertSegmentsAndCheckpoints sends every row in one round trip.
+func insertSegmentsAndCheckpoints(ctx context.Context, tx pgx.Tx, dev, seq, recv int64, segs []store.Segment,
+	cps map[string]store.Checkpoint, changed []string) error {
+	var batch pgx.Batch
+	for _, g := range segs {
+		var fdev, fino, fstart, fend *int64
+		if f := g.File; f != nil {
+			d, i := int64(f.Dev), int64(f.Inode)
+			fdev, fino, fstart, fend = &d, &i, &f.Start, &f.End
+		}
+		batch.Queue(`INSERT INTO segments (device_id, batch_seq, first_index, count, source, kind,
+			min_time_ns, max_time_ns, received_ns, file_dev, file_inode, file_start, file_end)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+			escapeArgs([]any{dev, seq, g.First, g.Count, g.Source, int64(g.Kind), g.MinTimeNs, g.MaxTimeNs, recv, fdev, fino, fstart, fend})...)
+	}
+	for _, src := range changed {
+		cp := cps[src]
+		batch.Queue(`INSERT INTO checkpoints (device_id, source, file_dev, file_inode, fp_len, fp, "offset")
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (device_id, source) DO UPDATE SET file_dev = excluded.file_dev, file_inode = excluded.file_inode,
+			fp_len = excluded.fp_len, fp = excluded.fp, "offset" = excluded."offset"`,
+			escapeArgs([]any{dev, src, int64(cp.File.Dev), int64(cp.File.Inode), int64(cp.File.FPLen), cp.File.FP, cp.Offset})...)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
+		return fmt.Errorf("store: insert segments and checkpoints: %w", err)
+	}
+	return nil
+}
+
+// insertEvent stores e under the commit order lock (see lockOrder).
+func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, dev int64, e store.IntegrityEvent) error {
+	if e.Time.IsZero() {
+		e.Time = s.opt.Now()
+	}
+	if e.Seq > math.MaxInt64 {
+		e.Seq = math.MaxInt64 // a hostile sequence number is still an event worth keeping
+	}
+	if err := lockOrder(ctx, tx); err != nil {
+		return err
+	}
+	_, err := pgExec(ctx, tx, `INSERT INTO integrity_events (device_id, time_ns, kind, seq, detail, boot_id) VALUES ($1, $2, $3, $4, $5, $6)`,
+		dev, e.Time.UnixNano(), e.Kind, int64(e.Seq), e.Detail, e.BootID)
+	if err != nil {
+		return fmt.Errorf("store: integrity event: %w", err)
+	}
+	return nil
+}
+
+// AddIntegrityEvent implements store.Ingester.
+func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		dev, err := deviceID(ctx, tx, e.Device, s.timeOr(e.Time))
+		if err != nil {
+			return err
+		}
+		return s.insertEvent(ctx, tx, dev, e)
+	})
+}
+
+// PutKey implements store.Ingester.
+func (s *Store) PutKey(ctx context.Context, k store.Key) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		seen := s.timeOr(k.FirstSeen)
+		dev, err := deviceID(ctx, tx, k.Device, seen)
+		if err != nil {
+			return err
+		}
+		if _, err := pgExec(ctx, tx, `INSERT INTO keys (device_id, key_id, cert_der, first_seen_ns) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (device_id, key_id) DO NOTHING`, dev, notNull(k.KeyID), notNull(k.CertDER), seen.UnixNano()); err != nil {
+			return fmt.Errorf("store: key: %w", err)
+		}
+		return nil
+	})
+}
+
+// StartSession implements store.Ingester.
+func (s *Store) StartSession(ctx context.Context, ss store.Session) (int64, error) {
+	w, err := s.writer()
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		at := s.timeOr(ss.Connected)
+		dev, err := deviceID(ctx, tx, ss.Device, at)
+		if err != nil {
+			return err
+		}
+		err = pgQueryRow(ctx, tx, `INSERT INTO sessions (device_id, session_id, boot_id, agent_version, remote_addr, connected_ns)
+			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, dev, ss.SessionID, ss.BootID,
+			ss.AgentVersion, ss.RemoteAddr, at.UnixNano()).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("store: session: %w", err)
+		}
+		return nil
+	})
+	return id, err
+}
+
+// EndSession implements store.Ingester.
+func (s *Store) EndSession(ctx context.Context, id int64, end time.Time, batches, bytes int64) error {
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := pgExec(ctx, tx, `UPDATE sessions SET disconnected_ns = $1, batches = $2, bytes = $3 WHERE id = $4`,
+			s.timeOr(end).UnixNano(), batches, bytes, id)
+		return err
+	})
+}
+
+// notNull makes an absent blob an empty one: pgx sends a nil slice as NULL.
+func notNull(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// scanner is pgx.Row or pgx.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCheckpoint(r scanner) (store.Checkpoint, error) {
+	var cp store.Checkpoint
+	var dev, ino, fpLen int64
+	if err := r.Scan(&cp.Source, &dev, &ino, &fpLen, &cp.File.FP, &cp.Offset); err != nil {
+		return cp, fmt.Errorf("store: checkpoint: %w", err)
+	}
+	cp.File.Dev, cp.File.Inode, cp.File.FPLen = uint64(dev), uint64(ino), uint32(fpLen)
+	return cp, nil
+}

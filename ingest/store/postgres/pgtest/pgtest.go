@@ -1,0 +1,80 @@
+// Package pgtest gives tests a database of their own on the PostgreSQL
+// server named by OFFBOX_TEST_POSTGRES (scripts/test-postgres.sh prints
+// it). It never touches a database it did not create.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EnvURL is the variable holding the admin URL: a role that may CREATE
+// DATABASE, on any database of the server (its path is replaced).
+const EnvURL = "OFFBOX_TEST_POSTGRES"
+
+// AdminURL is the admin URL, or fails (OFFBOX_INTEGRATION=1) or skips the
+// test when it is unset; under -short it skips unless OFFBOX_INTEGRATION=1,
+// as every test needing a real peer does.
+func AdminURL(t testing.TB) string {
+	t.Helper()
+	integration := os.Getenv("OFFBOX_INTEGRATION") == "1"
+	if testing.Short() && !integration {
+		t.Skip("needs PostgreSQL: skipped under -short")
+	}
+	admin := os.Getenv(EnvURL)
+	if admin == "" {
+		const hint = EnvURL + " is unset: run OFFBOX_TEST_POSTGRES=$(scripts/test-postgres.sh) go test ..."
+		if integration {
+			t.Fatalf("%s (OFFBOX_INTEGRATION=1 requires PostgreSQL)", hint)
+		}
+		t.Skip(hint)
+	}
+	return admin
+}
+
+// URL returns the URL of a fresh, empty database made for this test and
+// dropped when it ends (with every connection still open to it).
+func URL(t testing.TB) string {
+	t.Helper()
+	admin := AdminURL(t)
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("%s: cannot parse it", EnvURL)
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	name := "offbox_t_" + hex.EncodeToString(rnd[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvURL, err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String()
+}

@@ -1,0 +1,150 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// Prune implements store.Retention. Whole partitions that end at or
+// before cutoff are dropped (cheap, and space goes back to the system at
+// once); from the default partition only rows received before cutoff are
+// deleted. What goes is summed per device into pruned first, all in one
+// transaction.
+func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Pruned, error) {
+	w, err := s.writer()
+	if err != nil {
+		return nil, err
+	}
+	// Held for the whole prune so Close waits for it, as for a write.
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return nil, store.ErrClosed
+	}
+	now = s.timeOr(now)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	defer tx.Rollback(context.Background())
+	out, err := prune(ctx, tx, cutoff.UnixNano(), now.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("store: prune: %w", err)
+	}
+	return out, nil
+}
+
+func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, error) {
+	// Dropping a partition needs its parent to itself; taking both
+	// parents first, in one order, means no lock is ever upgraded and two
+	// prunes cannot deadlock.
+	// Commits queue behind the lock while it waits for readers: give up
+	// rather than stall ingestion behind a long query.
+	if _, err := tx.Exec(ctx, `SET LOCAL lock_timeout = '10s'`); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `LOCK TABLE batches, segments IN ACCESS EXCLUSIVE MODE`); err != nil {
+		return nil, err
+	}
+	var drop []string
+	var gone []string // SELECTs of the batches removed
+	for _, table := range partitioned {
+		parts, err := partitions(ctx, tx, table)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			name := pgx.Identifier{p.name}.Sanitize()
+			switch {
+			case p.def && table == "batches":
+				gone = append(gone, `SELECT device_id, seq, received_ns, record_count, digest FROM `+name+` WHERE received_ns < $1`)
+			case !p.def && p.to <= cutoff:
+				drop = append(drop, name)
+				if table == "batches" {
+					gone = append(gone, `SELECT device_id, seq, received_ns, record_count, digest FROM `+name)
+				}
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return nil, nil
+	}
+	goneCTE := `WITH gone AS (` + strings.Join(gone, ` UNION ALL `) + `)`
+	rows, err := pgQuery(ctx, tx, goneCTE+`, ins AS (
+		INSERT INTO pruned (device_id, first_seq, last_seq, batches, records, last_digest, oldest_ns, newest_ns, cutoff_ns, at_ns)
+		SELECT device_id, min(seq), max(seq), count(*), sum(record_count), (array_agg(digest ORDER BY seq DESC))[1],
+			min(received_ns), max(received_ns), $1, $2
+		FROM gone GROUP BY device_id
+		RETURNING *)
+		SELECT d.name, ins.first_seq, ins.last_seq, ins.batches, ins.records, ins.last_digest, ins.oldest_ns, ins.newest_ns,
+			ins.cutoff_ns, ins.at_ns
+		FROM ins JOIN devices d ON d.id = ins.device_id ORDER BY d.name COLLATE "C"`, cutoff, now)
+	if err != nil {
+		return nil, err
+	}
+	out, err := scanPruned(rows)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pgExec(ctx, tx, goneCTE+` DELETE FROM batch_log l USING gone g WHERE l.device_id = g.device_id AND l.seq = g.seq`,
+		cutoff); err != nil {
+		return nil, err
+	}
+	for _, table := range partitioned {
+		parts, err := partitions(ctx, tx, table)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			if p.def {
+				if _, err := pgExec(ctx, tx, `DELETE FROM `+pgx.Identifier{p.name}.Sanitize()+` WHERE received_ns < $1`, cutoff); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	for _, name := range drop {
+		if _, err := pgExec(ctx, tx, `DROP TABLE `+name); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Pruned implements store.Retention.
+func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, error) {
+	rows, err := pgQuery(ctx, s.pool, `SELECT d.name, p.first_seq, p.last_seq, p.batches, p.records, p.last_digest,
+		p.oldest_ns, p.newest_ns, p.cutoff_ns, p.at_ns
+		FROM pruned p JOIN devices d ON d.id = p.device_id WHERE $1 = '' OR d.name = $1
+		ORDER BY p.at_ns, d.name COLLATE "C", p.first_seq`, device)
+	if err != nil {
+		return nil, fmt.Errorf("store: pruned: %w", err)
+	}
+	return scanPruned(rows)
+}
+
+func scanPruned(rows pgx.Rows) ([]store.Pruned, error) {
+	defer rows.Close()
+	var out []store.Pruned
+	for rows.Next() {
+		var p store.Pruned
+		var first, last, oldest, newest, cutoff, at int64
+		if err := rows.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest,
+			&cutoff, &at); err != nil {
+			return nil, fmt.Errorf("store: pruned: %w", err)
+		}
+		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
+		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = nsTime(oldest), nsTime(newest), nsTime(cutoff), nsTime(at)
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,306 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// migrations[i] takes the schema from version i to i+1. Append, never edit:
+// a database records the version it is at and runs only what follows.
+// Times are Unix nanoseconds (bigint) and blobs bytea, as in store/sqlite,
+// so both give the same values back; uint64 values past int64 are stored
+// wrapped (int64(v)) and read back with uint64(v).
+var migrations = []string{
+	// 1: the whole schema of store/sqlite's version 3, partitioned, plus
+	// the commit order and the retention log.
+	`
+CREATE TABLE devices (
+	id            bigserial PRIMARY KEY,
+	name          text   NOT NULL UNIQUE,
+	first_seen_ns bigint NOT NULL,
+	last_seen_ns  bigint NOT NULL,
+	head_seq      bigint NOT NULL DEFAULT 0,
+	head_hash     bytea
+);
+
+-- Certificates by key id, so stored signatures can be re-checked later.
+CREATE TABLE keys (
+	device_id     bigint NOT NULL REFERENCES devices(id),
+	key_id        bytea  NOT NULL,
+	cert_der      bytea  NOT NULL,
+	first_seen_ns bigint NOT NULL,
+	PRIMARY KEY (device_id, key_id)
+);
+
+-- One row per stored batch, in partitions of received time that
+-- retention drops whole. A partitioned table cannot be unique on
+-- (device_id, seq) without the partition key: batch_log is.
+CREATE TABLE batches (
+	device_id       bigint NOT NULL,
+	seq             bigint NOT NULL,
+	digest          bytea  NOT NULL,
+	prev_hash       bytea,
+	key_id          bytea  NOT NULL,
+	signature       bytea  NOT NULL,
+	received_ns     bigint NOT NULL,
+	sealed_ns       bigint NOT NULL,
+	boot_id         text   NOT NULL,
+	session_id      bytea,
+	record_count    bigint NOT NULL,
+	dropped_records bigint NOT NULL,
+	dropped_bytes   bigint NOT NULL,
+	bytes           bytea  NOT NULL
+) PARTITION BY RANGE (received_ns);
+CREATE INDEX batches_device_seq ON batches (device_id, seq);
+-- lz4 where the server has it: pglz, the default, takes most of a commit's
+-- time on a megabyte of log lines. Partitions made later inherit it.
+DO $$ BEGIN
+	ALTER TABLE batches ALTER COLUMN bytes SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN NULL;
+END $$;
+CREATE TABLE batches_default PARTITION OF batches DEFAULT;
+
+-- The record index (see store/sqlite), partitioned like batches so a
+-- batch and its segments are dropped together.
+CREATE TABLE segments (
+	device_id   bigint NOT NULL,
+	batch_seq   bigint NOT NULL,
+	first_index bigint NOT NULL,
+	count       bigint NOT NULL,
+	source      text   NOT NULL,
+	kind        bigint NOT NULL,
+	min_time_ns bigint NOT NULL,
+	max_time_ns bigint NOT NULL,
+	received_ns bigint NOT NULL,
+	file_dev    bigint,
+	file_inode  bigint,
+	file_start  bigint,
+	file_end    bigint
+) PARTITION BY RANGE (received_ns);
+CREATE INDEX segments_batch ON segments (device_id, batch_seq, first_index);
+CREATE INDEX segments_device_time ON segments (device_id, min_time_ns);
+CREATE INDEX segments_device_source_time ON segments (device_id, source, min_time_ns);
+CREATE INDEX segments_kind_time ON segments (kind, min_time_ns);
+CREATE TABLE segments_default PARTITION OF segments DEFAULT;
+
+-- One row per stored batch, numbered in commit order: the one place
+-- (device_id, seq) is unique, and the Row detection follows.
+CREATE TABLE batch_log (
+	row         bigint PRIMARY KEY,
+	device_id   bigint NOT NULL REFERENCES devices(id),
+	seq         bigint NOT NULL,
+	received_ns bigint NOT NULL,
+	UNIQUE (device_id, seq)
+);
+
+-- The last batch row given out. Its row lock, taken at the end of each
+-- write that numbers anything and held to commit, is what makes rows,
+-- integrity event ids and access ids visible in the order they count.
+CREATE TABLE commit_order (
+	batch_row bigint NOT NULL
+);
+INSERT INTO commit_order (batch_row) VALUES (0);
+
+CREATE TABLE checkpoints (
+	device_id  bigint NOT NULL REFERENCES devices(id),
+	source     text   NOT NULL,
+	file_dev   bigint NOT NULL,
+	file_inode bigint NOT NULL,
+	fp_len     bigint NOT NULL,
+	fp         bytea,
+	"offset"   bigint NOT NULL,
+	PRIMARY KEY (device_id, source)
+);
+
+CREATE TABLE integrity_events (
+	id        bigserial PRIMARY KEY,
+	device_id bigint NOT NULL REFERENCES devices(id),
+	time_ns   bigint NOT NULL,
+	kind      text   NOT NULL,
+	seq       bigint NOT NULL,
+	detail    text   NOT NULL,
+	boot_id   text   NOT NULL DEFAULT ''
+);
+CREATE INDEX integrity_events_device_time ON integrity_events (device_id, time_ns);
+CREATE INDEX integrity_events_kind_time ON integrity_events (kind, time_ns);
+
+CREATE TABLE sessions (
+	id              bigserial PRIMARY KEY,
+	device_id       bigint NOT NULL REFERENCES devices(id),
+	session_id      bytea,
+	boot_id         text   NOT NULL,
+	agent_version   text   NOT NULL,
+	remote_addr     text   NOT NULL,
+	connected_ns    bigint NOT NULL,
+	disconnected_ns bigint,
+	batches         bigint NOT NULL DEFAULT 0,
+	bytes           bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX sessions_device ON sessions (device_id, connected_ns);
+
+-- Where detection stopped. The row exists from the start (zeros read as
+-- "nothing processed") so SaveAlerts can lock it as its fence.
+CREATE TABLE detect_cursor (
+	id        int    PRIMARY KEY CHECK (id = 1),
+	batch_row bigint NOT NULL,
+	event_id  bigint NOT NULL,
+	access_id bigint NOT NULL
+);
+INSERT INTO detect_cursor (id, batch_row, event_id, access_id) VALUES (1, 0, 0, 0);
+
+CREATE TABLE detect_state (
+	device text  PRIMARY KEY,
+	state  bytea NOT NULL
+);
+
+-- As in store/sqlite: device is a name ('' for the collector); fields,
+-- labels and evidence are JSON text.
+CREATE TABLE alerts (
+	id         bigserial PRIMARY KEY,
+	group_id   text   NOT NULL UNIQUE,
+	kind       text   NOT NULL,
+	severity   text   NOT NULL,
+	device     text   NOT NULL,
+	key        text   NOT NULL,
+	summary    text   NOT NULL,
+	fields     text   NOT NULL,
+	labels     text   NOT NULL,
+	evidence   text   NOT NULL,
+	first_ns   bigint NOT NULL,
+	last_ns    bigint NOT NULL,
+	count      bigint NOT NULL,
+	created_ns bigint NOT NULL,
+	updated_ns bigint NOT NULL
+);
+CREATE INDEX alerts_device_last ON alerts (device, last_ns);
+CREATE INDEX alerts_kind_last ON alerts (kind, last_ns);
+CREATE INDEX alerts_last ON alerts (last_ns);
+
+CREATE TABLE alert_deliveries (
+	alert_id     bigint NOT NULL REFERENCES alerts(id),
+	sink         text   NOT NULL,
+	state        text   NOT NULL,
+	attempts     bigint NOT NULL,
+	next_ns      bigint NOT NULL,
+	last_error   text   NOT NULL,
+	delivered_ns bigint NOT NULL,
+	PRIMARY KEY (alert_id, sink)
+);
+CREATE INDEX alert_deliveries_due ON alert_deliveries (sink, next_ns, alert_id) WHERE state = 'pending';
+
+CREATE TABLE accesses (
+	id      bigserial PRIMARY KEY,
+	time_ns bigint NOT NULL,
+	who     text   NOT NULL,
+	via     text   NOT NULL,
+	remote  text   NOT NULL,
+	what    text   NOT NULL
+);
+CREATE INDEX accesses_time ON accesses (time_ns);
+
+CREATE TABLE enroll_tokens (
+	hash       bytea  PRIMARY KEY,
+	device     text   NOT NULL,
+	labels     text   NOT NULL,
+	created_ns bigint NOT NULL,
+	expires_ns bigint NOT NULL,
+	used_ns    bigint NOT NULL DEFAULT 0
+);
+
+CREATE TABLE revocations (
+	id      bigserial PRIMARY KEY,
+	device  text   NOT NULL,
+	time_ns bigint NOT NULL,
+	key_ids text   NOT NULL,
+	reason  text   NOT NULL,
+	by      text   NOT NULL
+);
+
+CREATE TABLE operator_tokens (
+	hash       bytea  PRIMARY KEY,
+	name       text   NOT NULL,
+	created_ns bigint NOT NULL,
+	expires_ns bigint NOT NULL
+);
+
+-- What retention removed, per device and run (store.Pruned).
+CREATE TABLE pruned (
+	device_id   bigint NOT NULL REFERENCES devices(id),
+	first_seq   bigint NOT NULL,
+	last_seq    bigint NOT NULL,
+	batches     bigint NOT NULL,
+	records     bigint NOT NULL,
+	last_digest bytea  NOT NULL,
+	oldest_ns   bigint NOT NULL,
+	newest_ns   bigint NOT NULL,
+	cutoff_ns   bigint NOT NULL,
+	at_ns       bigint NOT NULL
+);
+CREATE INDEX pruned_device ON pruned (device_id, at_ns);
+`,
+}
+
+// schemaVersion is the version this code creates and reads.
+var schemaVersion = len(migrations)
+
+// migrateLock is the advisory lock key migrations hold, so collectors
+// starting together migrate once, one after the other.
+var migrateLock = lockKey("offbox/migrate")
+
+// migrate brings the database to schemaVersion in one transaction, and
+// refuses a database made by newer code.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
+		return fmt.Errorf("schema lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version int NOT NULL)`); err != nil {
+		return fmt.Errorf("schema version: %w", err)
+	}
+	var v int
+	switch err := tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); {
+	case errors.Is(err, pgx.ErrNoRows):
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", v, schemaVersion)
+	}
+	for ; v < schemaVersion; v++ {
+		if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("schema migration %d: %w", v+1, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE schema_version SET version = $1`, v); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// checkVersion is migrate for a read-only open: it only checks.
+func checkVersion(ctx context.Context, pool *pgxpool.Pool) error {
+	var v int
+	if err := pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+			return errors.New("not an offbox-ingest database (no schema_version table)")
+		}
+		return fmt.Errorf("not an offbox-ingest database: %w", err)
+	}
+	if v != schemaVersion {
+		return fmt.Errorf("database schema version %d, this program reads %d", v, schemaVersion)
+	}
+	return nil
+}

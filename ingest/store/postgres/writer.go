@@ -1,0 +1,200 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// op is one write: apply runs inside a transaction (and a savepoint of its
+// own), done receives its result after the transaction commits.
+type op struct {
+	size  int // batch bytes, to bound a group
+	apply func(ctx context.Context, tx pgx.Tx) error
+	done  chan error
+}
+
+// writer commits the writes of one Store. Writes queue on ops; the loop
+// takes what is waiting (up to MaxGroup ops or MaxGroupBytes) into one
+// transaction, so many devices committing at once share one commit.
+type writer struct {
+	pool *pgxpool.Pool
+	opt  Options
+
+	mu     sync.RWMutex // guards closed against sends on a closed ops
+	closed bool
+	ops    chan *op
+	exited chan struct{}
+
+	txns atomic.Int64 // transactions committed, to observe grouping
+}
+
+func startWriter(pool *pgxpool.Pool, opt Options) *writer {
+	w := &writer{pool: pool, opt: opt, ops: make(chan *op, 1024), exited: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+// do queues a write and waits for its commit. ctx bounds only the wait
+// for room in the queue: once queued, the write's result is awaited
+// whatever ctx does, so the caller always learns whether it was stored.
+func (w *writer) do(ctx context.Context, size int, apply func(context.Context, pgx.Tx) error) error {
+	o := &op{size: size, apply: apply, done: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case w.ops <- o:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	w.mu.RUnlock()
+	return <-o.done
+}
+
+// close stops accepting writes and waits until the queued ones are done.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.ops)
+	}
+	w.mu.Unlock()
+	<-w.exited
+}
+
+func (w *writer) loop() {
+	defer close(w.exited)
+	for first := range w.ops {
+		w.commitGroup(w.gather(first))
+	}
+}
+
+// gather takes first and whatever else is already waiting, within bounds.
+// It never waits for more: under load the queue fills while the previous
+// group commits, and when idle a lone write goes at once.
+func (w *writer) gather(first *op) []*op {
+	group, size := []*op{first}, first.size
+	for len(group) < w.opt.MaxGroup && size < w.opt.MaxGroupBytes {
+		select {
+		case o, ok := <-w.ops:
+			if !ok {
+				return group
+			}
+			group = append(group, o)
+			size += o.size
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// retries bounds how often a lone write is tried again after a deadlock
+// or serialization failure.
+const retries = 5
+
+// commitGroup runs the ops in one transaction, each in a savepoint so that
+// one failing op is rolled back alone. If the transaction itself fails, or
+// an op lost a deadlock (another collector's group waited on a device row
+// this group holds while holding the commit order this group wants; one
+// of the two is cancelled), the group is rolled back and every op not
+// already failed on its own is retried in a transaction of its own, so one
+// bad write or one unlucky interleaving never takes the others down.
+func (w *writer) commitGroup(group []*op) {
+	errs, err := w.runTx(group)
+	if err != nil && len(group) > 1 {
+		for i, o := range group {
+			if errs[i] == nil || retryable(errs[i]) {
+				errs[i] = w.runAlone(o)
+			}
+		}
+	} else if retryable(errs[0]) || retryable(err) {
+		errs[0] = w.runAlone(group[0])
+	} else if err != nil {
+		errs[0] = errors.Join(errs[0], err)
+	}
+	for i, o := range group {
+		o.done <- errs[i]
+	}
+}
+
+// errRetryGroup marks a group rolled back so its ops run alone.
+var errRetryGroup = errors.New("store: group rolled back after a deadlock")
+
+// runAlone runs o in a transaction of its own, again after a deadlock or
+// serialization failure, which a later attempt does not meet.
+func (w *writer) runAlone(o *op) error {
+	var err error
+	for attempt := range retries {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt*attempt) * 10 * time.Millisecond)
+		}
+		errs, txErr := w.runTx([]*op{o})
+		err = errors.Join(errs[0], txErr)
+		if !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// runTx returns each op's own error and the transaction's error (begin or
+// commit); when the latter is set nothing was stored. A group in which an
+// op lost a deadlock is rolled back (errRetryGroup): its other ops may
+// have waited on what the cancelled one held.
+func (w *writer) runTx(group []*op) ([]error, error) {
+	errs := make([]error, len(group))
+	ctx := context.Background() // a write, once started, finishes
+	tx, err := w.pool.Begin(ctx)
+	if err != nil {
+		return errs, fmt.Errorf("store: begin: %w", err)
+	}
+	for i, o := range group {
+		errs[i] = applyInSavepoint(ctx, tx, o)
+		if len(group) > 1 && retryable(errs[i]) {
+			tx.Rollback(ctx)
+			return errs, errRetryGroup
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		tx.Rollback(ctx)
+		return errs, fmt.Errorf("store: commit: %w", err)
+	}
+	w.txns.Add(1)
+	return errs, nil
+}
+
+func applyInSavepoint(ctx context.Context, tx pgx.Tx, o *op) error {
+	if _, err := tx.Exec(ctx, `SAVEPOINT op`); err != nil {
+		return err
+	}
+	if err := o.apply(ctx, tx); err != nil {
+		if _, rbErr := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT op`); rbErr != nil {
+			return errors.Join(err, rbErr)
+		}
+		_, relErr := tx.Exec(ctx, `RELEASE SAVEPOINT op`)
+		return errors.Join(err, relErr)
+	}
+	_, err := tx.Exec(ctx, `RELEASE SAVEPOINT op`)
+	return err
+}
+
+// retryable reports a deadlock or serialization failure: the write was
+// fine, its timing was not.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
