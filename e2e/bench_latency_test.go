@@ -30,7 +30,7 @@ func BenchmarkLatency(b *testing.B) {
 			b.Fatal(err)
 		}
 		p := newPKI(b, "lat")
-		db := filepath.Join(dir, "store.db")
+		db := filepath.Join(b.TempDir(), "store.db") // not beside the tailed file, as on a real device
 		in := startIngest(b, p, db, "127.0.0.1:0")
 		ag := startAgent(b, p, "lat", in.addr, "-tail", logf, "-start-at", "beginning")
 		// Wait until the agent has a session (its first records are stored).
