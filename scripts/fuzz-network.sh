@@ -40,4 +40,5 @@ FuzzParse ./ingest/detect/authlog
 FuzzParseRFC3164 ./collectors/syslog
 FuzzParseRFC5424 ./collectors/syslog
 FuzzSplitStream ./collectors/syslog
+FuzzTextEscape ./ingest/store/postgres
 LIST

@@ -3,42 +3,86 @@ package postgres
 import (
 	"context"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// PostgreSQL text cannot hold NUL, which Go strings, protobuf strings and
-// SQLite all can: a device could put one in a source or boot id, an
-// operator in a request (the access log), a log line in an alert's key
-// or summary, and the write holding it would fail for ever, stalling the
-// device's chain, detection or the audit trail. So every statement goes
-// through pgExec, pgQuery or pgQueryRow, which escape each string
-// argument, reversibly, and unescape each string scanned: NUL becomes
-// esc '0' and esc itself esc esc, where esc is U+E000 (private use, not
-// met in practice, so stored text reads as written). The mapping is
-// injective, so equality in WHERE clauses is unchanged. (pgx's text
-// codec cannot do it: strings bypass the type map.)
+// PostgreSQL text cannot hold NUL or bytes that are not UTF-8, which Go
+// strings and SQLite can: a device could put NUL in a source or boot id,
+// an operator either in a request (the access log), a log line either in
+// an alert's key or summary (a user name parsed from it), and the write
+// holding it would fail for ever, stalling the device's chain, detection
+// or the audit trail. So every statement goes through pgExec, pgQuery or
+// pgQueryRow, which escape each string argument, reversibly, and unescape
+// each string scanned: NUL becomes esc '0', a byte that is not UTF-8
+// esc 'x' and two hex digits, and esc itself esc esc, where esc is U+E000
+// (private use, not met in practice, so stored text reads as written).
+// The mapping is injective, so equality in WHERE clauses is unchanged.
+// (pgx's text codec cannot do it: strings bypass the type map.)
 const esc = "\uE000"
 
-var (
-	escaper   = strings.NewReplacer(esc, esc+esc, "\x00", esc+"0")
-	unescaper = strings.NewReplacer(esc+esc, esc, esc+"0", "\x00")
-)
+const hexDigits = "0123456789abcdef"
 
 func escapeText(s string) string {
-	if strings.IndexByte(s, 0) < 0 && !strings.Contains(s, esc) {
+	if strings.IndexByte(s, 0) < 0 && !strings.Contains(s, esc) && utf8.ValidString(s) {
 		return s
 	}
-	return escaper.Replace(s)
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(esc + "x")
+			b.WriteByte(hexDigits[s[i]>>4])
+			b.WriteByte(hexDigits[s[i]&0xf])
+		case r == 0:
+			b.WriteString(esc + "0")
+		case r == 0xE000:
+			b.WriteString(esc + esc)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 func unescapeText(s string) string {
 	if !strings.Contains(s, esc) {
 		return s
 	}
-	return unescaper.Replace(s)
+	var b strings.Builder
+	b.Grow(len(s))
+	for {
+		i := strings.Index(s, esc)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:i])
+		s = s[i+len(esc):]
+		switch {
+		case strings.HasPrefix(s, esc):
+			b.WriteString(esc)
+			s = s[len(esc):]
+		case strings.HasPrefix(s, "0"):
+			b.WriteByte(0)
+			s = s[1:]
+		case len(s) >= 3 && s[0] == 'x' && isHex(s[1]) && isHex(s[2]):
+			b.WriteByte(unhex(s[1])<<4 | unhex(s[2]))
+			s = s[3:]
+		default: // not written by escapeText: kept as stored
+			b.WriteString(esc)
+		}
+	}
 }
+
+func isHex(c byte) bool { return strings.IndexByte(hexDigits, c) >= 0 }
+
+func unhex(c byte) byte { return byte(strings.IndexByte(hexDigits, c)) }
 
 // querier is pgx.Tx, *pgxpool.Pool or *pgx.Conn.
 type querier interface {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
@@ -12,10 +13,11 @@ import (
 // TestTextEscape: escaping is reversible and leaves ordinary text alone.
 func TestTextEscape(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"", "plain", "a\x00b", "\x00", esc, esc + "0", esc + esc + "\x00" + esc, "x" + esc + "0y\x000"} {
+	for _, s := range []string{"", "plain", "a\x00b", "\x00", esc, esc + "0", esc + esc + "\x00" + esc, "x" + esc + "0y\x000",
+		"\xff", "user\xfe\xffname", esc + "xff", "\xe2\x82", "é\x00\xc3"} {
 		e := escapeText(s)
-		if bytes.IndexByte([]byte(e), 0) >= 0 {
-			t.Errorf("escapeText(%q) = %q holds NUL", s, e)
+		if bytes.IndexByte([]byte(e), 0) >= 0 || !utf8.ValidString(e) {
+			t.Errorf("escapeText(%q) = %q holds NUL or is not UTF-8", s, e)
 		}
 		if got := unescapeText(e); got != s {
 			t.Errorf("unescapeText(escapeText(%q)) = %q", s, got)
@@ -35,7 +37,8 @@ func TestTextEscape(t *testing.T) {
 func TestNULInText(t *testing.T) {
 	t.Parallel()
 	s, _ := tempStore(t)
-	weird := "a\x00b" + esc
+	weird := "a\x00b" + esc + "\xff" // NUL, the escape itself, a byte that is not UTF-8
+	label := "a\x00b" + esc          // labels are JSON, which (in either engine) keeps only UTF-8
 	if err := s.AddIntegrityEvent(ctx, store.IntegrityEvent{Device: weird, Kind: store.EventGap, Detail: weird, BootID: weird}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,17 +62,34 @@ func TestNULInText(t *testing.T) {
 		t.Errorf("accesses = %+v, %v", as, err)
 	}
 	a := store.Alert{GroupID: weird, Kind: "k", Severity: store.SeverityInfo, Device: weird, Key: weird, Summary: weird,
-		Labels: map[string]string{"site": weird, "other": "x\x00"}, Count: 1}
+		Labels: map[string]string{"site": label, "other": "x\x00"}, Count: 1}
 	if err := s.SaveAlerts(ctx, store.AlertSave{Alerts: []store.AlertUpsert{{Alert: a}}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, labels := range []map[string]string{{"site": weird}, {"other": "x\x00"}} {
+	for _, labels := range []map[string]string{{"site": label}, {"other": "x\x00"}} {
 		got, err := s.Alerts(ctx, store.AlertQuery{Device: weird, Labels: labels})
-		if err != nil || len(got) != 1 || got[0].Key != weird || got[0].Labels["site"] != weird {
+		if err != nil || len(got) != 1 || got[0].Key != weird || got[0].Summary != weird || got[0].Labels["site"] != label {
 			t.Errorf("alerts by %q = %+v, %v", labels, got, err)
 		}
 	}
 	if got, err := s.Alerts(ctx, store.AlertQuery{Labels: map[string]string{"site": "a"}}); err != nil || len(got) != 0 {
 		t.Errorf("alerts by a prefix of the label = %s, %v; want none", fmt.Sprint(len(got)), err)
 	}
+}
+
+// FuzzTextEscape: for any string, escaping leaves no NUL and unescaping
+// gives the string back.
+func FuzzTextEscape(f *testing.F) {
+	for _, s := range []string{"", "plain", "a\x00b", esc, esc + "0", esc + esc + "\x00", "\xff\x00" + esc} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e := escapeText(s)
+		if bytes.IndexByte([]byte(e), 0) >= 0 || !utf8.ValidString(e) {
+			t.Fatalf("escapeText(%q) = %q holds NUL or is not UTF-8", s, e)
+		}
+		if got := unescapeText(e); got != s {
+			t.Fatalf("unescapeText(escapeText(%q)) = %q", s, got)
+		}
+	})
 }
