@@ -23,6 +23,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/offbox/offbox/ingest/batchtest"
+	"github.com/offbox/offbox/ingest/store/sqlite"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -200,12 +201,65 @@ func TestServeRefusesBadSetup(t *testing.T) {
 		"db dir missing":     {with("-db", filepath.Join(dir, "no", "such", "x.db")), "db "},
 		"unknown config key": {[]string{"serve", "-config", badConfig}, badConfig + ":3"},
 		"port taken":         {with("-listen", "256.0.0.1:99999"), "listen"},
+		"postgres down":      {with("-db", "postgres://offbox:s3cret@127.0.0.1:1/offbox?connect_timeout=5"), "127.0.0.1"},
+		"postgres no db":     {with("-db", "postgres://offbox:s3cret@127.0.0.1:1"), "names no database"},
 	}
 	for name, tt := range tests {
 		_, stderr, code := runBin(t, tt.args...)
 		if code != 1 || !strings.Contains(stderr, tt.want) || strings.Contains(stderr, "listening on") {
 			t.Errorf("%s: exit %d, stderr %q; want exit 1 mentioning %q and no listening line", name, code, stderr, tt.want)
 		}
+		if strings.Contains(stderr, "s3cret") {
+			t.Errorf("%s: the error repeats the password: %s", name, stderr)
+		}
+	}
+}
+
+// TestServeRetention: with retention set, serve removes at start the
+// batches received longer ago, keeps the newer ones, and logs what went.
+func TestServeRetention(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pki := filepath.Join(dir, "pki")
+	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
+		t.Fatalf("dev-certs: %d %s", code, stderr)
+	}
+	db := filepath.Join(dir, "x.db")
+	st, err := sqlite.Open(db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, now := batchtest.NewDevice("d"), time.Now()
+	for i := range 5 {
+		b := batchtest.Commit("d", dev.Next(batchtest.Heartbeat(now.UnixNano()+int64(i))), uint64(i))
+		b.Received = now
+		if i < 3 {
+			b.Received = now.Add(-72 * time.Hour)
+		}
+		if err := st.CommitBatch(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	conf := filepath.Join(dir, "ingest.yaml")
+	os.WriteFile(conf, []byte("retention: 24h\n"), 0o600)
+	p := startServe(t, "-config", conf, "-listen", "127.0.0.1:0", "-ca", filepath.Join(pki, "ca.pem"),
+		"-cert", filepath.Join(pki, "ingest.pem"), "-key", filepath.Join(pki, "ingest-key.pem"), "-db", db)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.logs.String(), "retention removed batches") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retention within 20s:\n%s", p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if line := p.logs.String(); !strings.Contains(line, "device=d seqs=1..3 batches=3 records=3") {
+		t.Errorf("retention log does not say what went:\n%s", line)
+	}
+	if code := p.terminate(t); code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	if n := countRecords(t, db, "-device", "d"); n != 2 {
+		t.Errorf("%d records left, want the 2 received since the cutoff", n)
 	}
 }
 
