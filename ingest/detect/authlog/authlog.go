@@ -30,6 +30,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unsafe"
 )
 
 // Kind says what happened.
@@ -88,7 +89,10 @@ func Parse(line []byte, ref time.Time) (Event, bool) {
 	if len(line) < 8 {
 		return Event{}, false
 	}
-	h := splitHeader(string(line), ref)
+	// The line is read in place, not copied: most lines are no event, and
+	// finish copies every string an event keeps, so nothing returned
+	// refers to line.
+	h := splitHeader(unsafe.String(unsafe.SliceData(line), len(line)), ref)
 	ev, ok := parseMessage(h, 0)
 	if !ok {
 		return Event{}, false
@@ -102,7 +106,8 @@ func Parse(line []byte, ref time.Time) (Event, bool) {
 const maxField = 256 // bytes kept of User and Source
 
 // finish makes the fields safe to print and store: valid UTF-8, no control
-// characters, bounded length, Count at least 1.
+// characters, bounded length, Count at least 1, and each a copy, since the
+// line they were read from is the caller's.
 func finish(ev Event) Event {
 	ev.User = clean(ev.User)
 	ev.Source = clean(strings.Trim(ev.Source, "[]"))
@@ -113,6 +118,9 @@ func finish(ev Event) Event {
 	ev.Method = clean(ev.Method)
 	ev.Program = clean(ev.Program)
 	ev.UID = clean(ev.UID)
+	for _, f := range []*string{&ev.User, &ev.Source, &ev.Method, &ev.Program, &ev.UID} {
+		*f = strings.Clone(*f)
+	}
 	if ev.Count < 1 {
 		ev.Count = 1
 	}

@@ -238,3 +238,20 @@ func BenchmarkParseNegative(b *testing.B) {
 		Parse(neg[i%len(neg)], refTime)
 	}
 }
+
+// TestEventOwnsItsStrings: Parse reads the line in place, so what it
+// returns must not change when the caller reuses the line's buffer.
+func TestEventOwnsItsStrings(t *testing.T) {
+	line := []byte("Nov 22 18:00:00 gw sshd[42]: Failed password for invalid user admin from 203.0.113.9 port 2222 ssh2")
+	ev, ok := Parse(line, refTime)
+	if !ok {
+		t.Fatal("not parsed")
+	}
+	want := ev
+	for i := range line {
+		line[i] = 'Z'
+	}
+	if ev != want || ev.User != "admin" || ev.Source != "203.0.113.9" || ev.Program != "sshd" {
+		t.Fatalf("after the buffer was reused the event reads %+v", ev)
+	}
+}
