@@ -34,6 +34,7 @@ while read -r target dir; do
 done <<'LIST'
 FuzzBatchBytes ./ingest/server
 FuzzOpen ./transport/seal
+FuzzDecodeMatchesProto ./transport/seal
 FuzzCSR ./ingest/enroll
 FuzzParams ./ingest/api
 FuzzParse ./ingest/detect/authlog

@@ -20,8 +20,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/protobuf/proto"
-
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
 
@@ -155,9 +153,15 @@ func Seal(signer crypto.Signer, h *Header, records []byte) (*Sealed, error) {
 // number, a record count that matches, table references in range. It
 // resolves the references (see Resolve), so every record it returns carries
 // its source and file identity itself. It does not check the signature.
+//
+// It decodes as proto.Unmarshal would, but the byte fields of what it
+// returns (bodies, fingerprints, key id, session id, prev_hash) alias batch
+// rather than copy it: batch must not be modified afterwards, and every
+// record keeps all of batch in memory. The collector never modifies batch
+// bytes once received, nor decoded bytes fields.
 func Open(batch []byte) (*offboxv1.Batch, error) {
 	var b offboxv1.Batch
-	if err := proto.Unmarshal(batch, &b); err != nil {
+	if err := decodeBatch(batch, &b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	h := b.GetHeader()
