@@ -33,6 +33,7 @@ while read -r target dir; do
 	fi
 done <<'LIST'
 FuzzBatchBytes ./ingest/server
+FuzzBatchCodec ./ingest/server
 FuzzOpen ./transport/seal
 FuzzDecodeMatchesProto ./transport/seal
 FuzzCSR ./ingest/enroll

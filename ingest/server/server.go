@@ -163,6 +163,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	gs := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(s.cfg.TLS)),
+		grpc.ForceServerCodecV2(newBatchCodec()),
 		// A batch travels inside an AgentMessage with its signature.
 		grpc.MaxRecvMsgSize(s.cfg.MaxBatchBytes+4096),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.KeepaliveTime, Timeout: s.cfg.KeepaliveTimeout}),
