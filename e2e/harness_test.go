@@ -430,13 +430,22 @@ func cpuPrecise(t testing.TB, pid int) float64 {
 
 func cpuSeconds(t testing.TB, pid int) float64 {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	cpu, err := procCPU(pid)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return cpu
+}
+
+// procCPU is the user and system CPU seconds of pid (/proc/PID/stat).
+func procCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
 	}
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ is 100 on Linux
+	return (ut + st) / 100, nil // USER_HZ is 100 on Linux
 }
