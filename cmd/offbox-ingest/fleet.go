@@ -96,10 +96,16 @@ func (f *fleetWork) work(ctx context.Context) error {
 	return err
 }
 
-// retain prunes what is older than the retention, now and hourly.
+// retain prunes what is older than the retention once detection has caught
+// up (the store keeps what detection has not read), then hourly.
 func (f *fleetWork) retain(ctx context.Context) {
 	if f.retention == 0 {
 		return
+	}
+	select {
+	case <-ctx.Done():
+		return
+	case <-f.runner.CaughtUp():
 	}
 	t := time.NewTicker(retentionEvery)
 	defer t.Stop()

@@ -72,6 +72,9 @@ type Runner struct {
 	// the store.
 	mu      sync.Mutex
 	offered map[int64]*store.Batch
+
+	caughtUp     chan struct{} // closed by the first round that leaves nothing waiting
+	caughtUpOnce sync.Once
 }
 
 // maxOffered bounds the batches kept for the next round (each up to the
@@ -108,8 +111,13 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Delivered = func() {}
 	}
 	return &Runner{cfg: cfg, engine: detect.New(cfg.Detect), wake: make(chan struct{}, 1), saved: map[string]string{},
-		offered: map[int64]*store.Batch{}}, nil
+		offered: map[int64]*store.Batch{}, caughtUp: make(chan struct{})}, nil
 }
+
+// CaughtUp is closed once detection has read everything stored before it
+// ran (a round found nothing more waiting). Retention waits for it: it
+// removes only what detection has read.
+func (r *Runner) CaughtUp() <-chan struct{} { return r.caughtUp }
 
 // Offer tells the runner something was stored: b, a batch just committed
 // (with Row, Segments and Decoded set; the runner keeps it a while and
@@ -175,6 +183,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				break
 			}
 			if !more {
+				r.caughtUpOnce.Do(func() { close(r.caughtUp) })
 				break
 			}
 		}

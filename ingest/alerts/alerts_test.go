@@ -275,3 +275,34 @@ func TestCertLabels(t *testing.T) {
 		t.Error("labels from garbage")
 	}
 }
+
+// TestCaughtUp: CaughtUp is closed once Run has read the backlog stored
+// before it started, not before.
+func TestCaughtUp(t *testing.T) {
+	f := newFixture(t)
+	for i := range 200 { // more than one round's Limit
+		f.commit(batchtest.Heartbeat(t0.Add(time.Duration(i) * time.Second).UnixNano()))
+	}
+	r := f.runner()
+	select {
+	case <-r.CaughtUp():
+		t.Fatal("caught up before running")
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go r.Run(ctx)
+	select {
+	case <-r.CaughtUp():
+	case <-time.After(10 * time.Second):
+		t.Fatal("not caught up 10 s after Run started")
+	}
+	cur, err := f.st.DetectCursor(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := f.st.BatchesAfter(context.Background(), cur.BatchRow, 10)
+	if err != nil || len(last) != 0 {
+		t.Fatalf("caught up with %d batches past the saved cursor (%v)", len(last), err)
+	}
+}

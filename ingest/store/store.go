@@ -121,7 +121,10 @@ type Retention interface {
 	// still account for every sequence number. A store that drops whole
 	// time partitions removes only partitions that end at or before
 	// cutoff: it may keep batches older than cutoff, never removes newer
-	// ones. It returns what this call removed, by device name.
+	// ones. It never removes a batch detection has not read yet (Row past
+	// the detect cursor): a backlog stays until a later Prune, so retention
+	// cannot make detection skip anything. It returns what this call
+	// removed, by device name.
 	Prune(ctx context.Context, cutoff, now time.Time) ([]Pruned, error)
 	// Pruned returns the removals recorded for device ("" for every
 	// device), oldest first (by At, then device name).

@@ -14,6 +14,7 @@ import (
 	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
+	"github.com/offbox/offbox/ingest/store/storetest"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -302,6 +303,7 @@ func TestPrunedChainVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	storetest.CaughtUp(t, s)
 	removed, err := s.Prune(ctx, now.Add(-24*time.Hour), now)
 	s.Close()
 	if err != nil {

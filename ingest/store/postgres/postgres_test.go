@@ -16,6 +16,7 @@ import (
 	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/postgres/pgtest"
+	"github.com/offbox/offbox/ingest/store/storetest"
 )
 
 // TestCommitOrderConcurrent: two collectors on one database commit batches
@@ -247,6 +248,7 @@ func TestPruneDropsPartitions(t *testing.T) {
 	// -5h is 13:00, in the default partition too (partitions start at 13:00
 	// for now-4h = 14:00 minus a span); -4h30 is in 13:00's.
 	cutoff := T.Add(-2*time.Hour - 30*time.Minute) // 15:30: 15:00's partition straddles it
+	storetest.CaughtUp(t, s)
 	got, err := s.Prune(ctx, cutoff, T)
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,19 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 	if _, err := tx.Exec(ctx, `LOCK TABLE batches, segments IN ACCESS EXCLUSIVE MODE`); err != nil {
 		return nil, err
 	}
+	// Batches detection has not read yet stay: a partition holding one is
+	// kept whole, and from the default partition only read rows go.
+	var read int64
+	if err := tx.QueryRow(ctx, `SELECT batch_row FROM detect_cursor WHERE id = 1`).Scan(&read); err != nil {
+		return nil, fmt.Errorf("detect cursor: %w", err)
+	}
+	unread := func(p partition) (bool, error) {
+		var n int
+		err := tx.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM batch_log WHERE row > $1
+			AND received_ns >= $2 AND received_ns < $3 LIMIT 1) x`, read, p.from, p.to).Scan(&n)
+		return n > 0, err
+	}
+	const readRows = ` AND (device_id, seq) IN (SELECT device_id, seq FROM batch_log WHERE row <= $2)`
 	var drop []string
 	var gone []string // SELECTs of the batches removed
 	for _, table := range partitioned {
@@ -64,13 +77,23 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 		}
 		for _, p := range parts {
 			name := pgx.Identifier{p.name}.Sanitize()
+			if !p.def && p.to <= cutoff {
+				if keep, err := unread(p); err != nil {
+					return nil, err
+				} else if keep {
+					continue
+				}
+			}
+			// (For a partition dropped whole both conditions hold for
+			// every row; saying them keeps one shape of query.)
+			sel := `SELECT device_id, seq, received_ns, record_count, digest FROM ` + name + ` WHERE received_ns < $1` + readRows
 			switch {
 			case p.def && table == "batches":
-				gone = append(gone, `SELECT device_id, seq, received_ns, record_count, digest FROM `+name+` WHERE received_ns < $1`)
+				gone = append(gone, sel)
 			case !p.def && p.to <= cutoff:
 				drop = append(drop, name)
 				if table == "batches" {
-					gone = append(gone, `SELECT device_id, seq, received_ns, record_count, digest FROM `+name)
+					gone = append(gone, sel)
 				}
 			}
 		}
@@ -78,8 +101,16 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 	if len(gone) == 0 {
 		return nil, nil
 	}
-	goneCTE := `WITH gone AS (` + strings.Join(gone, ` UNION ALL `) + `)`
-	rows, err := pgQuery(ctx, tx, goneCTE+`, ins AS (
+	// What goes is listed once: the summary, the batch log and the default
+	// partitions' rows all follow this list.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE gone (device_id bigint, seq bigint, received_ns bigint,
+		record_count bigint, digest bytea) ON COMMIT DROP`); err != nil {
+		return nil, err
+	}
+	if _, err := pgExec(ctx, tx, `INSERT INTO gone `+strings.Join(gone, ` UNION ALL `), cutoff, read); err != nil {
+		return nil, err
+	}
+	rows, err := pgQuery(ctx, tx, `WITH ins AS (
 		INSERT INTO pruned (device_id, first_seq, last_seq, batches, records, last_digest, oldest_ns, newest_ns, cutoff_ns, at_ns)
 		SELECT device_id, min(seq), max(seq), count(*), sum(record_count), (array_agg(digest ORDER BY seq DESC))[1],
 			min(received_ns), max(received_ns), $1, $2
@@ -95,10 +126,6 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 	if err != nil {
 		return nil, err
 	}
-	if _, err := pgExec(ctx, tx, goneCTE+` DELETE FROM batch_log l USING gone g WHERE l.device_id = g.device_id AND l.seq = g.seq`,
-		cutoff); err != nil {
-		return nil, err
-	}
 	for _, table := range partitioned {
 		parts, err := partitions(ctx, tx, table)
 		if err != nil {
@@ -106,11 +133,19 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 		}
 		for _, p := range parts {
 			if p.def {
-				if _, err := pgExec(ctx, tx, `DELETE FROM `+pgx.Identifier{p.name}.Sanitize()+` WHERE received_ns < $1`, cutoff); err != nil {
+				seq := "seq"
+				if table == "segments" {
+					seq = "batch_seq"
+				}
+				if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{p.name}.Sanitize()+` t USING gone g
+					WHERE t.device_id = g.device_id AND t.`+seq+` = g.seq`); err != nil {
 					return nil, err
 				}
 			}
 		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM batch_log l USING gone g WHERE l.device_id = g.device_id AND l.seq = g.seq`); err != nil {
+		return nil, err
 	}
 	for _, name := range drop {
 		if _, err := pgExec(ctx, tx, `DROP TABLE `+name); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/storetest"
 )
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -178,6 +179,7 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Errorf("migrated cursor = %+v, %v", c, err)
 	}
 	// The retention table came with the migration: pruning works.
+	storetest.CaughtUp(t, s)
 	ps, err := s.Prune(ctx, time.Unix(0, 8), time.Unix(0, 9))
 	if err != nil || len(ps) != 1 || ps[0].Device != "d" || ps[0].LastSeq != 1 || !bytes.Equal(ps[0].LastDigest, sealed.Digest[:]) {
 		t.Errorf("Prune of the migrated batch = %+v, %v", ps, err)

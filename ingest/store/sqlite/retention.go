@@ -35,10 +35,18 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 		dev int64
 		p   store.Pruned
 	}
+	// Batches detection has not read yet stay (their rows are past its
+	// cursor; no cursor yet: nothing has been read).
+	var read int64
+	switch err := tx.QueryRowContext(ctx, `SELECT batch_row FROM detect_cursor WHERE id = 1`).Scan(&read); err {
+	case nil, sql.ErrNoRows:
+	default:
+		return nil, fmt.Errorf("store: prune: detect cursor: %w", err)
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT b.device_id, d.name, MIN(b.seq), MAX(b.seq), COUNT(*), SUM(b.record_count),
 		MIN(b.received_ns), MAX(b.received_ns)
 		FROM batches b JOIN devices d ON d.id = b.device_id
-		WHERE b.received_ns < ? GROUP BY b.device_id ORDER BY d.name`, cut)
+		WHERE b.received_ns < ? AND b.id <= ? GROUP BY b.device_id ORDER BY d.name`, cut, read)
 	if err != nil {
 		return nil, fmt.Errorf("store: prune: %w", err)
 	}
@@ -74,10 +82,10 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 	}
 	// Segments first: they reference their batch.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE (device_id, batch_seq) IN
-		(SELECT device_id, seq FROM batches WHERE received_ns < ?)`, cut); err != nil {
+		(SELECT device_id, seq FROM batches WHERE received_ns < ? AND id <= ?)`, cut, read); err != nil {
 		return nil, fmt.Errorf("store: prune segments: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM batches WHERE received_ns < ?`, cut); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM batches WHERE received_ns < ? AND id <= ?`, cut, read); err != nil {
 		return nil, fmt.Errorf("store: prune batches: %w", err)
 	}
 	out := make([]store.Pruned, len(rs))

@@ -17,6 +17,7 @@ func init() {
 	tests = append(tests,
 		test{"Prune", testPrune},
 		test{"PruneNothing", testPruneNothing},
+		test{"PruneKeepsUnread", testPruneKeepsUnread},
 	)
 }
 
@@ -112,6 +113,7 @@ func testPrune(t *testing.T, fa Factory) {
 	}
 
 	now := base.Add(11 * day)
+	CaughtUp(t, s)
 	got, err := s.Prune(ctx, cutoff, now)
 	if err != nil {
 		t.Fatal(err)
@@ -224,6 +226,7 @@ func testPrune(t *testing.T, fa Factory) {
 	// A later Prune removes the rest and adds its own records.
 	cutoff2 := recent.Add(10 * day) // recent.Add(time.Hour) is well before cutoff2 - partitionSlack
 	now2 := cutoff2.Add(time.Hour)
+	CaughtUp(t, s)
 	got, err = s.Prune(ctx, cutoff2, now2)
 	if err != nil {
 		t.Fatal(err)
@@ -271,6 +274,7 @@ func testPruneNothing(t *testing.T, fa Factory) {
 	}
 	d := batchtest.NewDevice("d")
 	commitAt(t, s, d, base.Add(10*day), []seal.WireRecord{batchtest.Heartbeat(1)})
+	CaughtUp(t, s)
 	if got, err := s.Prune(ctx, base.Add(10*day), base.Add(11*day)); err != nil || len(got) != 0 {
 		t.Errorf("Prune before every batch = %+v, %v", got, err)
 	}
@@ -279,5 +283,42 @@ func testPruneNothing(t *testing.T, fa Factory) {
 	}
 	if ps, err := s.Pruned(ctx, ""); err != nil || len(ps) != 0 {
 		t.Errorf("Pruned after removing nothing = %+v, %v", ps, err)
+	}
+}
+
+// testPruneKeepsUnread: batches detection has not read (past the detect
+// cursor) stay however old; once read, the next Prune removes them.
+func testPruneKeepsUnread(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	base := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	cutoff, now := base.Add(5*day), base.Add(11*day)
+	a, b := batchtest.NewDevice("a"), batchtest.NewDevice("b")
+	for i := range 3 {
+		commitAt(t, s, a, base.Add(time.Duration(i)*time.Hour), []seal.WireRecord{batchtest.Heartbeat(int64(i))})
+	}
+	commitAt(t, s, b, base.Add(day), []seal.WireRecord{batchtest.Heartbeat(9)})
+	if got, err := s.Prune(ctx, cutoff, now); err != nil || len(got) != 0 {
+		t.Fatalf("Prune before detection read anything = %+v, %v; want nothing removed", got, err)
+	}
+	// Detection has read a's three batches, not b's.
+	bs, err := s.BatchesAfter(ctx, 0, 10)
+	if err != nil || len(bs) != 4 || bs[2].Device != "a" {
+		t.Fatalf("BatchesAfter = %v, %v", seqsOf(bs), err)
+	}
+	save(t, s, now, &store.Cursor{BatchRow: bs[2].Row})
+	got, err := s.Prune(ctx, cutoff, now)
+	if err != nil || len(got) != 1 || got[0].Device != "a" || got[0].LastSeq != 3 {
+		t.Fatalf("Prune with b unread = %+v, %v; want a's seqs 1..3 only", got, err)
+	}
+	if left := seqsOf(batches(t, s, "b")); !slices.Equal(left, []string{"b/1"}) {
+		t.Fatalf("b's unread batch: %v left, want b/1", left)
+	}
+	CaughtUp(t, s)
+	got, err = s.Prune(ctx, cutoff, now.Add(time.Hour))
+	if err != nil || len(got) != 1 || got[0].Device != "b" {
+		t.Fatalf("Prune once b is read = %+v, %v; want b's seq 1", got, err)
+	}
+	if left := batches(t, s, "b"); len(left) != 0 {
+		t.Errorf("b still has %v", seqsOf(left))
 	}
 }
