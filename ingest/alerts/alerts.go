@@ -293,6 +293,7 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 		}
 		return false, err
 	}
+	cur.Saves = from.Saves + 1 // as the store counted it
 	r.cursor = cur
 	r.forget(cur.BatchRow)
 	for dev, snap := range states {

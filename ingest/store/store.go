@@ -238,7 +238,7 @@ type AlertStore interface {
 	// delivery of that alert to that sink goes back to pending, due now,
 	// its attempts kept), replaces the detect state of each device in
 	// s.States, and, when s.Cursor is not nil, moves the detect cursor to
-	// it; all in one transaction.
+	// it and counts one more save (Cursor.Saves); all in one transaction.
 	SaveAlerts(ctx context.Context, s AlertSave) error
 	// DetectStates returns every device's saved detect state (the opaque
 	// bytes last given in AlertSave.States), by device name.
@@ -273,6 +273,10 @@ type Cursor struct {
 	BatchRow int64
 	EventID  int64
 	AccessID int64
+	// Saves counts the saves that set the cursor. The store keeps the
+	// count (SaveAlerts ignores the caller's), so a save fenced with From
+	// fails after any other save, even one that left the rows in place.
+	Saves int64
 }
 
 // Access is one read of the collector's data: a CLI query or an API request.
@@ -326,8 +330,9 @@ type AlertSave struct {
 	States map[string][]byte // device → detection's baseline for it (opaque to the store)
 	Cursor *Cursor           // nil: leave the cursor
 	// From, when set, is the cursor the caller read: nothing is saved and
-	// the error is ErrCursorMoved unless the stored cursor still equals it
-	// (a fence against a detection that lost its leadership).
+	// the error is ErrCursorMoved unless the stored cursor, Saves
+	// included, still equals it (a fence against a detection that lost
+	// its leadership).
 	From *Cursor
 	Now  time.Time
 }

@@ -27,8 +27,8 @@ func limitOr(n int) int {
 // DetectCursor implements store.AlertStore.
 func (s *Store) DetectCursor(ctx context.Context) (store.Cursor, error) {
 	var c store.Cursor
-	err := pgQueryRow(ctx, s.pool, `SELECT batch_row, event_id, access_id FROM detect_cursor WHERE id = 1`).
-		Scan(&c.BatchRow, &c.EventID, &c.AccessID)
+	err := pgQueryRow(ctx, s.pool, `SELECT batch_row, event_id, access_id, saves FROM detect_cursor WHERE id = 1`).
+		Scan(&c.BatchRow, &c.EventID, &c.AccessID, &c.Saves)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Cursor{}, nil
 	}
@@ -164,8 +164,8 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 			// no other collector's save can slip in between this check
 			// and this save's own cursor move.
 			var c store.Cursor
-			err := pgQueryRow(ctx, tx, `SELECT batch_row, event_id, access_id FROM detect_cursor WHERE id = 1 FOR UPDATE`).
-				Scan(&c.BatchRow, &c.EventID, &c.AccessID)
+			err := pgQueryRow(ctx, tx, `SELECT batch_row, event_id, access_id, saves FROM detect_cursor WHERE id = 1 FOR UPDATE`).
+				Scan(&c.BatchRow, &c.EventID, &c.AccessID, &c.Saves)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("store: detect cursor: %w", err)
 			}
@@ -186,9 +186,9 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 			}
 		}
 		if c := save.Cursor; c != nil {
-			_, err := pgExec(ctx, tx, `INSERT INTO detect_cursor (id, batch_row, event_id, access_id) VALUES (1, $1, $2, $3)
+			_, err := pgExec(ctx, tx, `INSERT INTO detect_cursor (id, batch_row, event_id, access_id, saves) VALUES (1, $1, $2, $3, 1)
 				ON CONFLICT (id) DO UPDATE SET batch_row = excluded.batch_row, event_id = excluded.event_id,
-				access_id = excluded.access_id`, c.BatchRow, c.EventID, c.AccessID)
+				access_id = excluded.access_id, saves = detect_cursor.saves + 1`, c.BatchRow, c.EventID, c.AccessID)
 			if err != nil {
 				return fmt.Errorf("store: detect cursor: %w", err)
 			}

@@ -149,7 +149,8 @@ CREATE TABLE detect_cursor (
 	id        int    PRIMARY KEY CHECK (id = 1),
 	batch_row bigint NOT NULL,
 	event_id  bigint NOT NULL,
-	access_id bigint NOT NULL
+	access_id bigint NOT NULL,
+	saves     bigint NOT NULL DEFAULT 0 -- store.Cursor.Saves
 );
 INSERT INTO detect_cursor (id, batch_row, event_id, access_id) VALUES (1, 0, 0, 0);
 

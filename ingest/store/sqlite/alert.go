@@ -27,8 +27,8 @@ func limitOr(n int) int {
 // DetectCursor implements store.AlertStore.
 func (s *Store) DetectCursor(ctx context.Context) (store.Cursor, error) {
 	var c store.Cursor
-	err := s.read.QueryRowContext(ctx, `SELECT batch_row, event_id, access_id FROM detect_cursor WHERE id = 1`).
-		Scan(&c.BatchRow, &c.EventID, &c.AccessID)
+	err := s.read.QueryRowContext(ctx, `SELECT batch_row, event_id, access_id, saves FROM detect_cursor WHERE id = 1`).
+		Scan(&c.BatchRow, &c.EventID, &c.AccessID, &c.Saves)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Cursor{}, nil
 	}
@@ -134,8 +134,8 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 		if from := save.From; from != nil {
 			// Read in the write transaction: no other save can come between.
 			var c store.Cursor
-			err := tx.QueryRowContext(ctx, `SELECT batch_row, event_id, access_id FROM detect_cursor WHERE id = 1`).
-				Scan(&c.BatchRow, &c.EventID, &c.AccessID)
+			err := tx.QueryRowContext(ctx, `SELECT batch_row, event_id, access_id, saves FROM detect_cursor WHERE id = 1`).
+				Scan(&c.BatchRow, &c.EventID, &c.AccessID, &c.Saves)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("store: detect cursor: %w", err)
 			}
@@ -156,9 +156,9 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 			}
 		}
 		if c := save.Cursor; c != nil {
-			_, err := tx.ExecContext(ctx, `INSERT INTO detect_cursor (id, batch_row, event_id, access_id) VALUES (1, ?, ?, ?)
+			_, err := tx.ExecContext(ctx, `INSERT INTO detect_cursor (id, batch_row, event_id, access_id, saves) VALUES (1, ?, ?, ?, 1)
 				ON CONFLICT (id) DO UPDATE SET batch_row = excluded.batch_row, event_id = excluded.event_id,
-				access_id = excluded.access_id`, c.BatchRow, c.EventID, c.AccessID)
+				access_id = excluded.access_id, saves = detect_cursor.saves + 1`, c.BatchRow, c.EventID, c.AccessID)
 			if err != nil {
 				return fmt.Errorf("store: detect cursor: %w", err)
 			}

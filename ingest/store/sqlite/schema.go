@@ -231,6 +231,11 @@ CREATE TABLE pruned (
 );
 CREATE INDEX pruned_device_at ON pruned(device_id, at_ns);
 `,
+	// 5: the detect cursor counts its saves (store.Cursor.Saves), the
+	// fence of a detection that lost its leadership.
+	`
+ALTER TABLE detect_cursor ADD COLUMN saves INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

@@ -212,8 +212,11 @@ func testDetectCursorAndStates(t *testing.T, fa Factory) {
 	if c, err := s.DetectCursor(ctx); err != nil || c != (store.Cursor{}) {
 		t.Errorf("DetectCursor of a new store = %+v, %v", c, err)
 	}
+	// The store counts the saves that set the cursor; the caller's Saves
+	// is ignored.
 	want := store.Cursor{BatchRow: 3, EventID: 2, AccessID: 1}
-	save(t, s, t0, &want, store.AlertUpsert{Alert: alert("g1", t0), Sinks: []string{"mail"}})
+	save(t, s, t0, &store.Cursor{BatchRow: 3, EventID: 2, AccessID: 1, Saves: 77}, store.AlertUpsert{Alert: alert("g1", t0), Sinks: []string{"mail"}})
+	want.Saves = 1
 	if c, err := s.DetectCursor(ctx); err != nil || c != want {
 		t.Errorf("DetectCursor = %+v, %v; want %+v", c, err, want)
 	}
@@ -223,8 +226,13 @@ func testDetectCursorAndStates(t *testing.T, fa Factory) {
 	}
 	want = store.Cursor{BatchRow: 10, EventID: 20, AccessID: 30}
 	save(t, s, t0, &want)
+	want.Saves = 2
 	if c, _ := s.DetectCursor(ctx); c != want {
 		t.Errorf("cursor-only save: %+v, want %+v", c, want)
+	}
+	save(t, s, t0, &want) // the same place again: still a save
+	if want.Saves = 3; func() store.Cursor { c, _ := s.DetectCursor(ctx); return c }() != want {
+		t.Errorf("saving the same cursor again did not count")
 	}
 
 	if st, err := s.DetectStates(ctx); err != nil || len(st) != 0 {
@@ -253,6 +261,7 @@ func testSaveAlertsFrom(t *testing.T, fa Factory) {
 		States: map[string][]byte{"r1": []byte("s1")}}); err != nil {
 		t.Fatalf("save from the zero cursor of a new store: %v", err)
 	}
+	first.Saves = 1
 	if c, _ := s.DetectCursor(ctx); c != first {
 		t.Fatalf("cursor = %+v, want %+v", c, first)
 	}
@@ -263,7 +272,10 @@ func testSaveAlertsFrom(t *testing.T, fa Factory) {
 		"zero":       {},
 		"behind":     {BatchRow: 4, EventID: 6, AccessID: 7},
 		"ahead":      {BatchRow: 5, EventID: 6, AccessID: 8},
-		"event only": {BatchRow: 5, EventID: 1, AccessID: 7},
+		"event only": {BatchRow: 5, EventID: 1, AccessID: 7, Saves: 1},
+		// Same place, an older save: another detection saved since,
+		// without moving (a timer round on a quiet fleet).
+		"saves": {BatchRow: 5, EventID: 6, AccessID: 7},
 	} {
 		later := t0.Add(time.Hour)
 		err := s.SaveAlerts(ctx, store.AlertSave{From: &from, Cursor: &store.Cursor{BatchRow: 100, EventID: 100, AccessID: 100}, Now: later,
@@ -295,6 +307,7 @@ func testSaveAlertsFrom(t *testing.T, fa Factory) {
 		Alerts: []store.AlertUpsert{{Alert: alert("g2", t0)}}}); err != nil {
 		t.Fatalf("save from the stored cursor: %v", err)
 	}
+	next.Saves = 2
 	if c, _ := s.DetectCursor(ctx); c != next {
 		t.Errorf("cursor = %+v, want %+v", c, next)
 	}
@@ -317,6 +330,14 @@ func testSaveAlertsFrom(t *testing.T, fa Factory) {
 	}
 	if c, _ := s.DetectCursor(ctx); c != next {
 		t.Errorf("a stale save moved the cursor to %+v", c)
+	}
+	// Two detections that read the same cursor and save it unmoved: the
+	// first counts a save, so the second is refused.
+	for i, want := range []error{nil, store.ErrCursorMoved} {
+		from := next
+		if err := s.SaveAlerts(ctx, store.AlertSave{From: &from, Cursor: &from, Now: t0}); !errors.Is(err, want) {
+			t.Errorf("save %d of the same cursor read: err = %v, want %v", i+1, err, want)
+		}
 	}
 }
 
