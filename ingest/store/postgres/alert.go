@@ -11,18 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
-
-// defaultLimit bounds a read whose caller gave no positive limit, so a
-// bad argument never turns into a scan of the whole table.
-const defaultLimit = 100
-
-func limitOr(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return n
-}
 
 // DetectCursor implements store.AlertStore.
 func (s *Store) DetectCursor(ctx context.Context) (store.Cursor, error) {
@@ -61,14 +51,14 @@ func (s *Store) DetectStates(ctx context.Context) (map[string][]byte, error) {
 // order (commit.go), so a cursor past a row never skips one committed
 // later.
 func (s *Store) BatchesAfter(ctx context.Context, after int64, limit int) ([]*store.StoredBatch, error) {
-	rows, err := pgQuery(ctx, s.pool, batchSelect+` WHERE l.row > $1 ORDER BY l.row LIMIT $2`, after, limitOr(limit))
+	rows, err := pgQuery(ctx, s.pool, batchSelect+` WHERE l.row > $1 ORDER BY l.row LIMIT $2`, after, sqlrow.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: batches after %d: %w", after, err)
 	}
 	var out []*store.StoredBatch
 	var devs []int64
 	for rows.Next() {
-		b, dev, err := scanBatchRow(rows)
+		b, dev, err := sqlrow.ScanBatch(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -91,8 +81,8 @@ func (s *Store) BatchesAfter(ctx context.Context, after int64, limit int) ([]*st
 
 // EventsAfter implements store.AlertStore.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.IntegrityEvent, error) {
-	f := filter{conds: []string{"e.id > ?"}, args: []any{after}}
-	return s.events(ctx, &f, limitOr(limit))
+	f := filter{sqlrow.Filter{Conds: []string{"e.id > ?"}, Args: []any{after}}}
+	return s.events(ctx, &f, sqlrow.Limit(limit))
 }
 
 // RecordAccess implements store.AlertStore. The id is drawn under the
@@ -118,7 +108,7 @@ func (s *Store) RecordAccess(ctx context.Context, a store.Access) error {
 // AccessesAfter implements store.AlertStore.
 func (s *Store) AccessesAfter(ctx context.Context, after int64, limit int) ([]store.Access, error) {
 	rows, err := pgQuery(ctx, s.pool, `SELECT id, time_ns, who, via, remote, what FROM accesses
-		WHERE id > $1 ORDER BY id LIMIT $2`, after, limitOr(limit))
+		WHERE id > $1 ORDER BY id LIMIT $2`, after, sqlrow.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: accesses after %d: %w", after, err)
 	}
@@ -130,7 +120,7 @@ func (s *Store) AccessesAfter(ctx context.Context, after int64, limit int) ([]st
 		if err := rows.Scan(&a.ID, &t, &a.Who, &a.Via, &a.Remote, &a.What); err != nil {
 			return nil, fmt.Errorf("store: access: %w", err)
 		}
-		a.Time = nsTime(t)
+		a.Time = sqlrow.NsTime(t)
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -143,20 +133,9 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 		return err
 	}
 	now := s.timeOr(save.Now).UnixNano()
-	// Encode before queueing: a bad alert fails the call, not the group.
-	rows := make([]alertRow, len(save.Alerts))
-	size := 0 // bytes written, so a large save counts against MaxGroupBytes
-	for _, state := range save.States {
-		size += len(state)
-	}
-	for i := range save.Alerts {
-		if save.Alerts[i].Alert.GroupID == "" {
-			return fmt.Errorf("store: alert %d of %d has no group id", i+1, len(save.Alerts))
-		}
-		if rows[i], err = encodeAlert(&save.Alerts[i].Alert); err != nil {
-			return err
-		}
-		size += len(rows[i].fields) + len(rows[i].labels) + len(rows[i].evidence)
+	rows, size, err := sqlrow.EncodeSave(&save)
+	if err != nil {
+		return err
 	}
 	return w.do(ctx, size, func(ctx context.Context, tx pgx.Tx) error {
 		if from := save.From; from != nil {
@@ -180,7 +159,7 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 		}
 		for dev, state := range save.States {
 			_, err := pgExec(ctx, tx, `INSERT INTO detect_state (device, state) VALUES ($1, $2)
-				ON CONFLICT (device) DO UPDATE SET state = excluded.state`, dev, notNull(state))
+				ON CONFLICT (device) DO UPDATE SET state = excluded.state`, dev, sqlrow.NotNull(state))
 			if err != nil {
 				return fmt.Errorf("store: detect state of %s: %w", dev, err)
 			}
@@ -197,42 +176,8 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 	})
 }
 
-// alertRow is an alert's column values.
-type alertRow struct {
-	a                        *store.Alert
-	fields, labels, evidence string
-	first, last              int64
-}
-
-func encodeAlert(a *store.Alert) (alertRow, error) {
-	r := alertRow{a: a, first: unixNs(a.First), last: unixNs(a.Last)}
-	evidence := a.Evidence
-	if evidence == nil {
-		evidence = []store.AlertRef{} // "[]", not "null"
-	}
-	for _, v := range []struct {
-		dst *string
-		src any
-	}{{&r.fields, stringMap(a.Fields)}, {&r.labels, stringMap(a.Labels)}, {&r.evidence, evidence}} {
-		b, err := json.Marshal(v.src)
-		if err != nil {
-			return r, fmt.Errorf("store: alert %s: %w", a.GroupID, err)
-		}
-		*v.dst = string(b)
-	}
-	return r, nil
-}
-
-// stringMap makes a nil map an empty one, which encodes as "{}".
-func stringMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
-
-func saveAlert(ctx context.Context, tx pgx.Tx, r *alertRow, sinks []string, now int64) error {
-	a := r.a
+func saveAlert(ctx context.Context, tx pgx.Tx, r *sqlrow.AlertRow, sinks []string, now int64) error {
+	a := r.Alert
 	var id int64
 	err := pgQueryRow(ctx, tx, `INSERT INTO alerts (group_id, kind, severity, device, key, summary, fields, labels,
 		evidence, first_ns, last_ns, count, created_ns, updated_ns)
@@ -241,8 +186,8 @@ func saveAlert(ctx context.Context, tx pgx.Tx, r *alertRow, sinks []string, now 
 		device = excluded.device, key = excluded.key, summary = excluded.summary, fields = excluded.fields,
 		labels = excluded.labels, evidence = excluded.evidence, first_ns = excluded.first_ns,
 		last_ns = excluded.last_ns, count = excluded.count, updated_ns = excluded.updated_ns
-		RETURNING id`, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.fields, r.labels, r.evidence,
-		r.first, r.last, a.Count, now).Scan(&id)
+		RETURNING id`, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.Fields, r.Labels, r.Evidence,
+		r.First, r.Last, a.Count, now).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("store: alert %s: %w", a.GroupID, err)
 	}
@@ -258,28 +203,21 @@ func saveAlert(ctx context.Context, tx pgx.Tx, r *alertRow, sinks []string, now 
 	return nil
 }
 
-// severities lists, for each severity, it and those above it.
-var severities = map[string][]string{
-	store.SeverityInfo:     {store.SeverityInfo, store.SeverityWarning, store.SeverityCritical},
-	store.SeverityWarning:  {store.SeverityWarning, store.SeverityCritical},
-	store.SeverityCritical: {store.SeverityCritical},
-}
-
-// alertSelect reads the columns scanAlert scans, from alerts a.
+// alertSelect reads the columns sqlrow.ScanAlert scans, from alerts a.
 const alertSelect = `a.id, a.group_id, a.kind, a.severity, a.device, a.key, a.summary, a.fields, a.labels, a.evidence,
 	a.first_ns, a.last_ns, a.count, a.created_ns, a.updated_ns`
 
 // Alerts implements store.AlertStore.
 func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, error) {
 	var f filter
-	f.add(q.Device != "", "a.device = ?", q.Device)
-	f.add(q.Kind != "", "a.kind = ?", q.Kind)
+	f.Add(q.Device != "", "a.device = ?", q.Device)
+	f.Add(q.Kind != "", "a.kind = ?", q.Kind)
 	if q.Severity != "" {
-		sev, ok := severities[q.Severity]
+		sev, ok := sqlrow.SeverityAtLeast(q.Severity)
 		if !ok {
 			return nil, fmt.Errorf("store: unknown severity %q", q.Severity)
 		}
-		f.add(true, "a.severity = ANY(?)", sev)
+		f.Add(true, "a.severity = ANY(?)", sev)
 	}
 	for k, v := range q.Labels {
 		// labels is a flat JSON object as encoding/json writes it (no
@@ -291,16 +229,16 @@ func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, 
 		if err != nil {
 			return nil, err
 		}
-		f.add(true, "strpos(a.labels, ?) > 0", pair)
+		f.Add(true, "strpos(a.labels, ?) > 0", pair)
 	}
-	f.add(!q.Since.IsZero(), "a.last_ns >= ?", unixNs(q.Since))
-	f.add(!q.Until.IsZero(), "a.last_ns < ?", unixNs(q.Until))
+	f.Add(!q.Since.IsZero(), "a.last_ns >= ?", sqlrow.UnixNs(q.Since))
+	f.Add(!q.Until.IsZero(), "a.last_ns < ?", sqlrow.UnixNs(q.Until))
 	if q.Limit < 0 {
 		return nil, fmt.Errorf("store: alert query limit %d", q.Limit)
 	}
 	where := f.where()
 	rows, err := pgQuery(ctx, s.pool, `SELECT `+alertSelect+` FROM alerts a`+where+
-		` ORDER BY a.last_ns DESC, a.id DESC`+f.limit(q.Limit), f.args...)
+		` ORDER BY a.last_ns DESC, a.id DESC`+f.limit(q.Limit), f.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: alerts: %w", err)
 	}
@@ -308,7 +246,7 @@ func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, 
 	var out []store.Alert
 	for rows.Next() {
 		var a store.Alert
-		if err := scanAlert(rows, &a); err != nil {
+		if err := sqlrow.ScanAlert(rows, &a); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
@@ -329,34 +267,13 @@ func labelPair(k, v string) (string, error) {
 	return string(kj) + ":" + string(vj), nil
 }
 
-// scanAlert scans pre and then an alertSelect row into a.
-func scanAlert(r scanner, a *store.Alert, pre ...any) error {
-	var fields, labels, evidence string
-	var first, last, created, updated int64
-	dest := append(pre, &a.ID, &a.GroupID, &a.Kind, &a.Severity, &a.Device, &a.Key, &a.Summary, &fields, &labels, &evidence,
-		&first, &last, &a.Count, &created, &updated)
-	if err := r.Scan(dest...); err != nil {
-		return fmt.Errorf("store: alert: %w", err)
-	}
-	a.First, a.Last, a.Created, a.Updated = timeNs(first), timeNs(last), timeNs(created), timeNs(updated)
-	for _, v := range []struct {
-		name, src string
-		dst       any
-	}{{"fields", fields, &a.Fields}, {"labels", labels, &a.Labels}, {"evidence", evidence, &a.Evidence}} {
-		if err := json.Unmarshal([]byte(v.src), v.dst); err != nil {
-			return fmt.Errorf("store: alert %d %s: %w", a.ID, v.name, err)
-		}
-	}
-	return nil
-}
-
 // DueDeliveries implements store.AlertStore.
 func (s *Store) DueDeliveries(ctx context.Context, sink string, now time.Time, limit int) ([]store.Delivery, error) {
 	// state is a literal so the partial index alert_deliveries_due applies.
 	rows, err := pgQuery(ctx, s.pool, `SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, `+
 		alertSelect+` FROM alert_deliveries x JOIN alerts a ON a.id = x.alert_id
 		WHERE x.sink = $1 AND x.state = 'pending' AND x.next_ns <= $2 ORDER BY x.next_ns, x.alert_id LIMIT $3`,
-		sink, unixNs(now), limitOr(limit))
+		sink, sqlrow.UnixNs(now), sqlrow.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: due deliveries to %s: %w", sink, err)
 	}
@@ -365,10 +282,10 @@ func (s *Store) DueDeliveries(ctx context.Context, sink string, now time.Time, l
 	for rows.Next() {
 		var d store.Delivery
 		var next, delivered int64
-		if err := scanAlert(rows, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered); err != nil {
+		if err := sqlrow.ScanAlert(rows, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered); err != nil {
 			return nil, err
 		}
-		d.AlertID, d.NextAttempt, d.Delivered, d.Queued = d.Alert.ID, timeNs(next), timeNs(delivered), timeNs(next)
+		d.AlertID, d.NextAttempt, d.Delivered, d.Queued = d.Alert.ID, sqlrow.TimeNs(next), sqlrow.TimeNs(delivered), sqlrow.TimeNs(next)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -383,11 +300,11 @@ func (s *Store) FinishDelivery(ctx context.Context, d store.Delivery) error {
 	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
 		q := `UPDATE alert_deliveries SET state = $1, attempts = $2, next_ns = $3, last_error = $4, delivered_ns = $5
 			WHERE alert_id = $6 AND sink = $7`
-		args := []any{d.State, d.Attempts, unixNs(d.NextAttempt), d.LastError, unixNs(d.Delivered), d.AlertID, d.Sink}
+		args := []any{d.State, d.Attempts, sqlrow.UnixNs(d.NextAttempt), d.LastError, sqlrow.UnixNs(d.Delivered), d.AlertID, d.Sink}
 		if !d.Queued.IsZero() {
 			// Queued again meanwhile (SaveAlerts moved next_ns): leave it.
 			q += ` AND state = 'pending' AND next_ns = $8`
-			args = append(args, unixNs(d.Queued))
+			args = append(args, sqlrow.UnixNs(d.Queued))
 		}
 		tag, err := pgExec(ctx, tx, q, args...)
 		if err != nil {
@@ -442,25 +359,9 @@ func (s *Store) Record(ctx context.Context, device string, seq uint64, index int
 	if err := o.load(ctx, s, dev, int64(seq), recv); err != nil {
 		return store.Record{}, false, err
 	}
-	recs := o.b.GetRecords()
+	recs := o.Batch().GetRecords()
 	if index >= len(recs) {
 		return store.Record{}, false, nil
 	}
-	return store.Record{Device: device, Seq: seq, Index: index, Received: nsTime(recv), Record: recs[index]}, true, nil
-}
-
-// unixNs is t in Unix nanoseconds, 0 for the zero time (whose UnixNano
-// is undefined); timeNs is its inverse.
-func unixNs(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func timeNs(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return nsTime(ns)
+	return store.Record{Device: device, Seq: seq, Index: index, Received: sqlrow.NsTime(recv), Record: recs[index]}, true, nil
 }

@@ -1,16 +1,10 @@
 package postgres
 
 import (
-	"fmt"
-	"sync/atomic"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/offbox/offbox/ingest/batchtest"
-	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow/commitbench"
 	"github.com/offbox/offbox/ingest/store/postgres/pgtest"
-	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
 
 // BenchmarkCommitBatch is store/sqlite's benchmark of the same name on
@@ -26,62 +20,5 @@ func BenchmarkCommitBatch(b *testing.B) {
 }
 
 func benchCommit(b *testing.B, parallel bool) {
-	s := openAt(b, pgtest.URL(b), Options{})
-	dev := batchtest.NewDevice("bench")
-	f := batchtest.NewFile("file:/var/log/bench.log", 1, 2)
-	var lines int
-	for lines = 0; lines*171 < 1<<20; lines++ {
-	}
-	sealed := dev.Next(f.Lines(lines, 170)...)
-	tmpl := batchtest.Commit("bench", sealed, 0)
-	b.SetBytes(int64(len(sealed.Bytes)))
-	b.ReportAllocs()
-	defer func() {
-		b.ReportMetric(float64(lines*171)*float64(b.N)/b.Elapsed().Seconds()/1e6, "file-MB/s")
-	}()
-
-	// The store takes the sequence number from the decoded header, so one
-	// sealed batch serves for every seq. Each of a few prepared variants
-	// names another file, so no line is a duplicate of the last checkpoint.
-	const variants = 4
-	var decoded [variants][]*offboxv1.Record
-	for v := range variants {
-		for _, r := range tmpl.Decoded.GetRecords() {
-			id := proto.Clone(r.GetFile().GetFile()).(*offboxv1.FileIdentity)
-			id.Inode = uint64(100 + v)
-			decoded[v] = append(decoded[v], &offboxv1.Record{TimeNs: r.GetTimeNs(), Kind: r.GetKind(), Source: r.GetSource(),
-				Body: r.GetBody(), File: &offboxv1.FileRange{File: id, Start: r.GetFile().GetStart(), End: r.GetFile().GetEnd()}})
-		}
-	}
-	next := func(device string, seq uint64) *store.Batch {
-		bt := *tmpl
-		bt.Device, bt.ExpectHead = device, seq-1
-		h := proto.Clone(tmpl.Decoded.GetHeader()).(*offboxv1.BatchHeader)
-		h.Seq = seq
-		bt.Decoded = &offboxv1.Batch{Header: h, Records: decoded[seq%variants]}
-		return &bt
-	}
-	if !parallel {
-		var seq uint64
-		for b.Loop() {
-			seq++
-			if err := s.CommitBatch(ctx, next("bench", seq)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return
-	}
-	var devices atomic.Int64
-	b.SetParallelism(4) // 8 committers on 2 cores: the fan-in case
-	b.RunParallel(func(pb *testing.PB) {
-		name := fmt.Sprintf("bench-%d", devices.Add(1))
-		var seq uint64
-		for pb.Next() {
-			seq++
-			if err := s.CommitBatch(ctx, next(name, seq)); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	commitbench.Run(b, openAt(b, pgtest.URL(b), Options{}), parallel)
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
-	"github.com/offbox/offbox/transport/seal"
 )
 
 // CommitBatch implements store.Ingester. Concurrent calls (other devices'
@@ -22,28 +22,17 @@ func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
 	if err != nil {
 		return err
 	}
-	dec := b.Decoded
-	if dec == nil {
-		if dec, err = seal.Open(b.Bytes); err != nil {
-			return err
-		}
-	}
-	if seq := dec.GetHeader().GetSeq(); seq > math.MaxInt64 {
-		return fmt.Errorf("store: sequence %d out of range", seq)
-	}
-	orig := b
-	if b.Digest == ([32]byte{}) {
-		withDigest := *b // the caller's inputs are not ours to change
-		withDigest.Digest = seal.Digest(b.Bytes)
-		b = &withDigest
+	c, dec, err := sqlrow.PrepareCommit(b)
+	if err != nil {
+		return err
 	}
 	var res commitResult
-	err = w.do(ctx, len(b.Bytes), func(ctx context.Context, tx pgx.Tx) (err error) {
-		res, err = s.commitBatch(ctx, tx, b, dec)
+	err = w.do(ctx, len(c.Bytes), func(ctx context.Context, tx pgx.Tx) (err error) {
+		res, err = s.commitBatch(ctx, tx, c, dec)
 		return err
 	})
 	if err == nil {
-		orig.Row, orig.Segments = res.row, res.segs
+		b.Row, b.Segments = res.row, res.segs
 	}
 	return err
 }
@@ -70,9 +59,9 @@ func (s *Store) commitBatch(ctx context.Context, tx pgx.Tx, b *store.Batch, dec 
 	_, err = pgExec(ctx, tx, `INSERT INTO batches (device_id, seq, digest, prev_hash, key_id, signature, received_ns,
 		sealed_ns, boot_id, session_id, record_count, dropped_records, dropped_bytes, bytes)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		dev, seq, b.Digest[:], h.GetPrevHash(), notNull(h.GetKeyId()), notNull(b.Signature), recv, h.GetSealedNs(),
+		dev, seq, b.Digest[:], h.GetPrevHash(), sqlrow.NotNull(h.GetKeyId()), sqlrow.NotNull(b.Signature), recv, h.GetSealedNs(),
 		h.GetBootId(), h.GetSessionId(), int64(h.GetRecordCount()), int64(h.GetDroppedRecords()),
-		int64(h.GetDroppedBytes()), notNull(b.Bytes))
+		int64(h.GetDroppedBytes()), sqlrow.NotNull(b.Bytes))
 	if err != nil {
 		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
 	}
@@ -160,7 +149,7 @@ func loadCheckpoints(ctx context.Context, tx pgx.Tx, dev int64) (map[string]stor
 	defer rows.Close()
 	cps := make(map[string]store.Checkpoint)
 	for rows.Next() {
-		cp, err := scanCheckpoint(rows)
+		cp, err := sqlrow.ScanCheckpoint(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -248,7 +237,7 @@ func (s *Store) PutKey(ctx context.Context, k store.Key) error {
 			return err
 		}
 		if _, err := pgExec(ctx, tx, `INSERT INTO keys (device_id, key_id, cert_der, first_seen_ns) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (device_id, key_id) DO NOTHING`, dev, notNull(k.KeyID), notNull(k.CertDER), seen.UnixNano()); err != nil {
+			ON CONFLICT (device_id, key_id) DO NOTHING`, dev, sqlrow.NotNull(k.KeyID), sqlrow.NotNull(k.CertDER), seen.UnixNano()); err != nil {
 			return fmt.Errorf("store: key: %w", err)
 		}
 		return nil
@@ -292,28 +281,7 @@ func (s *Store) EndSession(ctx context.Context, id int64, end time.Time, batches
 	})
 }
 
-// notNull makes an absent blob an empty one: pgx sends a nil slice as NULL.
-func notNull(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
 func isUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-// scanner is pgx.Row or pgx.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-func scanCheckpoint(r scanner) (store.Checkpoint, error) {
-	var cp store.Checkpoint
-	var dev, ino, fpLen int64
-	if err := r.Scan(&cp.Source, &dev, &ino, &fpLen, &cp.File.FP, &cp.Offset); err != nil {
-		return cp, fmt.Errorf("store: checkpoint: %w", err)
-	}
-	cp.File.Dev, cp.File.Inode, cp.File.FPLen = uint64(dev), uint64(ino), uint32(fpLen)
-	return cp, nil
 }

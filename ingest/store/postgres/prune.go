@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // Prune implements store.Retention. Whole partitions that end at or
@@ -178,7 +179,7 @@ func scanPruned(rows pgx.Rows) ([]store.Pruned, error) {
 			return nil, fmt.Errorf("store: pruned: %w", err)
 		}
 		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
-		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = nsTime(oldest), nsTime(newest), nsTime(cutoff), nsTime(at)
+		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = sqlrow.NsTime(oldest), sqlrow.NsTime(newest), sqlrow.NsTime(cutoff), sqlrow.NsTime(at)
 		out = append(out, p)
 	}
 	return out, rows.Err()

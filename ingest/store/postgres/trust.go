@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // CreateToken implements store.TrustStore.
@@ -18,12 +17,12 @@ func (s *Store) CreateToken(ctx context.Context, t store.EnrollToken) error {
 	if len(t.Hash) == 0 || t.Device == "" {
 		return errors.New("store: enrollment token without hash or device")
 	}
-	labels, err := json.Marshal(stringMap(t.Labels))
+	labels, err := sqlrow.EncodeLabels(t.Labels)
 	if err != nil {
 		return err
 	}
 	return s.exec(ctx, "enrollment token", `INSERT INTO enroll_tokens (hash, device, labels, created_ns, expires_ns) VALUES ($1, $2, $3, $4, $5)`,
-		t.Hash, t.Device, string(labels), s.timeOr(t.Created).UnixNano(), unixNs(t.Expires))
+		t.Hash, t.Device, labels, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
 }
 
 // UseToken implements store.TrustStore. The row is locked (FOR UPDATE)
@@ -36,24 +35,18 @@ func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store
 	}
 	var t store.EnrollToken
 	err = w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
-		var labels string
-		var created, expires, used int64
+		var r sqlrow.TokenRow
 		err := pgQueryRow(ctx, tx, `SELECT device, labels, created_ns, expires_ns, used_ns FROM enroll_tokens WHERE hash = $1 FOR UPDATE`, hash).
-			Scan(&t.Device, &labels, &created, &expires, &used)
+			Scan(&t.Device, &r.Labels, &r.Created, &r.Expires, &r.Used)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return store.ErrTokenUnknown
 		case err != nil:
 			return fmt.Errorf("store: enrollment token: %w", err)
-		case used != 0:
-			return fmt.Errorf("%w (at %s)", store.ErrTokenUsed, timeNs(used).Format(time.RFC3339))
-		case now.UnixNano() >= expires:
-			return fmt.Errorf("%w (at %s)", store.ErrTokenExpired, timeNs(expires).Format(time.RFC3339))
 		}
-		if err := json.Unmarshal([]byte(labels), &t.Labels); err != nil {
-			return fmt.Errorf("store: enrollment token labels: %w", err)
+		if err := r.Use(&t, hash, now); err != nil {
+			return err
 		}
-		t.Hash, t.Created, t.Expires, t.Used = hash, timeNs(created), timeNs(expires), now.UTC()
 		_, err = pgExec(ctx, tx, `UPDATE enroll_tokens SET used_ns = $1 WHERE hash = $2 AND used_ns = 0`, now.UnixNano(), hash)
 		return err
 	})
@@ -68,16 +61,12 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 	if r.Device == "" {
 		return errors.New("store: revocation without a device")
 	}
-	ids := make([]string, len(r.KeyIDs))
-	for i, k := range r.KeyIDs {
-		ids[i] = hex.EncodeToString(k)
-	}
-	keys, err := json.Marshal(ids)
+	keys, err := sqlrow.EncodeKeyIDs(r.KeyIDs)
 	if err != nil {
 		return err
 	}
 	return s.exec(ctx, "revocation", `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES ($1, $2, $3, $4, $5)`,
-		r.Device, s.timeOr(r.Time).UnixNano(), string(keys), r.Reason, r.By)
+		r.Device, s.timeOr(r.Time).UnixNano(), keys, r.Reason, r.By)
 }
 
 // Revocations implements store.TrustStore.
@@ -95,18 +84,11 @@ func (s *Store) Revocations(ctx context.Context) ([]store.Revocation, error) {
 		if err := rows.Scan(&r.Device, &ns, &keys, &r.Reason, &r.By); err != nil {
 			return nil, fmt.Errorf("store: revocation: %w", err)
 		}
-		var ids []string
-		if err := json.Unmarshal([]byte(keys), &ids); err != nil {
-			return nil, fmt.Errorf("store: revocation of %s: key ids: %w", r.Device, err)
+		var err error
+		if r.KeyIDs, err = sqlrow.DecodeKeyIDs(r.Device, keys); err != nil {
+			return nil, err
 		}
-		for _, id := range ids {
-			b, err := hex.DecodeString(id)
-			if err != nil {
-				return nil, fmt.Errorf("store: revocation of %s: key id %q: %w", r.Device, id, err)
-			}
-			r.KeyIDs = append(r.KeyIDs, b)
-		}
-		r.Time = timeNs(ns)
+		r.Time = sqlrow.TimeNs(ns)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -118,14 +100,14 @@ func (s *Store) CreateOperatorToken(ctx context.Context, t store.OperatorToken) 
 		return errors.New("store: operator token without hash or name")
 	}
 	return s.exec(ctx, "operator token", `INSERT INTO operator_tokens (hash, name, created_ns, expires_ns) VALUES ($1, $2, $3, $4)`,
-		t.Hash, t.Name, s.timeOr(t.Created).UnixNano(), unixNs(t.Expires))
+		t.Hash, t.Name, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
 }
 
 // OperatorToken implements store.TrustStore.
 func (s *Store) OperatorToken(ctx context.Context, hash []byte) (store.OperatorToken, bool, error) {
 	var t store.OperatorToken
 	var created, expires int64
-	err := pgQueryRow(ctx, s.pool, `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = $1`, notNull(hash)).
+	err := pgQueryRow(ctx, s.pool, `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = $1`, sqlrow.NotNull(hash)).
 		Scan(&t.Name, &created, &expires)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return t, false, nil
@@ -133,7 +115,7 @@ func (s *Store) OperatorToken(ctx context.Context, hash []byte) (store.OperatorT
 	if err != nil {
 		return t, false, fmt.Errorf("store: operator token: %w", err)
 	}
-	t.Hash, t.Created, t.Expires = hash, timeNs(created), timeNs(expires)
+	t.Hash, t.Created, t.Expires = hash, sqlrow.TimeNs(created), sqlrow.TimeNs(expires)
 	return t, true, nil
 }
 

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,18 +10,8 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
-
-// defaultLimit bounds a read whose caller gave no positive limit, so a
-// bad argument never turns into a scan of the whole table.
-const defaultLimit = 100
-
-func limitOr(n int) int {
-	if n <= 0 {
-		return defaultLimit
-	}
-	return n
-}
 
 // DetectCursor implements store.AlertStore.
 func (s *Store) DetectCursor(ctx context.Context) (store.Cursor, error) {
@@ -59,7 +48,7 @@ func (s *Store) DetectStates(ctx context.Context) (map[string][]byte, error) {
 
 // BatchesAfter implements store.AlertStore.
 func (s *Store) BatchesAfter(ctx context.Context, after int64, limit int) ([]*store.StoredBatch, error) {
-	rows, err := s.read.QueryContext(ctx, batchSelect+` WHERE b.id > ? ORDER BY b.id LIMIT ?`, after, limitOr(limit))
+	rows, err := s.read.QueryContext(ctx, batchSelect+` WHERE b.id > ? ORDER BY b.id LIMIT ?`, after, sqlrow.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: batches after %d: %w", after, err)
 	}
@@ -77,8 +66,8 @@ func (s *Store) BatchesAfter(ctx context.Context, after int64, limit int) ([]*st
 
 // EventsAfter implements store.AlertStore.
 func (s *Store) EventsAfter(ctx context.Context, after int64, limit int) ([]store.IntegrityEvent, error) {
-	f := filter{conds: []string{"e.id > ?"}, args: []any{after}}
-	return s.events(ctx, &f, limitOr(limit))
+	f := filter{sqlrow.Filter{Conds: []string{"e.id > ?"}, Args: []any{after}}}
+	return s.events(ctx, &f, sqlrow.Limit(limit))
 }
 
 // RecordAccess implements store.AlertStore.
@@ -90,7 +79,7 @@ func (s *Store) RecordAccess(ctx context.Context, a store.Access) error {
 // AccessesAfter implements store.AlertStore.
 func (s *Store) AccessesAfter(ctx context.Context, after int64, limit int) ([]store.Access, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, time_ns, who, via, remote, what FROM accesses
-		WHERE id > ? ORDER BY id LIMIT ?`, after, limitOr(limit))
+		WHERE id > ? ORDER BY id LIMIT ?`, after, sqlrow.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: accesses after %d: %w", after, err)
 	}
@@ -102,7 +91,7 @@ func (s *Store) AccessesAfter(ctx context.Context, after int64, limit int) ([]st
 		if err := rows.Scan(&a.ID, &t, &a.Who, &a.Via, &a.Remote, &a.What); err != nil {
 			return nil, fmt.Errorf("store: access: %w", err)
 		}
-		a.Time = nsTime(t)
+		a.Time = sqlrow.NsTime(t)
 		out = append(out, a)
 	}
 	return out, rows.Err()
@@ -115,20 +104,9 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 		return err
 	}
 	now := s.timeOr(save.Now).UnixNano()
-	// Encode before queueing: a bad alert fails the call, not the group.
-	rows := make([]alertRow, len(save.Alerts))
-	size := 0 // bytes written, so a large save counts against MaxGroupBytes
-	for _, state := range save.States {
-		size += len(state)
-	}
-	for i := range save.Alerts {
-		if save.Alerts[i].Alert.GroupID == "" {
-			return fmt.Errorf("store: alert %d of %d has no group id", i+1, len(save.Alerts))
-		}
-		if rows[i], err = encodeAlert(&save.Alerts[i].Alert); err != nil {
-			return err
-		}
-		size += len(rows[i].fields) + len(rows[i].labels) + len(rows[i].evidence)
+	rows, size, err := sqlrow.EncodeSave(&save)
+	if err != nil {
+		return err
 	}
 	return w.do(ctx, size, func(ctx context.Context, tx *sql.Tx) error {
 		if from := save.From; from != nil {
@@ -150,7 +128,7 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 		}
 		for dev, state := range save.States {
 			_, err := tx.ExecContext(ctx, `INSERT INTO detect_state (device, state) VALUES (?, ?)
-				ON CONFLICT (device) DO UPDATE SET state = excluded.state`, dev, notNull(state))
+				ON CONFLICT (device) DO UPDATE SET state = excluded.state`, dev, sqlrow.NotNull(state))
 			if err != nil {
 				return fmt.Errorf("store: detect state of %s: %w", dev, err)
 			}
@@ -167,42 +145,8 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 	})
 }
 
-// alertRow is an alert's column values.
-type alertRow struct {
-	a                        *store.Alert
-	fields, labels, evidence string
-	first, last              int64
-}
-
-func encodeAlert(a *store.Alert) (alertRow, error) {
-	r := alertRow{a: a, first: unixNs(a.First), last: unixNs(a.Last)}
-	evidence := a.Evidence
-	if evidence == nil {
-		evidence = []store.AlertRef{} // "[]", not "null"
-	}
-	for _, v := range []struct {
-		dst *string
-		src any
-	}{{&r.fields, stringMap(a.Fields)}, {&r.labels, stringMap(a.Labels)}, {&r.evidence, evidence}} {
-		b, err := json.Marshal(v.src)
-		if err != nil {
-			return r, fmt.Errorf("store: alert %s: %w", a.GroupID, err)
-		}
-		*v.dst = string(b)
-	}
-	return r, nil
-}
-
-// stringMap makes a nil map an empty one, which encodes as "{}".
-func stringMap(m map[string]string) map[string]string {
-	if m == nil {
-		return map[string]string{}
-	}
-	return m
-}
-
-func saveAlert(ctx context.Context, tx *sql.Tx, r *alertRow, sinks []string, now int64) error {
-	a := r.a
+func saveAlert(ctx context.Context, tx *sql.Tx, r *sqlrow.AlertRow, sinks []string, now int64) error {
+	a := r.Alert
 	var id int64
 	err := tx.QueryRowContext(ctx, `INSERT INTO alerts (group_id, kind, severity, device, key, summary, fields, labels,
 		evidence, first_ns, last_ns, count, created_ns, updated_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -210,8 +154,8 @@ func saveAlert(ctx context.Context, tx *sql.Tx, r *alertRow, sinks []string, now
 		device = excluded.device, key = excluded.key, summary = excluded.summary, fields = excluded.fields,
 		labels = excluded.labels, evidence = excluded.evidence, first_ns = excluded.first_ns,
 		last_ns = excluded.last_ns, count = excluded.count, updated_ns = excluded.updated_ns
-		RETURNING id`, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.fields, r.labels, r.evidence,
-		r.first, r.last, a.Count, now, now).Scan(&id)
+		RETURNING id`, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.Fields, r.Labels, r.Evidence,
+		r.First, r.Last, a.Count, now, now).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("store: alert %s: %w", a.GroupID, err)
 	}
@@ -227,41 +171,36 @@ func saveAlert(ctx context.Context, tx *sql.Tx, r *alertRow, sinks []string, now
 	return nil
 }
 
-// severities lists, for each severity, it and those above it.
-var severities = map[string][]any{
-	store.SeverityInfo:     {store.SeverityInfo, store.SeverityWarning, store.SeverityCritical},
-	store.SeverityWarning:  {store.SeverityWarning, store.SeverityCritical},
-	store.SeverityCritical: {store.SeverityCritical},
-}
-
-// alertSelect reads the columns scanAlert scans, from alerts a.
+// alertSelect reads the columns sqlrow.ScanAlert scans, from alerts a.
 const alertSelect = `a.id, a.group_id, a.kind, a.severity, a.device, a.key, a.summary, a.fields, a.labels, a.evidence,
 	a.first_ns, a.last_ns, a.count, a.created_ns, a.updated_ns`
 
 // Alerts implements store.AlertStore.
 func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, error) {
 	var f filter
-	f.add(q.Device != "", "a.device = ?", q.Device)
-	f.add(q.Kind != "", "a.kind = ?", q.Kind)
+	f.Add(q.Device != "", "a.device = ?", q.Device)
+	f.Add(q.Kind != "", "a.kind = ?", q.Kind)
 	if q.Severity != "" {
-		sev, ok := severities[q.Severity]
+		sev, ok := sqlrow.SeverityAtLeast(q.Severity)
 		if !ok {
 			return nil, fmt.Errorf("store: unknown severity %q", q.Severity)
 		}
-		f.conds = append(f.conds, "a.severity IN (?"+strings.Repeat(", ?", len(sev)-1)+")")
-		f.args = append(f.args, sev...)
+		f.Conds = append(f.Conds, "a.severity IN (?"+strings.Repeat(", ?", len(sev)-1)+")")
+		for _, v := range sev {
+			f.Args = append(f.Args, v)
+		}
 	}
 	for k, v := range q.Labels {
-		f.conds = append(f.conds, "json_extract(a.labels, ?) IS ?")
-		f.args = append(f.args, labelPath(k), v)
+		f.Conds = append(f.Conds, "json_extract(a.labels, ?) IS ?")
+		f.Args = append(f.Args, labelPath(k), v)
 	}
-	f.add(!q.Since.IsZero(), "a.last_ns >= ?", unixNs(q.Since))
-	f.add(!q.Until.IsZero(), "a.last_ns < ?", unixNs(q.Until))
+	f.Add(!q.Since.IsZero(), "a.last_ns >= ?", sqlrow.UnixNs(q.Since))
+	f.Add(!q.Until.IsZero(), "a.last_ns < ?", sqlrow.UnixNs(q.Until))
 	if q.Limit < 0 {
 		return nil, fmt.Errorf("store: alert query limit %d", q.Limit)
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT `+alertSelect+` FROM alerts a`+f.where()+
-		` ORDER BY a.last_ns DESC, a.id DESC`+f.limit(q.Limit), f.args...)
+		` ORDER BY a.last_ns DESC, a.id DESC`+f.limit(q.Limit), f.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: alerts: %w", err)
 	}
@@ -269,7 +208,7 @@ func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, 
 	var out []store.Alert
 	for rows.Next() {
 		var a store.Alert
-		if err := scanAlert(rows, &a); err != nil {
+		if err := sqlrow.ScanAlert(rows, &a); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
@@ -283,34 +222,13 @@ func labelPath(k string) string {
 	return `$."` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(k) + `"`
 }
 
-// scanAlert scans pre and then an alertSelect row into a.
-func scanAlert(r scanner, a *store.Alert, pre ...any) error {
-	var fields, labels, evidence string
-	var first, last, created, updated int64
-	dest := append(pre, &a.ID, &a.GroupID, &a.Kind, &a.Severity, &a.Device, &a.Key, &a.Summary, &fields, &labels, &evidence,
-		&first, &last, &a.Count, &created, &updated)
-	if err := r.Scan(dest...); err != nil {
-		return fmt.Errorf("store: alert: %w", err)
-	}
-	a.First, a.Last, a.Created, a.Updated = timeNs(first), timeNs(last), timeNs(created), timeNs(updated)
-	for _, v := range []struct {
-		name, src string
-		dst       any
-	}{{"fields", fields, &a.Fields}, {"labels", labels, &a.Labels}, {"evidence", evidence, &a.Evidence}} {
-		if err := json.Unmarshal([]byte(v.src), v.dst); err != nil {
-			return fmt.Errorf("store: alert %d %s: %w", a.ID, v.name, err)
-		}
-	}
-	return nil
-}
-
 // DueDeliveries implements store.AlertStore.
 func (s *Store) DueDeliveries(ctx context.Context, sink string, now time.Time, limit int) ([]store.Delivery, error) {
 	// state is a literal so the partial index alert_deliveries_due applies.
 	rows, err := s.read.QueryContext(ctx, `SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, `+
 		alertSelect+` FROM alert_deliveries x JOIN alerts a ON a.id = x.alert_id
 		WHERE x.sink = ? AND x.state = 'pending' AND x.next_ns <= ? ORDER BY x.next_ns, x.alert_id LIMIT ?`,
-		sink, unixNs(now), limitOr(limit))
+		sink, sqlrow.UnixNs(now), sqlrow.Limit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("store: due deliveries to %s: %w", sink, err)
 	}
@@ -319,10 +237,10 @@ func (s *Store) DueDeliveries(ctx context.Context, sink string, now time.Time, l
 	for rows.Next() {
 		var d store.Delivery
 		var next, delivered int64
-		if err := scanAlert(rows, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered); err != nil {
+		if err := sqlrow.ScanAlert(rows, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered); err != nil {
 			return nil, err
 		}
-		d.AlertID, d.NextAttempt, d.Delivered, d.Queued = d.Alert.ID, timeNs(next), timeNs(delivered), timeNs(next)
+		d.AlertID, d.NextAttempt, d.Delivered, d.Queued = d.Alert.ID, sqlrow.TimeNs(next), sqlrow.TimeNs(delivered), sqlrow.TimeNs(next)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -337,11 +255,11 @@ func (s *Store) FinishDelivery(ctx context.Context, d store.Delivery) error {
 	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		q := `UPDATE alert_deliveries SET state = ?, attempts = ?, next_ns = ?, last_error = ?, delivered_ns = ?
 			WHERE alert_id = ? AND sink = ?`
-		args := []any{d.State, d.Attempts, unixNs(d.NextAttempt), d.LastError, unixNs(d.Delivered), d.AlertID, d.Sink}
+		args := []any{d.State, d.Attempts, sqlrow.UnixNs(d.NextAttempt), d.LastError, sqlrow.UnixNs(d.Delivered), d.AlertID, d.Sink}
 		if !d.Queued.IsZero() {
 			// Queued again meanwhile (SaveAlerts moved next_ns): leave it.
 			q += ` AND state = 'pending' AND next_ns = ?`
-			args = append(args, unixNs(d.Queued))
+			args = append(args, sqlrow.UnixNs(d.Queued))
 		}
 		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
@@ -396,25 +314,9 @@ func (s *Store) Record(ctx context.Context, device string, seq uint64, index int
 	if err := o.load(ctx, s, dev, int64(seq)); err != nil {
 		return store.Record{}, false, err
 	}
-	recs := o.b.GetRecords()
+	recs := o.Batch().GetRecords()
 	if index >= len(recs) {
 		return store.Record{}, false, nil
 	}
-	return store.Record{Device: device, Seq: seq, Index: index, Received: nsTime(recv), Record: recs[index]}, true, nil
-}
-
-// unixNs is t in Unix nanoseconds, 0 for the zero time (whose UnixNano
-// is undefined); timeNs is its inverse.
-func unixNs(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func timeNs(ns int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return nsTime(ns)
+	return store.Record{Device: device, Seq: seq, Index: index, Received: sqlrow.NsTime(recv), Record: recs[index]}, true, nil
 }

@@ -12,8 +12,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
-	"github.com/offbox/offbox/transport/seal"
 )
 
 // statements are the writer's prepared statements, prepared once on its
@@ -83,28 +83,17 @@ func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
 	if err != nil {
 		return err
 	}
-	dec := b.Decoded
-	if dec == nil {
-		if dec, err = seal.Open(b.Bytes); err != nil {
-			return err
-		}
-	}
-	if seq := dec.GetHeader().GetSeq(); seq > math.MaxInt64 {
-		return fmt.Errorf("store: sequence %d out of range", seq)
-	}
-	orig := b
-	if b.Digest == ([32]byte{}) {
-		withDigest := *b // the caller's inputs are not ours to change
-		withDigest.Digest = seal.Digest(b.Bytes)
-		b = &withDigest
+	c, dec, err := sqlrow.PrepareCommit(b)
+	if err != nil {
+		return err
 	}
 	var res commitResult
-	err = w.do(ctx, len(b.Bytes), func(ctx context.Context, tx *sql.Tx) (err error) {
-		res, err = s.commitBatch(ctx, tx, b, dec)
+	err = w.do(ctx, len(c.Bytes), func(ctx context.Context, tx *sql.Tx) (err error) {
+		res, err = s.commitBatch(ctx, tx, c, dec)
 		return err
 	})
 	if err == nil {
-		orig.Row, orig.Segments = res.row, res.segs
+		b.Row, b.Segments = res.row, res.segs
 	}
 	return err
 }
@@ -126,7 +115,7 @@ func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec
 		return commitResult{}, err
 	}
 	ins, err := tx.StmtContext(ctx, s.stmts.insertBatch).ExecContext(ctx, dev, seq, b.Digest[:], h.GetPrevHash(),
-		notNull(h.GetKeyId()), notNull(b.Signature), recv, h.GetSealedNs(), h.GetBootId(), h.GetSessionId(),
+		sqlrow.NotNull(h.GetKeyId()), sqlrow.NotNull(b.Signature), recv, h.GetSealedNs(), h.GetBootId(), h.GetSessionId(),
 		int64(h.GetRecordCount()), int64(h.GetDroppedRecords()), int64(h.GetDroppedBytes()), b.Bytes)
 	if isUniqueViolation(err) {
 		return commitResult{}, fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
@@ -184,7 +173,7 @@ func (s *Store) loadCheckpoints(ctx context.Context, tx *sql.Tx, dev int64) (map
 	}
 	cps := make(map[string]store.Checkpoint)
 	for rows.Next() {
-		cp, err := scanCheckpoint(rows)
+		cp, err := sqlrow.ScanCheckpoint(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -312,29 +301,7 @@ func (s *Store) timeOr(t time.Time) time.Time {
 	return t
 }
 
-// notNull makes an absent blob an empty one: database/sql binds a nil
-// slice as NULL.
-func notNull(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
 func isUniqueViolation(err error) bool {
 	var e *sqlitedrv.Error
 	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
-}
-
-// scanner is *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-func scanCheckpoint(r scanner) (store.Checkpoint, error) {
-	var cp store.Checkpoint
-	var dev, ino, fpLen int64
-	if err := r.Scan(&cp.Source, &dev, &ino, &fpLen, &cp.File.FP, &cp.Offset); err != nil {
-		return cp, fmt.Errorf("store: checkpoint: %w", err)
-	}
-	cp.File.Dev, cp.File.Inode, cp.File.FPLen = uint64(dev), uint64(ino), uint32(fpLen)
-	return cp, nil
 }

@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"iter"
 	"strings"
-	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
-	"github.com/offbox/offbox/transport/seal"
 )
 
 // Head implements store.Ingester.
@@ -38,7 +37,7 @@ func (s *Store) Checkpoints(ctx context.Context, device string) ([]store.Checkpo
 	defer rows.Close()
 	var cps []store.Checkpoint
 	for rows.Next() {
-		cp, err := scanCheckpoint(rows)
+		cp, err := sqlrow.ScanCheckpoint(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -80,7 +79,7 @@ func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
 		if err := rows.Scan(&d.Name, &first, &last, &seq, &d.Head.Hash); err != nil {
 			return nil, err
 		}
-		d.FirstSeen, d.LastSeen, d.Head.Seq = nsTime(first), nsTime(last), uint64(seq)
+		d.FirstSeen, d.LastSeen, d.Head.Seq = sqlrow.NsTime(first), sqlrow.NsTime(last), uint64(seq)
 		out = append(out, d)
 	}
 	return out, rows.Err()
@@ -101,7 +100,7 @@ func (s *Store) Keys(ctx context.Context, device string) ([]store.Key, error) {
 		if err := rows.Scan(&k.KeyID, &k.CertDER, &seen); err != nil {
 			return nil, err
 		}
-		k.FirstSeen = nsTime(seen)
+		k.FirstSeen = sqlrow.NsTime(seen)
 		out = append(out, k)
 	}
 	return out, rows.Err()
@@ -110,10 +109,10 @@ func (s *Store) Keys(ctx context.Context, device string) ([]store.Key, error) {
 // IntegrityEvents implements store.Reader.
 func (s *Store) IntegrityEvents(ctx context.Context, q store.EventQuery) ([]store.IntegrityEvent, error) {
 	var f filter
-	f.add(q.Device != "", "d.name = ?", q.Device)
-	f.add(q.Kind != "", "e.kind = ?", q.Kind)
-	f.add(!q.Since.IsZero(), "e.time_ns >= ?", q.Since.UnixNano())
-	f.add(!q.Until.IsZero(), "e.time_ns < ?", q.Until.UnixNano())
+	f.Add(q.Device != "", "d.name = ?", q.Device)
+	f.Add(q.Kind != "", "e.kind = ?", q.Kind)
+	f.Add(!q.Since.IsZero(), "e.time_ns >= ?", q.Since.UnixNano())
+	f.Add(!q.Until.IsZero(), "e.time_ns < ?", q.Until.UnixNano())
 	return s.events(ctx, &f, 0)
 }
 
@@ -121,7 +120,7 @@ func (s *Store) IntegrityEvents(ctx context.Context, q store.EventQuery) ([]stor
 // ID order.
 func (s *Store) events(ctx context.Context, f *filter, limit int) ([]store.IntegrityEvent, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT e.id, d.name, e.time_ns, e.kind, e.seq, e.detail, e.boot_id
-		FROM integrity_events e JOIN devices d ON d.id = e.device_id`+f.where()+` ORDER BY e.id`+f.limit(limit), f.args...)
+		FROM integrity_events e JOIN devices d ON d.id = e.device_id`+f.where()+` ORDER BY e.id`+f.limit(limit), f.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: integrity events: %w", err)
 	}
@@ -133,24 +132,14 @@ func (s *Store) events(ctx context.Context, f *filter, limit int) ([]store.Integ
 		if err := rows.Scan(&e.ID, &e.Device, &t, &e.Kind, &seq, &e.Detail, &e.BootID); err != nil {
 			return nil, err
 		}
-		e.Time, e.Seq = nsTime(t), uint64(seq)
+		e.Time, e.Seq = sqlrow.NsTime(t), uint64(seq)
 		out = append(out, e)
 	}
 	return out, rows.Err()
 }
 
 // filter builds a WHERE clause from the conditions that apply.
-type filter struct {
-	conds []string
-	args  []any
-}
-
-func (f *filter) add(applies bool, cond string, arg any) {
-	if applies {
-		f.conds = append(f.conds, cond)
-		f.args = append(f.args, arg)
-	}
-}
+type filter struct{ sqlrow.Filter }
 
 // limit is a LIMIT clause for n rows (none when n is 0), its argument
 // appended after those of the conditions.
@@ -158,37 +147,24 @@ func (f *filter) limit(n int) string {
 	if n == 0 {
 		return ""
 	}
-	f.args = append(f.args, n)
+	f.Args = append(f.Args, n)
 	return " LIMIT ?"
 }
 
 func (f *filter) where() string {
-	if len(f.conds) == 0 {
+	if len(f.Conds) == 0 {
 		return ""
 	}
-	return " WHERE " + strings.Join(f.conds, " AND ")
-}
-
-// segmentFilter selects the segments that may hold records matching q: a
-// segment overlaps the time bounds when its newest record is not before
-// Since and its oldest is before Until.
-func segmentFilter(q *store.RecordQuery) *filter {
-	var f filter
-	f.add(q.Device != "", "s.device_id = (SELECT id FROM devices WHERE name = ?)", q.Device)
-	f.add(q.Source != "", "s.source = ?", q.Source)
-	f.add(q.Kind != offboxv1.Kind_KIND_UNSPECIFIED, "s.kind = ?", int64(q.Kind))
-	f.add(!q.Since.IsZero(), "s.max_time_ns >= ?", q.Since.UnixNano())
-	f.add(!q.Until.IsZero(), "s.min_time_ns < ?", q.Until.UnixNano())
-	return &f
+	return " WHERE " + strings.Join(f.Conds, " AND ")
 }
 
 // Records implements store.Reader.
 func (s *Store) Records(ctx context.Context, q store.RecordQuery) iter.Seq2[store.Record, error] {
 	return func(yield func(store.Record, error) bool) {
-		f := segmentFilter(&q)
+		f := filter{sqlrow.SegmentFilter(&q)}
 		rows, err := s.read.QueryContext(ctx, `SELECT s.device_id, d.name, s.batch_seq, s.first_index, s.count, s.received_ns
 			FROM segments s JOIN devices d ON d.id = s.device_id`+f.where()+
-			` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.args...)
+			` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
 		if err != nil {
 			yield(store.Record{}, fmt.Errorf("store: records: %w", err))
 			return
@@ -208,14 +184,8 @@ func (s *Store) Records(ctx context.Context, q store.RecordQuery) iter.Seq2[stor
 				yield(store.Record{}, err)
 				return
 			}
-			for i, r := range recs {
-				if !q.MatchTime(r.GetTimeNs()) {
-					continue
-				}
-				rec := store.Record{Device: name, Seq: uint64(seq), Index: first + i, Received: nsTime(recv), Record: r}
-				if !yield(rec, nil) {
-					return
-				}
+			if !sqlrow.YieldSegment(&q, name, seq, recv, first, recs, yield) {
+				return
 			}
 		}
 		if err := rows.Err(); err != nil {
@@ -226,73 +196,55 @@ func (s *Store) Records(ctx context.Context, q store.RecordQuery) iter.Seq2[stor
 
 // CountRecords implements store.Reader.
 func (s *Store) CountRecords(ctx context.Context, q store.RecordQuery) (int64, error) {
-	f := segmentFilter(&q)
+	f := filter{sqlrow.SegmentFilter(&q)}
 	if q.Since.IsZero() && q.Until.IsZero() {
 		var n int64
-		err := s.read.QueryRowContext(ctx, `SELECT COALESCE(SUM(s.count), 0) FROM segments s`+f.where(), f.args...).Scan(&n)
+		err := s.read.QueryRowContext(ctx, `SELECT COALESCE(SUM(s.count), 0) FROM segments s`+f.where(), f.Args...).Scan(&n)
 		return n, err
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT s.device_id, s.batch_seq, s.first_index, s.count, s.min_time_ns, s.max_time_ns
-		FROM segments s`+f.where()+` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.args...)
+		FROM segments s`+f.where()+` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: count: %w", err)
 	}
-	type part struct{ dev, seq, first, count int64 }
-	var n int64
-	var straddling []part
+	var n sqlrow.SegmentCount
 	for rows.Next() {
-		var p part
+		var g sqlrow.SegmentRef
 		var lo, hi int64
-		if err := rows.Scan(&p.dev, &p.seq, &p.first, &p.count, &lo, &hi); err != nil {
+		if err := rows.Scan(&g.Dev, &g.Seq, &g.First, &g.Count, &lo, &hi); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		if q.MatchTime(lo) && q.MatchTime(hi) {
-			n += p.count // every record of the run is within the bounds
-		} else {
-			straddling = append(straddling, p)
-		}
+		n.Add(&q, g, lo, hi)
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return 0, err
 	}
 	var cur openBatch
-	for _, p := range straddling {
-		recs, err := cur.records(ctx, s, p.dev, p.seq, int(p.first), int(p.count))
+	for _, g := range n.Straddling {
+		recs, err := cur.records(ctx, s, g.Dev, g.Seq, int(g.First), int(g.Count))
 		if err != nil {
 			return 0, err
 		}
-		for _, r := range recs {
-			if q.MatchTime(r.GetTimeNs()) {
-				n++
-			}
-		}
+		n.AddRecords(&q, recs)
 	}
-	return n, nil
+	return n.N, nil
 }
 
-// openBatch keeps the last decoded batch so consecutive segments of one
-// batch decode it once.
-type openBatch struct {
-	dev, seq int64
-	b        *offboxv1.Batch
-}
+// openBatch is sqlrow.OpenBatch reading the batches of this store.
+type openBatch struct{ sqlrow.OpenBatch }
 
 // records returns records [first, first+count) of batch (dev, seq).
 func (o *openBatch) records(ctx context.Context, s *Store, dev, seq int64, first, count int) ([]*offboxv1.Record, error) {
 	if err := o.load(ctx, s, dev, seq); err != nil {
 		return nil, err
 	}
-	recs := o.b.GetRecords()
-	if first < 0 || count < 0 || first+count > len(recs) {
-		return nil, fmt.Errorf("store: index of batch %d of device %d names records [%d, %d) of %d; run verify", seq, dev, first, first+count, len(recs))
-	}
-	return recs[first : first+count], nil
+	return o.Records(first, count)
 }
 
 // load decodes batch (dev, seq) unless it is the one already open.
 func (o *openBatch) load(ctx context.Context, s *Store, dev, seq int64) error {
-	if o.b != nil && o.dev == dev && o.seq == seq {
+	if o.Holds(dev, seq) {
 		return nil
 	}
 	var raw []byte
@@ -300,12 +252,7 @@ func (o *openBatch) load(ctx context.Context, s *Store, dev, seq int64) error {
 	if err != nil {
 		return fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
 	}
-	b, err := seal.Open(raw)
-	if err != nil {
-		return fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
-	}
-	o.dev, o.seq, o.b = dev, seq, b
-	return nil
+	return o.Open(dev, seq, raw)
 }
 
 // Batches implements store.Reader.
@@ -342,24 +289,19 @@ func (s *Store) Batches(ctx context.Context, device string) iter.Seq2[*store.Sto
 	}
 }
 
-// batchSelect reads the columns scanBatch scans, from batches b.
+// batchSelect reads the columns sqlrow.ScanBatch scans, from batches b.
 const batchSelect = `SELECT b.id, b.device_id, d.name, b.seq, b.digest, b.prev_hash, b.key_id, b.signature,
 	b.received_ns, b.sealed_ns, b.boot_id, b.session_id, b.record_count, b.dropped_records, b.dropped_bytes, b.bytes
 	FROM batches b JOIN devices d ON d.id = b.device_id`
 
 // scanBatch scans a batchSelect row and reads the batch's segments.
-func (s *Store) scanBatch(ctx context.Context, r scanner) (*store.StoredBatch, error) {
-	b := &store.StoredBatch{}
-	var dev, seq, recv, count, dropRecs, dropBytes int64
-	if err := r.Scan(&b.Row, &dev, &b.Device, &seq, &b.Digest, &b.PrevHash, &b.KeyID, &b.Signature, &recv, &b.SealedNs,
-		&b.BootID, &b.SessionID, &count, &dropRecs, &dropBytes, &b.Bytes); err != nil {
-		return nil, fmt.Errorf("store: batch: %w", err)
+func (s *Store) scanBatch(ctx context.Context, r sqlrow.Scanner) (*store.StoredBatch, error) {
+	b, dev, err := sqlrow.ScanBatch(r)
+	if err != nil {
+		return nil, err
 	}
-	b.Seq, b.Received, b.RecordCount = uint64(seq), nsTime(recv), int(count)
-	b.DroppedRecords, b.DroppedBytes = uint64(dropRecs), uint64(dropBytes)
-	var err error
-	if b.Segments, err = s.segments(ctx, dev, seq); err != nil {
-		return nil, fmt.Errorf("store: segments of %s seq %d: %w", b.Device, seq, err)
+	if b.Segments, err = s.segments(ctx, dev, int64(b.Seq)); err != nil {
+		return nil, fmt.Errorf("store: segments of %s seq %d: %w", b.Device, b.Seq, err)
 	}
 	return b, nil
 }
@@ -388,5 +330,3 @@ func (s *Store) segments(ctx context.Context, dev, seq int64) ([]store.Segment, 
 	}
 	return out, rows.Err()
 }
-
-func nsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // Prune implements store.Retention. It runs as one write of the writer,
@@ -17,7 +18,7 @@ func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Prune
 	if err != nil {
 		return nil, err
 	}
-	cut, at := cutoff.UnixNano(), nsTime(s.timeOr(now).UnixNano())
+	cut, at := cutoff.UnixNano(), sqlrow.NsTime(s.timeOr(now).UnixNano())
 	var out []store.Pruned
 	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
@@ -59,8 +60,8 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 			return nil, fmt.Errorf("store: prune: %w", err)
 		}
 		r.p.FirstSeq, r.p.LastSeq = uint64(first), uint64(last)
-		r.p.OldestReceived, r.p.NewestReceived = nsTime(oldest), nsTime(newest)
-		r.p.Cutoff, r.p.At = nsTime(cut), at
+		r.p.OldestReceived, r.p.NewestReceived = sqlrow.NsTime(oldest), sqlrow.NsTime(newest)
+		r.p.Cutoff, r.p.At = sqlrow.NsTime(cut), at
 		rs = append(rs, r)
 	}
 	if err := rows.Close(); err != nil {
@@ -121,7 +122,7 @@ func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, erro
 			return nil, fmt.Errorf("store: pruned: %w", err)
 		}
 		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
-		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = nsTime(oldest), nsTime(newest), nsTime(cut), nsTime(at)
+		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = sqlrow.NsTime(oldest), sqlrow.NsTime(newest), sqlrow.NsTime(cut), sqlrow.NsTime(at)
 		out = append(out, p)
 	}
 	return out, rows.Err()

@@ -3,13 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // CreateToken implements store.TrustStore.
@@ -17,12 +16,12 @@ func (s *Store) CreateToken(ctx context.Context, t store.EnrollToken) error {
 	if len(t.Hash) == 0 || t.Device == "" {
 		return errors.New("store: enrollment token without hash or device")
 	}
-	labels, err := json.Marshal(stringMap(t.Labels))
+	labels, err := sqlrow.EncodeLabels(t.Labels)
 	if err != nil {
 		return err
 	}
 	return s.exec(ctx, "enrollment token", `INSERT INTO enroll_tokens (hash, device, labels, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
-		t.Hash, t.Device, string(labels), s.timeOr(t.Created).UnixNano(), unixNs(t.Expires))
+		t.Hash, t.Device, labels, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
 }
 
 // UseToken implements store.TrustStore. The check and the marking are one
@@ -35,24 +34,18 @@ func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store
 	}
 	var t store.EnrollToken
 	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		var labels string
-		var created, expires, used int64
+		var r sqlrow.TokenRow
 		err := tx.QueryRowContext(ctx, `SELECT device, labels, created_ns, expires_ns, used_ns FROM enroll_tokens WHERE hash = ?`, hash).
-			Scan(&t.Device, &labels, &created, &expires, &used)
+			Scan(&t.Device, &r.Labels, &r.Created, &r.Expires, &r.Used)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return store.ErrTokenUnknown
 		case err != nil:
 			return fmt.Errorf("store: enrollment token: %w", err)
-		case used != 0:
-			return fmt.Errorf("%w (at %s)", store.ErrTokenUsed, timeNs(used).Format(time.RFC3339))
-		case now.UnixNano() >= expires:
-			return fmt.Errorf("%w (at %s)", store.ErrTokenExpired, timeNs(expires).Format(time.RFC3339))
 		}
-		if err := json.Unmarshal([]byte(labels), &t.Labels); err != nil {
-			return fmt.Errorf("store: enrollment token labels: %w", err)
+		if err := r.Use(&t, hash, now); err != nil {
+			return err
 		}
-		t.Hash, t.Created, t.Expires, t.Used = hash, timeNs(created), timeNs(expires), now.UTC()
 		_, err = tx.ExecContext(ctx, `UPDATE enroll_tokens SET used_ns = ? WHERE hash = ? AND used_ns = 0`, now.UnixNano(), hash)
 		return err
 	})
@@ -67,16 +60,12 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 	if r.Device == "" {
 		return errors.New("store: revocation without a device")
 	}
-	ids := make([]string, len(r.KeyIDs))
-	for i, k := range r.KeyIDs {
-		ids[i] = hex.EncodeToString(k)
-	}
-	keys, err := json.Marshal(ids)
+	keys, err := sqlrow.EncodeKeyIDs(r.KeyIDs)
 	if err != nil {
 		return err
 	}
 	return s.exec(ctx, "revocation", `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES (?, ?, ?, ?, ?)`,
-		r.Device, s.timeOr(r.Time).UnixNano(), string(keys), r.Reason, r.By)
+		r.Device, s.timeOr(r.Time).UnixNano(), keys, r.Reason, r.By)
 }
 
 // Revocations implements store.TrustStore.
@@ -94,18 +83,11 @@ func (s *Store) Revocations(ctx context.Context) ([]store.Revocation, error) {
 		if err := rows.Scan(&r.Device, &ns, &keys, &r.Reason, &r.By); err != nil {
 			return nil, fmt.Errorf("store: revocation: %w", err)
 		}
-		var ids []string
-		if err := json.Unmarshal([]byte(keys), &ids); err != nil {
-			return nil, fmt.Errorf("store: revocation of %s: key ids: %w", r.Device, err)
+		var err error
+		if r.KeyIDs, err = sqlrow.DecodeKeyIDs(r.Device, keys); err != nil {
+			return nil, err
 		}
-		for _, id := range ids {
-			b, err := hex.DecodeString(id)
-			if err != nil {
-				return nil, fmt.Errorf("store: revocation of %s: key id %q: %w", r.Device, id, err)
-			}
-			r.KeyIDs = append(r.KeyIDs, b)
-		}
-		r.Time = timeNs(ns)
+		r.Time = sqlrow.TimeNs(ns)
 		out = append(out, r)
 	}
 	return out, rows.Err()
@@ -117,7 +99,7 @@ func (s *Store) CreateOperatorToken(ctx context.Context, t store.OperatorToken) 
 		return errors.New("store: operator token without hash or name")
 	}
 	return s.exec(ctx, "operator token", `INSERT INTO operator_tokens (hash, name, created_ns, expires_ns) VALUES (?, ?, ?, ?)`,
-		t.Hash, t.Name, s.timeOr(t.Created).UnixNano(), unixNs(t.Expires))
+		t.Hash, t.Name, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
 }
 
 // OperatorToken implements store.TrustStore.
@@ -132,7 +114,7 @@ func (s *Store) OperatorToken(ctx context.Context, hash []byte) (store.OperatorT
 	if err != nil {
 		return t, false, fmt.Errorf("store: operator token: %w", err)
 	}
-	t.Hash, t.Created, t.Expires = hash, timeNs(created), timeNs(expires)
+	t.Hash, t.Created, t.Expires = hash, sqlrow.TimeNs(created), sqlrow.TimeNs(expires)
 	return t, true, nil
 }
 

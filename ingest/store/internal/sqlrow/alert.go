@@ -1,0 +1,113 @@
+package sqlrow
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// AlertRow is an alert's column values that are not its fields as they
+// are: Fields, Labels and Evidence as JSON text, First and Last in Unix
+// nanoseconds.
+type AlertRow struct {
+	Alert                    *store.Alert
+	Fields, Labels, Evidence string
+	First, Last              int64
+}
+
+// encodeAlert is a's column values. Nil maps and evidence encode as
+// "{}" and "[]", never "null", so label queries and decoding see one
+// form.
+func encodeAlert(a *store.Alert) (AlertRow, error) {
+	r := AlertRow{Alert: a, First: UnixNs(a.First), Last: UnixNs(a.Last)}
+	evidence := a.Evidence
+	if evidence == nil {
+		evidence = []store.AlertRef{}
+	}
+	for _, v := range []struct {
+		dst *string
+		src any
+	}{{&r.Fields, stringMap(a.Fields)}, {&r.Labels, stringMap(a.Labels)}, {&r.Evidence, evidence}} {
+		b, err := json.Marshal(v.src)
+		if err != nil {
+			return r, fmt.Errorf("store: alert %s: %w", a.GroupID, err)
+		}
+		*v.dst = string(b)
+	}
+	return r, nil
+}
+
+// EncodeLabels is an enrollment token's labels column, as encodeAlert
+// writes an alert's.
+func EncodeLabels(m map[string]string) (string, error) {
+	b, err := json.Marshal(stringMap(m))
+	return string(b), err
+}
+
+// stringMap makes a nil map an empty one, which encodes as "{}".
+func stringMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// ScanAlert scans pre and then an alert's columns into a: id, group_id,
+// kind, severity, device, key, summary, fields, labels, evidence,
+// first_ns, last_ns, count, created_ns, updated_ns.
+func ScanAlert(r Scanner, a *store.Alert, pre ...any) error {
+	var fields, labels, evidence string
+	var first, last, created, updated int64
+	dest := append(pre, &a.ID, &a.GroupID, &a.Kind, &a.Severity, &a.Device, &a.Key, &a.Summary, &fields, &labels, &evidence,
+		&first, &last, &a.Count, &created, &updated)
+	if err := r.Scan(dest...); err != nil {
+		return fmt.Errorf("store: alert: %w", err)
+	}
+	a.First, a.Last, a.Created, a.Updated = TimeNs(first), TimeNs(last), TimeNs(created), TimeNs(updated)
+	for _, v := range []struct {
+		name, src string
+		dst       any
+	}{{"fields", fields, &a.Fields}, {"labels", labels, &a.Labels}, {"evidence", evidence, &a.Evidence}} {
+		if err := json.Unmarshal([]byte(v.src), v.dst); err != nil {
+			return fmt.Errorf("store: alert %d %s: %w", a.ID, v.name, err)
+		}
+	}
+	return nil
+}
+
+// severities lists, for each severity, it and those above it.
+var severities = map[string][]string{
+	store.SeverityInfo:     {store.SeverityInfo, store.SeverityWarning, store.SeverityCritical},
+	store.SeverityWarning:  {store.SeverityWarning, store.SeverityCritical},
+	store.SeverityCritical: {store.SeverityCritical},
+}
+
+// SeverityAtLeast lists the severities an alert query for sev matches
+// (sev and those above it); ok is false for an unknown severity. The
+// slice is shared: don't change it.
+func SeverityAtLeast(sev string) (sevs []string, ok bool) {
+	sevs, ok = severities[sev]
+	return sevs, ok
+}
+
+// EncodeSave encodes the alerts of a SaveAlerts call before it is
+// queued, so a bad alert fails the call and not the group it would have
+// joined; size is the bytes the save writes, so a large save counts
+// against the engine's group limit.
+func EncodeSave(save *store.AlertSave) (rows []AlertRow, size int, err error) {
+	rows = make([]AlertRow, len(save.Alerts))
+	for _, state := range save.States {
+		size += len(state)
+	}
+	for i := range save.Alerts {
+		if save.Alerts[i].Alert.GroupID == "" {
+			return nil, 0, fmt.Errorf("store: alert %d of %d has no group id", i+1, len(save.Alerts))
+		}
+		if rows[i], err = encodeAlert(&save.Alerts[i].Alert); err != nil {
+			return nil, 0, err
+		}
+		size += len(rows[i].Fields) + len(rows[i].Labels) + len(rows[i].Evidence)
+	}
+	return rows, size, nil
+}

@@ -1,0 +1,48 @@
+package sqlrow
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/seal"
+)
+
+// PrepareCommit readies b for a commit before the engine queues it, so a
+// batch that cannot be stored fails its own call and not the group it
+// would have joined: it decodes b.Bytes unless b.Decoded is set, refuses
+// a sequence number the signed 64-bit seq columns cannot hold, and fills
+// in a zero Digest. b itself is never changed (the caller's inputs are
+// not ours to change): when the digest is filled in, the batch returned
+// is a copy.
+func PrepareCommit(b *store.Batch) (*store.Batch, *offboxv1.Batch, error) {
+	dec := b.Decoded
+	if dec == nil {
+		var err error
+		if dec, err = seal.Open(b.Bytes); err != nil {
+			return nil, nil, err
+		}
+	}
+	if seq := dec.GetHeader().GetSeq(); seq > math.MaxInt64 {
+		return nil, nil, fmt.Errorf("store: sequence %d out of range", seq)
+	}
+	if b.Digest == ([32]byte{}) {
+		withDigest := *b
+		withDigest.Digest = seal.Digest(b.Bytes)
+		b = &withDigest
+	}
+	return b, dec, nil
+}
+
+// ScanCheckpoint scans a checkpoint row: source, file_dev, file_inode,
+// fp_len, fp, offset.
+func ScanCheckpoint(r Scanner) (store.Checkpoint, error) {
+	var cp store.Checkpoint
+	var dev, ino, fpLen int64
+	if err := r.Scan(&cp.Source, &dev, &ino, &fpLen, &cp.File.FP, &cp.Offset); err != nil {
+		return cp, fmt.Errorf("store: checkpoint: %w", err)
+	}
+	cp.File.Dev, cp.File.Inode, cp.File.FPLen = uint64(dev), uint64(ino), uint32(fpLen)
+	return cp, nil
+}

@@ -1,0 +1,142 @@
+package sqlrow
+
+import (
+	"fmt"
+
+	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/seal"
+)
+
+// Filter collects the conditions of a WHERE clause that apply, each
+// written with ? for its one argument, and their arguments in order. An
+// engine renders them in its own placeholder syntax.
+type Filter struct {
+	Conds []string
+	Args  []any
+}
+
+// Add adds cond with its argument arg if applies.
+func (f *Filter) Add(applies bool, cond string, arg any) {
+	if applies {
+		f.Conds = append(f.Conds, cond)
+		f.Args = append(f.Args, arg)
+	}
+}
+
+// SegmentFilter selects the segments s that may hold records matching q:
+// a segment overlaps the time bounds when its newest record is not before
+// Since and its oldest is before Until.
+func SegmentFilter(q *store.RecordQuery) Filter {
+	var f Filter
+	f.Add(q.Device != "", "s.device_id = (SELECT id FROM devices WHERE name = ?)", q.Device)
+	f.Add(q.Source != "", "s.source = ?", q.Source)
+	f.Add(q.Kind != offboxv1.Kind_KIND_UNSPECIFIED, "s.kind = ?", int64(q.Kind))
+	f.Add(!q.Since.IsZero(), "s.max_time_ns >= ?", q.Since.UnixNano())
+	f.Add(!q.Until.IsZero(), "s.min_time_ns < ?", q.Until.UnixNano())
+	return f
+}
+
+// OpenBatch keeps the last decoded batch so consecutive segments of one
+// batch decode it once. The engine reads the bytes (Holds says when it
+// need not).
+type OpenBatch struct {
+	dev, seq int64
+	b        *offboxv1.Batch
+}
+
+// Holds reports whether batch (dev, seq) is the one open.
+func (o *OpenBatch) Holds(dev, seq int64) bool {
+	return o.b != nil && o.dev == dev && o.seq == seq
+}
+
+// Open decodes raw, the stored bytes of batch (dev, seq), as the open
+// batch.
+func (o *OpenBatch) Open(dev, seq int64, raw []byte) error {
+	b, err := seal.Open(raw)
+	if err != nil {
+		return fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
+	}
+	o.dev, o.seq, o.b = dev, seq, b
+	return nil
+}
+
+// Batch is the open batch (nil before Open).
+func (o *OpenBatch) Batch() *offboxv1.Batch { return o.b }
+
+// Records returns records [first, first+count) of the open batch. A
+// segment naming records the batch lacks is an index that no longer
+// matches the bytes, an error rather than a short read.
+func (o *OpenBatch) Records(first, count int) ([]*offboxv1.Record, error) {
+	recs := o.b.GetRecords()
+	if first < 0 || count < 0 || first+count > len(recs) {
+		return nil, fmt.Errorf("store: index of batch %d of device %d names records [%d, %d) of %d; run verify",
+			o.seq, o.dev, first, first+count, len(recs))
+	}
+	return recs[first : first+count], nil
+}
+
+// YieldSegment yields the records of one segment row that match q's time
+// bounds: recs are the records of batch seq of device name, received at
+// recv (Unix ns), from index first. It returns false once yield does.
+func YieldSegment(q *store.RecordQuery, name string, seq, recv int64, first int, recs []*offboxv1.Record,
+	yield func(store.Record, error) bool) bool {
+	for i, r := range recs {
+		if !q.MatchTime(r.GetTimeNs()) {
+			continue
+		}
+		rec := store.Record{Device: name, Seq: uint64(seq), Index: first + i, Received: NsTime(recv), Record: r}
+		if !yield(rec, nil) {
+			return false
+		}
+	}
+	return true
+}
+
+// SegmentRef names one segment row's records: [First, First+Count) of
+// batch (Dev, Seq), received at Recv (Unix ns; an engine whose batches
+// need not be found by it leaves it 0).
+type SegmentRef struct{ Dev, Seq, Recv, First, Count int64 }
+
+// SegmentCount counts the records matching a query's time bounds from
+// segment rows, decoding only the batches it must: a segment whose oldest
+// and newest records are both within the bounds counts whole, and only a
+// segment that straddles a bound is kept to be counted record by record.
+type SegmentCount struct {
+	N          int64
+	Straddling []SegmentRef // in the order added, for the engine to decode and pass to AddRecords
+}
+
+// Add counts segment g, whose records' times run from minNs to maxNs.
+func (c *SegmentCount) Add(q *store.RecordQuery, g SegmentRef, minNs, maxNs int64) {
+	if q.MatchTime(minNs) && q.MatchTime(maxNs) {
+		c.N += g.Count
+	} else {
+		c.Straddling = append(c.Straddling, g)
+	}
+}
+
+// AddRecords counts the records of a straddling segment that match q.
+func (c *SegmentCount) AddRecords(q *store.RecordQuery, recs []*offboxv1.Record) {
+	for _, r := range recs {
+		if q.MatchTime(r.GetTimeNs()) {
+			c.N++
+		}
+	}
+}
+
+// ScanBatch scans a stored batch's columns (row, device_id, name, seq,
+// digest, prev_hash, key_id, signature, received_ns, sealed_ns, boot_id,
+// session_id, record_count, dropped_records, dropped_bytes, bytes),
+// leaving Segments to the engine; dev is the device's row id.
+func ScanBatch(r Scanner) (b *store.StoredBatch, dev int64, err error) {
+	b = &store.StoredBatch{}
+	var seq, recv, count, dropRecs, dropBytes int64
+	if err := r.Scan(&b.Row, &dev, &b.Device, &seq, &b.Digest, &b.PrevHash, &b.KeyID, &b.Signature, &recv, &b.SealedNs,
+		&b.BootID, &b.SessionID, &count, &dropRecs, &dropBytes, &b.Bytes); err != nil {
+		return nil, 0, fmt.Errorf("store: batch: %w", err)
+	}
+	b.Seq, b.Received, b.RecordCount = uint64(seq), NsTime(recv), int(count)
+	b.DroppedRecords, b.DroppedBytes = uint64(dropRecs), uint64(dropBytes)
+	return b, dev, nil
+}

@@ -1,0 +1,60 @@
+// Package sqlrow holds what the SQL stores (store/sqlite and
+// store/postgres) do alike whatever the engine: how a store value becomes
+// column values and back (times as Unix nanoseconds, maps and lists as
+// JSON text), what a commit checks before its transaction, which segments
+// a record query selects and how the records of a segment are read from
+// its decoded batch. It is kept in one place so the two engines cannot
+// drift apart on what they store.
+//
+// It never talks to a database: no SQL runs here and no driver is
+// imported, so each engine keeps its own statements, driver calls and
+// transactions.
+package sqlrow
+
+import "time"
+
+// Scanner is one result row of either engine: *sql.Row, *sql.Rows,
+// pgx.Row or pgx.Rows.
+type Scanner interface{ Scan(dest ...any) error }
+
+// NsTime is the time ns Unix nanoseconds after the epoch, in UTC.
+func NsTime(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+// UnixNs is t in Unix nanoseconds, 0 for the zero time (whose UnixNano
+// is undefined); TimeNs is its inverse.
+func UnixNs(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// TimeNs is the time ns Unix nanoseconds after the epoch, the zero time
+// for 0 (see UnixNs).
+func TimeNs(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return NsTime(ns)
+}
+
+// NotNull makes an absent blob an empty one: both drivers bind a nil
+// slice as NULL, and the blob columns are NOT NULL.
+func NotNull(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// defaultLimit bounds a read whose caller gave no positive limit, so a
+// bad argument never turns into a scan of the whole table.
+const defaultLimit = 100
+
+// Limit is n, or defaultLimit when n is not positive.
+func Limit(n int) int {
+	if n <= 0 {
+		return defaultLimit
+	}
+	return n
+}
