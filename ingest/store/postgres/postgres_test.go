@@ -593,32 +593,20 @@ func TestSchemaVersions(t *testing.T) {
 func TestGroupFailureIsolated(t *testing.T) {
 	t.Parallel()
 	s, _ := tempStore(t)
-	a, b := batchtest.NewDevice("a"), batchtest.NewDevice("b")
-	commit(t, s, a, a.Next(batchtest.Heartbeat(1)), 0)
-	mk := func(bt *store.Batch) *op {
-		return &op{size: len(bt.Bytes), done: make(chan error, 1), apply: func(ctx context.Context, tx pgx.Tx) error {
+	batches := storetest.GroupWithFailure(t, s)
+	group := make([]*op, len(batches))
+	for i, bt := range batches {
+		group[i] = &op{size: len(bt.Bytes), done: make(chan error, 1), apply: func(ctx context.Context, tx pgx.Tx) error {
 			_, err := s.commitBatch(ctx, tx, bt, bt.Decoded)
 			return err
 		}}
 	}
-	group := []*op{
-		mk(batchtest.Commit("b", b.Next(batchtest.Heartbeat(1)), 0)),
-		mk(batchtest.Commit("a", a.Seal(1, nil, batchtest.Heartbeat(9)), 1)), // duplicate seq
-		mk(batchtest.Commit("a", a.Next(batchtest.Heartbeat(2)), 1)),
-	}
 	s.w.commitGroup(group)
-	want := []error{nil, store.ErrDuplicateSeq, nil}
+	errs := make([]error, len(group))
 	for i, o := range group {
-		if err := <-o.done; !errors.Is(err, want[i]) || (want[i] == nil && err != nil) {
-			t.Errorf("op %d: err = %v, want %v", i, err, want[i])
-		}
+		errs[i] = <-o.done
 	}
-	if ha, _ := s.Head(ctx, "a"); ha.Seq != 2 {
-		t.Errorf("head of a = %d, want 2", ha.Seq)
-	}
-	if hb, _ := s.Head(ctx, "b"); hb.Seq != 1 {
-		t.Errorf("head of b = %d, want 1", hb.Seq)
-	}
+	storetest.CheckGroupWithFailure(t, s, errs)
 	// The rolled-back op gave its row back: rows stay gapless.
 	bs, err := s.BatchesAfter(ctx, 0, 10)
 	if err != nil || len(bs) != 3 {

@@ -3,11 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -103,39 +100,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 	}
 	defer s.Close()
 	const devices, perDevice = 24, 15
-	var wg sync.WaitGroup
-	errs := make(chan error, devices*perDevice)
-	for d := range devices {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			dev := batchtest.NewDevice(fmt.Sprintf("dev-%d", d))
-			f := batchtest.NewFile("file:/var/log/syslog", 1, uint64(d))
-			for i := range perDevice {
-				b := batchtest.Commit(dev.Name, dev.Next(f.Lines(20, 170)...), uint64(i))
-				errs <- s.CommitBatch(ctx, b)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if n := count(t, s, store.RecordQuery{}); n != devices*perDevice*20 {
-		t.Errorf("%d records, want %d", n, devices*perDevice*20)
-	}
-	for d := range devices {
-		name := fmt.Sprintf("dev-%d", d)
-		if h, _ := s.Head(ctx, name); h.Seq != perDevice {
-			t.Errorf("%s head = %d, want %d", name, h.Seq, perDevice)
-		}
-		if n := count(t, s, store.RecordQuery{Device: name}); n != perDevice*20 {
-			t.Errorf("%s: %d records, want %d", name, n, perDevice*20)
-		}
-	}
+	storetest.CommitConcurrently(t, s, devices, perDevice)
 	if txns := s.w.txns.Load(); txns >= devices*perDevice {
 		t.Errorf("%d transactions for %d concurrent commits: nothing was grouped", txns, devices*perDevice)
 	} else {
@@ -148,35 +113,20 @@ func TestGroupCommitConcurrent(t *testing.T) {
 func TestGroupFailureIsolated(t *testing.T) {
 	t.Parallel()
 	s, _ := tempStore(t)
-	a, b := batchtest.NewDevice("a"), batchtest.NewDevice("b")
-	commit(t, s, a, a.Next(batchtest.Heartbeat(1)), 0)
-	mk := func(bt *store.Batch) *op {
-		return &op{size: len(bt.Bytes), done: make(chan error, 1), apply: func(ctx context.Context, tx *sql.Tx) error {
+	batches := storetest.GroupWithFailure(t, s)
+	group := make([]*op, len(batches))
+	for i, bt := range batches {
+		group[i] = &op{size: len(bt.Bytes), done: make(chan error, 1), apply: func(ctx context.Context, tx *sql.Tx) error {
 			_, err := s.commitBatch(ctx, tx, bt, bt.Decoded)
 			return err
 		}}
 	}
-	group := []*op{
-		mk(batchtest.Commit("b", b.Next(batchtest.Heartbeat(1)), 0)),
-		mk(batchtest.Commit("a", a.Seal(1, nil, batchtest.Heartbeat(9)), 1)), // duplicate seq
-		mk(batchtest.Commit("a", a.Next(batchtest.Heartbeat(2)), 1)),
-	}
 	s.w.commitGroup(group)
-	want := []error{nil, store.ErrDuplicateSeq, nil}
+	errs := make([]error, len(group))
 	for i, o := range group {
-		if err := <-o.done; !errors.Is(err, want[i]) || (want[i] == nil && err != nil) {
-			t.Errorf("op %d: err = %v, want %v", i, err, want[i])
-		}
+		errs[i] = <-o.done
 	}
-	if ha, _ := s.Head(ctx, "a"); ha.Seq != 2 {
-		t.Errorf("head of a = %d, want 2", ha.Seq)
-	}
-	if hb, _ := s.Head(ctx, "b"); hb.Seq != 1 {
-		t.Errorf("head of b = %d, want 1", hb.Seq)
-	}
-	if n := count(t, s, store.RecordQuery{}); n != 3 {
-		t.Errorf("%d records, want 3", n)
-	}
+	storetest.CheckGroupWithFailure(t, s, errs)
 }
 
 // TestSessionRow: a session row records its start and end (the interface
