@@ -3,7 +3,11 @@
 # down, makes sure the test role exists, and prints the URL the tests take
 # as OFFBOX_TEST_POSTGRES. The role may create databases: every test makes
 # its own and drops it afterwards. Run as root (CI); loopback only.
+# Only the URL goes to standard output: whatever the cluster tools print
+# (pg_ctlcluster says "Removed stale pid file." there) goes to stderr, and
+# no descriptor of the caller's $(...) is left open in the server.
 set -euo pipefail
+{
 ver=$(ls /usr/lib/postgresql | sort -V | tail -1)
 if [ -z "$ver" ]; then
 	echo "test-postgres: PostgreSQL is not installed (apt-get install postgresql)" >&2
@@ -21,4 +25,5 @@ runuser -u postgres -- psql -p "$port" -qAtc "DO \$\$ BEGIN
 		CREATE ROLE offbox_test LOGIN PASSWORD 'offbox_test' CREATEDB;
 	END IF;
 END \$\$;" >/dev/null
+} >&2
 echo "postgres://offbox_test:offbox_test@127.0.0.1:${port}/postgres?sslmode=disable"

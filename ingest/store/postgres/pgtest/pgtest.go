@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,6 +37,14 @@ func AdminURL(t testing.TB) string {
 		}
 		t.Skip(hint)
 	}
+	// Checked here, so every test says what is wrong with it, without
+	// repeating it: it holds a password.
+	if strings.ContainsAny(admin, "\r\n") {
+		t.Fatalf("%s holds %d lines, not one URL: it must be only what scripts/test-postgres.sh prints on standard output", EnvURL, strings.Count(strings.TrimRight(admin, "\r\n"), "\n")+1)
+	}
+	if u, err := url.Parse(admin); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		t.Fatalf("%s is not a postgres://user:password@host:port/db URL", EnvURL)
+	}
 	return admin
 }
 
@@ -44,10 +53,7 @@ func AdminURL(t testing.TB) string {
 func URL(t testing.TB) string {
 	t.Helper()
 	admin := AdminURL(t)
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatalf("%s: cannot parse it", EnvURL)
-	}
+	u, _ := url.Parse(admin) // checked by AdminURL
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	name := "offbox_t_" + hex.EncodeToString(rnd[:])
