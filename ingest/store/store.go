@@ -142,6 +142,13 @@ type Pruned struct {
 	OldestReceived, NewestReceived time.Time // collector clock, of the removed batches
 	Cutoff                         time.Time // the cutoff asked for
 	At                             time.Time // when removed (collector clock)
+	// Checkpoints are the device's file checkpoints as they stood after
+	// batch LastSeq, by source: where replaying the kept batches' index
+	// starts (a kept batch may resend lines of a removed one, which the
+	// store indexed as duplicates). They include sources whose last lines
+	// went in an earlier removal. Nil for removals recorded before the
+	// store kept them.
+	Checkpoints []Checkpoint
 }
 
 // Coordinator lets several collectors share one store: one open stream per

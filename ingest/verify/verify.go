@@ -176,6 +176,11 @@ func verifyDevice(ctx context.Context, r Store, d store.Device) (Summary, []Find
 		// removal kept.
 		last := pruned[len(pruned)-1]
 		c.pruned, c.prevSeq, c.prevHash = true, last.LastSeq, last.LastDigest
+		// And the index from the checkpoints it kept: a kept batch that
+		// resends removed lines was indexed without them.
+		for _, cp := range last.Checkpoints {
+			c.cps[cp.Source] = cp
+		}
 	}
 	evs, err := r.IntegrityEvents(ctx, store.EventQuery{Device: d.Name})
 	if err != nil {

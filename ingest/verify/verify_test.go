@@ -38,6 +38,13 @@ func newFixture(t *testing.T, name string) *fixture {
 // now).
 func newFixtureAt(t *testing.T, name string, received func(i int) time.Time) *fixture {
 	t.Helper()
+	return newFixtureWith(t, name, received, nil)
+}
+
+// newFixtureWith is newFixtureAt with a hook that may change the file
+// before batch i takes its lines (nil: none).
+func newFixtureWith(t *testing.T, name string, received func(i int) time.Time, before func(i int, f *batchtest.File)) *fixture {
+	t.Helper()
 	ca, err := tlsconf.NewCA("test CA", time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +65,9 @@ func newFixtureAt(t *testing.T, name string, received func(i int) time.Time) *fi
 	}
 	f := batchtest.NewFile("file:/var/log/auth.log", 3, 4)
 	for i := range 5 {
+		if before != nil {
+			before(i, f)
+		}
 		recs := append(f.Lines(20, 100), batchtest.Heartbeat(f.Time))
 		b := batchtest.Commit(name, fx.dev.Next(recs...), uint64(i))
 		if received != nil {
@@ -328,4 +338,67 @@ func TestPrunedChainVerifies(t *testing.T) {
 	if len(rep.Findings) != 1 || rep.Findings[0].Seq != 4 || !strings.Contains(rep.Findings[0].What, "prev_hash") {
 		t.Fatalf("a kept digest the next batch does not link to: findings %v, want one fork at seq 4", rep.Findings)
 	}
+}
+
+// TestPrunedResendVerifies: the first batch kept after retention resends
+// the last lines of the last batch removed (as an agent does when an ack
+// was lost), which the store indexed as duplicates. Verification replays
+// the index from the checkpoints the removal kept, so this is no finding;
+// a removal that kept none (made before they were kept) would give one.
+func TestPrunedResendVerifies(t *testing.T) {
+	now := time.Now()
+	fx := newFixtureWith(t, "gw", func(i int) time.Time {
+		if i < 3 {
+			return now.Add(-72 * time.Hour)
+		}
+		return now
+	}, func(i int, f *batchtest.File) {
+		if i == 3 {
+			f.Rewind(f.Offset - 5*101)
+		}
+	})
+	s, err := sqlite.Open(fx.path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.CaughtUp(t, s)
+	removed, err := s.Prune(ctx, now.Add(-24*time.Hour), now)
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0].LastSeq != 3 || len(removed[0].Checkpoints) != 1 || removed[0].Checkpoints[0].Offset != 60*101 {
+		t.Fatalf("Prune removed %+v, want seqs 1..3 of gw with the file's checkpoint at %d", removed, 60*101)
+	}
+	if b := storedBatch(t, fx, 4); len(b.Segments) == 0 || b.Segments[0].First != 5 {
+		t.Fatalf("seq 4's index %+v: the store did not skip the 5 resent lines", b.Segments)
+	}
+	if rep := fx.verify(t, "gw"); !rep.OK() {
+		t.Fatalf("a resend across the cut: findings %v", rep.Findings)
+	}
+	fx.tamper(t, `UPDATE pruned SET checkpoints = NULL`)
+	rep := fx.verify(t, "gw")
+	if len(rep.Findings) != 1 || rep.Findings[0].Seq != 4 || !strings.Contains(rep.Findings[0].What, "index") {
+		t.Fatalf("without the kept checkpoints: findings %v, want one index finding at seq 4", rep.Findings)
+	}
+}
+
+// storedBatch reads the device gw's batch seq from the fixture's store.
+func storedBatch(t *testing.T, fx *fixture, seq uint64) *store.StoredBatch {
+	t.Helper()
+	s, err := sqlite.OpenReadOnly(fx.path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for b, err := range s.Batches(ctx, "gw") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Seq == seq {
+			return b
+		}
+	}
+	t.Fatalf("gw has no batch %d", seq)
+	return nil
 }

@@ -111,14 +111,19 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 	if _, err := pgExec(ctx, tx, `INSERT INTO gone `+strings.Join(gone, ` UNION ALL `), cutoff, read); err != nil {
 		return nil, err
 	}
+	if err := goneCheckpoints(ctx, tx); err != nil {
+		return nil, err
+	}
 	rows, err := pgQuery(ctx, tx, `WITH ins AS (
-		INSERT INTO pruned (device_id, first_seq, last_seq, batches, records, last_digest, oldest_ns, newest_ns, cutoff_ns, at_ns)
+		INSERT INTO pruned (device_id, first_seq, last_seq, batches, records, last_digest, oldest_ns, newest_ns, cutoff_ns, at_ns,
+			checkpoints)
 		SELECT device_id, min(seq), max(seq), count(*), sum(record_count), (array_agg(digest ORDER BY seq DESC))[1],
-			min(received_ns), max(received_ns), $1, $2
+			min(received_ns), max(received_ns), $1, $2,
+			(SELECT c.checkpoints FROM gone_checkpoints c WHERE c.device_id = gone.device_id)
 		FROM gone GROUP BY device_id
 		RETURNING *)
 		SELECT d.name, ins.first_seq, ins.last_seq, ins.batches, ins.records, ins.last_digest, ins.oldest_ns, ins.newest_ns,
-			ins.cutoff_ns, ins.at_ns
+			ins.cutoff_ns, ins.at_ns, ins.checkpoints
 		FROM ins JOIN devices d ON d.id = ins.device_id ORDER BY d.name COLLATE "C"`, cutoff, now)
 	if err != nil {
 		return nil, err
@@ -159,7 +164,7 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 // Pruned implements store.Retention.
 func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, error) {
 	rows, err := pgQuery(ctx, s.pool, `SELECT d.name, p.first_seq, p.last_seq, p.batches, p.records, p.last_digest,
-		p.oldest_ns, p.newest_ns, p.cutoff_ns, p.at_ns
+		p.oldest_ns, p.newest_ns, p.cutoff_ns, p.at_ns, p.checkpoints
 		FROM pruned p JOIN devices d ON d.id = p.device_id WHERE $1 = '' OR d.name = $1
 		ORDER BY p.at_ns, d.name COLLATE "C", p.first_seq`, device)
 	if err != nil {
@@ -174,13 +179,91 @@ func scanPruned(rows pgx.Rows) ([]store.Pruned, error) {
 	for rows.Next() {
 		var p store.Pruned
 		var first, last, oldest, newest, cutoff, at int64
+		var cps []byte
 		if err := rows.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest,
-			&cutoff, &at); err != nil {
+			&cutoff, &at, &cps); err != nil {
 			return nil, fmt.Errorf("store: pruned: %w", err)
+		}
+		var err error
+		if p.Checkpoints, err = sqlrow.DecodeCheckpoints(cps); err != nil {
+			return nil, fmt.Errorf("store: pruned %s: %w", p.Device, err)
 		}
 		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
 		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = sqlrow.NsTime(oldest), sqlrow.NsTime(newest), sqlrow.NsTime(cutoff), sqlrow.NsTime(at)
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// goneCheckpoints fills the temporary table gone_checkpoints with each
+// device's checkpoints after the batches in gone, encoded: its previous
+// removal's, moved on by the last file record of each source among them.
+func goneCheckpoints(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE gone_checkpoints (device_id bigint, checkpoints bytea) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	type device struct {
+		prev []byte
+		last sqlrow.LastFileRecords
+	}
+	devs := map[int64]*device{}
+	var order []int64
+	rows, err := tx.Query(ctx, `SELECT g.device_id, (SELECT p.checkpoints FROM pruned p WHERE p.device_id = g.device_id
+		ORDER BY p.at_ns DESC, p.last_seq DESC LIMIT 1)
+		FROM (SELECT DISTINCT device_id FROM gone) g ORDER BY g.device_id`)
+	if err != nil {
+		return fmt.Errorf("previous checkpoints: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		d := &device{}
+		if err := rows.Scan(&id, &d.prev); err != nil {
+			rows.Close()
+			return fmt.Errorf("previous checkpoints: %w", err)
+		}
+		devs[id], order = d, append(order, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("previous checkpoints: %w", err)
+	}
+	rows, err = pgQuery(ctx, tx, `SELECT DISTINCT ON (s.device_id, s.source) s.device_id, s.source, s.batch_seq,
+			s.first_index + s.count - 1
+		FROM segments s JOIN gone g ON g.device_id = s.device_id AND g.seq = s.batch_seq
+		WHERE s.file_dev IS NOT NULL
+		ORDER BY s.device_id, s.source, s.batch_seq DESC, s.first_index DESC`)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	for rows.Next() {
+		var id, seq int64
+		var source string
+		var index int
+		if err := rows.Scan(&id, &source, &seq, &index); err != nil {
+			rows.Close()
+			return fmt.Errorf("checkpoints: %w", err)
+		}
+		if d := devs[id]; d != nil {
+			d.last.Add(source, uint64(seq), index)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	for _, id := range order {
+		d := devs[id]
+		cps, err := sqlrow.PrunedCheckpoints(d.prev, d.last.List(), func(seq uint64) ([]byte, error) {
+			var raw []byte
+			err := tx.QueryRow(ctx, `SELECT bytes FROM batches WHERE device_id = $1 AND seq = $2`, id, int64(seq)).Scan(&raw)
+			return raw, err
+		})
+		if err != nil {
+			return fmt.Errorf("device %d: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO gone_checkpoints (device_id, checkpoints) VALUES ($1, $2)`, id, cps); err != nil {
+			return err
+		}
+	}
+	return nil
 }

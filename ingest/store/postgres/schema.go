@@ -244,6 +244,12 @@ CREATE TABLE pruned (
 );
 CREATE INDEX pruned_device ON pruned (device_id, at_ns);
 `,
+	// 2: a removal keeps the device's file checkpoints as they stood after
+	// its last batch (store.Pruned.Checkpoints), so verification replays
+	// the kept batches' index from there. NULL in removals made before.
+	`
+ALTER TABLE pruned ADD COLUMN checkpoints bytea;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

@@ -35,6 +35,7 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 	type removal struct {
 		dev int64
 		p   store.Pruned
+		cps []byte // p.Checkpoints, encoded
 	}
 	// Batches detection has not read yet stay (their rows are past its
 	// cursor; no cursor yet: nothing has been read).
@@ -81,6 +82,15 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 			return nil, fmt.Errorf("store: prune %s: last digest: %w", r.p.Device, err)
 		}
 	}
+	for i := range rs {
+		r := &rs[i]
+		if r.cps, err = prunedCheckpoints(ctx, tx, r.dev, cut, read); err != nil {
+			return nil, fmt.Errorf("store: prune %s: %w", r.p.Device, err)
+		}
+		if r.p.Checkpoints, err = sqlrow.DecodeCheckpoints(r.cps); err != nil {
+			return nil, fmt.Errorf("store: prune %s: %w", r.p.Device, err)
+		}
+	}
 	// Segments first: they reference their batch.
 	if _, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE (device_id, batch_seq) IN
 		(SELECT device_id, seq FROM batches WHERE received_ns < ? AND id <= ?)`, cut, read); err != nil {
@@ -93,9 +103,9 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 	for i, r := range rs {
 		p := r.p
 		_, err := tx.ExecContext(ctx, `INSERT INTO pruned (device_id, first_seq, last_seq, batches, records, last_digest,
-			oldest_received_ns, newest_received_ns, cutoff_ns, at_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			oldest_received_ns, newest_received_ns, cutoff_ns, at_ns, checkpoints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.dev, int64(p.FirstSeq), int64(p.LastSeq), p.Batches, p.Records, p.LastDigest,
-			p.OldestReceived.UnixNano(), p.NewestReceived.UnixNano(), cut, p.At.UnixNano())
+			p.OldestReceived.UnixNano(), p.NewestReceived.UnixNano(), cut, p.At.UnixNano(), r.cps)
 		if err != nil {
 			return nil, fmt.Errorf("store: prune %s: record: %w", p.Device, err)
 		}
@@ -107,7 +117,7 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 // Pruned implements store.Retention.
 func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT d.name, p.first_seq, p.last_seq, p.batches, p.records, p.last_digest,
-		p.oldest_received_ns, p.newest_received_ns, p.cutoff_ns, p.at_ns
+		p.oldest_received_ns, p.newest_received_ns, p.cutoff_ns, p.at_ns, p.checkpoints
 		FROM pruned p JOIN devices d ON d.id = p.device_id
 		WHERE ? = '' OR d.name = ? ORDER BY p.at_ns, d.name, p.id`, device, device)
 	if err != nil {
@@ -118,12 +128,60 @@ func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, erro
 	for rows.Next() {
 		var p store.Pruned
 		var first, last, oldest, newest, cut, at int64
-		if err := rows.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest, &cut, &at); err != nil {
+		var cps []byte
+		if err := rows.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest, &cut, &at, &cps); err != nil {
 			return nil, fmt.Errorf("store: pruned: %w", err)
+		}
+		var err error
+		if p.Checkpoints, err = sqlrow.DecodeCheckpoints(cps); err != nil {
+			return nil, fmt.Errorf("store: pruned %s: %w", p.Device, err)
 		}
 		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
 		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = sqlrow.NsTime(oldest), sqlrow.NsTime(newest), sqlrow.NsTime(cut), sqlrow.NsTime(at)
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// prunedCheckpoints are device dev's checkpoints after the batches a
+// prune removes (received before cut, read by detection), encoded: its
+// previous removal's, moved on by the last file record of each source
+// among them.
+func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev, cut, read int64) ([]byte, error) {
+	var prev []byte
+	switch err := tx.QueryRowContext(ctx, `SELECT checkpoints FROM pruned WHERE device_id = ? ORDER BY id DESC LIMIT 1`, dev).
+		Scan(&prev); err {
+	case nil, sql.ErrNoRows:
+	default:
+		return nil, fmt.Errorf("previous checkpoints: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT s.source, s.batch_seq, s.first_index + s.count - 1
+		FROM segments s JOIN batches b ON b.device_id = s.device_id AND b.seq = s.batch_seq
+		WHERE s.device_id = ? AND b.received_ns < ? AND b.id <= ? AND s.file_dev IS NOT NULL
+		ORDER BY s.batch_seq DESC, s.first_index DESC`, dev, cut, read)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	var last sqlrow.LastFileRecords
+	for rows.Next() {
+		var source string
+		var seq int64
+		var index int
+		if err := rows.Scan(&source, &seq, &index); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("checkpoints: %w", err)
+		}
+		last.Add(source, uint64(seq), index)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	return sqlrow.PrunedCheckpoints(prev, last.List(), func(seq uint64) ([]byte, error) {
+		var raw []byte
+		err := tx.QueryRowContext(ctx, `SELECT bytes FROM batches WHERE device_id = ? AND seq = ?`, dev, int64(seq)).Scan(&raw)
+		return raw, err
+	})
 }

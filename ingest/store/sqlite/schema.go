@@ -236,6 +236,12 @@ CREATE INDEX pruned_device_at ON pruned(device_id, at_ns);
 	`
 ALTER TABLE detect_cursor ADD COLUMN saves INTEGER NOT NULL DEFAULT 0;
 `,
+	// 6: a removal keeps the device's file checkpoints as they stood after
+	// its last batch (store.Pruned.Checkpoints), so verification replays
+	// the kept batches' index from there. NULL in removals made before.
+	`
+ALTER TABLE pruned ADD COLUMN checkpoints BLOB;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

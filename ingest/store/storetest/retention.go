@@ -18,6 +18,7 @@ func init() {
 		test{"Prune", testPrune},
 		test{"PruneNothing", testPruneNothing},
 		test{"PruneKeepsUnread", testPruneKeepsUnread},
+		test{"PruneKeepsCheckpoints", testPruneKeepsCheckpoints},
 	)
 }
 
@@ -55,9 +56,15 @@ func checkPruned(t *testing.T, what string, got, want store.Pruned) {
 	if got.Device != want.Device || got.FirstSeq != want.FirstSeq || got.LastSeq != want.LastSeq ||
 		got.Batches != want.Batches || got.Records != want.Records || !bytes.Equal(got.LastDigest, want.LastDigest) ||
 		!got.OldestReceived.Equal(want.OldestReceived) || !got.NewestReceived.Equal(want.NewestReceived) ||
-		!got.Cutoff.Equal(want.Cutoff) || !got.At.Equal(want.At) {
+		!got.Cutoff.Equal(want.Cutoff) || !got.At.Equal(want.At) || !sameCheckpoints(got.Checkpoints, want.Checkpoints) {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)
 	}
+}
+
+// sameCheckpoints: the same checkpoints in the same order (none and an
+// empty list alike).
+func sameCheckpoints(a, b []store.Checkpoint) bool {
+	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
 }
 
 func prunedDevices(ps []store.Pruned) []string {
@@ -118,8 +125,11 @@ func testPrune(t *testing.T, fa Factory) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// a's file stood after 2 + 3 + 1 lines of 41 bytes when seq 3 was stored.
+	cpA3 := store.Checkpoint{Source: fa1.Source, File: cpsA[0].File, Offset: 6 * 41}
 	wantA := store.Pruned{Device: "a", FirstSeq: 1, LastSeq: 3, Batches: 3, Records: 2 + 4 + 1, LastDigest: a3.Digest[:],
-		OldestReceived: base, NewestReceived: base.Add(2 * time.Hour), Cutoff: cutoff, At: now}
+		OldestReceived: base, NewestReceived: base.Add(2 * time.Hour), Cutoff: cutoff, At: now,
+		Checkpoints: []store.Checkpoint{cpA3}}
 	wantB := store.Pruned{Device: "b", FirstSeq: 1, LastSeq: 1, Batches: 1, Records: 2, LastDigest: b1.Digest[:],
 		OldestReceived: base.Add(day), NewestReceived: base.Add(day), Cutoff: cutoff, At: now}
 	if devs := prunedDevices(got); !slices.Equal(devs, []string{"a", "b"}) {
@@ -234,8 +244,9 @@ func testPrune(t *testing.T, fa Factory) {
 	if devs := prunedDevices(got); !slices.Equal(devs, []string{"a", "b", "c"}) {
 		t.Fatalf("second Prune removed from %v, want a, b and c", devs)
 	}
+	cpsA6, _ := s.Checkpoints(ctx, "a")
 	wantA2 := store.Pruned{Device: "a", FirstSeq: 4, LastSeq: 6, Batches: 3, Records: 5, LastDigest: a.Prev,
-		OldestReceived: cutoff, NewestReceived: recent.Add(time.Hour), Cutoff: cutoff2, At: now2}
+		OldestReceived: cutoff, NewestReceived: recent.Add(time.Hour), Cutoff: cutoff2, At: now2, Checkpoints: cpsA6}
 	checkPruned(t, "second Prune's removal from a", got[0], wantA2)
 	if got[1].FirstSeq != 2 || got[1].LastSeq != 2 || got[2].FirstSeq != 1 || got[2].Records != 1 {
 		t.Errorf("second Prune's removals from b and c = %+v", got[1:])
@@ -320,5 +331,56 @@ func testPruneKeepsUnread(t *testing.T, fa Factory) {
 	}
 	if left := batches(t, s, "b"); len(left) != 0 {
 		t.Errorf("b still has %v", seqsOf(left))
+	}
+}
+
+// testPruneKeepsCheckpoints: each removal keeps the device's file
+// checkpoints as they stood after its last batch, taking each source's
+// from its last line stored (not from a resent line the index skipped),
+// and keeping those of sources whose lines went in an earlier removal.
+func testPruneKeepsCheckpoints(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	base := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
+	d := batchtest.NewDevice("d")
+	f1 := batchtest.NewFile("file:/var/log/auth.log", 1, 2)
+	f2 := batchtest.NewFile("file:/var/log/messages", 1, 3)
+	// 1 and 2 old; 3 resends f1's last line of 1 and adds one, past the
+	// first cutoff; 4 recent.
+	commitAt(t, s, d, base, f1.Lines(3, 40))
+	commitAt(t, s, d, base.Add(time.Hour), append(f2.Lines(2, 60), f1.Lines(1, 40)...))
+	f1.Rewind(f1.Offset - 41)
+	commitAt(t, s, d, base.Add(6*day), append(f1.Lines(2, 40), batchtest.Heartbeat(f1.Time)))
+	commitAt(t, s, d, base.Add(20*day), f2.Lines(1, 60))
+	stored, err := s.Checkpoints(ctx, "d")
+	if err != nil || len(stored) != 2 {
+		t.Fatalf("checkpoints of d = %+v, %v", stored, err)
+	}
+	id := map[string]store.FileID{}
+	for _, cp := range stored {
+		id[cp.Source] = cp.File
+	}
+	cp := func(f *batchtest.File, lines, size int) store.Checkpoint {
+		return store.Checkpoint{Source: f.Source, File: id[f.Source], Offset: int64(lines * (size + 1))}
+	}
+	CaughtUp(t, s)
+	for i, step := range []struct {
+		cutoff time.Time
+		want   []store.Checkpoint
+	}{
+		{base.Add(5 * day), []store.Checkpoint{cp(f1, 4, 40), cp(f2, 2, 60)}},
+		// The resent line moved nothing; the new one did; f2 is kept.
+		{base.Add(10 * day), []store.Checkpoint{cp(f1, 5, 40), cp(f2, 2, 60)}},
+	} {
+		got, err := s.Prune(ctx, step.cutoff, step.cutoff.Add(time.Hour))
+		if err != nil || len(got) != 1 {
+			t.Fatalf("Prune %d = %+v, %v; want one removal from d", i+1, got, err)
+		}
+		if !sameCheckpoints(got[0].Checkpoints, step.want) {
+			t.Errorf("Prune %d kept checkpoints\n%+v\nwant\n%+v", i+1, got[0].Checkpoints, step.want)
+		}
+		ps, err := s.Pruned(ctx, "d")
+		if err != nil || len(ps) != i+1 || !sameCheckpoints(ps[i].Checkpoints, step.want) {
+			t.Errorf("Pruned(d) after Prune %d = %+v, %v; want checkpoints %+v last", i+1, ps, err, step.want)
+		}
 	}
 }
