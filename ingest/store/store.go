@@ -35,6 +35,12 @@ var (
 	// ErrCursorMoved: SaveAlerts was given From and the stored detect
 	// cursor is not there (another collector's detection saved since).
 	ErrCursorMoved = errors.New("store: detect cursor moved")
+	// ErrCommitUnknown: the connection to the database was lost while a
+	// transaction committed, so whether the write was stored cannot be
+	// known. It is not tried again, which could store it twice: the
+	// caller learns the outcome from the store (for a batch, the head the
+	// device's next hello reads).
+	ErrCommitUnknown = errors.New("store: connection lost during commit: outcome unknown")
 )
 
 // Integrity event kinds, as stored and as docs/PROTOCOL.md names them.
@@ -72,7 +78,8 @@ type Ingester interface {
 	// ErrDuplicateSeq if (device, seq) is taken and ErrHeadMoved if the
 	// stored head is not b.ExpectHead or the batch's seq is not past it
 	// (the head never moves back). Once a call has been queued its
-	// result is awaited even if ctx ends, so a nil error always means stored.
+	// result is awaited even if ctx ends, so a nil error always means
+	// stored; an error means not stored, except ErrCommitUnknown.
 	CommitBatch(ctx context.Context, b *Batch) error
 	// AddIntegrityEvent stores an event not tied to a stored batch.
 	AddIntegrityEvent(ctx context.Context, e IntegrityEvent) error

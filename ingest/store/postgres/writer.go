@@ -112,10 +112,20 @@ const retries = 5
 // this group holds while holding the commit order this group wants; one
 // of the two is cancelled), the group is rolled back and every op not
 // already failed on its own is retried in a transaction of its own, so one
-// bad write or one unlucky interleaving never takes the others down.
+// bad write or one unlucky interleaving never takes the others down. The
+// exception is a COMMIT whose outcome is unknown (store.ErrCommitUnknown):
+// the group may be stored, so each op gets that error and none is retried.
 func (w *writer) commitGroup(group []*op) {
 	errs, err := w.runTx(group)
-	if err != nil && len(group) > 1 {
+	if errors.Is(err, store.ErrCommitUnknown) {
+		// Perhaps stored: trying again could store a write twice. An op
+		// that failed on its own was rolled back to its savepoint.
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	} else if err != nil && len(group) > 1 {
 		for i, o := range group {
 			if errs[i] == nil || retryable(errs[i]) {
 				errs[i] = w.runAlone(o)
@@ -152,9 +162,10 @@ func (w *writer) runAlone(o *op) error {
 }
 
 // runTx returns each op's own error and the transaction's error (begin or
-// commit); when the latter is set nothing was stored. A group in which an
-// op lost a deadlock is rolled back (errRetryGroup): its other ops may
-// have waited on what the cancelled one held.
+// commit); when the latter is set nothing was stored, unless it is
+// store.ErrCommitUnknown. A group in which an op lost a deadlock is rolled
+// back (errRetryGroup): its other ops may have waited on what the
+// cancelled one held.
 func (w *writer) runTx(group []*op) ([]error, error) {
 	errs := make([]error, len(group))
 	ctx := context.Background() // a write, once started, finishes
@@ -171,6 +182,9 @@ func (w *writer) runTx(group []*op) ([]error, error) {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		tx.Rollback(ctx)
+		if commitUnknown(err) {
+			return errs, fmt.Errorf("%w: %w", store.ErrCommitUnknown, err)
+		}
 		return errs, fmt.Errorf("store: commit: %w", err)
 	}
 	w.txns.Add(1)
@@ -190,6 +204,17 @@ func applyInSavepoint(ctx context.Context, tx pgx.Tx, o *op) error {
 	}
 	_, err := tx.Exec(ctx, `RELEASE SAVEPOINT op`)
 	return err
+}
+
+// commitUnknown reports a COMMIT the server may have carried out: no
+// answer came back, neither an error nor the rollback of an aborted
+// transaction. (pgconn's SafeToRetry cannot tell: a connection lost while
+// COMMIT's answer was awaited comes back as "conn closed", which it calls
+// safe.) A COMMIT that was never sent counts too: the caller learns the
+// outcome from the store either way.
+func commitUnknown(err error) bool {
+	var pe *pgconn.PgError
+	return !errors.As(err, &pe) && !errors.Is(err, pgx.ErrTxCommitRollback)
 }
 
 // retryable reports a deadlock or serialization failure: the write was
