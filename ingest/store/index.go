@@ -37,6 +37,9 @@ func Index(recs []*offboxv1.Record, cps map[string]Checkpoint) (segs []Segment, 
 			s.MaxTimeNs = max(s.MaxTimeNs, r.GetTimeNs())
 			if f != nil {
 				s.File.End = f.GetEnd()
+				// A short file's fingerprint grows with it (see
+				// collectors/filetail): the run keeps its last record's.
+				s.File.FPLen, s.File.FP = f.GetFile().GetFingerprintLen(), f.GetFile().GetFingerprint()
 			}
 			continue
 		}
@@ -50,7 +53,9 @@ func newSegment(i int, r *offboxv1.Record) Segment {
 	s := Segment{First: i, Count: 1, Source: r.GetSource(), Kind: r.GetKind(),
 		MinTimeNs: r.GetTimeNs(), MaxTimeNs: r.GetTimeNs()}
 	if f := r.GetFile(); f != nil {
-		s.File = &FileSpan{Dev: f.GetFile().GetDev(), Inode: f.GetFile().GetInode(), Start: f.GetStart(), End: f.GetEnd()}
+		id := f.GetFile()
+		s.File = &FileSpan{Dev: id.GetDev(), Inode: id.GetInode(), Start: f.GetStart(), End: f.GetEnd(),
+			FPLen: id.GetFingerprintLen(), FP: id.GetFingerprint()}
 	}
 	return s
 }

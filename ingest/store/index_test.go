@@ -18,6 +18,11 @@ func plainRec(src string, kind offboxv1.Kind, t int64) *offboxv1.Record {
 	return &offboxv1.Record{TimeNs: t, Kind: kind, Source: src}
 }
 
+// span is the segment file span of inode ino with fingerprint byte fp.
+func span(ino uint64, fp byte, start, end int64) *FileSpan {
+	return &FileSpan{Dev: 1, Inode: ino, Start: start, End: end, FPLen: 1024, FP: bytes.Repeat([]byte{fp}, 32)}
+}
+
 func cpAt(src string, ino uint64, fp byte, off int64) Checkpoint {
 	return Checkpoint{Source: src, File: FileID{Dev: 1, Inode: ino, FPLen: 1024, FP: bytes.Repeat([]byte{fp}, 32)}, Offset: off}
 }
@@ -37,7 +42,7 @@ func TestIndex(t *testing.T) {
 			name: "one contiguous file run",
 			recs: []*offboxv1.Record{fileRec(a, 7, 1, 0, 10, 5), fileRec(a, 7, 1, 10, 20, 3), fileRec(a, 7, 1, 20, 30, 9)},
 			wantSegs: []Segment{{First: 0, Count: 3, Source: a, Kind: offboxv1.Kind_KIND_LOG, MinTimeNs: 3, MaxTimeNs: 9,
-				File: &FileSpan{Dev: 1, Inode: 7, Start: 0, End: 30}}},
+				File: span(7, 1, 0, 30)}},
 			wantCPs:     map[string]Checkpoint{a: cpAt(a, 7, 1, 30)},
 			wantChanged: []string{a},
 		},
@@ -49,13 +54,13 @@ func TestIndex(t *testing.T) {
 				fileRec(a, 7, 1, 10, 20, 6), fileRec(a, 7, 1, 25, 30, 7), fileRec(a, 9, 3, 0, 4, 8),
 			},
 			wantSegs: []Segment{
-				{First: 0, Count: 1, Source: a, Kind: 1, MinTimeNs: 1, MaxTimeNs: 1, File: &FileSpan{Dev: 1, Inode: 7, Start: 0, End: 10}},
-				{First: 1, Count: 1, Source: b, Kind: 1, MinTimeNs: 2, MaxTimeNs: 2, File: &FileSpan{Dev: 1, Inode: 8, Start: 0, End: 5}},
+				{First: 0, Count: 1, Source: a, Kind: 1, MinTimeNs: 1, MaxTimeNs: 1, File: span(7, 1, 0, 10)},
+				{First: 1, Count: 1, Source: b, Kind: 1, MinTimeNs: 2, MaxTimeNs: 2, File: span(8, 2, 0, 5)},
 				{First: 2, Count: 1, Source: b, Kind: offboxv1.Kind_KIND_GAP, MinTimeNs: 3, MaxTimeNs: 3},
 				{First: 3, Count: 2, Source: "agent", Kind: offboxv1.Kind_KIND_HEARTBEAT, MinTimeNs: 4, MaxTimeNs: 5},
-				{First: 5, Count: 1, Source: a, Kind: 1, MinTimeNs: 6, MaxTimeNs: 6, File: &FileSpan{Dev: 1, Inode: 7, Start: 10, End: 20}},
-				{First: 6, Count: 1, Source: a, Kind: 1, MinTimeNs: 7, MaxTimeNs: 7, File: &FileSpan{Dev: 1, Inode: 7, Start: 25, End: 30}},
-				{First: 7, Count: 1, Source: a, Kind: 1, MinTimeNs: 8, MaxTimeNs: 8, File: &FileSpan{Dev: 1, Inode: 9, Start: 0, End: 4}},
+				{First: 5, Count: 1, Source: a, Kind: 1, MinTimeNs: 6, MaxTimeNs: 6, File: span(7, 1, 10, 20)},
+				{First: 6, Count: 1, Source: a, Kind: 1, MinTimeNs: 7, MaxTimeNs: 7, File: span(7, 1, 25, 30)},
+				{First: 7, Count: 1, Source: a, Kind: 1, MinTimeNs: 8, MaxTimeNs: 8, File: span(9, 3, 0, 4)},
 			},
 			wantCPs:     map[string]Checkpoint{a: cpAt(a, 9, 3, 4), b: cpAt(b, 8, 2, 5)},
 			wantChanged: []string{a, b},
@@ -66,7 +71,7 @@ func TestIndex(t *testing.T) {
 				fileRec(a, 7, 1, 20, 30, 3), fileRec(a, 7, 1, 30, 40, 4)},
 			cps: map[string]Checkpoint{a: cpAt(a, 7, 1, 20)},
 			wantSegs: []Segment{{First: 2, Count: 2, Source: a, Kind: 1, MinTimeNs: 3, MaxTimeNs: 4,
-				File: &FileSpan{Dev: 1, Inode: 7, Start: 20, End: 40}}},
+				File: span(7, 1, 20, 40)}},
 			wantCPs:     map[string]Checkpoint{a: cpAt(a, 7, 1, 40)},
 			wantChanged: []string{a},
 		},
@@ -75,9 +80,9 @@ func TestIndex(t *testing.T) {
 			recs: []*offboxv1.Record{fileRec(a, 9, 3, 0, 5, 1), fileRec(a, 7, 1, 10, 20, 2), fileRec(a, 9, 3, 5, 9, 3)},
 			cps:  map[string]Checkpoint{a: cpAt(a, 7, 1, 20)},
 			wantSegs: []Segment{
-				{First: 0, Count: 1, Source: a, Kind: 1, MinTimeNs: 1, MaxTimeNs: 1, File: &FileSpan{Dev: 1, Inode: 9, Start: 0, End: 5}},
-				{First: 1, Count: 1, Source: a, Kind: 1, MinTimeNs: 2, MaxTimeNs: 2, File: &FileSpan{Dev: 1, Inode: 7, Start: 10, End: 20}},
-				{First: 2, Count: 1, Source: a, Kind: 1, MinTimeNs: 3, MaxTimeNs: 3, File: &FileSpan{Dev: 1, Inode: 9, Start: 5, End: 9}},
+				{First: 0, Count: 1, Source: a, Kind: 1, MinTimeNs: 1, MaxTimeNs: 1, File: span(9, 3, 0, 5)},
+				{First: 1, Count: 1, Source: a, Kind: 1, MinTimeNs: 2, MaxTimeNs: 2, File: span(7, 1, 10, 20)},
+				{First: 2, Count: 1, Source: a, Kind: 1, MinTimeNs: 3, MaxTimeNs: 3, File: span(9, 3, 5, 9)},
 			},
 			// Record 1 is not a duplicate: the checkpoint had moved to inode 9 by then.
 			wantCPs:     map[string]Checkpoint{a: cpAt(a, 9, 3, 9)},
@@ -88,8 +93,19 @@ func TestIndex(t *testing.T) {
 			recs: []*offboxv1.Record{fileRec(a, 7, 2, 0, 10, 1)},
 			cps:  map[string]Checkpoint{a: cpAt(a, 7, 1, 500)},
 			wantSegs: []Segment{{First: 0, Count: 1, Source: a, Kind: 1, MinTimeNs: 1, MaxTimeNs: 1,
-				File: &FileSpan{Dev: 1, Inode: 7, Start: 0, End: 10}}},
+				File: span(7, 2, 0, 10)}},
 			wantCPs:     map[string]Checkpoint{a: cpAt(a, 7, 2, 10)},
+			wantChanged: []string{a},
+		},
+		{
+			name: "a short file's fingerprint grows: the run keeps its last record's, as the checkpoint does",
+			recs: func() []*offboxv1.Record {
+				r1, r2 := fileRec(a, 7, 1, 0, 10, 1), fileRec(a, 7, 4, 10, 20, 2)
+				r1.File.File.FingerprintLen = 10
+				return []*offboxv1.Record{r1, r2}
+			}(),
+			wantSegs:    []Segment{{First: 0, Count: 2, Source: a, Kind: 1, MinTimeNs: 1, MaxTimeNs: 2, File: span(7, 4, 0, 20)}},
+			wantCPs:     map[string]Checkpoint{a: cpAt(a, 7, 4, 20)},
 			wantChanged: []string{a},
 		},
 		{

@@ -443,6 +443,11 @@ type Segment struct {
 type FileSpan struct {
 	Dev, Inode uint64
 	Start, End int64
+	// FPLen and FP are the file's fingerprint as the run's last record
+	// carries it: the identity the source's checkpoint takes from it. FP
+	// is nil in segments stored before the store kept it.
+	FPLen uint32
+	FP    []byte
 }
 
 // Record is one stored record with where it is stored.

@@ -370,13 +370,27 @@ func sameSegment(a, b *store.Segment) bool {
 		a.MinTimeNs != b.MinTimeNs || a.MaxTimeNs != b.MaxTimeNs || a.ReceivedNs != b.ReceivedNs || (a.File == nil) != (b.File == nil) {
 		return false
 	}
-	return a.File == nil || *a.File == *b.File
+	if a.File == nil {
+		return true
+	}
+	f, g := a.File, b.File
+	return f.Dev == g.Dev && f.Inode == g.Inode && f.Start == g.Start && f.End == g.End && sameFingerprint(f, g)
+}
+
+// sameFingerprint compares a stored segment's fingerprint with the one
+// rebuilt from the bytes; a segment stored before the store kept it has
+// none to compare.
+func sameFingerprint(stored, rebuilt *store.FileSpan) bool {
+	return stored.FP == nil || (stored.FPLen == rebuilt.FPLen && bytes.Equal(stored.FP, rebuilt.FP))
 }
 
 func describe(s *store.Segment) string {
 	d := fmt.Sprintf("first %d count %d source %q kind %d time %d..%d received %d", s.First, s.Count, s.Source, s.Kind, s.MinTimeNs, s.MaxTimeNs, s.ReceivedNs)
 	if f := s.File; f != nil {
 		d += fmt.Sprintf(" file %d:%d bytes %d..%d", f.Dev, f.Inode, f.Start, f.End)
+		if f.FP != nil {
+			d += fmt.Sprintf(" fingerprint %s/%d", short(f.FP), f.FPLen)
+		}
 	}
 	return d
 }

@@ -177,6 +177,9 @@ func TestTamperingFound(t *testing.T) {
 		{"a segment's source", func(t *testing.T, fx *fixture) {
 			fx.tamper(t, `UPDATE segments SET source = 'file:/elsewhere' WHERE batch_seq = 1 AND first_index = 0`)
 		}, "device=router-1 seq=1: index segment 0"},
+		{"a segment's fingerprint", func(t *testing.T, fx *fixture) {
+			fx.tamper(t, `UPDATE segments SET file_fp = zeroblob(32) WHERE batch_seq = 3 AND first_index = 0`)
+		}, "device=router-1 seq=3: index segment 0 disagrees"},
 		{"a segment deleted", func(t *testing.T, fx *fixture) {
 			fx.tamper(t, `DELETE FROM segments WHERE batch_seq = 5 AND first_index = 20`)
 		}, "device=router-1 seq=5: index lacks"},
@@ -401,4 +404,18 @@ func storedBatch(t *testing.T, fx *fixture, seq uint64) *store.StoredBatch {
 	}
 	t.Fatalf("gw has no batch %d", seq)
 	return nil
+}
+
+// TestSegmentsWithoutFingerprints: segments stored before the store kept
+// their file's fingerprint are checked on everything else, not reported.
+func TestSegmentsWithoutFingerprints(t *testing.T) {
+	fx := newFixture(t, "old")
+	fx.tamper(t, `UPDATE segments SET file_fp = NULL, file_fp_len = NULL`)
+	if rep := fx.verify(t, "old"); !rep.OK() {
+		t.Fatalf("segments without fingerprints: findings %v", rep.Findings)
+	}
+	fx.tamper(t, `UPDATE segments SET file_end = file_end + 1 WHERE batch_seq = 2 AND first_index = 0`)
+	if rep := fx.verify(t, "old"); len(rep.Findings) != 1 || rep.Findings[0].Seq != 2 {
+		t.Fatalf("a bad end in a segment without fingerprint: findings %v, want one at seq 2", rep.Findings)
+	}
 }

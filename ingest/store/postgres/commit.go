@@ -163,15 +163,17 @@ func insertSegmentsAndCheckpoints(ctx context.Context, tx pgx.Tx, dev, seq, recv
 	cps map[string]store.Checkpoint, changed []string) error {
 	var batch pgx.Batch
 	for _, g := range segs {
-		var fdev, fino, fstart, fend *int64
+		var fdev, fino, fstart, fend, fplen *int64
+		var fp []byte
 		if f := g.File; f != nil {
-			d, i := int64(f.Dev), int64(f.Inode)
-			fdev, fino, fstart, fend = &d, &i, &f.Start, &f.End
+			d, i, l := int64(f.Dev), int64(f.Inode), int64(f.FPLen)
+			fdev, fino, fstart, fend, fplen, fp = &d, &i, &f.Start, &f.End, &l, sqlrow.NotNull(f.FP)
 		}
 		batch.Queue(`INSERT INTO segments (device_id, batch_seq, first_index, count, source, kind,
-			min_time_ns, max_time_ns, received_ns, file_dev, file_inode, file_start, file_end)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			escapeArgs([]any{dev, seq, g.First, g.Count, g.Source, int64(g.Kind), g.MinTimeNs, g.MaxTimeNs, recv, fdev, fino, fstart, fend})...)
+			min_time_ns, max_time_ns, received_ns, file_dev, file_inode, file_start, file_end, file_fp_len, file_fp)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			escapeArgs([]any{dev, seq, g.First, g.Count, g.Source, int64(g.Kind), g.MinTimeNs, g.MaxTimeNs, recv,
+				fdev, fino, fstart, fend, fplen, fp})...)
 	}
 	for _, src := range changed {
 		cp := cps[src]

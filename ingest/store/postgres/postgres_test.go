@@ -618,3 +618,21 @@ func TestGroupFailureIsolated(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneCheckpointsFromBytes: segments stored before they kept their
+// file's fingerprint (schema 1) still give a removal its checkpoints, read
+// from the batch bytes.
+func TestPruneCheckpointsFromBytes(t *testing.T) {
+	t.Parallel()
+	s, url := tempStore(t)
+	storetest.PruneKeepsCheckpoints(t, s, func() {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, `UPDATE segments SET file_fp_len = NULL, file_fp = NULL`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -228,7 +228,7 @@ func goneCheckpoints(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("previous checkpoints: %w", err)
 	}
 	rows, err = pgQuery(ctx, tx, `SELECT DISTINCT ON (s.device_id, s.source) s.device_id, s.source, s.batch_seq,
-			s.first_index + s.count - 1
+			s.first_index + s.count - 1, s.file_dev, s.file_inode, COALESCE(s.file_fp_len, 0), s.file_fp, s.file_end
 		FROM segments s JOIN gone g ON g.device_id = s.device_id AND g.seq = s.batch_seq
 		WHERE s.file_dev IS NOT NULL
 		ORDER BY s.device_id, s.source, s.batch_seq DESC, s.first_index DESC`)
@@ -236,15 +236,15 @@ func goneCheckpoints(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
 	for rows.Next() {
-		var id, seq int64
-		var source string
-		var index int
-		if err := rows.Scan(&id, &source, &seq, &index); err != nil {
+		var r sqlrow.LastFileRecord
+		var id, seq, fdev, fino, fplen int64
+		if err := rows.Scan(&id, &r.Source, &seq, &r.Index, &fdev, &fino, &fplen, &r.File.FP, &r.End); err != nil {
 			rows.Close()
 			return fmt.Errorf("checkpoints: %w", err)
 		}
+		r.Seq, r.File.Dev, r.File.Inode, r.File.FPLen = uint64(seq), uint64(fdev), uint64(fino), uint32(fplen)
 		if d := devs[id]; d != nil {
-			d.last.Add(source, uint64(seq), index)
+			d.last.Add(r)
 		}
 	}
 	rows.Close()

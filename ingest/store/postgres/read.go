@@ -334,7 +334,7 @@ func (s *Store) scanBatch(ctx context.Context, r sqlrow.Scanner) (*store.StoredB
 
 func (s *Store) segments(ctx context.Context, dev, seq, recv int64) ([]store.Segment, error) {
 	rows, err := pgQuery(ctx, s.pool, `SELECT first_index, count, source, kind, min_time_ns, max_time_ns, received_ns,
-		file_dev, file_inode, file_start, file_end FROM segments
+		file_dev, file_inode, file_start, file_end, file_fp_len, file_fp FROM segments
 		WHERE device_id = $1 AND batch_seq = $2 AND received_ns = $3 ORDER BY first_index`, dev, seq, recv)
 	if err != nil {
 		return nil, err
@@ -344,14 +344,16 @@ func (s *Store) segments(ctx context.Context, dev, seq, recv int64) ([]store.Seg
 	for rows.Next() {
 		var g store.Segment
 		var kind int64
-		var fdev, fino, fstart, fend *int64
+		var fdev, fino, fstart, fend, fplen *int64
+		var fp []byte
 		if err := rows.Scan(&g.First, &g.Count, &g.Source, &kind, &g.MinTimeNs, &g.MaxTimeNs, &g.ReceivedNs,
-			&fdev, &fino, &fstart, &fend); err != nil {
+			&fdev, &fino, &fstart, &fend, &fplen, &fp); err != nil {
 			return nil, err
 		}
 		g.Kind = offboxv1.Kind(kind)
 		if fdev != nil || fino != nil || fstart != nil || fend != nil {
-			g.File = &store.FileSpan{Dev: uint64(deref(fdev)), Inode: uint64(deref(fino)), Start: deref(fstart), End: deref(fend)}
+			g.File = &store.FileSpan{Dev: uint64(deref(fdev)), Inode: uint64(deref(fino)), Start: deref(fstart), End: deref(fend),
+				FPLen: uint32(deref(fplen)), FP: fp}
 		}
 		out = append(out, g)
 	}

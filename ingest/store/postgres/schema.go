@@ -246,9 +246,11 @@ CREATE INDEX pruned_device ON pruned (device_id, at_ns);
 `,
 	// 2: a removal keeps the device's file checkpoints as they stood after
 	// its last batch (store.Pruned.Checkpoints), so verification replays
-	// the kept batches' index from there. NULL in removals made before.
+	// the kept batches' index from there; a segment keeps its file's
+	// fingerprint, which they take. NULL in rows made before.
 	`
 ALTER TABLE pruned ADD COLUMN checkpoints bytea;
+ALTER TABLE segments ADD COLUMN file_fp_len bigint, ADD COLUMN file_fp bytea;
 `,
 }
 

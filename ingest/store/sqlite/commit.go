@@ -41,8 +41,8 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 		sealed_ns, boot_id, session_id, record_count, dropped_records, dropped_bytes, bytes)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	st.insertSegment = p(`INSERT INTO segments (device_id, batch_seq, first_index, count, source, kind,
-		min_time_ns, max_time_ns, received_ns, file_dev, file_inode, file_start, file_end)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		min_time_ns, max_time_ns, received_ns, file_dev, file_inode, file_start, file_end, file_fp_len, file_fp)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	st.selectCheckpoints = p(`SELECT source, file_dev, file_inode, fp_len, fp, offset FROM checkpoints WHERE device_id = ?`)
 	st.upsertCheckpoint = p(`INSERT INTO checkpoints (device_id, source, file_dev, file_inode, fp_len, fp, offset)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -186,12 +186,12 @@ func (s *Store) loadCheckpoints(ctx context.Context, tx *sql.Tx, dev int64) (map
 func (s *Store) insertSegments(ctx context.Context, tx *sql.Tx, dev, seq, recv int64, segs []store.Segment) error {
 	stmt := tx.StmtContext(ctx, s.stmts.insertSegment)
 	for _, g := range segs {
-		var fdev, fino, fstart, fend any
+		var fdev, fino, fstart, fend, fplen, fp any
 		if f := g.File; f != nil {
-			fdev, fino, fstart, fend = int64(f.Dev), int64(f.Inode), f.Start, f.End
+			fdev, fino, fstart, fend, fplen, fp = int64(f.Dev), int64(f.Inode), f.Start, f.End, int64(f.FPLen), sqlrow.NotNull(f.FP)
 		}
 		if _, err := stmt.ExecContext(ctx, dev, seq, g.First, g.Count, g.Source, int64(g.Kind),
-			g.MinTimeNs, g.MaxTimeNs, recv, fdev, fino, fstart, fend); err != nil {
+			g.MinTimeNs, g.MaxTimeNs, recv, fdev, fino, fstart, fend, fplen, fp); err != nil {
 			return fmt.Errorf("store: insert segment: %w", err)
 		}
 	}

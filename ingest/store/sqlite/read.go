@@ -308,7 +308,7 @@ func (s *Store) scanBatch(ctx context.Context, r sqlrow.Scanner) (*store.StoredB
 
 func (s *Store) segments(ctx context.Context, dev, seq int64) ([]store.Segment, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT first_index, count, source, kind, min_time_ns, max_time_ns, received_ns,
-		file_dev, file_inode, file_start, file_end FROM segments WHERE device_id = ? AND batch_seq = ? ORDER BY first_index`, dev, seq)
+		file_dev, file_inode, file_start, file_end, file_fp_len, file_fp FROM segments WHERE device_id = ? AND batch_seq = ? ORDER BY first_index`, dev, seq)
 	if err != nil {
 		return nil, err
 	}
@@ -317,14 +317,16 @@ func (s *Store) segments(ctx context.Context, dev, seq int64) ([]store.Segment, 
 	for rows.Next() {
 		var g store.Segment
 		var kind int64
-		var fdev, fino, fstart, fend sql.NullInt64
+		var fdev, fino, fstart, fend, fplen sql.NullInt64
+		var fp []byte
 		if err := rows.Scan(&g.First, &g.Count, &g.Source, &kind, &g.MinTimeNs, &g.MaxTimeNs, &g.ReceivedNs,
-			&fdev, &fino, &fstart, &fend); err != nil {
+			&fdev, &fino, &fstart, &fend, &fplen, &fp); err != nil {
 			return nil, err
 		}
 		g.Kind = offboxv1.Kind(kind)
 		if fdev.Valid || fino.Valid || fstart.Valid || fend.Valid {
-			g.File = &store.FileSpan{Dev: uint64(fdev.Int64), Inode: uint64(fino.Int64), Start: fstart.Int64, End: fend.Int64}
+			g.File = &store.FileSpan{Dev: uint64(fdev.Int64), Inode: uint64(fino.Int64), Start: fstart.Int64, End: fend.Int64,
+				FPLen: uint32(fplen.Int64), FP: fp}
 		}
 		out = append(out, g)
 	}

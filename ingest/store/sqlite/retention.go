@@ -155,7 +155,8 @@ func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev, cut, read int64) ([
 	default:
 		return nil, fmt.Errorf("previous checkpoints: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT s.source, s.batch_seq, s.first_index + s.count - 1
+	rows, err := tx.QueryContext(ctx, `SELECT s.source, s.batch_seq, s.first_index + s.count - 1,
+			s.file_dev, s.file_inode, COALESCE(s.file_fp_len, 0), s.file_fp, s.file_end
 		FROM segments s JOIN batches b ON b.device_id = s.device_id AND b.seq = s.batch_seq
 		WHERE s.device_id = ? AND b.received_ns < ? AND b.id <= ? AND s.file_dev IS NOT NULL
 		ORDER BY s.batch_seq DESC, s.first_index DESC`, dev, cut, read)
@@ -164,14 +165,14 @@ func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev, cut, read int64) ([
 	}
 	var last sqlrow.LastFileRecords
 	for rows.Next() {
-		var source string
-		var seq int64
-		var index int
-		if err := rows.Scan(&source, &seq, &index); err != nil {
+		var r sqlrow.LastFileRecord
+		var seq, fdev, fino int64
+		if err := rows.Scan(&r.Source, &seq, &r.Index, &fdev, &fino, &r.File.FPLen, &r.File.FP, &r.End); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("checkpoints: %w", err)
 		}
-		last.Add(source, uint64(seq), index)
+		r.Seq, r.File.Dev, r.File.Inode = uint64(seq), uint64(fdev), uint64(fino)
+		last.Add(r)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)

@@ -238,9 +238,12 @@ ALTER TABLE detect_cursor ADD COLUMN saves INTEGER NOT NULL DEFAULT 0;
 `,
 	// 6: a removal keeps the device's file checkpoints as they stood after
 	// its last batch (store.Pruned.Checkpoints), so verification replays
-	// the kept batches' index from there. NULL in removals made before.
+	// the kept batches' index from there; a segment keeps its file's
+	// fingerprint, which they take. NULL in rows made before.
 	`
 ALTER TABLE pruned ADD COLUMN checkpoints BLOB;
+ALTER TABLE segments ADD COLUMN file_fp_len INTEGER;
+ALTER TABLE segments ADD COLUMN file_fp BLOB;
 `,
 }
 

@@ -243,3 +243,20 @@ func TestPruneUsesIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneCheckpointsFromBytes: segments stored before they kept their
+// file's fingerprint (schema 5 and older) still give a removal its
+// checkpoints, read from the batch bytes.
+func TestPruneCheckpointsFromBytes(t *testing.T) {
+	s, path := tempStore(t)
+	storetest.PruneKeepsCheckpoints(t, s, func() {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`UPDATE segments SET file_fp_len = NULL, file_fp = NULL`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -334,12 +334,21 @@ func testPruneKeepsUnread(t *testing.T, fa Factory) {
 	}
 }
 
-// testPruneKeepsCheckpoints: each removal keeps the device's file
-// checkpoints as they stood after its last batch, taking each source's
-// from its last line stored (not from a resent line the index skipped),
-// and keeping those of sources whose lines went in an earlier removal.
+// testPruneKeepsCheckpoints: see PruneKeepsCheckpoints.
 func testPruneKeepsCheckpoints(t *testing.T, fa Factory) {
 	s, _, _ := newStore(t, fa)
+	PruneKeepsCheckpoints(t, s, nil)
+}
+
+// PruneKeepsCheckpoints: each removal keeps the device's file checkpoints
+// as they stood after its last batch, taking each source's from its last
+// line stored (not from a resent line the index skipped), and keeping
+// those of sources whose lines went in an earlier removal. s must be
+// empty. forget, when set, runs before the removals: an engine's own test
+// drops the segments' fingerprints there, as in segments stored before the
+// store kept them, and the removals must then read them from the bytes.
+func PruneKeepsCheckpoints(t *testing.T, s store.Store, forget func()) {
+	t.Helper()
 	base := time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 	d := batchtest.NewDevice("d")
 	f1 := batchtest.NewFile("file:/var/log/auth.log", 1, 2)
@@ -358,6 +367,17 @@ func testPruneKeepsCheckpoints(t *testing.T, fa Factory) {
 	id := map[string]store.FileID{}
 	for _, cp := range stored {
 		id[cp.Source] = cp.File
+	}
+	// Segments keep their file's fingerprint (until forget drops it).
+	if bs := batches(t, s, "d"); len(bs) != 4 || len(bs[0].Segments) != 1 || bs[0].Segments[0].File == nil ||
+		!bytes.Equal(bs[0].Segments[0].File.FP, id[f1.Source].FP) || bs[0].Segments[0].File.FPLen != id[f1.Source].FPLen {
+		t.Fatalf("stored batches of d, segments without their file's fingerprint: %+v", bs)
+	}
+	if forget != nil {
+		forget()
+		if g := batches(t, s, "d")[0].Segments[0]; g.File.FP != nil {
+			t.Fatalf("forget left the fingerprint in %+v", g.File)
+		}
 	}
 	cp := func(f *batchtest.File, lines, size int) store.Checkpoint {
 		return store.Checkpoint{Source: f.Source, File: id[f.Source], Offset: int64(lines * (size + 1))}

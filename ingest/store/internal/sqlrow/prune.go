@@ -14,29 +14,32 @@ import (
 // LastFileRecord is, for one source, the last record a removal takes
 // that moved the source's checkpoint: the last record of the source's
 // last segment with a file among the removed batches (segments hold only
-// the records the index did not skip as duplicates).
+// the records the index did not skip as duplicates), with the file and
+// end the segment gives for it.
 type LastFileRecord struct {
 	Source string
 	Seq    uint64
 	Index  int
+	File   store.FileID // File.FP nil: the segment predates fingerprints
+	End    int64
 }
 
 // LastFileRecords keeps the first row per source of segment rows read in
-// descending (batch_seq, first_index) order, each (source, batch_seq,
-// last index of the segment): the rows a removal's checkpoints come from.
+// descending (batch_seq, first_index) order: the rows a removal's
+// checkpoints come from.
 type LastFileRecords struct {
 	seen map[string]bool
 	list []LastFileRecord
 }
 
 // Add offers the next row.
-func (l *LastFileRecords) Add(source string, seq uint64, last int) {
+func (l *LastFileRecords) Add(r LastFileRecord) {
 	if l.seen == nil {
 		l.seen = map[string]bool{}
 	}
-	if !l.seen[source] {
-		l.seen[source] = true
-		l.list = append(l.list, LastFileRecord{Source: source, Seq: seq, Index: last})
+	if !l.seen[r.Source] {
+		l.seen[r.Source] = true
+		l.list = append(l.list, r)
 	}
 }
 
@@ -45,9 +48,9 @@ func (l *LastFileRecords) List() []LastFileRecord { return l.list }
 
 // PrunedCheckpoints are a device's checkpoints after a removal: prev (those
 // kept by its previous removal, encoded; nil for none) with each source in
-// last moved to the file and end of its last record, read from the batch
-// bytes (which alone hold the file's fingerprint). It returns the
-// encoding for the pruned row.
+// last moved to the file and end of its last record. Those come from the
+// segment, or, when it predates fingerprints, from the batch bytes, which
+// batchBytes reads. It returns the encoding for the pruned row.
 func PrunedCheckpoints(prev []byte, last []LastFileRecord, batchBytes func(seq uint64) ([]byte, error)) ([]byte, error) {
 	cps, err := DecodeCheckpoints(prev)
 	if err != nil {
@@ -59,6 +62,10 @@ func PrunedCheckpoints(prev []byte, last []LastFileRecord, batchBytes func(seq u
 	}
 	opened := map[uint64]*offboxv1.Batch{}
 	for _, l := range last {
+		if l.File.FP != nil {
+			bySource[l.Source] = store.Checkpoint{Source: l.Source, File: l.File, Offset: l.End}
+			continue
+		}
 		b, ok := opened[l.Seq]
 		if !ok {
 			raw, err := batchBytes(l.Seq)
