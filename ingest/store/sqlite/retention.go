@@ -84,7 +84,7 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 	}
 	for i := range rs {
 		r := &rs[i]
-		if r.cps, err = prunedCheckpoints(ctx, tx, r.dev, cut, read); err != nil {
+		if r.cps, err = prunedCheckpoints(ctx, tx, r.dev, &r.p, cut, read); err != nil {
 			return nil, fmt.Errorf("store: prune %s: %w", r.p.Device, err)
 		}
 		if r.p.Checkpoints, err = sqlrow.DecodeCheckpoints(r.cps); err != nil {
@@ -144,10 +144,10 @@ func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, erro
 }
 
 // prunedCheckpoints are device dev's checkpoints after the batches a
-// prune removes (received before cut, read by detection), encoded: its
-// previous removal's, moved on by the last file record of each source
-// among them.
-func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev, cut, read int64) ([]byte, error) {
+// prune removes (p's seqs received before cut, read by detection),
+// encoded: its previous removal's, moved on by the last file record of
+// each source among them.
+func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev int64, p *store.Pruned, cut, read int64) ([]byte, error) {
 	var prev []byte
 	switch err := tx.QueryRowContext(ctx, `SELECT checkpoints FROM pruned WHERE device_id = ? ORDER BY id DESC LIMIT 1`, dev).
 		Scan(&prev); err {
@@ -158,8 +158,8 @@ func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev, cut, read int64) ([
 	rows, err := tx.QueryContext(ctx, `SELECT s.source, s.batch_seq, s.first_index + s.count - 1,
 			s.file_dev, s.file_inode, COALESCE(s.file_fp_len, 0), s.file_fp, s.file_end
 		FROM segments s JOIN batches b ON b.device_id = s.device_id AND b.seq = s.batch_seq
-		WHERE s.device_id = ? AND b.received_ns < ? AND b.id <= ? AND s.file_dev IS NOT NULL
-		ORDER BY s.batch_seq DESC, s.first_index DESC`, dev, cut, read)
+		WHERE s.device_id = ? AND s.batch_seq BETWEEN ? AND ? AND b.received_ns < ? AND b.id <= ? AND s.file_dev IS NOT NULL
+		ORDER BY s.batch_seq DESC, s.first_index DESC`, dev, int64(p.FirstSeq), int64(p.LastSeq), cut, read)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
