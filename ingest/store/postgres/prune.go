@@ -251,9 +251,10 @@ func goneCheckpoints(ctx context.Context, tx pgx.Tx) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
-	for _, id := range order {
+	encoded := make([][]byte, len(order))
+	for i, id := range order {
 		d := devs[id]
-		cps, err := sqlrow.PrunedCheckpoints(d.prev, d.last.List(), func(seq uint64) ([]byte, error) {
+		_, cps, err := sqlrow.PrunedCheckpoints(d.prev, d.last.List(), func(seq uint64) ([]byte, error) {
 			var raw []byte
 			err := tx.QueryRow(ctx, `SELECT bytes FROM batches WHERE device_id = $1 AND seq = $2`, id, int64(seq)).Scan(&raw)
 			return raw, err
@@ -261,9 +262,10 @@ func goneCheckpoints(ctx context.Context, tx pgx.Tx) error {
 		if err != nil {
 			return fmt.Errorf("device %d: %w", id, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO gone_checkpoints (device_id, checkpoints) VALUES ($1, $2)`, id, cps); err != nil {
-			return err
-		}
+		encoded[i] = cps
 	}
-	return nil
+	// One round trip for the fleet: commits wait while prune holds its lock.
+	_, err = tx.Exec(ctx, `INSERT INTO gone_checkpoints (device_id, checkpoints)
+		SELECT * FROM unnest($1::bigint[], $2::bytea[])`, order, encoded)
+	return err
 }

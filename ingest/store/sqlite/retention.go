@@ -84,10 +84,7 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 	}
 	for i := range rs {
 		r := &rs[i]
-		if r.cps, err = prunedCheckpoints(ctx, tx, r.dev, &r.p, cut, read); err != nil {
-			return nil, fmt.Errorf("store: prune %s: %w", r.p.Device, err)
-		}
-		if r.p.Checkpoints, err = sqlrow.DecodeCheckpoints(r.cps); err != nil {
+		if r.p.Checkpoints, r.cps, err = prunedCheckpoints(ctx, tx, r.dev, &r.p, cut, read); err != nil {
 			return nil, fmt.Errorf("store: prune %s: %w", r.p.Device, err)
 		}
 	}
@@ -146,14 +143,14 @@ func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, erro
 // prunedCheckpoints are device dev's checkpoints after the batches a
 // prune removes (p's seqs received before cut, read by detection),
 // encoded: its previous removal's, moved on by the last file record of
-// each source among them.
-func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev int64, p *store.Pruned, cut, read int64) ([]byte, error) {
+// each source among them (and decoded).
+func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev int64, p *store.Pruned, cut, read int64) ([]store.Checkpoint, []byte, error) {
 	var prev []byte
 	switch err := tx.QueryRowContext(ctx, `SELECT checkpoints FROM pruned WHERE device_id = ? ORDER BY id DESC LIMIT 1`, dev).
 		Scan(&prev); err {
 	case nil, sql.ErrNoRows:
 	default:
-		return nil, fmt.Errorf("previous checkpoints: %w", err)
+		return nil, nil, fmt.Errorf("previous checkpoints: %w", err)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT s.source, s.batch_seq, s.first_index + s.count - 1,
 			s.file_dev, s.file_inode, COALESCE(s.file_fp_len, 0), s.file_fp, s.file_end
@@ -161,7 +158,7 @@ func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev int64, p *store.Prun
 		WHERE s.device_id = ? AND s.batch_seq BETWEEN ? AND ? AND b.received_ns < ? AND b.id <= ? AND s.file_dev IS NOT NULL
 		ORDER BY s.batch_seq DESC, s.first_index DESC`, dev, int64(p.FirstSeq), int64(p.LastSeq), cut, read)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, nil, fmt.Errorf("checkpoints: %w", err)
 	}
 	var last sqlrow.LastFileRecords
 	for rows.Next() {
@@ -169,16 +166,16 @@ func prunedCheckpoints(ctx context.Context, tx *sql.Tx, dev int64, p *store.Prun
 		var seq, fdev, fino int64
 		if err := rows.Scan(&r.Source, &seq, &r.Index, &fdev, &fino, &r.File.FPLen, &r.File.FP, &r.End); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("checkpoints: %w", err)
+			return nil, nil, fmt.Errorf("checkpoints: %w", err)
 		}
 		r.Seq, r.File.Dev, r.File.Inode = uint64(seq), uint64(fdev), uint64(fino)
 		last.Add(r)
 	}
 	if err := rows.Close(); err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, nil, fmt.Errorf("checkpoints: %w", err)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, nil, fmt.Errorf("checkpoints: %w", err)
 	}
 	return sqlrow.PrunedCheckpoints(prev, last.List(), func(seq uint64) ([]byte, error) {
 		var raw []byte

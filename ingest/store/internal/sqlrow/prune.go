@@ -50,11 +50,13 @@ func (l *LastFileRecords) List() []LastFileRecord { return l.list }
 // kept by its previous removal, encoded; nil for none) with each source in
 // last moved to the file and end of its last record. Those come from the
 // segment, or, when it predates fingerprints, from the batch bytes, which
-// batchBytes reads. It returns the encoding for the pruned row.
-func PrunedCheckpoints(prev []byte, last []LastFileRecord, batchBytes func(seq uint64) ([]byte, error)) ([]byte, error) {
+// batchBytes reads. It returns them sorted by source, and their encoding
+// for the pruned row.
+func PrunedCheckpoints(prev []byte, last []LastFileRecord, batchBytes func(seq uint64) ([]byte, error)) (
+	[]store.Checkpoint, []byte, error) {
 	cps, err := DecodeCheckpoints(prev)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bySource := map[string]store.Checkpoint{}
 	for _, cp := range cps {
@@ -70,16 +72,16 @@ func PrunedCheckpoints(prev []byte, last []LastFileRecord, batchBytes func(seq u
 		if !ok {
 			raw, err := batchBytes(l.Seq)
 			if err != nil {
-				return nil, fmt.Errorf("checkpoints: batch %d: %w", l.Seq, err)
+				return nil, nil, fmt.Errorf("checkpoints: batch %d: %w", l.Seq, err)
 			}
 			if b, err = seal.Open(raw); err != nil {
-				return nil, fmt.Errorf("checkpoints: batch %d: %w", l.Seq, err)
+				return nil, nil, fmt.Errorf("checkpoints: batch %d: %w", l.Seq, err)
 			}
 			opened[l.Seq] = b
 		}
 		recs := b.GetRecords()
 		if l.Index < 0 || l.Index >= len(recs) || recs[l.Index].GetFile() == nil || recs[l.Index].GetSource() != l.Source {
-			return nil, fmt.Errorf("checkpoints: batch %d has no file record %d of %q, as its index says", l.Seq, l.Index, l.Source)
+			return nil, nil, fmt.Errorf("checkpoints: batch %d has no file record %d of %q, as its index says", l.Seq, l.Index, l.Source)
 		}
 		f := recs[l.Index].GetFile()
 		id := f.GetFile()
@@ -91,7 +93,8 @@ func PrunedCheckpoints(prev []byte, last []LastFileRecord, batchBytes func(seq u
 		out = append(out, cp)
 	}
 	slices.SortFunc(out, func(a, b store.Checkpoint) int { return cmp.Compare(a.Source, b.Source) })
-	return EncodeCheckpoints(out)
+	enc, err := EncodeCheckpoints(out)
+	return out, enc, err
 }
 
 // checkpointRow is a checkpoint as stored in a pruned row. Sources are
