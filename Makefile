@@ -70,12 +70,17 @@ package: packages
 openwrt: cross $(NFPM) ## OpenWrt .ipk of the agent (procd init script) for mips, mipsle and armv7 into dist/
 	NFPM=$(NFPM) VERSION=$(VERSION) DIST=$(DIST) ./scripts/openwrt-package.sh $(OPENWRT_TARGETS)
 
-test: ## unit tests, then the integration and end-to-end tests (real TLS, logrotate, binaries)
+# go test's JSON goes through internal/testreport: a line per package, the
+# output of what failed, and a summary of the skipped tests with the Debian
+# package each one needs (scripts/install-test-deps.sh installs them all).
+TESTREPORT := set -o pipefail; $(GO) build -o $(BIN)/testreport ./internal/testreport &&
+
+test: ## unit tests, then the integration and end-to-end tests (real TLS, logrotate, binaries); lists what it skipped
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	@$(TESTREPORT) $(GO) test -count=1 -timeout 20m -json ./... | $(BIN)/testreport
 
 test-short: ## unit tests only
-	$(GO) test -short -count=1 ./...
+	@$(TESTREPORT) $(GO) test -short -count=1 -json ./... | $(BIN)/testreport
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 10s)
 	@./scripts/fuzz.sh $(or $(FUZZTIME),10s)

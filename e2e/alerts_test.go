@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 // hookAlert is what the webhook sink posts (ingest/notify WebhookBody).
@@ -372,12 +374,7 @@ func TestFirmwareDowngradeFromFixture(t *testing.T) {
 func startAlertmanager(t *testing.T) string {
 	t.Helper()
 	const binPath = "/usr/bin/prometheus-alertmanager"
-	if _, err := os.Stat(binPath); err != nil {
-		if os.Getenv("OFFBOX_INTEGRATION") == "" {
-			t.Skipf("%s not installed (apt-get install prometheus-alertmanager); set OFFBOX_INTEGRATION=1 to require it", binPath)
-		}
-		t.Fatalf("OFFBOX_INTEGRATION=1 but %s: %v", binPath, err)
-	}
+	testpeer.LookPath(t, "prometheus-alertmanager", binPath)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "alertmanager.yml")
 	os.WriteFile(conf, []byte("route:\n  receiver: none\nreceivers:\n  - name: none\n"), 0o644)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser.
@@ -39,12 +40,7 @@ func outputDir(t *testing.T) string {
 // browser starts headless chromium for the test.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("OFFBOX_INTEGRATION") == "1" {
-			t.Fatalf("chromium is needed (apt-get install chromium): %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
+	testpeer.LookPath(t, "chromium", chromiumPath)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.NoSandbox,
 		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1400, 1000))
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)

@@ -7,25 +7,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 // logrotate returns the path of the real logrotate, failing when CI
 // (OFFBOX_INTEGRATION=1) expects it and it is missing.
 func logrotate(t *testing.T) string {
 	t.Helper()
-	for _, p := range []string{"/usr/sbin/logrotate", "/sbin/logrotate"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("logrotate"); err == nil {
-		return p
-	}
-	if os.Getenv("OFFBOX_INTEGRATION") == "1" {
-		t.Fatal("logrotate not installed, and OFFBOX_INTEGRATION=1 requires it (apt-get install logrotate)")
-	}
-	t.Skip("logrotate not installed (with OFFBOX_INTEGRATION=1 this is a failure)")
-	return ""
+	return testpeer.LookPath(t, "logrotate", "/usr/sbin/logrotate", "/sbin/logrotate", "logrotate")
 }
 
 // TestRotationIntegration is acceptance 2 of the foundation: 200,000 lines

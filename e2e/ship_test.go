@@ -20,21 +20,14 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/internal/lockedbuf"
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 // needTool skips without name on PATH, or fails when OFFBOX_INTEGRATION=1
 // says the integration tests must run.
 func needTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("OFFBOX_INTEGRATION") == "1" {
-		t.Fatalf("%s not found (apt-get install %s); OFFBOX_INTEGRATION=1 requires it", name, pkg)
-	}
-	t.Skipf("%s not found (apt-get install %s)", name, pkg)
-	return ""
+	return testpeer.LookPath(t, pkg, name)
 }
 
 var exposureRE = regexp.MustCompile(`Overall exposure level for (\S+): (\d+\.\d+)`)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 // freePort returns a loopback host:port nobody listens on now.
@@ -186,14 +188,8 @@ func journalEntries(t *testing.T, f string, from, to int) {
 // entry the collector acknowledged (from the checkpoint in its Welcome).
 func TestJournalResumesAtAcknowledgedCursorIntegration(t *testing.T) {
 	skipShort(t)
-	for _, tool := range []string{"/lib/systemd/systemd-journal-remote", "journalctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("OFFBOX_INTEGRATION") == "1" {
-				t.Fatalf("OFFBOX_INTEGRATION=1 but %s is missing: %v", tool, err)
-			}
-			t.Skipf("%s missing", tool)
-		}
-	}
+	testpeer.LookPath(t, "systemd-journal-remote", "/lib/systemd/systemd-journal-remote")
+	testpeer.LookPath(t, "systemd", "journalctl")
 	dir := t.TempDir()
 	p := newPKI(t, "jrn")
 	in := startIngest(t, p, filepath.Join(dir, "store.db"), "127.0.0.1:0")

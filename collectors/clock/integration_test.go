@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/internal/lockedbuf"
+	"github.com/offbox/offbox/internal/testpeer"
 
 	"github.com/beevik/ntp"
 )
@@ -150,12 +151,7 @@ func TestChronyIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
 	}
-	if _, err := os.Stat(chronydPath); err != nil {
-		if os.Getenv("OFFBOX_INTEGRATION") == "1" {
-			t.Fatalf("OFFBOX_INTEGRATION=1 and %s is missing (apt-get install chrony): %v", chronydPath, err)
-		}
-		t.Skipf("%s missing (apt-get install chrony)", chronydPath)
-	}
+	testpeer.LookPath(t, "chrony", chronydPath)
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	// 1. Three chronyd on 127.0.0.21-23, one port.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/collectors"
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 // TestRotateIntegration rotates a growing log with the real logrotate, in
@@ -28,16 +29,7 @@ func TestRotateIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: needs logrotate")
 	}
-	lr, err := exec.LookPath("logrotate")
-	if err != nil {
-		lr, err = exec.LookPath("/usr/sbin/logrotate")
-	}
-	if err != nil {
-		if os.Getenv("OFFBOX_INTEGRATION") == "1" {
-			t.Fatalf("OFFBOX_INTEGRATION=1 but logrotate is missing: %v", err)
-		}
-		t.Skip("logrotate not installed")
-	}
+	lr := testpeer.LookPath(t, "logrotate", "logrotate", "/usr/sbin/logrotate")
 	for _, mode := range []string{"create", "copytruncate"} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/collectors"
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 const journalRemote = "/lib/systemd/systemd-journal-remote"
@@ -24,14 +25,8 @@ func needTools(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: skipped under -short")
 	}
-	for _, tool := range []string{journalRemote, "journalctl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("OFFBOX_INTEGRATION") == "1" {
-				t.Fatalf("OFFBOX_INTEGRATION=1 but %s is missing (Debian: systemd-journal-remote, systemd): %v", tool, err)
-			}
-			t.Skipf("%s missing: %v", tool, err)
-		}
-	}
+	testpeer.LookPath(t, "systemd-journal-remote", journalRemote)
+	testpeer.LookPath(t, "systemd", "journalctl")
 }
 
 const bootID = "0123456789abcdef0123456789abcdef"

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 const alertmanagerBin = "/usr/bin/prometheus-alertmanager" // Debian's prometheus-alertmanager
@@ -25,12 +26,7 @@ func TestAlertmanagerIntegration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test; skipped under -short")
 	}
-	if os.Getenv("OFFBOX_INTEGRATION") != "1" {
-		t.Skip("set OFFBOX_INTEGRATION=1 to run against a real Alertmanager (apt-get install prometheus-alertmanager)")
-	}
-	if _, err := os.Stat(alertmanagerBin); err != nil {
-		t.Fatalf("OFFBOX_INTEGRATION=1 but Alertmanager is missing (apt-get install prometheus-alertmanager): %v", err)
-	}
+	testpeer.LookPath(t, "prometheus-alertmanager", alertmanagerBin)
 	base := startAlertmanager(t)
 
 	out := newFakeOutbox()

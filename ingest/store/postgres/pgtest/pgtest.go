@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/offbox/offbox/internal/testpeer"
 )
 
 // EnvURL is the variable holding the admin URL: a role that may CREATE
@@ -35,7 +36,7 @@ func AdminURL(t testing.TB) string {
 		if integration {
 			t.Fatalf("%s (OFFBOX_INTEGRATION=1 requires PostgreSQL)", hint)
 		}
-		t.Skip(hint)
+		t.Skip(hint + " (" + testpeer.Message("PostgreSQL", "postgresql") + ")")
 	}
 	// Checked here, so every test says what is wrong with it, without
 	// repeating it: it holds a password.
