@@ -172,7 +172,7 @@ func TestInspectErrors(t *testing.T) {
 	}{
 		{"bad server", []string{"-config", write("clock:\n  servers:\n    - 10.0.0.1:123\n    - 10.0.0.2:99999\n")}, 1,
 			`FILE:4: clock.servers.1: server "10.0.0.2:99999": bad port`},
-		{"unknown key", []string{"-config", write("watch:\n  enabled: true\n  pathz: [/etc/x]\n")}, 1, "FILE:3: field pathz not found"},
+		{"unknown key", []string{"-config", write("watch:\n  enabled: true\n  pathz: [/etc/x]\n")}, 1, `FILE:3: unknown key "pathz" under "watch" (did you mean "paths"?)`},
 		{"relative watch path", []string{"-config", write("watch:\n  paths:\n    - etc/hosts\n")}, 1, `FILE:3: watch.paths.0: path "etc/hosts" is not absolute`},
 		{"shadow as config file", []string{"-config", write("watch:\n  paths: [/etc/hosts, /etc/shadow]\n")}, 1, "FILE:2: watch.paths.1: path /etc/shadow holds password hashes"},
 		{"two firmware overrides", []string{"-config", write("boot:\n  firmware_file: /etc/v\n  firmware_command: [true]\n")}, 1,
