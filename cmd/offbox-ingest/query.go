@@ -18,6 +18,7 @@ import (
 	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/authevents"
 	"github.com/offbox/offbox/ingest/export"
+	"github.com/offbox/offbox/ingest/queryarg"
 	"github.com/offbox/offbox/ingest/store"
 )
 
@@ -72,12 +73,12 @@ func timeFlags(fs *flag.FlagSet, since, until string) (s, u time.Time, code int,
 	now := time.Now()
 	var err error
 	if since != "" {
-		if s, err = export.ParseSince(since, now); err != nil {
+		if s, err = queryarg.ParseSince(since, now); err != nil {
 			return s, u, usageError(fs, fmt.Errorf("-since %w", err)), false
 		}
 	}
 	if until != "" {
-		if u, err = export.ParseSince(until, now); err != nil {
+		if u, err = queryarg.ParseSince(until, now); err != nil {
 			return s, u, usageError(fs, fmt.Errorf("-until %w", err)), false
 		}
 	}

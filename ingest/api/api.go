@@ -26,7 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/offbox/offbox/ingest/authevents"
-	"github.com/offbox/offbox/ingest/export"
+	"github.com/offbox/offbox/ingest/queryarg"
 	"github.com/offbox/offbox/ingest/store"
 )
 
@@ -137,7 +137,7 @@ func (p *params) time(name string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := export.ParseSince(s, p.now)
+	t, err := queryarg.ParseSince(s, p.now)
 	if err != nil {
 		return time.Time{}, badParam(name, err)
 	}

@@ -3,8 +3,8 @@
 // every record (Observe), every integrity event (Integrity) and the
 // collector's clock (Tick), and gets back the alerts raised or updated. It
 // never reads the clock, never does I/O, never stores or delivers an alert,
-// and never imports the agent or the collectors (kind names are strings
-// here, as collectors.Kind.String writes them).
+// and never imports the agent or the collectors (a record's kind is its name
+// from internal/recordkind, the one list both sides share).
 //
 // # Grouping
 //
@@ -47,6 +47,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/offbox/offbox/internal/recordkind"
 )
 
 // Severities, lowest first.
@@ -94,20 +96,6 @@ const (
 	AlertIntegrityOther    = "integrity_event"    // warning; an integrity kind this package does not know, in Fields["event"]
 )
 
-// Record kinds as Input.Kind names them (collectors.Kind.String).
-const (
-	KindLog            = "log"
-	KindBoot           = "boot"
-	KindHeartbeat      = "heartbeat"
-	KindClock          = "clock"
-	KindConfigChange   = "config_change"
-	KindPasswordChange = "password_change"
-	KindAccountChange  = "account_change"
-	KindGap            = "gap"
-	KindAgentStatus    = "agent_status"
-	KindPasswordAge    = "password_age"
-)
-
 // Ref locates a stored record: the batch (device, seq) and its index.
 type Ref struct {
 	Device string
@@ -119,7 +107,7 @@ type Ref struct {
 type Input struct {
 	Device       string
 	Labels       map[string]string // the device's labels; copied onto its alerts
-	Kind         string            // a Kind* name
+	Kind         string            // a record kind's name: "log", "boot" ... (recordkind.Kind.String)
 	Source       string
 	Attrs        map[string]string
 	Body         []byte
@@ -312,22 +300,22 @@ func (e *Engine) Observe(in Input) []Alert {
 		d.lastSeen = in.seen()
 	}
 	out = e.session(out, d, &in)
-	switch in.Kind {
-	case KindHeartbeat:
+	switch k, _ := recordkind.Parse(in.Kind); k {
+	case recordkind.Heartbeat:
 		learnInterval(d, &in)
-	case KindLog:
+	case recordkind.Log:
 		out = e.authLine(out, d, &in)
-	case KindBoot:
+	case recordkind.Boot:
 		out = e.boot(out, d, &in)
-	case KindClock:
+	case recordkind.Clock:
 		out = e.clock(out, d, &in)
-	case KindConfigChange:
+	case recordkind.ConfigChange:
 		out = e.configChange(out, d, &in)
-	case KindPasswordChange:
+	case recordkind.PasswordChange:
 		out = e.passwordChange(out, d, &in)
-	case KindAccountChange:
+	case recordkind.AccountChange:
 		out = e.accountChange(out, d, &in)
-	case KindPasswordAge:
+	case recordkind.PasswordAge:
 		out = e.passwordAge(out, d, &in)
 	}
 	return e.timestamp(out, d, &in)
