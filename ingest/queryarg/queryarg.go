@@ -17,8 +17,11 @@ import (
 // not matter). Unspecified is not a kind one can ask for.
 func ParseKind(s string) (offboxv1.Kind, error) {
 	names := recordkind.Names()
+	// Upper case on both sides, not strings.EqualFold: the flag has always
+	// matched this way, and EqualFold would also take the Kelvin sign for k.
+	upper := strings.ToUpper(s)
 	for _, n := range names {
-		if strings.ToUpper(n) == strings.ToUpper(s) {
+		if upper == strings.ToUpper(n) {
 			k, _ := recordkind.Parse(n)
 			return offboxv1.Kind(k), nil
 		}
