@@ -79,6 +79,12 @@ test: ## unit tests, then the integration and end-to-end tests (real TLS, logrot
 	$(GO) vet ./...
 	@$(TESTREPORT) $(GO) test -count=1 -timeout 20m -json ./... | $(BIN)/testreport
 
+# Integration tests are named ...Integration (docs/STYLE.md) and drive a real
+# peer (logrotate, chronyd, journald tools, Alertmanager, chromium, the
+# packagers); OFFBOX_INTEGRATION=1 turns a missing peer into a failure.
+test-integration: ## only the tests that drive a real peer, required to find it (OFFBOX_INTEGRATION=1)
+	OFFBOX_INTEGRATION=1 $(GO) test -count=1 -timeout 20m -run 'Integration$$' ./...
+
 test-short: ## unit tests only
 	@$(TESTREPORT) $(GO) test -short -count=1 -json ./... | $(BIN)/testreport
 

@@ -356,9 +356,30 @@ func TestCheckpointsReportedOnAck(t *testing.T) {
 			r.File = &collectors.FileRange{ID: id, Start: int64(i * 5), End: int64(i*5 + 5)}
 			h.agent.q.Emit(t.Context(), r)
 		}
+		// Acknowledge what went before (the "agent started" batch) one
+		// batch at a time until the file lines have reached the collector:
+		// only then can a checkpoint reported on send rather than on ack
+		// show up.
+		for {
+			synctest.Wait()
+			if h.ingest.receivedFileLines() {
+				break
+			}
+			if got := ak.all(); len(got) != 0 {
+				h.stop()
+				t.Fatalf("checkpoints reported before their batch was sent: %v", got)
+			}
+			select {
+			case gate <- struct{}{}:
+			default:
+				h.stop()
+				t.Fatal("the file lines were never sent and no batch awaits its ack")
+			}
+		}
 		synctest.Wait()
 		if got := ak.all(); len(got) != 0 {
-			t.Fatalf("checkpoints reported before any ack: %v", got)
+			h.stop()
+			t.Fatalf("checkpoints reported for a batch sent but not yet acknowledged: %v", got)
 		}
 		close(gate)
 		synctest.Wait()

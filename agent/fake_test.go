@@ -236,6 +236,20 @@ func (f *fakeIngest) indexOf(seq uint64) int {
 	return -1
 }
 
+// receivedFileLines reports whether a batch holding a file line arrived.
+func (f *fakeIngest) receivedFileLines() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.received {
+		for _, r := range b.GetRecords() {
+			if r.GetFile() != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (f *fakeIngest) gateCh() chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -7,45 +7,31 @@ package collectors
 import (
 	"context"
 	"time"
+
+	"github.com/offbox/offbox/internal/recordkind"
 )
 
-// Kind is the kind of observation a Record carries. The values equal the wire
-// enum offbox.v1.Kind.
-type Kind uint8
+// Kind is the kind of observation a Record carries; the values equal the
+// wire enum offbox.v1.Kind. The kinds and their names are defined once, in
+// internal/recordkind; these names keep the collectors' spelling.
+type Kind = recordkind.Kind
 
 const (
-	KindUnspecified Kind = iota
-	KindLog
-	KindBoot
-	KindHeartbeat
-	KindClock
-	KindConfigChange
-	KindPasswordChange
-	KindAccountChange
-	KindGap
-	KindAgentStatus
-	KindPasswordAge
+	KindUnspecified    = recordkind.Unspecified
+	KindLog            = recordkind.Log
+	KindBoot           = recordkind.Boot
+	KindHeartbeat      = recordkind.Heartbeat
+	KindClock          = recordkind.Clock
+	KindConfigChange   = recordkind.ConfigChange
+	KindPasswordChange = recordkind.PasswordChange
+	KindAccountChange  = recordkind.AccountChange
+	KindGap            = recordkind.Gap
+	KindAgentStatus    = recordkind.AgentStatus
+	KindPasswordAge    = recordkind.PasswordAge
 )
 
-var kindNames = [...]string{"unspecified", "log", "boot", "heartbeat", "clock", "config_change",
-	"password_change", "account_change", "gap", "agent_status", "password_age"}
-
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return "unknown"
-}
-
 // ParseKind is the inverse of Kind.String.
-func ParseKind(s string) (Kind, bool) {
-	for i, n := range kindNames {
-		if n == s {
-			return Kind(i), true
-		}
-	}
-	return 0, false
-}
+func ParseKind(s string) (Kind, bool) { return recordkind.Parse(s) }
 
 // Record flags; the values equal the wire enum offbox.v1.Flag.
 const (

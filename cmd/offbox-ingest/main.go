@@ -25,6 +25,7 @@ import (
 	"github.com/offbox/offbox/ingest/config"
 	"github.com/offbox/offbox/ingest/export"
 	"github.com/offbox/offbox/ingest/notify"
+	"github.com/offbox/offbox/ingest/queryarg"
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/verify"
@@ -373,17 +374,17 @@ func records(args []string, stdout, stderr io.Writer) int {
 	var err error
 	now := time.Now()
 	if *kind != "" {
-		if q.Kind, err = export.ParseKind(*kind); err != nil {
+		if q.Kind, err = queryarg.ParseKind(*kind); err != nil {
 			return usageError(fs, err)
 		}
 	}
 	if *since != "" {
-		if q.Since, err = export.ParseSince(*since, now); err != nil {
+		if q.Since, err = queryarg.ParseSince(*since, now); err != nil {
 			return usageError(fs, fmt.Errorf("-since %w", err))
 		}
 	}
 	if *until != "" {
-		if q.Until, err = export.ParseSince(*until, now); err != nil {
+		if q.Until, err = queryarg.ParseSince(*until, now); err != nil {
 			return usageError(fs, fmt.Errorf("-until %w", err))
 		}
 	}

@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/api"
-	"github.com/offbox/offbox/ingest/events"
+	"github.com/offbox/offbox/ingest/authevents"
 	"github.com/offbox/offbox/ingest/export"
+	"github.com/offbox/offbox/ingest/queryarg"
 	"github.com/offbox/offbox/ingest/store"
 )
 
@@ -72,12 +73,12 @@ func timeFlags(fs *flag.FlagSet, since, until string) (s, u time.Time, code int,
 	now := time.Now()
 	var err error
 	if since != "" {
-		if s, err = export.ParseSince(since, now); err != nil {
+		if s, err = queryarg.ParseSince(since, now); err != nil {
 			return s, u, usageError(fs, fmt.Errorf("-since %w", err)), false
 		}
 	}
 	if until != "" {
-		if u, err = export.ParseSince(until, now); err != nil {
+		if u, err = queryarg.ParseSince(until, now); err != nil {
 			return s, u, usageError(fs, fmt.Errorf("-until %w", err)), false
 		}
 	}
@@ -88,7 +89,7 @@ func eventsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flags("events", stderr)
 	db := fs.String("db", "", "SQLite database `file` (must exist; the access is recorded in it)")
 	device := fs.String("device", "", "only this device `id`")
-	kind := fs.String("kind", "", "only this `kind`: "+strings.Join(events.Kinds(), ", "))
+	kind := fs.String("kind", "", "only this `kind`: "+strings.Join(authevents.Kinds(), ", "))
 	since := fs.String("since", "", "only events with a device time at or after `T` (RFC 3339, or a duration such as 10m)")
 	until := fs.String("until", "", "only events with a device time before `T` (RFC 3339, or a duration)")
 	asJSON := fs.Bool("json", false, "one JSON object a line")
@@ -100,8 +101,8 @@ func eventsCmd(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
-	q := events.Query{Device: *device, Kind: *kind}
-	if err := events.CheckKind(q.Kind); err != nil {
+	q := authevents.Query{Device: *device, Kind: *kind}
+	if err := authevents.CheckKind(q.Kind); err != nil {
 		return usageError(fs, fmt.Errorf("-kind %w", err))
 	}
 	var code int
@@ -119,7 +120,7 @@ func eventsCmd(args []string, stdout, stderr io.Writer) int {
 	if *asJSON {
 		format = export.FormatJSON
 	}
-	if _, err := events.Write(ctx, st, q, format, stdout); err != nil {
+	if _, err := authevents.Write(ctx, st, q, format, stdout); err != nil {
 		return fail(stderr, "events", err)
 	}
 	return exitOK

@@ -96,23 +96,24 @@ func TestFixtureFacts(t *testing.T) {
 		secureBoot, taintLetters                     string
 		pstore                                       string // "true", "false" or "" (unavailable)
 		vendor                                       string
+		uptime                                       float64  // seconds, as /proc/uptime gives them
 		unavailable                                  []string // sources, in order
 	}
 	cases := map[string]want{
 		"ec2-nitro": {"1.0", "dmi", "Amazon EC2 m7g.large", "dmi", "disabled", "", "false", "Amazon EC2",
-			[]string{"/proc/device-tree"}},
+			86523.41, []string{"/proc/device-tree"}},
 		"openwrt-armv7": {"23.05.3 r23809-234f1a2efa", "openwrt", "Linksys WRT3200ACM", "device-tree", "unsupported", "O", "", "",
-			[]string{pathDMI, pathEFI, pathPstore}},
+			3907.18, []string{pathDMI, pathEFI, pathPstore}},
 		"rpi-arm64": {"2024-04-15T12:44:08Z", "raspberrypi", "Raspberry Pi 4 Model B Rev 1.5", "device-tree", "unsupported", "C", "", "Raspberry Pi",
-			[]string{pathDMI, pathEFI, pathPstore}},
+			412.77, []string{pathDMI, pathEFI, pathPstore}},
 		"cumulus-switch": {"5.9.1", "cumulus", "Mellanox Technologies Ltd. MSN3700", "dmi", "unsupported", "OE", "true", "Cumulus Linux",
-			[]string{pathDeviceTree, pathEFI}},
+			151388.62, []string{pathDeviceTree, pathEFI}},
 		"sonic-switch": {"SONiC.202311.540346-9d4d1b9b1", "sonic", "Mellanox Technologies Ltd. MSN4600C", "dmi", "enabled", "O", "false", "SONiC",
-			[]string{pathDeviceTree}},
+			20477.05, []string{pathDeviceTree}},
 		"vyos": {"1.4.0", "vyos", "QEMU Standard PC (Q35 + ICH9, 2009)", "dmi", "unsupported", "", "false", "VyOS",
-			[]string{pathDMI + "/board_name", pathDeviceTree, pathEFI}},
+			7302.55, []string{pathDMI + "/board_name", pathDeviceTree, pathEFI}},
 		"degraded": {"", "", "", "", "unknown", "", "", "",
-			[]string{pathBootID, pathStat, pathUptime, pathKVersion, pathTainted, pathEtcOSRelease, pathDMI, pathDeviceTree, pathSecureBoot, pathPstore}},
+			0, []string{pathBootID, pathStat, pathUptime, pathKVersion, pathTainted, pathEtcOSRelease, pathDMI, pathDeviceTree, pathSecureBoot, pathPstore}},
 	}
 	for _, kind := range fixtureKinds(t) {
 		w, ok := cases[kind]
@@ -142,7 +143,7 @@ func TestFixtureFacts(t *testing.T) {
 			sources = append(sources, u.Source)
 		}
 		got := want{info.FirmwareVersion, info.FirmwareSource, info.Model, info.ModelSource, info.SecureBoot.State,
-			letters, attrs["pstore"], vendor, sources}
+			letters, attrs["pstore"], vendor, info.UptimeSeconds, sources}
 		if !reflect.DeepEqual(got, w) {
 			t.Errorf("%s:\n got %+v\nwant %+v", kind, got, w)
 		}

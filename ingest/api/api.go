@@ -25,8 +25,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/offbox/offbox/ingest/events"
-	"github.com/offbox/offbox/ingest/export"
+	"github.com/offbox/offbox/ingest/authevents"
+	"github.com/offbox/offbox/ingest/queryarg"
 	"github.com/offbox/offbox/ingest/store"
 )
 
@@ -137,7 +137,7 @@ func (p *params) time(name string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := export.ParseSince(s, p.now)
+	t, err := queryarg.ParseSince(s, p.now)
 	if err != nil {
 		return time.Time{}, badParam(name, err)
 	}
@@ -292,8 +292,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		q := events.Query{Device: p.str("device"), Kind: p.str("kind")}
-		if err := events.CheckKind(q.Kind); err != nil {
+		q := authevents.Query{Device: p.str("device"), Kind: p.str("kind")}
+		if err := authevents.CheckKind(q.Kind); err != nil {
 			return nil, badParam("kind", err)
 		}
 		if q.Since, err = p.time("since"); err != nil {
@@ -308,8 +308,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return func(ctx context.Context) (any, error) {
 			q.Limit = limit + 1
-			out := eventsResponse{Events: []*events.JSON{}}
-			for ev, err := range events.Scan(ctx, h.cfg.Store, q) {
+			out := eventsResponse{Events: []*authevents.JSON{}}
+			for ev, err := range authevents.Scan(ctx, h.cfg.Store, q) {
 				if err != nil {
 					return nil, err
 				}
@@ -317,7 +317,7 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 					out.Truncated = true
 					break
 				}
-				out.Events = append(out.Events, events.ToJSON(&ev))
+				out.Events = append(out.Events, authevents.ToJSON(&ev))
 			}
 			return out, nil
 		}, nil
@@ -325,8 +325,8 @@ func (h *handler) events(w http.ResponseWriter, r *http.Request) {
 }
 
 type eventsResponse struct {
-	Events    []*events.JSON `json:"events"`
-	Truncated bool           `json:"truncated"` // more events matched than limit
+	Events    []*authevents.JSON `json:"events"`
+	Truncated bool               `json:"truncated"` // more events matched than limit
 }
 
 func (h *handler) devices(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/offbox/offbox/internal/recordkind"
 )
 
 // bootBody is the part of a BOOT body (collectors/boot Info) the rules
@@ -111,7 +113,7 @@ func (e *Engine) session(out []Alert, d *deviceState, in *Input) []Alert {
 		return out
 	}
 	boot := in.BootID
-	if boot == "" && (in.Kind == KindHeartbeat || in.Kind == KindBoot) {
+	if boot == "" && (in.Kind == recordkind.Heartbeat.String() || in.Kind == recordkind.Boot.String()) {
 		boot = in.Attrs["boot_id"]
 	}
 	if d.session != "" && boot != "" && boot == d.sessionBoot {

@@ -3,8 +3,8 @@
 // every record (Observe), every integrity event (Integrity) and the
 // collector's clock (Tick), and gets back the alerts raised or updated. It
 // never reads the clock, never does I/O, never stores or delivers an alert,
-// and never imports the agent or the collectors (kind names are strings
-// here, as collectors.Kind.String writes them).
+// and never imports the agent or the collectors (a record's kind is its name
+// from internal/recordkind, the one list both sides share).
 //
 // # Grouping
 //
@@ -39,14 +39,11 @@
 package detect
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"maps"
-	"slices"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
+
+	"github.com/offbox/offbox/internal/recordkind"
 )
 
 // Severities, lowest first.
@@ -94,20 +91,6 @@ const (
 	AlertIntegrityOther    = "integrity_event"    // warning; an integrity kind this package does not know, in Fields["event"]
 )
 
-// Record kinds as Input.Kind names them (collectors.Kind.String).
-const (
-	KindLog            = "log"
-	KindBoot           = "boot"
-	KindHeartbeat      = "heartbeat"
-	KindClock          = "clock"
-	KindConfigChange   = "config_change"
-	KindPasswordChange = "password_change"
-	KindAccountChange  = "account_change"
-	KindGap            = "gap"
-	KindAgentStatus    = "agent_status"
-	KindPasswordAge    = "password_age"
-)
-
 // Ref locates a stored record: the batch (device, seq) and its index.
 type Ref struct {
 	Device string
@@ -119,7 +102,7 @@ type Ref struct {
 type Input struct {
 	Device       string
 	Labels       map[string]string // the device's labels; copied onto its alerts
-	Kind         string            // a Kind* name
+	Kind         string            // a record kind's name: "log", "boot" ... (recordkind.Kind.String)
 	Source       string
 	Attrs        map[string]string
 	Body         []byte
@@ -312,165 +295,25 @@ func (e *Engine) Observe(in Input) []Alert {
 		d.lastSeen = in.seen()
 	}
 	out = e.session(out, d, &in)
-	switch in.Kind {
-	case KindHeartbeat:
+	switch k, _ := recordkind.Parse(in.Kind); k {
+	case recordkind.Heartbeat:
 		learnInterval(d, &in)
-	case KindLog:
+	case recordkind.Log:
 		out = e.authLine(out, d, &in)
-	case KindBoot:
+	case recordkind.Boot:
 		out = e.boot(out, d, &in)
-	case KindClock:
+	case recordkind.Clock:
 		out = e.clock(out, d, &in)
-	case KindConfigChange:
+	case recordkind.ConfigChange:
 		out = e.configChange(out, d, &in)
-	case KindPasswordChange:
+	case recordkind.PasswordChange:
 		out = e.passwordChange(out, d, &in)
-	case KindAccountChange:
+	case recordkind.AccountChange:
 		out = e.accountChange(out, d, &in)
-	case KindPasswordAge:
+	case recordkind.PasswordAge:
 		out = e.passwordAge(out, d, &in)
 	}
 	return e.timestamp(out, d, &in)
-}
-
-// raise adds an occurrence. a is the alert as it would be if new (Count and
-// Evidence covering everything that caused it, First when the earliest
-// cause precedes at); if an open group of the same
-// kind, device and key has its last occurrence within GroupWindow of at,
-// that group grows by inc and incEvidence instead. It returns a copy of the
-// alert as it now stands.
-func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
-	k := groupKey{a.Kind, a.Device, a.Key}
-	g := e.groups[k]
-	if !e.isOpen(a.Kind, a.Device, a.Key, at) {
-		g = nil
-	}
-	if g == nil {
-		if len(e.groups) >= e.cfg.MaxOpenAlerts {
-			e.evictGroups(seen)
-		}
-		if a.Count < 1 {
-			a.Count = 1
-		}
-		if a.First.IsZero() || a.First.After(at) {
-			a.First = at
-		}
-		a.Last = at
-		a.ID = groupID(a.Kind, a.Device, a.Key, a.First)
-		a.Labels = labels
-		a.Evidence = e.capEvidence(nil, a.Evidence)
-		e.groups[k] = &group{a: a, touched: seen}
-		out := cloneAlert(a)
-		out.Opened = true
-		return out
-	}
-	g.a.Count += inc
-	if at.After(g.a.Last) {
-		g.a.Last = at
-	}
-	if at.Before(g.a.First) {
-		g.a.First = at
-	}
-	escalated := severityRank(a.Severity) > severityRank(g.a.Severity)
-	if escalated {
-		g.a.Severity = a.Severity
-	}
-	g.a.Summary, g.a.Fields = a.Summary, a.Fields
-	if labels != nil {
-		g.a.Labels = labels
-	}
-	g.a.Evidence = e.capEvidence(g.a.Evidence, incEvidence)
-	g.touched = seen
-	out := cloneAlert(g.a)
-	out.Escalated = escalated
-	return out
-}
-
-// isOpen reports whether an alert of kind, device and key would group an
-// occurrence at at, so callers can skip building a new alert's evidence.
-func (e *Engine) isOpen(kind, device, key string, at time.Time) bool {
-	g := e.groups[groupKey{kind, device, key}]
-	return g != nil && at.Sub(g.a.Last) <= e.cfg.GroupWindow && g.a.First.Sub(at) <= e.cfg.GroupWindow
-}
-
-// raiseOne is raise for an occurrence counted once with its own evidence.
-func (e *Engine) raiseOne(a Alert, at, seen time.Time, labels map[string]string) Alert {
-	a.Count = 1
-	return e.raise(a, at, seen, 1, a.Evidence, labels)
-}
-
-func (e *Engine) capEvidence(have, add []Ref) []Ref {
-	room := e.cfg.MaxEvidence - len(have)
-	if room < len(add) {
-		e.stats.DroppedEvidence += len(add) - max(room, 0)
-		add = add[:max(room, 0)]
-	}
-	return append(have, add...)
-}
-
-// groupID is an alert group's identity: the same inputs always give the
-// same ID, so a replay after a restart upserts the rows it wrote before.
-func groupID(kind, device, key string, first time.Time) string {
-	h := sha256.New()
-	for _, s := range []string{kind, device, key, strconv.FormatInt(first.UnixNano(), 10)} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
-
-func severityRank(s string) int {
-	switch s {
-	case SeverityCritical:
-		return 2
-	case SeverityWarning:
-		return 1
-	}
-	return 0
-}
-
-func cloneAlert(a Alert) Alert {
-	a.Fields = maps.Clone(a.Fields)
-	a.Labels = maps.Clone(a.Labels)
-	a.Evidence = slices.Clone(a.Evidence)
-	return a
-}
-
-// evictGroups makes room in a full group table: groups untouched for a
-// GroupWindow are closed; if that frees nothing, the oldest eighth goes.
-func (e *Engine) evictGroups(seen time.Time) {
-	for k, g := range e.groups {
-		if seen.Sub(g.touched) > e.cfg.GroupWindow {
-			delete(e.groups, k)
-		}
-	}
-	if len(e.groups) < e.cfg.MaxOpenAlerts {
-		return
-	}
-	n := evictOldest(e.groups, func(g *group) time.Time { return g.touched }, e.cfg.MaxOpenAlerts-e.cfg.MaxOpenAlerts/8-1)
-	e.stats.EvictedAlerts += n
-}
-
-// evictOldest deletes the least recently touched entries of m until at most
-// keep remain, and returns how many it deleted.
-func evictOldest[K comparable, V any](m map[K]V, touched func(V) time.Time, keep int) int {
-	if len(m) <= keep {
-		return 0
-	}
-	type kt struct {
-		k K
-		t time.Time
-	}
-	all := make([]kt, 0, len(m))
-	for k, v := range m {
-		all = append(all, kt{k, touched(v)})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
-	n := len(m) - max(keep, 0)
-	for _, x := range all[:n] {
-		delete(m, x.k)
-	}
-	return n
 }
 
 // Tick runs the timer-driven rules at now (the collector's clock):

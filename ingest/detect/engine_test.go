@@ -108,7 +108,7 @@ func TestBoundedMemory(t *testing.T) {
 		s.in.Seq = uint64(i + 1)
 		e.Observe(*s.in)
 		if i%3 == 0 {
-			d := rec(KindHeartbeat, at)
+			d := rec("heartbeat", at)
 			d.in.Device = fmt.Sprintf("dev%d", i)
 			e.Observe(*d.in)
 		}
@@ -154,7 +154,7 @@ func TestBoundedMemory(t *testing.T) {
 func TestLabelsAndCopies(t *testing.T) {
 	t.Parallel()
 	e := New(Config{})
-	s := rec(KindConfigChange, t0, "path", "/etc/config/network", "change", "modified")
+	s := rec("config_change", t0, "path", "/etc/config/network", "change", "modified")
 	s.in.Labels = map[string]string{"role": "router"}
 	a := e.Observe(*s.in)
 	if len(a) != 1 || a[0].Labels["role"] != "router" {
@@ -189,7 +189,7 @@ func TestFromRecord(t *testing.T) {
 		TimeNs: t0.UnixNano(), Kind: offboxv1.Kind_KIND_CONFIG_CHANGE, Source: "watch:/etc/ssh/sshd_config",
 		Attrs: []*offboxv1.Attr{{Key: "path", Value: "/etc/ssh/sshd_config"}}}}
 	in := FromRecord(r)
-	if in.Kind != KindConfigChange || in.Attrs["path"] != "/etc/ssh/sshd_config" || !in.DeviceTime.Equal(t0) ||
+	if in.Kind != "config_change" || in.Attrs["path"] != "/etc/ssh/sshd_config" || !in.DeviceTime.Equal(t0) ||
 		in.Seq != 4 || in.Index != 2 || in.Device != dev || !in.ReceivedTime.Equal(t0.Add(time.Second)) {
 		t.Fatalf("FromRecord = %+v", in)
 	}
@@ -198,8 +198,8 @@ func TestFromRecord(t *testing.T) {
 		t.Errorf("alerts = %+v", a)
 	}
 	pw := FromRecord(store.Record{Record: &offboxv1.Record{Kind: offboxv1.Kind_KIND_PASSWORD_AGE}})
-	if pw.Kind != KindPasswordAge {
-		t.Errorf("kind = %q, want %q", pw.Kind, KindPasswordAge)
+	if pw.Kind != "password_age" {
+		t.Errorf("kind = %q, want %q", pw.Kind, "password_age")
 	}
 	ev := FromIntegrityEvent(store.IntegrityEvent{Device: dev, Kind: store.EventFork, Time: t0, Seq: 3, Detail: "x"})
 	if ev != (IntegrityInput{Device: dev, Kind: store.EventFork, Time: t0, Seq: 3, Detail: "x"}) {
@@ -279,7 +279,7 @@ func BenchmarkObserveLogLines(b *testing.B) {
 				if auth {
 					l = fmt.Sprintf("Mar  2 10:00:00 sw1 sshd[1]: Failed password for root from 198.51.100.%d port 22 ssh2", i)
 				}
-				ins[i] = Input{Device: dev, Kind: KindLog, Body: []byte(l), DeviceTime: t0, ReceivedTime: t0}
+				ins[i] = Input{Device: dev, Kind: "log", Body: []byte(l), DeviceTime: t0, ReceivedTime: t0}
 			}
 			b.ReportAllocs()
 			i := 0

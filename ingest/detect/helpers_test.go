@@ -36,7 +36,7 @@ func session(s step, id, boot string) step { s.in.SessionID, s.in.BootID = id, b
 
 // line is a syslog line read at device time at.
 func line(at time.Time, format string, args ...any) step {
-	return withBody(rec(KindLog, at), at.Format(time.Stamp)+" sw1 "+fmt.Sprintf(format, args...))
+	return withBody(rec("log", at), at.Format(time.Stamp)+" sw1 "+fmt.Sprintf(format, args...))
 }
 
 func failed(at time.Time, user, source string) step {
@@ -48,7 +48,7 @@ func accepted(at time.Time, user, source string) step {
 }
 
 func boot(at time.Time, bootID, version, source, model string) step {
-	return withBody(rec(KindBoot, at, "boot_id", bootID, "firmware_version", version, "model", model),
+	return withBody(rec("boot", at, "boot_id", bootID, "firmware_version", version, "model", model),
 		fmt.Sprintf(`{"boot_id":%q,"firmware_version":%q,"firmware_source":%q,"model":%q}`, bootID, version, source, model))
 }
 

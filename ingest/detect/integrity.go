@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
-	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/internal/recordkind"
 )
 
 // EventChainRestart is the integrity event kind for a device whose agent
@@ -90,7 +90,7 @@ func FromRecord(r store.Record) Input {
 	if r.Record == nil {
 		return in
 	}
-	in.Kind = kindName(r.GetKind())
+	in.Kind = recordkind.WireName(int32(r.GetKind()))
 	in.Source, in.Body = r.GetSource(), r.GetBody()
 	if ns := r.GetTimeNs(); ns != 0 {
 		in.DeviceTime = time.Unix(0, ns)
@@ -102,23 +102,6 @@ func FromRecord(r store.Record) Input {
 		}
 	}
 	return in
-}
-
-// kindNames are the Kind names Input.Kind uses, made once rather than per
-// record.
-var kindNames = func() map[offboxv1.Kind]string {
-	m := map[offboxv1.Kind]string{}
-	for n, v := range offboxv1.Kind_value {
-		m[offboxv1.Kind(v)] = strings.ToLower(strings.TrimPrefix(n, "KIND_"))
-	}
-	return m
-}()
-
-func kindName(k offboxv1.Kind) string {
-	if n, ok := kindNames[k]; ok {
-		return n
-	}
-	return strings.ToLower(strings.TrimPrefix(k.String(), "KIND_"))
 }
 
 // SessionIDString is how Input.SessionID spells a batch's session id.

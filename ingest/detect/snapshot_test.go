@@ -14,7 +14,7 @@ func TestSnapshotRestoreKeepsBaselines(t *testing.T) {
 	t.Parallel()
 	old := New(Config{})
 	feed(old, session(boot(t0, "b1", "2.1.0", "os-release", "m1"), "s1", "b1"))
-	feed(old, rec(KindHeartbeat, t0.Add(time.Second), "heartbeat_interval", "5s"))
+	feed(old, rec("heartbeat", t0.Add(time.Second), "heartbeat_interval", "5s"))
 	snap, ok := old.Snapshot(dev)
 	if !ok {
 		t.Fatal("no snapshot for a device just seen")

@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/recordkind"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
 
@@ -27,29 +28,10 @@ import (
 // times sort as text.
 const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 
-// KindName is a kind's name as written and accepted: "log", "heartbeat" ...
-func KindName(k offboxv1.Kind) string {
-	return strings.ToLower(strings.TrimPrefix(k.String(), "KIND_"))
-}
-
-// ParseKind is the inverse of KindName.
-func ParseKind(s string) (offboxv1.Kind, error) {
-	v, ok := offboxv1.Kind_value["KIND_"+strings.ToUpper(s)]
-	if !ok || v == 0 {
-		return 0, fmt.Errorf("kind %q: want one of %s", s, strings.Join(kindNames(), ", "))
-	}
-	return offboxv1.Kind(v), nil
-}
-
-func kindNames() []string {
-	var out []string
-	for v := int32(1); ; v++ {
-		if _, ok := offboxv1.Kind_name[v]; !ok {
-			return out
-		}
-		out = append(out, KindName(offboxv1.Kind(v)))
-	}
-}
+// KindName is a kind's name as written: "log", "heartbeat" ... (the names
+// of internal/recordkind), or the number of a kind this version does not
+// know. queryarg.ParseKind reads it back.
+func KindName(k offboxv1.Kind) string { return recordkind.WireName(int32(k)) }
 
 // FlagNames names the bits of a record's flags: "partial", "no_newline",
 // and "bitN" for a bit this version has no name for.
@@ -65,19 +47,6 @@ func FlagNames(flags uint32) []string {
 		}
 	}
 	return names
-}
-
-// ParseSince reads a time bound: RFC 3339, or a duration such as 10m
-// meaning that long before now.
-func ParseSince(s string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time or a duration such as 10m", s)
-	}
-	return now.Add(-d), nil
 }
 
 // JSONRecord is one line of `records -json`.

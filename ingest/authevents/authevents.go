@@ -1,10 +1,12 @@
-// Package events reads the security events in stored log lines: every log
+// Package authevents reads the security events in stored log lines: every log
 // record that authlog.Parse recognises (a failed or accepted login, a sudo,
 // an account or password change) becomes one Event carrying the parsed
 // fields and where the line is stored. Events are derived on every query
 // from the stored records, never stored themselves, so they always agree
-// with the signed batches. It only reads; it never writes to a store.
-package events
+// with the signed batches. These are a device's login and account events,
+// not the collector's integrity events (store.Event, store.EventQuery). It
+// only reads; it never writes to a store.
+package authevents
 
 import (
 	"bufio"

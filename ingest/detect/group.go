@@ -1,0 +1,155 @@
+package detect
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// Grouping (see the package doc): an occurrence joins the open alert of the
+// same kind, device and key, or opens a new one; the number of open groups
+// and their evidence stay within the Config bounds.
+
+// raise adds an occurrence. a is the alert as it would be if new (Count and
+// Evidence covering everything that caused it, First when the earliest
+// cause precedes at); if an open group of the same
+// kind, device and key has its last occurrence within GroupWindow of at,
+// that group grows by inc and incEvidence instead. It returns a copy of the
+// alert as it now stands.
+func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
+	k := groupKey{a.Kind, a.Device, a.Key}
+	g := e.groups[k]
+	if !e.isOpen(a.Kind, a.Device, a.Key, at) {
+		g = nil
+	}
+	if g == nil {
+		if len(e.groups) >= e.cfg.MaxOpenAlerts {
+			e.evictGroups(seen)
+		}
+		if a.Count < 1 {
+			a.Count = 1
+		}
+		if a.First.IsZero() || a.First.After(at) {
+			a.First = at
+		}
+		a.Last = at
+		a.ID = groupID(a.Kind, a.Device, a.Key, a.First)
+		a.Labels = labels
+		a.Evidence = e.capEvidence(nil, a.Evidence)
+		e.groups[k] = &group{a: a, touched: seen}
+		out := cloneAlert(a)
+		out.Opened = true
+		return out
+	}
+	g.a.Count += inc
+	if at.After(g.a.Last) {
+		g.a.Last = at
+	}
+	if at.Before(g.a.First) {
+		g.a.First = at
+	}
+	escalated := severityRank(a.Severity) > severityRank(g.a.Severity)
+	if escalated {
+		g.a.Severity = a.Severity
+	}
+	g.a.Summary, g.a.Fields = a.Summary, a.Fields
+	if labels != nil {
+		g.a.Labels = labels
+	}
+	g.a.Evidence = e.capEvidence(g.a.Evidence, incEvidence)
+	g.touched = seen
+	out := cloneAlert(g.a)
+	out.Escalated = escalated
+	return out
+}
+
+// isOpen reports whether an alert of kind, device and key would group an
+// occurrence at at, so callers can skip building a new alert's evidence.
+func (e *Engine) isOpen(kind, device, key string, at time.Time) bool {
+	g := e.groups[groupKey{kind, device, key}]
+	return g != nil && at.Sub(g.a.Last) <= e.cfg.GroupWindow && g.a.First.Sub(at) <= e.cfg.GroupWindow
+}
+
+// raiseOne is raise for an occurrence counted once with its own evidence.
+func (e *Engine) raiseOne(a Alert, at, seen time.Time, labels map[string]string) Alert {
+	a.Count = 1
+	return e.raise(a, at, seen, 1, a.Evidence, labels)
+}
+
+func (e *Engine) capEvidence(have, add []Ref) []Ref {
+	room := e.cfg.MaxEvidence - len(have)
+	if room < len(add) {
+		e.stats.DroppedEvidence += len(add) - max(room, 0)
+		add = add[:max(room, 0)]
+	}
+	return append(have, add...)
+}
+
+// groupID is an alert group's identity: the same inputs always give the
+// same ID, so a replay after a restart upserts the rows it wrote before.
+func groupID(kind, device, key string, first time.Time) string {
+	h := sha256.New()
+	for _, s := range []string{kind, device, key, strconv.FormatInt(first.UnixNano(), 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func severityRank(s string) int {
+	switch s {
+	case SeverityCritical:
+		return 2
+	case SeverityWarning:
+		return 1
+	}
+	return 0
+}
+
+func cloneAlert(a Alert) Alert {
+	a.Fields = maps.Clone(a.Fields)
+	a.Labels = maps.Clone(a.Labels)
+	a.Evidence = slices.Clone(a.Evidence)
+	return a
+}
+
+// evictGroups makes room in a full group table: groups untouched for a
+// GroupWindow are closed; if that frees nothing, the oldest eighth goes.
+func (e *Engine) evictGroups(seen time.Time) {
+	for k, g := range e.groups {
+		if seen.Sub(g.touched) > e.cfg.GroupWindow {
+			delete(e.groups, k)
+		}
+	}
+	if len(e.groups) < e.cfg.MaxOpenAlerts {
+		return
+	}
+	n := evictOldest(e.groups, func(g *group) time.Time { return g.touched }, e.cfg.MaxOpenAlerts-e.cfg.MaxOpenAlerts/8-1)
+	e.stats.EvictedAlerts += n
+}
+
+// evictOldest deletes the least recently touched entries of m until at most
+// keep remain, and returns how many it deleted.
+func evictOldest[K comparable, V any](m map[K]V, touched func(V) time.Time, keep int) int {
+	if len(m) <= keep {
+		return 0
+	}
+	type kt struct {
+		k K
+		t time.Time
+	}
+	all := make([]kt, 0, len(m))
+	for k, v := range m {
+		all = append(all, kt{k, touched(v)})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].t.Before(all[j].t) })
+	n := len(m) - max(keep, 0)
+	for _, x := range all[:n] {
+		delete(m, x.k)
+	}
+	return n
+}
