@@ -2,10 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/offbox/offbox/agent"
+	"github.com/offbox/offbox/collectors/clock"
+	"github.com/offbox/offbox/collectors/journal"
+	"github.com/offbox/offbox/collectors/logread"
+	"github.com/offbox/offbox/collectors/syslog"
+	"github.com/offbox/offbox/collectors/watch"
 )
 
 // The YAML keys and the flags of offbox are a contract: users' files and
@@ -165,5 +174,68 @@ func TestEveryFlagParses(t *testing.T) {
 				t.Errorf("%q gave\n%s\nwant\n%s", tc.args, got, want)
 			}
 		})
+	}
+}
+
+// TestSummaryDefaults checks check-config's summary of a file that sets
+// nothing: every default it shows is the one the package applies (the idle
+// batch delay was once shown as 0s; the agent waits 10ms), and the rest of
+// the output is as it always was. File counts depend on the host.
+func TestSummaryDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "offbox.yaml")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := regexp.MustCompile(`\d+ files now`).ReplaceAllString(c.summary(), "N files now")
+	want := `  server        (TLS name )
+  tls          ca , cert , key 
+  tail         nothing (heartbeats only)
+  start_at     beginning (default)
+  heartbeat    15s (default)
+  batch        max 1048576 (default) bytes, 20000 (default) records, 200ms (default) delay, 10ms (default) when idle
+  memory       budget 8388608 (default) bytes, window 4 (default) batches
+  max_procs    1 (default)
+  host_root    / (default)
+  boot         on, firmware version from the built-in rules
+  clock        on, every address of ntp.internal (default) port 123 (default); every 1m4s (default), 4 (default) samples, window 8 (default), timeout 2s (default)
+  watch        on, 11 default paths (N files now), diffs for none (max 16384 (default) bytes), shadow /etc/shadow (default), passwd /etc/passwd (default), rescan every 30s (default), password age every 24h0m0s (default)
+  journal      off
+  syslog       off
+  logread      off
+  config_hash  42a039ece8de56b2
+`
+	if got != want {
+		t.Errorf("summary\n%s\nwant\n%s", got, want)
+	}
+	// The defaults shown are the packages' own.
+	for _, d := range []string{
+		fmt.Sprintf("%s (default) when idle", agent.DefaultBatchIdleDelay),
+		fmt.Sprintf("%s (default) delay", agent.DefaultBatchMaxDelay),
+		fmt.Sprintf("heartbeat    %s (default)", agent.DefaultHeartbeat),
+		fmt.Sprintf("every %s (default), %d (default) samples, window %d (default), timeout %s (default)",
+			clock.DefaultInterval, clock.DefaultSamples, clock.DefaultWindow, clock.DefaultTimeout),
+		fmt.Sprintf("every address of %s (default) port %d (default)", clock.DefaultName, clock.DefaultPort),
+		fmt.Sprintf("max %d (default) bytes), shadow %s (default), passwd %s (default), rescan every %s (default), password age every %s (default)",
+			watch.DefaultMaxDiffBytes, watch.DefaultShadow, watch.DefaultPasswd, watch.DefaultRescanEvery, watch.DefaultAgeEvery),
+	} {
+		if !strings.Contains(got, d) {
+			t.Errorf("summary does not show the package default %q:\n%s", d, got)
+		}
+	}
+	// Sections that are off show their defaults once on.
+	c.Journal.Enabled, c.Logread.Enabled, c.Syslog.UDP = true, true, []string{"127.0.0.1:1514"}
+	got = c.summary()
+	for _, d := range []string{
+		fmt.Sprintf("the system journal via %s []", journal.DefaultCommand),
+		fmt.Sprintf("max message %d (default) bytes", syslog.DefaultMaxMessageBytes),
+		fmt.Sprintf("logread      on, command %q", logread.DefaultCommand()),
+	} {
+		if !strings.Contains(got, d) {
+			t.Errorf("summary does not show the package default %q:\n%s", d, got)
+		}
 	}
 }
