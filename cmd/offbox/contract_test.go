@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -238,4 +239,37 @@ func TestSummaryDefaults(t *testing.T) {
 			t.Errorf("summary does not show the package default %q:\n%s", d, got)
 		}
 	}
+}
+
+// TestEveryFieldTagged checks that every field of the file's structs, the
+// packages' Configs included, has a yaml and a json tag: an untagged field
+// would silently become a key (yaml.v3 lowercases its name) and change every
+// device's config hash. A package adding a Config field that the file does
+// not set tags it `yaml:"-" json:"-"`.
+func TestEveryFieldTagged(t *testing.T) {
+	seen := map[reflect.Type]bool{}
+	var walk func(typ reflect.Type, path string)
+	walk = func(typ reflect.Type, path string) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ.PkgPath() == "time" || seen[typ] {
+			return
+		}
+		seen[typ] = true
+		for f := range typ.Fields() {
+			name := path + "." + f.Name
+			y, hasY := f.Tag.Lookup("yaml")
+			_, hasJ := f.Tag.Lookup("json")
+			switch {
+			case f.Anonymous && y == ",inline":
+				walk(f.Type, name)
+			case !hasY || !hasJ:
+				t.Errorf("%s (%s) has no yaml or json tag", name, typ)
+			case y != "-":
+				walk(f.Type, name)
+			}
+		}
+	}
+	walk(reflect.TypeFor[config](), "config")
 }
