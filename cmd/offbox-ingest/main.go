@@ -24,6 +24,7 @@ import (
 	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/config"
 	"github.com/offbox/offbox/ingest/export"
+	"github.com/offbox/offbox/ingest/leader"
 	"github.com/offbox/offbox/ingest/notify"
 	"github.com/offbox/offbox/ingest/queryarg"
 	"github.com/offbox/offbox/ingest/server"
@@ -207,9 +208,13 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fleet := &fleetWork{coord: coord, runner: runner, disp: disp, st: st, retention: cfg.Retention, log: log}
+	fleet, err := leader.New(leader.Config{Coordinator: coord, Detector: runner, Delivery: disp, Store: st,
+		Keep: cfg.Retention, Logger: log})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
-		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: fleet.offer, Locks: coord,
+		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: fleet.Offer, Locks: coord,
 		Revocations: st.Revocations, Limits: serverLimits(cfg)})
 	if err != nil {
 		return err
@@ -233,7 +238,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	fleetDone := make(chan struct{})
 	go func() {
 		defer close(fleetDone)
-		if err := fleet.run(bg); err != nil {
+		if err := fleet.Run(bg); err != nil {
 			log.Error("detection stopped", "err", err)
 			stop() // a collector that stores without detecting is not what was asked for
 		}

@@ -21,103 +21,79 @@ import (
 	"github.com/offbox/offbox/agent"
 	"github.com/offbox/offbox/collectors/boot"
 	"github.com/offbox/offbox/collectors/clock"
+	"github.com/offbox/offbox/collectors/filetail"
 	"github.com/offbox/offbox/collectors/journal"
 	"github.com/offbox/offbox/collectors/logread"
 	"github.com/offbox/offbox/collectors/syslog"
 	"github.com/offbox/offbox/collectors/watch"
 	"github.com/offbox/offbox/internal/yamlconf"
+	"github.com/offbox/offbox/transport/tlsconf"
 )
 
 // config is the agent's configuration file (see packaging/offbox.yaml); flags of
-// `offbox run` override it. Zero values mean the defaults.
+// `offbox run` override it. Zero values mean the defaults. Each collector's
+// section is that package's Config, whose yaml tags name its keys and whose
+// zero values are its exported defaults; this file only composes them. The
+// JSON form (same keys, same order) is what the config hash is taken from.
 type config struct {
-	Server            string         `yaml:"server" json:"server"`
-	ServerName        string         `yaml:"server_name" json:"server_name"`
-	TLS               tlsFiles       `yaml:"tls" json:"tls"`
-	Renew             renewSection   `yaml:"renew" json:"renew"`
-	Tail              []string       `yaml:"tail" json:"tail"`
-	StartAt           string         `yaml:"start_at" json:"start_at"`
-	MaxLineBytes      int            `yaml:"max_line_bytes" json:"max_line_bytes"`
-	Heartbeat         time.Duration  `yaml:"heartbeat" json:"heartbeat"`
-	Batch             batchConfig    `yaml:"batch" json:"batch"`
-	MemoryBudgetBytes int64          `yaml:"memory_budget_bytes" json:"memory_budget_bytes"`
-	MaxProcs          int            `yaml:"max_procs" json:"max_procs"`
-	Window            int            `yaml:"window" json:"window"`
-	HostRoot          string         `yaml:"host_root" json:"host_root"`
-	Boot              bootSection    `yaml:"boot" json:"boot"`
-	Clock             clockSection   `yaml:"clock" json:"clock"`
-	Watch             watchSection   `yaml:"watch" json:"watch"`
-	Journal           journalSection `yaml:"journal" json:"journal"`
-	Syslog            syslogSection  `yaml:"syslog" json:"syslog"`
-	Logread           logreadSection `yaml:"logread" json:"logread"`
+	Server            string           `yaml:"server" json:"server"`
+	ServerName        string           `yaml:"server_name" json:"server_name"`
+	TLS               tlsconf.Files    `yaml:"tls" json:"tls"`
+	Renew             renewSection     `yaml:"renew" json:"renew"`
+	Files             `yaml:",inline"` // tail, start_at, max_line_bytes
+	Heartbeat         time.Duration    `yaml:"heartbeat" json:"heartbeat"`
+	Batch             batchConfig      `yaml:"batch" json:"batch"`
+	MemoryBudgetBytes int64            `yaml:"memory_budget_bytes" json:"memory_budget_bytes"`
+	MaxProcs          int              `yaml:"max_procs" json:"max_procs"`
+	Window            int              `yaml:"window" json:"window"`
+	HostRoot          string           `yaml:"host_root" json:"host_root"`
+	Boot              bootSection      `yaml:"boot" json:"boot"`
+	Clock             clockSection     `yaml:"clock" json:"clock"`
+	Watch             watchSection     `yaml:"watch" json:"watch"`
+	Journal           journalSection   `yaml:"journal" json:"journal"`
+	Syslog            syslog.Config    `yaml:"syslog" json:"syslog"` // listens only where told
+	Logread           logreadSection   `yaml:"logread" json:"logread"`
 }
+
+// Files configures collectors/filetail; its keys sit at the top level of the
+// file. (An alias, so that the embedded field is named for what it holds.)
+type Files = filetail.Config
 
 // journalSection configures collectors/journal (journalctl --follow
 // --output=export, resumed at the acknowledged cursor). Off by default.
 type journalSection struct {
-	Enabled   bool     `yaml:"enabled" json:"enabled"`     // default false
-	Command   string   `yaml:"command" json:"command"`     // "": journalctl from PATH
-	Args      []string `yaml:"args" json:"args"`           // more journalctl arguments
-	File      string   `yaml:"file" json:"file"`           // --file
-	Directory string   `yaml:"directory" json:"directory"` // --directory
-	StartAt   string   `yaml:"start_at" json:"start_at"`   // without a checkpoint: beginning (default) or end
-}
-
-// syslogSection configures collectors/syslog; it listens only where told.
-type syslogSection struct {
-	Unix            []string `yaml:"unix" json:"unix"` // datagram socket paths, e.g. /dev/log
-	UDP             []string `yaml:"udp" json:"udp"`   // host:port
-	TCP             []string `yaml:"tcp" json:"tcp"`   // host:port
-	MaxMessageBytes int      `yaml:"max_message_bytes" json:"max_message_bytes"`
+	Enabled        bool `yaml:"enabled" json:"enabled"` // default false
+	journal.Config `yaml:",inline"`
 }
 
 // logreadSection configures collectors/logread (OpenWrt's logread -f). Off
 // by default.
 type logreadSection struct {
-	Enabled bool     `yaml:"enabled" json:"enabled"` // default false
-	Command []string `yaml:"command" json:"command"` // argv; nil: [logread, -f]
+	Enabled        bool `yaml:"enabled" json:"enabled"` // default false
+	logread.Config `yaml:",inline"`
 }
 
 // bootSection configures collectors/boot (one BOOT record at start).
 type bootSection struct {
-	Enabled         *bool    `yaml:"enabled" json:"enabled"`                   // nil: true
-	FirmwareFile    string   `yaml:"firmware_file" json:"firmware_file"`       // under host_root
-	FirmwareCommand []string `yaml:"firmware_command" json:"firmware_command"` // argv
+	Enabled     *bool `yaml:"enabled" json:"enabled"` // nil: true
+	boot.Config `yaml:",inline"`
 }
 
 // clockSection configures collectors/clock (NTP offset, one CLOCK record
 // per interval, and the clock summary of each heartbeat).
 type clockSection struct {
-	Enabled  *bool         `yaml:"enabled" json:"enabled"` // nil: true
-	Servers  []string      `yaml:"servers" json:"servers"` // host or host:port
-	Name     string        `yaml:"name" json:"name"`       // "": ntp.internal when Servers is empty
-	Port     int           `yaml:"port" json:"port"`       // of the servers Name resolves to; 0: 123
-	Interval time.Duration `yaml:"interval" json:"interval"`
-	Samples  int           `yaml:"samples" json:"samples"` // per server per poll
-	Window   int           `yaml:"window" json:"window"`   // samples kept per server
-	Timeout  time.Duration `yaml:"timeout" json:"timeout"` // per NTP query
+	Enabled      *bool `yaml:"enabled" json:"enabled"` // nil: true
+	clock.Config `yaml:",inline"`
 }
 
 // watchSection configures collectors/watch (config files, shadow, passwd).
 type watchSection struct {
-	Enabled          *bool         `yaml:"enabled" json:"enabled"`       // nil: true
-	Paths            []string      `yaml:"paths" json:"paths"`           // nil: watch.DefaultPaths(); [] watches no file
-	DiffPaths        []string      `yaml:"diff_paths" json:"diff_paths"` // globs whose records carry a diff
-	MaxDiffBytes     int           `yaml:"max_diff_bytes" json:"max_diff_bytes"`
-	Shadow           string        `yaml:"shadow" json:"shadow"` // "": /etc/shadow; "-": off
-	Passwd           string        `yaml:"passwd" json:"passwd"` // "": /etc/passwd; "-": off
-	Rescan           time.Duration `yaml:"rescan" json:"rescan"`
-	PasswordAgeEvery time.Duration `yaml:"password_age_every" json:"password_age_every"`
+	Enabled      *bool `yaml:"enabled" json:"enabled"` // nil: true
+	watch.Config `yaml:",inline"`
 }
 
 // enabled reads an enabled key whose default is true.
 func enabled(b *bool) bool { return b == nil || *b }
-
-type tlsFiles struct {
-	CA   string `yaml:"ca" json:"ca"`
-	Cert string `yaml:"cert" json:"cert"`
-	Key  string `yaml:"key" json:"key"`
-}
 
 // renewSection configures certificate renewal (agent.Renewal): before the
 // device certificate expires, a new key is made and certified by the
@@ -128,6 +104,7 @@ type renewSection struct {
 	Check   time.Duration `yaml:"check" json:"check"`     // how often the certificate's remaining life is looked at; default 1h
 }
 
+// batchConfig is agent.Config's Batch* fields, grouped in the file.
 type batchConfig struct {
 	MaxBytes   int           `yaml:"max_bytes" json:"max_bytes"`
 	MaxRecords int           `yaml:"max_records" json:"max_records"`
@@ -218,7 +195,7 @@ func (c *config) validate() error {
 			return fieldErr(fmt.Sprintf("%q is not host:port", c.Server), "server")
 		}
 	}
-	for i, g := range c.Tail {
+	for i, g := range c.Paths {
 		if err := checkGlob(g); err != nil {
 			return fieldErr(err.Error(), "tail", strconv.Itoa(i))
 		}
@@ -247,8 +224,8 @@ func (c *config) validate() error {
 		{int64(c.Clock.Window), []string{"clock", "window"}},
 		{int64(c.Clock.Timeout), []string{"clock", "timeout"}},
 		{int64(c.Watch.MaxDiffBytes), []string{"watch", "max_diff_bytes"}},
-		{int64(c.Watch.Rescan), []string{"watch", "rescan"}},
-		{int64(c.Watch.PasswordAgeEvery), []string{"watch", "password_age_every"}},
+		{int64(c.Watch.RescanEvery), []string{"watch", "rescan"}},
+		{int64(c.Watch.AgeEvery), []string{"watch", "password_age_every"}},
 		{int64(c.Syslog.MaxMessageBytes), []string{"syslog", "max_message_bytes"}},
 	}
 	for _, f := range ints {
@@ -314,8 +291,8 @@ func (c *config) validateClock() error {
 			return fieldErr(bare(err, "clock"), "clock", "name")
 		}
 	}
-	if k.Port < 0 || k.Port > 65535 {
-		return fieldErr(fmt.Sprintf("%d is not a port", k.Port), "clock", "port")
+	if k.NamePort < 0 || k.NamePort > 65535 {
+		return fieldErr(fmt.Sprintf("%d is not a port", k.NamePort), "clock", "port")
 	}
 	if _, err := clock.New(c.clockConfig(nil)); err != nil {
 		return fieldErr(bare(err, "clock"), "clock")
@@ -401,18 +378,26 @@ func (c *config) validateLogSources() error {
 	return nil
 }
 
+// journalConfig, syslogConfig, logreadConfig, bootConfig, clockConfig and
+// watchConfig are the file's sections with what the file does not say (the
+// host root, the logger) filled in; zero values stay zero, so the packages'
+// defaults apply.
 func (c *config) journalConfig(log *slog.Logger) journal.Config {
-	j := c.Journal
-	return journal.Config{Command: j.Command, Args: j.Args, File: j.File, Directory: j.Directory, StartAt: j.StartAt, Logger: log}
+	j := c.Journal.Config
+	j.Logger = log
+	return j
 }
 
 func (c *config) syslogConfig(log *slog.Logger) syslog.Config {
 	s := c.Syslog
-	return syslog.Config{Unix: s.Unix, UDP: s.UDP, TCP: s.TCP, MaxMessageBytes: s.MaxMessageBytes, Logger: log}
+	s.Logger = log
+	return s
 }
 
 func (c *config) logreadConfig(log *slog.Logger) logread.Config {
-	return logread.Config{Command: c.Logread.Command, Logger: log}
+	l := c.Logread.Config
+	l.Logger = log
+	return l
 }
 
 // syslogEnabled reports whether the syslog section listens anywhere.
@@ -424,23 +409,29 @@ func (c *config) syslogEnabled() bool {
 // that already names the key.
 func bare(err error, pkg string) string { return strings.TrimPrefix(err.Error(), pkg+": ") }
 
-// bootConfig, clockConfig and watchConfig turn the file's sections into the
-// collectors' configs; zero values stay zero, so the packages' defaults
-// apply.
 func (c *config) bootConfig() boot.Config {
-	return boot.Config{Root: c.HostRoot, FirmwareFile: c.Boot.FirmwareFile, FirmwareCommand: c.Boot.FirmwareCommand}
+	b := c.Boot.Config
+	b.Root = c.HostRoot
+	return b
 }
 
 func (c *config) clockConfig(log *slog.Logger) clock.Config {
-	k := c.Clock
-	return clock.Config{Servers: k.Servers, Name: k.Name, NamePort: k.Port, Interval: k.Interval,
-		Samples: k.Samples, Window: k.Window, Timeout: k.Timeout, Root: c.HostRoot, Logger: log}
+	k := c.Clock.Config
+	k.Root, k.Logger = c.HostRoot, log
+	return k
 }
 
 func (c *config) watchConfig(log *slog.Logger) watch.Config {
-	w := c.Watch
-	return watch.Config{Root: c.HostRoot, Paths: w.Paths, DiffPaths: w.DiffPaths, MaxDiffBytes: w.MaxDiffBytes,
-		Shadow: w.Shadow, Passwd: w.Passwd, RescanEvery: w.Rescan, AgeEvery: w.PasswordAgeEvery, Logger: log}
+	w := c.Watch.Config
+	w.Root, w.Logger = c.HostRoot, log
+	return w
+}
+
+// filetailConfig is the top-level tail keys with the logger.
+func (c *config) filetailConfig(log *slog.Logger) filetail.Config {
+	t := c.Files
+	t.Logger = log
+	return t
 }
 
 // checkGlob reports a malformed glob. filepath.Match reports a bad pattern
@@ -492,22 +483,15 @@ func (c *config) hash() string {
 }
 
 // runFlags are the flags of `offbox run` (and the subset `offbox inspect`
-// takes); set ones override the file.
+// takes); set ones override the file. Each flag is declared once, with the
+// key it overrides: it parses into that key of c, and set copies the key
+// over the file's value.
 type runFlags struct {
 	fs         *flag.FlagSet
 	configPath string
 	dryRun     bool
-	c          config // flag values; only those set are applied
-	tail       globList
-	ntpServers globList
-	noBoot     bool
-	noClock    bool
-	noWatch    bool
-	syslogUnix globList
-	syslogUDP  globList
-	syslogTCP  globList
-	journal    bool
-	logread    bool
+	c          config                   // flag values; only those set are applied
+	set        map[string]func(*config) // by flag name: apply the flag's value
 }
 
 type globList []string
@@ -515,36 +499,76 @@ type globList []string
 func (g *globList) String() string     { return strings.Join(*g, ",") }
 func (g *globList) Set(v string) error { *g = append(*g, v); return nil }
 
+// key declares a flag that overrides the key that field points to (in the
+// flag values, and in the config being built).
+func key[T any](f *runFlags, name, usage string, field func(*config) *T) {
+	p := field(&f.c)
+	switch p := any(p).(type) {
+	case *string:
+		f.fs.StringVar(p, name, "", usage)
+	case *bool:
+		f.fs.BoolVar(p, name, false, usage)
+	case *int64:
+		f.fs.Int64Var(p, name, 0, usage)
+	case *time.Duration:
+		f.fs.DurationVar(p, name, 0, usage)
+	case *[]string: // repeatable; replaces the file's list
+		f.fs.Var((*globList)(p), name, usage)
+	default:
+		panic(fmt.Sprintf("flag -%s: no flag type for %T", name, p))
+	}
+	f.set[name] = func(c *config) { *field(c) = *p }
+}
+
+// off declares a boolean flag that, when true, sets an enabled key (default
+// true) to false; -no-x=false leaves the file's value.
+func off(f *runFlags, name, usage string, field func(*config) **bool) {
+	v := f.fs.Bool(name, false, usage)
+	f.set[name] = func(c *config) {
+		if *v {
+			no := false
+			*field(c) = &no
+		}
+	}
+}
+
+func newFlags(name string) *runFlags {
+	f := &runFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), set: map[string]func(*config){}}
+	f.fs.StringVar(&f.configPath, "config", "", "configuration file (YAML); flags override it")
+	return f
+}
+
 func newRunFlags() *runFlags {
-	f := &runFlags{fs: flag.NewFlagSet("run", flag.ContinueOnError)}
-	fs := f.fs
-	fs.StringVar(&f.configPath, "config", "", "configuration file (YAML); flags override it")
-	fs.BoolVar(&f.dryRun, "dry-run", false, "connect to nothing, print every record as a line of JSON on stdout")
-	fs.StringVar(&f.c.Server, "server", "", "collector service `host:port`")
-	fs.StringVar(&f.c.ServerName, "server-name", "", "TLS `name` the collector's certificate must carry (default: the server's host)")
-	fs.StringVar(&f.c.TLS.CA, "ca", "", "CA certificate `file` (PEM) that signed the collector's certificate")
-	fs.StringVar(&f.c.TLS.Cert, "cert", "", "device certificate `file` (PEM); its CN is the device id")
-	fs.StringVar(&f.c.TLS.Key, "key", "", "device private key `file` (PEM)")
-	fs.Var(&f.tail, "tail", "file or `glob` to tail (repeatable; replaces the config's list)")
-	fs.StringVar(&f.c.StartAt, "start-at", "", "where files without checkpoint start: beginning or end")
-	fs.DurationVar(&f.c.Heartbeat, "heartbeat", 0, "heartbeat `interval` (default 15s)")
-	fs.Int64Var(&f.c.MemoryBudgetBytes, "memory-budget", 0, "`bytes` of records held until acknowledged (default 8 MiB)")
+	f := newFlags("run")
+	f.fs.BoolVar(&f.dryRun, "dry-run", false, "connect to nothing, print every record as a line of JSON on stdout")
+	key(f, "server", "collector service `host:port`", func(c *config) *string { return &c.Server })
+	key(f, "server-name", "TLS `name` the collector's certificate must carry (default: the server's host)",
+		func(c *config) *string { return &c.ServerName })
+	key(f, "ca", "CA certificate `file` (PEM) that signed the collector's certificate", func(c *config) *string { return &c.TLS.CA })
+	key(f, "cert", "device certificate `file` (PEM); its CN is the device id", func(c *config) *string { return &c.TLS.Cert })
+	key(f, "key", "device private key `file` (PEM)", func(c *config) *string { return &c.TLS.Key })
+	key(f, "tail", "file or `glob` to tail (repeatable; replaces the config's list)", func(c *config) *[]string { return &c.Paths })
+	key(f, "start-at", "where files without checkpoint start: beginning or end", func(c *config) *string { return &c.StartAt })
+	key(f, "heartbeat", fmt.Sprintf("heartbeat `interval` (default %s)", agent.DefaultHeartbeat),
+		func(c *config) *time.Duration { return &c.Heartbeat })
+	key(f, "memory-budget", fmt.Sprintf("`bytes` of records held until acknowledged (default %d MiB)", agent.DefaultMemoryBudget>>20),
+		func(c *config) *int64 { return &c.MemoryBudgetBytes })
 	f.hostFlags()
-	fs.BoolVar(&f.noBoot, "no-boot", false, "send no BOOT record at start (boot.enabled: false)")
-	fs.BoolVar(&f.noClock, "no-clock", false, "measure no clock offset (clock.enabled: false)")
-	fs.BoolVar(&f.noWatch, "no-watch", false, "watch no files or accounts (watch.enabled: false)")
-	fs.BoolVar(&f.journal, "journal", false, "follow the systemd journal (journal.enabled)")
-	fs.BoolVar(&f.logread, "logread", false, "follow OpenWrt's logread -f (logread.enabled)")
-	fs.Var(&f.syslogUnix, "syslog-unix", "syslog datagram socket `path` to create (repeatable; replaces syslog.unix)")
-	fs.Var(&f.syslogUDP, "syslog-udp", "syslog UDP `host:port` (repeatable; replaces syslog.udp)")
-	fs.Var(&f.syslogTCP, "syslog-tcp", "syslog TCP `host:port` (repeatable; replaces syslog.tcp)")
+	off(f, "no-boot", "send no BOOT record at start (boot.enabled: false)", func(c *config) **bool { return &c.Boot.Enabled })
+	off(f, "no-clock", "measure no clock offset (clock.enabled: false)", func(c *config) **bool { return &c.Clock.Enabled })
+	off(f, "no-watch", "watch no files or accounts (watch.enabled: false)", func(c *config) **bool { return &c.Watch.Enabled })
+	key(f, "journal", "follow the systemd journal (journal.enabled)", func(c *config) *bool { return &c.Journal.Enabled })
+	key(f, "logread", "follow OpenWrt's logread -f (logread.enabled)", func(c *config) *bool { return &c.Logread.Enabled })
+	key(f, "syslog-unix", "syslog datagram socket `path` to create (repeatable; replaces syslog.unix)",
+		func(c *config) *[]string { return &c.Syslog.Unix })
+	key(f, "syslog-udp", "syslog UDP `host:port` (repeatable; replaces syslog.udp)", func(c *config) *[]string { return &c.Syslog.UDP })
+	key(f, "syslog-tcp", "syslog TCP `host:port` (repeatable; replaces syslog.tcp)", func(c *config) *[]string { return &c.Syslog.TCP })
 	return f
 }
 
 // newInspectFlags are the flags of `offbox inspect`.
 func newInspectFlags() *runFlags {
-	f := &runFlags{fs: flag.NewFlagSet("inspect", flag.ContinueOnError)}
-	f.fs.StringVar(&f.configPath, "config", "", "configuration file (YAML); flags override it")
+	f := newFlags("inspect")
 	f.hostFlags()
 	return f
 }
@@ -552,9 +576,11 @@ func newInspectFlags() *runFlags {
 // hostFlags are the flags run and inspect share: where the host is and
 // which NTP servers to measure against.
 func (f *runFlags) hostFlags() {
-	f.fs.StringVar(&f.c.HostRoot, "host-root", "", "`dir` where /proc, /sys and /etc are read (default /)")
-	f.fs.Var(&f.ntpServers, "ntp-server", "NTP server `host[:port]` (repeatable; replaces clock.servers)")
-	f.fs.StringVar(&f.c.Clock.Name, "ntp-name", "", "DNS `name` whose every address is an NTP server (default ntp.internal when no server is set)")
+	key(f, "host-root", "`dir` where /proc, /sys and /etc are read (default /)", func(c *config) *string { return &c.HostRoot })
+	key(f, "ntp-server", "NTP server `host[:port]` (repeatable; replaces clock.servers)",
+		func(c *config) *[]string { return &c.Clock.Servers })
+	key(f, "ntp-name", fmt.Sprintf("DNS `name` whose every address is an NTP server (default %s when no server is set)", clock.DefaultName),
+		func(c *config) *string { return &c.Clock.Name })
 }
 
 // effective loads the config file if any and applies the flags that were set.
@@ -566,55 +592,9 @@ func (f *runFlags) effective() (*config, error) {
 			return nil, err
 		}
 	}
-	off := func(b **bool) { v := false; *b = &v }
 	f.fs.Visit(func(fl *flag.Flag) {
-		switch fl.Name {
-		case "server":
-			c.Server = f.c.Server
-		case "server-name":
-			c.ServerName = f.c.ServerName
-		case "ca":
-			c.TLS.CA = f.c.TLS.CA
-		case "cert":
-			c.TLS.Cert = f.c.TLS.Cert
-		case "key":
-			c.TLS.Key = f.c.TLS.Key
-		case "tail":
-			c.Tail = f.tail
-		case "start-at":
-			c.StartAt = f.c.StartAt
-		case "heartbeat":
-			c.Heartbeat = f.c.Heartbeat
-		case "memory-budget":
-			c.MemoryBudgetBytes = f.c.MemoryBudgetBytes
-		case "host-root":
-			c.HostRoot = f.c.HostRoot
-		case "ntp-server":
-			c.Clock.Servers = f.ntpServers
-		case "ntp-name":
-			c.Clock.Name = f.c.Clock.Name
-		case "no-boot":
-			if f.noBoot {
-				off(&c.Boot.Enabled)
-			}
-		case "no-clock":
-			if f.noClock {
-				off(&c.Clock.Enabled)
-			}
-		case "no-watch":
-			if f.noWatch {
-				off(&c.Watch.Enabled)
-			}
-		case "journal":
-			c.Journal.Enabled = f.journal
-		case "logread":
-			c.Logread.Enabled = f.logread
-		case "syslog-unix":
-			c.Syslog.Unix = f.syslogUnix
-		case "syslog-udp":
-			c.Syslog.UDP = f.syslogUDP
-		case "syslog-tcp":
-			c.Syslog.TCP = f.syslogTCP
+		if set := f.set[fl.Name]; set != nil {
+			set(c)
 		}
 	})
 	if err := c.validate(); err != nil {
@@ -629,10 +609,10 @@ func (c *config) summary() string {
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-12s %s\n", k, v) }
 	row("server", fmt.Sprintf("%s (TLS name %s)", c.Server, c.serverName()))
 	row("tls", fmt.Sprintf("ca %s, cert %s, key %s", c.TLS.CA, c.TLS.Cert, c.TLS.Key))
-	if len(c.Tail) == 0 {
+	if len(c.Paths) == 0 {
 		row("tail", "nothing (heartbeats only)")
 	}
-	for _, g := range c.Tail {
+	for _, g := range c.Paths {
 		m, _ := filepath.Glob(g)
 		row("tail", fmt.Sprintf("%s (%d files now)", g, len(m)))
 	}
@@ -648,7 +628,7 @@ func (c *config) summary() string {
 		or(strconv.Itoa(c.Batch.MaxBytes), strconv.Itoa(agent.DefaultBatchMaxBytes)),
 		or(strconv.Itoa(c.Batch.MaxRecords), strconv.Itoa(agent.DefaultBatchMaxRecords)),
 		or(c.Batch.MaxDelay.String(), agent.DefaultBatchMaxDelay.String()),
-		or(c.Batch.IdleDelay.String(), "0s")))
+		or(c.Batch.IdleDelay.String(), agent.DefaultBatchIdleDelay.String())))
 	row("memory", fmt.Sprintf("budget %s bytes, window %s batches",
 		or(strconv.FormatInt(c.MemoryBudgetBytes, 10), strconv.Itoa(agent.DefaultMemoryBudget)),
 		or(strconv.Itoa(c.Window), strconv.Itoa(agent.DefaultWindow))))
@@ -663,21 +643,6 @@ func (c *config) summary() string {
 	row("config_hash", c.hash())
 	return b.String()
 }
-
-// The defaults of the collectors, as their packages document them, for the
-// summary (a zero value in the file means these).
-const (
-	defaultNTPName     = "ntp.internal"
-	defaultNTPPort     = 123
-	defaultNTPInterval = 64 * time.Second
-	defaultNTPSamples  = 4
-	defaultNTPWindow   = 8
-	defaultNTPTimeout  = 2 * time.Second
-	defaultRescan      = 30 * time.Second
-	defaultAgeEvery    = 24 * time.Hour
-	defaultMaxDiff     = 16 << 10
-	defaultSyslogMax   = 64 << 10
-)
 
 func (c *config) bootSummary() string {
 	switch b := c.Boot; {
@@ -703,13 +668,13 @@ func (c *config) clockSummary(or func(v, def string) string) string {
 	}
 	switch {
 	case k.Name != "":
-		src = append(src, fmt.Sprintf("every address of %s port %s", k.Name, or(strconv.Itoa(k.Port), strconv.Itoa(defaultNTPPort))))
+		src = append(src, fmt.Sprintf("every address of %s port %s", k.Name, or(strconv.Itoa(k.NamePort), strconv.Itoa(clock.DefaultPort))))
 	case len(k.Servers) == 0:
-		src = append(src, fmt.Sprintf("every address of %s (default) port %s", defaultNTPName, or(strconv.Itoa(k.Port), strconv.Itoa(defaultNTPPort))))
+		src = append(src, fmt.Sprintf("every address of %s (default) port %s", clock.DefaultName, or(strconv.Itoa(k.NamePort), strconv.Itoa(clock.DefaultPort))))
 	}
 	return fmt.Sprintf("on, %s; every %s, %s samples, window %s, timeout %s", strings.Join(src, " and "),
-		or(k.Interval.String(), defaultNTPInterval.String()), or(strconv.Itoa(k.Samples), strconv.Itoa(defaultNTPSamples)),
-		or(strconv.Itoa(k.Window), strconv.Itoa(defaultNTPWindow)), or(k.Timeout.String(), defaultNTPTimeout.String()))
+		or(k.Interval.String(), clock.DefaultInterval.String()), or(strconv.Itoa(k.Samples), strconv.Itoa(clock.DefaultSamples)),
+		or(strconv.Itoa(k.Window), strconv.Itoa(clock.DefaultWindow)), or(k.Timeout.String(), clock.DefaultTimeout.String()))
 }
 
 func (c *config) watchSummary(or func(v, def string) string) string {
@@ -741,9 +706,9 @@ func (c *config) watchSummary(or func(v, def string) string) string {
 		return or(v, def)
 	}
 	return fmt.Sprintf("on, %d %s paths (%d files now), diffs for %s (max %s bytes), shadow %s, passwd %s, rescan every %s, password age every %s",
-		len(paths), which, files, diff, or(strconv.Itoa(w.MaxDiffBytes), strconv.Itoa(defaultMaxDiff)),
-		acct(w.Shadow, "/etc/shadow"), acct(w.Passwd, "/etc/passwd"),
-		or(w.Rescan.String(), defaultRescan.String()), or(w.PasswordAgeEvery.String(), defaultAgeEvery.String()))
+		len(paths), which, files, diff, or(strconv.Itoa(w.MaxDiffBytes), strconv.Itoa(watch.DefaultMaxDiffBytes)),
+		acct(w.Shadow, watch.DefaultShadow), acct(w.Passwd, watch.DefaultPasswd),
+		or(w.RescanEvery.String(), watch.DefaultRescanEvery.String()), or(w.AgeEvery.String(), watch.DefaultAgeEvery.String()))
 }
 
 func (c *config) journalSummary() string {
@@ -760,7 +725,7 @@ func (c *config) journalSummary() string {
 	}
 	cmd := j.Command
 	if cmd == "" {
-		cmd = "journalctl"
+		cmd = journal.DefaultCommand
 	}
 	start := j.StartAt
 	if start == "" {
@@ -775,7 +740,7 @@ func (c *config) syslogSummary(or func(v, def string) string) string {
 	}
 	s := c.Syslog
 	return fmt.Sprintf("on, unix %q, udp %q, tcp %q, max message %s bytes", s.Unix, s.UDP, s.TCP,
-		or(strconv.Itoa(s.MaxMessageBytes), strconv.Itoa(defaultSyslogMax)))
+		or(strconv.Itoa(s.MaxMessageBytes), strconv.Itoa(syslog.DefaultMaxMessageBytes)))
 }
 
 func (c *config) logreadSummary() string {
@@ -784,7 +749,7 @@ func (c *config) logreadSummary() string {
 	}
 	cmd := c.Logread.Command
 	if len(cmd) == 0 {
-		cmd = []string{"logread", "-f"}
+		cmd = logread.DefaultCommand()
 	}
 	return fmt.Sprintf("on, command %q", cmd)
 }

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,11 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/status"
-
+	"github.com/offbox/offbox/transport/enroll"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -95,7 +87,7 @@ func enrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	certFile, keyFile := filepath.Join(*dir, "device.pem"), filepath.Join(*dir, "device-key.pem")
 	if *ifNeeded {
-		cert, err := validCredential(certFile, keyFile, pool, time.Now())
+		cert, err := enroll.ValidCredential(certFile, keyFile, pool, time.Now(), enrollMargin)
 		if err == nil {
 			fmt.Fprintf(stdout, "offbox enroll: %s already holds the certificate of %s, valid until %s; nothing to do\n",
 				*dir, cert.Subject.CommonName, cert.NotAfter.Format(time.RFC3339))
@@ -118,18 +110,18 @@ func enrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if err != nil {
 		return failf("generating the key: %v", err)
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "offbox enroll"}}, key)
+	csr, err := enroll.CSR(key)
 	if err != nil {
 		return failf("making the CSR: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, enrollTimeout)
 	defer cancel()
-	resp, err := requestCertificate(ctx, *server, &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, ServerName: *serverName},
+	resp, err := enroll.Request(ctx, *server, &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, ServerName: *serverName},
 		&offboxv1.EnrollRequest{Token: *token, CsrDer: csr})
 	if err != nil {
 		return failf("%s: %v", *server, err)
 	}
-	cert, err := checkIssued(resp.GetCertificateDer(), resp.GetDeviceId(), key, pool, time.Now())
+	cert, err := enroll.CheckIssued(resp.GetCertificateDer(), resp.GetDeviceId(), key, pool, time.Now())
 	if err != nil {
 		return failf("the collector's answer is unusable: %v", err)
 	}
@@ -154,75 +146,4 @@ func loadPool(caFile string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("-ca %s: no PEM certificate found", caFile)
 	}
 	return pool, nil
-}
-
-// requestCertificate calls Enrollment.Enroll over TLS that authenticates
-// the collector only, and turns a refusal into a sentence.
-func requestCertificate(ctx context.Context, server string, tc *tls.Config, req *offboxv1.EnrollRequest) (*offboxv1.EnrollResponse, error) {
-	conn, err := grpc.NewClient(server, grpc.WithTransportCredentials(credentials.NewTLS(tc)), grpc.WithDisableServiceConfig())
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	resp, err := offboxv1.NewEnrollmentClient(conn).Enroll(ctx, req)
-	if err == nil {
-		return resp, nil
-	}
-	s := status.Convert(err)
-	switch s.Code() {
-	case codes.Unauthenticated, codes.InvalidArgument, codes.PermissionDenied:
-		return nil, fmt.Errorf("refused: %s", s.Message())
-	case codes.Unimplemented:
-		return nil, errors.New("the collector does not serve enrollment (enroll.ca_key is not set in its configuration)")
-	case codes.Unavailable, codes.DeadlineExceeded:
-		return nil, fmt.Errorf("cannot reach the collector: %s", s.Message())
-	}
-	return nil, fmt.Errorf("%s: %s", s.Code(), s.Message())
-}
-
-// checkIssued: the certificate is for our key, a client certificate that
-// chains to the CA, valid now, and names the device the collector said.
-func checkIssued(der []byte, device string, key crypto.Signer, pool *x509.CertPool, now time.Time) (*x509.Certificate, error) {
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("certificate: %w", err)
-	}
-	if pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(cert.PublicKey) {
-		return nil, errors.New("the certificate is not for the key generated here")
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("certificate: %w", err)
-	}
-	if _, _, err := tlsconf.Identity(cert); err != nil {
-		return nil, err
-	}
-	if cert.Subject.CommonName != device {
-		return nil, fmt.Errorf("certificate names %q, the collector said %q", cert.Subject.CommonName, device)
-	}
-	return cert, nil
-}
-
-// validCredential returns the certificate in certFile if it and keyFile
-// are a matching pair, chain to the CA as a client certificate and have
-// more than enrollMargin left; otherwise it says what is wrong.
-func validCredential(certFile, keyFile string, pool *x509.CertPool, now time.Time) (*x509.Certificate, error) {
-	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("no usable credential: %w", err)
-	}
-	cert := pair.Leaf
-	if cert == nil {
-		if cert, err = x509.ParseCertificate(pair.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("%s: %w", certFile, err)
-		}
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now,
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return nil, fmt.Errorf("%s: %w", certFile, err)
-	}
-	if left := cert.NotAfter.Sub(now); left < enrollMargin {
-		return nil, fmt.Errorf("%s expires at %s, in less than %s", certFile, cert.NotAfter.Format(time.RFC3339), enrollMargin)
-	}
-	return cert, nil
 }

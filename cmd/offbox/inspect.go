@@ -63,7 +63,7 @@ func inspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		timeout := c.Clock.Timeout
 		if timeout == 0 {
-			timeout = defaultNTPTimeout
+			timeout = clock.DefaultTimeout
 		}
 		mctx, cancel := context.WithTimeout(ctx, timeout+inspectClockSlack)
 		rep.Clock = k.Measure(mctx)

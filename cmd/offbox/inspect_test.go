@@ -79,8 +79,8 @@ func TestInspectFixtures(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d, stderr %s", code, errs)
 			}
-			if took > defaultNTPTimeout+inspectClockSlack {
-				t.Errorf("inspect took %v, want at most %v", took, defaultNTPTimeout+inspectClockSlack)
+			if took > clock.DefaultTimeout+inspectClockSlack {
+				t.Errorf("inspect took %v, want at most %v", took, clock.DefaultTimeout+inspectClockSlack)
 			}
 			var rep inspectReportJSON
 			decodeOne(t, out, &rep)
@@ -138,7 +138,7 @@ func TestInspectNameNotFound(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errs)
 	}
-	if limit := defaultNTPTimeout + inspectClockSlack + time.Second; took > limit {
+	if limit := clock.DefaultTimeout + inspectClockSlack + time.Second; took > limit {
 		t.Errorf("inspect took %v, want at most %v", took, limit)
 	}
 	var rep inspectReportJSON
@@ -376,7 +376,7 @@ func TestClockAttrs(t *testing.T) {
 func TestHeartbeatClockSummary(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.DiscardHandler)
-	c := &config{Clock: clockSection{Servers: []string{"127.0.0.1:1"}, Samples: 1}}
+	c := &config{Clock: clockSection{Config: clock.Config{Servers: []string{"127.0.0.1:1"}, Samples: 1}}}
 	off := false
 	c.Boot.Enabled, c.Watch.Enabled = &off, &off
 	s, err := buildCollectors(c, log)

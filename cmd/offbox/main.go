@@ -122,7 +122,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 // loadIdentity checks the TLS files (they load, match, are valid now, the
 // certificate names a valid device) and returns the signing identity.
 func loadIdentity(c *config, log *slog.Logger) (agent.Identity, error) {
-	src, err := tlsconf.Load(tlsconf.Files{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
+	src, err := tlsconf.Load(c.TLS, tlsconf.Options{Logger: log})
 	if err != nil {
 		return agent.Identity{}, err
 	}
@@ -165,7 +165,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // runConnected wires TLS, the client and the agent, and runs it.
 func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger) error {
-	src, err := tlsconf.Load(tlsconf.Files{CA: c.TLS.CA, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
+	src, err := tlsconf.Load(c.TLS, tlsconf.Options{Logger: log})
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func TestExampleConfigDecodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server == "" || len(c.Tail) == 0 || c.Batch.MaxDelay != 200*time.Millisecond || c.Window != 4 || c.MaxProcs != 1 {
+	if c.Server == "" || len(c.Paths) == 0 || c.Batch.MaxDelay != 200*time.Millisecond || c.Window != 4 || c.MaxProcs != 1 {
 		t.Errorf("packaging/offbox.yaml decoded to %+v; want its documented values", c)
 	}
 	// The collector sections state the defaults: the same collectors as
@@ -148,12 +148,12 @@ func TestExampleConfigDecodes(t *testing.T) {
 	if !enabled(c.Boot.Enabled) || !enabled(c.Clock.Enabled) || !enabled(c.Watch.Enabled) {
 		t.Errorf("packaging/offbox.yaml disables a collector: boot %v clock %v watch %v", *c.Boot.Enabled, *c.Clock.Enabled, *c.Watch.Enabled)
 	}
-	if k := c.Clock; len(k.Servers) != 0 || k.Name != "" || k.Port != 123 || k.Interval != 64*time.Second || k.Samples != 4 ||
+	if k := c.Clock; len(k.Servers) != 0 || k.Name != "" || k.NamePort != 123 || k.Interval != 64*time.Second || k.Samples != 4 ||
 		k.Window != 8 || k.Timeout != 2*time.Second {
 		t.Errorf("packaging/offbox.yaml clock section %+v; want the defaults", k)
 	}
 	if w := c.Watch; w.Paths != nil || len(w.DiffPaths) != 0 || w.MaxDiffBytes != 16384 || w.Shadow != "/etc/shadow" ||
-		w.Passwd != "/etc/passwd" || w.Rescan != 30*time.Second || w.PasswordAgeEvery != 24*time.Hour {
+		w.Passwd != "/etc/passwd" || w.RescanEvery != 30*time.Second || w.AgeEvery != 24*time.Hour {
 		t.Errorf("packaging/offbox.yaml watch section %+v; want the defaults", w)
 	}
 	if j := c.Journal; j.Enabled || j.Command != "" || len(j.Args) != 0 || j.File != "" || j.Directory != "" || j.StartAt != "beginning" {
@@ -186,7 +186,7 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Server != "b:2" || !slices.Equal(c.Tail, []string{"/z", "/w"}) || c.Heartbeat != 5*time.Second ||
+	if c.Server != "b:2" || !slices.Equal(c.Paths, []string{"/z", "/w"}) || c.Heartbeat != 5*time.Second ||
 		c.StartAt != "end" || c.MemoryBudgetBytes != 1000 {
 		t.Errorf("effective config %+v", c)
 	}

@@ -67,8 +67,8 @@ func buildCollectors(c *config, log *slog.Logger) (*sources, error) {
 		}
 		s.all = append(s.all, l)
 	}
-	if len(c.Tail) > 0 {
-		t, err := filetail.New(filetail.Config{Paths: c.Tail, StartAt: c.StartAt, MaxLineBytes: c.MaxLineBytes, Logger: log})
+	if len(c.Paths) > 0 {
+		t, err := filetail.New(c.filetailConfig(log))
 		if err != nil {
 			return nil, err
 		}

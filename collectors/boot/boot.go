@@ -59,11 +59,13 @@ import (
 
 // Config says where the host is and how to override the firmware version.
 // Its zero value reads the running system.
+// The yaml tags are its keys in the agent's configuration file (offbox.yaml;
+// json the same, for the config hash); a field the file does not set is "-".
 type Config struct {
-	Root            string           // host root that /proc, /sys, /etc are read under; "" means "/"
-	FirmwareFile    string           // optional: absolute path (under Root) of a file whose trimmed content is the firmware version
-	FirmwareCommand []string         // optional: argv of a command whose trimmed stdout is the firmware version, run with a 5s timeout; not under Root
-	Now             func() time.Time // record time; nil: time.Now. Never used for Info
+	Root            string           `yaml:"-" json:"-"`                               // host root that /proc, /sys, /etc are read under; "" means "/"
+	FirmwareFile    string           `yaml:"firmware_file" json:"firmware_file"`       // optional: absolute path (under Root) of a file whose trimmed content is the firmware version
+	FirmwareCommand []string         `yaml:"firmware_command" json:"firmware_command"` // optional: argv of a command whose trimmed stdout is the firmware version, run with a 5s timeout; not under Root
+	Now             func() time.Time `yaml:"-" json:"-"`                               // record time; nil: time.Now. Never used for Info
 }
 
 // commandTimeout bounds Config.FirmwareCommand: the boot record must not wait

@@ -25,30 +25,36 @@ import (
 
 // Config says which servers to measure against and how often. Its zero value
 // is the default: every address of ntp.internal, port 123, every 64 s.
+// The yaml tags are its keys in the agent's configuration file (offbox.yaml;
+// json the same, for the config hash); a field the file does not set is "-".
 type Config struct {
-	Servers  []string      // "host", "host:port", "[v6]:port" or bare IPv6; port 123 when none
-	Name     string        // DNS name whose every A/AAAA record is a server; "" means ntp.internal when Servers is empty, none otherwise; re-resolved after its TTL (30 s..1 h; 5 min if unknown)
-	NamePort int           // port of the servers found through Name; 0 means 123
-	Resolver Resolver      // resolves Name; nil: the nameservers of /etc/resolv.conf asked directly (for TTLs), then Go's resolver
-	Interval time.Duration // one CLOCK record, and one poll of each server, per Interval; 0 means 64 s
-	Samples  int           // samples per server per poll, a little apart; 0 means 4
-	Window   int           // samples kept per server, the lowest-delay one used; 0 means 8
-	Timeout  time.Duration // per NTP query; 0 means 2 s
-	Root     string        // host root for files read from the host; "" means "/" (nothing is read today: adjtimex is a system call)
-	Now      func() time.Time
-	Logger   *slog.Logger // nil: slog.Default()
+	Servers  []string         `yaml:"servers" json:"servers"`   // "host", "host:port", "[v6]:port" or bare IPv6; port 123 when none
+	Name     string           `yaml:"name" json:"name"`         // DNS name whose every A/AAAA record is a server; "" means ntp.internal when Servers is empty, none otherwise; re-resolved after its TTL (30 s..1 h; 5 min if unknown)
+	NamePort int              `yaml:"port" json:"port"`         // port of the servers found through Name; 0 means 123
+	Resolver Resolver         `yaml:"-" json:"-"`               // resolves Name; nil: the nameservers of /etc/resolv.conf asked directly (for TTLs), then Go's resolver
+	Interval time.Duration    `yaml:"interval" json:"interval"` // one CLOCK record, and one poll of each server, per Interval; 0 means 64 s
+	Samples  int              `yaml:"samples" json:"samples"`   // samples per server per poll, a little apart; 0 means 4
+	Window   int              `yaml:"window" json:"window"`     // samples kept per server, the lowest-delay one used; 0 means 8
+	Timeout  time.Duration    `yaml:"timeout" json:"timeout"`   // per NTP query; 0 means 2 s
+	Root     string           `yaml:"-" json:"-"`               // host root for files read from the host; "" means "/" (nothing is read today: adjtimex is a system call)
+	Now      func() time.Time `yaml:"-" json:"-"`
+	Logger   *slog.Logger     `yaml:"-" json:"-"` // nil: slog.Default()
 }
 
+// Defaults of Config's zero values (offbox check-config shows them).
 const (
-	defaultName     = "ntp.internal"
-	defaultPort     = 123
-	defaultInterval = 64 * time.Second
-	defaultSamples  = 4
-	defaultWindow   = 8
-	defaultTimeout  = 2 * time.Second
-	maxSamples      = 64
-	maxWindow       = 1024
-	resolveTimeout  = 5 * time.Second
+	DefaultName     = "ntp.internal"
+	DefaultPort     = 123
+	DefaultInterval = 64 * time.Second
+	DefaultSamples  = 4
+	DefaultWindow   = 8
+	DefaultTimeout  = 2 * time.Second
+)
+
+const (
+	maxSamples     = 64
+	maxWindow      = 1024
+	resolveTimeout = 5 * time.Second
 	// maxBackoff is the ceiling of a RATE-limited server's poll interval
 	// (never below Interval).
 	maxBackoff = time.Hour
@@ -111,14 +117,14 @@ func New(cfg Config) (*Collector, error) {
 		}
 	}
 	if c.name == "" && len(c.servers) == 0 {
-		c.name = defaultName
+		c.name = DefaultName
 	}
 	if c.name != "" && (strings.ContainsAny(c.name, " \t/:[]") || len(c.name) > 253) {
 		return nil, fmt.Errorf("clock: name %q is not a DNS name", c.name)
 	}
 	switch {
 	case c.namePort == 0:
-		c.namePort = defaultPort
+		c.namePort = DefaultPort
 	case c.namePort < 0 || c.namePort > 65535:
 		return nil, fmt.Errorf("clock: name port %d out of range", c.namePort)
 	}
@@ -129,17 +135,17 @@ func New(cfg Config) (*Collector, error) {
 		return nil, errors.New("clock: negative Interval, Timeout, Samples or Window")
 	}
 	if c.interval == 0 {
-		c.interval = defaultInterval
+		c.interval = DefaultInterval
 	}
 	samples, window, timeout := cfg.Samples, cfg.Window, cfg.Timeout
 	if samples == 0 {
-		samples = defaultSamples
+		samples = DefaultSamples
 	}
 	if window == 0 {
-		window = defaultWindow
+		window = DefaultWindow
 	}
 	if timeout == 0 {
-		timeout = defaultTimeout
+		timeout = DefaultTimeout
 	}
 	if samples > maxSamples || window > maxWindow {
 		return nil, fmt.Errorf("clock: Samples over %d or Window over %d", maxSamples, maxWindow)
@@ -201,7 +207,7 @@ func serverAddr(s string) (string, error) {
 			return "", errors.New("not a host or host:port")
 		}
 	}
-	return net.JoinHostPort(h, strconv.Itoa(defaultPort)), nil
+	return net.JoinHostPort(h, strconv.Itoa(DefaultPort)), nil
 }
 
 // Name implements collectors.Collector.

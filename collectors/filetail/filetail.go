@@ -23,14 +23,16 @@ import (
 )
 
 // Config says what to tail. Its zero value, given Paths, is the default.
+// The yaml tags are its keys in the agent's configuration file (offbox.yaml;
+// json the same, for the config hash); a field the file does not set is "-".
 type Config struct {
-	Paths        []string         // file paths and globs (filepath.Glob syntax); re-globbed every PollEvery
-	StartAt      string           // "beginning" (default, "") or "end": where a file without checkpoint that existed at start begins; later files always begin at 0
-	MaxLineBytes int              // longer lines become records of at most this many bytes, FlagPartial on all but the last; 0 means 64 KiB
-	PollEvery    time.Duration    // fallback polling, glob rescan, and the grace a rotated file gets; 0 means 1s
-	ReadBufBytes int              // bytes per read; 0 means 256 KiB
-	Logger       *slog.Logger     // nil: slog.Default()
-	Now          func() time.Time // record time; nil: time.Now
+	Paths        []string         `yaml:"tail" json:"tail"`                     // file paths and globs (filepath.Glob syntax); re-globbed every PollEvery
+	StartAt      string           `yaml:"start_at" json:"start_at"`             // "beginning" (default, "") or "end": where a file without checkpoint that existed at start begins; later files always begin at 0
+	MaxLineBytes int              `yaml:"max_line_bytes" json:"max_line_bytes"` // longer lines become records of at most this many bytes, FlagPartial on all but the last; 0 means 64 KiB
+	PollEvery    time.Duration    `yaml:"-" json:"-"`                           // fallback polling, glob rescan, and the grace a rotated file gets; 0 means 1s
+	ReadBufBytes int              `yaml:"-" json:"-"`                           // bytes per read; 0 means 256 KiB
+	Logger       *slog.Logger     `yaml:"-" json:"-"`                           // nil: slog.Default()
+	Now          func() time.Time `yaml:"-" json:"-"`                           // record time; nil: time.Now
 }
 
 const (

@@ -29,17 +29,22 @@ const Source = "journal"
 
 // Config says which journal to follow. Its zero value follows the local
 // system journal from its beginning.
+// The yaml tags are its keys in the agent's configuration file (offbox.yaml;
+// json the same, for the config hash); a field the file does not set is "-".
 type Config struct {
-	Command    string           // journalctl; "" finds journalctl in PATH
-	Args       []string         // more journalctl arguments, e.g. ["--unit", "sshd.service"]
-	File       string           // --file: one journal file ("" for the system journal)
-	Directory  string           // --directory: a journal directory
-	StartAt    string           // without a checkpoint: "beginning" (default, "") or "end" (new entries only)
-	RestartMin time.Duration    // wait before restarting journalctl after it exits; 0 means 1s, doubling to RestartMax
-	RestartMax time.Duration    // 0 means 30s
-	Logger     *slog.Logger     // nil: slog.Default()
-	Now        func() time.Time // for entries without a realtime; nil: time.Now
+	Command    string           `yaml:"command" json:"command"`     // journalctl; "" finds journalctl in PATH
+	Args       []string         `yaml:"args" json:"args"`           // more journalctl arguments, e.g. ["--unit", "sshd.service"]
+	File       string           `yaml:"file" json:"file"`           // --file: one journal file ("" for the system journal)
+	Directory  string           `yaml:"directory" json:"directory"` // --directory: a journal directory
+	StartAt    string           `yaml:"start_at" json:"start_at"`   // without a checkpoint: "beginning" (default, "") or "end" (new entries only)
+	RestartMin time.Duration    `yaml:"-" json:"-"`                 // wait before restarting journalctl after it exits; 0 means 1s, doubling to RestartMax
+	RestartMax time.Duration    `yaml:"-" json:"-"`                 // 0 means 30s
+	Logger     *slog.Logger     `yaml:"-" json:"-"`                 // nil: slog.Default()
+	Now        func() time.Time `yaml:"-" json:"-"`                 // for entries without a realtime; nil: time.Now
 }
+
+// DefaultCommand is what runs when Config.Command is "" (found in PATH).
+const DefaultCommand = "journalctl"
 
 // Collector follows the journal. Create it with New.
 type Collector struct {
@@ -64,7 +69,7 @@ func New(cfg Config) (*Collector, error) {
 	c := &Collector{cfg: cfg, command: cfg.Command, log: cfg.Logger, now: cfg.Now,
 		restartMin: cfg.RestartMin, restartMax: cfg.RestartMax}
 	if c.command == "" {
-		c.command = "journalctl"
+		c.command = DefaultCommand
 	}
 	path, err := exec.LookPath(c.command)
 	if err != nil {

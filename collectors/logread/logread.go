@@ -27,15 +27,20 @@ import (
 const Source = "logread"
 
 // Config says what to run. Its zero value runs `logread -f`.
+// The yaml tags are its keys in the agent's configuration file (offbox.yaml;
+// json the same, for the config hash); a field the file does not set is "-".
 type Config struct {
-	Command      []string         // argv; nil means ["logread", "-f"]
-	Remember     int              // lines remembered to skip a replay; 0 means 4096 (more than a default 64 KiB ring holds)
-	MaxLineBytes int              // longer lines are cut into records flagged partial; 0 means 64 KiB
-	RestartMin   time.Duration    // wait before restarting after an exit; 0 means 1s, doubling to RestartMax
-	RestartMax   time.Duration    // 0 means 30s
-	Logger       *slog.Logger     // nil: slog.Default()
-	Now          func() time.Time // record time; nil: time.Now
+	Command      []string         `yaml:"command" json:"command"` // argv; nil means ["logread", "-f"]
+	Remember     int              `yaml:"-" json:"-"`             // lines remembered to skip a replay; 0 means 4096 (more than a default 64 KiB ring holds)
+	MaxLineBytes int              `yaml:"-" json:"-"`             // longer lines are cut into records flagged partial; 0 means 64 KiB
+	RestartMin   time.Duration    `yaml:"-" json:"-"`             // wait before restarting after an exit; 0 means 1s, doubling to RestartMax
+	RestartMax   time.Duration    `yaml:"-" json:"-"`             // 0 means 30s
+	Logger       *slog.Logger     `yaml:"-" json:"-"`             // nil: slog.Default()
+	Now          func() time.Time `yaml:"-" json:"-"`             // record time; nil: time.Now
 }
+
+// DefaultCommand is the argv run when Config.Command is nil.
+func DefaultCommand() []string { return []string{"logread", "-f"} }
 
 // Collector follows logread. Create it with New.
 type Collector struct {
@@ -55,7 +60,7 @@ func New(cfg Config) (*Collector, error) {
 	c := &Collector{argv: cfg.Command, maxLine: cfg.MaxLineBytes, restartMin: cfg.RestartMin, restartMax: cfg.RestartMax,
 		log: cfg.Logger, now: cfg.Now}
 	if len(c.argv) == 0 {
-		c.argv = []string{"logread", "-f"}
+		c.argv = DefaultCommand()
 	}
 	if c.argv[0] == "" {
 		return nil, errors.New("logread: empty command")

@@ -27,19 +27,21 @@ import (
 )
 
 // Config says where to listen. Its zero value listens nowhere.
+// The yaml tags are its keys in the agent's configuration file (offbox.yaml;
+// json the same, for the config hash); a field the file does not set is "-".
 type Config struct {
-	Unix            []string         // datagram socket paths, created mode 0666 (a stale socket is replaced)
-	UDP             []string         // host:port
-	TCP             []string         // host:port; octet-counted or newline-framed (RFC 6587), detected per message
-	MaxMessageBytes int              // longer messages are cut into records flagged partial; 0 means 64 KiB
-	ReadBufferBytes int              // SO_RCVBUF of datagram sockets; 0 means 4 MiB (the kernel may cap it)
-	GapEvery        time.Duration    // how often a pending drop count is retried when no message comes; 0 means 1s
-	Logger          *slog.Logger     // nil: slog.Default()
-	Now             func() time.Time // record time; nil: time.Now
+	Unix            []string         `yaml:"unix" json:"unix"`                           // datagram socket paths, created mode 0666 (a stale socket is replaced)
+	UDP             []string         `yaml:"udp" json:"udp"`                             // host:port
+	TCP             []string         `yaml:"tcp" json:"tcp"`                             // host:port; octet-counted or newline-framed (RFC 6587), detected per message
+	MaxMessageBytes int              `yaml:"max_message_bytes" json:"max_message_bytes"` // longer messages are cut into records flagged partial; 0 means 64 KiB
+	ReadBufferBytes int              `yaml:"-" json:"-"`                                 // SO_RCVBUF of datagram sockets; 0 means 4 MiB (the kernel may cap it)
+	GapEvery        time.Duration    `yaml:"-" json:"-"`                                 // how often a pending drop count is retried when no message comes; 0 means 1s
+	Logger          *slog.Logger     `yaml:"-" json:"-"`                                 // nil: slog.Default()
+	Now             func() time.Time `yaml:"-" json:"-"`                                 // record time; nil: time.Now
 }
 
 const (
-	defaultMaxMessageBytes = 64 << 10
+	DefaultMaxMessageBytes = 64 << 10 // Config.MaxMessageBytes's zero value (offbox check-config shows it)
 	maxMaxMessageBytes     = 16 << 20
 	defaultReadBuffer      = 4 << 20
 	defaultGapEvery        = time.Second
@@ -83,7 +85,7 @@ func New(cfg Config) (*Collector, error) {
 	case c.maxMsg < 0 || c.maxMsg > maxMaxMessageBytes:
 		return nil, fmt.Errorf("syslog: MaxMessageBytes %d: want 0 to %d", c.maxMsg, maxMaxMessageBytes)
 	case c.maxMsg == 0:
-		c.maxMsg = defaultMaxMessageBytes
+		c.maxMsg = DefaultMaxMessageBytes
 	}
 	if c.gapEvery <= 0 {
 		c.gapEvery = defaultGapEvery

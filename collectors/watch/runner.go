@@ -304,7 +304,7 @@ func (c *Collector) ownerNames() map[uint32]string {
 	names := make(map[uint32]string)
 	p := c.passwd
 	if p == "" {
-		p = "/etc/passwd"
+		p = DefaultPasswd
 	}
 	o := c.observe(p, maxAccountsFile)
 	if o.state != present || o.tooBig {

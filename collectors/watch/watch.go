@@ -49,17 +49,19 @@ import (
 )
 
 // Config says what to watch. Its zero value watches the defaults under "/".
+// The yaml tags are its keys in the agent's configuration file (offbox.yaml;
+// json the same, for the config hash); a field the file does not set is "-".
 type Config struct {
-	Root         string           // host root that every path below is read under; "" means "/"
-	Paths        []string         // absolute files and globs (filepath.Match syntax) to watch; nil means DefaultPaths()
-	DiffPaths    []string         // globs of paths whose records carry a unified diff; none by default: config files hold secrets
-	MaxDiffBytes int              // cap on a diff, cut at a line boundary and flagged diff_truncated; 0 means 16 KiB
-	Shadow       string           // shadow(5) file; "" means /etc/shadow, "-" disables
-	Passwd       string           // passwd(5) file; "" means /etc/passwd, "-" disables
-	RescanEvery  time.Duration    // rescan besides inotify: catches missed events and new glob matches; 0 means 30s
-	AgeEvery     time.Duration    // period of the password_age record (one is also sent at start); 0 means 24h
-	Now          func() time.Time // record times and password ages; nil means time.Now
-	Logger       *slog.Logger     // nil means slog.Default()
+	Root         string           `yaml:"-" json:"-"`                                   // host root that every path below is read under; "" means "/"
+	Paths        []string         `yaml:"paths" json:"paths"`                           // absolute files and globs (filepath.Match syntax) to watch; nil means DefaultPaths()
+	DiffPaths    []string         `yaml:"diff_paths" json:"diff_paths"`                 // globs of paths whose records carry a unified diff; none by default: config files hold secrets
+	MaxDiffBytes int              `yaml:"max_diff_bytes" json:"max_diff_bytes"`         // cap on a diff, cut at a line boundary and flagged diff_truncated; 0 means 16 KiB
+	Shadow       string           `yaml:"shadow" json:"shadow"`                         // shadow(5) file; "" means /etc/shadow, "-" disables
+	Passwd       string           `yaml:"passwd" json:"passwd"`                         // passwd(5) file; "" means /etc/passwd, "-" disables
+	RescanEvery  time.Duration    `yaml:"rescan" json:"rescan"`                         // rescan besides inotify: catches missed events and new glob matches; 0 means 30s
+	AgeEvery     time.Duration    `yaml:"password_age_every" json:"password_age_every"` // period of the password_age record (one is also sent at start); 0 means 24h
+	Now          func() time.Time `yaml:"-" json:"-"`                                   // record times and password ages; nil means time.Now
+	Logger       *slog.Logger     `yaml:"-" json:"-"`                                   // nil means slog.Default()
 }
 
 // DefaultPaths are the files watched when Config.Paths is nil: sshd, OpenWrt
@@ -77,11 +79,17 @@ func DefaultPaths() []string {
 	}
 }
 
+// Defaults of Config's zero values (offbox check-config shows them).
 const (
-	sourcePrefix        = "watch:"
-	defaultMaxDiffBytes = 16 << 10
-	defaultRescanEvery  = 30 * time.Second
-	defaultAgeEvery     = 24 * time.Hour
+	DefaultMaxDiffBytes = 16 << 10
+	DefaultShadow       = "/etc/shadow"
+	DefaultPasswd       = "/etc/passwd"
+	DefaultRescanEvery  = 30 * time.Second
+	DefaultAgeEvery     = 24 * time.Hour
+)
+
+const (
+	sourcePrefix = "watch:"
 	// debounce is the quiet after the last inotify event before a scan, so
 	// that one save (truncate then write, or write then rename) is one record.
 	debounce = 150 * time.Millisecond
@@ -136,10 +144,10 @@ func New(cfg Config) (*Collector, error) {
 	if root != "/" {
 		c.globRoot = escapeMeta(root)
 	}
-	if c.shadow, err = accountsPath("shadow", cfg.Shadow, "/etc/shadow"); err != nil {
+	if c.shadow, err = accountsPath("shadow", cfg.Shadow, DefaultShadow); err != nil {
 		return nil, err
 	}
-	if c.passwd, err = accountsPath("passwd", cfg.Passwd, "/etc/passwd"); err != nil {
+	if c.passwd, err = accountsPath("passwd", cfg.Passwd, DefaultPasswd); err != nil {
 		return nil, err
 	}
 	paths := cfg.Paths
@@ -161,16 +169,16 @@ func New(cfg Config) (*Collector, error) {
 	case c.maxDiff < 0:
 		return nil, fmt.Errorf("watch: negative MaxDiffBytes %d", c.maxDiff)
 	case c.maxDiff == 0:
-		c.maxDiff = defaultMaxDiffBytes
+		c.maxDiff = DefaultMaxDiffBytes
 	}
 	switch {
 	case c.rescanEvery < 0 || c.ageEvery < 0:
 		return nil, fmt.Errorf("watch: negative RescanEvery or AgeEvery")
 	case c.rescanEvery == 0:
-		c.rescanEvery = defaultRescanEvery
+		c.rescanEvery = DefaultRescanEvery
 	}
 	if c.ageEvery == 0 {
-		c.ageEvery = defaultAgeEvery
+		c.ageEvery = DefaultAgeEvery
 	}
 	if c.now == nil {
 		c.now = time.Now

@@ -26,10 +26,12 @@ import (
 
 // Files names the PEM files of one side: the CA that signs the peer's
 // certificate, our certificate (chain) and our private key.
+// The yaml tags are its keys in the agent's configuration file (the tls
+// section; json the same, for the config hash).
 type Files struct {
-	CA   string
-	Cert string
-	Key  string
+	CA   string `yaml:"ca" json:"ca"`
+	Cert string `yaml:"cert" json:"cert"`
+	Key  string `yaml:"key" json:"key"`
 }
 
 // Options tune reloading.
