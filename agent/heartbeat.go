@@ -54,6 +54,7 @@ func (a *Agent) heartbeatAttrs(ctx context.Context, now time.Time) []collectors.
 		collectors.Attr{Key: "config_hash", Value: a.cfg.ConfigHash},
 		collectors.Attr{Key: "heartbeat_interval", Value: a.cfg.Heartbeat.String()},
 		collectors.Attr{Key: "queue_bytes", Value: strconv.FormatInt(st.QueueBytes, 10)},
+		collectors.Attr{Key: "reserved_bytes", Value: strconv.FormatInt(st.ReservedBytes, 10)},
 		collectors.Attr{Key: "sent_records", Value: u(st.SentRecords)},
 		collectors.Attr{Key: "sent_batches", Value: u(st.SentBatches)},
 		collectors.Attr{Key: "dropped_records", Value: u(st.DroppedRecords)},
@@ -61,6 +62,11 @@ func (a *Agent) heartbeatAttrs(ctx context.Context, now time.Time) []collectors.
 		collectors.Attr{Key: "throttle_events", Value: u(st.Throttled)},
 	)
 	attrs = append(attrs, readResources(ctx, a.cfg.HostRoot)...)
+	for _, c := range a.cfg.Collectors {
+		if r, ok := c.(collectors.Reporter); ok {
+			attrs = append(attrs, r.HeartbeatAttrs()...)
+		}
+	}
 	if a.cfg.HeartbeatAttrs != nil {
 		attrs = append(attrs, a.cfg.HeartbeatAttrs()...)
 	}

@@ -69,6 +69,7 @@ type syslogSection struct {
 	UDP             []string `yaml:"udp" json:"udp"`   // host:port
 	TCP             []string `yaml:"tcp" json:"tcp"`   // host:port
 	MaxMessageBytes int      `yaml:"max_message_bytes" json:"max_message_bytes"`
+	MaxConnections  int      `yaml:"max_connections" json:"max_connections"` // TCP connections open at once; 0: 256
 }
 
 // logreadSection configures collectors/logread (OpenWrt's logread -f). Off
@@ -250,6 +251,7 @@ func (c *config) validate() error {
 		{int64(c.Watch.Rescan), []string{"watch", "rescan"}},
 		{int64(c.Watch.PasswordAgeEvery), []string{"watch", "password_age_every"}},
 		{int64(c.Syslog.MaxMessageBytes), []string{"syslog", "max_message_bytes"}},
+		{int64(c.Syslog.MaxConnections), []string{"syslog", "max_connections"}},
 	}
 	for _, f := range ints {
 		if f.v < 0 {
@@ -408,7 +410,8 @@ func (c *config) journalConfig(log *slog.Logger) journal.Config {
 
 func (c *config) syslogConfig(log *slog.Logger) syslog.Config {
 	s := c.Syslog
-	return syslog.Config{Unix: s.Unix, UDP: s.UDP, TCP: s.TCP, MaxMessageBytes: s.MaxMessageBytes, Logger: log}
+	return syslog.Config{Unix: s.Unix, UDP: s.UDP, TCP: s.TCP, MaxMessageBytes: s.MaxMessageBytes,
+		MaxConnections: s.MaxConnections, Logger: log}
 }
 
 func (c *config) logreadConfig(log *slog.Logger) logread.Config {
@@ -538,6 +541,7 @@ func newRunFlags() *runFlags {
 	fs.Var(&f.syslogUnix, "syslog-unix", "syslog datagram socket `path` to create (repeatable; replaces syslog.unix)")
 	fs.Var(&f.syslogUDP, "syslog-udp", "syslog UDP `host:port` (repeatable; replaces syslog.udp)")
 	fs.Var(&f.syslogTCP, "syslog-tcp", "syslog TCP `host:port` (repeatable; replaces syslog.tcp)")
+	fs.IntVar(&f.c.Syslog.MaxConnections, "syslog-max-connections", 0, "syslog TCP connections open at once; more are refused and counted (syslog.max_connections; default 256)")
 	return f
 }
 
@@ -615,6 +619,8 @@ func (f *runFlags) effective() (*config, error) {
 			c.Syslog.UDP = f.syslogUDP
 		case "syslog-tcp":
 			c.Syslog.TCP = f.syslogTCP
+		case "syslog-max-connections":
+			c.Syslog.MaxConnections = f.c.Syslog.MaxConnections
 		}
 	})
 	if err := c.validate(); err != nil {
@@ -774,8 +780,9 @@ func (c *config) syslogSummary(or func(v, def string) string) string {
 		return "off"
 	}
 	s := c.Syslog
-	return fmt.Sprintf("on, unix %q, udp %q, tcp %q, max message %s bytes", s.Unix, s.UDP, s.TCP,
-		or(strconv.Itoa(s.MaxMessageBytes), strconv.Itoa(defaultSyslogMax)))
+	return fmt.Sprintf("on, unix %q, udp %q, tcp %q, max message %s bytes, max %s TCP connections", s.Unix, s.UDP, s.TCP,
+		or(strconv.Itoa(s.MaxMessageBytes), strconv.Itoa(defaultSyslogMax)),
+		or(strconv.Itoa(s.MaxConnections), strconv.Itoa(syslog.DefaultMaxConnections)))
 }
 
 func (c *config) logreadSummary() string {
