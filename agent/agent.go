@@ -228,7 +228,6 @@ func (a *Agent) Emitter() collectors.Emitter { return a.q }
 // Stats are the agent's running totals.
 type Stats struct {
 	QueueBytes     int64 // of encoded records not yet acknowledged
-	ReservedBytes  int64 // of the budget, held by collectors (syslog TCP connections' buffers)
 	SentRecords    uint64
 	SentBatches    uint64 // counted once each, resends not counted
 	DroppedRecords uint64 // queue full, or in a rejected batch; not what a source offered and reports itself (syslog datagrams)
@@ -239,7 +238,7 @@ type Stats struct {
 // Stats returns the current totals.
 func (a *Agent) Stats() Stats {
 	used, dropped := a.q.usage()
-	return Stats{QueueBytes: used, ReservedBytes: a.q.reserved(), SentRecords: a.s.sentRecords.Load(), SentBatches: a.s.sentBatches.Load(),
+	return Stats{QueueBytes: used, SentRecords: a.s.sentRecords.Load(), SentBatches: a.s.sentBatches.Load(),
 		DroppedRecords: dropped.records, DroppedBytes: dropped.bytes, Throttled: a.s.throttles.Load()}
 }
 

@@ -54,7 +54,6 @@ func (a *Agent) heartbeatAttrs(ctx context.Context, now time.Time) []collectors.
 		collectors.Attr{Key: "config_hash", Value: a.cfg.ConfigHash},
 		collectors.Attr{Key: "heartbeat_interval", Value: a.cfg.Heartbeat.String()},
 		collectors.Attr{Key: "queue_bytes", Value: strconv.FormatInt(st.QueueBytes, 10)},
-		collectors.Attr{Key: "reserved_bytes", Value: strconv.FormatInt(st.ReservedBytes, 10)},
 		collectors.Attr{Key: "sent_records", Value: u(st.SentRecords)},
 		collectors.Attr{Key: "sent_batches", Value: u(st.SentBatches)},
 		collectors.Attr{Key: "dropped_records", Value: u(st.DroppedRecords)},

@@ -79,6 +79,7 @@ type Collector struct {
 
 	// Running totals since start (heartbeats).
 	open       atomic.Int64  // TCP connections open
+	lent       atomic.Int64  // bytes the budget lends to TCP connections now
 	idleClosed atomic.Uint64 // TCP connections closed for idling
 	connErrs   atomic.Uint64 // TCP connections that ended with an error (reset, ...)
 	cut        atomic.Uint64 // TCP messages cut short because the budget lent no memory
@@ -292,7 +293,9 @@ func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
 	if o, ok := out.(collectors.Offerer); ok {
 		c.offer = o.Offer
 	}
-	c.res, _ = out.(collectors.Reserver)
+	if r, ok := out.(collectors.Reserver); ok {
+		c.res = countedReserver{r: r, lent: &c.lent}
+	}
 	var wg sync.WaitGroup
 	for _, d := range c.dgrams {
 		wg.Add(1)
@@ -537,6 +540,7 @@ func (c *Collector) HeartbeatAttrs() []collectors.Attr {
 	if len(c.tcps) > 0 {
 		attrs = append(attrs,
 			collectors.Attr{Key: "syslog_tcp_open_connections", Value: strconv.FormatInt(c.open.Load(), 10)},
+			collectors.Attr{Key: "syslog_tcp_lent_bytes", Value: strconv.FormatInt(c.lent.Load(), 10)},
 			collectors.Attr{Key: "syslog_tcp_refused_connections", Value: u(refused)},
 			collectors.Attr{Key: "syslog_tcp_idle_closed", Value: u(c.idleClosed.Load())},
 			collectors.Attr{Key: "syslog_tcp_errors", Value: u(c.connErrs.Load())},
@@ -546,4 +550,23 @@ func (c *Collector) HeartbeatAttrs() []collectors.Attr {
 		attrs = append(attrs, collectors.Attr{Key: "syslog_dropped_messages", Value: u(c.dropped.Load())})
 	}
 	return attrs
+}
+
+// countedReserver keeps the total its Reserver lent to this collector.
+type countedReserver struct {
+	r    collectors.Reserver
+	lent *atomic.Int64
+}
+
+func (c countedReserver) Reserve(n int64) bool {
+	if !c.r.Reserve(n) {
+		return false
+	}
+	c.lent.Add(n)
+	return true
+}
+
+func (c countedReserver) Unreserve(n int64) {
+	c.lent.Add(-n)
+	c.r.Unreserve(n)
 }
