@@ -230,7 +230,7 @@ type Stats struct {
 	QueueBytes     int64 // of encoded records not yet acknowledged
 	SentRecords    uint64
 	SentBatches    uint64 // counted once each, resends not counted
-	DroppedRecords uint64 // queue full, or in a rejected batch
+	DroppedRecords uint64 // queue full, or in a rejected batch; not what a source offered and reports itself (syslog datagrams)
 	DroppedBytes   uint64 // of record bodies
 	Throttled      uint64 // Throttle messages from the collector (over the device's rate limit)
 }

@@ -61,6 +61,11 @@ func (a *Agent) heartbeatAttrs(ctx context.Context, now time.Time) []collectors.
 		collectors.Attr{Key: "throttle_events", Value: u(st.Throttled)},
 	)
 	attrs = append(attrs, readResources(ctx, a.cfg.HostRoot)...)
+	for _, c := range a.cfg.Collectors {
+		if r, ok := c.(collectors.Reporter); ok {
+			attrs = append(attrs, r.HeartbeatAttrs()...)
+		}
+	}
 	if a.cfg.HeartbeatAttrs != nil {
 		attrs = append(attrs, a.cfg.HeartbeatAttrs()...)
 	}

@@ -100,7 +100,8 @@ type queue struct {
 	tabs  refTables     // the open batch's tables
 	full  []*batch      // cut at max bytes or records, oldest first, not yet taken by the sender
 	spare [][]byte      // batch buffers to reuse
-	used  int64         // bytes of encoded records not yet acknowledged
+	used  int64         // bytes of encoded records not yet acknowledged, and reserved
+	rsvd  int64         // of used: reserved by collectors for memory they hold (Reserve)
 	room  chan struct{} // closed when budget is released; nil while nobody waits
 	lost  loss          // dropped since the last gap record was queued
 	total loss          // dropped since start
@@ -302,10 +303,51 @@ func (q *queue) waitRoom() <-chan struct{} {
 }
 
 // fits reports whether size more bytes stay inside the budget. A record
-// larger than the whole budget is admitted when the queue is empty, so it
-// cannot wait forever.
+// larger than the whole budget is admitted when no record is queued, so it
+// cannot wait forever (reservations never make it wait for them).
 func (q *queue) fits(size int64) bool {
-	return q.used == 0 || q.used+size <= q.cfg.budget
+	return q.used == q.rsvd || q.used+size <= q.cfg.budget
+}
+
+// Offer queues r if the budget has room and otherwise drops it without
+// counting: the caller reports the loss (collectors.Offerer).
+func (q *queue) Offer(r collectors.Record) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.admit(&r)
+}
+
+// maxReservedShare bounds what Reserve lends, as a share of the budget, so
+// that memory held by collectors (syslog connections) always leaves room
+// for records.
+const maxReservedShare = 0.75
+
+// Reserve takes n bytes of the budget for memory a collector holds outside
+// the queue (collectors.Reserver), if they fit in both the budget and the
+// share of it that reservations may take.
+func (q *queue) Reserve(n int64) bool {
+	if n <= 0 {
+		return true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.rsvd+n > int64(float64(q.cfg.budget)*maxReservedShare) || q.used+n > q.cfg.budget {
+		return false
+	}
+	q.rsvd += n
+	q.used += n
+	return true
+}
+
+// Unreserve gives back n bytes that Reserve took.
+func (q *queue) Unreserve(n int64) {
+	if n <= 0 {
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.rsvd -= n
+	q.releaseLocked(n)
 }
 
 // admit encodes r into the open batch if it fits. The caller holds q.mu.
@@ -532,8 +574,12 @@ func (q *queue) pending() bool {
 func (q *queue) release(n int64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.releaseLocked(n)
+}
+
+func (q *queue) releaseLocked(n int64) {
 	q.used -= n
-	if q.used == 0 && len(q.spare) > idleSpare {
+	if q.used == q.rsvd && len(q.spare) > idleSpare {
 		// Everything is acknowledged: the flow is slow or has stopped, so
 		// buffers kept for a burst go back to the runtime (and the device).
 		clear(q.spare[idleSpare:])
@@ -571,9 +617,17 @@ func (q *queue) countTotal(l loss) {
 	q.total.bytes += l.bytes
 }
 
-// usage reports the bytes held of the budget and the losses since start.
+// usage reports the bytes of records held of the budget (reservations
+// apart) and the losses since start.
 func (q *queue) usage() (used int64, dropped loss) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.used, q.total
+	return q.used - q.rsvd, q.total
+}
+
+// reserved reports the bytes of the budget that Reserve lent.
+func (q *queue) reserved() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.rsvd
 }

@@ -111,3 +111,31 @@ type Resumer interface {
 type Acker interface {
 	Acked(cps []Checkpoint)
 }
+
+// Offerer is implemented by an Emitter that can take a record without
+// counting its refusal, for a source that counts and reports its own loss
+// (syslog's per-source gap records): the chain then counts each loss once.
+type Offerer interface {
+	// Offer queues r if there is room and otherwise drops it uncounted: the
+	// caller must report the loss itself.
+	Offer(r Record) bool
+}
+
+// Reserver is implemented by an Emitter whose byte budget also covers
+// memory a collector holds outside the queue (a TCP connection's buffers),
+// so that the agent stays inside its budget however many peers connect.
+type Reserver interface {
+	// Reserve takes n bytes of the budget if they fit, without waiting, and
+	// reports whether it did.
+	Reserve(n int64) bool
+	// Unreserve gives back n bytes that Reserve took.
+	Unreserve(n int64)
+}
+
+// Reporter is implemented by collectors that keep running totals worth
+// seeing in every heartbeat (connections refused, messages dropped).
+type Reporter interface {
+	// HeartbeatAttrs returns the totals since start; safe to call from any
+	// goroutine.
+	HeartbeatAttrs() []Attr
+}

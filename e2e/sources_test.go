@@ -245,7 +245,7 @@ journal:
 // memory budget, datagrams sent to the agent's syslog socket cannot all be
 // held; once the collector is up, the messages stored plus the drop count
 // of the source's gap records equal the messages sent, and the agent's own
-// queue-full gap records count the same loss.
+// queue-full gap records do not count the same loss again.
 func TestSyslogDropsAreCountedInTheStream(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
@@ -308,10 +308,11 @@ syslog:
 	if stored+dropped != sent || dropped == 0 || stored < 100 {
 		t.Fatalf("%d stored + %d reported dropped, want %d sent (some of each)", stored, dropped, sent)
 	}
-	// The agent's header count holds the same messages, and the few gap
-	// records it refused while full (about one a second).
-	if agentDropped < dropped || agentDropped > dropped+10 {
-		t.Errorf("agent counted %d dropped records, the source %d", agentDropped, dropped)
+	// The source's gap records are the datagrams' only count: the agent's
+	// own queue-full gap records leave them out (at most a few of its own
+	// records, heartbeats, were refused while full).
+	if agentDropped > 10 {
+		t.Errorf("agent counted %d dropped records besides the source's %d: the loss is counted twice", agentDropped, dropped)
 	}
 	t.Logf("%d sent: %d stored, %d dropped (agent: %d)", sent, stored, dropped, agentDropped)
 }

@@ -42,5 +42,6 @@ FuzzParse ./ingest/detect/authlog
 FuzzParseRFC3164 ./collectors/syslog
 FuzzParseRFC5424 ./collectors/syslog
 FuzzSplitStream ./collectors/syslog
+FuzzSplitStreamLent ./collectors/syslog
 FuzzTextEscape ./ingest/store/postgres
 LIST

@@ -227,6 +227,7 @@ func (c *config) validate() error {
 		{int64(c.Watch.RescanEvery), []string{"watch", "rescan"}},
 		{int64(c.Watch.AgeEvery), []string{"watch", "password_age_every"}},
 		{int64(c.Syslog.MaxMessageBytes), []string{"syslog", "max_message_bytes"}},
+		{int64(c.Syslog.MaxConnections), []string{"syslog", "max_connections"}},
 	}
 	for _, f := range ints {
 		if f.v < 0 {
@@ -508,6 +509,8 @@ func key[T any](f *runFlags, name, usage string, field func(*config) *T) {
 		f.fs.StringVar(p, name, "", usage)
 	case *bool:
 		f.fs.BoolVar(p, name, false, usage)
+	case *int:
+		f.fs.IntVar(p, name, 0, usage)
 	case *int64:
 		f.fs.Int64Var(p, name, 0, usage)
 	case *time.Duration:
@@ -563,6 +566,8 @@ func newRunFlags() *runFlags {
 		func(c *config) *[]string { return &c.Syslog.Unix })
 	key(f, "syslog-udp", "syslog UDP `host:port` (repeatable; replaces syslog.udp)", func(c *config) *[]string { return &c.Syslog.UDP })
 	key(f, "syslog-tcp", "syslog TCP `host:port` (repeatable; replaces syslog.tcp)", func(c *config) *[]string { return &c.Syslog.TCP })
+	key(f, "syslog-max-connections", fmt.Sprintf("syslog TCP connections open at once; more are refused and counted (syslog.max_connections; default %d)", syslog.DefaultMaxConnections),
+		func(c *config) *int { return &c.Syslog.MaxConnections })
 	return f
 }
 
@@ -739,8 +744,9 @@ func (c *config) syslogSummary(or func(v, def string) string) string {
 		return "off"
 	}
 	s := c.Syslog
-	return fmt.Sprintf("on, unix %q, udp %q, tcp %q, max message %s bytes", s.Unix, s.UDP, s.TCP,
-		or(strconv.Itoa(s.MaxMessageBytes), strconv.Itoa(syslog.DefaultMaxMessageBytes)))
+	return fmt.Sprintf("on, unix %q, udp %q, tcp %q, max message %s bytes, max %s TCP connections", s.Unix, s.UDP, s.TCP,
+		or(strconv.Itoa(s.MaxMessageBytes), strconv.Itoa(syslog.DefaultMaxMessageBytes)),
+		or(strconv.Itoa(s.MaxConnections), strconv.Itoa(syslog.DefaultMaxConnections)))
 }
 
 func (c *config) logreadSummary() string {

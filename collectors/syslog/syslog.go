@@ -7,8 +7,14 @@
 // per source, and the count is a gap record once there is room again; so
 // are the datagrams the kernel dropped because the socket's receive buffer
 // was full (SO_RXQ_OVFL on Linux), which the kernel reports with the next
-// datagram it queues on that socket. TCP senders wait (backpressure). The
-// package never writes to disk but for the socket file it is told to create.
+// datagram it queues on that socket. Such loss is counted here only: the
+// agent is asked not to count it again (collectors.Offerer). TCP senders
+// wait (backpressure); TCP peers are bounded: connections open at once,
+// idle time, and memory, which the agent's budget lends
+// (collectors.Reserver). A connection over the limit or without memory is
+// closed at once and counted, and the count is an agent_status record
+// (never a log line per connection) and a heartbeat figure. The package
+// never writes to disk but for the socket file it is told to create.
 package syslog
 
 import (
@@ -19,7 +25,9 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +46,11 @@ type Config struct {
 	GapEvery        time.Duration    `yaml:"-" json:"-"`                                 // how often a pending drop count is retried when no message comes; 0 means 1s
 	Logger          *slog.Logger     `yaml:"-" json:"-"`                                 // nil: slog.Default()
 	Now             func() time.Time `yaml:"-" json:"-"`                                 // record time; nil: time.Now
+	// New keys are omitted from the config hash when unset, so an upgrade
+	// does not change the hash of a configuration that does not use them.
+	MaxConnections int           `yaml:"max_connections" json:"max_connections,omitempty"` // TCP connections open at once, over all TCP listeners; more are closed and counted; 0 means 256
+	IdleTimeout    time.Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`       // a TCP connection that sends nothing for this long is closed; 0 means 5m
+	ReportEvery    time.Duration `yaml:"-" json:"-"`                                       // how often refused TCP connections are reported (agent_status record); 0 means 10s
 }
 
 const (
@@ -45,20 +58,42 @@ const (
 	maxMaxMessageBytes     = 16 << 20
 	defaultReadBuffer      = 4 << 20
 	defaultGapEvery        = time.Second
+	DefaultMaxConnections  = 256
+	defaultIdleTimeout     = 5 * time.Minute
+	defaultReportEvery     = 10 * time.Second
+	acceptBackoffMax       = time.Second
 )
 
 // Collector is the syslog receiver. New opens its sockets; Run reads them.
 type Collector struct {
-	maxMsg   int // bytes
-	gapEvery time.Duration
-	log      *slog.Logger
-	now      func() time.Time
+	maxMsg      int // bytes
+	gapEvery    time.Duration
+	maxConns    int64
+	idle        time.Duration
+	reportEvery time.Duration
+	log         *slog.Logger
+	now         func() time.Time
 
 	dgrams []*dgramSource
 	tcps   []*tcpSource
+
+	// Set by Run from its Emitter.
+	offer func(collectors.Record) bool // Offer, or TryEmit if the Emitter has none
+	res   collectors.Reserver          // nil: the Emitter lends no memory (unbounded)
+
+	// Running totals since start (heartbeats).
+	open       atomic.Int64  // TCP connections open
+	lent       atomic.Int64  // bytes the budget lends to TCP connections now
+	idleClosed atomic.Uint64 // TCP connections closed for idling
+	connErrs   atomic.Uint64 // TCP connections that ended with an error (reset, ...)
+	cut        atomic.Uint64 // TCP messages cut short because the budget lent no memory
+	dropped    atomic.Uint64 // datagrams dropped: queue full, or by the kernel
 }
 
-var _ collectors.Collector = (*Collector)(nil)
+var (
+	_ collectors.Collector = (*Collector)(nil)
+	_ collectors.Reporter  = (*Collector)(nil)
+)
 
 type dgramSource struct {
 	name string // syslog:udp:ADDR or syslog:unix:PATH
@@ -75,17 +110,38 @@ type dgramSource struct {
 type tcpSource struct {
 	name string
 	ln   net.Listener
+
+	refusedLimit  atomic.Uint64 // connections closed at once: MaxConnections open
+	refusedMemory atomic.Uint64 // connections closed at once: the budget lent no memory
+	// What the last agent_status record counted; the reporter's goroutine only.
+	reportedLimit, reportedMemory uint64
 }
 
 // New checks cfg and opens every socket, so that a bad address or a path
 // in use fails before Run.
 func New(cfg Config) (*Collector, error) {
-	c := &Collector{maxMsg: cfg.MaxMessageBytes, gapEvery: cfg.GapEvery, log: cfg.Logger, now: cfg.Now}
+	c := &Collector{maxMsg: cfg.MaxMessageBytes, gapEvery: cfg.GapEvery, maxConns: int64(cfg.MaxConnections),
+		idle: cfg.IdleTimeout, reportEvery: cfg.ReportEvery, log: cfg.Logger, now: cfg.Now}
 	switch {
 	case c.maxMsg < 0 || c.maxMsg > maxMaxMessageBytes:
 		return nil, fmt.Errorf("syslog: MaxMessageBytes %d: want 0 to %d", c.maxMsg, maxMaxMessageBytes)
 	case c.maxMsg == 0:
 		c.maxMsg = DefaultMaxMessageBytes
+	}
+	switch {
+	case c.maxConns < 0:
+		return nil, fmt.Errorf("syslog: MaxConnections %d is negative", c.maxConns)
+	case c.maxConns == 0:
+		c.maxConns = DefaultMaxConnections
+	}
+	if c.idle < 0 {
+		return nil, fmt.Errorf("syslog: IdleTimeout %s is negative", c.idle)
+	}
+	if c.idle == 0 {
+		c.idle = defaultIdleTimeout
+	}
+	if c.reportEvery <= 0 {
+		c.reportEvery = defaultReportEvery
 	}
 	if c.gapEvery <= 0 {
 		c.gapEvery = defaultGapEvery
@@ -237,6 +293,13 @@ func (c *Collector) close() {
 // Run reads every socket until ctx ends, then closes them (the unix
 // socket files are removed).
 func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
+	c.offer = out.TryEmit
+	if o, ok := out.(collectors.Offerer); ok {
+		c.offer = o.Offer
+	}
+	if r, ok := out.(collectors.Reserver); ok {
+		c.res = countedReserver{r: r, lent: &c.lent}
+	}
 	var wg sync.WaitGroup
 	for _, d := range c.dgrams {
 		wg.Add(1)
@@ -245,6 +308,10 @@ func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
 	for _, t := range c.tcps {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.acceptTCP(ctx, t, out) }()
+	}
+	if len(c.tcps) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.reportRefusals(ctx) }()
 	}
 	<-ctx.Done()
 	c.close()
@@ -295,6 +362,7 @@ func (c *Collector) readDgrams(ctx context.Context, d *dgramSource, out collecto
 			if delta := k - d.kernelCount; int32(delta) > 0 {
 				d.dropped += uint64(delta)
 				d.kernelDropped += uint64(delta)
+				c.dropped.Add(uint64(delta))
 				d.kernelCount = k
 			}
 		}
@@ -314,18 +382,20 @@ func (c *Collector) readDgrams(ctx context.Context, d *dgramSource, out collecto
 		}
 		c.flushDrops(d, out)
 		r := collectors.Record{Time: c.now(), Kind: collectors.KindLog, Source: d.name, Body: msg, Attrs: attrs, Flags: flags}
-		if out.TryEmit(r) {
+		if c.offer(r) {
 			d.gapDue = true
 		} else {
 			d.dropped++
+			c.dropped.Add(1)
 		}
 	}
 }
 
 // flushDrops emits the pending drop count of d as a gap record if there is
 // room. It tries only when there is reason to think there is (see gapDue):
-// the agent counts a refused gap record as a drop too, and one attempt per
-// message while the queue stays full would double its count.
+// an Emitter without Offer counts a refused gap record as a drop too, and
+// one attempt per message while the queue stays full would double its
+// count.
 func (c *Collector) flushDrops(d *dgramSource, out collectors.Emitter) {
 	if d.dropped == 0 || !d.gapDue {
 		return
@@ -346,32 +416,161 @@ func (c *Collector) flushDrops(d *dgramSource, out collectors.Emitter) {
 	attrs[0].Value = reason
 	r := collectors.Record{Time: c.now(), Kind: collectors.KindGap, Source: d.name,
 		Body: []byte("syslog: " + n + " messages dropped: " + why), Attrs: attrs}
-	if out.TryEmit(r) {
+	if c.offer(r) {
 		d.dropped, d.kernelDropped = 0, 0
 	}
 }
 
-// acceptTCP accepts connections until the listener is closed.
+// acceptTCP accepts connections until the listener is closed. A
+// connection past MaxConnections, or for which the budget lends no memory,
+// is closed at once and counted. A failed accept (out of file descriptors)
+// is retried after a pause, not the end of the listener.
 func (c *Collector) acceptTCP(ctx context.Context, t *tcpSource, out collectors.Emitter) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var pause time.Duration
 	for {
 		conn, err := t.ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				c.log.Error("accept failed; source stopped", "source", t.name, "err", err)
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			if pause == 0 {
+				c.log.Warn("accept failed; retrying", "source", t.name, "err", err)
+			}
+			pause = min(max(2*pause, 5*time.Millisecond), acceptBackoffMax)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			continue
+		}
+		pause = 0
+		if c.open.Add(1) > c.maxConns {
+			c.open.Add(-1)
+			t.refusedLimit.Add(1)
+			conn.Close()
+			continue
+		}
+		if c.res != nil && !c.res.Reserve(connBaseBytes) {
+			c.open.Add(-1)
+			t.refusedMemory.Add(1)
+			conn.Close()
+			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.open.Add(-1)
+			if c.res != nil {
+				defer c.res.Unreserve(connBaseBytes)
+			}
 			stop := context.AfterFunc(ctx, func() { conn.Close() })
 			defer stop()
 			defer conn.Close()
-			if err := c.readStream(ctx, t.name, conn, out); err != nil && ctx.Err() == nil {
-				c.log.Warn("connection ended", "source", t.name, "peer", conn.RemoteAddr().String(), "err", err)
+			err := c.readStream(ctx, t.name, conn, out)
+			var ne net.Error
+			switch {
+			case err == nil || ctx.Err() != nil:
+			case errors.As(err, &ne) && ne.Timeout():
+				c.idleClosed.Add(1)
+			default:
+				// Counted, not logged: a peer that resets connections in a
+				// loop must not fill the device's log.
+				c.connErrs.Add(1)
+				c.log.Debug("connection ended", "source", t.name, "peer", conn.RemoteAddr().String(), "err", err)
 			}
 		}()
 	}
+}
+
+// reportRefusals writes, every reportEvery, one agent_status record per TCP
+// listener that refused connections since the last one. A record the queue
+// has no room for is retried at the next tick with the counts grown.
+func (c *Collector) reportRefusals(ctx context.Context) {
+	tk := time.NewTicker(c.reportEvery)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+		for _, t := range c.tcps {
+			c.reportRefused(t)
+		}
+	}
+}
+
+func (c *Collector) reportRefused(t *tcpSource) {
+	lim, mem := t.refusedLimit.Load(), t.refusedMemory.Load()
+	dl, dm := lim-t.reportedLimit, mem-t.reportedMemory
+	if dl+dm == 0 {
+		return
+	}
+	var reasons []string
+	if dl > 0 {
+		reasons = append(reasons, "connection_limit")
+	}
+	if dm > 0 {
+		reasons = append(reasons, "memory_budget")
+	}
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	body := fmt.Sprintf("syslog: %d TCP connections refused: %d with %d open (the limit), %d for lack of memory in the agent's budget",
+		dl+dm, dl, c.maxConns, dm)
+	r := collectors.Record{Time: c.now(), Kind: collectors.KindAgentStatus, Source: t.name, Body: []byte(body),
+		Attrs: []collectors.Attr{
+			{Key: "reason", Value: strings.Join(reasons, ",")},
+			{Key: "refused_connections", Value: u(dl + dm)},
+			{Key: "refused_at_limit", Value: u(dl)},
+			{Key: "refused_no_memory", Value: u(dm)},
+			{Key: "max_connections", Value: strconv.FormatInt(c.maxConns, 10)},
+			{Key: "open_connections", Value: strconv.FormatInt(c.open.Load(), 10)},
+		}}
+	if c.offer(r) {
+		t.reportedLimit, t.reportedMemory = lim, mem
+	}
+}
+
+// HeartbeatAttrs implements collectors.Reporter: the totals since start.
+func (c *Collector) HeartbeatAttrs() []collectors.Attr {
+	var refused uint64
+	for _, t := range c.tcps {
+		refused += t.refusedLimit.Load() + t.refusedMemory.Load()
+	}
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	var attrs []collectors.Attr
+	if len(c.tcps) > 0 {
+		attrs = append(attrs,
+			collectors.Attr{Key: "syslog_tcp_open_connections", Value: strconv.FormatInt(c.open.Load(), 10)},
+			collectors.Attr{Key: "syslog_tcp_lent_bytes", Value: strconv.FormatInt(c.lent.Load(), 10)},
+			collectors.Attr{Key: "syslog_tcp_refused_connections", Value: u(refused)},
+			collectors.Attr{Key: "syslog_tcp_idle_closed", Value: u(c.idleClosed.Load())},
+			collectors.Attr{Key: "syslog_tcp_errors", Value: u(c.connErrs.Load())},
+			collectors.Attr{Key: "syslog_tcp_cut_messages", Value: u(c.cut.Load())})
+	}
+	if len(c.dgrams) > 0 {
+		attrs = append(attrs, collectors.Attr{Key: "syslog_dropped_messages", Value: u(c.dropped.Load())})
+	}
+	return attrs
+}
+
+// countedReserver keeps the total its Reserver lent to this collector.
+type countedReserver struct {
+	r    collectors.Reserver
+	lent *atomic.Int64
+}
+
+func (c countedReserver) Reserve(n int64) bool {
+	if !c.r.Reserve(n) {
+		return false
+	}
+	c.lent.Add(n)
+	return true
+}
+
+func (c countedReserver) Unreserve(n int64) {
+	c.lent.Add(-n)
+	c.r.Unreserve(n)
 }

@@ -438,7 +438,7 @@ func TestSplitStream(t *testing.T) {
 		{"<1>no newline", []string{"<1>no newline"}},
 	} {
 		var got []string
-		err := splitStream(newReader(tc.in), 1000, func(m []byte, partial bool) error {
+		err := splitStream(newReader(tc.in), 1000, &msgBuf{}, func(m []byte, partial bool) error {
 			got = append(got, string(m))
 			return nil
 		})
@@ -460,7 +460,7 @@ func FuzzSplitStream(f *testing.F) {
 			return
 		}
 		var joined []byte
-		splitStream(bufio.NewReaderSize(bytes.NewReader(b), 16), maxMsg, func(m []byte, partial bool) error {
+		splitStream(bufio.NewReaderSize(bytes.NewReader(b), 16), maxMsg, &msgBuf{}, func(m []byte, partial bool) error {
 			if len(m) > maxMsg {
 				t.Fatalf("message of %d bytes, max %d", len(m), maxMsg)
 			}
