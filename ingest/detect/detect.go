@@ -8,8 +8,10 @@
 //
 // # Grouping
 //
-// Alerts of the same kind, device and key whose times are within
-// Config.GroupWindow of each other are one alert: each further occurrence
+// Alerts of the same kind, device and key whose device times, or whose
+// receive times, are within Config.GroupWindow of each other are one
+// alert (a device cannot split a burst into an alert per record by
+// dating the records apart): each further occurrence
 // returns the same alert with Count grown, Last moved and the new evidence
 // appended. An alert is identified by (Kind, Device, Key, First); the caller
 // upserts on that.
@@ -363,7 +365,7 @@ func (e *Engine) Observe(in Input) []Alert {
 func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
 	k := groupKey{a.Kind, a.Device, a.Key}
 	g := e.groups[k]
-	if !e.isOpen(a.Kind, a.Device, a.Key, at) {
+	if !e.isOpen(a.Kind, a.Device, a.Key, at, seen) {
 		g = nil
 	}
 	if g == nil {
@@ -415,10 +417,19 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 }
 
 // isOpen reports whether an alert of kind, device and key would group an
-// occurrence at at, so callers can skip building a new alert's evidence.
-func (e *Engine) isOpen(kind, device, key string, at time.Time) bool {
+// occurrence at at, received at seen, so callers can skip building a new
+// alert's evidence. An occurrence groups when either its device time or
+// its receive time is within GroupWindow of the group's: a device that
+// dates each of a burst of records an hour apart gets one alert for the
+// burst, not one per record.
+func (e *Engine) isOpen(kind, device, key string, at, seen time.Time) bool {
 	g := e.groups[groupKey{kind, device, key}]
-	return g != nil && at.Sub(g.a.Last) <= e.cfg.GroupWindow && g.a.First.Sub(at) <= e.cfg.GroupWindow
+	if g == nil {
+		return false
+	}
+	w := e.cfg.GroupWindow
+	return (at.Sub(g.a.Last) <= w && g.a.First.Sub(at) <= w) ||
+		(seen.Sub(g.a.LastReceived) <= w && g.a.FirstReceived.Sub(seen) <= w)
 }
 
 // raiseOne is raise for an occurrence counted once with its own evidence.

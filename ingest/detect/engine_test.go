@@ -331,3 +331,45 @@ func TestAlertReceivedTimes(t *testing.T) {
 		t.Errorf("%d heartbeat_missing alerts after an hour of silence, want 1", missing)
 	}
 }
+
+// A device that dates each record of a burst an hour apart cannot turn
+// the burst into one alert per record: occurrences received within the
+// group window group, whatever their device times. Records genuinely
+// far apart in both clocks stay separate alerts.
+func TestGroupingByReceiveTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		deviceStep    time.Duration
+		receivedStep  time.Duration
+		alerts, count int
+	}{
+		{"device hours apart, received together", time.Hour, time.Millisecond, 1, 600},
+		{"device 50 years of hours, received within a minute", 365 * 24 * time.Hour, 100 * time.Millisecond, 1, 600},
+		{"both an hour apart", time.Hour, time.Hour, 600, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := New(Config{MaxOpenAlerts: 1000})
+			ids := map[string]int{}
+			for i := range 600 {
+				s := received(failed(t0.Add(time.Duration(i)*tt.deviceStep), "root", attacker), t0.Add(time.Duration(i)*tt.receivedStep))
+				for _, a := range e.Observe(*s.in) {
+					if a.Kind == AlertAuthFailure {
+						ids[a.ID] = a.Count
+					}
+				}
+			}
+			if len(ids) != tt.alerts {
+				t.Fatalf("%d auth_failure alerts, want %d", len(ids), tt.alerts)
+			}
+			for _, n := range ids {
+				if n != tt.count {
+					t.Errorf("alert count %d, want %d", n, tt.count)
+				}
+				break
+			}
+		})
+	}
+}
