@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
@@ -44,10 +45,20 @@ func TestMalformedFloodCounted(t *testing.T) {
 	if got := len(h.events("a")); got != DefaultEventsPerInterval {
 		t.Errorf("before the interval ends: %d events stored, want %d", got, DefaultEventsPerInterval)
 	}
+	// The flood holds back no other kind: a bad signature is stored at once.
+	s := c.dev.Seal(1, nil, batchtest.Heartbeat(1))
+	c.sendRaw(s.Bytes, append([]byte{s.Sig[0] ^ 1}, s.Sig[1:]...))
+	c.wantAck(1, offboxv1.Ack_STATUS_REJECTED)
+	h.wantEvent("a", store.EventBadSignature, 1, "signature")
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	evs := h.events("a")
+	var evs []store.IntegrityEvent
+	for _, e := range h.events("a") {
+		if e.Kind == store.EventMalformed {
+			evs = append(evs, e)
+		}
+	}
 	if len(evs) != DefaultEventsPerInterval+1 {
 		t.Fatalf("%d integrity rows for %d malformed batches, want %d (one by one) + 1 summary", len(evs), n, DefaultEventsPerInterval)
 	}
@@ -56,8 +67,8 @@ func TestMalformedFloodCounted(t *testing.T) {
 	if sum.Kind != store.EventMalformed || !strings.Contains(sum.Detail, want) {
 		t.Errorf("summary event %+v, want a malformed one saying %q", sum, want)
 	}
-	if got := h.eventLines(); got != DefaultEventsPerInterval {
-		t.Errorf("%d integrity event lines, want %d", got, DefaultEventsPerInterval)
+	if got := h.eventLines(); got != DefaultEventsPerInterval+1 {
+		t.Errorf("%d integrity event lines, want %d malformed and 1 bad_signature", got, DefaultEventsPerInterval)
 	}
 	if got := strings.Count(h.logs.String(), "counted, not logged one by one"); got != 1 {
 		t.Errorf("%d summary lines, want 1:\n%s", got, h.logs.String())
