@@ -47,7 +47,7 @@ commands:
   events -db F [-device ID] [-kind K] [-since T] [-until T] [-json]
         security events (logins, sudo, account changes) parsed from stored log lines
   alerts -db F [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]
-        stored alerts, newest first: last time, severity, kind, device, count, summary, labels
+        stored alerts, newest received first: received time, severity, kind, device, count, summary, labels, device_time=T
   verify -db F [-device ID]
         re-verify every stored signature, digest, chain link and index entry
   revoke -device ID [-reason R] [-db F | -config F]

@@ -204,9 +204,12 @@ func writeAlerts(ctx context.Context, st store.AlertStore, as []store.Alert, asJ
 	return bw.Flush()
 }
 
-// alertText is one alert a line: last time, severity, kind, device
-// ("-" for the collector itself), count, the summary quoted, labels as
-// sorted key=value pairs joined by commas ("-" for none).
+// alertText is one alert a line: when its latest occurrence was received
+// (the collector's clock, which the list is ordered by), severity, kind,
+// device ("-" for the collector itself), count, the summary quoted,
+// labels as sorted key=value pairs joined by commas ("-" for none), and
+// device_time= the latest occurrence's device time, which only the
+// device vouches for.
 func alertText(a store.Alert) string {
 	device := a.Device
 	if device == "" {
@@ -221,6 +224,6 @@ func alertText(a store.Alert) string {
 	if labels == "" {
 		labels = "-"
 	}
-	return fmt.Sprintf("%s %s %s %s %d %q %s", a.Last.UTC().Format(export.TimeFormat), a.Severity, a.Kind, device,
-		a.Count, a.Summary, labels)
+	return fmt.Sprintf("%s %s %s %s %d %q %s device_time=%s", a.LastReceived.UTC().Format(export.TimeFormat), a.Severity,
+		a.Kind, device, a.Count, a.Summary, labels, a.Last.UTC().Format(export.TimeFormat))
 }

@@ -80,6 +80,7 @@ func queryDB(t *testing.T) string {
 			Summary: "chain fork", Labels: map[string]string{"site": "fra"},
 			First: at(20), Last: at(20), Count: 2, Evidence: []store.AlertRef{{Device: "switch-2", Seq: 1, Index: -1}}},
 	} {
+		a.FirstReceived, a.LastReceived = a.First, a.Last // honest clocks
 		save.Alerts = append(save.Alerts, store.AlertUpsert{Alert: a})
 	}
 	if err := st.SaveAlerts(ctx, save); err != nil {
@@ -211,11 +212,12 @@ func TestAlertsCommand(t *testing.T) {
 		}
 	}
 
-	// Text: last, severity, kind, device, count, summary, labels.
+	// Text: last received, severity, kind, device, count, summary, labels,
+	// and the device's time.
 	text, stderr, code := runFunc("alerts", "-db", db)
-	wantText := "2026-11-22T18:00:20.000000000Z critical fork switch-2 2 \"chain fork\" site=fra\n" +
-		"2026-11-22T18:00:03.000000000Z info auth_success router-1 1 \"deploy logged in\" site=ams\n" +
-		"2026-11-22T18:00:01.000000000Z warning auth_failure router-1 1 \"failed password for root\" env=prod,site=ams\n"
+	wantText := "2026-11-22T18:00:20.000000000Z critical fork switch-2 2 \"chain fork\" site=fra device_time=2026-11-22T18:00:20.000000000Z\n" +
+		"2026-11-22T18:00:03.000000000Z info auth_success router-1 1 \"deploy logged in\" site=ams device_time=2026-11-22T18:00:03.000000000Z\n" +
+		"2026-11-22T18:00:01.000000000Z warning auth_failure router-1 1 \"failed password for root\" env=prod,site=ams device_time=2026-11-22T18:00:01.000000000Z\n"
 	if code != 0 || text != wantText {
 		t.Errorf("alerts (text): exit %d %s:\n%s\nwant:\n%s", code, stderr, text, wantText)
 	}
@@ -231,8 +233,8 @@ func TestAlertsCommand(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"count", "created", "device", "evidence", "fields", "first", "group_id", "id", "key", "kind",
-		"labels", "last", "severity", "summary", "updated"}
+	wantKeys := []string{"count", "created", "device", "evidence", "fields", "first", "first_received", "group_id", "id", "key", "kind",
+		"labels", "last", "last_received", "severity", "summary", "updated"}
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("alerts -json keys %q, want %q", keys, wantKeys)
 	}
@@ -246,6 +248,60 @@ func TestAlertsCommand(t *testing.T) {
 	out, _, _ = runFunc("alerts", "-db", db, "-json", "-kind", "auth_failure")
 	if strings.Contains(out, `"record"`) {
 		t.Errorf("alerts -json without -evidence carries records: %s", out)
+	}
+}
+
+// TestAlertsCommandReceivedTime: alerts are listed, and -since/-until
+// applied, by when the collector received them; a device whose clock
+// says 2076 is listed where its alert arrived, with its own time beside.
+func TestAlertsCommandReceivedTime(t *testing.T) {
+	t.Parallel()
+	db := queryDB(t)
+	st, err := sqlite.Open(db, sqlite.Options{Sync: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := queryBase.AddDate(50, 0, 0)
+	liar := store.Alert{GroupID: "liar", Kind: "auth_failure", Severity: store.SeverityInfo, Device: "router-9", Key: "root",
+		Summary: "failed password for root", First: future, Last: future, Count: 600,
+		FirstReceived: queryBase.Add(9 * time.Second), LastReceived: queryBase.Add(10 * time.Second)}
+	err = st.SaveAlerts(context.Background(), store.AlertSave{Now: queryBase.Add(time.Minute), Alerts: []store.AlertUpsert{{Alert: liar}}})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "g3 liar g2 g1"},
+		{[]string{"-since", "2026-11-22T18:00:15Z"}, "g3"},
+		{[]string{"-until", "2026-11-22T18:00:15Z"}, "liar g2 g1"},
+		{[]string{"-since", "2026-11-22T18:00:05Z", "-until", "2026-11-22T18:00:15Z"}, "liar"},
+	} {
+		out, stderr, code := runFunc(append([]string{"alerts", "-db", db, "-json"}, tt.args...)...)
+		if code != 0 {
+			t.Fatalf("alerts %q: exit %d: %s", tt.args, code, stderr)
+		}
+		var ids []string
+		for _, l := range lines(out) {
+			var v api.AlertView
+			if err := json.Unmarshal([]byte(l), &v); err != nil {
+				t.Fatalf("alerts %q: bad JSON line %q: %v", tt.args, l, err)
+			}
+			ids = append(ids, v.GroupID)
+			if v.GroupID == "liar" && (v.Last != "2076-11-22T18:00:00.000000000Z" || v.LastReceived != "2026-11-22T18:00:10.000000000Z" ||
+				v.FirstReceived != "2026-11-22T18:00:09.000000000Z") {
+				t.Errorf("liar: last %s last_received %s first_received %s", v.Last, v.LastReceived, v.FirstReceived)
+			}
+		}
+		if got := strings.Join(ids, " "); got != tt.want {
+			t.Errorf("alerts %q = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	text, _, _ := runFunc("alerts", "-db", db, "-device", "router-9")
+	if want := "2026-11-22T18:00:10.000000000Z info auth_failure router-9 600 \"failed password for root\" - device_time=2076-11-22T18:00:00.000000000Z\n"; text != want {
+		t.Errorf("alerts (text) = %q, want %q", text, want)
 	}
 }
 

@@ -431,7 +431,7 @@ func toStore(a detect.Alert) store.Alert {
 	}
 	return store.Alert{GroupID: a.ID, Kind: a.Kind, Severity: a.Severity, Device: a.Device, Key: a.Key,
 		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: a.First, Last: a.Last, Count: a.Count,
-		Evidence: refs}
+		Evidence: refs, FirstReceived: a.FirstReceived, LastReceived: a.LastReceived}
 }
 
 // accessAlert is the log_access alert for one stored access.

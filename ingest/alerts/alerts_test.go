@@ -306,3 +306,63 @@ func TestCaughtUp(t *testing.T) {
 		t.Fatalf("caught up with %d batches past the saved cursor (%v)", len(last), err)
 	}
 }
+
+// The attacker's report: one device sends 600 authentication failures
+// dated 50 years ahead; a real failure on another device arrives two hours
+// later. The real alert is the newest in the list, the only one in the
+// last hour, and within the dashboard's 500; the liar's alerts keep their
+// device time beside the receive time, and its clock raises a critical
+// timestamp_mismatch.
+func TestFutureDeviceClockHidesNothing(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.runner()
+	liar := batchtest.NewDevice("liar")
+	future := t0.AddDate(50, 0, 0)
+	recs := make([]seal.WireRecord, 600)
+	for i := range recs {
+		recs[i] = authLine(future.Add(time.Duration(i)*time.Millisecond),
+			fmt.Sprintf("sshd[%d]: Failed password for user%d from 198.51.100.%d port 4242 ssh2", 1000+i, i, i%250))
+	}
+	b := batchtest.Commit(liar.Name, liar.Next(recs...), 0)
+	b.Received = f.clk.Now()
+	if err := f.st.CommitBatch(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	f.drain(r, false)
+	f.clk.Add(2 * time.Hour)
+	f.commit(authLine(f.clk.Now(), "sshd[7]: Failed password for root from 203.0.113.9 port 4242 ssh2"))
+	f.drain(r, false)
+
+	now := f.clk.Now()
+	page, err := f.st.Alerts(context.Background(), store.AlertQuery{Since: now.Add(-24 * time.Hour), Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) == 0 || page[0].Device != "sw1" || page[0].Kind != detect.AlertAuthFailure {
+		t.Fatalf("newest alert: %+v, want sw1's auth_failure", page[:min(len(page), 1)])
+	}
+	hour, err := f.st.Alerts(context.Background(), store.AlertQuery{Since: now.Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hour) != 1 || hour[0].Device != "sw1" {
+		var got []string
+		for _, a := range hour {
+			got = append(got, a.Device+"/"+a.Kind)
+		}
+		t.Errorf("last hour: %v, want sw1's auth_failure alone", got)
+	}
+	if a := page[0]; !a.LastReceived.Equal(now) || !a.Last.Equal(now) {
+		t.Errorf("sw1 alert: last %v received %v, want both %v", a.Last, a.LastReceived, now)
+	}
+	for _, a := range page {
+		if a.Device == "liar" && a.Kind == detect.AlertAuthFailure && (!a.LastReceived.Equal(t0) || a.Last.Before(future)) {
+			t.Errorf("liar alert %s: last %v received %v, want device time from %v, received %v", a.Key, a.Last, a.LastReceived, future, t0)
+		}
+	}
+	ts := f.alerts(detect.AlertTimestampMismatch)
+	if len(ts) != 1 || ts[0].Device != "liar" || ts[0].Severity != store.SeverityCritical || ts[0].Fields["cause"] != "device_clock" {
+		t.Errorf("timestamp_mismatch alerts: %+v, want one critical device_clock for liar", ts)
+	}
+}

@@ -28,6 +28,12 @@ type AlertView struct {
 	Created  string            `json:"created"` // collector clock
 	Updated  string            `json:"updated"`
 	Evidence []EvidenceView    `json:"evidence"`
+
+	// Collector clock: when the first and the latest occurrence arrived.
+	// Lists are ordered, and since/until applied, by LastReceived: a
+	// device's clock is its own and may say anything.
+	FirstReceived string `json:"first_received"`
+	LastReceived  string `json:"last_received"`
 }
 
 // EvidenceView is one record behind an alert. Record is filled only when
@@ -45,7 +51,8 @@ func AlertJSON(a store.Alert) AlertView {
 	v := AlertView{ID: a.ID, GroupID: a.GroupID, Kind: a.Kind, Severity: a.Severity, Device: a.Device, Key: a.Key,
 		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: formatTime(a.First), Last: formatTime(a.Last),
 		Count: a.Count, Created: formatTime(a.Created), Updated: formatTime(a.Updated),
-		Evidence: make([]EvidenceView, len(a.Evidence))}
+		Evidence:      make([]EvidenceView, len(a.Evidence)),
+		FirstReceived: formatTime(a.FirstReceived), LastReceived: formatTime(a.LastReceived)}
 	if v.Fields == nil {
 		v.Fields = map[string]string{}
 	}

@@ -78,6 +78,7 @@ func fixture(t testing.TB) *sqlite.Store {
 	}
 	save := store.AlertSave{Now: base.Add(30 * time.Second)}
 	for _, a := range alerts {
+		a.FirstReceived, a.LastReceived = a.First, a.Last // honest clocks
 		save.Alerts = append(save.Alerts, store.AlertUpsert{Alert: a})
 	}
 	if err := st.SaveAlerts(ctx, save); err != nil {
@@ -132,6 +133,46 @@ func accesses(t *testing.T, st store.AlertStore) []store.Access {
 		t.Fatal(err)
 	}
 	return as
+}
+
+// TestAlertsByReceivedTime: /api/v1/alerts orders and windows alerts by
+// when the collector received them; a device dating its alerts 2076 is
+// neither first nor "in the last 30 minutes" for 50 years, and the
+// JSON carries both times.
+func TestAlertsByReceivedTime(t *testing.T) {
+	t.Parallel()
+	st := fixture(t)
+	future := base.AddDate(50, 0, 0)
+	liar := store.Alert{GroupID: "liar", Kind: "auth_failure", Severity: store.SeverityInfo, Device: "router-9", Key: "root",
+		Summary: "failed password for root", First: future, Last: future, Count: 600,
+		FirstReceived: base.Add(9 * time.Second), LastReceived: base.Add(10 * time.Second)}
+	if err := st.SaveAlerts(ctx, store.AlertSave{Now: base.Add(time.Minute), Alerts: []store.AlertUpsert{{Alert: liar}}}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(st)
+	for _, tt := range []struct{ query, want string }{
+		{"", "g3 liar g2 g1"},
+		{"limit=1", "g3"},
+		{"since=2026-11-22T18:00:15Z", "g3"},
+		{"since=30m", ""},
+	} {
+		var resp struct {
+			Alerts []AlertView `json:"alerts"`
+		}
+		if code := get(t, h, "GET", "/api/v1/alerts?"+tt.query, &resp); code != 200 {
+			t.Fatalf("%q: status %d", tt.query, code)
+		}
+		var ids []string
+		for _, a := range resp.Alerts {
+			ids = append(ids, a.GroupID)
+			if a.GroupID == "liar" && (a.Last != "2076-11-22T18:00:00.000000000Z" || a.LastReceived != "2026-11-22T18:00:10.000000000Z") {
+				t.Errorf("liar: last %q last_received %q", a.Last, a.LastReceived)
+			}
+		}
+		if got := strings.Join(ids, " "); got != tt.want {
+			t.Errorf("%q: got %q, want %q", tt.query, got, tt.want)
+		}
+	}
 }
 
 func TestAlertsFilters(t *testing.T) {

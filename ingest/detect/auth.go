@@ -95,7 +95,7 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 		bySource = w.total()
 		if bySource >= e.cfg.BruteForceThreshold {
 			var ev0 []Ref // the whole window's, only for a new alert
-			if !e.isOpen(AlertBruteForce, in.Device, k, at) {
+			if !e.isOpen(AlertBruteForce, in.Device, k, at, seen) {
 				ev0 = w.refs()
 			}
 			a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: k,
@@ -109,7 +109,7 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 	d.all.add(f, e.cfg.BruteForceWindow, limit, seen)
 	if total := d.all.total(); total >= e.cfg.BruteForceThreshold && bySource < e.cfg.BruteForceThreshold {
 		var ev0 []Ref
-		if !e.isOpen(AlertBruteForce, in.Device, "device", at) {
+		if !e.isOpen(AlertBruteForce, in.Device, "device", at, seen) {
 			ev0 = d.all.refs()
 		}
 		a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: "device",

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -74,36 +75,82 @@ func splitList(s string) []string {
 // later than its device time says. The device's latest CLOCK offset (true
 // minus local) separates the causes: if DeviceTime+offset is within the
 // skew of ReceivedTime, the device clock is wrong ("device_clock");
-// otherwise the record waited ("delivery_delay"). Without a known offset, a
-// record stamped in the future can only be the device clock.
+// otherwise the record waited ("delivery_delay"). Only a record that is
+// late by a plausible delay can have waited: one stamped in the future
+// (after the offset is applied), at or before the Unix epoch (zero or
+// negative time_ns), or older than Config.MaxDeliveryDelay on arrival says
+// its device's clock is wrong, whatever the offset the device reports.
+// A device_clock mismatch is a warning, critical from
+// Config.TimestampCritical on: a clock set decades away is how a device
+// would hide its records from "the last hour".
 func (e *Engine) timestamp(out []Alert, d *deviceState, in *Input) []Alert {
-	if in.DeviceTime.IsZero() || in.ReceivedTime.IsZero() {
+	if in.ReceivedTime.IsZero() {
 		return out
 	}
-	skew := in.ReceivedTime.Sub(in.DeviceTime)
-	if skew <= e.cfg.TimestampSkew && skew >= -e.cfg.TimestampSkew {
-		return out
+	f := map[string]string{"received_time": in.ReceivedTime.UTC().Format(time.RFC3339Nano),
+		"clock_known": strconv.FormatBool(d.haveOffset)}
+	var skew time.Duration
+	noTime := !in.DeviceTime.After(unixEpoch)
+	if noTime {
+		// time_ns 0 (DeviceTime zero) or negative: no clock that has ever
+		// been set says this.
+		f["device_time"] = "none"
+		if !in.DeviceTime.IsZero() {
+			f["device_time"] = in.DeviceTime.UTC().Format(time.RFC3339Nano)
+		}
+		skew = in.ReceivedTime.Sub(unixEpoch)
+		if !in.DeviceTime.IsZero() {
+			skew = in.ReceivedTime.Sub(in.DeviceTime)
+		}
+	} else {
+		skew = in.ReceivedTime.Sub(in.DeviceTime)
+		if skew <= e.cfg.TimestampSkew && skew >= -e.cfg.TimestampSkew {
+			return out
+		}
+		f["device_time"] = in.DeviceTime.UTC().Format(time.RFC3339Nano)
 	}
-	f := map[string]string{"skew": skew.String(), "device_time": in.DeviceTime.UTC().Format(time.RFC3339Nano),
-		"received_time": in.ReceivedTime.UTC().Format(time.RFC3339Nano), "clock_known": strconv.FormatBool(d.haveOffset)}
-	cause := "delivery_delay"
-	delay := skew
+	f["skew"] = skew.String()
+	cause, delay := "device_clock", skew
 	if d.haveOffset {
 		f["offset"] = d.offset.String()
 		delay = in.ReceivedTime.Sub(in.DeviceTime.Add(d.offset))
-		if delay <= e.cfg.TimestampSkew && delay >= -e.cfg.TimestampSkew {
-			cause = "device_clock"
-		}
-	} else if skew < 0 {
-		cause = "device_clock"
+	}
+	explained := d.haveOffset && delay <= e.cfg.TimestampSkew && delay >= -e.cfg.TimestampSkew
+	if !noTime && !explained && delay > 0 && delay <= e.cfg.MaxDeliveryDelay {
+		cause = "delivery_delay"
 	}
 	f["cause"] = cause
-	sev, summary := SeverityInfo, "records delivered "+delay.String()+" late"
-	if cause == "device_clock" {
-		sev, summary = SeverityWarning, "device clock differs from the collector's by "+(-skew).String()
-	} else {
+	if cause == "delivery_delay" {
 		f["delay"] = delay.String()
+		return append(out, e.raiseOne(Alert{Kind: AlertTimestampMismatch, Severity: SeverityInfo, Device: in.Device,
+			Key: cause, Summary: "records delivered " + delay.String() + " late", Fields: f,
+			Evidence: []Ref{in.ref()}}, in.at(), in.seen(), d.labels))
+	}
+	sev := SeverityWarning
+	if noTime || absDuration(skew) >= e.cfg.TimestampCritical {
+		sev = SeverityCritical
+	}
+	summary := "device clock differs from the collector's by " + (-skew).String()
+	if noTime {
+		summary = "record has no usable device time (" + f["device_time"] + ")"
+	} else if skew == math.MinInt64 {
+		summary = "device clock is more than " + time.Duration(math.MaxInt64).String() + " ahead of the collector's"
 	}
 	return append(out, e.raiseOne(Alert{Kind: AlertTimestampMismatch, Severity: sev, Device: in.Device, Key: cause,
 		Summary: summary, Fields: f, Evidence: []Ref{in.ref()}}, in.at(), in.seen(), d.labels))
+}
+
+// unixEpoch is the Unix epoch; a device time at or before it is no time.
+var unixEpoch = time.Unix(0, 0)
+
+// absDuration is |d|; the most negative duration, which has no positive
+// counterpart, is taken as the largest.
+func absDuration(d time.Duration) time.Duration {
+	switch {
+	case d == math.MinInt64:
+		return math.MaxInt64
+	case d < 0:
+		return -d
+	}
+	return d
 }

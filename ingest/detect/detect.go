@@ -8,8 +8,10 @@
 //
 // # Grouping
 //
-// Alerts of the same kind, device and key whose times are within
-// Config.GroupWindow of each other are one alert: each further occurrence
+// Alerts of the same kind, device and key whose device times, or whose
+// receive times, are within Config.GroupWindow of each other are one
+// alert (a device cannot split a burst into an alert per record by
+// dating the records apart): each further occurrence
 // returns the same alert with Count grown, Last moved and the new evidence
 // appended. An alert is identified by (Kind, Device, Key, First); the caller
 // upserts on that.
@@ -20,7 +22,9 @@
 // device time (DeviceTime, or ReceivedTime when DeviceTime is zero): it is
 // an absolute instant, unlike many log-line stamps, which carry no zone.
 // Liveness (heartbeat_missing) and the eviction of state use the collector's
-// clock: Input.ReceivedTime and the now passed to Tick.
+// clock: Input.ReceivedTime and the now passed to Tick. Every alert carries
+// both: First and Last in the rules' time, FirstReceived and LastReceived
+// in the collector's, which is what anyone listing alerts orders by.
 //
 // # State
 //
@@ -67,7 +71,7 @@ const (
 	AlertAgentRestart         = "agent_restart"          // warning; a new agent session or BOOT record with an unchanged boot_id
 	AlertHeartbeatMissing     = "heartbeat_missing"      // warning; nothing heard for > (HeartbeatMisses + ½) × interval (Tick)
 	AlertHeartbeatResumed     = "heartbeat_resumed"      // info; the first record after heartbeat_missing
-	AlertTimestampMismatch    = "timestamp_mismatch"     // warning (cause device_clock), info (cause delivery_delay)
+	AlertTimestampMismatch    = "timestamp_mismatch"     // warning (cause device_clock), critical from TimestampCritical or with no device time; info (cause delivery_delay)
 	AlertClockOffset          = "clock_offset"           // warning ≥ ClockOffsetWarning or no majority, critical ≥ ClockOffsetCritical
 	AlertNTPUnreachable       = "ntp_unreachable"        // warning; Key server; Fields["reason"] unreachable or refused
 	AlertNTPFalseticker       = "ntp_falseticker"        // warning; Key server
@@ -146,10 +150,18 @@ type Alert struct {
 	Summary  string
 	Fields   map[string]string // the latest occurrence's fields
 	Labels   map[string]string // the device's labels
-	First    time.Time
-	Last     time.Time
+	First    time.Time         // the earliest occurrence's time (a record's device time; see Time)
+	Last     time.Time         // and the latest's
 	Count    int
 	Evidence []Ref // the records that caused it, the first Config.MaxEvidence
+
+	// The collector's clock when the first and the latest occurrence were
+	// received (Input.ReceivedTime, the Tick or integrity event time).
+	// Lists, time windows and sorting use these, never First and Last: a
+	// device's clock is its own to set, and one dated 50 years ahead must
+	// not push every other device's alerts out of view.
+	FirstReceived time.Time
+	LastReceived  time.Time
 
 	// What this occurrence did to the group: opened it, or raised its
 	// severity. A caller notifies people on either, and only stores the
@@ -187,6 +199,15 @@ type Config struct {
 	HeartbeatMisses   int                               // missed heartbeats before heartbeat_missing; default 2
 
 	TimestampSkew time.Duration // |received − device time| that raises timestamp_mismatch; default 2 min
+	// TimestampCritical is the |received − device time| from which a
+	// device_clock timestamp_mismatch is critical; default 24 h. A device
+	// time at or before the Unix epoch always is.
+	TimestampCritical time.Duration
+	// MaxDeliveryDelay is the longest a record can plausibly have waited
+	// between the agent and the collector (the agent keeps batches in
+	// memory only); a record older on arrival has a wrong device clock.
+	// Default 7 days.
+	MaxDeliveryDelay time.Duration
 
 	ClockOffsetWarning  time.Duration // default 100 ms
 	ClockOffsetCritical time.Duration // default 1 s
@@ -228,6 +249,8 @@ func (c Config) withDefaults() Config {
 	def(&c.HeartbeatInterval, 15*time.Second)
 	defInt(&c.HeartbeatMisses, 2)
 	def(&c.TimestampSkew, 2*time.Minute)
+	def(&c.TimestampCritical, 24*time.Hour)
+	def(&c.MaxDeliveryDelay, 7*24*time.Hour)
 	def(&c.ClockOffsetWarning, 100*time.Millisecond)
 	def(&c.ClockOffsetCritical, time.Second)
 	defInt(&c.PasswordMaxAgeDays, 365)
@@ -354,5 +377,8 @@ func LogAccess(who, what string, at time.Time) Alert {
 		Last:     at,
 		Count:    1,
 		Opened:   true,
+
+		FirstReceived: at,
+		LastReceived:  at,
 	}
 }

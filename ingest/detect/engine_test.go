@@ -292,3 +292,84 @@ func BenchmarkObserveLogLines(b *testing.B) {
 		})
 	}
 }
+
+// An alert carries the collector's receive times beside the device's:
+// failures dated 50 years ahead are still First/Last 50 years ahead, but
+// FirstReceived/LastReceived say when they arrived, which is what alert
+// lists sort by; a heartbeat_missing (no device time) has the tick's.
+func TestAlertReceivedTimes(t *testing.T) {
+	t.Parallel()
+	e := New(Config{})
+	future := t0.AddDate(50, 0, 0)
+	var last Alert
+	for i := range 3 {
+		s := received(failed(future.Add(time.Duration(i)*time.Second), "root", attacker), t0.Add(time.Duration(i)*time.Minute))
+		for _, a := range e.Observe(*s.in) {
+			if a.Kind == AlertAuthFailure {
+				last = a
+			}
+		}
+	}
+	if !last.First.Equal(future) || !last.Last.Equal(future.Add(2*time.Second)) {
+		t.Errorf("device times: First %v Last %v, want %v and %v", last.First, last.Last, future, future.Add(2*time.Second))
+	}
+	if !last.FirstReceived.Equal(t0) || !last.LastReceived.Equal(t0.Add(2*time.Minute)) {
+		t.Errorf("received: FirstReceived %v LastReceived %v, want %v and %v", last.FirstReceived, last.LastReceived, t0, t0.Add(2*time.Minute))
+	}
+	now := t0.Add(time.Hour)
+	missing := 0
+	for _, a := range e.Tick(now) {
+		if a.Kind != AlertHeartbeatMissing {
+			continue
+		}
+		missing++
+		if !a.LastReceived.Equal(now) || !a.FirstReceived.Equal(now) {
+			t.Errorf("heartbeat_missing received %v..%v, want the tick %v", a.FirstReceived, a.LastReceived, now)
+		}
+	}
+	if missing != 1 {
+		t.Errorf("%d heartbeat_missing alerts after an hour of silence, want 1", missing)
+	}
+}
+
+// A device that dates each record of a burst an hour apart cannot turn
+// the burst into one alert per record: occurrences received within the
+// group window group, whatever their device times. Records genuinely
+// far apart in both clocks stay separate alerts.
+func TestGroupingByReceiveTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		deviceStep    time.Duration
+		receivedStep  time.Duration
+		alerts, count int
+	}{
+		{"device hours apart, received together", time.Hour, time.Millisecond, 1, 600},
+		{"device 50 years of hours, received within a minute", 365 * 24 * time.Hour, 100 * time.Millisecond, 1, 600},
+		{"both an hour apart", time.Hour, time.Hour, 600, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := New(Config{MaxOpenAlerts: 1000})
+			ids := map[string]int{}
+			for i := range 600 {
+				s := received(failed(t0.Add(time.Duration(i)*tt.deviceStep), "root", attacker), t0.Add(time.Duration(i)*tt.receivedStep))
+				for _, a := range e.Observe(*s.in) {
+					if a.Kind == AlertAuthFailure {
+						ids[a.ID] = a.Count
+					}
+				}
+			}
+			if len(ids) != tt.alerts {
+				t.Fatalf("%d auth_failure alerts, want %d", len(ids), tt.alerts)
+			}
+			for _, n := range ids {
+				if n != tt.count {
+					t.Errorf("alert count %d, want %d", n, tt.count)
+				}
+				break
+			}
+		})
+	}
+}

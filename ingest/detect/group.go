@@ -23,7 +23,7 @@ import (
 func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
 	k := groupKey{a.Kind, a.Device, a.Key}
 	g := e.groups[k]
-	if !e.isOpen(a.Kind, a.Device, a.Key, at) {
+	if !e.isOpen(a.Kind, a.Device, a.Key, at, seen) {
 		g = nil
 	}
 	if g == nil {
@@ -37,6 +37,7 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 			a.First = at
 		}
 		a.Last = at
+		a.FirstReceived, a.LastReceived = seen, seen
 		a.ID = groupID(a.Kind, a.Device, a.Key, a.First)
 		a.Labels = labels
 		a.Evidence = e.capEvidence(nil, a.Evidence)
@@ -51,6 +52,12 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 	}
 	if at.Before(g.a.First) {
 		g.a.First = at
+	}
+	if seen.After(g.a.LastReceived) {
+		g.a.LastReceived = seen
+	}
+	if seen.Before(g.a.FirstReceived) {
+		g.a.FirstReceived = seen
 	}
 	escalated := severityRank(a.Severity) > severityRank(g.a.Severity)
 	if escalated {
@@ -68,10 +75,19 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 }
 
 // isOpen reports whether an alert of kind, device and key would group an
-// occurrence at at, so callers can skip building a new alert's evidence.
-func (e *Engine) isOpen(kind, device, key string, at time.Time) bool {
+// occurrence at at, received at seen, so callers can skip building a new
+// alert's evidence. An occurrence groups when either its device time or
+// its receive time is within GroupWindow of the group's: a device that
+// dates each of a burst of records an hour apart gets one alert for the
+// burst, not one per record.
+func (e *Engine) isOpen(kind, device, key string, at, seen time.Time) bool {
 	g := e.groups[groupKey{kind, device, key}]
-	return g != nil && at.Sub(g.a.Last) <= e.cfg.GroupWindow && g.a.First.Sub(at) <= e.cfg.GroupWindow
+	if g == nil {
+		return false
+	}
+	w := e.cfg.GroupWindow
+	return (at.Sub(g.a.Last) <= w && g.a.First.Sub(at) <= w) ||
+		(seen.Sub(g.a.LastReceived) <= w && g.a.FirstReceived.Sub(seen) <= w)
 }
 
 // raiseOne is raise for an occurrence counted once with its own evidence.

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 
@@ -42,13 +43,24 @@ type Config struct {
 	Validity time.Duration    // of issued certificates; 0: DefaultValidity
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger     // nil: slog.Default()
+
+	// Refused Enroll attempts (bad token, bad request) are limited per
+	// source address (an IPv4 address or an IPv6 /64): RefusalBurst at
+	// once, then RefusalsPerMinute. An address over it is refused
+	// (ResourceExhausted) before its request is read. Successes cost
+	// nothing. Refusals are logged as one summary line per SummaryEvery,
+	// never one line each.
+	RefusalsPerMinute float64       // 0: 10; negative: no limit
+	RefusalBurst      int           // 0: 20
+	SummaryEvery      time.Duration // 0: 1m
 }
 
 // Service implements offboxv1.EnrollmentServer.
 type Service struct {
 	offboxv1.UnimplementedEnrollmentServer
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	guard *guard
 }
 
 // New checks cfg and makes a Service.
@@ -71,16 +83,42 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, log: cfg.Logger}, nil
+	if cfg.RefusalsPerMinute == 0 {
+		cfg.RefusalsPerMinute = DefaultRefusalsPerMinute
+	}
+	if cfg.RefusalBurst == 0 {
+		cfg.RefusalBurst = DefaultRefusalBurst
+	}
+	if cfg.SummaryEvery == 0 {
+		cfg.SummaryEvery = DefaultSummaryEvery
+	}
+	if cfg.RefusalBurst < 0 || cfg.SummaryEvery < 0 || math.IsNaN(cfg.RefusalsPerMinute) || math.IsInf(cfg.RefusalsPerMinute, 0) {
+		return nil, errors.New("enroll: RefusalBurst, RefusalsPerMinute and SummaryEvery must be positive")
+	}
+	return &Service{cfg: cfg, log: cfg.Logger,
+		guard: newGuard(cfg.RefusalsPerMinute, cfg.RefusalBurst, cfg.SummaryEvery, cfg.Logger)}, nil
 }
+
+// Close logs the refusals counted and not yet summarised. The service
+// keeps working; call it when the collector stops.
+func (s *Service) Close() { s.guard.stop() }
 
 // Register adds the service to a gRPC server (server.Config.Register).
 func (s *Service) Register(r grpc.ServiceRegistrar) { offboxv1.RegisterEnrollmentServer(r, s) }
 
 // Enroll implements offboxv1.EnrollmentServer. The CSR is checked before
 // the token is consumed, so a device that sends a bad request can try
-// again with the same token.
+// again with the same token. An address over its refusal limit is
+// refused before anything is parsed; refusals are counted and logged as
+// one summary line per interval (guard.go), never one line each.
 func (s *Service) Enroll(ctx context.Context, req *offboxv1.EnrollRequest) (*offboxv1.EnrollResponse, error) {
+	now := s.cfg.Now()
+	done, ok := s.guard.admit(peerAddr(ctx), now)
+	if !ok {
+		return nil, status.Error(codes.ResourceExhausted, "too many refused enrollment attempts from your address; try again in a minute")
+	}
+	refused := refusedRequest
+	defer func() { done(refused) }()
 	csr, err := CheckCSR(req.GetCsrDer())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -89,12 +127,19 @@ func (s *Service) Enroll(ctx context.Context, req *offboxv1.EnrollRequest) (*off
 	if token == "" || len(token) > maxTokenBytes {
 		return nil, status.Error(codes.Unauthenticated, "enrollment token missing or malformed")
 	}
-	now := s.cfg.Now()
 	t, err := s.cfg.Store.UseToken(ctx, HashToken(token), now)
 	if err != nil {
-		s.log.Warn("enrollment refused", "reason", err, "remote", peerAddr(ctx)) // err never holds the token
-		return nil, tokenStatus(err)
+		st := tokenStatus(err)
+		refused = refusedToken
+		if status.Code(st) != codes.Unauthenticated {
+			// The store failed or the caller gave up, not the token:
+			// counted in the summary, charged to no address.
+			refused = refusedUnavailable
+		}
+		return nil, st
 	}
+	refused = ""
+
 	cert, err := s.issue(t.Device, t.Labels, csr.PublicKey, now)
 	if err != nil {
 		return nil, err

@@ -35,6 +35,10 @@ type webhookAlert struct {
 	Count     int               `json:"count"`
 	Evidence  []store.AlertRef  `json:"evidence"`
 	Collector string            `json:"collector,omitempty"`
+	// The collector's clock, beside First and Last (the device's, which
+	// it may set to anything); absent when the alert has none.
+	FirstReceived string `json:"first_received,omitempty"`
+	LastReceived  string `json:"last_received,omitempty"`
 }
 
 // WebhookBody is the JSON object a webhook sink receives for a. Maps and
@@ -45,6 +49,7 @@ func WebhookBody(a store.Alert, o Origin) ([]byte, error) {
 		Summary: a.Summary, Fields: nonNil(a.Fields), Labels: nonNil(a.Labels),
 		First: rfc3339(a.First), Last: rfc3339(a.Last), Count: a.Count,
 		Evidence: nonNilRefs(a.Evidence), Collector: o.Collector,
+		FirstReceived: rfc3339OrEmpty(a.FirstReceived), LastReceived: rfc3339OrEmpty(a.LastReceived),
 	})
 }
 
@@ -121,7 +126,13 @@ func AlertmanagerBody(a store.Alert, o Origin) ([]byte, error) {
 		ann[k] = strings.ToValidUTF8(v, "\uFFFD")
 	}
 	am := amAlert{Labels: labels, Annotations: ann}
-	if !a.First.IsZero() {
+	// When the collector received it, not the device's time: Alertmanager
+	// refuses an alert that starts after it ends (now + resolve_timeout),
+	// and a device's clock may say 2076.
+	switch {
+	case !a.FirstReceived.IsZero():
+		am.StartsAt = rfc3339(a.FirstReceived)
+	case !a.First.IsZero():
 		am.StartsAt = rfc3339(a.First)
 	}
 	return json.Marshal([]amAlert{am})
@@ -191,4 +202,12 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// rfc3339OrEmpty is rfc3339(t), or "" for the zero time.
+func rfc3339OrEmpty(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return rfc3339(t)
 }

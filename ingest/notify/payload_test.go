@@ -55,6 +55,42 @@ func TestWebhookBodyExact(t *testing.T) {
 	}
 }
 
+// TestDeviceClockInPayloads: an alert from a device whose clock says 2076
+// starts, for Alertmanager, when the collector received it (Alertmanager
+// refuses an alert starting after it ends), and the webhook carries both
+// clocks.
+func TestDeviceClockInPayloads(t *testing.T) {
+	t.Parallel()
+	a := payloadAlert()
+	a.First, a.Last = time.Date(2076, 3, 1, 12, 0, 0, 0, time.UTC), time.Date(2076, 3, 1, 12, 5, 0, 0, time.UTC)
+	a.FirstReceived, a.LastReceived = time.Date(2026, 3, 1, 12, 0, 1, 0, time.UTC), time.Date(2026, 3, 1, 12, 0, 2, 0, time.UTC)
+	b, err := AlertmanagerBody(a, Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var am []map[string]any
+	if err := json.Unmarshal(b, &am); err != nil {
+		t.Fatal(err)
+	}
+	if got := am[0]["startsAt"]; got != "2026-03-01T12:00:01Z" {
+		t.Errorf("startsAt %v, want the first receive time 2026-03-01T12:00:01Z", got)
+	}
+	w, err := WebhookBody(a, Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hook map[string]any
+	if err := json.Unmarshal(w, &hook); err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{"first": "2076-03-01T12:00:00Z", "last": "2076-03-01T12:05:00Z",
+		"first_received": "2026-03-01T12:00:01Z", "last_received": "2026-03-01T12:00:02Z"} {
+		if hook[k] != want {
+			t.Errorf("webhook %s = %v, want %s", k, hook[k], want)
+		}
+	}
+}
+
 func TestWebhookBodyEmpty(t *testing.T) {
 	t.Parallel()
 	got, err := WebhookBody(store.Alert{ID: 1, GroupID: "g", Kind: "log_access", Severity: "info", Count: 1}, Origin{})

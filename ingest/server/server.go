@@ -75,6 +75,13 @@ type Config struct {
 	// lock after Hello and ends if the lock is lost. nil: this collector
 	// is the only one, and its own table of open streams suffices.
 	Locks store.Coordinator
+	// A device's integrity events that refuse its work (batches not
+	// stored, streams refused) are stored and logged one by one up to
+	// EventsPerInterval per EventInterval; beyond that they are counted
+	// and each kind's count is stored as one event, and logged as one
+	// line, when the interval ends (refusals.go).
+	EventInterval     time.Duration // 0: 1m
+	EventsPerInterval int           // 0: 10
 }
 
 // Server is the Ingest service. Serve runs it once.
@@ -90,6 +97,8 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdown     chan struct{} // closed when Serve's ctx ends: streams finish what they hold and end
+
+	gate *eventGate // integrity events one by one, then counted
 }
 
 // openStream is the stream a device holds, for reporting a second one
@@ -143,8 +152,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.RevocationPoll < 0 {
 		return nil, errors.New("server: RevocationPoll must be positive")
 	}
+	if cfg.EventInterval == 0 {
+		cfg.EventInterval = DefaultEventInterval
+	}
+	if cfg.EventsPerInterval == 0 {
+		cfg.EventsPerInterval = DefaultEventsPerInterval
+	}
+	if cfg.EventInterval < 0 || cfg.EventsPerInterval < 0 {
+		return nil, errors.New("server: EventInterval and EventsPerInterval must be positive")
+	}
 	return &Server{cfg: cfg, log: cfg.Logger, open: make(map[string]*openStream),
-		revokedEvents: make(map[string]time.Time), shutdown: make(chan struct{})}, nil
+		revokedEvents: make(map[string]time.Time), shutdown: make(chan struct{}),
+		gate: newEventGate(cfg.EventInterval, cfg.EventsPerInterval)}, nil
 }
 
 // Serve accepts streams on lis until ctx ends, then stops gracefully: it
@@ -173,6 +192,12 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.cfg.Register != nil {
 		s.cfg.Register(gs)
 	}
+	sctx, stopSummaries := context.WithCancel(ctx)
+	defer stopSummaries()
+	go s.summariseEvery(sctx)
+	// Whatever was counted and not yet summarised is stored once every
+	// stream has ended, so a shutdown loses no count.
+	defer func() { s.summarise(context.WithoutCancel(ctx), s.cfg.Now(), true) }()
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 	select {

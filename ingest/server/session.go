@@ -216,11 +216,15 @@ func (ss *session) checkHello(wctx context.Context, h *offboxv1.Hello) error {
 		h.GetDeviceId(), h.GetKeyId(), ss.id.device, ss.id.keyID)
 }
 
-// raise stores and logs an integrity event outside the batch pipeline.
+// raise stores and logs an integrity event outside the batch pipeline,
+// or counts it once the device is over its budget (refusals.go).
 func (ss *session) raise(wctx context.Context, e *store.IntegrityEvent) {
 	e.Device = ss.id.device
 	if e.Time.IsZero() {
 		e.Time = ss.srv.cfg.Now()
+	}
+	if !ss.srv.gate.admit(e, e.Time) {
+		return
 	}
 	if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *e); err != nil {
 		ss.log.Error("storing an integrity event failed", "kind", e.Kind, "err", err)
@@ -455,6 +459,11 @@ func (ss *session) settle(wctx context.Context, it *item) error {
 		}
 		ss.srv.stored(it.commit)
 	case it.event != nil:
+		// Past the device's budget the event is counted, not stored
+		// (refusals.go): the ack need not wait for a write.
+		if !ss.srv.gate.admit(it.event, it.event.Time) {
+			break
+		}
 		if err := ss.srv.cfg.Store.AddIntegrityEvent(wctx, *it.event); err != nil {
 			return fromStore(err)
 		}

@@ -262,7 +262,8 @@ type AlertStore interface {
 	RecordAccess(ctx context.Context, a Access) error
 	// AccessesAfter returns at most limit accesses with ID > after, in ID order.
 	AccessesAfter(ctx context.Context, after int64, limit int) ([]Access, error)
-	// Alerts returns the stored alerts matching q, newest Last first.
+	// Alerts returns the stored alerts matching q, newest LastReceived
+	// first.
 	Alerts(ctx context.Context, q AlertQuery) ([]Alert, error)
 	// DueDeliveries returns at most limit pending deliveries to sink whose
 	// NextAttempt is at or before now, oldest first, each with its alert.
@@ -328,6 +329,14 @@ type Alert struct {
 	Evidence []AlertRef
 	Created  time.Time // collector clock, when first stored
 	Updated  time.Time // collector clock, last upsert
+
+	// Collector clock: when the first and the latest occurrence were
+	// received (zero on save: the save's Now). Queries filter and sort by
+	// LastReceived, never by the device's Last: a device sets its own
+	// clock, and one dated years ahead must not push other devices'
+	// alerts out of a list or a time window.
+	FirstReceived time.Time
+	LastReceived  time.Time
 }
 
 // AlertRef is one record behind an alert: the batch (Device, Seq) and the
@@ -359,7 +368,8 @@ type AlertUpsert struct {
 }
 
 // AlertQuery filters alerts; zero fields do not filter. Since and Until
-// bound Last (since inclusive, until exclusive).
+// bound LastReceived (since inclusive, until exclusive), the collector's
+// clock, never the device's.
 type AlertQuery struct {
 	Device   string
 	Kind     string

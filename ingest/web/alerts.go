@@ -13,7 +13,8 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 )
 
-// ranges are the alerts page's time ranges (of an alert's Last).
+// ranges are the alerts page's time ranges (of an alert's LastReceived,
+// the collector's clock).
 var ranges = []struct{ Key, Title string }{{"1h", "last hour"}, {"24h", "last day"}, {"168h", "last 7 days"}, {"custom", "custom"}}
 
 // customLayout is a datetime-local input's value, read as UTC.

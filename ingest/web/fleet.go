@@ -19,7 +19,7 @@ import (
 // Windows bound every read, so a large store does not make a page slow.
 const (
 	heartbeatWindow = time.Hour           // the last heartbeat and clock record are looked for this far back
-	openWindow      = 24 * time.Hour      // an alert is open while its Last is this recent
+	openWindow      = 24 * time.Hour      // an alert is open while its LastReceived is this recent
 	bootWindow      = 90 * 24 * time.Hour // boots and firmware history
 	changeWindow    = 30 * 24 * time.Hour // config, password and account changes
 	clockWindow     = 24 * time.Hour      // the clock chart
@@ -157,7 +157,8 @@ func bootTime(rec *store.Record, a map[string]string) time.Time {
 	return time.Unix(0, rec.GetTimeNs())
 }
 
-// openAlerts counts the open alerts (Last within openWindow) per device.
+// openAlerts counts the open alerts (LastReceived within openWindow) per
+// device.
 func (h *handler) openAlerts(ctx context.Context, now time.Time) (map[string]int, error) {
 	as, err := h.cfg.Store.Alerts(ctx, store.AlertQuery{Since: now.Add(-openWindow), Limit: maxOpenAlerts})
 	if err != nil {

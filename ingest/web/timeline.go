@@ -12,21 +12,22 @@ import (
 // timelineBuckets is how many bars the alerts timeline has.
 const timelineBuckets = 48
 
-// timeline draws the alerts' last occurrences over [from, to] as an
-// inline SVG bar chart, one bar per bucket, critical ones stacked on top.
-// A zero from starts at the oldest alert.
+// timeline draws the alerts' last occurrences (as received: the device's
+// own clock may say anything) over [from, to] as an inline SVG bar chart,
+// one bar per bucket, critical ones stacked on top. A zero from starts at
+// the oldest alert.
 func timeline(as []store.Alert, from, to time.Time) template.HTML {
 	if len(as) == 0 {
 		return ""
 	}
 	if from.IsZero() {
-		from = as[len(as)-1].Last // newest first
+		from = as[len(as)-1].LastReceived // newest first
 	}
 	span := max(to.Sub(from), time.Minute)
 	var all, crit [timelineBuckets]int
 	peak := 1
 	for _, a := range as {
-		i := int(float64(a.Last.Sub(from)) / float64(span) * timelineBuckets)
+		i := int(float64(a.LastReceived.Sub(from)) / float64(span) * timelineBuckets)
 		i = min(max(i, 0), timelineBuckets-1)
 		all[i]++
 		if a.Severity == store.SeverityCritical {

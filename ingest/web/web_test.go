@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -105,6 +106,7 @@ func fixture(t testing.TB) *sqlite.Store {
 	}
 	save := store.AlertSave{Now: now}
 	for _, a := range alerts {
+		a.FirstReceived, a.LastReceived = a.First, a.Last // honest clocks
 		save.Alerts = append(save.Alerts, store.AlertUpsert{Alert: a})
 	}
 	if err := st.SaveAlerts(ctx, save); err != nil {
@@ -254,6 +256,53 @@ func TestAlertsView(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestAlertsByReceivedTime: a device whose clock says 2076 neither stays
+// in "last hour" nor tops the list above alerts received after its own;
+// its device time is shown beside the receive time, and the fleet's
+// open alerts count it by when it arrived.
+func TestAlertsByReceivedTime(t *testing.T) {
+	t.Parallel()
+	st := fixture(t)
+	liar := store.Alert{GroupID: "liar", Kind: "auth_failure", Severity: store.SeverityInfo, Device: "ap-3", Key: "root",
+		Summary: "failed password for root", First: now.AddDate(50, 0, 0), Last: now.AddDate(50, 0, 0), Count: 600,
+		FirstReceived: now.Add(-3 * time.Hour), LastReceived: now.Add(-2 * time.Hour)}
+	if err := st.SaveAlerts(ctx, store.AlertSave{Now: now, Alerts: []store.AlertUpsert{{Alert: liar}}}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(st)
+	count := func(body string) string {
+		m := regexp.MustCompile(`<span id="alert-count">(\d+)</span>`).FindStringSubmatch(body)
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	body := do(t, h, "GET", "/alerts?range=1h", aliceToken).Body.String()
+	if got := count(body); got != "2" || strings.Contains(body, `data-device="ap-3"`) {
+		t.Errorf("last hour: %s alerts (ap-3 listed: %v), want 2 without the device dated 2076", got, strings.Contains(body, `data-device="ap-3"`))
+	}
+	body = do(t, h, "GET", "/alerts", aliceToken).Body.String()
+	if got := count(body); got != "3" {
+		t.Errorf("last day: %s alerts, want 3", got)
+	}
+	rows := regexp.MustCompile(`<tr data-kind="[a-z_]+" data-device="([a-z0-9-]+)">`).FindAllStringSubmatch(body, -1)
+	var order []string
+	for _, r := range rows {
+		order = append(order, r[1])
+	}
+	if want := []string{"router-1", "router-1", "ap-3"}; !slices.Equal(order, want) {
+		t.Errorf("last day: rows by device %v, want %v (newest received first)", order, want)
+	}
+	liarRow := `<td class="received">` + now.Add(-2*time.Hour).UTC().Format("2006-01-02 15:04:05Z") + "</td>\n" +
+		`<td class="device-time">` + now.AddDate(50, 0, 0).UTC().Format("2006-01-02 15:04:05Z") + "</td>"
+	if !strings.Contains(body, liarRow) {
+		t.Errorf("alerts page lacks the receive time with the device time beside it: %q", liarRow)
+	}
+	if got := fleetRows(do(t, h, "GET", "/", aliceToken).Body.String())["ap-3"]; got != "silent 1" {
+		t.Errorf("fleet ap-3: %q, want \"silent 1\" (its alert was received 2 h ago)", got)
+	}
+}
 
 // TestDeviceView: boots newest first with the downgrade marked, a clock
 // chart with a line per answering NTP server and the combined offset,

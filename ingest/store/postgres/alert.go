@@ -178,16 +178,18 @@ func (s *Store) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 
 func saveAlert(ctx context.Context, tx pgx.Tx, r *sqlrow.AlertRow, sinks []string, now int64) error {
 	a := r.Alert
+	firstRecv, lastRecv := r.Received(now)
 	var id int64
 	err := pgQueryRow(ctx, tx, `INSERT INTO alerts (group_id, kind, severity, device, key, summary, fields, labels,
-		evidence, first_ns, last_ns, count, created_ns, updated_ns)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+		evidence, first_ns, last_ns, count, created_ns, updated_ns, first_recv_ns, last_recv_ns)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15)
 		ON CONFLICT (group_id) DO UPDATE SET kind = excluded.kind, severity = excluded.severity,
 		device = excluded.device, key = excluded.key, summary = excluded.summary, fields = excluded.fields,
 		labels = excluded.labels, evidence = excluded.evidence, first_ns = excluded.first_ns,
-		last_ns = excluded.last_ns, count = excluded.count, updated_ns = excluded.updated_ns
+		last_ns = excluded.last_ns, count = excluded.count, updated_ns = excluded.updated_ns,
+		first_recv_ns = excluded.first_recv_ns, last_recv_ns = excluded.last_recv_ns
 		RETURNING id`, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.Fields, r.Labels, r.Evidence,
-		r.First, r.Last, a.Count, now).Scan(&id)
+		r.First, r.Last, a.Count, now, firstRecv, lastRecv).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("store: alert %s: %w", a.GroupID, err)
 	}
@@ -205,7 +207,7 @@ func saveAlert(ctx context.Context, tx pgx.Tx, r *sqlrow.AlertRow, sinks []strin
 
 // alertSelect reads the columns sqlrow.ScanAlert scans, from alerts a.
 const alertSelect = `a.id, a.group_id, a.kind, a.severity, a.device, a.key, a.summary, a.fields, a.labels, a.evidence,
-	a.first_ns, a.last_ns, a.count, a.created_ns, a.updated_ns`
+	a.first_ns, a.last_ns, a.count, a.created_ns, a.updated_ns, a.first_recv_ns, a.last_recv_ns`
 
 // Alerts implements store.AlertStore.
 func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, error) {
@@ -231,14 +233,15 @@ func (s *Store) Alerts(ctx context.Context, q store.AlertQuery) ([]store.Alert, 
 		}
 		f.Add(true, "strpos(a.labels, ?) > 0", pair)
 	}
-	f.Add(!q.Since.IsZero(), "a.last_ns >= ?", sqlrow.UnixNs(q.Since))
-	f.Add(!q.Until.IsZero(), "a.last_ns < ?", sqlrow.UnixNs(q.Until))
+	// The collector's clock, not the device's (store.AlertQuery).
+	f.Add(!q.Since.IsZero(), "a.last_recv_ns >= ?", sqlrow.UnixNs(q.Since))
+	f.Add(!q.Until.IsZero(), "a.last_recv_ns < ?", sqlrow.UnixNs(q.Until))
 	if q.Limit < 0 {
 		return nil, fmt.Errorf("store: alert query limit %d", q.Limit)
 	}
 	where := f.where()
 	rows, err := pgQuery(ctx, s.pool, `SELECT `+alertSelect+` FROM alerts a`+where+
-		` ORDER BY a.last_ns DESC, a.id DESC`+f.limit(q.Limit), f.Args...)
+		` ORDER BY a.last_recv_ns DESC, a.id DESC`+f.limit(q.Limit), f.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: alerts: %w", err)
 	}

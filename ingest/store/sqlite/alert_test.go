@@ -192,3 +192,44 @@ func TestMigrateFromV1(t *testing.T) {
 		t.Errorf("schema version %d, %v; want %d", v, err, schemaVersion)
 	}
 }
+
+// TestMigrateAlertsReceived: alerts stored before receive times were
+// kept take the collector's clock of their first and last upsert, so
+// lists keep ordering them by the collector's clock, not the device's.
+func TestMigrateAlertsReceived(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v6.db")
+	db, err := sql.Open("sqlite", dsn(path, Options{BusyTimeout: time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version (version) VALUES (6)`}
+	qs = append(qs, migrations[:6]...)
+	qs = append(qs,
+		// Device time 2076, stored (collector clock) at 100 and 200.
+		`INSERT INTO alerts (group_id, kind, severity, device, key, summary, fields, labels, evidence, first_ns, last_ns,
+			count, created_ns, updated_ns) VALUES ('liar', 'auth_failure', 'info', 'd', 'k', 's', '{}', '{}', '[]',
+			3350000000000000000, 3350000000000000001, 600, 100, 200)`,
+		`INSERT INTO alerts (group_id, kind, severity, device, key, summary, fields, labels, evidence, first_ns, last_ns,
+			count, created_ns, updated_ns) VALUES ('honest', 'auth_failure', 'info', 'e', 'k', 's', '{}', '{}', '[]',
+			300, 300, 1, 300, 300)`)
+	for _, q := range qs {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	db.Close()
+
+	s := open(t, path)
+	defer s.Close()
+	as, err := s.Alerts(ctx, store.AlertQuery{})
+	if err != nil || len(as) != 2 {
+		t.Fatalf("migrated alerts = %+v, %v", as, err)
+	}
+	if as[0].GroupID != "honest" || as[1].GroupID != "liar" {
+		t.Errorf("order %s, %s; want honest (stored last) first", as[0].GroupID, as[1].GroupID)
+	}
+	if l := as[1]; l.FirstReceived.UnixNano() != 100 || l.LastReceived.UnixNano() != 200 {
+		t.Errorf("liar received %v..%v, want its created and updated times", l.FirstReceived.UnixNano(), l.LastReceived.UnixNano())
+	}
+}

@@ -245,6 +245,17 @@ ALTER TABLE pruned ADD COLUMN checkpoints BLOB;
 ALTER TABLE segments ADD COLUMN file_fp_len INTEGER;
 ALTER TABLE segments ADD COLUMN file_fp BLOB;
 `,
+	// 7: an alert's receive times (collector clock), which alert lists
+	// sort and filter by instead of the device's clock. Rows made before
+	// take the collector's clock of their first and last upsert.
+	`
+ALTER TABLE alerts ADD COLUMN first_recv_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN last_recv_ns INTEGER NOT NULL DEFAULT 0;
+UPDATE alerts SET first_recv_ns = created_ns, last_recv_ns = updated_ns;
+CREATE INDEX alerts_last_recv ON alerts(last_recv_ns);
+CREATE INDEX alerts_device_last_recv ON alerts(device, last_recv_ns);
+CREATE INDEX alerts_kind_last_recv ON alerts(kind, last_recv_ns);
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

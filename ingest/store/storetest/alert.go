@@ -20,6 +20,7 @@ func init() {
 		test{"DetectCursorAndStates", testDetectCursorAndStates},
 		test{"SaveAlertsFrom", testSaveAlertsFrom},
 		test{"AlertFilters", testAlertFilters},
+		test{"AlertsByReceivedTime", testAlertsByReceivedTime},
 		test{"BatchesAfter", testBatchesAfter},
 		test{"EventsAfter", testEventsAfter},
 		test{"Accesses", testAccesses},
@@ -30,9 +31,11 @@ func init() {
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
+// alert is an alert whose device clock agrees with the collector's.
 func alert(group string, last time.Time) store.Alert {
 	return store.Alert{GroupID: group, Kind: "auth_failure", Severity: store.SeverityWarning, Device: "router-1",
-		Key: "root", Summary: "failed logins for root", First: last.Add(-time.Minute), Last: last, Count: 1}
+		Key: "root", Summary: "failed logins for root", First: last.Add(-time.Minute), Last: last, Count: 1,
+		FirstReceived: last.Add(-time.Minute), LastReceived: last}
 }
 
 func save(t *testing.T, s store.AlertStore, now time.Time, cur *store.Cursor, ups ...store.AlertUpsert) {
@@ -388,6 +391,61 @@ func testAlertFilters(t *testing.T, fa Factory) {
 	}
 	if _, err := s.Alerts(ctx, store.AlertQuery{Limit: -1}); err == nil {
 		t.Error("negative limit accepted")
+	}
+}
+
+// testAlertsByReceivedTime: lists, time windows and order follow the
+// collector's receive time, not the device's. A device whose clock says
+// 2076 (or 1970) neither pushes another device's newer alert down the
+// list nor stays in "the last hour" for 50 years, and the device times
+// are kept beside the receive times as given.
+func testAlertsByReceivedTime(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	mk := func(group, device string, deviceLast, received time.Time) store.AlertUpsert {
+		a := alert(group, deviceLast)
+		a.Device, a.FirstReceived, a.LastReceived = device, received.Add(-time.Second), received
+		return store.AlertUpsert{Alert: a}
+	}
+	future, past := t0.AddDate(50, 0, 0), time.Unix(0, 1).UTC()
+	save(t, s, t0.Add(10*time.Minute), nil,
+		mk("liar-ahead", "liar", future, t0),
+		mk("honest", "honest", t0.Add(5*time.Minute), t0.Add(5*time.Minute)),
+		mk("liar-behind", "liar", past, t0.Add(7*time.Minute)),
+	)
+	// Saved without receive times: the save's Now stands in for them.
+	unset := alert("unset", future)
+	unset.FirstReceived, unset.LastReceived = time.Time{}, time.Time{}
+	save(t, s, t0.Add(-time.Hour), nil, store.AlertUpsert{Alert: unset})
+
+	tests := map[string]struct {
+		q    store.AlertQuery
+		want []string
+	}{
+		"newest received first":           {store.AlertQuery{}, []string{"liar-behind", "honest", "liar-ahead", "unset"}},
+		"limit keeps the newest received": {store.AlertQuery{Limit: 1}, []string{"liar-behind"}},
+		"since":                           {store.AlertQuery{Since: t0.Add(time.Minute)}, []string{"liar-behind", "honest"}},
+		"until":                           {store.AlertQuery{Until: t0.Add(6 * time.Minute)}, []string{"honest", "liar-ahead", "unset"}},
+		"last hour after 2 h":             {store.AlertQuery{Since: t0.Add(time.Hour)}, nil},
+		"window by receive":               {store.AlertQuery{Since: t0.Add(-time.Minute), Until: t0.Add(time.Minute)}, []string{"liar-ahead"}},
+	}
+	for name, tt := range tests {
+		if got := groups(alerts(t, s, tt.q)); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: got %v, want %v", name, got, tt.want)
+		}
+	}
+	byGroup := map[string]store.Alert{}
+	for _, a := range alerts(t, s, store.AlertQuery{}) {
+		byGroup[a.GroupID] = a
+	}
+	if a := byGroup["liar-ahead"]; !a.Last.Equal(future) || !a.LastReceived.Equal(t0) || !a.FirstReceived.Equal(t0.Add(-time.Second)) {
+		t.Errorf("liar-ahead: Last %v LastReceived %v FirstReceived %v, want %v, %v, %v",
+			a.Last, a.LastReceived, a.FirstReceived, future, t0, t0.Add(-time.Second))
+	}
+	if a := byGroup["liar-behind"]; !a.Last.Equal(past) {
+		t.Errorf("liar-behind: Last %v, want %v", a.Last, past)
+	}
+	if a := byGroup["unset"]; !a.LastReceived.Equal(t0.Add(-time.Hour)) || !a.FirstReceived.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("saved without receive times: %v..%v, want the save's Now %v", a.FirstReceived, a.LastReceived, t0.Add(-time.Hour))
 	}
 }
 

@@ -8,19 +8,35 @@ import (
 )
 
 // AlertRow is an alert's column values that are not its fields as they
-// are: Fields, Labels and Evidence as JSON text, First and Last in Unix
-// nanoseconds.
+// are: Fields, Labels and Evidence as JSON text, First, Last,
+// FirstReceived and LastReceived in Unix nanoseconds (the received ones 0
+// when not set: the store puts its clock there).
 type AlertRow struct {
 	Alert                    *store.Alert
 	Fields, Labels, Evidence string
 	First, Last              int64
+	FirstRecv, LastRecv      int64
+}
+
+// Received is r's first_recv_ns and last_recv_ns, now where the alert
+// has none.
+func (r *AlertRow) Received(now int64) (first, last int64) {
+	first, last = r.FirstRecv, r.LastRecv
+	if last == 0 {
+		last = now
+	}
+	if first == 0 || first > last {
+		first = last
+	}
+	return first, last
 }
 
 // encodeAlert is a's column values. Nil maps and evidence encode as
 // "{}" and "[]", never "null", so label queries and decoding see one
 // form.
 func encodeAlert(a *store.Alert) (AlertRow, error) {
-	r := AlertRow{Alert: a, First: UnixNs(a.First), Last: UnixNs(a.Last)}
+	r := AlertRow{Alert: a, First: UnixNs(a.First), Last: UnixNs(a.Last),
+		FirstRecv: UnixNs(a.FirstReceived), LastRecv: UnixNs(a.LastReceived)}
 	evidence := a.Evidence
 	if evidence == nil {
 		evidence = []store.AlertRef{}
@@ -55,16 +71,18 @@ func stringMap(m map[string]string) map[string]string {
 
 // ScanAlert scans pre and then an alert's columns into a: id, group_id,
 // kind, severity, device, key, summary, fields, labels, evidence,
-// first_ns, last_ns, count, created_ns, updated_ns.
+// first_ns, last_ns, count, created_ns, updated_ns, first_recv_ns,
+// last_recv_ns.
 func ScanAlert(r Scanner, a *store.Alert, pre ...any) error {
 	var fields, labels, evidence string
-	var first, last, created, updated int64
+	var first, last, created, updated, firstRecv, lastRecv int64
 	dest := append(pre, &a.ID, &a.GroupID, &a.Kind, &a.Severity, &a.Device, &a.Key, &a.Summary, &fields, &labels, &evidence,
-		&first, &last, &a.Count, &created, &updated)
+		&first, &last, &a.Count, &created, &updated, &firstRecv, &lastRecv)
 	if err := r.Scan(dest...); err != nil {
 		return fmt.Errorf("store: alert: %w", err)
 	}
 	a.First, a.Last, a.Created, a.Updated = TimeNs(first), TimeNs(last), TimeNs(created), TimeNs(updated)
+	a.FirstReceived, a.LastReceived = TimeNs(firstRecv), TimeNs(lastRecv)
 	for _, v := range []struct {
 		name, src string
 		dst       any
