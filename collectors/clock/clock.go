@@ -80,6 +80,13 @@ type Collector struct {
 	peers     map[string]*peer
 	dnsAddrs  []string // host:port from the last good answer for name
 	dnsErr    string   // the last resolution failed: why
+
+	// implicit: name is DefaultName only because nothing was configured. A
+	// device without NTP configuration is told once (an agent_status record
+	// and an info line), not in a warning and a reason every round.
+	implicit    bool
+	unsaid      string // an agent_status message not yet emitted
+	saidMissing bool   // the missing configuration was stated
 	resolved  bool
 	resolveAt time.Duration // monotonic
 	prevWall  time.Time
@@ -117,7 +124,7 @@ func New(cfg Config) (*Collector, error) {
 		}
 	}
 	if c.name == "" && len(c.servers) == 0 {
-		c.name = DefaultName
+		c.name, c.implicit = DefaultName, true
 	}
 	if c.name != "" && (strings.ContainsAny(c.name, " \t/:[]") || len(c.name) > 253) {
 		return nil, fmt.Errorf("clock: name %q is not a DNS name", c.name)
@@ -224,6 +231,14 @@ func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if msg := c.takeStatus(); msg != "" {
+			if err := out.Emit(ctx, statusRecord(s.Time, msg)); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("clock: emit: %w", err)
+			}
+		}
 		if err := out.Emit(ctx, record(s)); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -236,6 +251,27 @@ func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
 		case <-t.C:
 		}
 	}
+}
+
+func (c *Collector) setStatus(msg string) {
+	c.latestMu.Lock()
+	c.unsaid = msg
+	c.latestMu.Unlock()
+}
+
+// takeStatus returns the agent_status message due, once.
+func (c *Collector) takeStatus() string {
+	c.latestMu.Lock()
+	defer c.latestMu.Unlock()
+	msg := c.unsaid
+	c.unsaid = ""
+	return msg
+}
+
+// statusRecord states a fact about the clock configuration once.
+func statusRecord(t time.Time, msg string) collectors.Record {
+	return collectors.Record{Time: t, Kind: collectors.KindAgentStatus, Source: "clock", Body: []byte(msg),
+		Attrs: []collectors.Attr{{Key: "status", Value: msg}}}
 }
 
 // Latest returns the summary of the last round, for the agent's heartbeat.
@@ -309,6 +345,17 @@ func (c *Collector) refreshName(ctx context.Context, mono time.Duration) []strin
 	c.resolved = true
 	if err != nil {
 		c.resolveAt = mono + retryFailed
+		if c.implicit && len(c.dnsAddrs) == 0 {
+			// Nothing configured and the conventional name is not there:
+			// not a failure of this round, a fact about the device.
+			if !c.saidMissing {
+				c.saidMissing = true
+				msg := fmt.Sprintf("no NTP servers configured (clock.servers, clock.name) and %s does not resolve (%v): the offset is not measured until one is set or %s resolves", c.name, err, c.name)
+				c.log.Info("clock: " + msg)
+				c.setStatus(msg)
+			}
+			return nil
+		}
 		msg := fmt.Sprintf("dns %s: %v", c.name, err)
 		if len(c.dnsAddrs) > 0 {
 			msg += fmt.Sprintf("; still using the %d servers of the last answer", len(c.dnsAddrs))
@@ -320,6 +367,10 @@ func (c *Collector) refreshName(ctx context.Context, mono time.Duration) []strin
 		return []string{msg}
 	}
 	c.dnsErr = ""
+	if c.saidMissing {
+		c.saidMissing = false
+		c.setStatus(fmt.Sprintf("NTP servers found: %s resolves", c.name))
+	}
 	c.resolveAt = mono + keepFor(ttl)
 	got := make([]string, 0, len(addrs))
 	for _, a := range addrs {

@@ -305,7 +305,9 @@ func TestDNSNotFoundDegrades(t *testing.T) {
 	res := &staticResolver{err: fmt.Errorf("ntp.internal: %w", ErrNotFound)}
 	fs := newFakeServers()
 	mono := &fakeMono{}
-	c := newTestCollector(t, Config{Resolver: res, Logger: quiet}, fs, mono)
+	// Named explicitly: its failure is a reason every round (an implicit
+	// ntp.internal is stated once instead: TestUnconfiguredStatedOnce).
+	c := newTestCollector(t, Config{Resolver: res, Name: "ntp.internal", Logger: quiet}, fs, mono)
 	s := rounds(c, mono, 1)
 	if s.OK || len(s.Servers) != 0 {
 		t.Fatalf("got ok=%v servers=%v", s.OK, s.Servers)
@@ -690,5 +692,49 @@ func TestNeverSetsClock(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no source checked")
+	}
+}
+
+// TestUnconfiguredStatedOnce: with no servers and no name configured, a
+// missing ntp.internal is said once (one agent_status record, one info
+// line, no warning), not as a reason in every round's record; when the name
+// appears, that is said once too.
+func TestUnconfiguredStatedOnce(t *testing.T) {
+	t.Parallel()
+	res := &staticResolver{err: fmt.Errorf("ntp.internal: %w", ErrNotFound)}
+	fs := newFakeServers()
+	mono := &fakeMono{}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newTestCollector(t, Config{Resolver: res, Logger: log}, fs, mono)
+	var statuses []string
+	for i := range 4 {
+		s := rounds(c, mono, 1)
+		if slices.ContainsFunc(s.Reasons, func(r string) bool { return strings.HasPrefix(r, "dns ") }) {
+			t.Errorf("round %d: reasons %v carry the unconfigured name's failure", i, s.Reasons)
+		}
+		if msg := c.takeStatus(); msg != "" {
+			statuses = append(statuses, msg)
+		}
+		mono.add(retryFailed)
+	}
+	if len(statuses) != 1 || !strings.Contains(statuses[0], "no NTP servers configured") || !strings.Contains(statuses[0], "ntp.internal") {
+		t.Fatalf("status messages %q, want one saying no NTP servers are configured", statuses)
+	}
+	if r := statusRecord(time.Unix(1, 0), statuses[0]); r.Kind != collectors.KindAgentStatus || r.Source != "clock" {
+		t.Errorf("status record kind %v source %q", r.Kind, r.Source)
+	}
+	if strings.Contains(logs.String(), "level=WARN") || strings.Count(logs.String(), "no NTP servers configured") != 1 {
+		t.Errorf("log, want one info line and no warning:\n%s", logs.String())
+	}
+	fs.set("192.0.2.1:123", good(0, time.Millisecond))
+	res.mu.Lock()
+	res.addrs, res.ttl, res.err = []netip.Addr{netip.MustParseAddr("192.0.2.1")}, time.Minute, nil
+	res.mu.Unlock()
+	if s := rounds(c, mono, 1); !s.OK {
+		t.Fatalf("after the name resolved: reasons %v", s.Reasons)
+	}
+	if msg := c.takeStatus(); !strings.Contains(msg, "NTP servers found") {
+		t.Errorf("status after the name resolved: %q", msg)
 	}
 }

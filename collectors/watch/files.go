@@ -153,7 +153,7 @@ func (c *Collector) expand() (paths map[string]bool, globProblems map[string]str
 	globProblems = make(map[string]string)
 	for _, pat := range c.paths {
 		if !hasMeta(pat) {
-			paths[pat] = true
+			paths[pat] = !c.defaults // explicit: its absence is a problem
 			continue
 		}
 		matches, _ := filepath.Glob(c.globRoot + pat) // the pattern was checked in New
@@ -173,7 +173,7 @@ func (c *Collector) expand() (paths map[string]bool, globProblems map[string]str
 			n++
 		}
 		switch {
-		case n > 0:
+		case n > 0 || c.defaults:
 			globProblems[pat] = ""
 		case !hasMeta(filepath.Dir(pat)) && !isDir(c.real(filepath.Dir(pat))):
 			globProblems[pat] = "no file matches: directory " + filepath.Dir(pat) + " is missing"
@@ -182,6 +182,21 @@ func (c *Collector) expand() (paths map[string]bool, globProblems map[string]str
 		}
 	}
 	return paths, globProblems
+}
+
+// absentDefaults lists the default paths that match no file now.
+func (c *Collector) absentDefaults() []string {
+	var absent []string
+	for _, pat := range c.paths {
+		if hasMeta(pat) {
+			if m, _ := filepath.Glob(c.globRoot + pat); len(m) == 0 {
+				absent = append(absent, pat)
+			}
+		} else if _, err := os.Lstat(c.real(pat)); err != nil {
+			absent = append(absent, pat)
+		}
+	}
+	return absent
 }
 
 func isDir(p string) bool {

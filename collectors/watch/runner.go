@@ -65,6 +65,11 @@ func (r *runner) scan(initial bool) {
 		r.syncWatches()
 	}
 	r.scanFiles(initial)
+	if initial && r.c.defaults {
+		if absent := r.c.absentDefaults(); len(absent) > 0 {
+			r.c.log.Debug("watch: default paths absent on this device, watched if they appear", "paths", absent)
+		}
+	}
 	if r.c.passwd != "" {
 		r.scanPasswd()
 	}

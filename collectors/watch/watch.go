@@ -107,6 +107,7 @@ type Collector struct {
 	root        string   // absolute and clean; "/" for the host itself
 	globRoot    string   // root with glob metacharacters quoted; "" for "/"
 	paths       []string // logical (on the device), absolute, clean
+	defaults    bool     // paths are DefaultPaths(): one that does not exist is not a problem
 	diffPaths   []string
 	dirs        []string // real directories to watch with inotify
 	maxDiff     int      // bytes
@@ -152,7 +153,10 @@ func New(cfg Config) (*Collector, error) {
 	}
 	paths := cfg.Paths
 	if paths == nil {
-		paths = DefaultPaths()
+		// The defaults cover many kinds of device; a Debian host has no
+		// /etc/config/*, an OpenWrt router no /etc/sudoers. Those that are
+		// absent are skipped quietly, and watched once they appear.
+		paths, c.defaults = DefaultPaths(), true
 	}
 	if c.paths, err = patterns("path", paths); err != nil {
 		return nil, err

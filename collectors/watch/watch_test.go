@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -705,4 +706,66 @@ func TestSnapshot(t *testing.T) {
 	if len(st.Accounts) != 3 || st.Accounts[2] != (Account{User: "root", Home: "/root", Shell: "/bin/sh", UID0: true}) {
 		t.Errorf("accounts %+v", st.Accounts)
 	}
+}
+
+// TestDefaultPathsQuiet: with the default paths, those absent on this
+// device (a Debian host has no /etc/config/*, no /etc/frr) raise no
+// agent_status record and no warning, are named once at debug level, and
+// are watched once they appear; a configured path that is missing is still a
+// problem (TestProblemsReportedAndSurvived).
+func TestDefaultPathsQuiet(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.write("etc/hosts", hostsV1)
+	h.write("etc/passwd", passwdFor())
+	h.write("etc/shadow", shadowLine("alice", fakeHash("a"), 19000)+"\n")
+	var logs lockedLog
+	c := newCollector(t, Config{Root: h.root, RescanEvery: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	e, _ := baseline(t, c)
+	time.Sleep(200 * time.Millisecond) // a few rescans
+	for _, r := range e.of(collectors.KindAgentStatus, "") {
+		if attr(r, "error") != "" {
+			t.Errorf("status record for an absent default path: %s %q", r.Source, r.Body)
+		}
+	}
+	log := logs.String()
+	if strings.Contains(log, "level=WARN") {
+		t.Errorf("warnings for absent default paths:\n%s", log)
+	}
+	if n := strings.Count(log, "default paths absent"); n != 1 {
+		t.Errorf("%d debug lines naming the absent defaults, want 1:\n%s", n, log)
+	}
+	for _, p := range []string{"/etc/sudoers", "/etc/config/*", "/etc/nftables.conf"} {
+		if !strings.Contains(log, p) {
+			t.Errorf("debug line does not name %s:\n%s", p, log)
+		}
+	}
+	// Appearing later: watched like any other, a file and a glob's match.
+	h.write("etc/nftables.conf", "table inet filter {}\n")
+	h.write("etc/config/network", "config interface 'lan'\n")
+	for _, src := range []string{"watch:/etc/nftables.conf", "watch:/etc/config/network"} {
+		r := e.waitN(t, 3*time.Second, collectors.KindConfigChange, src, 1)[0]
+		if attr(r, "change") != "created" {
+			t.Errorf("%s: change %q, want created", src, attr(r, "change"))
+		}
+	}
+}
+
+// lockedLog is a log destination tests read while the collector writes.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
