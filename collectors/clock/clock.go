@@ -76,10 +76,10 @@ type Collector struct {
 	pc     pollConfig
 	kernel func() Kernel
 
-	round     sync.Mutex // one round at a time; guards everything down to latestMu
-	peers     map[string]*peer
-	dnsAddrs  []string // host:port from the last good answer for name
-	dnsErr    string   // the last resolution failed: why
+	round    sync.Mutex // one round at a time; guards everything down to latestMu
+	peers    map[string]*peer
+	dnsAddrs []string // host:port from the last good answer for name
+	dnsErr   string   // the last resolution failed: why
 
 	// implicit: name is DefaultName only because nothing was configured. A
 	// device without NTP configuration is told once (an agent_status record
@@ -87,12 +87,12 @@ type Collector struct {
 	implicit    bool
 	unsaid      string // an agent_status message not yet emitted
 	saidMissing bool   // the missing configuration was stated
-	resolved  bool
-	resolveAt time.Duration // monotonic
-	prevWall  time.Time
-	prevMono  time.Duration
-	states    map[string]string // last reported state per server, for logging changes
-	noMaj     bool
+	resolved    bool
+	resolveAt   time.Duration // monotonic
+	prevWall    time.Time
+	prevMono    time.Duration
+	states      map[string]string // last reported state per server, for logging changes
+	noMaj       bool
 
 	latestMu  sync.Mutex
 	latest    Summary
