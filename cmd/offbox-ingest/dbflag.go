@@ -24,8 +24,8 @@ const defaultConfig = "/etc/offbox-ingest/offbox-ingest.yaml"
 // database: -db, else the db of -config, else the db of the installed
 // configuration file.
 func dbFlags(fs *flag.FlagSet) func() (string, error) {
-	db := fs.String("db", "", "SQLite database `file` or postgres:// URL (default: the db or store of -config)")
-	conf := fs.String("config", "", "collector configuration `file` whose db to use (default "+defaultConfig+")")
+	db := fs.String("db", "", "SQLite database `file` or postgres:// URL; it must exist (default: the db or store of -config)")
+	conf := fs.String("config", "", "collector configuration `file` whose db or store to use (default "+defaultConfig+")")
 	return func() (string, error) {
 		if *db != "" {
 			return *db, nil
@@ -36,6 +36,9 @@ func dbFlags(fs *flag.FlagSet) func() (string, error) {
 		}
 		c, err := config.Load(path)
 		if err != nil {
+			if *conf == "" {
+				return "", fmt.Errorf("no -db or -config given, and the installed configuration cannot be read: %w", err)
+			}
 			return "", fmt.Errorf("no -db given, and the configuration: %w", err)
 		}
 		if c.Store != "" {

@@ -359,7 +359,7 @@ func devCerts(args []string, stdout, stderr io.Writer) int {
 
 func records(args []string, stdout, stderr io.Writer) int {
 	fs := flags("records", stderr)
-	db := fs.String("db", "", "SQLite database `file` or postgres:// URL (must exist; the access is recorded in it)")
+	dbPath := dbFlags(fs)
 	device := fs.String("device", "", "only this device `id`")
 	source := fs.String("source", "", "only this `source`, e.g. file:/var/log/auth.log")
 	kind := fs.String("kind", "", "only this `kind`: log, boot, heartbeat, clock, gap, agent_status ...")
@@ -370,10 +370,8 @@ func records(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *db == "" || (*asJSON && *count) {
-		fmt.Fprintln(stderr, "offbox-ingest records: -db is required; -json and -count exclude each other")
-		fs.Usage()
-		return exitUsage
+	if *asJSON && *count {
+		return usageError(fs, errors.New("-json and -count exclude each other"))
 	}
 	q := store.RecordQuery{Device: *device, Source: *source}
 	var err error
@@ -393,8 +391,12 @@ func records(args []string, stdout, stderr io.Writer) int {
 			return usageError(fs, fmt.Errorf("-until %w", err))
 		}
 	}
+	db, err := dbPath()
+	if err != nil {
+		return fail(stderr, "records", err)
+	}
 	ctx := context.Background()
-	st, err := openAudited(ctx, *db, "records", args)
+	st, err := openAudited(ctx, db, "records", args)
 	if err != nil {
 		return fail(stderr, "records", err)
 	}
@@ -424,18 +426,17 @@ func usageError(fs *flag.FlagSet, err error) int {
 
 func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flags("verify", stderr)
-	db := fs.String("db", "", "SQLite database `file` or postgres:// URL (must exist; the access is recorded in it)")
+	dbPath := dbFlags(fs)
 	device := fs.String("device", "", "only this device `id`")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *db == "" {
-		fmt.Fprintln(stderr, "offbox-ingest verify: -db is required")
-		fs.Usage()
-		return exitUsage
+	db, err := dbPath()
+	if err != nil {
+		return fail(stderr, "verify", err)
 	}
 	ctx := context.Background()
-	st, err := openAudited(ctx, *db, "verify", args)
+	st, err := openAudited(ctx, db, "verify", args)
 	if err != nil {
 		return fail(stderr, "verify", err)
 	}

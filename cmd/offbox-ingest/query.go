@@ -87,7 +87,7 @@ func timeFlags(fs *flag.FlagSet, since, until string) (s, u time.Time, code int,
 
 func eventsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flags("events", stderr)
-	db := fs.String("db", "", "SQLite database `file` (must exist; the access is recorded in it)")
+	dbPath := dbFlags(fs)
 	device := fs.String("device", "", "only this device `id`")
 	kind := fs.String("kind", "", "only this `kind`: "+strings.Join(authevents.Kinds(), ", "))
 	since := fs.String("since", "", "only events with a device time at or after `T` (RFC 3339, or a duration such as 10m)")
@@ -95,11 +95,6 @@ func eventsCmd(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "one JSON object a line")
 	if code, ok := parse(fs, args); !ok {
 		return code
-	}
-	if *db == "" {
-		fmt.Fprintln(stderr, "offbox-ingest events: -db is required")
-		fs.Usage()
-		return exitUsage
 	}
 	q := authevents.Query{Device: *device, Kind: *kind}
 	if err := authevents.CheckKind(q.Kind); err != nil {
@@ -110,8 +105,12 @@ func eventsCmd(args []string, stdout, stderr io.Writer) int {
 	if q.Since, q.Until, code, ok = timeFlags(fs, *since, *until); !ok {
 		return code
 	}
+	db, err := dbPath()
+	if err != nil {
+		return fail(stderr, "events", err)
+	}
 	ctx := context.Background()
-	st, err := openAudited(ctx, *db, "events", args)
+	st, err := openAudited(ctx, db, "events", args)
 	if err != nil {
 		return fail(stderr, "events", err)
 	}
@@ -128,7 +127,7 @@ func eventsCmd(args []string, stdout, stderr io.Writer) int {
 
 func alertsCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flags("alerts", stderr)
-	db := fs.String("db", "", "SQLite database `file` (must exist; the access is recorded in it)")
+	dbPath := dbFlags(fs)
 	device := fs.String("device", "", "only this device `id`")
 	var labels repeated
 	fs.Var(&labels, "label", "only alerts with this label, `key=value`; repeat: every label must match")
@@ -141,10 +140,8 @@ func alertsCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *db == "" || (*evidence && !*asJSON) {
-		fmt.Fprintln(stderr, "offbox-ingest alerts: -db is required; -evidence needs -json")
-		fs.Usage()
-		return exitUsage
+	if *evidence && !*asJSON {
+		return usageError(fs, errors.New("-evidence needs -json"))
 	}
 	q := store.AlertQuery{Device: *device, Kind: *kind, Severity: *severity}
 	if err := api.CheckSeverity(q.Severity); err != nil {
@@ -165,8 +162,12 @@ func alertsCmd(args []string, stdout, stderr io.Writer) int {
 	if q.Since, q.Until, code, ok = timeFlags(fs, *since, *until); !ok {
 		return code
 	}
+	db, err := dbPath()
+	if err != nil {
+		return fail(stderr, "alerts", err)
+	}
 	ctx := context.Background()
-	st, err := openAudited(ctx, *db, "alerts", args)
+	st, err := openAudited(ctx, db, "alerts", args)
 	if err != nil {
 		return fail(stderr, "alerts", err)
 	}

@@ -309,13 +309,11 @@ func TestQueryUsageErrors(t *testing.T) {
 	t.Parallel()
 	db := queryDB(t)
 	for _, args := range [][]string{
-		{"events"},
 		{"events", "-db", db, "-kind", "login"},
 		{"events", "-db", db, "-since", "yesterday"},
 		{"events", "-db", db, "-until", "soon"},
 		{"events", "-db", db, "-nope"},
 		{"events", "-db", db, "extra"},
-		{"alerts"},
 		{"alerts", "-db", db, "-label", "site"},
 		{"alerts", "-db", db, "-label", "=ams"},
 		{"alerts", "-db", db, "-severity", "high"},
@@ -438,5 +436,57 @@ func TestQueryReadOnlyDB(t *testing.T) {
 		if err != nil || len(acc) < 3 {
 			t.Errorf("access rows after three queries as root: %d (%v), want 3", len(acc), err)
 		}
+	}
+}
+
+// TestQueryStoreFromConfig: every query command finds its store through
+// -config as the administrative commands do, and, given neither -db nor
+// -config, says that the installed configuration could not be read.
+func TestQueryStoreFromConfig(t *testing.T) {
+	t.Parallel()
+	db := queryDB(t)
+	conf := filepath.Join(t.TempDir(), "offbox-ingest.yaml")
+	if err := os.WriteFile(conf, []byte("db: "+db+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"events", "alerts", "records", "verify"} {
+		viaDB, _, wantCode := runFunc(cmd, "-db", db)
+		if viaDB == "" {
+			t.Fatalf("%s -db: no output", cmd)
+		}
+		viaConfig, stderr, code := runFunc(cmd, "-config", conf)
+		if code != wantCode || viaConfig != viaDB {
+			t.Errorf("%s -config: exit %d, stdout %q, stderr %q; want exit %d and the output of -db %q", cmd, code, viaConfig, stderr, wantCode, viaDB)
+		}
+		if _, err := os.Stat(defaultConfig); err == nil {
+			continue // an installed collector on this machine: its store would be read
+		}
+		out, stderr, code := runFunc(cmd)
+		if code != 1 || out != "" || !strings.Contains(stderr, "no -db or -config given") || !strings.Contains(stderr, defaultConfig) {
+			t.Errorf("%s with no store: exit %d, stdout %q, stderr %q; want exit 1 naming %s", cmd, code, out, stderr, defaultConfig)
+		}
+	}
+}
+
+// TestUsageErrorsNameWhatWasGiven: a usage error speaks of the flags given,
+// not of every rule of the command.
+func TestUsageErrorsNameWhatWasGiven(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args    []string
+		want    string
+		notWant string
+	}{
+		{[]string{"records", "-db", "x", "-json", "-count"}, "-json and -count exclude each other", "-db is required"},
+		{[]string{"alerts", "-db", "x", "-evidence"}, "-evidence needs -json", "-db is required"},
+	} {
+		_, stderr, code := runFunc(tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, tc.notWant) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 saying %q only", tc.args, code, stderr, tc.want)
+		}
+	}
+	// records alone is no usage error: it looks for the installed configuration.
+	if _, stderr, _ := runFunc("records"); strings.Contains(stderr, "exclude each other") {
+		t.Errorf("records with no flags: %q speaks of flags not given", stderr)
 	}
 }
