@@ -23,11 +23,11 @@ func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Prune
 		return nil, err
 	}
 	// Held for the whole prune so Close waits for it, as for a write.
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
-		return nil, store.ErrClosed
+	release, err := w.q.Hold()
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	now = s.timeOr(now)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {

@@ -33,20 +33,9 @@ func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store
 		return store.EnrollToken{}, err
 	}
 	var t store.EnrollToken
-	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		var r sqlrow.TokenRow
-		err := tx.QueryRowContext(ctx, `SELECT device, labels, created_ns, expires_ns, used_ns FROM enroll_tokens WHERE hash = ?`, hash).
-			Scan(&t.Device, &r.Labels, &r.Created, &r.Expires, &r.Used)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return store.ErrTokenUnknown
-		case err != nil:
-			return fmt.Errorf("store: enrollment token: %w", err)
-		}
-		if err := r.Use(&t, hash, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE enroll_tokens SET used_ns = ? WHERE hash = ? AND used_ns = 0`, now.UnixNano(), hash)
+	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) (err error) {
+		t, err = sqlrow.UseToken(ctx, sqlDB{tx}, `SELECT device, labels, created_ns, expires_ns, used_ns FROM enroll_tokens WHERE hash = ?`,
+			`UPDATE enroll_tokens SET used_ns = ? WHERE hash = ? AND used_ns = 0`, hash, now)
 		return err
 	})
 	if err != nil {
@@ -70,27 +59,8 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 
 // Revocations implements store.TrustStore.
 func (s *Store) Revocations(ctx context.Context) ([]store.Revocation, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT device, time_ns, key_ids, reason, by FROM revocations ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: revocations: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Revocation
-	for rows.Next() {
-		var r store.Revocation
-		var ns int64
-		var keys string
-		if err := rows.Scan(&r.Device, &ns, &keys, &r.Reason, &r.By); err != nil {
-			return nil, fmt.Errorf("store: revocation: %w", err)
-		}
-		var err error
-		if r.KeyIDs, err = sqlrow.DecodeKeyIDs(r.Device, keys); err != nil {
-			return nil, err
-		}
-		r.Time = sqlrow.TimeNs(ns)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return sqlrow.All(ctx, s.db(), "revocations", sqlrow.ScanRevocation,
+		`SELECT device, time_ns, key_ids, reason, by FROM revocations ORDER BY id`)
 }
 
 // CreateOperatorToken implements store.TrustStore.
@@ -104,18 +74,7 @@ func (s *Store) CreateOperatorToken(ctx context.Context, t store.OperatorToken) 
 
 // OperatorToken implements store.TrustStore.
 func (s *Store) OperatorToken(ctx context.Context, hash []byte) (store.OperatorToken, bool, error) {
-	var t store.OperatorToken
-	var created, expires int64
-	err := s.read.QueryRowContext(ctx, `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = ?`, hash).
-		Scan(&t.Name, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, false, nil
-	}
-	if err != nil {
-		return t, false, fmt.Errorf("store: operator token: %w", err)
-	}
-	t.Hash, t.Created, t.Expires = hash, sqlrow.TimeNs(created), sqlrow.TimeNs(expires)
-	return t, true, nil
+	return sqlrow.OperatorToken(ctx, s.db(), `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = ?`, hash)
 }
 
 // exec runs one statement as a write of its own.
