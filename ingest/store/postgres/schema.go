@@ -252,6 +252,12 @@ CREATE INDEX pruned_device ON pruned (device_id, at_ns);
 ALTER TABLE pruned ADD COLUMN checkpoints bytea;
 ALTER TABLE segments ADD COLUMN file_fp_len bigint, ADD COLUMN file_fp bytea;
 `,
+	// 3: revocation ends every way back in: a device's revocation revokes
+	// its unused enrollment tokens, and an operator token can be revoked.
+	`
+ALTER TABLE enroll_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
+ALTER TABLE operator_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

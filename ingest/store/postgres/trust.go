@@ -35,7 +35,7 @@ func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store
 	}
 	var t store.EnrollToken
 	err = w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) (err error) {
-		t, err = sqlrow.UseToken(ctx, pgDB{tx}, `SELECT device, labels, created_ns, expires_ns, used_ns FROM enroll_tokens WHERE hash = $1 FOR UPDATE`,
+		t, err = sqlrow.UseToken(ctx, pgDB{tx}, `SELECT device, labels, created_ns, expires_ns, used_ns, revoked_ns FROM enroll_tokens WHERE hash = $1 FOR UPDATE`,
 			`UPDATE enroll_tokens SET used_ns = $1 WHERE hash = $2 AND used_ns = 0`, hash, now)
 		return err
 	})
@@ -54,8 +54,14 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 	if err != nil {
 		return err
 	}
-	return s.exec(ctx, "revocation", `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES ($1, $2, $3, $4, $5)`,
-		r.Device, s.timeOr(r.Time).UnixNano(), keys, r.Reason, r.By)
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		return sqlrow.RevokeDevice(ctx, pgDB{tx}, `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES ($1, $2, $3, $4, $5)`,
+			`UPDATE enroll_tokens SET revoked_ns = $1 WHERE device = $2 AND used_ns = 0 AND revoked_ns = 0`, &r, keys, s.timeOr(r.Time).UnixNano())
+	})
 }
 
 // Revocations implements store.TrustStore.
@@ -75,7 +81,30 @@ func (s *Store) CreateOperatorToken(ctx context.Context, t store.OperatorToken) 
 
 // OperatorToken implements store.TrustStore.
 func (s *Store) OperatorToken(ctx context.Context, hash []byte) (store.OperatorToken, bool, error) {
-	return sqlrow.OperatorToken(ctx, s.db(), `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = $1`, hash)
+	return sqlrow.OperatorToken(ctx, s.db(), `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = $1 AND revoked_ns = 0`, hash)
+}
+
+// OperatorTokens implements store.TrustStore.
+func (s *Store) OperatorTokens(ctx context.Context) ([]store.OperatorToken, error) {
+	return sqlrow.All(ctx, s.db(), "operator tokens", sqlrow.ScanOperatorToken,
+		`SELECT hash, name, created_ns, expires_ns, revoked_ns FROM operator_tokens ORDER BY created_ns, name`)
+}
+
+// RevokeOperatorTokens implements store.TrustStore.
+func (s *Store) RevokeOperatorTokens(ctx context.Context, name string, at time.Time) (int, error) {
+	w, err := s.writer()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) (err error) {
+		n, err = pgDB{tx}.Exec(ctx, `UPDATE operator_tokens SET revoked_ns = $1 WHERE name = $2 AND revoked_ns = 0`, s.timeOr(at).UnixNano(), name)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: revoke operator tokens of %s: %w", name, err)
+	}
+	return int(n), nil
 }
 
 // exec runs one statement as a write of its own.

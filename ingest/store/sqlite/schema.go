@@ -245,6 +245,12 @@ ALTER TABLE pruned ADD COLUMN checkpoints BLOB;
 ALTER TABLE segments ADD COLUMN file_fp_len INTEGER;
 ALTER TABLE segments ADD COLUMN file_fp BLOB;
 `,
+	// 7: revocation ends every way back in: a device's revocation revokes
+	// its unused enrollment tokens, and an operator token can be revoked.
+	`
+ALTER TABLE enroll_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE operator_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

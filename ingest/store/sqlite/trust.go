@@ -34,7 +34,7 @@ func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store
 	}
 	var t store.EnrollToken
 	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) (err error) {
-		t, err = sqlrow.UseToken(ctx, sqlDB{tx}, `SELECT device, labels, created_ns, expires_ns, used_ns FROM enroll_tokens WHERE hash = ?`,
+		t, err = sqlrow.UseToken(ctx, sqlDB{tx}, `SELECT device, labels, created_ns, expires_ns, used_ns, revoked_ns FROM enroll_tokens WHERE hash = ?`,
 			`UPDATE enroll_tokens SET used_ns = ? WHERE hash = ? AND used_ns = 0`, hash, now)
 		return err
 	})
@@ -53,8 +53,14 @@ func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
 	if err != nil {
 		return err
 	}
-	return s.exec(ctx, "revocation", `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES (?, ?, ?, ?, ?)`,
-		r.Device, s.timeOr(r.Time).UnixNano(), keys, r.Reason, r.By)
+	w, err := s.writer()
+	if err != nil {
+		return err
+	}
+	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+		return sqlrow.RevokeDevice(ctx, sqlDB{tx}, `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES (?, ?, ?, ?, ?)`,
+			`UPDATE enroll_tokens SET revoked_ns = ? WHERE device = ? AND used_ns = 0 AND revoked_ns = 0`, &r, keys, s.timeOr(r.Time).UnixNano())
+	})
 }
 
 // Revocations implements store.TrustStore.
@@ -74,7 +80,30 @@ func (s *Store) CreateOperatorToken(ctx context.Context, t store.OperatorToken) 
 
 // OperatorToken implements store.TrustStore.
 func (s *Store) OperatorToken(ctx context.Context, hash []byte) (store.OperatorToken, bool, error) {
-	return sqlrow.OperatorToken(ctx, s.db(), `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = ?`, hash)
+	return sqlrow.OperatorToken(ctx, s.db(), `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = ? AND revoked_ns = 0`, hash)
+}
+
+// OperatorTokens implements store.TrustStore.
+func (s *Store) OperatorTokens(ctx context.Context) ([]store.OperatorToken, error) {
+	return sqlrow.All(ctx, s.db(), "operator tokens", sqlrow.ScanOperatorToken,
+		`SELECT hash, name, created_ns, expires_ns, revoked_ns FROM operator_tokens ORDER BY created_ns, name`)
+}
+
+// RevokeOperatorTokens implements store.TrustStore.
+func (s *Store) RevokeOperatorTokens(ctx context.Context, name string, at time.Time) (int, error) {
+	w, err := s.writer()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) (err error) {
+		n, err = sqlDB{tx}.Exec(ctx, `UPDATE operator_tokens SET revoked_ns = ? WHERE name = ? AND revoked_ns = 0`, s.timeOr(at).UnixNano(), name)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: revoke operator tokens of %s: %w", name, err)
+	}
+	return int(n), nil
 }
 
 // exec runs one statement as a write of its own.

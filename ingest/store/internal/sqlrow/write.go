@@ -106,12 +106,12 @@ func FinishDelivery(ctx context.Context, tx Tx, update, queued, exists string, d
 }
 
 // UseToken marks the enrollment token hash used at now in tx, if it may
-// be: find selects device, labels, created_ns, expires_ns, used_ns by
-// hash, and mark sets used_ns of (hash) where it is 0.
+// be: find selects device, labels, created_ns, expires_ns, used_ns,
+// revoked_ns by hash, and mark sets used_ns of (hash) where it is 0.
 func UseToken(ctx context.Context, tx Tx, find, mark string, hash []byte, now time.Time) (store.EnrollToken, error) {
 	var t store.EnrollToken
 	var r TokenRow
-	err := tx.QueryRow(ctx, find, hash).Scan(&t.Device, &r.Labels, &r.Created, &r.Expires, &r.Used)
+	err := tx.QueryRow(ctx, find, hash).Scan(&t.Device, &r.Labels, &r.Created, &r.Expires, &r.Used, &r.Revoked)
 	switch {
 	case errors.Is(err, ErrNoRows):
 		return t, store.ErrTokenUnknown
@@ -149,4 +149,19 @@ func Record(ctx context.Context, db DB, locate string, read ReadBatch, device st
 		return store.Record{}, false, nil
 	}
 	return store.Record{Device: device, Seq: seq, Index: index, Received: NsTime(recv), Record: recs[index]}, true, nil
+}
+
+// RevokeDevice stores revocation r in tx, its key ids encoded as keys and
+// its time at (Unix ns), and revokes the device's unused enrollment
+// tokens with it: insert inserts (device, time_ns, key_ids, reason, by);
+// revokeTokens sets revoked_ns of the tokens of (device) that are neither
+// used nor revoked.
+func RevokeDevice(ctx context.Context, tx Tx, insert, revokeTokens string, r *store.Revocation, keys string, at int64) error {
+	if _, err := tx.Exec(ctx, insert, r.Device, at, keys, r.Reason, r.By); err != nil {
+		return fmt.Errorf("store: revocation: %w", err)
+	}
+	if _, err := tx.Exec(ctx, revokeTokens, at, r.Device); err != nil {
+		return fmt.Errorf("store: revocation: enrollment tokens of %s: %w", r.Device, err)
+	}
+	return nil
 }
