@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -13,28 +11,16 @@ import (
 
 // CreateToken implements store.TrustStore.
 func (s *Store) CreateToken(ctx context.Context, t store.EnrollToken) error {
-	if len(t.Hash) == 0 || t.Device == "" {
-		return errors.New("store: enrollment token without hash or device")
-	}
-	labels, err := sqlrow.EncodeLabels(t.Labels)
-	if err != nil {
-		return err
-	}
-	return s.exec(ctx, "enrollment token", `INSERT INTO enroll_tokens (hash, device, labels, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
-		t.Hash, t.Device, labels, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
+	return sqlrow.CreateToken(ctx, s.writeTx, `INSERT INTO enroll_tokens (hash, device, labels, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
+		&t, s.timeOr(t.Created))
 }
 
 // UseToken implements store.TrustStore. The check and the marking are one
 // statement inside the writer's transaction, so two enrollments racing
 // with one token cannot both win.
-func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store.EnrollToken, error) {
-	w, err := s.writer()
-	if err != nil {
-		return store.EnrollToken{}, err
-	}
-	var t store.EnrollToken
-	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) (err error) {
-		t, err = sqlrow.UseToken(ctx, sqlDB{tx}, `SELECT device, labels, created_ns, expires_ns, used_ns, revoked_ns FROM enroll_tokens WHERE hash = ?`,
+func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (t store.EnrollToken, err error) {
+	err = s.writeTx(ctx, func(ctx context.Context, tx sqlrow.Tx) (err error) {
+		t, err = sqlrow.UseToken(ctx, tx, `SELECT device, labels, created_ns, expires_ns, used_ns, revoked_ns FROM enroll_tokens WHERE hash = ?`,
 			`UPDATE enroll_tokens SET used_ns = ? WHERE hash = ? AND used_ns = 0`, hash, now)
 		return err
 	})
@@ -46,21 +32,8 @@ func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store
 
 // Revoke implements store.TrustStore.
 func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
-	if r.Device == "" {
-		return errors.New("store: revocation without a device")
-	}
-	keys, err := sqlrow.EncodeKeyIDs(r.KeyIDs)
-	if err != nil {
-		return err
-	}
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		return sqlrow.RevokeDevice(ctx, sqlDB{tx}, `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES (?, ?, ?, ?, ?)`,
-			`UPDATE enroll_tokens SET revoked_ns = ? WHERE device = ? AND used_ns = 0 AND revoked_ns = 0`, &r, keys, s.timeOr(r.Time).UnixNano())
-	})
+	return sqlrow.Revoke(ctx, s.writeTx, `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES (?, ?, ?, ?, ?)`,
+		`UPDATE enroll_tokens SET revoked_ns = ? WHERE device = ? AND used_ns = 0 AND revoked_ns = 0`, &r, s.timeOr(r.Time))
 }
 
 // Revocations implements store.TrustStore.
@@ -71,11 +44,8 @@ func (s *Store) Revocations(ctx context.Context) ([]store.Revocation, error) {
 
 // CreateOperatorToken implements store.TrustStore.
 func (s *Store) CreateOperatorToken(ctx context.Context, t store.OperatorToken) error {
-	if len(t.Hash) == 0 || t.Name == "" {
-		return errors.New("store: operator token without hash or name")
-	}
-	return s.exec(ctx, "operator token", `INSERT INTO operator_tokens (hash, name, created_ns, expires_ns) VALUES (?, ?, ?, ?)`,
-		t.Hash, t.Name, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
+	return sqlrow.CreateOperatorToken(ctx, s.writeTx, `INSERT INTO operator_tokens (hash, name, created_ns, expires_ns) VALUES (?, ?, ?, ?)`,
+		&t, s.timeOr(t.Created))
 }
 
 // OperatorToken implements store.TrustStore.
@@ -91,31 +61,21 @@ func (s *Store) OperatorTokens(ctx context.Context) ([]store.OperatorToken, erro
 
 // RevokeOperatorTokens implements store.TrustStore.
 func (s *Store) RevokeOperatorTokens(ctx context.Context, name string, at time.Time) (int, error) {
+	return sqlrow.RevokeOperatorTokens(ctx, s.writeTx, `UPDATE operator_tokens SET revoked_ns = ? WHERE name = ? AND revoked_ns = 0`,
+		name, s.timeOr(at))
+}
+
+// writeTx runs fn as one write of its own (sqlrow.Write).
+func (s *Store) writeTx(ctx context.Context, fn func(context.Context, sqlrow.Tx) error) error {
 	w, err := s.writer()
 	if err != nil {
-		return 0, err
-	}
-	var n int64
-	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) (err error) {
-		n, err = sqlDB{tx}.Exec(ctx, `UPDATE operator_tokens SET revoked_ns = ? WHERE name = ? AND revoked_ns = 0`, s.timeOr(at).UnixNano(), name)
 		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: revoke operator tokens of %s: %w", name, err)
 	}
-	return int(n), nil
+	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, sqlDB{tx}) })
 }
 
 // exec runs one statement as a write of its own.
 func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-			return fmt.Errorf("store: %s: %w", what, err)
-		}
-		return nil
-	})
+	_, err := sqlrow.Exec(ctx, s.writeTx, what, query, args...)
+	return err
 }

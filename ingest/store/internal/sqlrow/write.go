@@ -165,3 +165,65 @@ func RevokeDevice(ctx context.Context, tx Tx, insert, revokeTokens string, r *st
 	}
 	return nil
 }
+
+// Write runs fn in a transaction as one write of its own on the
+// engine's queue.
+type Write func(ctx context.Context, fn func(context.Context, Tx) error) error
+
+// Exec runs query as one write of its own; what names it in errors. It
+// returns the number of rows changed.
+func Exec(ctx context.Context, write Write, what, query string, args ...any) (n int64, err error) {
+	err = write(ctx, func(ctx context.Context, tx Tx) (err error) {
+		n, err = tx.Exec(ctx, query, args...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return n, nil
+}
+
+// CreateToken stores enrollment token t, created at created: insert
+// inserts (hash, device, labels, created_ns, expires_ns).
+func CreateToken(ctx context.Context, write Write, insert string, t *store.EnrollToken, created time.Time) error {
+	if len(t.Hash) == 0 || t.Device == "" {
+		return errors.New("store: enrollment token without hash or device")
+	}
+	labels, err := EncodeLabels(t.Labels)
+	if err != nil {
+		return err
+	}
+	_, err = Exec(ctx, write, "enrollment token", insert, t.Hash, t.Device, labels, created.UnixNano(), UnixNs(t.Expires))
+	return err
+}
+
+// Revoke stores revocation r at at with RevokeDevice.
+func Revoke(ctx context.Context, write Write, insert, revokeTokens string, r *store.Revocation, at time.Time) error {
+	if r.Device == "" {
+		return errors.New("store: revocation without a device")
+	}
+	keys, err := EncodeKeyIDs(r.KeyIDs)
+	if err != nil {
+		return err
+	}
+	return write(ctx, func(ctx context.Context, tx Tx) error {
+		return RevokeDevice(ctx, tx, insert, revokeTokens, r, keys, at.UnixNano())
+	})
+}
+
+// CreateOperatorToken stores operator token t, created at created:
+// insert inserts (hash, name, created_ns, expires_ns).
+func CreateOperatorToken(ctx context.Context, write Write, insert string, t *store.OperatorToken, created time.Time) error {
+	if len(t.Hash) == 0 || t.Name == "" {
+		return errors.New("store: operator token without hash or name")
+	}
+	_, err := Exec(ctx, write, "operator token", insert, t.Hash, t.Name, created.UnixNano(), UnixNs(t.Expires))
+	return err
+}
+
+// RevokeOperatorTokens revokes the tokens of operator name at at: update
+// sets revoked_ns of (name) where it is 0.
+func RevokeOperatorTokens(ctx context.Context, write Write, update, name string, at time.Time) (int, error) {
+	n, err := Exec(ctx, write, "revoke operator tokens of "+name, update, at.UnixNano(), name)
+	return int(n), err
+}
