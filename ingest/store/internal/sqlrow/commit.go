@@ -1,8 +1,10 @@
 package sqlrow
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
@@ -45,4 +47,42 @@ func ScanCheckpoint(r Scanner) (store.Checkpoint, error) {
 	}
 	cp.File.Dev, cp.File.Inode, cp.File.FPLen = uint64(dev), uint64(ino), uint32(fpLen)
 	return cp, nil
+}
+
+// CommitResult is what a commit tells the caller: the batch's row and its
+// index segments.
+type CommitResult struct {
+	Row  int64
+	Segs []store.Segment
+}
+
+// Commit readies b (PrepareCommit), queues commit of it on q and, once
+// it is stored, tells b its row and segments.
+func Commit[T any](ctx context.Context, q *Queue[T], b *store.Batch,
+	commit func(context.Context, T, *store.Batch, *offboxv1.Batch) (CommitResult, error)) error {
+	c, dec, err := PrepareCommit(b)
+	if err != nil {
+		return err
+	}
+	var res CommitResult
+	err = q.Do(ctx, len(c.Bytes), func(ctx context.Context, tx T) (err error) {
+		res, err = commit(ctx, tx, c, dec)
+		return err
+	})
+	if err == nil {
+		b.Row, b.Segments = res.Row, res.Segs
+	}
+	return err
+}
+
+// NormalizeEvent readies e for its row: a zero time is now, and a
+// sequence number the signed seq column cannot hold is clamped (a hostile
+// sequence number is still an event worth keeping).
+func NormalizeEvent(e *store.IntegrityEvent, now func() time.Time) {
+	if e.Time.IsZero() {
+		e.Time = now()
+	}
+	if e.Seq > math.MaxInt64 {
+		e.Seq = math.MaxInt64
+	}
 }
