@@ -48,10 +48,20 @@ func Collect[T any](rows Rows, what string, scan func(Scanner) (T, error)) ([]T,
 		}
 		out = append(out, v)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+	if err := closeRows(rows); err != nil {
 		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return out, nil
+}
+
+// closeRows closes rows and returns the set's error, else Close's (pgx's
+// adapted Close returns the set's error too: it is reported once).
+func closeRows(rows Rows) error {
+	cerr := rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return cerr
 }
 
 // Map returns the rows of query, two columns each, as a map from the

@@ -275,7 +275,7 @@ func CountSegments(ctx context.Context, q *store.RecordQuery, rows Rows, read Re
 		}
 		n.Add(q, g, lo, hi)
 	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+	if err := closeRows(rows); err != nil {
 		return 0, err
 	}
 	var cur OpenBatch
