@@ -187,3 +187,23 @@ func OperatorToken(ctx context.Context, db DB, query string, hash []byte) (store
 	t.Hash, t.Created, t.Expires = hash, TimeNs(created), TimeNs(expires)
 	return t, true, nil
 }
+
+// ScanPruned scans device name, first_seq, last_seq, batches, records,
+// last_digest, oldest and newest received (ns), cutoff_ns, at_ns,
+// checkpoints (EncodeCheckpoints; NULL in rows made before they were
+// kept).
+func ScanPruned(r Scanner) (store.Pruned, error) {
+	var p store.Pruned
+	var first, last, oldest, newest, cut, at int64
+	var cps []byte
+	if err := r.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest, &cut, &at, &cps); err != nil {
+		return p, err
+	}
+	var err error
+	if p.Checkpoints, err = DecodeCheckpoints(cps); err != nil {
+		return p, fmt.Errorf("%s: %w", p.Device, err)
+	}
+	p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
+	p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = NsTime(oldest), NsTime(newest), NsTime(cut), NsTime(at)
+	return p, nil
+}
