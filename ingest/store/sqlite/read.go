@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"iter"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -64,33 +63,19 @@ func (f *filter) where() string { return f.Where(sqlrow.Question) }
 
 // Records implements store.Reader.
 func (s *Store) Records(ctx context.Context, q store.RecordQuery) iter.Seq2[store.Record, error] {
-	return func(yield func(store.Record, error) bool) {
-		f := filter{sqlrow.SegmentFilter(&q)}
-		rows, err := s.read.QueryContext(ctx, `SELECT s.device_id, d.name, s.batch_seq, s.first_index, s.count, s.received_ns
-			FROM segments s JOIN devices d ON d.id = s.device_id`+f.where()+
-			` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
-		if err != nil {
-			yield(store.Record{}, fmt.Errorf("store: records: %w", err))
-			return
-		}
-		sqlrow.WalkRecords(ctx, &q, rows, s.readBatch, yield)
-	}
+	f := filter{sqlrow.SegmentFilter(&q)}
+	return sqlrow.Records(ctx, s.db(), &q, s.readBatch, `SELECT s.device_id, d.name, s.batch_seq, s.first_index, s.count, s.received_ns
+		FROM segments s JOIN devices d ON d.id = s.device_id`+f.where()+
+		` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
 }
 
 // CountRecords implements store.Reader.
 func (s *Store) CountRecords(ctx context.Context, q store.RecordQuery) (int64, error) {
 	f := filter{sqlrow.SegmentFilter(&q)}
-	if q.Since.IsZero() && q.Until.IsZero() {
-		var n int64
-		err := s.read.QueryRowContext(ctx, `SELECT COALESCE(SUM(s.count), 0) FROM segments s`+f.where(), f.Args...).Scan(&n)
-		return n, err
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT s.device_id, s.batch_seq, s.received_ns, s.first_index, s.count, s.min_time_ns, s.max_time_ns
-		FROM segments s`+f.where()+` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
-	if err != nil {
-		return 0, fmt.Errorf("store: count: %w", err)
-	}
-	return sqlrow.CountSegments(ctx, &q, rows, s.readBatch)
+	where := f.where()
+	return sqlrow.CountRecords(ctx, s.db(), &q, s.readBatch, `SELECT COALESCE(SUM(s.count), 0) FROM segments s`+where,
+		`SELECT s.device_id, s.batch_seq, s.received_ns, s.first_index, s.count, s.min_time_ns, s.max_time_ns
+		FROM segments s`+where+` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
 }
 
 // readBatch is a sqlrow.ReadBatch: (device_id, seq) finds the batch.

@@ -340,3 +340,32 @@ func Batches(ctx context.Context, db DB, idQuery, listQuery, device string,
 		}
 	}
 }
+
+// Records yields the records matching q: query selects the segment rows
+// WalkRecords reads, with args.
+func Records(ctx context.Context, db DB, q *store.RecordQuery, read ReadBatch, query string, args ...any) iter.Seq2[store.Record, error] {
+	return func(yield func(store.Record, error) bool) {
+		rows, err := db.Query(ctx, query, args...)
+		if err != nil {
+			yield(store.Record{}, fmt.Errorf("store: records: %w", err))
+			return
+		}
+		WalkRecords(ctx, q, rows, read, yield)
+	}
+}
+
+// CountRecords counts the records matching q: without time bounds sum
+// selects the sum of the matching segments' counts; with them, segs
+// selects the segment rows CountSegments reads. Both take args.
+func CountRecords(ctx context.Context, db DB, q *store.RecordQuery, read ReadBatch, sum, segs string, args ...any) (int64, error) {
+	if q.Since.IsZero() && q.Until.IsZero() {
+		var n int64
+		err := db.QueryRow(ctx, sum, args...).Scan(&n)
+		return n, err
+	}
+	rows, err := db.Query(ctx, segs, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return CountSegments(ctx, q, rows, read)
+}
