@@ -192,11 +192,7 @@ func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) e
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
-		dev, err := deviceID(ctx, tx, e.Device, s.timeOr(e.Time))
-		if err != nil {
-			return err
-		}
+	return sqlrow.OnDevice(ctx, w.q, deviceID, e.Device, s.timeOr(e.Time), func(ctx context.Context, tx pgx.Tx, dev int64) error {
 		return s.insertEvent(ctx, tx, dev, e)
 	})
 }
@@ -207,12 +203,8 @@ func (s *Store) PutKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
-		seen := s.timeOr(k.FirstSeen)
-		dev, err := deviceID(ctx, tx, k.Device, seen)
-		if err != nil {
-			return err
-		}
+	seen := s.timeOr(k.FirstSeen)
+	return sqlrow.OnDevice(ctx, w.q, deviceID, k.Device, seen, func(ctx context.Context, tx pgx.Tx, dev int64) error {
 		if _, err := pgExec(ctx, tx, `INSERT INTO keys (device_id, key_id, cert_der, first_seen_ns) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device_id, key_id) DO NOTHING`, dev, sqlrow.NotNull(k.KeyID), sqlrow.NotNull(k.CertDER), seen.UnixNano()); err != nil {
 			return fmt.Errorf("store: key: %w", err)

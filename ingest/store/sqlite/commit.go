@@ -205,11 +205,7 @@ func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) e
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		dev, err := s.deviceID(ctx, tx, e.Device, s.timeOr(e.Time))
-		if err != nil {
-			return err
-		}
+	return sqlrow.OnDevice(ctx, w.q, s.deviceID, e.Device, s.timeOr(e.Time), func(ctx context.Context, tx *sql.Tx, dev int64) error {
 		return s.insertEvent(ctx, tx, dev, e)
 	})
 }
@@ -220,12 +216,8 @@ func (s *Store) PutKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		seen := s.timeOr(k.FirstSeen)
-		dev, err := s.deviceID(ctx, tx, k.Device, seen)
-		if err != nil {
-			return err
-		}
+	seen := s.timeOr(k.FirstSeen)
+	return sqlrow.OnDevice(ctx, w.q, s.deviceID, k.Device, seen, func(ctx context.Context, tx *sql.Tx, dev int64) error {
 		if _, err := tx.StmtContext(ctx, s.stmts.insertKey).ExecContext(ctx, dev, k.KeyID, k.CertDER, seen.UnixNano()); err != nil {
 			return fmt.Errorf("store: key: %w", err)
 		}

@@ -86,3 +86,21 @@ func NormalizeEvent(e *store.IntegrityEvent, now func() time.Time) {
 		e.Seq = math.MaxInt64
 	}
 }
+
+// DeviceID finds the row id of device name in tx, creating the row on
+// first sight (seen at seen).
+type DeviceID[T any] func(ctx context.Context, tx T, name string, seen time.Time) (int64, error)
+
+// OnDevice runs fn as one write of its own on q, with the row id of
+// device (seen at seen), which deviceID finds or creates in the same
+// transaction.
+func OnDevice[T any](ctx context.Context, q *Queue[T], deviceID DeviceID[T], device string, seen time.Time,
+	fn func(ctx context.Context, tx T, dev int64) error) error {
+	return q.Do(ctx, 0, func(ctx context.Context, tx T) error {
+		dev, err := deviceID(ctx, tx, device, seen)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, tx, dev)
+	})
+}
