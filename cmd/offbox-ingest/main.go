@@ -51,11 +51,13 @@ commands:
   verify -db F [-device ID]
         re-verify every stored signature, digest, chain link and index entry
   revoke -device ID [-reason R] [-db F | -config F]
-        refuse the device's certificates from now on; a running collector closes its stream within seconds
-  token create -device ID [-label k=v ...] [-ttl D] [-db F | -config F]
+        refuse the device's certificates and unused enrollment tokens from now on; a running collector closes its stream within seconds
+  token create -device ID [-label k=v ...] [-ttl D] [-after-revoke] [-db F | -config F]
         print a one-time enrollment token for a device (offbox enroll); only its hash is stored
   operator-token create -name N [-ttl D] [-db F | -config F]
         print a new query API token for operator N (Authorization: Bearer); only its hash is stored
+  operator-token list|revoke -name N [-db F | -config F]
+        list the operator tokens; revoke every token of operator N (refused from the next request)
   version
         print the version
 

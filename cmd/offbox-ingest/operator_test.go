@@ -123,7 +123,10 @@ func TestOperatorTokenErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"operator-token"}, exitUsage, "usage: offbox-ingest operator-token create"},
-		{[]string{"operator-token", "list"}, exitUsage, `unknown subcommand "list"`},
+		{[]string{"operator-token", "frobnicate"}, exitUsage, `unknown subcommand "frobnicate"`},
+		{[]string{"operator-token", "revoke", "-db", db}, exitUsage, `-name ""`},
+		{[]string{"operator-token", "revoke", "-db", db, "-name", "nobody"}, exitFailure, "operator nobody has no token"},
+		{[]string{"operator-token", "list", "-db", db + ".none"}, exitFailure, "does not exist"},
 		{[]string{"operator-token", "create", "-db", db}, exitUsage, `-name ""`},
 		{[]string{"operator-token", "create", "-db", db, "-name", "a b"}, exitUsage, `-name "a b"`},
 		{[]string{"operator-token", "create", "-db", db, "-name", "a", "-ttl", "-1h"}, exitUsage, "-ttl -1h0m0s"},
@@ -233,6 +236,82 @@ func TestServeRefusesUnsafe(t *testing.T) {
 			if code != exitFailure || !strings.Contains(stderr, w) || strings.Contains(stderr, "listening on") {
 				t.Errorf("%s: exit %d, stderr %q; want exit 1 saying %q", name, code, stderr, w)
 			}
+		}
+	}
+}
+
+// TestOperatorTokenRevoke: operator-token revoke -name revokes every token
+// of that operator and no other's; list shows them with their state; and
+// a collector already running (its API on a store opened before the
+// revocation) refuses the revoked tokens within 2 s while the others keep
+// working.
+func TestOperatorTokenRevoke(t *testing.T) {
+	t.Parallel()
+	db := emptyDB(t)
+	create := func(name string) string {
+		out, errOut, code := runFunc("operator-token", "create", "-db", db, "-name", name)
+		if code != exitOK {
+			t.Fatalf("create %s: exit %d: %s", name, code, errOut)
+		}
+		return strings.TrimSuffix(out, "\n")
+	}
+	alice1, alice2, bob := create("alice"), create("alice"), create("bob")
+
+	running, err := sqlite.Open(db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	h := api.New(api.Config{Store: running})
+	status := func(tok string) int {
+		req := httptest.NewRequest("GET", "/api/v1/devices", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for _, tok := range []string{alice1, alice2, bob} {
+		if got := status(tok); got != http.StatusOK {
+			t.Fatalf("before the revocation: %d, want 200", got)
+		}
+	}
+
+	out, errOut, code := runFunc("operator-token", "revoke", "-db", db, "-name", "alice")
+	if code != exitOK || !strings.Contains(out, "revoked 2 token(s) of operator alice") {
+		t.Fatalf("revoke: exit %d, stdout %q, stderr %q; want 2 tokens of alice revoked", code, out, errOut)
+	}
+	revoked := time.Now()
+	for _, tok := range []string{alice1, alice2} {
+		for status(tok) != http.StatusUnauthorized {
+			if time.Since(revoked) > 2*time.Second {
+				t.Fatalf("a revoked token still let in 2 s after the revocation")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if got := status(bob); got != http.StatusOK {
+		t.Errorf("bob's token after alice's revocation: %d, want 200", got)
+	}
+
+	out, errOut, code = runFunc("operator-token", "list", "-db", db)
+	if code != exitOK {
+		t.Fatalf("list: exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "OPERATOR") {
+		t.Fatalf("list:\n%s\nwant a header and 3 tokens", out)
+	}
+	var states []string
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		states = append(states, f[0]+" "+f[3])
+	}
+	if got, want := strings.Join(states, ", "), "alice revoked, alice revoked, bob valid"; got != want {
+		t.Errorf("list states = %q, want %q\n%s", got, want, out)
+	}
+	for _, tok := range []string{alice1, alice2, bob} {
+		if strings.Contains(out, tok) || strings.Contains(out, strings.TrimPrefix(tok, "obo_")) {
+			t.Errorf("list shows a token:\n%s", out)
 		}
 	}
 }

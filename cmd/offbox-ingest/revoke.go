@@ -14,7 +14,9 @@ import (
 )
 
 // revokeCmd records a revocation of a device: every key the store has
-// seen it use, and every certificate issued for it before now. A running
+// seen it use, every certificate issued for it before now, and its unused
+// enrollment tokens (token create refuses it afterwards unless
+// -after-revoke). A running
 // collector refuses those certificates and closes the device's open stream
 // within its poll period (a second).
 func revokeCmd(args []string, stdout, stderr io.Writer) int {
@@ -65,7 +67,7 @@ func revokeCmd(args []string, stdout, stderr io.Writer) int {
 	for _, k := range keys {
 		fmt.Fprintf(stdout, "  key %s (first seen %s)\n", hex.EncodeToString(k.KeyID), k.FirstSeen.UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintf(stdout, "refused from now on: %d known key(s) and every certificate for %s issued before %s; "+
+	fmt.Fprintf(stdout, "refused from now on: %d known key(s), every certificate for %s issued before %s and its unused enrollment tokens; "+
 		"a running collector closes its open stream within seconds\n", len(keys), r.Device, r.Time.UTC().Format(time.RFC3339))
 	return exitOK
 }

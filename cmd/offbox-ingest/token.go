@@ -19,7 +19,7 @@ import (
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
-const tokenUsage = `usage: offbox-ingest token create -device ID [-label k=v ...] [-ttl D] [-db F | -config F]
+const tokenUsage = `usage: offbox-ingest token create -device ID [-label k=v ...] [-ttl D] [-after-revoke] [-db F | -config F]
 `
 
 // tokenCmd manages enrollment tokens.
@@ -57,6 +57,7 @@ func tokenCreate(args []string, stdout, stderr io.Writer) int {
 	var labels repeated
 	fs.Var(&labels, "label", "label `name=value` put into the certificate (Subject OU); repeat for more")
 	ttl := fs.Duration("ttl", config.DefaultTokenTTL, "how long the token can be used (default: enroll.token_ttl of the configuration, else 24h)")
+	afterRevoke := fs.Bool("after-revoke", false, "create the token even though the device was revoked: it enrolls the device again, with a new key")
 	dbPath := dbFlags(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -111,6 +112,17 @@ func tokenCreate(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "token create", err)
 	}
 	defer st.Close()
+	// A revoked device comes back only when the operator says so: the
+	// revocation ended its tokens, and a token made now would undo it.
+	revs, err := st.Revocations(context.Background())
+	if err != nil {
+		return fail(stderr, "token create", err)
+	}
+	if r, ok := lastRevocation(revs, *device); ok && !*afterRevoke {
+		return fail(stderr, "token create", fmt.Errorf("device %s was revoked at %s by %s%s; "+
+			"to enroll it again (with a new key: its revoked keys stay refused) pass -after-revoke",
+			*device, r.Time.UTC().Format(time.RFC3339), r.By, reasonSuffix(r.Reason)))
+	}
 	tok, err := enroll.NewToken()
 	if err != nil {
 		return fail(stderr, "token create", err)
@@ -131,6 +143,24 @@ func tokenCreate(args []string, stdout, stderr io.Writer) int {
 		"  offbox enroll -server COLLECTOR:%s -ca /etc/offbox/ca.pem -token TOKEN -dir /etc/offbox\n",
 		*device, t.Expires.Format(time.RFC3339), port)
 	return exitOK
+}
+
+// lastRevocation is the latest revocation of device among revs.
+func lastRevocation(revs []store.Revocation, device string) (store.Revocation, bool) {
+	for i := len(revs) - 1; i >= 0; i-- {
+		if revs[i].Device == device {
+			return revs[i], true
+		}
+	}
+	return store.Revocation{}, false
+}
+
+// reasonSuffix is ": reason", or "" for no reason.
+func reasonSuffix(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ": " + reason
 }
 
 // enrollment prepares the Enrollment service when enroll.ca_key is set: the

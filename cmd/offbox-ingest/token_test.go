@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/config"
 	"github.com/offbox/offbox/ingest/enroll"
+	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -162,5 +164,47 @@ func TestEnrollmentTLS(t *testing.T) {
 	cfg.Enroll.CAKey = filepath.Join(dir, "d1-key.pem")
 	if _, _, err := enrollment(cfg, st, src, log); err == nil || !strings.Contains(err.Error(), "not the key of any certificate in tls.ca") {
 		t.Errorf("device key as CA key: err = %v", err)
+	}
+}
+
+// TestTokenCreateAfterRevoke: revoke -device ends the device's
+// outstanding enrollment tokens; token create for a revoked device is
+// refused with the revocation's reason unless -after-revoke is given, and
+// a token made that way can be used.
+func TestTokenCreateAfterRevoke(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	code, before, errs := runInProcess("token", "create", "-db", db, "-device", "sw-1")
+	if code != exitOK {
+		t.Fatalf("token create: exit %d: %s", code, errs)
+	}
+	if code, _, errs := runInProcess("revoke", "-db", db, "-device", "sw-1", "-reason", "stolen"); code != exitOK {
+		t.Fatalf("revoke: exit %d: %s", code, errs)
+	}
+	st, err := sqlite.Open(db, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.UseToken(context.Background(), enroll.HashToken(strings.TrimSuffix(before, "\n")), time.Now())
+	st.Close()
+	if !errors.Is(err, store.ErrTokenRevoked) {
+		t.Errorf("a token made before the revocation: UseToken = %v, want %v", err, store.ErrTokenRevoked)
+	}
+
+	code, out, errs := runInProcess("token", "create", "-db", db, "-device", "sw-1")
+	if code != exitFailure || out != "" || !strings.Contains(errs, "device sw-1 was revoked at ") ||
+		!strings.Contains(errs, ": stolen") || !strings.Contains(errs, "-after-revoke") {
+		t.Errorf("token create for a revoked device: exit %d, stdout %q, stderr %q; want exit %d naming the revocation and -after-revoke",
+			code, out, errs, exitFailure)
+	}
+	if code, out, errs := runInProcess("token", "create", "-db", db, "-device", "sw-2"); code != exitOK || out == "" {
+		t.Errorf("token create for another device: exit %d: %s", code, errs)
+	}
+	code, out, errs = runInProcess("token", "create", "-db", db, "-device", "sw-1", "-after-revoke")
+	if code != exitOK {
+		t.Fatalf("token create -after-revoke: exit %d: %s", code, errs)
+	}
+	if device, _, _ := useToken(t, db, strings.TrimSuffix(out, "\n")); device != "sw-1" {
+		t.Errorf("token made with -after-revoke enrolls %q, want sw-1", device)
 	}
 }

@@ -10,6 +10,7 @@
 package enroll
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -127,11 +128,14 @@ func (s *Service) Enroll(ctx context.Context, req *offboxv1.EnrollRequest) (*off
 	if token == "" || len(token) > maxTokenBytes {
 		return nil, status.Error(codes.Unauthenticated, "enrollment token missing or malformed")
 	}
+	if err := s.refuseRevokedKey(ctx, csr.PublicKey); err != nil {
+		return nil, err
+	}
 	t, err := s.cfg.Store.UseToken(ctx, HashToken(token), now)
 	if err != nil {
 		st := tokenStatus(err)
 		refused = refusedToken
-		if status.Code(st) != codes.Unauthenticated {
+		if c := status.Code(st); c != codes.Unauthenticated && c != codes.PermissionDenied {
 			// The store failed or the caller gave up, not the token:
 			// counted in the summary, charged to no address.
 			refused = refusedUnavailable
@@ -196,6 +200,33 @@ func (s *Service) logIssued(msg string, cert *x509.Certificate, remote string) {
 		"not_after", cert.NotAfter.Format(time.RFC3339), "remote", remote)
 }
 
+// refuseRevokedKey refuses a CSR for a key that a revocation names: a
+// device enrolled again after its revocation (token create -after-revoke)
+// comes back with a new key, never the revoked one. It is checked before
+// the token is consumed, so the device can retry with a new key.
+func (s *Service) refuseRevokedKey(ctx context.Context, pub crypto.PublicKey) error {
+	keyID, err := seal.KeyID(pub)
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	revs, err := s.cfg.Store.Revocations(ctx)
+	if err != nil {
+		s.log.Error("enroll: reading revocations", "err", err)
+		return status.Error(codes.Unavailable, "collector cannot read its revocations; try again later")
+	}
+	for _, r := range revs {
+		for _, k := range r.KeyIDs {
+			if bytes.Equal(k, keyID) {
+				// Counted in the refusal summary (guard.go) like every refusal.
+				s.log.Debug("enrollment refused: revoked key", "device", r.Device, "key_id", hex.EncodeToString(keyID), "remote", peerAddr(ctx))
+				return status.Errorf(codes.PermissionDenied, "key %s was revoked with device %s; enroll with a new key",
+					hex.EncodeToString(keyID), r.Device)
+			}
+		}
+	}
+	return nil
+}
+
 // tokenStatus turns a UseToken error into what the device is told.
 func tokenStatus(err error) error {
 	switch {
@@ -203,6 +234,8 @@ func tokenStatus(err error) error {
 		return status.Error(codes.Unauthenticated, "enrollment token unknown (mistyped, or made by another collector)")
 	case errors.Is(err, store.ErrTokenUsed):
 		return status.Error(codes.Unauthenticated, err.Error()+"; create a new one with offbox-ingest token create")
+	case errors.Is(err, store.ErrTokenRevoked):
+		return status.Error(codes.PermissionDenied, err.Error()+"; to enroll the device again, create a token with offbox-ingest token create -after-revoke")
 	case errors.Is(err, store.ErrTokenExpired):
 		return status.Error(codes.Unauthenticated, err.Error()+"; create a new one with offbox-ingest token create")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

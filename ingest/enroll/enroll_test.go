@@ -261,3 +261,41 @@ func FuzzCSR(f *testing.F) {
 		}
 	})
 }
+
+// TestRevocationEndsEnrollment: a token made before its device was revoked
+// no longer enrolls it, a key the revocation names is refused even with a
+// token made afterwards (token create -after-revoke), and a new key with
+// such a token enrolls the device again.
+func TestRevocationEndsEnrollment(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	key := newKey(t, tlsconf.Ed25519)
+	first, err := f.client(nil, nil).Enroll(context.Background(),
+		&offboxv1.EnrollRequest{Token: f.token("ap-7", nil, time.Hour), CsrDer: csrFor(t, key, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(first.CertificateDer)
+	keyID, err := seal.KeyID(cert.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spare := f.token("ap-7", nil, time.Hour) // made before the revocation
+	f.advance(time.Minute)
+	if err := f.st.Revoke(context.Background(), store.Revocation{Device: "ap-7", Time: f.now(), KeyIDs: [][]byte{keyID}, Reason: "stolen"}); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Minute)
+	fresh := newKey(t, tlsconf.Ed25519)
+	_, err = f.client(nil, nil).Enroll(context.Background(), &offboxv1.EnrollRequest{Token: spare, CsrDer: csrFor(t, fresh, "")})
+	wantStatus(t, err, codes.PermissionDenied, "revoked")
+
+	after := f.token("ap-7", nil, time.Hour) // token create -after-revoke
+	_, err = f.client(nil, nil).Enroll(context.Background(), &offboxv1.EnrollRequest{Token: after, CsrDer: csrFor(t, key, "")})
+	wantStatus(t, err, codes.PermissionDenied, "was revoked with device ap-7")
+	r, err := f.client(nil, nil).Enroll(context.Background(), &offboxv1.EnrollRequest{Token: after, CsrDer: csrFor(t, fresh, "")})
+	if err != nil {
+		t.Fatalf("enroll with a new key after the revocation: %v", err)
+	}
+	f.checkDeviceCert(r.CertificateDer, "ap-7", nil, fresh)
+}

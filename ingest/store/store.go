@@ -176,63 +176,6 @@ type Coordinator interface {
 	Lead(ctx context.Context) (leading context.Context, resign func(), err error)
 }
 
-// Errors of UseToken; each names what is wrong with the token.
-var (
-	ErrTokenUnknown = errors.New("enrollment token unknown")
-	ErrTokenUsed    = errors.New("enrollment token already used")
-	ErrTokenExpired = errors.New("enrollment token expired")
-)
-
-// TrustStore keeps what decides who may connect and read: one-time
-// enrollment tokens, revocations, and operator API tokens. Tokens are
-// stored as hashes only.
-type TrustStore interface {
-	// CreateToken stores an enrollment token (by its Hash).
-	CreateToken(ctx context.Context, t EnrollToken) error
-	// UseToken consumes the token whose hash is hash at now, atomically: it
-	// returns the token if it existed, was unused and unexpired, and marks
-	// it used; otherwise ErrTokenUnknown, ErrTokenUsed or ErrTokenExpired.
-	UseToken(ctx context.Context, hash []byte, now time.Time) (EnrollToken, error)
-	// Revoke stores a revocation of r.Device: its certificates whose key id
-	// is in r.KeyIDs or that were issued (NotBefore) before r.Time, truncated
-	// to the second, are refused from then on.
-	Revoke(ctx context.Context, r Revocation) error
-	// Revocations returns every revocation, oldest first.
-	Revocations(ctx context.Context) ([]Revocation, error)
-	// CreateOperatorToken stores an operator API token (by its Hash).
-	CreateOperatorToken(ctx context.Context, t OperatorToken) error
-	// OperatorToken returns the operator token whose hash is hash; ok is
-	// false when there is none.
-	OperatorToken(ctx context.Context, hash []byte) (t OperatorToken, ok bool, err error)
-}
-
-// EnrollToken is a one-time enrollment token for one device.
-type EnrollToken struct {
-	Hash    []byte // SHA-256 of the token text; the text itself is never stored
-	Device  string
-	Labels  map[string]string // put into the certificate (Subject OU name=value)
-	Created time.Time
-	Expires time.Time
-	Used    time.Time // zero until used
-}
-
-// Revocation cuts a device off: see TrustStore.Revoke.
-type Revocation struct {
-	Device string
-	Time   time.Time
-	KeyIDs [][]byte // the device's keys known at revocation
-	Reason string
-	By     string // who revoked (OS user)
-}
-
-// OperatorToken lets one operator read the query API.
-type OperatorToken struct {
-	Hash    []byte // SHA-256 of the token text
-	Name    string // the operator, as audited
-	Created time.Time
-	Expires time.Time // zero: never
-}
-
 // AlertStore is what detection, delivery and alert queries need. Detection
 // follows the store: it reads batches and integrity events past its
 // cursor, in commit order, and saves the alerts they raised together with

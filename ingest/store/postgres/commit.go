@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,39 +21,20 @@ func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
 	if err != nil {
 		return err
 	}
-	c, dec, err := sqlrow.PrepareCommit(b)
-	if err != nil {
-		return err
-	}
-	var res commitResult
-	err = w.do(ctx, len(c.Bytes), func(ctx context.Context, tx pgx.Tx) (err error) {
-		res, err = s.commitBatch(ctx, tx, c, dec)
-		return err
-	})
-	if err == nil {
-		b.Row, b.Segments = res.row, res.segs
-	}
-	return err
-}
-
-// commitResult is what a commit tells the caller: the batch's row and its
-// index segments.
-type commitResult struct {
-	row  int64
-	segs []store.Segment
+	return sqlrow.Commit(ctx, w.q, b, s.commitBatch)
 }
 
 // commitBatch stores the heavy rows first (bytes, segments, checkpoints)
 // and only then takes the commit order, so the section that serialises
 // every collector's commits holds a few small rows, not a megabyte.
-func (s *Store) commitBatch(ctx context.Context, tx pgx.Tx, b *store.Batch, dec *offboxv1.Batch) (commitResult, error) {
+func (s *Store) commitBatch(ctx context.Context, tx pgx.Tx, b *store.Batch, dec *offboxv1.Batch) (sqlrow.CommitResult, error) {
 	h := dec.GetHeader()
 	seq := int64(h.GetSeq())
 	received := s.timeOr(b.Received)
 	recv := received.UnixNano()
 	dev, err := deviceID(ctx, tx, b.Device, received)
 	if err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	_, err = pgExec(ctx, tx, `INSERT INTO batches (device_id, seq, digest, prev_hash, key_id, signature, received_ns,
 		sealed_ns, boot_id, session_id, record_count, dropped_records, dropped_bytes, bytes)
@@ -63,26 +43,26 @@ func (s *Store) commitBatch(ctx context.Context, tx pgx.Tx, b *store.Batch, dec 
 		h.GetBootId(), h.GetSessionId(), int64(h.GetRecordCount()), int64(h.GetDroppedRecords()),
 		int64(h.GetDroppedBytes()), sqlrow.NotNull(b.Bytes))
 	if err != nil {
-		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
+		return sqlrow.CommitResult{}, fmt.Errorf("store: insert batch: %w", err)
 	}
 	cps, err := loadCheckpoints(ctx, tx, dev)
 	if err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	segs, changed := store.Index(dec.GetRecords(), cps)
 	if err := insertSegmentsAndCheckpoints(ctx, tx, dev, seq, recv, segs, cps, changed); err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	row, err := nextRow(ctx, tx)
 	if err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	_, err = pgExec(ctx, tx, `INSERT INTO batch_log (row, device_id, seq, received_ns) VALUES ($1, $2, $3, $4)`, row, dev, seq, recv)
 	if isUniqueViolation(err) {
-		return commitResult{}, fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
+		return sqlrow.CommitResult{}, fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
 	}
 	if err != nil {
-		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
+		return sqlrow.CommitResult{}, fmt.Errorf("store: insert batch: %w", err)
 	}
 	// The head moves only from the head the caller judged against, and only
 	// forward: together with batch_log's UNIQUE (device_id, seq) this is
@@ -91,20 +71,20 @@ func (s *Store) commitBatch(ctx context.Context, tx pgx.Tx, b *store.Batch, dec 
 	tag, err := pgExec(ctx, tx, `UPDATE devices SET head_seq = $1, head_hash = $2 WHERE id = $3 AND head_seq = $4 AND head_seq < $1`,
 		seq, b.Digest[:], dev, int64(b.ExpectHead))
 	if err != nil {
-		return commitResult{}, fmt.Errorf("store: move head: %w", err)
+		return sqlrow.CommitResult{}, fmt.Errorf("store: move head: %w", err)
 	}
 	if tag.RowsAffected() != 1 {
-		return commitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
+		return sqlrow.CommitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
 	}
 	for _, e := range b.Events {
 		if err := s.insertEvent(ctx, tx, dev, e); err != nil {
-			return commitResult{}, err
+			return sqlrow.CommitResult{}, err
 		}
 	}
 	for i := range segs {
 		segs[i].ReceivedNs = recv
 	}
-	return commitResult{row: row, segs: segs}, nil
+	return sqlrow.CommitResult{Row: row, Segs: segs}, nil
 }
 
 // nextRow takes the commit order's row lock, held until the transaction
@@ -194,12 +174,7 @@ func insertSegmentsAndCheckpoints(ctx context.Context, tx pgx.Tx, dev, seq, recv
 
 // insertEvent stores e under the commit order lock (see lockOrder).
 func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, dev int64, e store.IntegrityEvent) error {
-	if e.Time.IsZero() {
-		e.Time = s.opt.Now()
-	}
-	if e.Seq > math.MaxInt64 {
-		e.Seq = math.MaxInt64 // a hostile sequence number is still an event worth keeping
-	}
+	sqlrow.NormalizeEvent(&e, s.opt.Now)
 	if err := lockOrder(ctx, tx); err != nil {
 		return err
 	}
@@ -217,11 +192,7 @@ func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) e
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
-		dev, err := deviceID(ctx, tx, e.Device, s.timeOr(e.Time))
-		if err != nil {
-			return err
-		}
+	return sqlrow.OnDevice(ctx, w.q, deviceID, e.Device, s.timeOr(e.Time), func(ctx context.Context, tx pgx.Tx, dev int64) error {
 		return s.insertEvent(ctx, tx, dev, e)
 	})
 }
@@ -232,12 +203,8 @@ func (s *Store) PutKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
-		seen := s.timeOr(k.FirstSeen)
-		dev, err := deviceID(ctx, tx, k.Device, seen)
-		if err != nil {
-			return err
-		}
+	seen := s.timeOr(k.FirstSeen)
+	return sqlrow.OnDevice(ctx, w.q, deviceID, k.Device, seen, func(ctx context.Context, tx pgx.Tx, dev int64) error {
 		if _, err := pgExec(ctx, tx, `INSERT INTO keys (device_id, key_id, cert_der, first_seen_ns) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (device_id, key_id) DO NOTHING`, dev, sqlrow.NotNull(k.KeyID), sqlrow.NotNull(k.CertDER), seen.UnixNano()); err != nil {
 			return fmt.Errorf("store: key: %w", err)

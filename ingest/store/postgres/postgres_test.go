@@ -596,7 +596,7 @@ func TestGroupFailureIsolated(t *testing.T) {
 	batches := storetest.GroupWithFailure(t, s)
 	group := make([]*op, len(batches))
 	for i, bt := range batches {
-		group[i] = &op{size: len(bt.Bytes), done: make(chan error, 1), apply: func(ctx context.Context, tx pgx.Tx) error {
+		group[i] = &op{Size: len(bt.Bytes), Done: make(chan error, 1), Apply: func(ctx context.Context, tx pgx.Tx) error {
 			_, err := s.commitBatch(ctx, tx, bt, bt.Decoded)
 			return err
 		}}
@@ -604,7 +604,7 @@ func TestGroupFailureIsolated(t *testing.T) {
 	s.w.commitGroup(group)
 	errs := make([]error, len(group))
 	for i, o := range group {
-		errs[i] = <-o.done
+		errs[i] = <-o.Done
 	}
 	storetest.CheckGroupWithFailure(t, s, errs)
 	// The rolled-back op gave its row back: rows stay gapless.

@@ -23,11 +23,11 @@ func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Prune
 		return nil, err
 	}
 	// Held for the whole prune so Close waits for it, as for a write.
-	w.mu.RLock()
-	defer w.mu.RUnlock()
-	if w.closed {
-		return nil, store.ErrClosed
+	release, err := w.q.Hold()
+	if err != nil {
+		return nil, err
 	}
+	defer release()
 	now = s.timeOr(now)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -128,7 +128,7 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 	if err != nil {
 		return nil, err
 	}
-	out, err := scanPruned(rows)
+	out, err := sqlrow.Collect(pgRows{rows}, "pruned", sqlrow.ScanPruned)
 	if err != nil {
 		return nil, err
 	}
@@ -170,29 +170,7 @@ func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, erro
 	if err != nil {
 		return nil, fmt.Errorf("store: pruned: %w", err)
 	}
-	return scanPruned(rows)
-}
-
-func scanPruned(rows pgx.Rows) ([]store.Pruned, error) {
-	defer rows.Close()
-	var out []store.Pruned
-	for rows.Next() {
-		var p store.Pruned
-		var first, last, oldest, newest, cutoff, at int64
-		var cps []byte
-		if err := rows.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest,
-			&cutoff, &at, &cps); err != nil {
-			return nil, fmt.Errorf("store: pruned: %w", err)
-		}
-		var err error
-		if p.Checkpoints, err = sqlrow.DecodeCheckpoints(cps); err != nil {
-			return nil, fmt.Errorf("store: pruned %s: %w", p.Device, err)
-		}
-		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
-		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = sqlrow.NsTime(oldest), sqlrow.NsTime(newest), sqlrow.NsTime(cutoff), sqlrow.NsTime(at)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return sqlrow.Collect(pgRows{rows}, "pruned", sqlrow.ScanPruned)
 }
 
 // goneCheckpoints fills the temporary table gone_checkpoints with each

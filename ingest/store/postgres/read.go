@@ -2,121 +2,50 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"iter"
-	"strconv"
-	"strings"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
-	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
 
 // Head implements store.Ingester.
 func (s *Store) Head(ctx context.Context, device string) (store.Head, error) {
-	var seq int64
-	var hash []byte
-	err := pgQueryRow(ctx, s.pool, `SELECT head_seq, head_hash FROM devices WHERE name = $1`, device).Scan(&seq, &hash)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Head{}, nil
-	}
-	if err != nil {
-		return store.Head{}, fmt.Errorf("store: head of %s: %w", device, err)
-	}
-	return store.Head{Seq: uint64(seq), Hash: hash}, nil
+	return sqlrow.Head(ctx, s.db(), `SELECT head_seq, head_hash FROM devices WHERE name = $1`, device)
 }
 
 // Checkpoints implements store.Ingester.
 func (s *Store) Checkpoints(ctx context.Context, device string) ([]store.Checkpoint, error) {
-	rows, err := pgQuery(ctx, s.pool, `SELECT c.source, c.file_dev, c.file_inode, c.fp_len, c.fp, c."offset"
+	return sqlrow.All(ctx, s.db(), "checkpoints of "+device, sqlrow.ScanCheckpoint, `SELECT c.source, c.file_dev, c.file_inode, c.fp_len, c.fp, c."offset"
 		FROM checkpoints c JOIN devices d ON d.id = c.device_id WHERE d.name = $1 ORDER BY c.source COLLATE "C"`, device)
-	if err != nil {
-		return nil, fmt.Errorf("store: checkpoints of %s: %w", device, err)
-	}
-	defer rows.Close()
-	var cps []store.Checkpoint
-	for rows.Next() {
-		cp, err := sqlrow.ScanCheckpoint(rows)
-		if err != nil {
-			return nil, err
-		}
-		cps = append(cps, cp)
-	}
-	return cps, rows.Err()
 }
 
 // BatchDigest implements store.Ingester. batch_log says which partition
 // holds the batch, so only that one is searched.
 func (s *Store) BatchDigest(ctx context.Context, device string, seq uint64) ([32]byte, bool, error) {
-	var d []byte
-	err := pgQueryRow(ctx, s.pool, `SELECT b.digest FROM batch_log l JOIN devices d ON d.id = l.device_id
+	return sqlrow.Digest(ctx, s.db(), `SELECT b.digest FROM batch_log l JOIN devices d ON d.id = l.device_id
 		JOIN batches b ON b.device_id = l.device_id AND b.seq = l.seq AND b.received_ns = l.received_ns
-		WHERE d.name = $1 AND l.seq = $2`, device, int64(seq)).Scan(&d)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return [32]byte{}, false, nil
-	}
-	if err != nil {
-		return [32]byte{}, false, fmt.Errorf("store: digest of %s seq %d: %w", device, seq, err)
-	}
-	var out [32]byte
-	if len(d) != len(out) {
-		return out, false, fmt.Errorf("store: digest of %s seq %d has %d bytes", device, seq, len(d))
-	}
-	copy(out[:], d)
-	return out, true, nil
+		WHERE d.name = $1 AND l.seq = $2`, device, seq)
 }
 
 // Devices implements store.Reader.
 func (s *Store) Devices(ctx context.Context) ([]store.Device, error) {
-	rows, err := pgQuery(ctx, s.pool, `SELECT name, first_seen_ns, last_seen_ns, head_seq, head_hash FROM devices ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: devices: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Device
-	for rows.Next() {
-		var d store.Device
-		var first, last, seq int64
-		if err := rows.Scan(&d.Name, &first, &last, &seq, &d.Head.Hash); err != nil {
-			return nil, err
-		}
-		d.FirstSeen, d.LastSeen, d.Head.Seq = sqlrow.NsTime(first), sqlrow.NsTime(last), uint64(seq)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return sqlrow.All(ctx, s.db(), "devices", sqlrow.ScanDevice,
+		`SELECT name, first_seen_ns, last_seen_ns, head_seq, head_hash FROM devices ORDER BY id`)
 }
 
 // Keys implements store.Reader.
 func (s *Store) Keys(ctx context.Context, device string) ([]store.Key, error) {
-	rows, err := pgQuery(ctx, s.pool, `SELECT k.key_id, k.cert_der, k.first_seen_ns
+	keys, err := sqlrow.All(ctx, s.db(), "keys of "+device, sqlrow.ScanKey, `SELECT k.key_id, k.cert_der, k.first_seen_ns
 		FROM keys k JOIN devices d ON d.id = k.device_id WHERE d.name = $1 ORDER BY k.first_seen_ns`, device)
-	if err != nil {
-		return nil, fmt.Errorf("store: keys of %s: %w", device, err)
+	for i := range keys {
+		keys[i].Device = device
 	}
-	defer rows.Close()
-	var out []store.Key
-	for rows.Next() {
-		k := store.Key{Device: device}
-		var seen int64
-		if err := rows.Scan(&k.KeyID, &k.CertDER, &seen); err != nil {
-			return nil, err
-		}
-		k.FirstSeen = sqlrow.NsTime(seen)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return keys, err
 }
 
 // IntegrityEvents implements store.Reader.
 func (s *Store) IntegrityEvents(ctx context.Context, q store.EventQuery) ([]store.IntegrityEvent, error) {
-	var f filter
-	f.Add(q.Device != "", "d.name = ?", q.Device)
-	f.Add(q.Kind != "", "e.kind = ?", q.Kind)
-	f.Add(!q.Since.IsZero(), "e.time_ns >= ?", q.Since.UnixNano())
-	f.Add(!q.Until.IsZero(), "e.time_ns < ?", q.Until.UnixNano())
+	f := filter{sqlrow.EventFilter(&q)}
 	return s.events(ctx, &f, 0)
 }
 
@@ -124,194 +53,47 @@ func (s *Store) IntegrityEvents(ctx context.Context, q store.EventQuery) ([]stor
 // ID order.
 func (s *Store) events(ctx context.Context, f *filter, limit int) ([]store.IntegrityEvent, error) {
 	where := f.where()
-	rows, err := pgQuery(ctx, s.pool, `SELECT e.id, d.name, e.time_ns, e.kind, e.seq, e.detail, e.boot_id
+	return sqlrow.All(ctx, s.db(), "integrity events", sqlrow.ScanEvent, `SELECT e.id, d.name, e.time_ns, e.kind, e.seq, e.detail, e.boot_id
 		FROM integrity_events e JOIN devices d ON d.id = e.device_id`+where+` ORDER BY e.id`+f.limit(limit), f.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: integrity events: %w", err)
-	}
-	defer rows.Close()
-	var out []store.IntegrityEvent
-	for rows.Next() {
-		var e store.IntegrityEvent
-		var t, seq int64
-		if err := rows.Scan(&e.ID, &e.Device, &t, &e.Kind, &seq, &e.Detail, &e.BootID); err != nil {
-			return nil, err
-		}
-		e.Time, e.Seq = sqlrow.NsTime(t), uint64(seq)
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
-// filter builds a WHERE clause from the conditions that apply. Conditions
-// are written with ? for their one argument; where and limit number them
-// ($1, $2, ...) in the order the arguments were added.
+// filter is sqlrow.Filter in PostgreSQL's numbered placeholders ($1, $2,
+// ...), numbered in the order the arguments were added.
 type filter struct{ sqlrow.Filter }
 
-// limit is a LIMIT clause for n rows (none when n is 0), its argument
-// appended after those of the conditions; call it after where.
-func (f *filter) limit(n int) string {
-	if n == 0 {
-		return ""
-	}
-	f.Args = append(f.Args, n)
-	return " LIMIT $" + strconv.Itoa(len(f.Args))
-}
+func (f *filter) limit(n int) string { return f.Limit(n, sqlrow.Dollar) }
 
-func (f *filter) where() string {
-	if len(f.Conds) == 0 {
-		return ""
-	}
-	var b strings.Builder
-	n := 0
-	for i, c := range f.Conds {
-		if i > 0 {
-			b.WriteString(" AND ")
-		}
-		for _, part := range strings.SplitAfter(c, "?") {
-			if strings.HasSuffix(part, "?") {
-				n++
-				b.WriteString(part[:len(part)-1] + "$" + strconv.Itoa(n))
-			} else {
-				b.WriteString(part)
-			}
-		}
-	}
-	return " WHERE " + b.String()
-}
+func (f *filter) where() string { return f.Where(sqlrow.Dollar) }
 
 // Records implements store.Reader.
 func (s *Store) Records(ctx context.Context, q store.RecordQuery) iter.Seq2[store.Record, error] {
-	return func(yield func(store.Record, error) bool) {
-		f := filter{sqlrow.SegmentFilter(&q)}
-		rows, err := pgQuery(ctx, s.pool, `SELECT s.device_id, d.name, s.batch_seq, s.first_index, s.count, s.received_ns
-			FROM segments s JOIN devices d ON d.id = s.device_id`+f.where()+
-			` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
-		if err != nil {
-			yield(store.Record{}, fmt.Errorf("store: records: %w", err))
-			return
-		}
-		defer rows.Close()
-		var cur openBatch
-		for rows.Next() {
-			var dev, seq, recv int64
-			var name string
-			var first, count int
-			if err := rows.Scan(&dev, &name, &seq, &first, &count, &recv); err != nil {
-				yield(store.Record{}, err)
-				return
-			}
-			recs, err := cur.records(ctx, s, dev, seq, recv, first, count)
-			if err != nil {
-				yield(store.Record{}, err)
-				return
-			}
-			if !sqlrow.YieldSegment(&q, name, seq, recv, first, recs, yield) {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil {
-			yield(store.Record{}, err)
-		}
-	}
+	f := filter{sqlrow.SegmentFilter(&q)}
+	return sqlrow.Records(ctx, s.db(), &q, s.readBatch, `SELECT s.device_id, d.name, s.batch_seq, s.first_index, s.count, s.received_ns
+		FROM segments s JOIN devices d ON d.id = s.device_id`+f.where()+
+		` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
 }
 
 // CountRecords implements store.Reader.
 func (s *Store) CountRecords(ctx context.Context, q store.RecordQuery) (int64, error) {
 	f := filter{sqlrow.SegmentFilter(&q)}
-	if q.Since.IsZero() && q.Until.IsZero() {
-		var n int64
-		err := pgQueryRow(ctx, s.pool, `SELECT COALESCE(SUM(s.count), 0)::bigint FROM segments s`+f.where(), f.Args...).Scan(&n)
-		return n, err
-	}
-	rows, err := pgQuery(ctx, s.pool, `SELECT s.device_id, s.batch_seq, s.received_ns, s.first_index, s.count, s.min_time_ns, s.max_time_ns
-		FROM segments s`+f.where()+` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
-	if err != nil {
-		return 0, fmt.Errorf("store: count: %w", err)
-	}
-	var n sqlrow.SegmentCount
-	for rows.Next() {
-		var g sqlrow.SegmentRef
-		var lo, hi int64
-		if err := rows.Scan(&g.Dev, &g.Seq, &g.Recv, &g.First, &g.Count, &lo, &hi); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		n.Add(&q, g, lo, hi)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	var cur openBatch
-	for _, g := range n.Straddling {
-		recs, err := cur.records(ctx, s, g.Dev, g.Seq, g.Recv, int(g.First), int(g.Count))
-		if err != nil {
-			return 0, err
-		}
-		n.AddRecords(&q, recs)
-	}
-	return n.N, nil
+	where := f.where()
+	return sqlrow.CountRecords(ctx, s.db(), &q, s.readBatch, `SELECT COALESCE(SUM(s.count), 0)::bigint FROM segments s`+where,
+		`SELECT s.device_id, s.batch_seq, s.received_ns, s.first_index, s.count, s.min_time_ns, s.max_time_ns
+		FROM segments s`+where+` ORDER BY s.device_id, s.batch_seq, s.first_index`, f.Args...)
 }
 
-// openBatch is sqlrow.OpenBatch reading the batches of this store.
-type openBatch struct{ sqlrow.OpenBatch }
-
-// records returns records [first, first+count) of batch (dev, seq),
-// received at recv (which names its partition).
-func (o *openBatch) records(ctx context.Context, s *Store, dev, seq, recv int64, first, count int) ([]*offboxv1.Record, error) {
-	if err := o.load(ctx, s, dev, seq, recv); err != nil {
-		return nil, err
-	}
-	return o.Records(first, count)
-}
-
-// load decodes batch (dev, seq) unless it is the one already open.
-func (o *openBatch) load(ctx context.Context, s *Store, dev, seq, recv int64) error {
-	if o.Holds(dev, seq) {
-		return nil
-	}
-	var raw []byte
-	err := pgQueryRow(ctx, s.pool, `SELECT bytes FROM batches WHERE device_id = $1 AND seq = $2 AND received_ns = $3`,
+// readBatch is a sqlrow.ReadBatch: the received time names the batch's
+// partition.
+func (s *Store) readBatch(ctx context.Context, dev, seq, recv int64) (raw []byte, err error) {
+	err = pgQueryRow(ctx, s.pool, `SELECT bytes FROM batches WHERE device_id = $1 AND seq = $2 AND received_ns = $3`,
 		dev, seq, recv).Scan(&raw)
-	if err != nil {
-		return fmt.Errorf("store: batch %d of device %d: %w", seq, dev, err)
-	}
-	return o.Open(dev, seq, raw)
+	return raw, err
 }
 
 // Batches implements store.Reader.
 func (s *Store) Batches(ctx context.Context, device string) iter.Seq2[*store.StoredBatch, error] {
-	return func(yield func(*store.StoredBatch, error) bool) {
-		var dev int64
-		err := pgQueryRow(ctx, s.pool, `SELECT id FROM devices WHERE name = $1`, device).Scan(&dev)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return
-		}
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		rows, err := pgQuery(ctx, s.pool, batchSelect+` WHERE l.device_id = $1 ORDER BY l.seq`, dev)
-		if err != nil {
-			yield(nil, err)
-			return
-		}
-		defer rows.Close()
-		for rows.Next() {
-			b, err := s.scanBatch(ctx, rows)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(b, nil) {
-				return
-			}
-		}
-		if err := rows.Err(); err != nil {
-			yield(nil, err)
-		}
-	}
+	return sqlrow.Batches(ctx, s.db(), `SELECT id FROM devices WHERE name = $1`, batchSelect+` WHERE l.device_id = $1 ORDER BY l.seq`,
+		device, s.scanBatch)
 }
 
 // batchSelect reads the columns sqlrow.ScanBatch scans: batch_log l, batches b.
@@ -322,47 +104,11 @@ const batchSelect = `SELECT l.row, b.device_id, d.name, b.seq, b.digest, b.prev_
 
 // scanBatch scans a batchSelect row and reads the batch's segments.
 func (s *Store) scanBatch(ctx context.Context, r sqlrow.Scanner) (*store.StoredBatch, error) {
-	b, dev, err := sqlrow.ScanBatch(r)
-	if err != nil {
-		return nil, err
-	}
-	if b.Segments, err = s.segments(ctx, dev, int64(b.Seq), b.Received.UnixNano()); err != nil {
-		return nil, fmt.Errorf("store: segments of %s seq %d: %w", b.Device, b.Seq, err)
-	}
-	return b, nil
+	return sqlrow.ScanStoredBatch(ctx, r, s.segments)
 }
 
 func (s *Store) segments(ctx context.Context, dev, seq, recv int64) ([]store.Segment, error) {
-	rows, err := pgQuery(ctx, s.pool, `SELECT first_index, count, source, kind, min_time_ns, max_time_ns, received_ns,
+	return sqlrow.All(ctx, s.db(), "segments", sqlrow.ScanSegment, `SELECT first_index, count, source, kind, min_time_ns, max_time_ns, received_ns,
 		file_dev, file_inode, file_start, file_end, file_fp_len, file_fp FROM segments
 		WHERE device_id = $1 AND batch_seq = $2 AND received_ns = $3 ORDER BY first_index`, dev, seq, recv)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Segment
-	for rows.Next() {
-		var g store.Segment
-		var kind int64
-		var fdev, fino, fstart, fend, fplen *int64
-		var fp []byte
-		if err := rows.Scan(&g.First, &g.Count, &g.Source, &kind, &g.MinTimeNs, &g.MaxTimeNs, &g.ReceivedNs,
-			&fdev, &fino, &fstart, &fend, &fplen, &fp); err != nil {
-			return nil, err
-		}
-		g.Kind = offboxv1.Kind(kind)
-		if fdev != nil || fino != nil || fstart != nil || fend != nil {
-			g.File = &store.FileSpan{Dev: uint64(deref(fdev)), Inode: uint64(deref(fino)), Start: deref(fstart), End: deref(fend),
-				FPLen: uint32(deref(fplen)), FP: fp}
-		}
-		out = append(out, g)
-	}
-	return out, rows.Err()
-}
-
-func deref(p *int64) int64 {
-	if p == nil {
-		return 0
-	}
-	return *p
 }

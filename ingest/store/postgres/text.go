@@ -2,11 +2,14 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // PostgreSQL text cannot hold NUL or bytes that are not UTF-8, which Go
@@ -159,3 +162,47 @@ func (r textRow) Scan(dest ...any) error {
 	}
 	return err
 }
+
+// pgDB is a querier as the sqlrow.DB (and, for a transaction, the
+// sqlrow.Tx) the shared reads and writes take; it goes
+// through pgQuery and pgQueryRow, so text is escaped as above.
+type pgDB struct{ q querier }
+
+func (d pgDB) Query(ctx context.Context, sql string, args ...any) (sqlrow.Rows, error) {
+	rows, err := pgQuery(ctx, d.q, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{rows}, nil
+}
+
+func (d pgDB) QueryRow(ctx context.Context, sql string, args ...any) sqlrow.Scanner {
+	return pgRow{pgQueryRow(ctx, d.q, sql, args...)}
+}
+
+func (d pgDB) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
+	tag, err := pgExec(ctx, d.q, sql, args...)
+	return tag.RowsAffected(), err
+}
+
+// pgRows closes as database/sql's rows do, reporting the set's error.
+type pgRows struct{ pgx.Rows }
+
+func (r pgRows) Close() error {
+	r.Rows.Close()
+	return r.Rows.Err()
+}
+
+// pgRow reports no row as sqlrow.ErrNoRows.
+type pgRow struct{ pgx.Row }
+
+func (r pgRow) Scan(dest ...any) error {
+	err := r.Row.Scan(dest...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sqlrow.ErrNoRows
+	}
+	return err
+}
+
+// db is the pool as a sqlrow.DB.
+func (s *Store) db() sqlrow.DB { return pgDB{s.pool} }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	sqlitedrv "modernc.org/sqlite"
@@ -83,77 +82,58 @@ func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
 	if err != nil {
 		return err
 	}
-	c, dec, err := sqlrow.PrepareCommit(b)
-	if err != nil {
-		return err
-	}
-	var res commitResult
-	err = w.do(ctx, len(c.Bytes), func(ctx context.Context, tx *sql.Tx) (err error) {
-		res, err = s.commitBatch(ctx, tx, c, dec)
-		return err
-	})
-	if err == nil {
-		b.Row, b.Segments = res.row, res.segs
-	}
-	return err
+	return sqlrow.Commit(ctx, w.q, b, s.commitBatch)
 }
 
-// commitResult is what a commit tells the caller: the batch's row and its
-// index segments.
-type commitResult struct {
-	row  int64
-	segs []store.Segment
-}
-
-func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec *offboxv1.Batch) (commitResult, error) {
+func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec *offboxv1.Batch) (sqlrow.CommitResult, error) {
 	h := dec.GetHeader()
 	seq := int64(h.GetSeq())
 	received := s.timeOr(b.Received)
 	recv := received.UnixNano()
 	dev, err := s.deviceID(ctx, tx, b.Device, received)
 	if err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	ins, err := tx.StmtContext(ctx, s.stmts.insertBatch).ExecContext(ctx, dev, seq, b.Digest[:], h.GetPrevHash(),
 		sqlrow.NotNull(h.GetKeyId()), sqlrow.NotNull(b.Signature), recv, h.GetSealedNs(), h.GetBootId(), h.GetSessionId(),
 		int64(h.GetRecordCount()), int64(h.GetDroppedRecords()), int64(h.GetDroppedBytes()), b.Bytes)
 	if isUniqueViolation(err) {
-		return commitResult{}, fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
+		return sqlrow.CommitResult{}, fmt.Errorf("%w: device %s seq %d", store.ErrDuplicateSeq, b.Device, seq)
 	}
 	if err != nil {
-		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
+		return sqlrow.CommitResult{}, fmt.Errorf("store: insert batch: %w", err)
 	}
 	row, err := ins.LastInsertId()
 	if err != nil {
-		return commitResult{}, fmt.Errorf("store: insert batch: %w", err)
+		return sqlrow.CommitResult{}, fmt.Errorf("store: insert batch: %w", err)
 	}
 	cps, err := s.loadCheckpoints(ctx, tx, dev)
 	if err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	segs, changed := store.Index(dec.GetRecords(), cps)
 	if err := s.insertSegments(ctx, tx, dev, seq, recv, segs); err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	if err := s.saveCheckpoints(ctx, tx, dev, cps, changed); err != nil {
-		return commitResult{}, err
+		return sqlrow.CommitResult{}, err
 	}
 	res, err := tx.StmtContext(ctx, s.stmts.moveHead).ExecContext(ctx, seq, b.Digest[:], dev, int64(b.ExpectHead), seq)
 	if err != nil {
-		return commitResult{}, fmt.Errorf("store: move head: %w", err)
+		return sqlrow.CommitResult{}, fmt.Errorf("store: move head: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return commitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
+		return sqlrow.CommitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
 	}
 	for _, e := range b.Events {
 		if err := s.insertEvent(ctx, tx, dev, e); err != nil {
-			return commitResult{}, err
+			return sqlrow.CommitResult{}, err
 		}
 	}
 	for i := range segs {
 		segs[i].ReceivedNs = recv
 	}
-	return commitResult{row: row, segs: segs}, nil
+	return sqlrow.CommitResult{Row: row, Segs: segs}, nil
 }
 
 // deviceID returns the device's row id, creating the row on first sight.
@@ -211,12 +191,7 @@ func (s *Store) saveCheckpoints(ctx context.Context, tx *sql.Tx, dev int64, cps 
 }
 
 func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, dev int64, e store.IntegrityEvent) error {
-	if e.Time.IsZero() {
-		e.Time = s.opt.Now()
-	}
-	if e.Seq > math.MaxInt64 {
-		e.Seq = math.MaxInt64 // a hostile sequence number is still an event worth keeping
-	}
+	sqlrow.NormalizeEvent(&e, s.opt.Now)
 	_, err := tx.StmtContext(ctx, s.stmts.insertEvent).ExecContext(ctx, dev, e.Time.UnixNano(), e.Kind, int64(e.Seq), e.Detail, e.BootID)
 	if err != nil {
 		return fmt.Errorf("store: integrity event: %w", err)
@@ -230,11 +205,7 @@ func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) e
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		dev, err := s.deviceID(ctx, tx, e.Device, s.timeOr(e.Time))
-		if err != nil {
-			return err
-		}
+	return sqlrow.OnDevice(ctx, w.q, s.deviceID, e.Device, s.timeOr(e.Time), func(ctx context.Context, tx *sql.Tx, dev int64) error {
 		return s.insertEvent(ctx, tx, dev, e)
 	})
 }
@@ -245,12 +216,8 @@ func (s *Store) PutKey(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		seen := s.timeOr(k.FirstSeen)
-		dev, err := s.deviceID(ctx, tx, k.Device, seen)
-		if err != nil {
-			return err
-		}
+	seen := s.timeOr(k.FirstSeen)
+	return sqlrow.OnDevice(ctx, w.q, s.deviceID, k.Device, seen, func(ctx context.Context, tx *sql.Tx, dev int64) error {
 		if _, err := tx.StmtContext(ctx, s.stmts.insertKey).ExecContext(ctx, dev, k.KeyID, k.CertDER, seen.UnixNano()); err != nil {
 			return fmt.Errorf("store: key: %w", err)
 		}

@@ -120,24 +120,7 @@ func (s *Store) Pruned(ctx context.Context, device string) ([]store.Pruned, erro
 	if err != nil {
 		return nil, fmt.Errorf("store: pruned: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Pruned
-	for rows.Next() {
-		var p store.Pruned
-		var first, last, oldest, newest, cut, at int64
-		var cps []byte
-		if err := rows.Scan(&p.Device, &first, &last, &p.Batches, &p.Records, &p.LastDigest, &oldest, &newest, &cut, &at, &cps); err != nil {
-			return nil, fmt.Errorf("store: pruned: %w", err)
-		}
-		var err error
-		if p.Checkpoints, err = sqlrow.DecodeCheckpoints(cps); err != nil {
-			return nil, fmt.Errorf("store: pruned %s: %w", p.Device, err)
-		}
-		p.FirstSeq, p.LastSeq = uint64(first), uint64(last)
-		p.OldestReceived, p.NewestReceived, p.Cutoff, p.At = sqlrow.NsTime(oldest), sqlrow.NsTime(newest), sqlrow.NsTime(cut), sqlrow.NsTime(at)
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return sqlrow.Collect(rows, "pruned", sqlrow.ScanPruned)
 }
 
 // prunedCheckpoints are device dev's checkpoints after the batches a

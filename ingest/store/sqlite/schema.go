@@ -256,6 +256,12 @@ CREATE INDEX alerts_last_recv ON alerts(last_recv_ns);
 CREATE INDEX alerts_device_last_recv ON alerts(device, last_recv_ns);
 CREATE INDEX alerts_kind_last_recv ON alerts(kind, last_recv_ns);
 `,
+	// 8: revocation ends every way back in: a device's revocation revokes
+	// its unused enrollment tokens, and an operator token can be revoked.
+	`
+ALTER TABLE enroll_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE operator_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

@@ -116,7 +116,7 @@ func TestGroupFailureIsolated(t *testing.T) {
 	batches := storetest.GroupWithFailure(t, s)
 	group := make([]*op, len(batches))
 	for i, bt := range batches {
-		group[i] = &op{size: len(bt.Bytes), done: make(chan error, 1), apply: func(ctx context.Context, tx *sql.Tx) error {
+		group[i] = &op{Size: len(bt.Bytes), Done: make(chan error, 1), Apply: func(ctx context.Context, tx *sql.Tx) error {
 			_, err := s.commitBatch(ctx, tx, bt, bt.Decoded)
 			return err
 		}}
@@ -124,7 +124,7 @@ func TestGroupFailureIsolated(t *testing.T) {
 	s.w.commitGroup(group)
 	errs := make([]error, len(group))
 	for i, o := range group {
-		errs[i] = <-o.done
+		errs[i] = <-o.Done
 	}
 	storetest.CheckGroupWithFailure(t, s, errs)
 }

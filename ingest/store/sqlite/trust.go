@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -13,40 +11,17 @@ import (
 
 // CreateToken implements store.TrustStore.
 func (s *Store) CreateToken(ctx context.Context, t store.EnrollToken) error {
-	if len(t.Hash) == 0 || t.Device == "" {
-		return errors.New("store: enrollment token without hash or device")
-	}
-	labels, err := sqlrow.EncodeLabels(t.Labels)
-	if err != nil {
-		return err
-	}
-	return s.exec(ctx, "enrollment token", `INSERT INTO enroll_tokens (hash, device, labels, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
-		t.Hash, t.Device, labels, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
+	return sqlrow.CreateToken(ctx, s.writeTx, `INSERT INTO enroll_tokens (hash, device, labels, created_ns, expires_ns) VALUES (?, ?, ?, ?, ?)`,
+		&t, s.timeOr(t.Created))
 }
 
 // UseToken implements store.TrustStore. The check and the marking are one
 // statement inside the writer's transaction, so two enrollments racing
 // with one token cannot both win.
-func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store.EnrollToken, error) {
-	w, err := s.writer()
-	if err != nil {
-		return store.EnrollToken{}, err
-	}
-	var t store.EnrollToken
-	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		var r sqlrow.TokenRow
-		err := tx.QueryRowContext(ctx, `SELECT device, labels, created_ns, expires_ns, used_ns FROM enroll_tokens WHERE hash = ?`, hash).
-			Scan(&t.Device, &r.Labels, &r.Created, &r.Expires, &r.Used)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return store.ErrTokenUnknown
-		case err != nil:
-			return fmt.Errorf("store: enrollment token: %w", err)
-		}
-		if err := r.Use(&t, hash, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE enroll_tokens SET used_ns = ? WHERE hash = ? AND used_ns = 0`, now.UnixNano(), hash)
+func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (t store.EnrollToken, err error) {
+	err = s.writeTx(ctx, func(ctx context.Context, tx sqlrow.Tx) (err error) {
+		t, err = sqlrow.UseToken(ctx, tx, `SELECT device, labels, created_ns, expires_ns, used_ns, revoked_ns FROM enroll_tokens WHERE hash = ?`,
+			`UPDATE enroll_tokens SET used_ns = ? WHERE hash = ? AND used_ns = 0`, hash, now)
 		return err
 	})
 	if err != nil {
@@ -57,77 +32,50 @@ func (s *Store) UseToken(ctx context.Context, hash []byte, now time.Time) (store
 
 // Revoke implements store.TrustStore.
 func (s *Store) Revoke(ctx context.Context, r store.Revocation) error {
-	if r.Device == "" {
-		return errors.New("store: revocation without a device")
-	}
-	keys, err := sqlrow.EncodeKeyIDs(r.KeyIDs)
-	if err != nil {
-		return err
-	}
-	return s.exec(ctx, "revocation", `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES (?, ?, ?, ?, ?)`,
-		r.Device, s.timeOr(r.Time).UnixNano(), keys, r.Reason, r.By)
+	return sqlrow.Revoke(ctx, s.writeTx, `INSERT INTO revocations (device, time_ns, key_ids, reason, by) VALUES (?, ?, ?, ?, ?)`,
+		`UPDATE enroll_tokens SET revoked_ns = ? WHERE device = ? AND used_ns = 0 AND revoked_ns = 0`, &r, s.timeOr(r.Time))
 }
 
 // Revocations implements store.TrustStore.
 func (s *Store) Revocations(ctx context.Context) ([]store.Revocation, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT device, time_ns, key_ids, reason, by FROM revocations ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("store: revocations: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Revocation
-	for rows.Next() {
-		var r store.Revocation
-		var ns int64
-		var keys string
-		if err := rows.Scan(&r.Device, &ns, &keys, &r.Reason, &r.By); err != nil {
-			return nil, fmt.Errorf("store: revocation: %w", err)
-		}
-		var err error
-		if r.KeyIDs, err = sqlrow.DecodeKeyIDs(r.Device, keys); err != nil {
-			return nil, err
-		}
-		r.Time = sqlrow.TimeNs(ns)
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return sqlrow.All(ctx, s.db(), "revocations", sqlrow.ScanRevocation,
+		`SELECT device, time_ns, key_ids, reason, by FROM revocations ORDER BY id`)
 }
 
 // CreateOperatorToken implements store.TrustStore.
 func (s *Store) CreateOperatorToken(ctx context.Context, t store.OperatorToken) error {
-	if len(t.Hash) == 0 || t.Name == "" {
-		return errors.New("store: operator token without hash or name")
-	}
-	return s.exec(ctx, "operator token", `INSERT INTO operator_tokens (hash, name, created_ns, expires_ns) VALUES (?, ?, ?, ?)`,
-		t.Hash, t.Name, s.timeOr(t.Created).UnixNano(), sqlrow.UnixNs(t.Expires))
+	return sqlrow.CreateOperatorToken(ctx, s.writeTx, `INSERT INTO operator_tokens (hash, name, created_ns, expires_ns) VALUES (?, ?, ?, ?)`,
+		&t, s.timeOr(t.Created))
 }
 
 // OperatorToken implements store.TrustStore.
 func (s *Store) OperatorToken(ctx context.Context, hash []byte) (store.OperatorToken, bool, error) {
-	var t store.OperatorToken
-	var created, expires int64
-	err := s.read.QueryRowContext(ctx, `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = ?`, hash).
-		Scan(&t.Name, &created, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t, false, nil
-	}
-	if err != nil {
-		return t, false, fmt.Errorf("store: operator token: %w", err)
-	}
-	t.Hash, t.Created, t.Expires = hash, sqlrow.TimeNs(created), sqlrow.TimeNs(expires)
-	return t, true, nil
+	return sqlrow.OperatorToken(ctx, s.db(), `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = ? AND revoked_ns = 0`, hash)
 }
 
-// exec runs one statement as a write of its own.
-func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {
+// OperatorTokens implements store.TrustStore.
+func (s *Store) OperatorTokens(ctx context.Context) ([]store.OperatorToken, error) {
+	return sqlrow.All(ctx, s.db(), "operator tokens", sqlrow.ScanOperatorToken,
+		`SELECT hash, name, created_ns, expires_ns, revoked_ns FROM operator_tokens ORDER BY created_ns, name`)
+}
+
+// RevokeOperatorTokens implements store.TrustStore.
+func (s *Store) RevokeOperatorTokens(ctx context.Context, name string, at time.Time) (int, error) {
+	return sqlrow.RevokeOperatorTokens(ctx, s.writeTx, `UPDATE operator_tokens SET revoked_ns = ? WHERE name = ? AND revoked_ns = 0`,
+		name, s.timeOr(at))
+}
+
+// writeTx runs fn as one write of its own (sqlrow.Write).
+func (s *Store) writeTx(ctx context.Context, fn func(context.Context, sqlrow.Tx) error) error {
 	w, err := s.writer()
 	if err != nil {
 		return err
 	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, query, args...); err != nil {
-			return fmt.Errorf("store: %s: %w", what, err)
-		}
-		return nil
-	})
+	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error { return fn(ctx, sqlDB{tx}) })
+}
+
+// exec runs one statement as a write of its own.
+func (s *Store) exec(ctx context.Context, what, query string, args ...any) error {
+	_, err := sqlrow.Exec(ctx, s.writeTx, what, query, args...)
+	return err
 }

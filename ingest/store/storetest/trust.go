@@ -3,6 +3,8 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ func init() {
 	tests = append(tests,
 		test{"EnrollTokens", testEnrollTokens},
 		test{"RevocationsAndOperatorTokens", testRevocationsAndOperatorTokens},
+		test{"RevokeEndsEnrollTokens", testRevokeEndsEnrollTokens},
+		test{"RevokeOperatorTokens", testRevokeOperatorTokens},
 	)
 }
 
@@ -95,5 +99,109 @@ func testRevocationsAndOperatorTokens(t *testing.T, fa Factory) {
 	}
 	if _, ok, err := s.OperatorToken(ctx, []byte("other")); err != nil || ok {
 		t.Errorf("unknown operator token: %v %v", ok, err)
+	}
+}
+
+// testRevokeEndsEnrollTokens: revoking a device revokes its unused
+// enrollment tokens, so a token made before the revocation no longer
+// enrolls it (ErrTokenRevoked, saying when); a used token stays used,
+// other devices' tokens stay usable, and a token made after the
+// revocation (token create -after-revoke) enrolls.
+func testRevokeEndsEnrollTokens(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for _, tok := range []store.EnrollToken{
+		{Hash: []byte("before"), Device: "sw1", Created: now, Expires: now.Add(time.Hour)},
+		{Hash: []byte("used"), Device: "sw1", Created: now, Expires: now.Add(time.Hour)},
+		{Hash: []byte("other"), Device: "sw2", Created: now, Expires: now.Add(time.Hour)},
+	} {
+		if err := s.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.UseToken(ctx, []byte("used"), now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	revokedAt := now.Add(2 * time.Minute)
+	if err := s.Revoke(ctx, store.Revocation{Device: "sw1", Time: revokedAt, Reason: "stolen", By: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateToken(ctx, store.EnrollToken{Hash: []byte("after"), Device: "sw1", Created: now.Add(3 * time.Minute),
+		Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(4 * time.Minute)
+	tests := []struct {
+		hash    string
+		want    error
+		wantDev string
+	}{
+		{"before", store.ErrTokenRevoked, ""},
+		{"used", store.ErrTokenUsed, ""},
+		{"other", nil, "sw2"},
+		{"after", nil, "sw1"},
+	}
+	for _, tt := range tests {
+		tok, err := s.UseToken(ctx, []byte(tt.hash), later)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("UseToken(%s) = %v, want %v", tt.hash, err, tt.want)
+		}
+		if err == nil && tok.Device != tt.wantDev {
+			t.Errorf("UseToken(%s) device = %q, want %q", tt.hash, tok.Device, tt.wantDev)
+		}
+		if tt.want == store.ErrTokenRevoked && err != nil && !strings.Contains(err.Error(), revokedAt.Format(time.RFC3339)) {
+			t.Errorf("UseToken(%s) = %v, want the revocation time %s in it", tt.hash, err, revokedAt.Format(time.RFC3339))
+		}
+	}
+}
+
+// testRevokeOperatorTokens: RevokeOperatorTokens revokes every token of
+// one operator and no other's; a revoked token is no longer found, and
+// OperatorTokens lists them all with when they were revoked.
+func testRevokeOperatorTokens(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for i, tok := range []store.OperatorToken{
+		{Hash: []byte("a1"), Name: "alice"},
+		{Hash: []byte("a2"), Name: "alice", Expires: at.Add(time.Hour)},
+		{Hash: []byte("b1"), Name: "bob"},
+	} {
+		tok.Created = at.Add(time.Duration(i) * time.Second)
+		if err := s.CreateOperatorToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revokedAt := at.Add(time.Minute)
+	if n, err := s.RevokeOperatorTokens(ctx, "alice", revokedAt); err != nil || n != 2 {
+		t.Fatalf("RevokeOperatorTokens(alice) = %d, %v; want 2, nil", n, err)
+	}
+	if n, err := s.RevokeOperatorTokens(ctx, "alice", revokedAt.Add(time.Minute)); err != nil || n != 0 {
+		t.Errorf("RevokeOperatorTokens(alice) again = %d, %v; want 0, nil", n, err)
+	}
+	if n, err := s.RevokeOperatorTokens(ctx, "nobody", revokedAt); err != nil || n != 0 {
+		t.Errorf("RevokeOperatorTokens(nobody) = %d, %v; want 0, nil", n, err)
+	}
+	for _, tt := range []struct {
+		hash   string
+		wantOK bool
+	}{{"a1", false}, {"a2", false}, {"b1", true}} {
+		if _, ok, err := s.OperatorToken(ctx, []byte(tt.hash)); err != nil || ok != tt.wantOK {
+			t.Errorf("OperatorToken(%s) = %v, %v; want %v", tt.hash, ok, err, tt.wantOK)
+		}
+	}
+	list, err := s.OperatorTokens(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tok := range list {
+		got = append(got, fmt.Sprintf("%s %s revoked=%v", tok.Hash, tok.Name, tok.Revoked.Equal(revokedAt)))
+	}
+	want := []string{"a1 alice revoked=true", "a2 alice revoked=true", "b1 bob revoked=false"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Errorf("OperatorTokens = %q, want %q", got, want)
+	}
+	if !list[1].Expires.Equal(at.Add(time.Hour)) || !list[2].Revoked.IsZero() {
+		t.Errorf("OperatorTokens = %+v", list)
 	}
 }

@@ -1,8 +1,10 @@
 package sqlrow
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
@@ -45,4 +47,60 @@ func ScanCheckpoint(r Scanner) (store.Checkpoint, error) {
 	}
 	cp.File.Dev, cp.File.Inode, cp.File.FPLen = uint64(dev), uint64(ino), uint32(fpLen)
 	return cp, nil
+}
+
+// CommitResult is what a commit tells the caller: the batch's row and its
+// index segments.
+type CommitResult struct {
+	Row  int64
+	Segs []store.Segment
+}
+
+// Commit readies b (PrepareCommit), queues commit of it on q and, once
+// it is stored, tells b its row and segments.
+func Commit[T any](ctx context.Context, q *Queue[T], b *store.Batch,
+	commit func(context.Context, T, *store.Batch, *offboxv1.Batch) (CommitResult, error)) error {
+	c, dec, err := PrepareCommit(b)
+	if err != nil {
+		return err
+	}
+	var res CommitResult
+	err = q.Do(ctx, len(c.Bytes), func(ctx context.Context, tx T) (err error) {
+		res, err = commit(ctx, tx, c, dec)
+		return err
+	})
+	if err == nil {
+		b.Row, b.Segments = res.Row, res.Segs
+	}
+	return err
+}
+
+// NormalizeEvent readies e for its row: a zero time is now, and a
+// sequence number the signed seq column cannot hold is clamped (a hostile
+// sequence number is still an event worth keeping).
+func NormalizeEvent(e *store.IntegrityEvent, now func() time.Time) {
+	if e.Time.IsZero() {
+		e.Time = now()
+	}
+	if e.Seq > math.MaxInt64 {
+		e.Seq = math.MaxInt64
+	}
+}
+
+// DeviceID finds the row id of device name in tx, creating the row on
+// first sight (seen at seen).
+type DeviceID[T any] func(ctx context.Context, tx T, name string, seen time.Time) (int64, error)
+
+// OnDevice runs fn as one write of its own on q, with the row id of
+// device (seen at seen), which deviceID finds or creates in the same
+// transaction.
+func OnDevice[T any](ctx context.Context, q *Queue[T], deviceID DeviceID[T], device string, seen time.Time,
+	fn func(ctx context.Context, tx T, dev int64) error) error {
+	return q.Do(ctx, 0, func(ctx context.Context, tx T) error {
+		dev, err := deviceID(ctx, tx, device, seen)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, tx, dev)
+	})
 }

@@ -1,14 +1,15 @@
-// Package sqlrow holds what the SQL stores (store/sqlite and
-// store/postgres) do alike whatever the engine: how a store value becomes
-// column values and back (times as Unix nanoseconds, maps and lists as
-// JSON text), what a commit checks before its transaction, which segments
-// a record query selects and how the records of a segment are read from
-// its decoded batch. It is kept in one place so the two engines cannot
-// drift apart on what they store.
+// Package sqlrow is the core the SQL stores (store/sqlite and
+// store/postgres) share: how a store value becomes column values and back
+// (times as Unix nanoseconds, maps and lists as JSON text), the row scans,
+// WHERE clauses rendered in either placeholder style, the record walks
+// over segments and their decoded batches, the write queue that groups
+// commits, and the reads and writes whose statements differ between the
+// engines only in their text. It is kept in one place so the two engines
+// cannot drift apart on what they store.
 //
-// It never talks to a database: no SQL runs here and no driver is
-// imported, so each engine keeps its own statements, driver calls and
-// transactions.
+// It never writes SQL of its own and never imports a driver: each engine
+// passes its own statements, runs them on its own driver (DB, Tx) and
+// owns its transactions, schema and hot commit path.
 package sqlrow
 
 import "time"

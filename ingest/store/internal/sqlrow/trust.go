@@ -13,15 +13,19 @@ import (
 type TokenRow struct {
 	Labels                 string // JSON, as EncodeLabels writes it
 	Created, Expires, Used int64  // Unix ns; Used 0: unused
+	Revoked                int64  // Unix ns; 0: not revoked
 }
 
 // Use checks that the token may be used at now and, if so, fills t (hash
 // and the row's values, Used now) for the engine to mark it used. It
-// returns store.ErrTokenUsed or store.ErrTokenExpired, saying when.
+// returns store.ErrTokenUsed, store.ErrTokenRevoked or
+// store.ErrTokenExpired, saying when.
 func (r *TokenRow) Use(t *store.EnrollToken, hash []byte, now time.Time) error {
 	switch {
 	case r.Used != 0:
 		return fmt.Errorf("%w (at %s)", store.ErrTokenUsed, TimeNs(r.Used).Format(time.RFC3339))
+	case r.Revoked != 0:
+		return fmt.Errorf("%w (at %s)", store.ErrTokenRevoked, TimeNs(r.Revoked).Format(time.RFC3339))
 	case now.UnixNano() >= r.Expires:
 		return fmt.Errorf("%w (at %s)", store.ErrTokenExpired, TimeNs(r.Expires).Format(time.RFC3339))
 	}
@@ -59,4 +63,15 @@ func DecodeKeyIDs(device, col string) ([][]byte, error) {
 		ids = append(ids, b)
 	}
 	return ids, nil
+}
+
+// ScanOperatorToken scans hash, name, created_ns, expires_ns, revoked_ns.
+func ScanOperatorToken(r Scanner) (store.OperatorToken, error) {
+	var t store.OperatorToken
+	var created, expires, revoked int64
+	if err := r.Scan(&t.Hash, &t.Name, &created, &expires, &revoked); err != nil {
+		return t, err
+	}
+	t.Created, t.Expires, t.Revoked = TimeNs(created), TimeNs(expires), TimeNs(revoked)
+	return t, nil
 }

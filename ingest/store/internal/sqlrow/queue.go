@@ -1,0 +1,110 @@
+package sqlrow
+
+import (
+	"context"
+	"sync"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// Op is one write: Apply runs inside a transaction of type Tx (and a
+// savepoint of its own); the engine's commit sends its result on Done
+// once the transaction has committed or failed.
+type Op[Tx any] struct {
+	Size  int // batch bytes, to bound a group
+	Apply func(ctx context.Context, tx Tx) error
+	Done  chan error
+}
+
+// Queue is an engine's write queue: writes queue on it and one loop takes
+// what is waiting (up to maxGroup ops or maxBytes) into one group for the
+// engine's commit, so many devices committing at once share one
+// transaction.
+type Queue[Tx any] struct {
+	maxGroup, maxBytes int
+	commit             func(group []*Op[Tx])
+
+	mu     sync.RWMutex // guards closed against sends on a closed ops
+	closed bool
+	ops    chan *Op[Tx]
+	exited chan struct{}
+}
+
+// StartQueue starts the loop that hands each group to commit, which must
+// send every op's result on its Done.
+func StartQueue[Tx any](maxGroup, maxBytes int, commit func(group []*Op[Tx])) *Queue[Tx] {
+	q := &Queue[Tx]{maxGroup: maxGroup, maxBytes: maxBytes, commit: commit,
+		ops: make(chan *Op[Tx], 1024), exited: make(chan struct{})}
+	go q.loop()
+	return q
+}
+
+// Do queues a write and waits for its commit. ctx bounds only the wait
+// for room in the queue: once queued, the write's result is awaited
+// whatever ctx does, so the caller always learns whether it was stored.
+func (q *Queue[Tx]) Do(ctx context.Context, size int, apply func(context.Context, Tx) error) error {
+	o := &Op[Tx]{Size: size, Apply: apply, Done: make(chan error, 1)}
+	q.mu.RLock()
+	if q.closed {
+		q.mu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case q.ops <- o:
+	case <-ctx.Done():
+		q.mu.RUnlock()
+		return ctx.Err()
+	}
+	q.mu.RUnlock()
+	return <-o.Done
+}
+
+// Close stops accepting writes and waits until the queued ones are done.
+func (q *Queue[Tx]) Close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.ops)
+	}
+	q.mu.Unlock()
+	<-q.exited
+}
+
+func (q *Queue[Tx]) loop() {
+	defer close(q.exited)
+	for first := range q.ops {
+		q.commit(q.gather(first))
+	}
+}
+
+// gather takes first and whatever else is already waiting, within bounds.
+// It never waits for more: under load the queue fills while the previous
+// group commits, and when idle a lone write goes at once.
+func (q *Queue[Tx]) gather(first *Op[Tx]) []*Op[Tx] {
+	group, size := []*Op[Tx]{first}, first.Size
+	for len(group) < q.maxGroup && size < q.maxBytes {
+		select {
+		case o, ok := <-q.ops:
+			if !ok {
+				return group
+			}
+			group = append(group, o)
+			size += o.Size
+		default:
+			return group
+		}
+	}
+	return group
+}
+
+// Hold makes Close wait until release is called, for work that runs
+// beside the queue but must finish before the store closes; it returns
+// store.ErrClosed once the queue is closed.
+func (q *Queue[Tx]) Hold() (release func(), err error) {
+	q.mu.RLock()
+	if q.closed {
+		q.mu.RUnlock()
+		return nil, store.ErrClosed
+	}
+	return q.mu.RUnlock, nil
+}

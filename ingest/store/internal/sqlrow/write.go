@@ -1,0 +1,230 @@
+package sqlrow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/offbox/offbox/ingest/store"
+)
+
+// Tx is a write transaction of either engine, for the writes whose
+// statements differ between the engines only in their text.
+type Tx interface {
+	DB
+	// Exec runs a statement and returns the number of rows it changed.
+	Exec(ctx context.Context, query string, args ...any) (int64, error)
+}
+
+// SaveSQL is an engine's statements for SaveAlerts.
+type SaveSQL struct {
+	// Cursor selects batch_row, event_id, access_id, saves of the detect
+	// cursor so that no other save can come between this check and this
+	// save's own cursor move (PostgreSQL locks the row; SQLite has one
+	// writer).
+	Cursor string
+	// State upserts (device, state); MoveCursor upserts (batch_row,
+	// event_id, access_id), counting the save.
+	State, MoveCursor string
+	// Alert upserts group_id, kind, severity, device, key, summary,
+	// fields, labels, evidence, first_ns, last_ns, count, created_ns,
+	// updated_ns, returning id; Delivery upserts (alert_id, sink, state,
+	// next_ns).
+	Alert, Delivery string
+}
+
+// SaveAlerts writes save, whose alerts EncodeSave encoded as rows, in tx.
+func SaveAlerts(ctx context.Context, tx Tx, q *SaveSQL, save *store.AlertSave, rows []AlertRow, now int64) error {
+	if from := save.From; from != nil {
+		var c store.Cursor
+		err := tx.QueryRow(ctx, q.Cursor).Scan(&c.BatchRow, &c.EventID, &c.AccessID, &c.Saves)
+		if err != nil && !errors.Is(err, ErrNoRows) {
+			return fmt.Errorf("store: detect cursor: %w", err)
+		}
+		if c != *from {
+			return fmt.Errorf("%w: stored %+v, expected %+v", store.ErrCursorMoved, c, *from)
+		}
+	}
+	for i, u := range save.Alerts {
+		if err := saveAlert(ctx, tx, q, &rows[i], u.Sinks, now); err != nil {
+			return err
+		}
+	}
+	for dev, state := range save.States {
+		if _, err := tx.Exec(ctx, q.State, dev, NotNull(state)); err != nil {
+			return fmt.Errorf("store: detect state of %s: %w", dev, err)
+		}
+	}
+	if c := save.Cursor; c != nil {
+		if _, err := tx.Exec(ctx, q.MoveCursor, c.BatchRow, c.EventID, c.AccessID); err != nil {
+			return fmt.Errorf("store: detect cursor: %w", err)
+		}
+	}
+	return nil
+}
+
+func saveAlert(ctx context.Context, tx Tx, q *SaveSQL, r *AlertRow, sinks []string, now int64) error {
+	a := r.Alert
+	firstRecv, lastRecv := r.Received(now)
+	var id int64
+	err := tx.QueryRow(ctx, q.Alert, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.Fields, r.Labels, r.Evidence,
+		r.First, r.Last, a.Count, now, now, firstRecv, lastRecv).Scan(&id)
+	if err != nil {
+		return fmt.Errorf("store: alert %s: %w", a.GroupID, err)
+	}
+	for _, sink := range sinks {
+		if _, err := tx.Exec(ctx, q.Delivery, id, sink, store.DeliveryPending, now); err != nil {
+			return fmt.Errorf("store: alert %s to %s: %w", a.GroupID, sink, err)
+		}
+	}
+	return nil
+}
+
+// FinishDelivery records d's outcome in tx. update sets state, attempts,
+// next_ns, last_error, delivered_ns of (alert_id, sink); queued is the
+// condition added, with one argument, when d.Queued is set; exists counts
+// the rows of (alert_id, sink).
+func FinishDelivery(ctx context.Context, tx Tx, update, queued, exists string, d *store.Delivery) error {
+	args := []any{d.State, d.Attempts, UnixNs(d.NextAttempt), d.LastError, UnixNs(d.Delivered), d.AlertID, d.Sink}
+	if !d.Queued.IsZero() {
+		// Queued again meanwhile (SaveAlerts moved next_ns): leave it.
+		update += queued
+		args = append(args, UnixNs(d.Queued))
+	}
+	n, err := tx.Exec(ctx, update, args...)
+	if err != nil {
+		return fmt.Errorf("store: delivery of alert %d to %s: %w", d.AlertID, d.Sink, err)
+	}
+	if n != 1 {
+		var count int
+		if qerr := tx.QueryRow(ctx, exists, d.AlertID, d.Sink).Scan(&count); qerr == nil && count == 1 {
+			return nil // queued again since: the newer version will be delivered
+		}
+		return fmt.Errorf("store: no delivery of alert %d to %s", d.AlertID, d.Sink)
+	}
+	return nil
+}
+
+// UseToken marks the enrollment token hash used at now in tx, if it may
+// be: find selects device, labels, created_ns, expires_ns, used_ns,
+// revoked_ns by hash, and mark sets used_ns of (hash) where it is 0.
+func UseToken(ctx context.Context, tx Tx, find, mark string, hash []byte, now time.Time) (store.EnrollToken, error) {
+	var t store.EnrollToken
+	var r TokenRow
+	err := tx.QueryRow(ctx, find, hash).Scan(&t.Device, &r.Labels, &r.Created, &r.Expires, &r.Used, &r.Revoked)
+	switch {
+	case errors.Is(err, ErrNoRows):
+		return t, store.ErrTokenUnknown
+	case err != nil:
+		return t, fmt.Errorf("store: enrollment token: %w", err)
+	}
+	if err := r.Use(&t, hash, now); err != nil {
+		return t, err
+	}
+	_, err = tx.Exec(ctx, mark, now.UnixNano(), hash)
+	return t, err
+}
+
+// Record reads record index of batch seq of device: locate selects
+// device_id, received_ns of the batch by (device name, seq), read reads
+// its bytes. A batch or record not stored is not found, not an error.
+func Record(ctx context.Context, db DB, locate string, read ReadBatch, device string, seq uint64, index int) (store.Record, bool, error) {
+	if seq > 1<<63-1 || index < 0 {
+		return store.Record{}, false, nil
+	}
+	var dev, recv int64
+	err := db.QueryRow(ctx, locate, device, int64(seq)).Scan(&dev, &recv)
+	if errors.Is(err, ErrNoRows) {
+		return store.Record{}, false, nil
+	}
+	if err != nil {
+		return store.Record{}, false, fmt.Errorf("store: batch %d of %s: %w", seq, device, err)
+	}
+	var o OpenBatch
+	if err := o.Load(ctx, read, dev, int64(seq), recv); err != nil {
+		return store.Record{}, false, err
+	}
+	recs := o.Batch().GetRecords()
+	if index >= len(recs) {
+		return store.Record{}, false, nil
+	}
+	return store.Record{Device: device, Seq: seq, Index: index, Received: NsTime(recv), Record: recs[index]}, true, nil
+}
+
+// RevokeDevice stores revocation r in tx, its key ids encoded as keys and
+// its time at (Unix ns), and revokes the device's unused enrollment
+// tokens with it: insert inserts (device, time_ns, key_ids, reason, by);
+// revokeTokens sets revoked_ns of the tokens of (device) that are neither
+// used nor revoked.
+func RevokeDevice(ctx context.Context, tx Tx, insert, revokeTokens string, r *store.Revocation, keys string, at int64) error {
+	if _, err := tx.Exec(ctx, insert, r.Device, at, keys, r.Reason, r.By); err != nil {
+		return fmt.Errorf("store: revocation: %w", err)
+	}
+	if _, err := tx.Exec(ctx, revokeTokens, at, r.Device); err != nil {
+		return fmt.Errorf("store: revocation: enrollment tokens of %s: %w", r.Device, err)
+	}
+	return nil
+}
+
+// Write runs fn in a transaction as one write of its own on the
+// engine's queue.
+type Write func(ctx context.Context, fn func(context.Context, Tx) error) error
+
+// Exec runs query as one write of its own; what names it in errors. It
+// returns the number of rows changed.
+func Exec(ctx context.Context, write Write, what, query string, args ...any) (n int64, err error) {
+	err = write(ctx, func(ctx context.Context, tx Tx) (err error) {
+		n, err = tx.Exec(ctx, query, args...)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return n, nil
+}
+
+// CreateToken stores enrollment token t, created at created: insert
+// inserts (hash, device, labels, created_ns, expires_ns).
+func CreateToken(ctx context.Context, write Write, insert string, t *store.EnrollToken, created time.Time) error {
+	if len(t.Hash) == 0 || t.Device == "" {
+		return errors.New("store: enrollment token without hash or device")
+	}
+	labels, err := EncodeLabels(t.Labels)
+	if err != nil {
+		return err
+	}
+	_, err = Exec(ctx, write, "enrollment token", insert, t.Hash, t.Device, labels, created.UnixNano(), UnixNs(t.Expires))
+	return err
+}
+
+// Revoke stores revocation r at at with RevokeDevice.
+func Revoke(ctx context.Context, write Write, insert, revokeTokens string, r *store.Revocation, at time.Time) error {
+	if r.Device == "" {
+		return errors.New("store: revocation without a device")
+	}
+	keys, err := EncodeKeyIDs(r.KeyIDs)
+	if err != nil {
+		return err
+	}
+	return write(ctx, func(ctx context.Context, tx Tx) error {
+		return RevokeDevice(ctx, tx, insert, revokeTokens, r, keys, at.UnixNano())
+	})
+}
+
+// CreateOperatorToken stores operator token t, created at created:
+// insert inserts (hash, name, created_ns, expires_ns).
+func CreateOperatorToken(ctx context.Context, write Write, insert string, t *store.OperatorToken, created time.Time) error {
+	if len(t.Hash) == 0 || t.Name == "" {
+		return errors.New("store: operator token without hash or name")
+	}
+	_, err := Exec(ctx, write, "operator token", insert, t.Hash, t.Name, created.UnixNano(), UnixNs(t.Expires))
+	return err
+}
+
+// RevokeOperatorTokens revokes the tokens of operator name at at: update
+// sets revoked_ns of (name) where it is 0.
+func RevokeOperatorTokens(ctx context.Context, write Write, update, name string, at time.Time) (int, error) {
+	n, err := Exec(ctx, write, "revoke operator tokens of "+name, update, at.UnixNano(), name)
+	return int(n), err
+}
