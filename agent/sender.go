@@ -12,16 +12,9 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/collectors"
-	"github.com/offbox/offbox/transport/client"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
 )
-
-// Dialer opens one session stream to the collector service;
-// *client.Client is one.
-type Dialer interface {
-	Open(ctx context.Context) (client.Stream, error)
-}
 
 // link is a position in the chain: a batch's sequence number and digest.
 type link struct {
@@ -184,7 +177,7 @@ func (s *sender) runSession(ctx context.Context) (welcomed bool, err error) {
 // receive reads the stream in its own goroutine, so the pump can wait for
 // acks, records and timers at once. stop waits for the goroutine to end
 // (the caller closes the stream or cancels ctx first).
-func receive(ctx context.Context, st client.Stream, buf int) (in <-chan *offboxv1.CollectorMessage, errc <-chan error, stop func()) {
+func receive(ctx context.Context, st Stream, buf int) (in <-chan *offboxv1.CollectorMessage, errc <-chan error, stop func()) {
 	msgs := make(chan *offboxv1.CollectorMessage, buf)
 	ec := make(chan error, 1)
 	done := make(chan struct{})
@@ -370,7 +363,7 @@ func (s *sender) sealBytes(id Identity, h *seal.Header, b *batch) (*seal.Sealed,
 
 // pump sends batches as the window allows and handles acks until the stream
 // breaks, a batch is rejected, or (draining) everything is acknowledged.
-func (s *sender) pump(ctx context.Context, st client.Stream, in <-chan *offboxv1.CollectorMessage, errc <-chan error) error {
+func (s *sender) pump(ctx context.Context, st Stream, in <-chan *offboxv1.CollectorMessage, errc <-chan error) error {
 	delay := newIdleTimer()
 	defer delay.Stop()
 	ackTimer := newIdleTimer()
@@ -478,7 +471,7 @@ func (s *sender) drainAcks(in <-chan *offboxv1.CollectorMessage, streamErr error
 // fillWindow sends what may go out: batches to resend first, then full
 // batches, then the open batch when it is due. It returns how long until the
 // open batch is due when that is what it waits for.
-func (s *sender) fillWindow(st client.Stream) (time.Duration, error) {
+func (s *sender) fillWindow(st Stream) (time.Duration, error) {
 	for s.sent < s.window {
 		if s.sent < len(s.unacked) { // resend after a reconnect
 			if err := s.send(st, s.unacked[s.sent]); err != nil {
@@ -508,7 +501,7 @@ func (s *sender) fillWindow(st client.Stream) (time.Duration, error) {
 	return 0, nil // the window is full: an ack wakes the pump
 }
 
-func (s *sender) send(st client.Stream, b *batch) error {
+func (s *sender) send(st Stream, b *batch) error {
 	msg := &offboxv1.AgentMessage{Msg: &offboxv1.AgentMessage_Batch{Batch: &offboxv1.SealedBatch{
 		Batch: b.sealed.Bytes, Signature: b.sealed.Sig}}}
 	if err := st.Send(msg); err != nil {
