@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/transport/codec"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -163,7 +164,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	gs := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(s.cfg.TLS)),
-		grpc.ForceServerCodecV2(newBatchCodec()),
+		grpc.ForceServerCodecV2(codec.New()),
 		// A batch travels inside an AgentMessage with its signature.
 		grpc.MaxRecvMsgSize(s.cfg.MaxBatchBytes+4096),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.KeepaliveTime, Timeout: s.cfg.KeepaliveTimeout}),

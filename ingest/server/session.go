@@ -14,6 +14,7 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/internal/version"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/seal"
 )
 
 // received is one Recv result.
@@ -328,7 +329,7 @@ func (ss *session) judge(ctx context.Context, sb *offboxv1.SealedBatch, last *it
 	ss.bytes += int64(len(sb.GetBatch()))
 	b, digest, rej := examine(ss.id, sb.GetBatch(), sb.GetSignature())
 	if rej != nil {
-		seq := peekHeader(sb.GetBatch()).GetSeq()
+		seq := seal.PeekHeader(sb.GetBatch()).GetSeq()
 		it := &item{seq: seq, status: offboxv1.Ack_STATUS_REJECTED, reason: rej.kind + ": " + rej.detail,
 			event: ss.event(rej, seq, now), done: make(chan struct{})}
 		if rej.kind == store.EventIdentityMismatch {
@@ -385,7 +386,7 @@ func (ss *session) hold(ctx context.Context, sb *offboxv1.SealedBatch, failed <-
 		return true, nil
 	}
 	now := ss.srv.cfg.Now()
-	d, why := ss.limit.reserve(now, int(peekHeader(sb.GetBatch()).GetRecordCount()), len(sb.GetBatch()))
+	d, why := ss.limit.reserve(now, int(seal.PeekHeader(sb.GetBatch()).GetRecordCount()), len(sb.GetBatch()))
 	if d <= 0 {
 		return true, nil
 	}

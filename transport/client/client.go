@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/offbox/offbox/transport/codec"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -78,7 +79,7 @@ func New(cfg Config) (*Client, error) {
 		// when connected, and a collector that enforces a minimum ping
 		// interval without streams would otherwise send GOAWAY.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: every, Timeout: every}),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newBatchCodec())),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(codec.New())),
 		// 64 KiB frames writes in fewer TLS records than the default 32
 		// KiB, for little memory.
 		grpc.WithWriteBufferSize(64 << 10),

@@ -197,7 +197,7 @@ func startAgent(t *testing.T, pki, addr string) (collectors.Emitter, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{Dialer: c, Identity: agent.TLSIdentity(src), HostRoot: t.TempDir(),
+	a, err := agent.New(agent.Config{Dialer: agent.DialFunc(func(ctx context.Context) (agent.Stream, error) { return c.Open(ctx) }), Identity: agent.TLSIdentity(src), HostRoot: t.TempDir(),
 		Heartbeat: time.Hour, DrainTimeout: 2 * time.Second, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)
