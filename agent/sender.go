@@ -51,7 +51,6 @@ type sender struct {
 	identity func() (Identity, error)
 	hello    func(Identity) *offboxv1.Hello
 	header   seal.Header // the fields every header shares: boot id, session id, version
-	hdr      []byte      // scratch: the encoded header
 	window   int
 	backoff  backoff
 	welcome  time.Duration // to wait for Welcome
@@ -326,39 +325,17 @@ func (s *sender) seal(b *batch) error {
 	h.RecordCount = uint32(b.count)
 	h.DroppedRecords, h.DroppedBytes = b.dropRecords, b.dropBytes
 	h.SealedNs = s.now().UnixNano()
-	sl, err := s.sealBytes(id, &h, b)
+	sl, copied, err := seal.SealInPlace(id.Signer, &h, b.buf, b.recs)
 	if err != nil {
 		return fmt.Errorf("seal batch %d: %w", h.Seq, err)
+	}
+	if copied { // the sealed copy holds the records now
+		s.q.recycle(b.buf)
+		b.buf, b.recs = nil, sl.Bytes[len(sl.Bytes)-len(b.recs):]
 	}
 	b.sealed, b.deviceID, b.keyID = sl, id.DeviceID, id.KeyID
 	s.tail = link{seq: sl.Seq, hash: sl.Digest[:]}
 	return nil
-}
-
-// sealBytes is seal.Seal without its copy: the header is encoded into the
-// room kept in front of the records, so a 1 MiB batch is neither allocated
-// nor copied again. Records that left their buffer (a record larger than a
-// batch) and headers larger than the room go through seal.Seal.
-func (s *sender) sealBytes(id Identity, h *seal.Header, b *batch) (*seal.Sealed, error) {
-	s.hdr = seal.AppendHeader(s.hdr[:0], h)
-	if len(s.hdr) > headerRoom || !b.recsInBuf() {
-		sl, err := seal.Seal(id.Signer, h, b.recs)
-		if err != nil {
-			return nil, err
-		}
-		s.q.recycle(b.buf) // the sealed copy holds the records now
-		b.buf, b.recs = nil, sl.Bytes[len(sl.Bytes)-len(b.recs):]
-		return sl, nil
-	}
-	start := headerRoom - len(s.hdr)
-	copy(b.buf[start:], s.hdr)
-	raw := b.buf[start : headerRoom+len(b.recs)]
-	d := seal.Digest(raw)
-	sig, err := seal.SignDigest(id.Signer, d)
-	if err != nil {
-		return nil, err
-	}
-	return &seal.Sealed{Seq: h.Seq, Bytes: raw, Sig: sig, Digest: d}, nil
 }
 
 // pump sends batches as the window allows and handles acks until the stream

@@ -132,33 +132,41 @@ func (b *Builder) Add(r *WireRecord) int {
 		b.sources, b.files = map[string]uint32{}, map[fileKey]uint32{}
 	}
 	u := undo{ok: true, recs: len(b.recs), tabs: len(b.tabs)}
-	wr := *r
-	if s := wr.Source; s != "" {
-		ref := b.sourceRef(s)
-		if ref == 0 {
-			ref = uint32(len(b.sources) + 1)
-			b.sources[s] = ref
+	// The tables are keyed from r, never from wr: wr points at f, which
+	// must stay on the stack.
+	var sourceRef uint32
+	if s := r.Source; s != "" {
+		sourceRef = b.sourceRef(s)
+		if sourceRef == 0 {
+			sourceRef = uint32(len(b.sources) + 1)
+			b.sources[s] = sourceRef
 			b.tabs = AppendSource(b.tabs, s)
 			u.source, u.newSource = s, true
 		}
-		b.lastSource, b.lastSourceRef = s, ref
-		wr.Source, wr.SourceRef = "", ref
+		b.lastSource, b.lastSourceRef = s, sourceRef
 	}
-	var f WireFileRange
-	if wr.File != nil {
-		if k, ok := keyOf(wr.File); ok {
-			f = *wr.File
-			ref := b.fileRef(&k)
-			if ref == 0 {
-				ref = uint32(len(b.files) + 1)
-				b.files[k] = ref
-				b.tabs = AppendFile(b.tabs, &f)
+	var fileRef uint32
+	if r.File != nil {
+		if k, ok := keyOf(r.File); ok {
+			fileRef = b.fileRef(&k)
+			if fileRef == 0 {
+				fileRef = uint32(len(b.files) + 1)
+				b.files[k] = fileRef
+				b.tabs = AppendFile(b.tabs, r.File)
 				u.file, u.newFil = k, true
 			}
-			b.lastFile, b.lastFileRef = k, ref
-			f.FileRef = ref
-			wr.File = &f
+			b.lastFile, b.lastFileRef = k, fileRef
 		}
+	}
+	wr := *r
+	if sourceRef != 0 {
+		wr.Source, wr.SourceRef = "", sourceRef
+	}
+	var f WireFileRange
+	if fileRef != 0 {
+		f = *r.File
+		f.FileRef = fileRef
+		wr.File = &f
 	}
 	b.recs = AppendRecord(b.recs, &wr)
 	b.count++
