@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -164,7 +165,7 @@ func requestCertificate(ctx context.Context, server string, tc *tls.Config, req 
 		return nil, err
 	}
 	defer conn.Close()
-	resp, err := offboxv1.NewEnrollmentClient(conn).Enroll(ctx, req)
+	resp, err := offboxv1grpc.NewEnrollmentClient(conn).Enroll(ctx, req)
 	if err == nil {
 		return resp, nil
 	}

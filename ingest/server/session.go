@@ -14,6 +14,7 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/internal/version"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/seal"
 )
 
@@ -30,7 +31,7 @@ type receiver struct {
 	quit chan struct{}
 }
 
-func startReceiver(st offboxv1.Ingest_StreamServer) *receiver {
+func startReceiver(st offboxv1grpc.Ingest_StreamServer) *receiver {
 	r := &receiver{c: make(chan received), quit: make(chan struct{})}
 	go func() {
 		for {
@@ -53,7 +54,7 @@ func (r *receiver) stop() { close(r.quit) }
 // session is one agent stream, from Hello to the last Ack.
 type session struct {
 	srv    *Server
-	st     offboxv1.Ingest_StreamServer
+	st     offboxv1grpc.Ingest_StreamServer
 	in     *receiver
 	id     *identity
 	remote string

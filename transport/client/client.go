@@ -23,6 +23,7 @@ import (
 
 	"github.com/offbox/offbox/transport/codec"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -100,7 +101,7 @@ func (c *Client) Open(ctx context.Context) (Stream, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	st, err := offboxv1.NewIngestClient(conn).Stream(ctx)
+	st, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx)
 	if err != nil {
 		cancel()
 		conn.Close()
@@ -131,7 +132,7 @@ func (c *Client) Renew(ctx context.Context, csrDER []byte) ([]byte, error) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	resp, err := offboxv1.NewEnrollmentClient(conn).Renew(ctx, &offboxv1.RenewRequest{CsrDer: csrDER})
+	resp, err := offboxv1grpc.NewEnrollmentClient(conn).Renew(ctx, &offboxv1.RenewRequest{CsrDer: csrDER})
 	if err != nil {
 		return nil, err
 	}
