@@ -41,11 +41,11 @@ const fpMax = 32
 
 // undo is what Undo needs to take back the last Add.
 type undo struct {
-	ok                bool
-	recs, tabs        int // lengths before
-	source            string
-	file              fileKey
-	newSource, newFil bool
+	ok                 bool
+	recs, tabs         int // lengths before
+	source             string
+	file               fileKey
+	newSource, newFile bool
 }
 
 // RefsMax bounds the bytes that a record's two ref fields (source_ref,
@@ -153,7 +153,7 @@ func (b *Builder) Add(r *WireRecord) int {
 				fileRef = uint32(len(b.files) + 1)
 				b.files[k] = fileRef
 				b.tabs = AppendFile(b.tabs, r.File)
-				u.file, u.newFil = k, true
+				u.file, u.newFile = k, true
 			}
 			b.lastFile, b.lastFileRef = k, fileRef
 		}
@@ -186,7 +186,7 @@ func (b *Builder) Undo() {
 		delete(b.sources, u.source)
 		b.lastSourceRef = 0
 	}
-	if u.newFil {
+	if u.newFile {
 		delete(b.files, u.file)
 		b.lastFileRef = 0
 	}
