@@ -39,12 +39,12 @@ type fileKey struct {
 // fpMax is the fingerprint size the table keys: a SHA-256.
 const fpMax = 32
 
-// undo is what Undo needs to take back the last Add.
+// undo is what Undo needs to take back the last Add: the lengths before
+// it, and whether it added the last source and file looked up (which the
+// last* fields then name).
 type undo struct {
 	ok                 bool
-	recs, tabs         int // lengths before
-	source             string
-	file               fileKey
+	recs, tabs         int
 	newSource, newFile bool
 }
 
@@ -97,6 +97,14 @@ func (b *Builder) fileRef(k *fileKey) uint32 {
 	return b.files[*k]
 }
 
+// isLastFile reports whether f has the identity of the last file looked up,
+// without building its key: the per-line case.
+func (b *Builder) isLastFile(f *WireFileRange) bool {
+	l := &b.lastFile
+	return b.lastFileRef != 0 && f.Inode == l.inode && f.Dev == l.dev && f.FPLen == l.fpLen &&
+		len(f.FP) == int(l.fpN) && string(f.FP) == string(l.fp[:l.fpN])
+}
+
 // Grow returns the number of bytes Add(r) would add (the record with its
 // refs, and the table entries it would add), changing nothing.
 func (b *Builder) Grow(r *WireRecord) int {
@@ -126,14 +134,13 @@ func (b *Builder) Grow(r *WireRecord) int {
 
 // Add encodes r as the next record of the batch, referring to the tables
 // for its source and file identity (adding the entries they lack), and
-// returns the number of bytes the batch grew by. r is not modified.
+// returns the number of bytes the batch grew by. r (and its File) is
+// changed during the call and restored before it returns.
 func (b *Builder) Add(r *WireRecord) int {
 	if b.sources == nil {
 		b.sources, b.files = map[string]uint32{}, map[fileKey]uint32{}
 	}
 	u := undo{ok: true, recs: len(b.recs), tabs: len(b.tabs)}
-	// The tables are keyed from r, never from wr: wr points at f, which
-	// must stay on the stack.
 	var sourceRef uint32
 	if s := r.Source; s != "" {
 		sourceRef = b.sourceRef(s)
@@ -141,34 +148,41 @@ func (b *Builder) Add(r *WireRecord) int {
 			sourceRef = uint32(len(b.sources) + 1)
 			b.sources[s] = sourceRef
 			b.tabs = AppendSource(b.tabs, s)
-			u.source, u.newSource = s, true
+			u.newSource = true
 		}
 		b.lastSource, b.lastSourceRef = s, sourceRef
 	}
 	var fileRef uint32
-	if r.File != nil {
-		if k, ok := keyOf(r.File); ok {
-			fileRef = b.fileRef(&k)
+	if f := r.File; f != nil {
+		if b.isLastFile(f) {
+			fileRef = b.lastFileRef
+		} else if k, ok := keyOf(f); ok {
+			fileRef = b.files[k]
 			if fileRef == 0 {
 				fileRef = uint32(len(b.files) + 1)
 				b.files[k] = fileRef
-				b.tabs = AppendFile(b.tabs, r.File)
-				u.file, u.newFile = k, true
+				b.tabs = AppendFile(b.tabs, f)
+				u.newFile = true
 			}
 			b.lastFile, b.lastFileRef = k, fileRef
 		}
 	}
-	wr := *r
+	// The record is encoded referring to the tables by setting its ref
+	// fields for the call, not by copying it: this is the per-line path.
+	source, srcRef := r.Source, r.SourceRef
 	if sourceRef != 0 {
-		wr.Source, wr.SourceRef = "", sourceRef
+		r.Source, r.SourceRef = "", sourceRef
 	}
-	var f WireFileRange
+	var fref uint32
 	if fileRef != 0 {
-		f = *r.File
-		f.FileRef = fileRef
-		wr.File = &f
+		fref = r.File.FileRef
+		r.File.FileRef = fileRef
 	}
-	b.recs = AppendRecord(b.recs, &wr)
+	b.recs = AppendRecord(b.recs, r)
+	r.Source, r.SourceRef = source, srcRef
+	if fileRef != 0 {
+		r.File.FileRef = fref
+	}
 	b.count++
 	b.undo = u
 	return len(b.recs) - u.recs + len(b.tabs) - u.tabs
@@ -183,11 +197,11 @@ func (b *Builder) Undo() {
 	}
 	b.undo = undo{}
 	if u.newSource {
-		delete(b.sources, u.source)
+		delete(b.sources, b.lastSource)
 		b.lastSourceRef = 0
 	}
 	if u.newFile {
-		delete(b.files, u.file)
+		delete(b.files, b.lastFile)
 		b.lastFileRef = 0
 	}
 	b.tabs = b.tabs[:u.tabs]
