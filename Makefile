@@ -97,13 +97,13 @@ fuzz-network: ## fuzz every decoder of network input for FUZZTIME each (default 
 bench: build ## end-to-end and hot-path benchmarks; prints figures with the commands that made them
 	@./scripts/bench.sh
 
-proto: ## regenerate transport/proto/offbox/v1 with pinned generators (needs protoc)
+proto: ## regenerate transport/proto/offbox/v1 (messages) and its offboxv1grpc (services) with pinned generators (needs protoc)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	GOBIN=$(TOOLS) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	PATH=$(TOOLS):$$PATH protoc -I transport/proto \
 		--go_out=transport/proto --go_opt=paths=source_relative \
 		--go-grpc_out=transport/proto --go-grpc_opt=paths=source_relative \
-		offbox/v1/offbox.proto
+		offbox/v1/offbox.proto offbox/v1/offboxv1grpc/service.proto
 
 demo: build ## throwaway CA, a collector and an agent on loopback, a demo log shipped and shown
 	@DEMO_DIR=$(or $(DEMO_DIR),demo) ./scripts/demo.sh

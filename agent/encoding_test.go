@@ -56,7 +56,7 @@ func TestRecordsDecodeWithGeneratedCode(t *testing.T) {
 	b, _ := q.takeReady(true, false)
 	s := &sender{q: q, identity: func() (Identity, error) { return id, nil }, now: time.Now,
 		header: seal.Header{BootID: "boot", SessionID: []byte("0123456789abcdef"), AgentVersion: "v9"},
-		tail:   link{seq: 41, hash: bytes.Repeat([]byte{1}, 32)}}
+		chain:  chain{tail: link{seq: 41, hash: bytes.Repeat([]byte{1}, 32)}}}
 	if err := s.seal(b); err != nil {
 		t.Fatal(err)
 	}

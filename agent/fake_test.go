@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/offbox/offbox/collectors"
-	"github.com/offbox/offbox/transport/client"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
 )
@@ -96,7 +95,7 @@ func newFakeIngest(t testing.TB, pub crypto.PublicKey) *fakeIngest {
 	return &fakeIngest{t: t, pub: pub, reject: map[uint64]bool{}}
 }
 
-func (f *fakeIngest) Open(ctx context.Context) (client.Stream, error) {
+func (f *fakeIngest) Open(ctx context.Context) (Stream, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.opens = append(f.opens, time.Now())

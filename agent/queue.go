@@ -11,15 +11,16 @@ import (
 )
 
 // batch is a run of encoded records on its way to the collector service. Its
-// records are encoded once, when they are emitted; sealing prepends a header
-// and keeps the record bytes apart from it, so the batch can be sealed again
-// under a new header without re-encoding anything. Records name their source
-// and file by reference into the batch's tables, which follow the records
-// once the batch is closed (taken from the queue): the tables belong to the
-// records, so a re-seal keeps both.
+// records are encoded once, when they are emitted (by the queue's
+// seal.Builder); sealing prepends a header and keeps the record bytes apart
+// from it, so the batch can be sealed again under a new header without
+// re-encoding anything. Records name their source and file by reference
+// into the batch's tables, which follow the records once the batch is
+// closed (taken from the queue): the tables belong to the records, so a
+// re-seal keeps both.
 type batch struct {
 	buf       []byte    // headerRoom bytes, then the records: sealing writes the header in place
-	recs      []byte    // encoded records (Batch field 2 entries), then, once closed, their tables (fields 3, 4); normally inside buf
+	recs      []byte    // once closed: the body, encoded records and their tables; normally inside buf
 	count     int       // records
 	bodyBytes uint64    // of record bodies: a loss is reported in the user's terms
 	first     time.Time // when the first record was queued; the max delay runs from here
@@ -43,21 +44,14 @@ type mark struct {
 }
 
 // headerRoom is the space kept in front of a batch's records for its
-// header, so sealing needs no copy of the records. A header is about 200
-// bytes; a longer one (a very long agent version) is sealed by copying.
-const headerRoom = 512
+// header, so sealing needs no copy of the records.
+const headerRoom = seal.HeaderRoom
 
-// size is what the batch holds of the memory budget: its encoded records and,
-// once closed, their tables.
+// size is what a closed batch holds of the memory budget: its encoded
+// records and their tables.
 func (b *batch) size() int64 { return int64(len(b.recs)) }
 
 func (b *batch) seq() uint64 { return b.sealed.Seq }
-
-// recsInBuf reports whether the records still sit right after the header
-// room (a record larger than the buffer moves them out).
-func (b *batch) recsInBuf() bool {
-	return len(b.buf) > headerRoom && len(b.recs) > 0 && &b.recs[0] == &b.buf[headerRoom]
-}
 
 func (b *batch) markFile(source string, r *collectors.FileRange) {
 	for i := range b.marks {
@@ -97,7 +91,7 @@ type queue struct {
 	wattr []seal.WireAttr    // scratch backing wr.Attrs
 	wfile seal.WireFileRange // scratch backing wr.File
 	open  *batch
-	tabs  refTables     // the open batch's tables
+	bld   seal.Builder  // encodes the open batch: its records and tables
 	full  []*batch      // cut at max bytes or records, oldest first, not yet taken by the sender
 	spare [][]byte      // batch buffers to reuse
 	used  int64         // bytes of encoded records not yet acknowledged, and reserved
@@ -120,118 +114,7 @@ const (
 )
 
 func newQueue(cfg queueConfig) *queue {
-	return &queue{cfg: cfg, open: &batch{}, ready: make(chan struct{}, 1), tabs: newRefTables()}
-}
-
-// refTables are the source and file tables of the open batch: each distinct
-// source and file identity is encoded once per batch (Batch fields 3 and 4)
-// and every record refers to it by its 1-based position, instead of repeating
-// a source string and a 50-byte file identity per line.
-type refTables struct {
-	enc     []byte // the encoded entries, in ref order per table
-	sources map[string]uint32
-	files   map[collectors.FileID]uint32
-
-	// The last ref looked up in each table: lines come in runs from one file.
-	lastSource    string
-	lastSourceRef uint32 // 0: none
-	lastFile      collectors.FileID
-	lastFileRef   uint32 // 0: none
-}
-
-// refsMax bounds the two ref fields of a record: tag and 5-byte varint each.
-const refsMax = 2 * 6
-
-func newRefTables() refTables {
-	return refTables{sources: map[string]uint32{}, files: map[collectors.FileID]uint32{}}
-}
-
-func (t *refTables) sourceRef(s string) uint32 {
-	if t.lastSourceRef != 0 && s == t.lastSource {
-		return t.lastSourceRef
-	}
-	return t.sources[s]
-}
-
-func (t *refTables) fileRef(id *collectors.FileID) uint32 {
-	if t.lastFileRef != 0 && *id == t.lastFile {
-		return t.lastFileRef
-	}
-	return t.files[*id]
-}
-
-// sizes returns the encoded size of wr (which holds file's identity)
-// referring to the tables, and the bytes the tables would grow by for it,
-// without changing either.
-func (t *refTables) sizes(wr seal.WireRecord, file *collectors.FileRange) (rec, growth int) {
-	if wr.Source != "" {
-		ref := t.sourceRef(wr.Source)
-		if ref == 0 {
-			ref = uint32(len(t.sources) + 1)
-			growth += seal.SourceSize(wr.Source)
-		}
-		wr.Source, wr.SourceRef = "", ref
-	}
-	if wr.File != nil && file != nil {
-		f := *wr.File
-		f.FileRef = t.fileRef(&file.ID)
-		if f.FileRef == 0 {
-			f.FileRef = uint32(len(t.files) + 1)
-			growth += seal.FileSize(&f)
-		}
-		wr.File = &f
-	}
-	return seal.RecordSize(&wr), growth
-}
-
-// refer points wr (and its file range, which holds file's identity) at
-// table entries, adding the entries it lacks. It reports which it added.
-func (t *refTables) refer(wr *seal.WireRecord, file *collectors.FileRange) (newSource, newFile bool) {
-	if s := wr.Source; s != "" {
-		ref := t.sourceRef(s)
-		if ref == 0 {
-			ref = uint32(len(t.sources) + 1)
-			t.sources[s] = ref
-			t.enc = seal.AppendSource(t.enc, s)
-			newSource = true
-		}
-		t.lastSource, t.lastSourceRef = s, ref
-		wr.Source, wr.SourceRef = "", ref
-	}
-	if f := wr.File; f != nil && file != nil {
-		ref := t.fileRef(&file.ID)
-		if ref == 0 {
-			ref = uint32(len(t.files) + 1)
-			t.files[file.ID] = ref
-			t.enc = seal.AppendFile(t.enc, f)
-			newFile = true
-		}
-		t.lastFile, t.lastFileRef = file.ID, ref
-		f.FileRef = ref
-	}
-	return newSource, newFile
-}
-
-// unrefer takes back the entries refer added for a record that was not
-// queued after all; encLen is the length of enc before refer.
-func (t *refTables) unrefer(source string, file *collectors.FileRange, newSource, newFile bool, encLen int) {
-	if newSource {
-		delete(t.sources, source)
-		t.lastSourceRef = 0
-	}
-	if newFile {
-		delete(t.files, file.ID)
-		t.lastFileRef = 0
-	}
-	t.enc = t.enc[:encLen]
-}
-
-// reset empties the tables for the next batch, keeping their memory.
-func (t *refTables) reset() {
-	t.enc = t.enc[:0]
-	clear(t.sources)
-	clear(t.files)
-	t.lastSourceRef, t.lastFileRef = 0, 0
+	return &queue{cfg: cfg, open: &batch{}, ready: make(chan struct{}, 1)}
 }
 
 var _ collectors.Emitter = (*queue)(nil)
@@ -408,29 +291,22 @@ func (q *queue) appendLoaded(upper int, source string, file *collectors.FileRang
 	b := q.open
 	// The exact size costs a second pass over the record, so it is worked
 	// out only when the bound says the batch might overflow. upper bounds the
-	// record spelling out its source and file; with refsMax more, it bounds
-	// the record with refs and the table entries it may add. The tables
-	// follow the records in the batch.
-	if have := len(b.recs) + len(q.tabs.enc); b.count > 0 && have+upper+refsMax > q.cfg.maxBytes {
-		if rec, growth := q.tabs.sizes(q.wr, file); have+rec+growth > q.cfg.maxBytes {
+	// record spelling out its source and file; with seal.RefsMax more, it
+	// bounds the record with refs and the table entries it may add. The
+	// tables follow the records in the batch.
+	if have := q.bld.Len(); b.count > 0 && have+upper+seal.RefsMax > q.cfg.maxBytes {
+		if have+q.bld.Grow(&q.wr) > q.cfg.maxBytes {
 			q.cutOpen()
 			b = q.open
 		}
 	}
 	if b.buf == nil {
 		b.buf = q.buffer()
-		b.recs = b.buf[headerRoom:headerRoom]
+		q.bld.Reset(b.buf)
 	}
-	start, encLen := len(b.recs), len(q.tabs.enc)
-	newSource, newFile := q.tabs.refer(&q.wr, file)
-	b.recs = seal.AppendRecord(b.recs, &q.wr)
-	size := int64(len(b.recs) - start + len(q.tabs.enc) - encLen)
+	size := int64(q.bld.Add(&q.wr))
 	if !force && !q.fits(size) {
-		q.tabs.unrefer(source, file, newSource, newFile, encLen)
-		b.recs = b.recs[:start]
-		if start == 0 { // an oversized record may have moved recs out of buf
-			b.recs = b.buf[headerRoom:headerRoom]
-		}
+		q.bld.Undo()
 		return false
 	}
 	if b.count == 0 {
@@ -443,7 +319,7 @@ func (q *queue) appendLoaded(upper int, source string, file *collectors.FileRang
 		b.markFile(source, file)
 	}
 	q.used += size
-	if b.count >= q.cfg.maxRecords || len(b.recs)+len(q.tabs.enc) >= q.cfg.maxBytes {
+	if b.count >= q.cfg.maxRecords || q.bld.Len() >= q.cfg.maxBytes {
 		q.cutOpen()
 	}
 	return true
@@ -501,10 +377,7 @@ func (q *queue) cutOpen() {
 // one. The tables' bytes are already counted in the budget.
 func (q *queue) closeOpen() *batch {
 	b := q.open
-	if len(q.tabs.enc) > 0 {
-		b.recs = append(b.recs, q.tabs.enc...)
-	}
-	q.tabs.reset()
+	b.recs = q.bld.Close()
 	q.open = &batch{}
 	return b
 }

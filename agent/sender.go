@@ -1,35 +1,18 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/offbox/offbox/collectors"
-	"github.com/offbox/offbox/transport/client"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
 )
-
-// Dialer opens one session stream to the collector service;
-// *client.Client is one.
-type Dialer interface {
-	Open(ctx context.Context) (client.Stream, error)
-}
-
-// link is a position in the chain: a batch's sequence number and digest.
-type link struct {
-	seq  uint64
-	hash []byte
-}
-
-func (l link) equal(o link) bool { return l.seq == o.seq && bytes.Equal(l.hash, o.hash) }
 
 var (
 	errRejected   = errors.New("collector rejected a batch")
@@ -37,17 +20,6 @@ var (
 	errAckTimeout = errors.New("no acknowledgement in time")
 	errRotated    = errors.New("key rotated: reconnecting with the new certificate")
 )
-
-// rotation is a move to a new key that the sender carries out at a batch
-// boundary: every batch up to and including last (which announces the new
-// key) is sealed by the old key; once all of them are acknowledged, install
-// puts the new key and certificate in place and the session ends, so the
-// next one connects with the new certificate and seals with the new key.
-type rotation struct {
-	last    *batch
-	install func() error
-	done    chan error // receives install's result, or why the rotation was abandoned
-}
 
 // sender owns the chain and the sessions: it seals batches taken from the
 // queue, keeps a window of them in flight, handles acknowledgements and
@@ -58,7 +30,6 @@ type sender struct {
 	identity func() (Identity, error)
 	hello    func(Identity) *offboxv1.Hello
 	header   seal.Header // the fields every header shares: boot id, session id, version
-	hdr      []byte      // scratch: the encoded header
 	window   int
 	backoff  backoff
 	welcome  time.Duration // to wait for Welcome
@@ -71,23 +42,16 @@ type sender struct {
 	onLoss         func(b *batch, reason string) // records a rejected batch
 	onSettled      func()                        // an ack left nothing in flight or queued (Config.Settled)
 
-	unacked   []*batch // sealed, not acknowledged, oldest first
-	sent      int      // how many of unacked went out in this session
-	tail      link     // the last batch sealed: the next one chains to it
-	stored    link     // the last batch the collector said it holds
-	welcomed  bool     // a Welcome arrived at least once
-	resealAll bool     // a batch was rejected: what follows is sealed again from the head
-	draining  bool
-	drain     chan struct{} // closed by the agent at shutdown
+	chain       // the batches sealed and not yet acknowledged (chain.go)
+	keyRotation // a move to a new key under way (keyrotation.go)
+	throttling  // the collector's Throttle messages (throttle.go)
 
+	draining  bool
+	drain     chan struct{}  // closed by the agent at shutdown
 	rotations chan *rotation // from the renewer
-	rotating  *rotation      // under way
-	rotSealed bool           // its last old-key batch is sealed: seal nothing more until it is installed
 
 	sentRecords atomic.Uint64
 	sentBatches atomic.Uint64
-	throttles   atomic.Uint64 // Throttle messages received (throttle.go)
-	throttleEnd time.Time     // when the current throttle episode is over
 }
 
 // run keeps a session open until ctx ends or, once draining, everything is
@@ -184,7 +148,7 @@ func (s *sender) runSession(ctx context.Context) (welcomed bool, err error) {
 // receive reads the stream in its own goroutine, so the pump can wait for
 // acks, records and timers at once. stop waits for the goroutine to end
 // (the caller closes the stream or cancels ctx first).
-func receive(ctx context.Context, st client.Stream, buf int) (in <-chan *offboxv1.CollectorMessage, errc <-chan error, stop func()) {
+func receive(ctx context.Context, st Stream, buf int) (in <-chan *offboxv1.CollectorMessage, errc <-chan error, stop func()) {
 	msgs := make(chan *offboxv1.CollectorMessage, buf)
 	ec := make(chan error, 1)
 	done := make(chan struct{})
@@ -237,140 +201,9 @@ func checkpointsOf(w *offboxv1.Welcome) []collectors.Checkpoint {
 	return cps
 }
 
-// reconcile brings the unacknowledged batches in line with the collector's
-// head, as docs/PROTOCOL.md says: batches up to a head the agent knows (the
-// last one stored, or one in flight) are done and the rest go out
-// unchanged; after any other head (the store was replaced, something else
-// wrote this device's chain) or a rejected batch, every unacknowledged batch
-// is sealed again under new headers continuing from the head.
-func (s *sender) reconcile(head link) error {
-	if !s.welcomed {
-		// Nothing is sealed before the first Welcome: the chain simply
-		// continues from the collector's head.
-		s.welcomed = true
-		s.stored, s.tail = head, head
-		if len(s.unacked) == 0 {
-			return nil
-		}
-	}
-	if s.knows(head) {
-		s.ackThrough(head.seq)
-		s.stored = head
-		if !s.resealAll && s.sealedByCurrent() {
-			return nil
-		}
-	} else {
-		s.log.Warn("collector head is not one this agent sealed; sealing unacknowledged batches again from it",
-			"head_seq", head.seq, "last_stored_seq", s.stored.seq, "batches", len(s.unacked))
-		s.stored = head
-	}
-	return s.resealFrom(head)
-}
-
-// knows reports whether head is the last batch known stored or one sealed
-// and not yet acknowledged.
-func (s *sender) knows(head link) bool {
-	if head.equal(s.stored) {
-		return true
-	}
-	for _, b := range s.unacked {
-		if b.seq() == head.seq && bytes.Equal(b.sealed.Digest[:], head.hash) {
-			return true
-		}
-	}
-	return false
-}
-
-// ackThrough treats every unacknowledged batch up to seq as stored.
-func (s *sender) ackThrough(seq uint64) {
-	for len(s.unacked) > 0 && s.unacked[0].seq() <= seq {
-		s.stored = s.popStored()
-	}
-}
-
-// sealedByCurrent reports whether every unacknowledged batch was sealed by
-// the current identity; after a certificate change the collector would
-// refuse the old key id.
-func (s *sender) sealedByCurrent() bool {
-	if len(s.unacked) == 0 {
-		return true
-	}
-	id, err := s.identity()
-	if err != nil {
-		return true // resending unchanged is the best we can do
-	}
-	for _, b := range s.unacked {
-		if b.deviceID != id.DeviceID || !bytes.Equal(b.keyID, id.KeyID) {
-			return false
-		}
-	}
-	return true
-}
-
-// resealFrom seals every unacknowledged batch again, continuing from head.
-// The record bytes stay; only the headers are new.
-func (s *sender) resealFrom(head link) error {
-	s.tail = head
-	s.resealAll = false
-	for _, b := range s.unacked {
-		if err := s.seal(b); err != nil {
-			s.resealAll = true // the chain is half rebuilt: rebuild it all next time
-			return err
-		}
-	}
-	return nil
-}
-
-// seal signs b as the next batch of the chain.
-func (s *sender) seal(b *batch) error {
-	id, err := s.identity()
-	if err != nil {
-		return err
-	}
-	h := s.header
-	h.DeviceID, h.KeyID = id.DeviceID, id.KeyID
-	h.Seq, h.PrevHash = s.tail.seq+1, s.tail.hash
-	h.RecordCount = uint32(b.count)
-	h.DroppedRecords, h.DroppedBytes = b.dropRecords, b.dropBytes
-	h.SealedNs = s.now().UnixNano()
-	sl, err := s.sealBytes(id, &h, b)
-	if err != nil {
-		return fmt.Errorf("seal batch %d: %w", h.Seq, err)
-	}
-	b.sealed, b.deviceID, b.keyID = sl, id.DeviceID, id.KeyID
-	s.tail = link{seq: sl.Seq, hash: sl.Digest[:]}
-	return nil
-}
-
-// sealBytes is seal.Seal without its copy: the header is encoded into the
-// room kept in front of the records, so a 1 MiB batch is neither allocated
-// nor copied again. Records that left their buffer (a record larger than a
-// batch) and headers larger than the room go through seal.Seal.
-func (s *sender) sealBytes(id Identity, h *seal.Header, b *batch) (*seal.Sealed, error) {
-	s.hdr = seal.AppendHeader(s.hdr[:0], h)
-	if len(s.hdr) > headerRoom || !b.recsInBuf() {
-		sl, err := seal.Seal(id.Signer, h, b.recs)
-		if err != nil {
-			return nil, err
-		}
-		s.q.recycle(b.buf) // the sealed copy holds the records now
-		b.buf, b.recs = nil, sl.Bytes[len(sl.Bytes)-len(b.recs):]
-		return sl, nil
-	}
-	start := headerRoom - len(s.hdr)
-	copy(b.buf[start:], s.hdr)
-	raw := b.buf[start : headerRoom+len(b.recs)]
-	d := seal.Digest(raw)
-	sig, err := seal.SignDigest(id.Signer, d)
-	if err != nil {
-		return nil, err
-	}
-	return &seal.Sealed{Seq: h.Seq, Bytes: raw, Sig: sig, Digest: d}, nil
-}
-
 // pump sends batches as the window allows and handles acks until the stream
 // breaks, a batch is rejected, or (draining) everything is acknowledged.
-func (s *sender) pump(ctx context.Context, st client.Stream, in <-chan *offboxv1.CollectorMessage, errc <-chan error) error {
+func (s *sender) pump(ctx context.Context, st Stream, in <-chan *offboxv1.CollectorMessage, errc <-chan error) error {
 	delay := newIdleTimer()
 	defer delay.Stop()
 	ackTimer := newIdleTimer()
@@ -425,38 +258,6 @@ func (s *sender) pump(ctx context.Context, st client.Stream, in <-chan *offboxv1
 	}
 }
 
-// rotationCh is where rotation requests come from, nil while one is under way.
-func (s *sender) rotationCh() <-chan *rotation {
-	if s.rotating != nil {
-		return nil
-	}
-	return s.rotations
-}
-
-// install finishes the rotation under way: every old-key batch is
-// acknowledged, so the new key and certificate go in place and the session
-// ends (errRotated). If installing fails the old key stays in use.
-func (s *sender) install() error {
-	r := s.rotating
-	s.rotating, s.rotSealed = nil, false
-	err := r.install()
-	r.done <- err
-	if err != nil {
-		s.log.Error("installing the renewed certificate failed; the old one stays in use", "err", err)
-		return nil
-	}
-	return errRotated
-}
-
-// abandonRotation ends the rotation under way without installing: its
-// announcement was lost.
-func (s *sender) abandonRotation(why error) {
-	if r := s.rotating; r != nil {
-		s.rotating, s.rotSealed = nil, false
-		r.done <- why
-	}
-}
-
 // drainAcks handles the acks that arrived before the stream ended with
 // streamErr: they still count (a REJECTED among them above all).
 func (s *sender) drainAcks(in <-chan *offboxv1.CollectorMessage, streamErr error) error {
@@ -478,7 +279,7 @@ func (s *sender) drainAcks(in <-chan *offboxv1.CollectorMessage, streamErr error
 // fillWindow sends what may go out: batches to resend first, then full
 // batches, then the open batch when it is due. It returns how long until the
 // open batch is due when that is what it waits for.
-func (s *sender) fillWindow(st client.Stream) (time.Duration, error) {
+func (s *sender) fillWindow(st Stream) (time.Duration, error) {
 	for s.sent < s.window {
 		if s.sent < len(s.unacked) { // resend after a reconnect
 			if err := s.send(st, s.unacked[s.sent]); err != nil {
@@ -508,7 +309,7 @@ func (s *sender) fillWindow(st client.Stream) (time.Duration, error) {
 	return 0, nil // the window is full: an ack wakes the pump
 }
 
-func (s *sender) send(st client.Stream, b *batch) error {
+func (s *sender) send(st Stream, b *batch) error {
 	msg := &offboxv1.AgentMessage{Msg: &offboxv1.AgentMessage_Batch{Batch: &offboxv1.SealedBatch{
 		Batch: b.sealed.Bytes, Signature: b.sealed.Sig}}}
 	if err := st.Send(msg); err != nil {
@@ -550,55 +351,6 @@ func (s *sender) handleAck(a *offboxv1.Ack) error {
 	}
 }
 
-// popStored removes the oldest unacknowledged batch as stored: its budget is
-// freed and its file checkpoints reported. It returns its chain link.
-func (s *sender) popStored() link {
-	b := s.pop()
-	if s.onAcked != nil && len(b.marks) > 0 {
-		s.onAcked(b.marks)
-	}
-	return link{seq: b.seq(), hash: b.sealed.Digest[:]}
-}
-
-// pop removes the oldest unacknowledged batch and frees its budget and
-// buffer (its bytes are not referred to once acknowledged or lost; the
-// batch keeps its count, marks and digest).
-func (s *sender) pop() *batch {
-	b := s.unacked[0]
-	s.unacked[0] = nil
-	s.unacked = s.unacked[1:]
-	s.q.release(b.size())
-	s.q.recycle(b.buf)
-	b.buf, b.recs = nil, nil
-	return b
-}
-
-// dropRejected gives up the oldest batch: its records are lost, counted
-// into the next header and recorded, and what follows is sealed again from
-// the head after the reconnect.
-func (s *sender) dropRejected(reason string) {
-	b := s.pop()
-	b.lost = true
-	s.sent--
-	l := loss{records: uint64(b.count), bytes: b.bodyBytes}
-	if len(s.unacked) > 0 {
-		next := s.unacked[0] // sealed again before it goes out, with the new counts
-		next.dropRecords += l.records
-		next.dropBytes += l.bytes
-		s.q.countTotal(l)
-	} else {
-		s.q.addLoss(l)
-	}
-	s.resealAll = true
-	s.log.Error("collector rejected a batch; its records are lost", "seq", b.seq(), "records", b.count, "reason", reason)
-	if s.rotating != nil && b == s.rotating.last {
-		s.abandonRotation(fmt.Errorf("the batch announcing the new key was rejected: %s", reason))
-	}
-	if s.onLoss != nil {
-		s.onLoss(b, reason)
-	}
-}
-
 // idleTimer is a timer that starts stopped and remembers whether it runs.
 type idleTimer struct {
 	*time.Timer
@@ -622,13 +374,4 @@ func (t *idleTimer) set(d time.Duration) {
 	}
 	t.Reset(d)
 	t.armed = true
-}
-
-func rejectedAttrs(b *batch, reason string) []collectors.Attr {
-	return []collectors.Attr{
-		{Key: "seq", Value: strconv.FormatUint(b.seq(), 10)},
-		{Key: "reason", Value: reason},
-		{Key: "dropped_records", Value: strconv.Itoa(b.count)},
-		{Key: "dropped_bytes", Value: strconv.FormatUint(b.bodyBytes, 10)},
-	}
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"sync/atomic"
 	"time"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
@@ -9,6 +10,12 @@ import (
 // throttleQuiet is how long without a Throttle ends a throttle episode
 // (the next one is logged again).
 const throttleQuiet = 10 * time.Second
+
+// throttling is what the sender keeps of the collector's Throttles.
+type throttling struct {
+	throttles   atomic.Uint64 // Throttle messages received
+	throttleEnd time.Time     // when the current throttle episode is over
+}
 
 // throttled handles the collector's Throttle: the device is over its rate
 // limit and the collector reads its batches more slowly, so acks come up to

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/seal"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -204,7 +205,7 @@ func fanInAgent(ctx context.Context, addr string, roots *x509.CertPool, c fanInC
 	defer conn.Close()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := offboxv1.NewIngestClient(conn).Stream(sctx)
+	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(sctx)
 	if err != nil {
 		return nil, 0, 0, 0, 0, fmt.Errorf("stream: %w", err)
 	}

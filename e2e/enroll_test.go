@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 )
 
 func tokenCreate(t *testing.T, db string, args ...string) string {
@@ -128,11 +129,11 @@ func noCertRefused(t *testing.T, addr, caFile string) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = offboxv1.NewEnrollmentClient(conn).Renew(ctx, &offboxv1.RenewRequest{CsrDer: []byte("x")})
+	_, err = offboxv1grpc.NewEnrollmentClient(conn).Renew(ctx, &offboxv1.RenewRequest{CsrDer: []byte("x")})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("Renew without a client certificate: %v, want Unauthenticated", err)
 	}
-	st, err := offboxv1.NewIngestClient(conn).Stream(ctx)
+	st, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx)
 	if err == nil {
 		_, err = st.Recv()
 	}

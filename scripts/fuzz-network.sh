@@ -33,9 +33,10 @@ while read -r target dir; do
 	fi
 done <<'LIST'
 FuzzBatchBytes ./ingest/server
-FuzzBatchCodec ./ingest/server
+FuzzBatchCodec ./transport/codec
 FuzzOpen ./transport/seal
 FuzzDecodeMatchesProto ./transport/seal
+FuzzPeekHeader ./transport/seal
 FuzzCSR ./ingest/enroll
 FuzzParams ./ingest/api
 FuzzParse ./ingest/detect/authlog

@@ -174,7 +174,8 @@ func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger)
 		return err
 	}
 	cfg := agentConfig(c, cs, log)
-	cfg.Dialer, cfg.Identity = cl, agent.TLSIdentity(src)
+	cfg.Dialer = agent.DialFunc(func(ctx context.Context) (agent.Stream, error) { return cl.Open(ctx) })
+	cfg.Identity = agent.TLSIdentity(src)
 	cfg.Renewal = renewal(c, src, cl)
 	sd := &sdNotifier{log: log}
 	cfg.Ready = sd.ready

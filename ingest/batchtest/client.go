@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -16,7 +17,7 @@ import (
 type Client struct {
 	Dev    *Device
 	conn   *grpc.ClientConn
-	stream offboxv1.Ingest_StreamClient
+	stream offboxv1grpc.Ingest_StreamClient
 	cancel context.CancelFunc
 }
 
@@ -36,7 +37,7 @@ func Dial(addr string, files tlsconf.Files) (*Client, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	stream, err := offboxv1.NewIngestClient(conn).Stream(ctx)
+	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx)
 	if err != nil {
 		cancel()
 		conn.Close()

@@ -29,6 +29,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/seal"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -56,9 +57,9 @@ type Config struct {
 	SummaryEvery      time.Duration // 0: 1m
 }
 
-// Service implements offboxv1.EnrollmentServer.
+// Service implements offboxv1grpc.EnrollmentServer.
 type Service struct {
-	offboxv1.UnimplementedEnrollmentServer
+	offboxv1grpc.UnimplementedEnrollmentServer
 	cfg   Config
 	log   *slog.Logger
 	guard *guard
@@ -105,9 +106,9 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Close() { s.guard.stop() }
 
 // Register adds the service to a gRPC server (server.Config.Register).
-func (s *Service) Register(r grpc.ServiceRegistrar) { offboxv1.RegisterEnrollmentServer(r, s) }
+func (s *Service) Register(r grpc.ServiceRegistrar) { offboxv1grpc.RegisterEnrollmentServer(r, s) }
 
-// Enroll implements offboxv1.EnrollmentServer. The CSR is checked before
+// Enroll implements offboxv1grpc.EnrollmentServer. The CSR is checked before
 // the token is consumed, so a device that sends a bad request can try
 // again with the same token. An address over its refusal limit is
 // refused before anything is parsed; refusals are counted and logged as
@@ -152,7 +153,7 @@ func (s *Service) Enroll(ctx context.Context, req *offboxv1.EnrollRequest) (*off
 	return &offboxv1.EnrollResponse{CertificateDer: cert.Raw, DeviceId: t.Device}, nil
 }
 
-// Renew implements offboxv1.EnrollmentServer: a new certificate for the
+// Renew implements offboxv1grpc.EnrollmentServer: a new certificate for the
 // CSR's key, same device and labels as the verified client certificate of
 // the connection, unless that certificate is revoked.
 func (s *Service) Renew(ctx context.Context, req *offboxv1.RenewRequest) (*offboxv1.RenewResponse, error) {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
-	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -99,7 +99,7 @@ func (f *fixture) token(device string, labels map[string]string, ttl time.Durati
 }
 
 // client dials the fixture, presenting cert (with key) when cert is not nil.
-func (f *fixture) client(cert *x509.Certificate, key crypto.Signer) offboxv1.EnrollmentClient {
+func (f *fixture) client(cert *x509.Certificate, key crypto.Signer) offboxv1grpc.EnrollmentClient {
 	f.t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(f.ca.Cert)
@@ -112,7 +112,7 @@ func (f *fixture) client(cert *x509.Certificate, key crypto.Signer) offboxv1.Enr
 		f.t.Fatal(err)
 	}
 	f.t.Cleanup(func() { conn.Close() })
-	return offboxv1.NewEnrollmentClient(conn)
+	return offboxv1grpc.NewEnrollmentClient(conn)
 }
 
 func csrFor(t testing.TB, key crypto.Signer, cn string) []byte {

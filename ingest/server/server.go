@@ -30,7 +30,8 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/offbox/offbox/ingest/store"
-	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/codec"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -86,7 +87,7 @@ type Config struct {
 
 // Server is the Ingest service. Serve runs it once.
 type Server struct {
-	offboxv1.UnimplementedIngestServer
+	offboxv1grpc.UnimplementedIngestServer
 	cfg Config
 	log *slog.Logger
 
@@ -182,13 +183,13 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	gs := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(s.cfg.TLS)),
-		grpc.ForceServerCodecV2(newBatchCodec()),
+		grpc.ForceServerCodecV2(codec.New()),
 		// A batch travels inside an AgentMessage with its signature.
 		grpc.MaxRecvMsgSize(s.cfg.MaxBatchBytes+4096),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.KeepaliveTime, Timeout: s.cfg.KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.MinPingInterval, PermitWithoutStream: true}),
 	)
-	offboxv1.RegisterIngestServer(gs, s)
+	offboxv1grpc.RegisterIngestServer(gs, s)
 	if s.cfg.Register != nil {
 		s.cfg.Register(gs)
 	}
@@ -230,8 +231,8 @@ func (s *Server) stored(b *store.Batch) {
 
 func (s *Server) beginShutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
 
-// Stream implements offboxv1.IngestServer: one agent session.
-func (s *Server) Stream(st offboxv1.Ingest_StreamServer) error {
+// Stream implements offboxv1grpc.IngestServer: one agent session.
+func (s *Server) Stream(st offboxv1grpc.Ingest_StreamServer) error {
 	id, remote, err := peerIdentity(st.Context())
 	if err != nil {
 		return toStatus(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/seal"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -115,7 +116,7 @@ func (h *harness) stop() error {
 type client struct {
 	t      testing.TB
 	dev    *batchtest.Device
-	stream offboxv1.Ingest_StreamClient
+	stream offboxv1grpc.Ingest_StreamClient
 }
 
 // dial opens a stream as device name, with that device's certificate from
@@ -132,7 +133,7 @@ func (h *harness) dial(t testing.TB, dir, name string) *client {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); conn.Close() })
-	stream, err := offboxv1.NewIngestClient(conn).Stream(ctx)
+	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +329,7 @@ func TestClientFromAnotherCARefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var gotErr error
-	if stream, err := offboxv1.NewIngestClient(conn).Stream(ctx); err != nil {
+	if stream, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx); err != nil {
 		gotErr = err
 	} else {
 		stream.Send(&offboxv1.AgentMessage{Msg: &offboxv1.AgentMessage_Hello{Hello: &offboxv1.Hello{DeviceId: "dev"}}})

@@ -14,6 +14,8 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/internal/version"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
+	"github.com/offbox/offbox/transport/seal"
 )
 
 // received is one Recv result.
@@ -29,7 +31,7 @@ type receiver struct {
 	quit chan struct{}
 }
 
-func startReceiver(st offboxv1.Ingest_StreamServer) *receiver {
+func startReceiver(st offboxv1grpc.Ingest_StreamServer) *receiver {
 	r := &receiver{c: make(chan received), quit: make(chan struct{})}
 	go func() {
 		for {
@@ -52,7 +54,7 @@ func (r *receiver) stop() { close(r.quit) }
 // session is one agent stream, from Hello to the last Ack.
 type session struct {
 	srv    *Server
-	st     offboxv1.Ingest_StreamServer
+	st     offboxv1grpc.Ingest_StreamServer
 	in     *receiver
 	id     *identity
 	remote string
@@ -332,7 +334,7 @@ func (ss *session) judge(ctx context.Context, sb *offboxv1.SealedBatch, last *it
 	ss.bytes += int64(len(sb.GetBatch()))
 	b, digest, rej := examine(ss.id, sb.GetBatch(), sb.GetSignature())
 	if rej != nil {
-		seq := peekHeader(sb.GetBatch()).GetSeq()
+		seq := seal.PeekHeader(sb.GetBatch()).GetSeq()
 		it := &item{seq: seq, status: offboxv1.Ack_STATUS_REJECTED, reason: rej.kind + ": " + rej.detail,
 			event: ss.event(rej, seq, now), done: make(chan struct{})}
 		if rej.kind == store.EventIdentityMismatch {
@@ -389,7 +391,7 @@ func (ss *session) hold(ctx context.Context, sb *offboxv1.SealedBatch, failed <-
 		return true, nil
 	}
 	now := ss.srv.cfg.Now()
-	d, why := ss.limit.reserve(now, int(peekHeader(sb.GetBatch()).GetRecordCount()), len(sb.GetBatch()))
+	d, why := ss.limit.reserve(now, int(seal.PeekHeader(sb.GetBatch()).GetRecordCount()), len(sb.GetBatch()))
 	if d <= 0 {
 		return true, nil
 	}

@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"math"
 
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
@@ -43,7 +40,7 @@ func examine(id *identity, raw, sig []byte) (*offboxv1.Batch, [32]byte, *rejecti
 	b, err := seal.Open(raw)
 	h := b.GetHeader()
 	if err != nil {
-		h = peekHeader(raw) // a batch that names another device is that, first
+		h = seal.PeekHeader(raw) // a batch that names another device is that, first
 	}
 	if h != nil && (h.GetDeviceId() != id.device || !bytes.Equal(h.GetKeyId(), id.keyID)) {
 		return nil, digest, &rejection{store.EventIdentityMismatch, fmt.Sprintf(
@@ -65,35 +62,6 @@ func examine(id *identity, raw, sig []byte) (*offboxv1.Batch, [32]byte, *rejecti
 		return nil, digest, &rejection{store.EventBadSignature, fmt.Sprintf("seq %d: %s", h.GetSeq(), detail)}
 	}
 	return b, digest, nil
-}
-
-// peekHeader reads the header of bytes that do not decode as a whole (a
-// wrong record count, a damaged record), or returns nil.
-func peekHeader(raw []byte) *offboxv1.BatchHeader {
-	for len(raw) > 0 {
-		num, typ, n := protowire.ConsumeTag(raw)
-		if n < 0 {
-			return nil
-		}
-		raw = raw[n:]
-		if num == 1 && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(raw)
-			if n < 0 {
-				return nil
-			}
-			var h offboxv1.BatchHeader
-			if proto.Unmarshal(v, &h) != nil {
-				return nil
-			}
-			return &h
-		}
-		n = protowire.ConsumeFieldValue(num, typ, raw)
-		if n < 0 {
-			return nil
-		}
-		raw = raw[n:]
-	}
-	return nil
 }
 
 // placement is where an authentic batch falls relative to the stored head.

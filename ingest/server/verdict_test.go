@@ -152,7 +152,7 @@ func FuzzBatchBytes(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw, sig []byte) {
 		b, digest, rej := examine(id, raw, sig)
-		seq := peekHeader(raw).GetSeq() // used for acks of rejected batches: must not panic
+		seq := seal.PeekHeader(raw).GetSeq() // used for acks of rejected batches: must not panic
 		if rej != nil {
 			if rej.kind == "" || rej.detail == "" {
 				t.Fatalf("rejection without a kind or detail: %+v", rej)

@@ -1,7 +1,8 @@
 // Package layout checks the dependency direction ARCHITECTURE.md fixes: cmd
-// wires; agent depends on collectors and transport; collectors never import
-// the agent, gRPC or each other; ingest never imports the agent or the
-// collectors; the agent binary links nothing the collector needs.
+// wires; agent depends on collectors and transport, never on gRPC;
+// collectors never import the agent, gRPC or each other; ingest never
+// imports the agent or the collectors; the agent binary links nothing the
+// collector needs.
 package layout
 
 import (
@@ -44,6 +45,13 @@ func TestDependencyDirection(t *testing.T) {
 				strings.HasPrefix(dep, mod+"ingest") || strings.HasPrefix(dep, mod+"transport") ||
 				(strings.HasPrefix(dep, mod+"collectors/") && !strings.HasPrefix(dep, self))
 		}, "collectors never import the agent, gRPC, transport or each other"},
+		{"../../agent/...", func(self, dep string) bool {
+			return strings.HasPrefix(dep, "google.golang.org/grpc") || strings.HasPrefix(dep, mod+"transport/client") ||
+				strings.HasPrefix(dep, mod+"ingest")
+		}, "the agent owns the interfaces it needs (Stream, Dialer) and never depends on gRPC or the client that implements them; cmd/offbox wires them"},
+		{"../../transport/proto/offbox/v1", func(self, dep string) bool {
+			return strings.HasPrefix(dep, "google.golang.org/grpc")
+		}, "the messages never depend on gRPC: the generated services are offboxv1grpc"},
 		{"../../ingest/...", func(self, dep string) bool {
 			return strings.HasPrefix(dep, mod+"agent") || strings.HasPrefix(dep, mod+"collectors")
 		}, "ingest never imports the agent or the collectors"},

@@ -21,7 +21,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/offbox/offbox/transport/codec"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -78,7 +80,7 @@ func New(cfg Config) (*Client, error) {
 		// when connected, and a collector that enforces a minimum ping
 		// interval without streams would otherwise send GOAWAY.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: every, Timeout: every}),
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(newBatchCodec())),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(codec.New())),
 		// 64 KiB frames writes in fewer TLS records than the default 32
 		// KiB, for little memory.
 		grpc.WithWriteBufferSize(64 << 10),
@@ -99,7 +101,7 @@ func (c *Client) Open(ctx context.Context) (Stream, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	st, err := offboxv1.NewIngestClient(conn).Stream(ctx)
+	st, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx)
 	if err != nil {
 		cancel()
 		conn.Close()
@@ -130,7 +132,7 @@ func (c *Client) Renew(ctx context.Context, csrDER []byte) ([]byte, error) {
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	resp, err := offboxv1.NewEnrollmentClient(conn).Renew(ctx, &offboxv1.RenewRequest{CsrDer: csrDER})
+	resp, err := offboxv1grpc.NewEnrollmentClient(conn).Renew(ctx, &offboxv1.RenewRequest{CsrDer: csrDER})
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/offbox/offbox/collectors"
 	"github.com/offbox/offbox/transport/client"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/seal"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -49,12 +50,12 @@ type store struct {
 // certificate, verifies every signature, applies the PROTOCOL.md table and
 // acknowledges.
 type ingest struct {
-	offboxv1.UnimplementedIngestServer
+	offboxv1grpc.UnimplementedIngestServer
 	t  *testing.T
 	st *store
 }
 
-func (in *ingest) Stream(stream offboxv1.Ingest_StreamServer) error {
+func (in *ingest) Stream(stream offboxv1grpc.Ingest_StreamServer) error {
 	p, ok := peer.FromContext(stream.Context())
 	if !ok {
 		return errors.New("no peer")
@@ -164,7 +165,7 @@ func serve(t *testing.T, pki, addr string, st *store) (*grpc.Server, string) {
 	}
 	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(src.ServerConfig())),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second}))
-	offboxv1.RegisterIngestServer(srv, &ingest{t: t, st: st})
+	offboxv1grpc.RegisterIngestServer(srv, &ingest{t: t, st: st})
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
 	return srv, ln.Addr().String()
@@ -197,7 +198,7 @@ func startAgent(t *testing.T, pki, addr string) (collectors.Emitter, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := agent.New(agent.Config{Dialer: c, Identity: agent.TLSIdentity(src), HostRoot: t.TempDir(),
+	a, err := agent.New(agent.Config{Dialer: agent.DialFunc(func(ctx context.Context) (agent.Stream, error) { return c.Open(ctx) }), Identity: agent.TLSIdentity(src), HostRoot: t.TempDir(),
 		Heartbeat: time.Hour, DrainTimeout: 2 * time.Second, Logger: quiet()})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -41,13 +42,13 @@ func Request(ctx context.Context, server string, tc *tls.Config, req *offboxv1.E
 		return nil, err
 	}
 	defer conn.Close()
-	resp, err := offboxv1.NewEnrollmentClient(conn).Enroll(ctx, req)
+	resp, err := offboxv1grpc.NewEnrollmentClient(conn).Enroll(ctx, req)
 	if err == nil {
 		return resp, nil
 	}
 	s := status.Convert(err)
 	switch s.Code() {
-	case codes.Unauthenticated, codes.InvalidArgument, codes.PermissionDenied:
+	case codes.Unauthenticated, codes.InvalidArgument, codes.PermissionDenied, codes.ResourceExhausted:
 		return nil, fmt.Errorf("refused: %s", s.Message())
 	case codes.Unimplemented:
 		return nil, errors.New("the collector does not serve enrollment (enroll.ca_key is not set in its configuration)")

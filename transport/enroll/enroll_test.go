@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -126,7 +127,7 @@ func TestValidCredential(t *testing.T) {
 
 // refuser is an Enrollment service that answers every request with err.
 type refuser struct {
-	offboxv1.UnimplementedEnrollmentServer
+	offboxv1grpc.UnimplementedEnrollmentServer
 	err error
 }
 
@@ -161,6 +162,7 @@ func TestRequestRefusals(t *testing.T) {
 		{"bad CSR", status.Error(codes.InvalidArgument, "csr: bad"), "refused: csr: bad"},
 		{"not served", nil, "the collector does not serve enrollment"},
 		{"busy", status.Error(codes.Unavailable, "later"), "cannot reach the collector: later"},
+		{"too many refusals", status.Error(codes.ResourceExhausted, "too many refused enrollment attempts"), "refused: too many refused enrollment attempts"},
 		{"other", status.Error(codes.Internal, "boom"), "Internal: boom"},
 	}
 	for _, tc := range tests {
@@ -168,7 +170,7 @@ func TestRequestRefusals(t *testing.T) {
 			t.Parallel()
 			gs := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{pair}})))
 			if tc.err != nil {
-				offboxv1.RegisterEnrollmentServer(gs, refuser{err: tc.err})
+				offboxv1grpc.RegisterEnrollmentServer(gs, refuser{err: tc.err})
 			}
 			lis, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {

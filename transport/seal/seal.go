@@ -19,6 +19,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
@@ -41,23 +42,34 @@ type Header struct {
 	AgentVersion   string
 }
 
-// AppendHeader appends h as field 1 (header) of an offbox.v1.Batch.
+// AppendHeader appends h as field 1 (header) of an offbox.v1.Batch,
+// without allocating when dst has room.
 func AppendHeader(dst []byte, h *Header) []byte {
-	var b []byte
-	b = appendString(b, 1, h.DeviceID)
-	b = appendBytes(b, 2, h.KeyID)
-	b = appendString(b, 3, h.BootID)
-	b = appendBytes(b, 4, h.SessionID)
-	b = appendUint(b, 5, h.Seq)
-	b = appendBytes(b, 6, h.PrevHash)
-	b = appendUint(b, 7, uint64(h.RecordCount))
-	b = appendUint(b, 8, h.DroppedRecords)
-	b = appendUint(b, 9, h.DroppedBytes)
-	b = appendUint(b, 10, uint64(h.SealedNs))
-	b = appendString(b, 11, h.AgentVersion)
+	n := headerSize(h)
+	dst = slices.Grow(dst, 1+bytesSize(n))
 	dst = append(dst, tag(1, wireBytes))
-	dst = appendVarint(dst, uint64(len(b)))
-	return append(dst, b...)
+	dst = appendVarint(dst, uint64(n))
+	dst = appendString(dst, 1, h.DeviceID)
+	dst = appendBytes(dst, 2, h.KeyID)
+	dst = appendString(dst, 3, h.BootID)
+	dst = appendBytes(dst, 4, h.SessionID)
+	dst = appendUint(dst, 5, h.Seq)
+	dst = appendBytes(dst, 6, h.PrevHash)
+	dst = appendUint(dst, 7, uint64(h.RecordCount))
+	dst = appendUint(dst, 8, h.DroppedRecords)
+	dst = appendUint(dst, 9, h.DroppedBytes)
+	dst = appendUint(dst, 10, uint64(h.SealedNs))
+	return appendString(dst, 11, h.AgentVersion)
+}
+
+// HeaderSize is the number of bytes AppendHeader adds for h.
+func HeaderSize(h *Header) int { return 1 + bytesSize(headerSize(h)) }
+
+// headerSize is the size of h's BatchHeader message.
+func headerSize(h *Header) int {
+	return strSize(len(h.DeviceID)) + strSize(len(h.KeyID)) + strSize(len(h.BootID)) + strSize(len(h.SessionID)) +
+		uintSize(h.Seq) + strSize(len(h.PrevHash)) + uintSize(uint64(h.RecordCount)) + uintSize(h.DroppedRecords) +
+		uintSize(h.DroppedBytes) + uintSize(uint64(h.SealedNs)) + strSize(len(h.AgentVersion))
 }
 
 // Digest is the SHA-256 of a batch's signed bytes: its chain hash.
@@ -147,6 +159,44 @@ func Seal(signer crypto.Signer, h *Header, records []byte) (*Sealed, error) {
 		return nil, err
 	}
 	return &Sealed{Seq: h.Seq, Bytes: buf, Sig: sig, Digest: d}, nil
+}
+
+// HeaderRoom is the space a batch buffer keeps in front of its body (its
+// records and tables, see Builder) for the header, so that SealInPlace needs
+// no copy of the body. A header is about 200 bytes; a longer one (a very
+// long agent version) is sealed by copying.
+const HeaderRoom = 512
+
+// SealInPlace is Seal without its copy, for a body that sits in buf right
+// after HeaderRoom bytes of room (as Builder leaves it): the header is
+// encoded at the end of the room, so a 1 MiB batch is neither allocated nor
+// copied again, and the sealed bytes are a slice of buf. A header larger
+// than the room, or a body elsewhere (a record larger than the buffer moved
+// it out), is sealed by Seal, into memory of its own: copied then reports
+// that buf is no longer referred to by the result.
+//
+// Sealing again in place (a new header for the same body) overwrites the
+// previous header's bytes: the previous Sealed is void then.
+func SealInPlace(signer crypto.Signer, h *Header, buf, body []byte) (s *Sealed, copied bool, err error) {
+	n := HeaderSize(h)
+	if n > HeaderRoom || !inRoom(buf, body) {
+		s, err := Seal(signer, h, body)
+		return s, err == nil, err
+	}
+	start := HeaderRoom - n
+	AppendHeader(buf[start:start], h)
+	raw := buf[start : HeaderRoom+len(body)]
+	d := Digest(raw)
+	sig, err := SignDigest(signer, d)
+	if err != nil {
+		return nil, false, err
+	}
+	return &Sealed{Seq: h.Seq, Bytes: raw, Sig: sig, Digest: d}, false, nil
+}
+
+// inRoom reports whether body starts in buf right after the header room.
+func inRoom(buf, body []byte) bool {
+	return len(buf) > HeaderRoom && len(body) > 0 && len(body) <= len(buf)-HeaderRoom && &body[0] == &buf[HeaderRoom]
 }
 
 // Open decodes batch bytes and checks their structure: a header, a sequence

@@ -1,13 +1,9 @@
-// The offbox wire protocol: one bidirectional gRPC stream per device.
-//
-// The agent opens Ingest.Stream over mutual TLS and sends Hello first. The
-// collector answers with Welcome: the chain head it has stored for the device
-// and, per source, the file identity and offset it has acknowledged. Then the
-// agent sends SealedBatch messages and the collector answers each with an Ack,
-// in order, after the batch is durably stored.
-//
-// The device identity is never taken from these messages: the collector binds
-// every batch to the certificate of the connection that carried it.
+// The offbox services: Ingest (one bidirectional stream per device) and
+// Enrollment. Their messages are in offbox/v1/offbox.proto; the services are
+// in a file of their own, in the same proto package (so their names on the
+// wire are offbox.v1.Ingest and offbox.v1.Enrollment), only so that their
+// generated Go code is a package of its own: code that handles the messages
+// alone (the agent) then does not depend on gRPC.
 //
 // Regenerate the Go code with `make proto` (pinned generator versions).
 
@@ -15,12 +11,13 @@
 // versions:
 // - protoc-gen-go-grpc v1.5.1
 // - protoc             v3.21.12
-// source: offbox/v1/offbox.proto
+// source: offbox/v1/offboxv1grpc/service.proto
 
-package offboxv1
+package offboxv1grpc
 
 import (
 	context "context"
+	v1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -45,7 +42,7 @@ type IngestClient interface {
 	// status: Unavailable (retry later), ResourceExhausted (rate limited, back
 	// off), InvalidArgument / PermissionDenied / Unauthenticated (the agent's
 	// fault; retrying unchanged will fail again).
-	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentMessage, CollectorMessage], error)
+	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.AgentMessage, v1.CollectorMessage], error)
 }
 
 type ingestClient struct {
@@ -56,18 +53,18 @@ func NewIngestClient(cc grpc.ClientConnInterface) IngestClient {
 	return &ingestClient{cc}
 }
 
-func (c *ingestClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[AgentMessage, CollectorMessage], error) {
+func (c *ingestClient) Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[v1.AgentMessage, v1.CollectorMessage], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Ingest_ServiceDesc.Streams[0], Ingest_Stream_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[AgentMessage, CollectorMessage]{ClientStream: stream}
+	x := &grpc.GenericClientStream[v1.AgentMessage, v1.CollectorMessage]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Ingest_StreamClient = grpc.BidiStreamingClient[AgentMessage, CollectorMessage]
+type Ingest_StreamClient = grpc.BidiStreamingClient[v1.AgentMessage, v1.CollectorMessage]
 
 // IngestServer is the server API for Ingest service.
 // All implementations must embed UnimplementedIngestServer
@@ -79,7 +76,7 @@ type IngestServer interface {
 	// status: Unavailable (retry later), ResourceExhausted (rate limited, back
 	// off), InvalidArgument / PermissionDenied / Unauthenticated (the agent's
 	// fault; retrying unchanged will fail again).
-	Stream(grpc.BidiStreamingServer[AgentMessage, CollectorMessage]) error
+	Stream(grpc.BidiStreamingServer[v1.AgentMessage, v1.CollectorMessage]) error
 	mustEmbedUnimplementedIngestServer()
 }
 
@@ -90,7 +87,7 @@ type IngestServer interface {
 // pointer dereference when methods are called.
 type UnimplementedIngestServer struct{}
 
-func (UnimplementedIngestServer) Stream(grpc.BidiStreamingServer[AgentMessage, CollectorMessage]) error {
+func (UnimplementedIngestServer) Stream(grpc.BidiStreamingServer[v1.AgentMessage, v1.CollectorMessage]) error {
 	return status.Errorf(codes.Unimplemented, "method Stream not implemented")
 }
 func (UnimplementedIngestServer) mustEmbedUnimplementedIngestServer() {}
@@ -115,11 +112,11 @@ func RegisterIngestServer(s grpc.ServiceRegistrar, srv IngestServer) {
 }
 
 func _Ingest_Stream_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(IngestServer).Stream(&grpc.GenericServerStream[AgentMessage, CollectorMessage]{ServerStream: stream})
+	return srv.(IngestServer).Stream(&grpc.GenericServerStream[v1.AgentMessage, v1.CollectorMessage]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Ingest_StreamServer = grpc.BidiStreamingServer[AgentMessage, CollectorMessage]
+type Ingest_StreamServer = grpc.BidiStreamingServer[v1.AgentMessage, v1.CollectorMessage]
 
 // Ingest_ServiceDesc is the grpc.ServiceDesc for Ingest service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -136,7 +133,7 @@ var Ingest_ServiceDesc = grpc.ServiceDesc{
 			ClientStreams: true,
 		},
 	},
-	Metadata: "offbox/v1/offbox.proto",
+	Metadata: "offbox/v1/offboxv1grpc/service.proto",
 }
 
 const (
@@ -157,12 +154,12 @@ type EnrollmentClient interface {
 	// certificate yet). The certificate's CN is the device id the token was
 	// created for, whatever the CSR asks. Errors: Unauthenticated (token
 	// unknown, used or expired), InvalidArgument (CSR unusable).
-	Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error)
+	Enroll(ctx context.Context, in *v1.EnrollRequest, opts ...grpc.CallOption) (*v1.EnrollResponse, error)
 	// Renew exchanges a CSR for a new key for a certificate of the same
 	// device, over the device's current mutual TLS. Errors: Unauthenticated
 	// (no valid client certificate), PermissionDenied (revoked),
 	// InvalidArgument (CSR unusable).
-	Renew(ctx context.Context, in *RenewRequest, opts ...grpc.CallOption) (*RenewResponse, error)
+	Renew(ctx context.Context, in *v1.RenewRequest, opts ...grpc.CallOption) (*v1.RenewResponse, error)
 }
 
 type enrollmentClient struct {
@@ -173,9 +170,9 @@ func NewEnrollmentClient(cc grpc.ClientConnInterface) EnrollmentClient {
 	return &enrollmentClient{cc}
 }
 
-func (c *enrollmentClient) Enroll(ctx context.Context, in *EnrollRequest, opts ...grpc.CallOption) (*EnrollResponse, error) {
+func (c *enrollmentClient) Enroll(ctx context.Context, in *v1.EnrollRequest, opts ...grpc.CallOption) (*v1.EnrollResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(EnrollResponse)
+	out := new(v1.EnrollResponse)
 	err := c.cc.Invoke(ctx, Enrollment_Enroll_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -183,9 +180,9 @@ func (c *enrollmentClient) Enroll(ctx context.Context, in *EnrollRequest, opts .
 	return out, nil
 }
 
-func (c *enrollmentClient) Renew(ctx context.Context, in *RenewRequest, opts ...grpc.CallOption) (*RenewResponse, error) {
+func (c *enrollmentClient) Renew(ctx context.Context, in *v1.RenewRequest, opts ...grpc.CallOption) (*v1.RenewResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RenewResponse)
+	out := new(v1.RenewResponse)
 	err := c.cc.Invoke(ctx, Enrollment_Renew_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -206,12 +203,12 @@ type EnrollmentServer interface {
 	// certificate yet). The certificate's CN is the device id the token was
 	// created for, whatever the CSR asks. Errors: Unauthenticated (token
 	// unknown, used or expired), InvalidArgument (CSR unusable).
-	Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error)
+	Enroll(context.Context, *v1.EnrollRequest) (*v1.EnrollResponse, error)
 	// Renew exchanges a CSR for a new key for a certificate of the same
 	// device, over the device's current mutual TLS. Errors: Unauthenticated
 	// (no valid client certificate), PermissionDenied (revoked),
 	// InvalidArgument (CSR unusable).
-	Renew(context.Context, *RenewRequest) (*RenewResponse, error)
+	Renew(context.Context, *v1.RenewRequest) (*v1.RenewResponse, error)
 	mustEmbedUnimplementedEnrollmentServer()
 }
 
@@ -222,10 +219,10 @@ type EnrollmentServer interface {
 // pointer dereference when methods are called.
 type UnimplementedEnrollmentServer struct{}
 
-func (UnimplementedEnrollmentServer) Enroll(context.Context, *EnrollRequest) (*EnrollResponse, error) {
+func (UnimplementedEnrollmentServer) Enroll(context.Context, *v1.EnrollRequest) (*v1.EnrollResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Enroll not implemented")
 }
-func (UnimplementedEnrollmentServer) Renew(context.Context, *RenewRequest) (*RenewResponse, error) {
+func (UnimplementedEnrollmentServer) Renew(context.Context, *v1.RenewRequest) (*v1.RenewResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Renew not implemented")
 }
 func (UnimplementedEnrollmentServer) mustEmbedUnimplementedEnrollmentServer() {}
@@ -250,7 +247,7 @@ func RegisterEnrollmentServer(s grpc.ServiceRegistrar, srv EnrollmentServer) {
 }
 
 func _Enrollment_Enroll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(EnrollRequest)
+	in := new(v1.EnrollRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -262,13 +259,13 @@ func _Enrollment_Enroll_Handler(srv interface{}, ctx context.Context, dec func(i
 		FullMethod: Enrollment_Enroll_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(EnrollmentServer).Enroll(ctx, req.(*EnrollRequest))
+		return srv.(EnrollmentServer).Enroll(ctx, req.(*v1.EnrollRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _Enrollment_Renew_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RenewRequest)
+	in := new(v1.RenewRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -280,7 +277,7 @@ func _Enrollment_Renew_Handler(srv interface{}, ctx context.Context, dec func(in
 		FullMethod: Enrollment_Renew_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(EnrollmentServer).Renew(ctx, req.(*RenewRequest))
+		return srv.(EnrollmentServer).Renew(ctx, req.(*v1.RenewRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -302,5 +299,5 @@ var Enrollment_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "offbox/v1/offbox.proto",
+	Metadata: "offbox/v1/offboxv1grpc/service.proto",
 }
