@@ -1,7 +1,10 @@
-// Package batchtest builds real sealed batches for the collector's tests,
+// Package batchtest makes real sealed batches for the collector's tests,
 // the way an agent does: records encoded with seal.AppendRecord, a header
-// prepended by seal.Seal, signed with the device's key, chained by digest.
-// Test code only; it never touches a store or the network.
+// prepended by seal.Seal, signed with the device's key, chained by digest
+// (Device, File, Heartbeat); the store.Batch a server would commit for one
+// (Commit); and Client, a minimal agent side of the gRPC stream, written from
+// docs/PROTOCOL.md, for tests that drive a real collector over mutual TLS.
+// Test code only: no program links it, and it never opens a store.
 package batchtest
 
 import (

@@ -62,6 +62,14 @@ func TestDependencyDirection(t *testing.T) {
 			return strings.HasPrefix(dep, mod+"ingest") || strings.HasPrefix(dep, "modernc.org/sqlite") || strings.HasPrefix(dep, "github.com/jackc/") ||
 				strings.HasPrefix(dep, "github.com/hashicorp/go-retryablehttp") || strings.HasPrefix(dep, "golang.org/x/time")
 		}, "the agent binary links nothing the collector needs (SQLite, PostgreSQL, ingest, alert delivery, rate limits)"},
+		{"../../cmd/...", func(self, dep string) bool {
+			for _, p := range []string{"ingest/batchtest", "ingest/store/storetest", "ingest/store/postgres/pgtest", "internal/testpeer", "internal/testreport"} {
+				if dep == mod+p {
+					return true
+				}
+			}
+			return false
+		}, "test helpers are linked into no program"},
 	}
 	for _, r := range rules {
 		for _, pkg := range packages(t, r.pattern) {
