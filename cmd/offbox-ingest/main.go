@@ -33,6 +33,7 @@ import (
 	"github.com/offbox/offbox/ingest/web"
 	"github.com/offbox/offbox/internal/version"
 	"github.com/offbox/offbox/transport/tlsconf"
+	"google.golang.org/grpc"
 )
 
 const usage = `usage: offbox-ingest COMMAND [flags]
@@ -206,9 +207,14 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ingestTLS, registerEnroll, err := enrollment(cfg, st, tlsSrc, log)
+	ingestTLS, enrollSvc, err := enrollment(cfg, st, tlsSrc, log)
 	if err != nil {
 		return err
+	}
+	var registerEnroll func(grpc.ServiceRegistrar)
+	if enrollSvc != nil {
+		registerEnroll = enrollSvc.Register
+		defer enrollSvc.Close() // logs the refusals counted since the last summary
 	}
 	fleet, err := leader.New(leader.Config{Coordinator: coord, Detector: runner, Delivery: disp, Store: st,
 		Keep: cfg.Retention, Logger: log})

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/offbox/offbox/ingest/config"
 	"github.com/offbox/offbox/ingest/enroll"
 	"github.com/offbox/offbox/ingest/store"
@@ -168,7 +166,7 @@ func reasonSuffix(reason string) string {
 // requiring one (a device enrolling has none yet). Ingest.Stream still
 // refuses a stream without a verified client certificate, and so does
 // Enrollment.Renew. Off, it returns the usual configuration and no service.
-func enrollment(cfg config.Config, st store.TrustStore, src *tlsconf.Source, log *slog.Logger) (*tls.Config, func(grpc.ServiceRegistrar), error) {
+func enrollment(cfg config.Config, st store.TrustStore, src *tlsconf.Source, log *slog.Logger) (*tls.Config, *enroll.Service, error) {
 	tc := src.ServerConfig()
 	if !cfg.Enroll.Enabled() {
 		return tc, nil, nil
@@ -191,5 +189,5 @@ func enrollment(cfg config.Config, st store.TrustStore, src *tlsconf.Source, log
 		return c, err
 	}
 	log.Info("enrollment on", "ca", ca.Cert.Subject.String(), "cert_validity", cfg.Enroll.Validity())
-	return tc, svc.Register, nil
+	return tc, svc, nil
 }
