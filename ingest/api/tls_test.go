@@ -153,46 +153,59 @@ func TestTokensOnlyTLS(t *testing.T) {
 	}
 }
 
-// TestAllowListener: a client from 127.0.0.2 against an allow-list of
-// 127.0.0.1/32 is answered 403 naming its address, whatever credential it
-// presents, and nothing is read or audited; it is counted, and logged
-// once a minute.
+// TestAllowListener: a client outside the allow-list is disconnected
+// before TLS, whatever credential it would present: its TLS dial fails at
+// the handshake, no request is answered, nothing is read or audited; it
+// is counted, and logged once a minute. Both ways round on loopback:
+// 127.0.0.1 allowed and 127.0.0.2 not, then the reverse.
 func TestAllowListener(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	roots, carol, _ := testPKI(t, dir)
-	st := fixture(t)
-	var clock atomic.Int64 // seconds added to the start
-	start := time.Now()
-	addr, g, logs := serveAPI(t, newHandler(st), dir, true, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		func() time.Time { return start.Add(time.Duration(clock.Load()) * time.Second) })
-	url := "https://" + addr + "/api/v1/devices"
-	outsider := net.ParseIP("127.0.0.2")
-	const want = `{"error":"your address 127.0.0.2 is not permitted by api.allow_cidrs"}` + "\n"
+	for _, tt := range []struct{ allow, inside, outside string }{
+		{"127.0.0.1/32", "127.0.0.1", "127.0.0.2"},
+		{"127.0.0.2/32", "127.0.0.2", "127.0.0.1"},
+	} {
+		t.Run(tt.allow, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			roots, carol, _ := testPKI(t, dir)
+			st := fixture(t)
+			var clock atomic.Int64 // seconds added to the start
+			start := time.Now()
+			addr, g, logs := serveAPI(t, newHandler(st), dir, true, []netip.Prefix{netip.MustParsePrefix(tt.allow)},
+				func() time.Time { return start.Add(time.Duration(clock.Load()) * time.Second) })
+			url := "https://" + addr + "/api/v1/devices" // the server is on 127.0.0.1; the client picks its source address
+			outsider := net.ParseIP(tt.outside)
 
-	if code, body, err := call(client(roots, &carol, outsider), url, aliceToken); err != nil || code != 403 || body != want {
-		t.Errorf("from 127.0.0.2 with a certificate and a token: %d %q %v, want 403 %q", code, body, err, want)
-	}
-	if code, body, err := call(client(roots, nil, outsider), url, ""); err != nil || code != 403 || body != want {
-		t.Errorf("from 127.0.0.2 with nothing: %d %q %v, want 403 %q", code, body, err, want)
-	}
-	if code, _, err := call(client(roots, &carol, net.ParseIP("127.0.0.1")), url, ""); err != nil || code != 200 {
-		t.Errorf("from 127.0.0.1: %d %v, want 200", code, err)
-	}
-	if g.Refused() != 2 {
-		t.Errorf("refused %d, want 2", g.Refused())
-	}
-	if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 1 {
-		t.Errorf("%d log lines for two refusals within a minute, want 1:\n%s", n, logs.String())
-	}
-	clock.Add(int64(logEvery / time.Second))
-	call(client(roots, nil, outsider), url, "")
-	waitUntil(t, func() bool { return g.Refused() == 3 })
-	if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 2 || !strings.Contains(logs.String(), "remote=127.0.0.2:") {
-		t.Errorf("%d log lines a minute later, want 2 naming 127.0.0.2:\n%s", n, logs.String())
-	}
-	if as := accesses(t, st); len(as) != 1 || as[0].Who != "cert:carol" {
-		t.Errorf("accesses %+v, want only carol's", as)
+			// A bare TLS dial from outside fails in the handshake.
+			d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: outsider}}
+			conn, err := tls.DialWithDialer(d, "tcp", addr,
+				&tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{carol}})
+			if err == nil {
+				conn.Close()
+				t.Errorf("TLS dial from %s: handshake completed, want it refused before TLS", tt.outside)
+			}
+			if code, body, err := call(client(roots, &carol, outsider), url, aliceToken); err == nil {
+				t.Errorf("from %s with a certificate and a token: %d %q, want no answer", tt.outside, code, body)
+			}
+			if code, _, err := call(client(roots, &carol, net.ParseIP(tt.inside)), url, ""); err != nil || code != 200 {
+				t.Errorf("from %s: %d %v, want 200", tt.inside, code, err)
+			}
+			if got := g.Refused(); got != 2 {
+				t.Errorf("refused %d, want 2", got)
+			}
+			if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 1 {
+				t.Errorf("%d log lines for two refusals within a minute, want 1:\n%s", n, logs.String())
+			}
+			clock.Add(int64(logEvery / time.Second))
+			call(client(roots, nil, outsider), url, "")
+			waitUntil(t, func() bool { return g.Refused() == 3 })
+			if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 2 || !strings.Contains(logs.String(), "remote="+tt.outside+":") {
+				t.Errorf("%d log lines a minute later, want 2 naming %s:\n%s", n, tt.outside, logs.String())
+			}
+			if as := accesses(t, st); len(as) != 1 || as[0].Who != "cert:carol" {
+				t.Errorf("accesses %+v, want only carol's", as)
+			}
+		})
 	}
 }
 
