@@ -49,8 +49,8 @@ func (g *Guard) Accept() (net.Conn, error) {
 		if tc, isTCP := c.(*net.TCPConn); isTCP {
 			tc.SetLinger(0) // a reset: no TIME_WAIT kept for a refused peer
 		}
+		n := g.refused.Add(1) // before the reset, which the client may see at once
 		c.Close()
-		n := g.refused.Add(1)
 		if g.logs.allow(ip) {
 			g.log.Warn("api: connection refused: address not in api.allow_cidrs", "remote", c.RemoteAddr().String(), "refused_total", n)
 		}
