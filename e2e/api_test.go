@@ -72,7 +72,12 @@ func TestAPIOperatorAccess(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
 	dir := t.TempDir()
-	p, ops := newPKI(t, "api-dev"), newPKI(t, "carol") // ops: the operator CA and carol's certificate
+	p := newPKI(t, "api-dev")
+	// ops: the operator CA and carol's operator certificate.
+	ops := pki(filepath.Join(dir, "ops"))
+	if _, se, code := run(t, bin.ingest, "dev-certs", "-out", string(ops), "-operator", "carol"); code != 0 {
+		t.Fatalf("dev-certs -operator: exit %d: %s", code, se)
+	}
 	port := anyAddrPort(t)
 	cfg := filepath.Join(dir, "ingest.yaml")
 	os.WriteFile(cfg, fmt.Appendf(nil, `api:
@@ -82,7 +87,7 @@ func TestAPIOperatorAccess(t *testing.T) {
     cert: %s
     key: %s
     client_ca: %s
-`, port, p.cert("ingest"), p.key("ingest"), ops.ca()), 0o600)
+`, port, p.cert("ingest"), p.key("ingest"), ops.cert("operator-ca")), 0o600)
 	db := filepath.Join(dir, "api.db")
 	in := startIngest(t, p, db, "127.0.0.1:0", "-config", cfg)
 	var apiAddr string

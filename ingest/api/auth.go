@@ -133,13 +133,19 @@ func Operator(r *http.Request) string {
 
 // Authenticate names the operator asking: "cert:"+CN for a client
 // certificate the operator CA verified (the TLS layer verifies it; an
-// unverified one never gets this far), else "token:"+name for a bearer
+// unverified one never gets this far) and marked as an operator's
+// (tlsconf.OperatorOU; one without is refused), else "token:"+name for a bearer
 // token (Authorization: Bearer, or the CookieName cookie) whose SHA-256
 // is a stored, unexpired operator token. who is "" when neither: why says
 // what was wrong, for the caller. err is the store's.
 func (a *Auth) Authenticate(r *http.Request) (who, why string, err error) {
 	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		if cn := r.TLS.PeerCertificates[0].Subject.CommonName; cn != "" {
+		c := r.TLS.PeerCertificates[0]
+		if !tlsconf.IsOperator(c) {
+			// A device certificate, should its CA ever be trusted here.
+			return "", "the client certificate is not marked as an operator's (Subject OU " + tlsconf.OperatorOU + ")", nil
+		}
+		if cn := c.Subject.CommonName; cn != "" {
 			return "cert:" + cn, "", nil
 		}
 		return "", "the operator certificate has no CN", nil

@@ -52,7 +52,24 @@ func testPKI(t *testing.T, dir string) (roots *x509.CertPool, carol, mallory tls
 	issue(serverCA, "api", "localhost", []string{"127.0.0.1"}, false)
 	roots = x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
-	return roots, issue(opsCA, "carol", "carol", nil, true), issue(otherCA, "mallory", "mallory", nil, true)
+	return roots, issueOperator(t, opsCA, dir, "carol"), issue(otherCA, "mallory", "mallory", nil, true)
+}
+
+// issueOperator writes an operator certificate of ca for cn into dir.
+func issueOperator(t *testing.T, ca *tlsconf.CA, dir, cn string) tls.Certificate {
+	t.Helper()
+	key, err := tlsconf.GenerateKey(tlsconf.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueOperator(cn, key.Public(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlsconf.WriteKeyPair(dir, cn, cert, key); err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 }
 
 // serveAPI serves the fixture's API over real TLS on 127.0.0.1 behind a
@@ -244,5 +261,41 @@ func TestGuardAllowed(t *testing.T) {
 		if got := tt.g.Allowed(netip.MustParseAddr(tt.ip)); got != tt.want {
 			t.Errorf("%v Allowed(%s) = %v, want %v", tt.g.allow, tt.ip, got, tt.want)
 		}
+	}
+}
+
+// TestDeviceCertNotOperator: a certificate the operator CA verifies but
+// that is not marked as an operator's (a device certificate, as
+// enrollment issues them, should the device CA be trusted for operators)
+// authenticates nobody: a 401, recorded as refused.
+func TestDeviceCertNotOperator(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	roots, carol, _ := testPKI(t, dir)
+	ca, err := tlsconf.LoadCA(filepath.Join(dir, "ops-ca.pem"), filepath.Join(dir, "ops-ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := tlsconf.GenerateKey(tlsconf.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devCert, err := ca.IssueDevice("router-1", map[string]string{"role": "router"}, key.Public(), time.Now().Add(-time.Minute), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := tls.Certificate{Certificate: [][]byte{devCert.Raw}, PrivateKey: key, Leaf: devCert}
+	st := fixture(t)
+	addr, _, _ := serveAPI(t, newHandler(st), dir, true, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil)
+	url := "https://" + addr + "/api/v1/devices"
+	if code, body, err := call(client(roots, &dev, nil), url, ""); err != nil || code != 401 || !strings.Contains(body, "not marked as an operator") {
+		t.Errorf("device certificate of the operator CA: %d %s %v, want 401", code, body, err)
+	}
+	if code, _, err := call(client(roots, &carol, nil), url, ""); err != nil || code != 200 {
+		t.Errorf("operator certificate: %d %v, want 200", code, err)
+	}
+	as := accesses(t, st)
+	if len(as) != 2 || as[0].Who != WhoUnauthenticated || as[1].Who != "cert:carol" {
+		t.Errorf("accesses %+v, want the refused device, then carol", as)
 	}
 }
