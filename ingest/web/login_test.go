@@ -33,6 +33,9 @@ var nextTests = []struct {
 	{"/\u00a0/evil.example", "/"},
 	{"/\u3002evil.example", "/"},
 	{"/alerts/\\..\\..\\/evil.example", "/"},
+	{"/0%0X0000", "/"},
+	{"/%2F%2Fevil.example", "/%2F%2Fevil.example"},
+	{"/alerts#//evil.example", "/alerts#/evil.example"}, // http.Redirect cleans the path
 }
 
 // loginRedirect is where a successful login with next sends the

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -193,7 +194,10 @@ func SafeNext(p string) bool {
 			return false
 		}
 	}
-	return true
+	// A bad escape (%0X) is not a path net/url, and so the redirect, can
+	// vouch for.
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && u.Opaque == ""
 }
 
 func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
