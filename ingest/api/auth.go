@@ -58,8 +58,8 @@ type Auth struct {
 	Now    func() time.Time // collector clock: access times, token expiry; nil: time.Now
 	Logger *slog.Logger     // nil: slog.Default()
 
-	// Refused calls from one source address (an IPv6 client's /64) are
-	// recorded one by one up to RefusedBurst per RefusedWindow; past that
+	// Refused calls from one source address (an IPv6 client's /64) and way
+	// in are recorded one by one up to RefusedBurst per RefusedWindow; past that
 	// they are counted, and when the window ends one row records how many
 	// there were. So a flood of refused calls costs a few rows, not one
 	// each, and still counts in full in its log_access alert.
@@ -71,7 +71,14 @@ type Auth struct {
 	unrecorded atomic.Uint64 // refused calls not recorded one by one (in a summary row, or lost past maxTracked)
 
 	mu      sync.Mutex
-	windows map[netip.Prefix]*refusalWindow // by source
+	windows map[refusalKey]*refusalWindow
+}
+
+// refusalKey is what refused calls are counted by: the source, and the
+// way in (api, dashboard), as their log_access alerts are grouped.
+type refusalKey struct {
+	src netip.Prefix
+	via string
 }
 
 // refusalWindow is one source's refused calls in the current window.
@@ -79,10 +86,9 @@ type refusalWindow struct {
 	start      time.Time // real clock
 	n          int       // refused calls in the window
 	suppressed int       // of which not recorded yet
-	via        string    // of the latest suppressed call
-	remote     string
-	latest     string // its Describe
-	flushing   bool   // a timer will record the suppressed ones
+	remote     string    // of the latest suppressed call
+	latest     string    // its Describe
+	flushing   bool      // a timer will record the suppressed ones
 }
 
 func (a *Auth) now() time.Time {
@@ -240,14 +246,14 @@ func (a *Auth) admitRefused(r *http.Request, via string) bool {
 	if window <= 0 {
 		window = DefaultRefusedWindow
 	}
-	src := sourcePrefix(r.RemoteAddr)
+	src := refusalKey{sourcePrefix(r.RemoteAddr), via}
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	w := a.windows[src]
 	if w == nil || (!w.flushing && now.Sub(w.start) >= window) {
 		if a.windows == nil {
-			a.windows = map[netip.Prefix]*refusalWindow{}
+			a.windows = map[refusalKey]*refusalWindow{}
 		}
 		if len(a.windows) >= maxTracked {
 			for k, old := range a.windows {
@@ -267,7 +273,7 @@ func (a *Auth) admitRefused(r *http.Request, via string) bool {
 		return true
 	}
 	w.suppressed++
-	w.via, w.remote, w.latest = via, r.RemoteAddr, Describe(r)
+	w.remote, w.latest = r.RemoteAddr, Describe(r)
 	if !w.flushing {
 		w.flushing = true
 		time.AfterFunc(window-now.Sub(w.start), func() { a.flushRefused(src, w) })
@@ -277,9 +283,9 @@ func (a *Auth) admitRefused(r *http.Request, via string) bool {
 
 // flushRefused ends src's window w, recording its suppressed calls in one
 // row.
-func (a *Auth) flushRefused(src netip.Prefix, w *refusalWindow) {
+func (a *Auth) flushRefused(src refusalKey, w *refusalWindow) {
 	a.mu.Lock()
-	n, via, remote, latest := w.suppressed, w.via, w.remote, w.latest
+	n, via, remote, latest := w.suppressed, src.via, w.remote, w.latest
 	if a.windows[src] == w {
 		delete(a.windows, src)
 	}

@@ -29,7 +29,7 @@ const (
 // calls per source address (an IPv6 client's /64) and method, within
 // GroupWindow, with a count. A refresh of a page already open joins its
 // operator's open alert and opens no new one; a growing count is not news
-// (Opened is false), so people hear of it once a window.
+// (Opened is false), so the sinks hear of a group once, when it opens.
 func (e *Engine) Access(in AccessInput) Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
