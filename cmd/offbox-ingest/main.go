@@ -287,10 +287,10 @@ func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) htt
 }
 
 // apiListener is the query API's listener (nil when api.listen is ""):
-// the address ranges are checked first, on the TCP connection (the
-// server must use the Guard's ConnContext, and apiHandler answers a
-// refused connection with 403 before anything else), then TLS when
-// configured. The configuration has passed config.Check.
+// the address ranges are checked first, on the TCP connection, which the
+// Guard resets before TLS when outside them (the server uses the Guard's
+// ConnContext, and apiHandler's api.Permitted is a second line), then
+// TLS when configured. The configuration has passed config.Check.
 func apiListener(c config.API, log *slog.Logger) (net.Listener, *api.Guard, error) {
 	if c.Listen == "" {
 		return nil, nil, nil
