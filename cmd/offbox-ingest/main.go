@@ -301,10 +301,10 @@ func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) htt
 }
 
 // apiListener is the query API's listener (nil when api.listen is ""):
-// the address ranges are checked first, on the TCP connection (the
-// server must use the Guard's ConnContext, and apiHandler answers a
-// refused connection with 403 before anything else), then TLS when
-// configured. The configuration has passed config.Check.
+// the address ranges are checked first, on the TCP connection, which the
+// Guard resets before TLS when outside them (the server uses the Guard's
+// ConnContext, and apiHandler's api.Permitted is a second line), then
+// TLS when configured. The configuration has passed config.Check.
 func apiListener(c config.API, log *slog.Logger) (net.Listener, *api.Guard, error) {
 	if c.Listen == "" {
 		return nil, nil, nil
@@ -350,18 +350,28 @@ func devCerts(args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "`directory` to write the PEM files into (created if missing)")
 	var devices repeated
 	fs.Var(&devices, "device", "device `name` (the certificate's CN); repeat for more devices")
+	var operators repeated
+	fs.Var(&operators, "operator", "operator `name`: a certificate of a separate operator CA (operator-ca.pem, for api.tls.client_ca), marked OU=offbox-operator; repeat for more")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *out == "" || len(devices) == 0 {
-		fmt.Fprintln(stderr, "offbox-ingest dev-certs: -out and at least one -device are required")
+	if *out == "" || len(devices)+len(operators) == 0 {
+		fmt.Fprintln(stderr, "offbox-ingest dev-certs: -out and at least one -device or -operator are required")
 		fs.Usage()
 		return exitUsage
 	}
-	if err := tlsconf.DevCerts(*out, devices); err != nil {
-		return fail(stderr, "dev-certs", err)
+	if len(devices) > 0 {
+		if err := tlsconf.DevCerts(*out, devices); err != nil {
+			return fail(stderr, "dev-certs", err)
+		}
+		fmt.Fprintf(stdout, "wrote ca.pem, ingest.pem, ingest-key.pem and %d device certificates to %s\n", len(devices), *out)
 	}
-	fmt.Fprintf(stdout, "wrote ca.pem, ingest.pem, ingest-key.pem and %d device certificates to %s\n", len(devices), *out)
+	if len(operators) > 0 {
+		if err := tlsconf.DevOperatorCerts(*out, operators); err != nil {
+			return fail(stderr, "dev-certs", err)
+		}
+		fmt.Fprintf(stdout, "wrote operator-ca.pem and %d operator certificates to %s\n", len(operators), *out)
+	}
 	return exitOK
 }
 

@@ -27,7 +27,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -253,7 +252,7 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 		return false, err
 	}
 	for _, a := range accesses {
-		raised = append(raised, accessAlert(a))
+		raised = append(raised, r.engine.Access(accessInput(a)))
 		cur.AccessID = a.ID
 	}
 	more = len(batches) == r.cfg.Limit || len(events) == 256 || len(accesses) == 256
@@ -434,19 +433,7 @@ func toStore(a detect.Alert) store.Alert {
 		Evidence: refs, FirstReceived: a.FirstReceived, LastReceived: a.LastReceived}
 }
 
-// accessAlert is the log_access alert for one stored access.
-func accessAlert(a store.Access) detect.Alert {
-	who := a.Who
-	if who == "" {
-		who = "unknown"
-	}
-	via := a.Via
-	if a.Remote != "" {
-		via += " from " + a.Remote
-	}
-	al := detect.LogAccess(who, a.What, a.Time)
-	al.ID = fmt.Sprintf("log_access-%d", a.ID) // one alert per access, whoever repeats what
-	al.Fields["via"], al.Fields["remote"], al.Fields["access_id"] = a.Via, a.Remote, fmt.Sprint(a.ID)
-	al.Summary = strings.TrimSpace(who + " read " + a.What + " (" + via + ")")
-	return al
+// accessInput is one stored access for detection.
+func accessInput(a store.Access) detect.AccessInput {
+	return detect.AccessInput{ID: a.ID, At: a.Time, Who: a.Who, Via: a.Via, Remote: a.Remote, What: a.What}
 }

@@ -12,10 +12,11 @@ import (
 )
 
 // Guard is a listener that lets through only clients in its address
-// ranges. Any other connection is counted, logged at most once a minute
-// per remote IP, given refusedFor to finish, and marked: ConnContext
-// finds the mark and Permitted answers every request on it with 403
-// before any handler runs, so the client learns why it was refused.
+// ranges. Any other connection is closed with a reset as soon as it is
+// accepted, before TLS or HTTP: a refused client learns nothing (not even
+// the certificate) and costs no handshake. Refusals are counted
+// (Refused) and logged at most once a minute per remote IP, never once
+// each.
 type Guard struct {
 	net.Listener
 	allow   []netip.Prefix
@@ -33,58 +34,47 @@ func AllowListener(l net.Listener, allow []netip.Prefix, log *slog.Logger) *Guar
 	return &Guard{Listener: l, allow: allow, log: log}
 }
 
-// refusedFor is how long a refused connection may stay open: enough for
-// TLS and one request to be answered with 403.
-const refusedFor = 10 * time.Second
-
-// refusedConn is a connection from outside the ranges.
-type refusedConn struct {
-	net.Conn
-	ip netip.Addr
-}
-
-// Accept returns the next connection; one from outside the ranges is
-// marked as refused.
+// Accept returns the next connection from inside the ranges; any other is
+// closed and counted here, and Accept waits for the next.
 func (g *Guard) Accept() (net.Conn, error) {
-	c, err := g.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := g.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		ip, ok := remoteIP(c.RemoteAddr())
+		if ok && g.Allowed(ip) {
+			return c, nil
+		}
+		if tc, isTCP := c.(*net.TCPConn); isTCP {
+			tc.SetLinger(0) // a reset: no TIME_WAIT kept for a refused peer
+		}
+		n := g.refused.Add(1) // before the reset, which the client may see at once
+		c.Close()
+		if g.logs.allow(ip) {
+			g.log.Warn("api: connection refused: address not in api.allow_cidrs", "remote", c.RemoteAddr().String(), "refused_total", n)
+		}
 	}
-	ip, ok := remoteIP(c.RemoteAddr())
-	if ok && g.Allowed(ip) {
-		return c, nil
-	}
-	if tc, isTCP := c.(*net.TCPConn); isTCP {
-		tc.SetLinger(0) // a reset: no TIME_WAIT kept for a refused peer
-	}
-	c.SetDeadline(time.Now().Add(refusedFor))
-	n := g.refused.Add(1)
-	if g.logs.allow(ip) {
-		g.log.Warn("api: connection refused: address not in api.allow_cidrs", "remote", c.RemoteAddr().String(), "refused_total", n)
-	}
-	return &refusedConn{Conn: c, ip: ip}, nil
 }
 
 type refusedKey struct{}
 
-// ConnContext is an http.Server ConnContext: it marks the context of a
-// connection Accept refused (under any TLS layer) for Permitted.
+// ConnContext is an http.Server ConnContext. Accept lets no connection
+// from outside the ranges through; should one arrive by another way (a
+// listener not wrapped by this Guard, say), this marks it, under any TLS
+// layer, so that Permitted refuses its requests.
 func (g *Guard) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	for {
-		if rc, ok := c.(*refusedConn); ok {
-			return context.WithValue(ctx, refusedKey{}, rc.ip)
-		}
-		u, ok := c.(interface{ NetConn() net.Conn })
-		if !ok {
-			return ctx
-		}
-		c = u.NetConn()
+	if ip, ok := remoteIP(c.RemoteAddr()); !ok || !g.Allowed(ip) {
+		return context.WithValue(ctx, refusedKey{}, ip)
 	}
+	return ctx
 }
 
-// Permitted is the outermost handler: a request on a connection the Guard
-// refused is answered 403 through fail, naming the address, and the
-// connection is closed; no other handler runs and nothing is read.
+// Permitted is the outermost handler: a request on a connection
+// ConnContext marked as outside the ranges is answered 403 through fail,
+// naming the address, and the connection is closed; no other handler
+// runs and nothing is read. With the Guard's Accept in front it is a
+// second line only.
 func Permitted(next http.Handler, fail Fail) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ip, refused := r.Context().Value(refusedKey{}).(netip.Addr); refused {

@@ -52,7 +52,24 @@ func testPKI(t *testing.T, dir string) (roots *x509.CertPool, carol, mallory tls
 	issue(serverCA, "api", "localhost", []string{"127.0.0.1"}, false)
 	roots = x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)
-	return roots, issue(opsCA, "carol", "carol", nil, true), issue(otherCA, "mallory", "mallory", nil, true)
+	return roots, issueOperator(t, opsCA, dir, "carol"), issue(otherCA, "mallory", "mallory", nil, true)
+}
+
+// issueOperator writes an operator certificate of ca for cn into dir.
+func issueOperator(t *testing.T, ca *tlsconf.CA, dir, cn string) tls.Certificate {
+	t.Helper()
+	key, err := tlsconf.GenerateKey(tlsconf.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueOperator(cn, key.Public(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tlsconf.WriteKeyPair(dir, cn, cert, key); err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
 }
 
 // serveAPI serves the fixture's API over real TLS on 127.0.0.1 behind a
@@ -153,46 +170,59 @@ func TestTokensOnlyTLS(t *testing.T) {
 	}
 }
 
-// TestAllowListener: a client from 127.0.0.2 against an allow-list of
-// 127.0.0.1/32 is answered 403 naming its address, whatever credential it
-// presents, and nothing is read or audited; it is counted, and logged
-// once a minute.
+// TestAllowListener: a client outside the allow-list is disconnected
+// before TLS, whatever credential it would present: its TLS dial fails at
+// the handshake, no request is answered, nothing is read or audited; it
+// is counted, and logged once a minute. Both ways round on loopback:
+// 127.0.0.1 allowed and 127.0.0.2 not, then the reverse.
 func TestAllowListener(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	roots, carol, _ := testPKI(t, dir)
-	st := fixture(t)
-	var clock atomic.Int64 // seconds added to the start
-	start := time.Now()
-	addr, g, logs := serveAPI(t, newHandler(st), dir, true, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
-		func() time.Time { return start.Add(time.Duration(clock.Load()) * time.Second) })
-	url := "https://" + addr + "/api/v1/devices"
-	outsider := net.ParseIP("127.0.0.2")
-	const want = `{"error":"your address 127.0.0.2 is not permitted by api.allow_cidrs"}` + "\n"
+	for _, tt := range []struct{ allow, inside, outside string }{
+		{"127.0.0.1/32", "127.0.0.1", "127.0.0.2"},
+		{"127.0.0.2/32", "127.0.0.2", "127.0.0.1"},
+	} {
+		t.Run(tt.allow, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			roots, carol, _ := testPKI(t, dir)
+			st := fixture(t)
+			var clock atomic.Int64 // seconds added to the start
+			start := time.Now()
+			addr, g, logs := serveAPI(t, newHandler(st), dir, true, []netip.Prefix{netip.MustParsePrefix(tt.allow)},
+				func() time.Time { return start.Add(time.Duration(clock.Load()) * time.Second) })
+			url := "https://" + addr + "/api/v1/devices" // the server is on 127.0.0.1; the client picks its source address
+			outsider := net.ParseIP(tt.outside)
 
-	if code, body, err := call(client(roots, &carol, outsider), url, aliceToken); err != nil || code != 403 || body != want {
-		t.Errorf("from 127.0.0.2 with a certificate and a token: %d %q %v, want 403 %q", code, body, err, want)
-	}
-	if code, body, err := call(client(roots, nil, outsider), url, ""); err != nil || code != 403 || body != want {
-		t.Errorf("from 127.0.0.2 with nothing: %d %q %v, want 403 %q", code, body, err, want)
-	}
-	if code, _, err := call(client(roots, &carol, net.ParseIP("127.0.0.1")), url, ""); err != nil || code != 200 {
-		t.Errorf("from 127.0.0.1: %d %v, want 200", code, err)
-	}
-	if g.Refused() != 2 {
-		t.Errorf("refused %d, want 2", g.Refused())
-	}
-	if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 1 {
-		t.Errorf("%d log lines for two refusals within a minute, want 1:\n%s", n, logs.String())
-	}
-	clock.Add(int64(logEvery / time.Second))
-	call(client(roots, nil, outsider), url, "")
-	waitUntil(t, func() bool { return g.Refused() == 3 })
-	if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 2 || !strings.Contains(logs.String(), "remote=127.0.0.2:") {
-		t.Errorf("%d log lines a minute later, want 2 naming 127.0.0.2:\n%s", n, logs.String())
-	}
-	if as := accesses(t, st); len(as) != 1 || as[0].Who != "cert:carol" {
-		t.Errorf("accesses %+v, want only carol's", as)
+			// A bare TLS dial from outside fails in the handshake.
+			d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: outsider}}
+			conn, err := tls.DialWithDialer(d, "tcp", addr,
+				&tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{carol}})
+			if err == nil {
+				conn.Close()
+				t.Errorf("TLS dial from %s: handshake completed, want it refused before TLS", tt.outside)
+			}
+			if code, body, err := call(client(roots, &carol, outsider), url, aliceToken); err == nil {
+				t.Errorf("from %s with a certificate and a token: %d %q, want no answer", tt.outside, code, body)
+			}
+			if code, _, err := call(client(roots, &carol, net.ParseIP(tt.inside)), url, ""); err != nil || code != 200 {
+				t.Errorf("from %s: %d %v, want 200", tt.inside, code, err)
+			}
+			if got := g.Refused(); got != 2 {
+				t.Errorf("refused %d, want 2", got)
+			}
+			if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 1 {
+				t.Errorf("%d log lines for two refusals within a minute, want 1:\n%s", n, logs.String())
+			}
+			clock.Add(int64(logEvery / time.Second))
+			call(client(roots, nil, outsider), url, "")
+			waitUntil(t, func() bool { return g.Refused() == 3 })
+			if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 2 || !strings.Contains(logs.String(), "remote="+tt.outside+":") {
+				t.Errorf("%d log lines a minute later, want 2 naming %s:\n%s", n, tt.outside, logs.String())
+			}
+			if as := accesses(t, st); len(as) != 1 || as[0].Who != "cert:carol" {
+				t.Errorf("accesses %+v, want only carol's", as)
+			}
+		})
 	}
 }
 
@@ -231,5 +261,41 @@ func TestGuardAllowed(t *testing.T) {
 		if got := tt.g.Allowed(netip.MustParseAddr(tt.ip)); got != tt.want {
 			t.Errorf("%v Allowed(%s) = %v, want %v", tt.g.allow, tt.ip, got, tt.want)
 		}
+	}
+}
+
+// TestDeviceCertNotOperator: a certificate the operator CA verifies but
+// that is not marked as an operator's (a device certificate, as
+// enrollment issues them, should the device CA be trusted for operators)
+// authenticates nobody: a 401, recorded as refused.
+func TestDeviceCertNotOperator(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	roots, carol, _ := testPKI(t, dir)
+	ca, err := tlsconf.LoadCA(filepath.Join(dir, "ops-ca.pem"), filepath.Join(dir, "ops-ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := tlsconf.GenerateKey(tlsconf.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devCert, err := ca.IssueDevice("router-1", map[string]string{"role": "router"}, key.Public(), time.Now().Add(-time.Minute), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := tls.Certificate{Certificate: [][]byte{devCert.Raw}, PrivateKey: key, Leaf: devCert}
+	st := fixture(t)
+	addr, _, _ := serveAPI(t, newHandler(st), dir, true, []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil)
+	url := "https://" + addr + "/api/v1/devices"
+	if code, body, err := call(client(roots, &dev, nil), url, ""); err != nil || code != 401 || !strings.Contains(body, "not marked as an operator") {
+		t.Errorf("device certificate of the operator CA: %d %s %v, want 401", code, body, err)
+	}
+	if code, _, err := call(client(roots, &carol, nil), url, ""); err != nil || code != 200 {
+		t.Errorf("operator certificate: %d %v, want 200", code, err)
+	}
+	as := accesses(t, st)
+	if len(as) != 2 || as[0].Who != WhoUnauthenticated || as[1].Who != "cert:carol" {
+		t.Errorf("accesses %+v, want the refused device, then carol", as)
 	}
 }

@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -23,7 +26,7 @@ type API struct {
 type APITLS struct {
 	Cert     string `yaml:"cert"`      // the API's certificate (chain)
 	Key      string `yaml:"key"`       // and its private key
-	ClientCA string `yaml:"client_ca"` // the operator CA: its client certificates authenticate; "": tokens only
+	ClientCA string `yaml:"client_ca"` // the operator CA (never tls.ca): its client certificates marked OU=offbox-operator authenticate; "": tokens only
 }
 
 // AllowNets parses AllowCIDRs.
@@ -82,7 +85,7 @@ func (c *Config) checkAPI() []error {
 	if t.ClientCA != "" && t.Cert == "" {
 		bad("api.tls.client_ca: operator certificates need TLS; set api.tls.cert and api.tls.key too")
 	}
-	if t.ClientCA != "" && c.TLS.CA != "" && filepath.Clean(t.ClientCA) == filepath.Clean(c.TLS.CA) {
+	if t.ClientCA != "" && c.TLS.CA != "" && sameCA(t.ClientCA, c.TLS.CA) {
 		bad("api.tls.client_ca %s: is the device CA (tls.ca), so every device certificate would be an operator's; use a separate operator CA", t.ClientCA)
 	}
 	for _, f := range []struct{ key, path string }{{"api.tls.cert", t.Cert}, {"api.tls.key", t.Key}, {"api.tls.client_ca", t.ClientCA}} {
@@ -111,6 +114,54 @@ func (c *Config) checkAPI() []error {
 		bad("api.allow_cidrs: required when api.listen %q is not loopback: list the address ranges operators connect from, such as 10.0.0.0/24", a.Listen)
 	}
 	return errs
+}
+
+// sameCA reports whether the operator CA file ops holds the device CA
+// of file dev: the same file by any path (a symlink, a hard link), or a
+// certificate of the same subject and public key (a copy, or the CA
+// re-issued): either way a device certificate would verify as an
+// operator's. Files that do not parse are left to the TLS loading, which
+// refuses them.
+func sameCA(ops, dev string) bool {
+	if filepath.Clean(ops) == filepath.Clean(dev) {
+		return true
+	}
+	if a, err := os.Stat(ops); err == nil {
+		if b, err := os.Stat(dev); err == nil && os.SameFile(a, b) {
+			return true
+		}
+	}
+	devCerts := pemCerts(dev)
+	for _, o := range pemCerts(ops) {
+		for _, d := range devCerts {
+			if bytes.Equal(o.RawSubject, d.RawSubject) && bytes.Equal(o.RawSubjectPublicKeyInfo, d.RawSubjectPublicKeyInfo) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// pemCerts returns the certificates of a PEM file that parse.
+func pemCerts(path string) []*x509.Certificate {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return out
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
 }
 
 // checkKeyFiles reports private key files that others may read or change.

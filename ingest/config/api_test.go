@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/offbox/offbox/transport/tlsconf"
 )
 
 // apiGood is a valid configuration with files in dir; its API is off.
@@ -117,6 +120,58 @@ func TestParseCIDR(t *testing.T) {
 	for _, in := range []string{"", "10.0.0.0/33", "10.0.0", "host.example", "fe80::1%eth0"} {
 		if p, err := ParseCIDR(in); err == nil {
 			t.Errorf("ParseCIDR(%q) = %v, want an error", in, p)
+		}
+	}
+}
+
+// TestClientCAIsNotDeviceCA: api.tls.client_ca is refused when it holds
+// the device CA by any name: the same path, a symlink, a hard link, a
+// copy, or a bundle with the device CA in it; a separate CA is accepted.
+func TestClientCAIsNotDeviceCA(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	devCA, err := tlsconf.NewCA("device CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opsCA, err := tlsconf.NewCA("operator CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := tlsconf.CertPEM(devCA.Cert)
+	ca := write(t, dir, "ca.pem", string(caPEM))
+	sub := filepath.Join(dir, "ops")
+	os.Mkdir(sub, 0o755)
+	link := filepath.Join(sub, "ca-link.pem")
+	if err := os.Symlink(ca, link); err != nil {
+		t.Fatal(err)
+	}
+	hard := filepath.Join(sub, "ca-hard.pem")
+	if err := os.Link(ca, hard); err != nil {
+		t.Fatal(err)
+	}
+	copied := write(t, sub, "ca-copy.pem", string(caPEM))
+	bundle := write(t, sub, "bundle.pem", string(tlsconf.CertPEM(opsCA.Cert))+string(caPEM))
+	separate := write(t, sub, "ops-ca.pem", string(tlsconf.CertPEM(opsCA.Cert)))
+	cert, key := write(t, dir, "api.pem", "x"), write(t, dir, "api-key.pem", "x")
+	tests := []struct {
+		name, clientCA string
+		refused        bool
+	}{
+		{"same path", ca, true},
+		{"symlink", link, true},
+		{"hard link", hard, true},
+		{"copy", copied, true},
+		{"bundle holding it", bundle, true},
+		{"separate CA", separate, false},
+	}
+	for _, tt := range tests {
+		c := apiGood(t, dir)
+		c.TLS.CA = ca
+		c.API = API{Listen: "127.0.0.1:7480", TLS: APITLS{Cert: cert, Key: key, ClientCA: tt.clientCA}}
+		err := c.Check()
+		if got := err != nil && strings.Contains(err.Error(), "is the device CA"); got != tt.refused {
+			t.Errorf("%s: err = %v, want refused as the device CA: %v", tt.name, err, tt.refused)
 		}
 	}
 }

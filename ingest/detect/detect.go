@@ -363,8 +363,8 @@ func (e *Engine) Tick(now time.Time) []Alert {
 }
 
 // LogAccess is the alert for one read of the collector's data (an API
-// or CLI query): who asked, what for, when. It is not grouped: each read is
-// its own row.
+// or CLI query) on its own: who asked, what for, when. Engine.Access
+// groups reads into it.
 func LogAccess(who, what string, at time.Time) Alert {
 	return Alert{
 		ID:       groupID(AlertLogAccess, who+"\x00"+what, "", at),

@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -62,8 +63,15 @@ func New(cfg Config) http.Handler {
 	static, _ := fs.Sub(assets, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	h.mux.HandleFunc("GET /login", h.loginForm)
-	h.mux.HandleFunc("POST /login", h.login)
-	h.mux.HandleFunc("POST /logout", h.logout)
+	// Logging in and out change the browser's credential, so another site
+	// must not be able to make a visitor's browser post them (login CSRF:
+	// a page logging the victim in as the attacker, or out).
+	sameOrigin := http.NewCrossOriginProtection()
+	sameOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Fail(w, r, http.StatusForbidden, "cross-site request refused: log in and out from the dashboard's own pages")
+	}))
+	h.mux.Handle("POST /login", sameOrigin.Handler(http.HandlerFunc(h.login)))
+	h.mux.Handle("POST /logout", sameOrigin.Handler(http.HandlerFunc(h.logout)))
 	read := func(pattern string, f func(w http.ResponseWriter, r *http.Request)) {
 		h.mux.Handle(pattern, cfg.Auth.Require(Via, Fail, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := cfg.Auth.Audit(r.Context(), r, Via); err != nil {
@@ -159,12 +167,37 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request, name, title strin
 		Now: h.cfg.Now(), Refresh: true, Data: data})
 }
 
-// nextPath is where to go after logging in: a local path, never another site.
+// nextPath is where to go after logging in: p if SafeNext accepts it,
+// else the fleet.
 func nextPath(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || p == "/login" {
+	if !SafeNext(p) || p == "/login" {
 		return "/"
 	}
 	return p
+}
+
+// SafeNext reports whether p is a path on this site that a browser
+// cannot read as another host: it begins with exactly one slash, and holds
+// only printable ASCII other than the backslash. Browsers read a backslash
+// as a slash and drop tabs and newlines anywhere in a URL, so "/\evil" and
+// "/<TAB>/evil" both become "//evil": another host. Non-ASCII must come
+// percent-encoded.
+func SafeNext(p string) bool {
+	if len(p) == 0 || p[0] != '/' || len(p) > 2048 {
+		return false
+	}
+	if len(p) > 1 && p[1] == '/' {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == '\\' {
+			return false
+		}
+	}
+	// A bad escape (%0X) is not a path net/url, and so the redirect, can
+	// vouch for.
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && u.Opaque == ""
 }
 
 func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"time"
 )
@@ -155,6 +156,75 @@ func (ca *CA) Issue(cn string, pub crypto.PublicKey, hosts []string, client bool
 		return nil, err
 	}
 	return x509.ParseCertificate(der)
+}
+
+// OperatorOU is the Subject OU that marks an operator's client
+// certificate for the query API and dashboard. Device certificates never
+// carry it: enrollment writes only "name=value" label OUs, and the API
+// refuses a certificate without it, so a device certificate is never an
+// operator's even if its CA were trusted for operators.
+const OperatorOU = "offbox-operator"
+
+// IssueOperator signs an operator's client certificate for pub: CN is
+// the operator's name, marked with OperatorOU.
+func (ca *CA) IssueOperator(cn string, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, error) {
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn, OrganizationalUnit: []string{OperatorOU}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+// IsOperator reports whether c is marked as an operator's (OperatorOU).
+func IsOperator(c *x509.Certificate) bool {
+	return slices.Contains(c.Subject.OrganizationalUnit, OperatorOU)
+}
+
+// DevOperatorCerts writes into dir an operator CA of its own
+// (operator-ca.pem, operator-ca-key.pem; never the device CA) and, for
+// each name, an operator client certificate NAME.pem and NAME-key.pem.
+func DevOperatorCerts(dir string, operators []string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, o := range operators {
+		if !ValidDeviceID(o) {
+			return fmt.Errorf("operator %q: not a valid name (letters, digits, . _ : @ -)", o)
+		}
+		if o == "ca" || o == "ingest" || o == "operator-ca" {
+			return fmt.Errorf("operator %q: name taken by the CA or server files", o)
+		}
+	}
+	ca, err := NewCA("offbox dev operator CA", 2*365*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	if err := WriteKeyPair(dir, "operator-ca", ca.Cert, ca.Key); err != nil {
+		return err
+	}
+	for _, o := range operators {
+		key, err := GenerateKey(Ed25519)
+		if err != nil {
+			return err
+		}
+		cert, err := ca.IssueOperator(o, key.Public(), 365*24*time.Hour)
+		if err != nil {
+			return err
+		}
+		if err := WriteKeyPair(dir, o, cert, key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // IssueDevice signs a device (client) certificate for pub: CN is the
