@@ -24,6 +24,9 @@ runuser -u postgres -- psql -p "$port" -qAtc "DO \$\$ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'offbox_test') THEN
 		CREATE ROLE offbox_test LOGIN PASSWORD 'offbox_test' CREATEDB;
 	END IF;
+	-- DROP DATABASE ... WITH (FORCE) in the tests' cleanup terminates the
+	-- test database's backends, which needs this for those of other roles.
+	GRANT pg_signal_backend TO offbox_test;
 END \$\$;" >/dev/null
 } >&2
 echo "postgres://offbox_test:offbox_test@127.0.0.1:${port}/postgres?sslmode=disable"

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/offbox/offbox/internal/testpeer"
 )
 
@@ -77,8 +79,29 @@ func URL(t testing.TB) string {
 			return
 		}
 		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
+		// WITH (FORCE) must terminate every backend on the database, and
+		// PostgreSQL refuses (42501, "must be a member of the role whose
+		// process is being terminated") when one belongs to a role the test
+		// role cannot signal, such as an autovacuum worker that has just
+		// started on it. Such a worker ends in moments: try again, and
+		// leave the database behind (said, not failed) rather than fail a
+		// test over its own cleanup.
+		drop := `DROP DATABASE IF EXISTS ` + pgx.Identifier{name}.Sanitize() + ` WITH (FORCE)`
+		for try := 0; ; try++ {
+			_, err := conn.Exec(ctx, drop)
+			if err == nil {
+				return
+			}
+			var pe *pgconn.PgError
+			if !errors.As(err, &pe) || pe.Code != "42501" {
+				t.Errorf("drop test database %s: %v", name, err)
+				return
+			}
+			if try == 40 || ctx.Err() != nil {
+				t.Logf("test database %s left behind: %v", name, err)
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 	})
 	u.Path = "/" + name
