@@ -48,7 +48,7 @@ func newReport(out io.Writer) *report {
 }
 
 // noise is test2json's own framing, which the plain go test output lacks.
-var noise = regexp.MustCompile(`^(=== (RUN|PAUSE|CONT|NAME)\s|\s*--- (PASS|SKIP): )`)
+var noise = regexp.MustCompile(`^(=== (RUN|PAUSE|CONT|NAME)\s|\s*--- (PASS|SKIP): |FAIL\n$|FAIL\t|ok  \t|PASS\n$)`)
 
 func (r *report) add(e event) {
 	pkg := e.Package

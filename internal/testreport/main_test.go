@@ -42,6 +42,7 @@ func TestReport(t *testing.T) {
 {"Action":"output","Package":"m/b","Test":"TestBad","Output":"--- FAIL: TestBad (0.00s)\n"}
 {"Action":"fail","Package":"m/b","Test":"TestBad","Elapsed":0}
 {"Action":"output","Package":"m/b","Output":"FAIL\n"}
+{"Action":"output","Package":"m/b","Output":"FAIL\tm/b\t0.2s\n"}
 {"Action":"fail","Package":"m/b","Elapsed":0.2}
 {"Action":"start","Package":"m/c"}
 {"Action":"run","Package":"m/c","Test":"TestHang"}
@@ -57,6 +58,9 @@ func TestReport(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, "FAIL\tm/b"); n != 1 {
+		t.Errorf("%d lines say m/b failed, want 1:\n%s", n, out)
 	}
 	if strings.Contains(out, "=== RUN") || strings.Contains(out, "--- PASS") {
 		t.Errorf("report carries test2json framing:\n%s", out)
