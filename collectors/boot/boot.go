@@ -174,9 +174,20 @@ type SecureBoot struct {
 
 // Pstore is /sys/fs/pstore: records the kernel kept from a crash of an earlier boot.
 type Pstore struct {
-	HasRecords bool     `json:"has_records"`
-	Count      int      `json:"count"`
-	Files      []string `json:"files,omitempty"` // the first maxPstoreFiles names, sorted
+	HasRecords bool          `json:"has_records"`
+	Count      int           `json:"count"`
+	Files      []string      `json:"files,omitempty"`      // the first maxPstoreFiles names, sorted
+	Records    []CrashRecord `json:"records,omitempty"`    // the kernel log records (dmesg-*, then console-*), at most maxCrashRecords
+	Panic      bool          `json:"panic,omitempty"`      // a record says the kernel panicked
+	CrashLine  string        `json:"crash_line,omitempty"` // the most telling line of Records ("Kernel panic - not syncing: ...", "BUG: ..."), escaped as Text
+}
+
+// CrashRecord is the end of one pstore record: the kernel log up to the crash.
+type CrashRecord struct {
+	File      string `json:"file"`
+	Bytes     int64  `json:"bytes"`               // the record's size
+	Truncated bool   `json:"truncated,omitempty"` // Text is only the lines in its last maxCrashBytes
+	Text      string `json:"text"`                // invalid UTF-8 and control characters as \xNN, backslashes doubled (escapeText)
 }
 
 // Unavailable says why a source gave nothing.
