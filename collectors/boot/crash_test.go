@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -288,5 +290,31 @@ func TestCrashLineIsEscaped(t *testing.T) {
 	}
 	if want := "Panic#1 Part1\n<0>[ 1.0] Kernel panic - not syncing: bad \\x1b[2J\\xfe name\n"; info.Pstore.Records[0].Text != want {
 		t.Errorf("text %q, want %q", info.Pstore.Records[0].Text, want)
+	}
+}
+
+// TestBootRecordIsBounded: whatever the pstore records hold, the boot record
+// stays far below a batch (1 MiB): 4 records of their last 8 KiB, each byte
+// at most 6 bytes of JSON once escaped.
+func TestBootRecordIsBounded(t *testing.T) {
+	t.Parallel()
+	root := copyTree(t, fixture("openwrt-mt6000"))
+	for i, fill := range []byte{0x00, '<', 0xff, '\\', 0x1b} {
+		name := under(root, pathPstore+"/dmesg-ramoops-"+strconv.Itoa(i))
+		must(t, os.WriteFile(name, bytes.Repeat([]byte{fill}, 1<<20), 0o644))
+	}
+	info, err := Read(Config{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := info.record(time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(info.Pstore.Records); n != maxCrashRecords {
+		t.Errorf("%d records carried, want %d", n, maxCrashRecords)
+	}
+	if limit := maxCrashRecords*maxCrashBytes*6 + 16<<10; len(r.Body) > limit {
+		t.Errorf("boot record body of %d bytes, want at most %d", len(r.Body), limit)
 	}
 }
