@@ -373,6 +373,75 @@ func TestFirmwareDowngradeFromFixture(t *testing.T) {
 	}
 }
 
+// TestRebootAfterPanicFromFixture: an OpenWrt router (the openwrt-mt6000
+// fixture) boots clean, then comes back from a kernel panic with the
+// ramoops records of it in /sys/fs/pstore; the device_reboot alert says
+// "after a kernel panic" with the line that tells why. A third boot that
+// still holds the same records is not blamed on that panic again.
+func TestRebootAfterPanicFromFixture(t *testing.T) {
+	skipShort(t)
+	dir := t.TempDir()
+	root := filepath.Join(dir, "host")
+	if out, err := exec.Command("cp", "-a", "../testdata/host/openwrt-mt6000", root).CombinedOutput(); err != nil {
+		t.Fatalf("copy fixture: %v: %s", err, out)
+	}
+	// The first boot: pstore is mounted and empty.
+	pstore, saved := filepath.Join(root, "sys/fs/pstore"), filepath.Join(dir, "pstore")
+	if err := os.Rename(pstore, saved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(pstore, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := newPKI(t, "mt6000")
+	in := startIngest(t, p, filepath.Join(dir, "store.db"), "127.0.0.1:0")
+	cfg := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("server: %s\ntls: {ca: %s, cert: %s, key: %s}\nhost_root: %s\nclock: {enabled: false}\nwatch: {enabled: false}\n",
+		in.addr, p.ca(), p.cert("mt6000"), p.key("mt6000"), root)), 0o644)
+	reboots := func() []storedAlert { return ofKind(storedAlerts(t, in.db, "-device", "mt6000"), "device_reboot") }
+	bootWith := func(bootID string, n int) {
+		t.Helper()
+		os.WriteFile(filepath.Join(root, "proc/sys/kernel/random/boot_id"), []byte(bootID+"\n"), 0o644)
+		ag := start(t, bin.agent, "run", "-config", cfg)
+		defer ag.stop()
+		waitFor(t, 30*time.Second, fmt.Sprintf("boot record %d", n), func() bool {
+			return count(t, in.db, "-device", "mt6000", "-kind", "boot") == n
+		})
+	}
+	bootWith("2c7e9a41-6f0b-4d83-b5e2-91a4c8d3f056", 1)
+
+	// The panic and the reboot: ramoops kept the kernel's last words.
+	if err := os.Remove(pstore); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(saved, pstore); err != nil {
+		t.Fatal(err)
+	}
+	bootWith("7d1f3b60-2a94-4c8e-9e05-c6b3a2f1d478", 2)
+	waitFor(t, 30*time.Second, "device_reboot", func() bool { return len(reboots()) == 1 })
+	const line = "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000010"
+	r := reboots()[0]
+	if want := "device rebooted after a kernel panic: " + line; r.Summary != want {
+		t.Errorf("device_reboot summary %q, want %q", r.Summary, want)
+	}
+	if r.Fields["crash"] != "kernel panic" || r.Fields["crash_line"] != line {
+		t.Errorf("device_reboot fields %v, want crash \"kernel panic\" and crash_line %q", r.Fields, line)
+	}
+
+	// Nothing removed the records: the next reboot is not that panic's.
+	bootWith("0a9c8e7d-5b4f-4321-8fed-cba987654321", 3)
+	waitFor(t, 30*time.Second, "the second device_reboot", func() bool { return len(reboots()) == 2 })
+	var third []storedAlert
+	for _, r := range reboots() {
+		if r.Fields["boot_id"] == "0a9c8e7d-5b4f-4321-8fed-cba987654321" {
+			third = append(third, r)
+		}
+	}
+	if len(third) != 1 || third[0].Summary != "device rebooted" || third[0].Fields["stale_crash_line"] != line {
+		t.Errorf("reboot with the same records: %+v; want one plain device_reboot naming the stale line", third)
+	}
+}
+
 // startAlertmanager runs Debian's prometheus-alertmanager on a free
 // loopback port and returns its base URL. Without OFFBOX_INTEGRATION it
 // skips; with it, a missing binary fails the test (CI installs it).

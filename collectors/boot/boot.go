@@ -1,8 +1,9 @@
 // Package boot records what a device booted: once per agent start it reads
 // the boot id, boot time, kernel, operating system, firmware (DMI, device
 // tree, OpenWrt release, vendor version files), Secure Boot state, kernel
-// taint and pstore crash records, and emits them as one KindBoot record, so
-// the collector can see reboots, firmware changes and downgrades, and crashes.
+// taint and pstore crash records (with the end of their text), and emits them
+// as one KindBoot record, so the collector can see reboots, firmware changes
+// and downgrades, and crashes with their reason.
 // It only reads, through a host root (Config.Root) so that tests run on the
 // trees in testdata/host; it never writes to disk and never changes anything
 // it reads. A source that is missing or unreadable never fails the read: it
@@ -41,6 +42,22 @@
 // Technologies Ltd. MSN3700"), skipping placeholders such as "To be filled by
 // O.E.M."; else "device-tree", /proc/device-tree/model ("Raspberry Pi 4 Model
 // B Rev 1.5"); else "".
+//
+// # Crash records
+//
+// Info.Pstore lists every file in /sys/fs/pstore and carries the text of the
+// kernel log records among them (dmesg-* as ramoops, EFI and ERST write them,
+// then console-*; pmsg-* and ftrace-* are not the kernel's words): at most
+// maxCrashRecords of them, the last maxCrashBytes of each (a record can be
+// megabytes; the crash is at its end), read by seeking, never whole. The text
+// is escaped (invalid UTF-8 and control characters as \xNN), since a record
+// is whatever was in RAM when the kernel died. Pstore.CrashLine is the line
+// that best says why ("Kernel panic - not syncing: VFS: Unable to mount root
+// fs", else the first "BUG:", "Unable to handle kernel ...", lockup or
+// general protection fault line, else the oops or panic line), and
+// Pstore.Panic says whether a record shows a panic. The package only reads
+// pstore: deleting the records (which frees them) is systemd-pstore's job or
+// the operator's, so the same records can come with several boots.
 package boot
 
 import (
@@ -174,9 +191,20 @@ type SecureBoot struct {
 
 // Pstore is /sys/fs/pstore: records the kernel kept from a crash of an earlier boot.
 type Pstore struct {
-	HasRecords bool     `json:"has_records"`
-	Count      int      `json:"count"`
-	Files      []string `json:"files,omitempty"` // the first maxPstoreFiles names, sorted
+	HasRecords bool          `json:"has_records"`
+	Count      int           `json:"count"`
+	Files      []string      `json:"files,omitempty"`      // the first maxPstoreFiles names, sorted
+	Records    []CrashRecord `json:"records,omitempty"`    // the kernel log records (dmesg-*, then console-*), at most maxCrashRecords
+	Panic      bool          `json:"panic,omitempty"`      // a record says the kernel panicked
+	CrashLine  string        `json:"crash_line,omitempty"` // the most telling line of Records ("Kernel panic - not syncing: ...", "BUG: ..."), escaped as Text
+}
+
+// CrashRecord is the end of one pstore record: the kernel log up to the crash.
+type CrashRecord struct {
+	File      string `json:"file"`
+	Bytes     int64  `json:"bytes"`               // the record's size
+	Truncated bool   `json:"truncated,omitempty"` // Text is only the lines in its last maxCrashBytes
+	Text      string `json:"text"`                // invalid UTF-8 and control characters as \xNN, backslashes doubled (escapeText)
 }
 
 // Unavailable says why a source gave nothing.

@@ -104,6 +104,8 @@ func TestFixtureFacts(t *testing.T) {
 			86523.41, []string{"/proc/device-tree"}},
 		"openwrt-armv7": {"23.05.3 r23809-234f1a2efa", "openwrt", "Linksys WRT3200ACM", "device-tree", "unsupported", "O", "", "",
 			3907.18, []string{pathDMI, pathEFI, pathPstore}},
+		"openwrt-mt6000": {"23.05.3 r23809-234f1a2efa", "openwrt", "GL.iNet GL-MT6000", "device-tree", "unsupported", "O", "true", "",
+			41.62, []string{pathDMI, pathEFI}},
 		"rpi-arm64": {"2024-04-15T12:44:08Z", "raspberrypi", "Raspberry Pi 4 Model B Rev 1.5", "device-tree", "unsupported", "C", "", "Raspberry Pi",
 			412.77, []string{pathDMI, pathEFI, pathPstore}},
 		"cumulus-switch": {"5.9.1", "cumulus", "Mellanox Technologies Ltd. MSN3700", "dmi", "unsupported", "OE", "true", "Cumulus Linux",

@@ -1,9 +1,14 @@
 package detect
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/offbox/offbox/internal/recordkind"
 )
@@ -15,6 +20,30 @@ type bootBody struct {
 	FirmwareVersion string `json:"firmware_version"`
 	FirmwareSource  string `json:"firmware_source"`
 	Model           string `json:"model"`
+	Pstore          struct {
+		Panic     bool   `json:"panic"`      // a crash record of the previous boot says the kernel panicked
+		CrashLine string `json:"crash_line"` // its most telling line ("Kernel panic - not syncing: ...", "BUG: ...")
+		Records   []struct {
+			Text string `json:"text"`
+		} `json:"records"`
+	} `json:"pstore"`
+}
+
+// crashDigest identifies the crash records a BOOT carries, "" when none.
+// pstore keeps a record until something deletes it (systemd-pstore does,
+// OpenWrt has nothing that does), so the records of one crash can come
+// with several boots; their text, time stamps included, tells them apart.
+func (b *bootBody) crashDigest() string {
+	if len(b.Pstore.Records) == 0 {
+		return ""
+	}
+	h := sha256.New()
+	for _, r := range b.Pstore.Records {
+		h.Write([]byte(strconv.Itoa(len(r.Text))))
+		h.Write([]byte{0})
+		h.Write([]byte(r.Text))
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func readBoot(in *Input) bootBody {
@@ -38,6 +67,7 @@ func readBoot(in *Input) bootBody {
 // The first BOOT of a device is its baseline: nothing to compare it with.
 func (e *Engine) boot(out []Alert, d *deviceState, in *Input) []Alert {
 	b := readBoot(in)
+	crash := b.crashDigest()
 	at, seen, ref := in.at(), in.seen(), in.ref()
 	base := func(kind, sev, key, summary string, fields map[string]string) Alert {
 		fields["boot_id"], fields["model"] = b.BootID, b.Model
@@ -46,8 +76,9 @@ func (e *Engine) boot(out []Alert, d *deviceState, in *Input) []Alert {
 	if d.haveBoot && b.BootID != "" {
 		switch {
 		case b.BootID != d.bootID:
-			out = append(out, e.raiseOne(base(AlertDeviceReboot, SeverityInfo, b.BootID, "device rebooted",
-				map[string]string{"previous_boot_id": d.bootID}), at, seen, d.labels))
+			summary, fields := rebootSummary(b, crash != "" && crash == d.crashDigest)
+			fields["previous_boot_id"] = d.bootID
+			out = append(out, e.raiseOne(base(AlertDeviceReboot, SeverityInfo, b.BootID, summary, fields), at, seen, d.labels))
 			out = e.rebootLoop(out, d, in, at)
 		case in.SessionID == "" || d.restartReport != in.SessionID:
 			// The agent writes one BOOT record when it starts: the same
@@ -75,12 +106,67 @@ func (e *Engine) boot(out []Alert, d *deviceState, in *Input) []Alert {
 			map[string]string{"version": b.FirmwareVersion, "firmware_source": b.FirmwareSource}), at, seen, d.labels))
 	}
 	if b.BootID != "" {
-		d.haveBoot, d.bootID = true, b.BootID
+		d.haveBoot, d.bootID, d.crashDigest = true, b.BootID, crash
 	}
 	if b.FirmwareVersion != "" {
 		d.haveBoot, d.firmware, d.fwSource, d.model = true, b.FirmwareVersion, b.FirmwareSource, b.Model
 	}
 	return out
+}
+
+// maxCrashLine bounds the crash line quoted into a reboot alert, in bytes.
+// The device's agent already bounds it; the collector does not rely on that.
+const maxCrashLine = 300
+
+// rebootSummary says why the device rebooted when its BOOT record carries a
+// crash record of the previous boot: "device rebooted after a kernel panic:
+// <line>", with the line in the fields as crash_line and the crash kind
+// ("kernel panic", "kernel crash" when no record says it panicked) as crash.
+// Records the previous BOOT carried already (stale) are an older crash: the
+// summary does not blame this reboot on them, the line is stale_crash_line.
+func rebootSummary(b bootBody, stale bool) (string, map[string]string) {
+	fields := map[string]string{}
+	line := oneLine(b.Pstore.CrashLine, maxCrashLine)
+	if stale {
+		if line != "" {
+			fields["stale_crash_line"] = line
+		}
+		return "device rebooted", fields
+	}
+	kind := "kernel crash"
+	if b.Pstore.Panic {
+		kind = "kernel panic"
+	} else if line == "" {
+		return "device rebooted", fields
+	}
+	fields["crash"] = kind
+	if line == "" {
+		return "device rebooted after a " + kind, fields
+	}
+	fields["crash_line"] = line
+	return "device rebooted after a " + kind + ": " + line, fields
+}
+
+// oneLine makes device text fit one line of an alert: control characters
+// become spaces, invalid UTF-8 U+FFFD, and it is cut to max bytes on a rune
+// boundary.
+func oneLine(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // rebootLoop counts a reboot and raises reboot_loop at RebootLoopCount

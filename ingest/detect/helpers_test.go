@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -50,6 +51,35 @@ func accepted(at time.Time, user, source string) step {
 func boot(at time.Time, bootID, version, source, model string) step {
 	return withBody(rec("boot", at, "boot_id", bootID, "firmware_version", version, "model", model),
 		fmt.Sprintf(`{"boot_id":%q,"firmware_version":%q,"firmware_source":%q,"model":%q}`, bootID, version, source, model))
+}
+
+// crashBoot is a BOOT record whose pstore carries crash records: texts, with
+// the agent's verdict (panicked) and most telling line.
+func crashBoot(at time.Time, bootID string, panicked bool, crashLine string, texts ...string) step {
+	type record struct {
+		Text string `json:"text"`
+	}
+	body := struct {
+		BootID          string `json:"boot_id"`
+		FirmwareVersion string `json:"firmware_version"`
+		FirmwareSource  string `json:"firmware_source"`
+		Model           string `json:"model"`
+		Pstore          struct {
+			HasRecords bool     `json:"has_records"`
+			Records    []record `json:"records"`
+			Panic      bool     `json:"panic,omitempty"`
+			CrashLine  string   `json:"crash_line,omitempty"`
+		} `json:"pstore"`
+	}{BootID: bootID, FirmwareVersion: "1.0", FirmwareSource: "os-release", Model: "m"}
+	body.Pstore.HasRecords, body.Pstore.Panic, body.Pstore.CrashLine = true, panicked, crashLine
+	for _, t := range texts {
+		body.Pstore.Records = append(body.Pstore.Records, record{Text: t})
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		panic(err)
+	}
+	return withBody(rec("boot", at, "boot_id", bootID, "firmware_version", "1.0", "model", "m"), string(b))
 }
 
 func integrity(kind string, at time.Time, seq uint64) step {

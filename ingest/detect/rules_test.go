@@ -2,6 +2,7 @@ package detect
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,6 +10,7 @@ import (
 // want is what the last alert of the case's kind must look like.
 type want struct {
 	severity string
+	summary  string // "": not checked
 	key      string
 	count    int
 	fields   map[string]string // a subset of Alert.Fields
@@ -24,6 +26,14 @@ type ruleCase struct {
 }
 
 const attacker = "203.0.113.5"
+
+// panicDump is a crash record as collectors/boot carries it, and panicLine
+// the line it finds most telling in it.
+const (
+	panicLine = "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000010"
+	panicDump = "Panic#1 Part1\n<1>[ 8131.774903] " + panicLine + "\n<0>[ 8131.831355] Internal error: Oops: 96000005 [#1] SMP\n" +
+		"<0>[ 8132.017542] Kernel panic - not syncing: Oops: Fatal exception\n"
+)
 
 // failures is n failed root logins from source, every gap apart from start.
 func failures(n int, start time.Time, gap time.Duration, source string) []step {
@@ -107,6 +117,32 @@ var ruleCases = []ruleCase{
 	{name: "same boot id again", kind: AlertDeviceReboot,
 		steps: cat(boot(t0, "b1", "1.0", "os-release", "m"), boot(t0.Add(time.Hour), "b1", "1.0", "os-release", "m"))},
 	{name: "first boot is a baseline", kind: AlertDeviceReboot, steps: cat(boot(t0, "b1", "1.0", "os-release", "m"))},
+	{name: "a plain reboot names no crash", kind: AlertDeviceReboot,
+		steps: cat(boot(t0, "b1", "1.0", "os-release", "m"), boot(t0.Add(time.Hour), "b2", "1.0", "os-release", "m")),
+		want:  &want{summary: "device rebooted", fields: map[string]string{"crash": "", "crash_line": ""}}},
+	{name: "reboot after a kernel panic", kind: AlertDeviceReboot,
+		steps: cat(boot(t0, "b1", "1.0", "os-release", "m"), crashBoot(t0.Add(time.Hour), "b2", true, panicLine, panicDump)),
+		want: &want{severity: SeverityInfo, key: "b2", summary: "device rebooted after a kernel panic: " + panicLine,
+			fields: map[string]string{"crash": "kernel panic", "crash_line": panicLine, "previous_boot_id": "b1", "boot_id": "b2"}}},
+	{name: "reboot after an oops without a panic", kind: AlertDeviceReboot,
+		steps: cat(boot(t0, "b1", "1.0", "os-release", "m"), crashBoot(t0.Add(time.Hour), "b2", false, "Oops: 0000 [#1] SMP", "Oops#1 Part1\n<4>[ 9.9] Oops: 0000 [#1] SMP\n")),
+		want:  &want{summary: "device rebooted after a kernel crash: Oops: 0000 [#1] SMP", fields: map[string]string{"crash": "kernel crash"}}},
+	{name: "a panic record without a telling line", kind: AlertDeviceReboot,
+		steps: cat(boot(t0, "b1", "1.0", "os-release", "m"), crashBoot(t0.Add(time.Hour), "b2", true, "", "Panic#1 Part2\n<6>[ 1.0] eth0: link up\n")),
+		want:  &want{summary: "device rebooted after a kernel panic", fields: map[string]string{"crash": "kernel panic", "crash_line": ""}}},
+	{name: "a hostile crash line is one bounded line", kind: AlertDeviceReboot,
+		steps: cat(boot(t0, "b1", "1.0", "os-release", "m"), crashBoot(t0.Add(time.Hour), "b2", true, "BUG: a\x1b[2J\xffb\n"+strings.Repeat("x", 400), "x")),
+		want: &want{summary: "device rebooted after a kernel panic: BUG: a [2J\uFFFDb " + strings.Repeat("x", 285) + "...",
+			fields: map[string]string{"crash_line": "BUG: a [2J\uFFFDb " + strings.Repeat("x", 285) + "..."}}},
+	{name: "the first boot's panic is a baseline", kind: AlertDeviceReboot, steps: cat(crashBoot(t0, "b1", true, panicLine, panicDump))},
+	{name: "a crash record left from an earlier boot is not this reboot's cause", kind: AlertDeviceReboot,
+		steps: cat(boot(t0, "b1", "1.0", "os-release", "m"), crashBoot(t0.Add(time.Hour), "b2", true, panicLine, panicDump),
+			crashBoot(t0.Add(2*time.Hour), "b3", true, panicLine, panicDump)),
+		want: &want{key: "b3", summary: "device rebooted", fields: map[string]string{"crash": "", "crash_line": "", "stale_crash_line": panicLine}}},
+	{name: "the same panic again is a new crash", kind: AlertDeviceReboot,
+		steps: cat(crashBoot(t0, "b1", true, panicLine, panicDump), crashBoot(t0.Add(time.Hour), "b2", true, panicLine,
+			strings.ReplaceAll(panicDump, "[ 8131.", "[ 2207."))),
+		want: &want{key: "b2", summary: "device rebooted after a kernel panic: " + panicLine, fields: map[string]string{"stale_crash_line": ""}}},
 
 	{name: "3 reboots in 20 minutes", kind: AlertRebootLoop,
 		steps: cat(boot(t0, "b1", "1", "s", "m"), boot(t0.Add(mins(5)), "b2", "1", "s", "m"),
@@ -362,6 +398,9 @@ func TestRules(t *testing.T) {
 			}
 			if w.severity != "" && a.Severity != w.severity {
 				t.Errorf("severity = %q, want %q", a.Severity, w.severity)
+			}
+			if w.summary != "" && a.Summary != w.summary {
+				t.Errorf("summary = %q, want %q", a.Summary, w.summary)
 			}
 			if w.key != "" && a.Key != w.key {
 				t.Errorf("key = %q, want %q", a.Key, w.key)

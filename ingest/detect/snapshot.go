@@ -20,6 +20,7 @@ type baseline struct {
 	Firmware      string                 `json:"firmware,omitempty"`
 	FwSource      string                 `json:"firmware_source,omitempty"`
 	Model         string                 `json:"model,omitempty"`
+	CrashDigest   string                 `json:"crash_digest,omitempty"`
 	Reboots       []time.Time            `json:"reboots,omitempty"`
 	RebootRefs    []Ref                  `json:"reboot_refs,omitempty"`
 	Session       string                 `json:"session,omitempty"`
@@ -48,7 +49,7 @@ func (e *Engine) Snapshot(device string) (b []byte, ok bool) {
 		return nil, false
 	}
 	s := baseline{Missing: d.missing, Interval: d.interval, HaveBoot: d.haveBoot, BootID: d.bootID,
-		Firmware: d.firmware, FwSource: d.fwSource, Model: d.model, Reboots: d.reboots, RebootRefs: d.rebootRefs,
+		Firmware: d.firmware, FwSource: d.fwSource, Model: d.model, CrashDigest: d.crashDigest, Reboots: d.reboots, RebootRefs: d.rebootRefs,
 		Session: d.session, SessionBoot: d.sessionBoot, RestartReport: d.restartReport,
 		HaveOffset: d.haveOffset, Offset: d.offset}
 	if len(d.pwAges) > 0 {
@@ -81,6 +82,7 @@ func (e *Engine) Restore(device string, snapshot []byte, lastSeen time.Time) err
 	d := e.device(device, lastSeen)
 	d.missing, d.interval = s.Missing, s.Interval
 	d.haveBoot, d.bootID, d.firmware, d.fwSource, d.model = s.HaveBoot, s.BootID, s.Firmware, s.FwSource, s.Model
+	d.crashDigest = s.CrashDigest
 	d.reboots, d.rebootRefs = s.Reboots, s.RebootRefs
 	d.session, d.sessionBoot, d.restartReport = s.Session, s.SessionBoot, s.RestartReport
 	d.haveOffset, d.offset = s.HaveOffset, s.Offset

@@ -82,3 +82,20 @@ func flagString(a Alert) string {
 	}
 	return "-"
 }
+
+// A collector restart must not forget which crash records a device already
+// carried: after a restore, the same records with the next boot are stale.
+func TestSnapshotKeepsCrashRecord(t *testing.T) {
+	t.Parallel()
+	old := New(Config{})
+	feed(old, crashBoot(t0, "b1", true, panicLine, panicDump))
+	snap, _ := old.Snapshot(dev)
+	e := New(Config{})
+	if err := e.Restore(dev, snap, t0); err != nil {
+		t.Fatal(err)
+	}
+	out := ofKind(feed(e, crashBoot(t0.Add(time.Hour), "b2", true, panicLine, panicDump)), AlertDeviceReboot)
+	if len(out) != 1 || out[0].Summary != "device rebooted" || out[0].Fields["stale_crash_line"] != panicLine {
+		t.Errorf("reboot after restore = %+v, want one device_reboot naming the crash record stale", out)
+	}
+}

@@ -12,6 +12,7 @@ type deviceState struct {
 	// The latest BOOT record.
 	haveBoot                            bool
 	bootID, firmware, fwSource, model   string
+	crashDigest                         string      // of the pstore records it carried (bootBody.crashDigest)
 	reboots                             []time.Time // recent reboots, device time, at most 2×RebootLoopCount
 	rebootRefs                          []Ref
 	session, sessionBoot, restartReport string // agent session, its boot id, the session an agent_restart was raised for
