@@ -199,6 +199,13 @@ func (c *config) validate() error { return c.check(true) }
 // check-config -syntax-only, on a build box): host_root is not looked at and
 // no program is looked for in PATH.
 func (c *config) check(files bool) error {
+	if !files && c.HostRoot != "" {
+		// The collectors' constructors look at their root; the sections
+		// are checked as if for this machine's, which they never read.
+		cc := *c
+		cc.HostRoot = ""
+		return cc.check(false)
+	}
 	if c.Server != "" {
 		if _, _, err := net.SplitHostPort(c.Server); err != nil {
 			return fieldErr(fmt.Sprintf("%q is not host:port", c.Server), "server")
@@ -283,7 +290,11 @@ func (c *config) validateBoot(files bool) error {
 			return fieldErr(err.Error(), "boot", "firmware_command", "0")
 		}
 	}
-	if _, err := boot.New(c.bootConfig()); err != nil {
+	bc := c.bootConfig()
+	if !files {
+		bc.FirmwareCommand = nil // New looks for the program
+	}
+	if _, err := boot.New(bc); err != nil {
 		return fieldErr(bare(err, "boot"), "boot")
 	}
 	return nil
