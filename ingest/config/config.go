@@ -3,7 +3,9 @@
 // defaults, and the checks that make a bad configuration fail before
 // anything listens. packaging/offbox-ingest.yaml documents every key and is loaded by the
 // tests, so it cannot drift. This package never opens the database, the
-// network or the key files; it only checks that what they need is there.
+// network or the key files; it only checks that what they need is there
+// (and CheckSyntax, for a file meant for another machine, not even that).
+// Each problem names its key, so that Source.Locate gives its line.
 package config
 
 import (

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -118,29 +119,39 @@ func Lines(data []byte) map[string]int {
 // not in the file is placed at its nearest enclosing key that is, or at the
 // file alone; so is any other error. skip lists paths (and their children)
 // whose value did not come from the file (a command-line flag overrode
-// it): those get no file name at all. It returns nil for nil.
+// it): those get no file name at all. The problems come in the order of
+// their lines (those without one first), so the output is the same from
+// run to run and reads like the file. It returns nil for nil.
 func Locate(name string, lines map[string]int, err error, skip ...string) error {
 	if err == nil {
 		return nil
 	}
-	var out []error
+	type located struct {
+		line int
+		err  error
+	}
+	var out []located
 	for _, e := range flatten(err) {
 		var fe *FieldError
-		if !errors.As(e, &fe) {
-			out = append(out, fmt.Errorf("%s: %w", name, e))
-			continue
-		}
-		if overridden(fe.Path, skip) {
-			out = append(out, e)
-			continue
-		}
-		if line := lineOf(lines, fe.Path); line > 0 {
-			out = append(out, fmt.Errorf("%s:%d: %w", name, line, e))
-		} else {
-			out = append(out, fmt.Errorf("%s: %w", name, e))
+		switch {
+		case !errors.As(e, &fe):
+			out = append(out, located{0, fmt.Errorf("%s: %w", name, e)})
+		case overridden(fe.Path, skip):
+			out = append(out, located{0, e})
+		default:
+			if line := lineOf(lines, fe.Path); line > 0 {
+				out = append(out, located{line, fmt.Errorf("%s:%d: %w", name, line, e)})
+			} else {
+				out = append(out, located{0, fmt.Errorf("%s: %w", name, e)})
+			}
 		}
 	}
-	return errors.Join(out...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].line < out[j].line })
+	errs := make([]error, len(out))
+	for i, l := range out {
+		errs[i] = l.err
+	}
+	return errors.Join(errs...)
 }
 
 func overridden(path string, skip []string) bool {

@@ -53,7 +53,9 @@ func TestLocate(t *testing.T) {
 		{"overridden by a flag", Fieldf("tls.ca", "tls.ca: open /x: no such file"), []string{"tls"}, "tls.ca: open /x: no such file"},
 		{"joined, under a prefix", errors.Join(Fieldf("listen", "one"),
 			Under("alerting.sinks", errors.Join(Under("[1]", Fieldf("name", "two")), errors.New("three")))), nil,
-			"f.yaml:1: one\nf.yaml:9: two\nf.yaml:6: three"},
+			"f.yaml:1: one\nf.yaml:6: three\nf.yaml:9: two"},
+		{"in the order of the file", errors.Join(Fieldf("devices", "d"), Fieldf("tls.ca", "c"), errors.New("x"), Fieldf("listen", "l")), nil,
+			"f.yaml: x\nf.yaml:1: l\nf.yaml:3: c\nf.yaml:12: d"},
 	}
 	for _, tc := range tests {
 		got := Locate("f.yaml", lines, tc.err, tc.skip...)
