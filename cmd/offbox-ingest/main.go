@@ -41,6 +41,8 @@ const usage = `usage: offbox-ingest COMMAND [flags]
 commands:
   serve [-config F] [-listen HOST:PORT -ca F -cert F -key F -db F]
         run the collector (default listen ` + config.DefaultListen + `); flags override the file
+  check-config [-syntax-only] -config F
+        check a configuration and exit: 0, or 1 with each problem at its file:line; -syntax-only opens no file
   dev-certs -out DIR -device NAME [-device NAME ...]
         a throwaway CA, a server certificate and device certificates, for tests and demos
   records -db F [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]
@@ -84,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
-		"serve": serve, "dev-certs": devCerts, "records": records, "events": eventsCmd, "alerts": alertsCmd, "verify": verifyCmd, "version": versionCmd,
+		"serve": serve, "check-config": checkConfig, "dev-certs": devCerts, "records": records, "events": eventsCmd, "alerts": alertsCmd, "verify": verifyCmd, "version": versionCmd,
 	}
 	cmds["revoke"] = revokeCmd
 	cmds["token"] = tokenCmd
@@ -143,36 +145,72 @@ func serve(args []string, _, stderr io.Writer) int {
 		return code
 	}
 	cfg := config.Default()
+	var src config.Source
 	if *configFile != "" {
 		var err error
-		if cfg, err = config.Load(*configFile); err != nil {
+		if cfg, src, err = config.LoadSource(*configFile); err != nil {
 			return fail(stderr, "serve", err)
 		}
 	}
+	// Keys whose value is a flag's, not the file's: their problems get no file:line.
+	var overridden []string
 	fs.Visit(func(f *flag.Flag) { // flags given on the command line override the file
 		v := f.Value.String()
 		switch f.Name {
 		case "listen":
 			cfg.Listen = v
+			overridden = append(overridden, "listen")
 		case "ca":
 			cfg.TLS.CA = v
+			overridden = append(overridden, "tls.ca")
 		case "cert":
 			cfg.TLS.Cert = v
+			overridden = append(overridden, "tls.cert")
 		case "key":
 			cfg.TLS.Key = v
+			overridden = append(overridden, "tls.key")
 		case "db": // a file, or a postgres:// URL; either replaces the file's db and store
 			cfg.DB, cfg.Store = v, ""
 			if config.IsStoreURL(v) {
 				cfg.DB, cfg.Store = "", v
 			}
+			overridden = append(overridden, "db", "store")
 		}
 	})
 	if err := cfg.Check(); err != nil {
-		return fail(stderr, "serve", err)
+		return fail(stderr, "serve", src.Locate(err, overridden...))
 	}
 	if err := runServer(cfg, stderr); err != nil {
 		return fail(stderr, "serve", err)
 	}
+	return exitOK
+}
+
+// checkConfig checks a configuration file as serve would before listening,
+// or with -syntax-only its values alone (no file opened or looked at, no
+// name resolved), for a file meant for another machine.
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flags("check-config", stderr)
+	configFile := fs.String("config", "", "YAML configuration `file` to check")
+	syntaxOnly := fs.Bool("syntax-only", false, "check the values only: open no file the configuration names, resolve and connect to nothing")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if *configFile == "" {
+		return usageError(fs, errors.New("-config is required"))
+	}
+	cfg, src, err := config.LoadSource(*configFile)
+	if err != nil {
+		return fail(stderr, "check-config", err)
+	}
+	check := cfg.Check
+	if *syntaxOnly {
+		check = cfg.CheckSyntax
+	}
+	if err := check(); err != nil {
+		return fail(stderr, "check-config", src.Locate(err))
+	}
+	fmt.Fprintf(stdout, "config OK: %s\n", *configFile)
 	return exitOK
 }
 

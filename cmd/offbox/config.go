@@ -125,7 +125,11 @@ func fieldErr(msg string, path ...string) error { return &fieldError{path: path,
 
 // loadConfig reads, decodes (strictly: unknown keys, wrong types are errors
 // with file:line) and validates the file at path.
-func loadConfig(path string) (*config, error) {
+func loadConfig(path string) (*config, error) { return loadConfigChecked(path, true) }
+
+// loadConfigChecked is loadConfig; without files the values are checked
+// alone (check).
+func loadConfigChecked(path string, files bool) (*config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -134,7 +138,7 @@ func loadConfig(path string) (*config, error) {
 	if err := yamlconf.Decode(path, data, &c); err != nil {
 		return nil, err
 	}
-	if err := c.validate(); err != nil {
+	if err := c.check(files); err != nil {
 		return nil, locate(path, data, err)
 	}
 	return &c, nil
@@ -189,7 +193,19 @@ func keyLine(data []byte, path []string) int {
 // validate checks what can be checked without connecting: syntax of the
 // server address and globs, enumerations, signs. Whether the TLS files
 // load is checked by check-config and at start.
-func (c *config) validate() error {
+func (c *config) validate() error { return c.check(true) }
+
+// check is validate; without files it also leaves this machine alone (for
+// check-config -syntax-only, on a build box): host_root is not looked at and
+// no program is looked for in PATH.
+func (c *config) check(files bool) error {
+	if !files && c.HostRoot != "" {
+		// The collectors' constructors look at their root; the sections
+		// are checked as if for this machine's, which they never read.
+		cc := *c
+		cc.HostRoot = ""
+		return cc.check(false)
+	}
 	if c.Server != "" {
 		if _, _, err := net.SplitHostPort(c.Server); err != nil {
 			return fieldErr(fmt.Sprintf("%q is not host:port", c.Server), "server")
@@ -234,12 +250,12 @@ func (c *config) validate() error {
 			return fieldErr("must not be negative", f.path...)
 		}
 	}
-	if c.HostRoot != "" {
+	if c.HostRoot != "" && files {
 		if fi, err := os.Stat(c.HostRoot); err != nil || !fi.IsDir() {
 			return fieldErr(fmt.Sprintf("%q is not a directory", c.HostRoot), "host_root")
 		}
 	}
-	if err := c.validateBoot(); err != nil {
+	if err := c.validateBoot(files); err != nil {
 		return err
 	}
 	if err := c.validateClock(); err != nil {
@@ -248,7 +264,7 @@ func (c *config) validate() error {
 	if err := c.validateWatch(); err != nil {
 		return err
 	}
-	return c.validateLogSources()
+	return c.validateLogSources(files)
 }
 
 // The collectors' constructors do their own checks; these run them one key
@@ -256,7 +272,7 @@ func (c *config) validate() error {
 // under its YAML name, and then on the whole section. Only the firmware
 // command is left unchecked when boot is disabled: it never runs then.
 
-func (c *config) validateBoot() error {
+func (c *config) validateBoot(files bool) error {
 	b := c.Boot
 	switch {
 	case b.FirmwareFile != "" && len(b.FirmwareCommand) > 0:
@@ -269,12 +285,16 @@ func (c *config) validateBoot() error {
 	if !enabled(b.Enabled) {
 		return nil
 	}
-	if len(b.FirmwareCommand) > 0 {
+	if len(b.FirmwareCommand) > 0 && files {
 		if _, err := exec.LookPath(b.FirmwareCommand[0]); err != nil {
 			return fieldErr(err.Error(), "boot", "firmware_command", "0")
 		}
 	}
-	if _, err := boot.New(c.bootConfig()); err != nil {
+	bc := c.bootConfig()
+	if !files {
+		bc.FirmwareCommand = nil // New looks for the program
+	}
+	if _, err := boot.New(bc); err != nil {
 		return fieldErr(bare(err, "boot"), "boot")
 	}
 	return nil
@@ -334,7 +354,7 @@ func (c *config) validateWatch() error {
 
 // validateLogSources checks the journal, syslog and logread sections
 // without opening anything: the syslog sockets are bound at start.
-func (c *config) validateLogSources() error {
+func (c *config) validateLogSources(files bool) error {
 	j := c.Journal
 	switch j.StartAt {
 	case "", "beginning", "end":
@@ -344,7 +364,7 @@ func (c *config) validateLogSources() error {
 	if j.File != "" && j.Directory != "" {
 		return fieldErr("set file or directory, not both", "journal", "directory")
 	}
-	if j.Enabled {
+	if j.Enabled && files { // New looks for the journalctl program
 		if _, err := journal.New(c.journalConfig(nil)); err != nil {
 			return fieldErr(bare(err, "journal"), "journal")
 		}
@@ -372,6 +392,8 @@ func (c *config) validateLogSources() error {
 		if len(c.Logread.Command) > 0 && c.Logread.Command[0] == "" {
 			return fieldErr("empty program name", "logread", "command", "0")
 		}
+	}
+	if c.Logread.Enabled && files { // New looks for the program
 		if _, err := logread.New(c.logreadConfig(nil)); err != nil {
 			return fieldErr(bare(err, "logread"), "logread", "command")
 		}
@@ -609,7 +631,11 @@ func (f *runFlags) effective() (*config, error) {
 }
 
 // summary describes c for check-config.
-func (c *config) summary() string {
+func (c *config) summary() string { return c.summaryOf(true) }
+
+// summaryOf is summary; without files it counts no files (check-config
+// -syntax-only describes a configuration meant for another machine).
+func (c *config) summaryOf(files bool) string {
 	var b strings.Builder
 	row := func(k, v string) { fmt.Fprintf(&b, "  %-12s %s\n", k, v) }
 	row("server", fmt.Sprintf("%s (TLS name %s)", c.Server, c.serverName()))
@@ -618,6 +644,10 @@ func (c *config) summary() string {
 		row("tail", "nothing (heartbeats only)")
 	}
 	for _, g := range c.Paths {
+		if !files {
+			row("tail", g)
+			continue
+		}
 		m, _ := filepath.Glob(g)
 		row("tail", fmt.Sprintf("%s (%d files now)", g, len(m)))
 	}
@@ -641,7 +671,7 @@ func (c *config) summary() string {
 	row("host_root", or(c.HostRoot, "/"))
 	row("boot", c.bootSummary())
 	row("clock", c.clockSummary(or))
-	row("watch", c.watchSummary(or))
+	row("watch", c.watchSummary(or, files))
 	row("journal", c.journalSummary())
 	row("syslog", c.syslogSummary(or))
 	row("logread", c.logreadSummary())
@@ -682,7 +712,7 @@ func (c *config) clockSummary(or func(v, def string) string) string {
 		or(strconv.Itoa(k.Window), strconv.Itoa(clock.DefaultWindow)), or(k.Timeout.String(), clock.DefaultTimeout.String()))
 }
 
-func (c *config) watchSummary(or func(v, def string) string) string {
+func (c *config) watchSummary(or func(v, def string) string, files bool) string {
 	w := c.Watch
 	if !enabled(w.Enabled) {
 		return "off"
@@ -695,10 +725,17 @@ func (c *config) watchSummary(or func(v, def string) string) string {
 	if root == "" {
 		root = "/"
 	}
-	files := 0
+	found := 0
 	for _, p := range paths {
+		if !files {
+			break
+		}
 		m, _ := filepath.Glob(filepath.Join(root, p))
-		files += len(m)
+		found += len(m)
+	}
+	now := fmt.Sprintf(" (%d files now)", found)
+	if !files {
+		now = ""
 	}
 	diff := "none"
 	if len(w.DiffPaths) > 0 {
@@ -710,8 +747,8 @@ func (c *config) watchSummary(or func(v, def string) string) string {
 		}
 		return or(v, def)
 	}
-	return fmt.Sprintf("on, %d %s paths (%d files now), diffs for %s (max %s bytes), shadow %s, passwd %s, rescan every %s, password age every %s",
-		len(paths), which, files, diff, or(strconv.Itoa(w.MaxDiffBytes), strconv.Itoa(watch.DefaultMaxDiffBytes)),
+	return fmt.Sprintf("on, %d %s paths%s, diffs for %s (max %s bytes), shadow %s, passwd %s, rescan every %s, password age every %s",
+		len(paths), which, now, diff, or(strconv.Itoa(w.MaxDiffBytes), strconv.Itoa(watch.DefaultMaxDiffBytes)),
 		acct(w.Shadow, watch.DefaultShadow), acct(w.Passwd, watch.DefaultPasswd),
 		or(w.RescanEvery.String(), watch.DefaultRescanEvery.String()), or(w.AgeEvery.String(), watch.DefaultAgeEvery.String()))
 }

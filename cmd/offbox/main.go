@@ -4,7 +4,7 @@
 // stderr. This file parses and wires; the pipeline is package agent.
 //
 //	offbox version
-//	offbox check-config -config FILE
+//	offbox check-config [-syntax-only] -config FILE
 //	offbox run [-config FILE] [-server HOST:PORT -ca F -cert F -key F -tail GLOB ...] [-dry-run]
 //	offbox inspect [-config FILE] [-host-root DIR] [-ntp-server HOST[:PORT] ...] [-ntp-name NAME]
 package main
@@ -37,7 +37,7 @@ func main() {
 
 const usage = `usage:
   offbox version
-  offbox check-config -config FILE
+  offbox check-config [-syntax-only] -config FILE
   offbox run [-config FILE] [flags]   (offbox run -h lists the flags)
   offbox inspect [-config FILE] [-host-root DIR] [-ntp-server HOST[:PORT] ...] [-ntp-name NAME]
   offbox enroll -server HOST:PORT -ca F -token T -dir D [-key-type ed25519|ecdsa] [-server-name N] [-if-needed]
@@ -89,21 +89,31 @@ func parseFlags(fs *flag.FlagSet, cmd string, args []string, stderr io.Writer) (
 }
 
 // checkConfig loads and validates a config file, TLS material included,
-// and prints a summary.
+// and prints a summary. With -syntax-only it checks the values alone (no
+// file the configuration names is opened or looked at, no program looked
+// for, nothing resolved), for a configuration meant for another machine,
+// and the summary leaves out what only the device can tell (its identity,
+// how many files match).
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration `file` to check")
+	syntaxOnly := fs.Bool("syntax-only", false, "check the values only: open no file the configuration names, resolve and connect to nothing")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *path == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: offbox check-config -config FILE")
+		fmt.Fprintln(stderr, "usage: offbox check-config [-syntax-only] -config FILE")
 		return 2
 	}
-	c, err := loadConfig(*path)
+	c, err := loadConfigChecked(*path, !*syntaxOnly)
 	if err == nil {
 		err = c.requireConnection()
+	}
+	if err == nil && *syntaxOnly {
+		fmt.Fprintf(stdout, "config OK: %s\n", *path)
+		fmt.Fprint(stdout, c.summaryOf(false))
+		return 0
 	}
 	var id agent.Identity
 	if err == nil {

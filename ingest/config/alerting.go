@@ -9,6 +9,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/detect"
 	"github.com/offbox/offbox/ingest/notify"
+	"github.com/offbox/offbox/internal/yamlconf"
 )
 
 // Detect holds the detection thresholds (ingest/detect.Config); Default
@@ -63,7 +64,9 @@ var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "
 func (c *Config) DetectConfig() (detect.Config, error) {
 	d := c.Detect
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("detect."+format, args...)) }
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, yamlconf.Fieldf("detect."+key, "detect."+format, args...))
+	}
 	out := detect.Config{GroupWindow: d.GroupWindow, BruteForceThreshold: d.BruteForceThreshold,
 		BruteForceWindow: d.BruteForceWindow, RebootLoopCount: d.RebootLoopCount, RebootLoopWindow: d.RebootLoopWindow,
 		ApprovedFirmware: d.ApprovedFirmware, HeartbeatInterval: d.HeartbeatInterval, HeartbeatMisses: d.HeartbeatMisses,
@@ -73,40 +76,40 @@ func (c *Config) DetectConfig() (detect.Config, error) {
 		"reboot_loop_window": d.RebootLoopWindow, "heartbeat_interval": d.HeartbeatInterval, "timestamp_skew": d.TimestampSkew,
 		"clock_offset_warning": d.ClockOffsetWarning, "clock_offset_critical": d.ClockOffsetCritical} {
 		if v <= 0 {
-			bad("%s %s: must be positive", name, v)
+			bad(name, "%s %s: must be positive", name, v)
 		}
 	}
 	for name, v := range map[string]int{"brute_force_threshold": d.BruteForceThreshold, "reboot_loop_count": d.RebootLoopCount,
 		"heartbeat_misses": d.HeartbeatMisses, "password_max_age_days": d.PasswordMaxAgeDays} {
 		if v <= 0 {
-			bad("%s %d: must be positive", name, v)
+			bad(name, "%s %d: must be positive", name, v)
 		}
 	}
 	if d.HeartbeatInterval > 0 && d.HeartbeatInterval < time.Second {
-		bad("heartbeat_interval %s: at least 1s", d.HeartbeatInterval)
+		bad("heartbeat_interval", "heartbeat_interval %s: at least 1s", d.HeartbeatInterval)
 	}
 	if d.ClockOffsetCritical > 0 && d.ClockOffsetWarning > d.ClockOffsetCritical {
-		bad("clock_offset_warning %s is above clock_offset_critical %s", d.ClockOffsetWarning, d.ClockOffsetCritical)
+		bad("clock_offset_warning", "clock_offset_warning %s is above clock_offset_critical %s", d.ClockOffsetWarning, d.ClockOffsetCritical)
 	}
 	start, end, err := parseHours(d.WorkingHours)
 	if err != nil {
-		bad("working_hours %q: %v", d.WorkingHours, err)
+		bad("working_hours", "working_hours %q: %v", d.WorkingHours, err)
 	}
 	out.WorkStart, out.WorkEnd = start, end
 	out.WorkDays = []time.Weekday{}
-	for _, day := range d.WorkingDays {
+	for i, day := range d.WorkingDays {
 		wd, ok := weekdays[strings.ToLower(day)]
 		if !ok {
-			bad("working_days: %q is not one of mon tue wed thu fri sat sun", day)
+			bad(fmt.Sprintf("working_days[%d]", i), "working_days: %q is not one of mon tue wed thu fri sat sun", day)
 		}
 		out.WorkDays = append(out.WorkDays, wd)
 	}
 	if out.Location, err = time.LoadLocation(d.Timezone); err != nil {
-		bad("timezone %q: %v", d.Timezone, err)
+		bad("timezone", "timezone %q: %v", d.Timezone, err)
 	}
 	for model, versions := range d.ApprovedFirmware {
 		if len(versions) == 0 {
-			bad("approved_firmware.%s: an empty list would refuse every version; remove the model instead", model)
+			bad("approved_firmware."+model, "approved_firmware.%s: an empty list would refuse every version; remove the model instead", model)
 		}
 	}
 	rules := c.Devices
@@ -164,28 +167,34 @@ func (c *Config) DeviceLabels(device string) map[string]string {
 }
 
 // checkAlerting reports the problems of the detect, alerting and devices
-// sections.
-func (c *Config) checkAlerting() []error {
+// sections; without files, a sink's ca file is not read.
+func (c *Config) checkAlerting(files bool) []error {
 	var errs []error
 	if _, err := c.DetectConfig(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := notify.CheckSinks(c.Alerting.Sinks); err != nil {
-		errs = append(errs, fmt.Errorf("alerting.sinks: %w", err))
+	// The sinks' messages name "alerting.sinks NAME" themselves.
+	check := notify.CheckSinks
+	if !files {
+		check = notify.CheckSinksSyntax
+	}
+	if err := check(c.Alerting.Sinks); err != nil {
+		errs = append(errs, yamlconf.Under("alerting.sinks", err))
 	}
 	for i, r := range c.Devices {
+		at := fmt.Sprintf("devices[%d]", i)
 		if r.Match == "" {
-			errs = append(errs, fmt.Errorf("devices[%d].match: required (a glob such as sw-* or *)", i))
+			errs = append(errs, yamlconf.Fieldf(at+".match", "%s.match: required (a glob such as sw-* or *)", at))
 		} else if _, err := path.Match(r.Match, ""); err != nil {
-			errs = append(errs, fmt.Errorf("devices[%d].match %q: %v", i, r.Match, err))
+			errs = append(errs, yamlconf.Fieldf(at+".match", "%s.match %q: %v", at, r.Match, err))
 		}
 		for k := range r.Labels {
 			if k == "" || strings.ContainsAny(k, "=,") {
-				errs = append(errs, fmt.Errorf("devices[%d].labels: name %q must be non-empty without '=' or ','", i, k))
+				errs = append(errs, yamlconf.Fieldf(at+".labels."+k, "%s.labels: name %q must be non-empty without '=' or ','", at, k))
 			}
 		}
 		if r.HeartbeatInterval < 0 || (r.HeartbeatInterval > 0 && r.HeartbeatInterval < time.Second) {
-			errs = append(errs, fmt.Errorf("devices[%d].heartbeat_interval %s: at least 1s", i, r.HeartbeatInterval))
+			errs = append(errs, yamlconf.Fieldf(at+".heartbeat_interval", "%s.heartbeat_interval %s: at least 1s", at, r.HeartbeatInterval))
 		}
 	}
 	return errs

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+
+	"github.com/offbox/offbox/internal/yamlconf"
 )
 
 // API is the query API's listener. Every call needs an operator token or
@@ -36,7 +38,7 @@ func (a *API) AllowNets() ([]netip.Prefix, error) {
 	for i, s := range a.AllowCIDRs {
 		p, err := ParseCIDR(s)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("api.allow_cidrs[%d] %q: %v", i, s, err))
+			errs = append(errs, yamlconf.Fieldf(fmt.Sprintf("api.allow_cidrs[%d]", i), "api.allow_cidrs[%d] %q: %v", i, s, err))
 			continue
 		}
 		out = append(out, p)
@@ -70,30 +72,31 @@ func loopbackListen(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// checkAPI reports the problems of the api section.
-func (c *Config) checkAPI() []error {
+// checkAPI reports the problems of the api section; without files, the
+// PEM files are not looked at.
+func (c *Config) checkAPI(files bool) []error {
 	a := &c.API
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(key, format string, args ...any) { errs = append(errs, yamlconf.Fieldf(key, format, args...)) }
 	if _, err := a.AllowNets(); err != nil {
 		errs = append(errs, err)
 	}
 	t := a.TLS
 	if (t.Cert == "") != (t.Key == "") {
-		bad("api.tls.cert and api.tls.key: give both or neither")
+		bad("api.tls", "api.tls.cert and api.tls.key: give both or neither")
 	}
 	if t.ClientCA != "" && t.Cert == "" {
-		bad("api.tls.client_ca: operator certificates need TLS; set api.tls.cert and api.tls.key too")
+		bad("api.tls.client_ca", "api.tls.client_ca: operator certificates need TLS; set api.tls.cert and api.tls.key too")
 	}
-	if t.ClientCA != "" && c.TLS.CA != "" && sameCA(t.ClientCA, c.TLS.CA) {
-		bad("api.tls.client_ca %s: is the device CA (tls.ca), so every device certificate would be an operator's; use a separate operator CA", t.ClientCA)
+	if t.ClientCA != "" && c.TLS.CA != "" && (filepath.Clean(t.ClientCA) == filepath.Clean(c.TLS.CA) || (files && sameCA(t.ClientCA, c.TLS.CA))) {
+		bad("api.tls.client_ca", "api.tls.client_ca %s: is the device CA (tls.ca), so every device certificate would be an operator's; use a separate operator CA", t.ClientCA)
 	}
 	for _, f := range []struct{ key, path string }{{"api.tls.cert", t.Cert}, {"api.tls.key", t.Key}, {"api.tls.client_ca", t.ClientCA}} {
-		if f.path == "" {
+		if f.path == "" || !files {
 			continue
 		}
 		if err := readable(f.path); err != nil {
-			bad("%s: %v", f.key, err)
+			bad(f.key, "%s: %v", f.key, err)
 		}
 	}
 	if a.Listen == "" {
@@ -101,17 +104,17 @@ func (c *Config) checkAPI() []error {
 	}
 	host, port, err := net.SplitHostPort(a.Listen)
 	if err != nil || port == "" {
-		bad("api.listen %q: want HOST:PORT", a.Listen)
+		bad("api.listen", "api.listen %q: want HOST:PORT", a.Listen)
 		return errs
 	}
 	if loopbackListen(host) {
 		return errs
 	}
 	if t.Cert == "" || t.Key == "" {
-		bad("api.listen %q is not loopback: api.tls.cert and api.tls.key are required (plain HTTP is allowed on 127.0.0.1, ::1 or localhost only)", a.Listen)
+		bad("api.listen", "api.listen %q is not loopback: api.tls.cert and api.tls.key are required (plain HTTP is allowed on 127.0.0.1, ::1 or localhost only)", a.Listen)
 	}
 	if len(a.AllowCIDRs) == 0 {
-		bad("api.allow_cidrs: required when api.listen %q is not loopback: list the address ranges operators connect from, such as 10.0.0.0/24", a.Listen)
+		bad("api.allow_cidrs", "api.allow_cidrs: required when api.listen %q is not loopback: list the address ranges operators connect from, such as 10.0.0.0/24", a.Listen)
 	}
 	return errs
 }
@@ -174,7 +177,7 @@ func (c *Config) checkKeyFiles() []error {
 			continue
 		}
 		if err := CheckKeyFile(f.key, f.path); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, yamlconf.Field(f.key, err))
 		}
 	}
 	return errs

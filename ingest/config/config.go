@@ -3,7 +3,9 @@
 // defaults, and the checks that make a bad configuration fail before
 // anything listens. packaging/offbox-ingest.yaml documents every key and is loaded by the
 // tests, so it cannot drift. This package never opens the database, the
-// network or the key files; it only checks that what they need is there.
+// network or the key files; it only checks that what they need is there
+// (and CheckSyntax, for a file meant for another machine, not even that).
+// Each problem names its key, so that Source.Locate gives its line.
 package config
 
 import (
@@ -69,67 +71,111 @@ func Default() Config {
 
 // Load reads path over the defaults.
 func Load(path string) (Config, error) {
+	c, _, err := LoadSource(path)
+	return c, err
+}
+
+// Source is the file a Config was read from: its name and the line of each
+// key, so that a problem Check finds can be reported at its line.
+type Source struct {
+	Name  string
+	lines map[string]int
+}
+
+// LoadSource is Load that also returns the file's Source.
+func LoadSource(path string) (Config, Source, error) {
 	c := Default()
-	if err := yamlconf.Load(path, &c); err != nil {
-		return c, err
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return c, Source{Name: path}, fmt.Errorf("config: %w", err)
 	}
-	return c, nil
+	src := Source{Name: path, lines: yamlconf.Lines(data)}
+	if err := yamlconf.Decode(path, data, &c); err != nil {
+		return c, src, err
+	}
+	return c, src, nil
+}
+
+// Locate puts the file and the line of its key in front of every problem
+// in err (from Check or CheckSyntax): "offbox-ingest.yaml:12: tls.ca: …".
+// skip lists the keys a command-line flag set, whose values are not the
+// file's: their problems are left as they are.
+func (s Source) Locate(err error, skip ...string) error {
+	if s.Name == "" {
+		return err
+	}
+	return yamlconf.Locate(s.Name, s.lines, err, skip...)
 }
 
 // Check reports every problem that would stop the collector, so one run
 // names them all: missing settings, bad values, files that cannot be read,
-// a database directory that does not exist.
-func (c *Config) Check() error {
+// a database directory that does not exist. Each problem is a
+// yamlconf.FieldError naming its key, for Source.Locate.
+func (c *Config) Check() error { return c.check(true) }
+
+// CheckSyntax is Check without looking at this machine: values are parsed
+// and checked (durations, enumerations, URL, CIDR and address syntax) but
+// no file is opened or looked at, no name resolved, nothing connected to.
+// A build box checks a configuration meant for another machine with it.
+func (c *Config) CheckSyntax() error { return c.check(false) }
+
+func (c *Config) check(files bool) error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(key, format string, args ...any) { errs = append(errs, yamlconf.Fieldf(key, format, args...)) }
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
-		bad("listen %q: want HOST:PORT", c.Listen)
+		bad("listen", "listen %q: want HOST:PORT", c.Listen)
 	}
 	for _, f := range []struct{ key, path string }{{"tls.ca", c.TLS.CA}, {"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}} {
 		if f.path == "" {
-			bad("%s: required (-%s)", f.key, strings.TrimPrefix(f.key, "tls."))
+			bad(f.key, "%s: required (-%s)", f.key, strings.TrimPrefix(f.key, "tls."))
+			continue
+		}
+		if !files {
 			continue
 		}
 		if err := readable(f.path); err != nil {
-			bad("%s: %v", f.key, err)
+			bad(f.key, "%s: %v", f.key, err)
 		}
 	}
 	switch {
 	case c.Store != "" && c.DB != "":
-		bad("db and store are both set: db is the SQLite file, store a PostgreSQL URL; keep one")
+		bad("store", "db and store are both set: db is the SQLite file, store a PostgreSQL URL; keep one")
 	case c.Store != "":
 		if err := CheckStoreURL(c.Store); err != nil {
-			bad("store: %v", err)
+			bad("store", "store: %v", err)
 		}
 	case c.DB == "":
-		bad("db: required (-db), or store: a postgres:// URL")
+		bad("db", "db: required (-db), or store: a postgres:// URL")
+	case !files:
 	default:
 		if fi, err := os.Stat(filepath.Dir(c.DB)); err != nil {
-			bad("db %s: directory: %v", c.DB, err)
+			bad("db", "db %s: directory: %v", c.DB, err)
 		} else if !fi.IsDir() {
-			bad("db %s: %s is not a directory", c.DB, filepath.Dir(c.DB))
+			bad("db", "db %s: %s is not a directory", c.DB, filepath.Dir(c.DB))
 		}
 	}
 	if s := strings.ToLower(c.SQLiteSync); s != "full" && s != "normal" {
-		bad("sqlite_sync %q: want full or normal", c.SQLiteSync)
+		bad("sqlite_sync", "sqlite_sync %q: want full or normal", c.SQLiteSync)
 	}
 	if c.MaxBatchBytes <= 0 || c.MaxBatchBytes > maxMaxBatchBytes {
-		bad("max_batch_bytes %d: want 1 to %d", c.MaxBatchBytes, maxMaxBatchBytes)
+		bad("max_batch_bytes", "max_batch_bytes %d: want 1 to %d", c.MaxBatchBytes, maxMaxBatchBytes)
 	}
 	if c.Retention != 0 && c.Retention < MinRetention {
-		bad("retention %s: want 0 (keep everything) or at least %s", c.Retention, MinRetention)
+		bad("retention", "retention %s: want 0 (keep everything) or at least %s", c.Retention, MinRetention)
 	}
 	if c.ShutdownGrace < 0 {
-		bad("shutdown_grace %s: must not be negative", c.ShutdownGrace)
+		bad("shutdown_grace", "shutdown_grace %s: must not be negative", c.ShutdownGrace)
 	}
 	if _, err := c.Level(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, yamlconf.Field("log_level", err))
 	}
-	errs = append(errs, c.checkAlerting()...)
-	errs = append(errs, c.Enroll.check()...)
+	errs = append(errs, c.checkAlerting(files)...)
+	errs = append(errs, c.Enroll.check(files)...)
 	errs = append(errs, c.checkLimits()...)
-	errs = append(errs, c.checkAPI()...)
-	errs = append(errs, c.checkKeyFiles()...)
+	errs = append(errs, c.checkAPI(files)...)
+	if files {
+		errs = append(errs, c.checkKeyFiles()...)
+	}
 	return errors.Join(errs...)
 }
 

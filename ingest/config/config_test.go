@@ -1,9 +1,11 @@
 package config
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +22,30 @@ func write(t *testing.T, dir, name, body string) string {
 	return p
 }
 
+// exampleLine is a commented-out example in the packaged config: "#"
+// followed by the indentation of a nested key.
+var exampleLine = regexp.MustCompile(`(?m)^#( {2,}\S)`)
+
 // TestExampleLoads: the documented example is a valid file that sets every
-// key (so a key added to Config without documenting it fails here).
+// key (so a key added to Config without documenting it fails here), once
+// its commented-out examples are put back; as shipped it has no sinks, no
+// device rules, no firmware list and no enrollment, so that it starts on a
+// fresh install.
 func TestExampleLoads(t *testing.T) {
 	t.Parallel()
-	c, err := Load("../../packaging/offbox-ingest.yaml")
+	shipped, err := Load("../../packaging/offbox-ingest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../../packaging/offbox-ingest.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncommented := exampleLine.ReplaceAll(data, []byte("$1"))
+	if bytes.Equal(uncommented, data) {
+		t.Fatal("packaging/offbox-ingest.yaml has no commented-out examples")
+	}
+	c, err := Load(write(t, t.TempDir(), "offbox-ingest.yaml", string(uncommented)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +65,13 @@ func TestExampleLoads(t *testing.T) {
 	want.Detect.ApprovedFirmware = map[string][]string{"OpenWrt One": {"24.10.0", "24.10.1"}}
 	want.Enroll = Enroll{CAKey: "/etc/offbox-ingest/ca-key.pem", CertValidity: DefaultCertValidity, TokenTTL: DefaultTokenTTL}
 	if !reflect.DeepEqual(c, want) {
-		t.Errorf("packaging/offbox-ingest.yaml = %+v, want %+v", c, want)
+		t.Errorf("packaging/offbox-ingest.yaml with its examples = %+v, want %+v", c, want)
+	}
+	wantShipped := want
+	wantShipped.Alerting, wantShipped.Devices, wantShipped.Enroll.CAKey = Alerting{}, nil, ""
+	wantShipped.Detect = defaultDetect()
+	if !reflect.DeepEqual(shipped, wantShipped) {
+		t.Errorf("packaging/offbox-ingest.yaml as shipped = %+v, want %+v", shipped, wantShipped)
 	}
 	// The documented detect values are the defaults.
 	c.Detect.ApprovedFirmware = nil

@@ -1,8 +1,9 @@
 package config
 
 import (
-	"fmt"
 	"time"
+
+	"github.com/offbox/offbox/internal/yamlconf"
 )
 
 // Enroll turns on the Enrollment service: devices exchange a one-time
@@ -42,18 +43,19 @@ func (e Enroll) TTL() time.Duration {
 // check: the key file must be readable. That it parses and is the key of
 // the tls.ca certificate is checked at start (ingest/enroll.LoadCA), as
 // this package never reads key material.
-func (e Enroll) check() []error {
+// Without files, the key file is not looked at.
+func (e Enroll) check(files bool) []error {
 	var errs []error
-	if e.CAKey != "" {
+	if e.CAKey != "" && files {
 		if err := readable(e.CAKey); err != nil {
-			errs = append(errs, fmt.Errorf("enroll.ca_key: %v", err))
+			errs = append(errs, yamlconf.Fieldf("enroll.ca_key", "enroll.ca_key: %v", err))
 		}
 	}
 	if e.CertValidity < 0 {
-		errs = append(errs, fmt.Errorf("enroll.cert_validity %s: must be positive", e.CertValidity))
+		errs = append(errs, yamlconf.Fieldf("enroll.cert_validity", "enroll.cert_validity %s: must be positive", e.CertValidity))
 	}
 	if e.TokenTTL < 0 {
-		errs = append(errs, fmt.Errorf("enroll.token_ttl %s: must be positive", e.TokenTTL))
+		errs = append(errs, yamlconf.Fieldf("enroll.token_ttl", "enroll.token_ttl %s: must be positive", e.TokenTTL))
 	}
 	return errs
 }

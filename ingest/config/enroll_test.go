@@ -31,7 +31,7 @@ func TestEnrollDefaultsAndCheck(t *testing.T) {
 		"negative ttl":      {Enroll{TokenTTL: -time.Second}, "enroll.token_ttl -1s"},
 		"negative validity": {Enroll{CertValidity: -time.Hour}, "enroll.cert_validity -1h0m0s"},
 	} {
-		errs := tc.e.check()
+		errs := tc.e.check(true)
 		switch {
 		case tc.want == "" && len(errs) > 0:
 			t.Errorf("%s: %v, want no error", name, errs)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"path"
 	"time"
+
+	"github.com/offbox/offbox/internal/yamlconf"
 )
 
 // Limits are the per-device rate limits: a device over one is read more
@@ -50,13 +52,13 @@ func (c *Config) checkLimits() []error {
 	var errs []error
 	rate := func(key string, v *float64) {
 		if v != nil && (*v < 0 || math.IsNaN(*v) || math.IsInf(*v, 0)) {
-			errs = append(errs, fmt.Errorf("%s %v: want 0 (no limit) or more", key, *v))
+			errs = append(errs, yamlconf.Fieldf(key, "%s %v: want 0 (no limit) or more", key, *v))
 		}
 	}
 	rate("limits.records_per_second", &c.Limits.RecordsPerSecond)
 	rate("limits.bytes_per_second", &c.Limits.BytesPerSecond)
 	if b := c.Limits.BurstSeconds; b < 0 || b > 3600 || math.IsNaN(b) {
-		errs = append(errs, fmt.Errorf("limits.burst_seconds %v: want 0 (the default, 2) to 3600", b))
+		errs = append(errs, yamlconf.Fieldf("limits.burst_seconds", "limits.burst_seconds %v: want 0 (the default, 2) to 3600", b))
 	}
 	for i, r := range c.Devices {
 		rate(fmt.Sprintf("devices[%d].records_per_second", i), r.RecordsPerSecond)

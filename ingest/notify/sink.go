@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/yamlconf"
 )
 
 // Sink types.
@@ -71,93 +72,110 @@ func (c *SinkConfig) timeout() time.Duration {
 }
 
 // Check reports every problem with the sink, each naming the sink and the
-// key, so a bad configuration fails before the collector starts.
-func (c *SinkConfig) Check() error {
+// key, so a bad configuration fails before the collector starts. Each
+// problem is a yamlconf.FieldError whose path is the key within the sink
+// ("url", "kinds[1]"), so the configuration can name its line.
+func (c *SinkConfig) Check() error { return c.check(true) }
+
+// CheckSyntax is Check without reading the ca file: the values alone, for
+// a configuration meant for another machine.
+func (c *SinkConfig) CheckSyntax() error { return c.check(false) }
+
+func (c *SinkConfig) check(files bool) error {
 	var errs []error
 	name := c.Name
 	if name == "" {
 		name = "(unnamed)"
 	}
-	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("alerting.sinks %s: "+format, append([]any{name}, args...)...))
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, yamlconf.Fieldf(key, "alerting.sinks %s: "+format, append([]any{name}, args...)...))
 	}
 	if c.Name == "" {
-		bad("name: required")
+		bad("name", "name: required")
 	} else if strings.TrimSpace(c.Name) != c.Name || strings.ContainsFunc(c.Name, isControl) {
-		bad("name %q: no leading or trailing space or control characters", c.Name)
+		bad("name", "name %q: no leading or trailing space or control characters", c.Name)
 	}
 	switch c.Type {
 	case TypeWebhook, TypeSlack, TypeAlertmanager:
 	case "":
-		bad("type: required (webhook, slack or alertmanager)")
+		bad("type", "type: required (webhook, slack or alertmanager)")
 	default:
-		bad("type %q: want webhook, slack or alertmanager", c.Type)
+		bad("type", "type %q: want webhook, slack or alertmanager", c.Type)
 	}
 	https := false
 	if c.URL == "" {
-		bad("url: required")
+		bad("url", "url: required")
 	} else if u, err := url.Parse(c.URL); err != nil {
-		bad("url: %v", err)
+		bad("url", "url: %v", err)
 	} else if u.Scheme != "http" && u.Scheme != "https" {
-		bad("url %q: scheme must be http or https", redact(u))
+		bad("url", "url %q: scheme must be http or https", redact(u))
 	} else if u.Host == "" {
-		bad("url %q: no host", redact(u))
+		bad("url", "url %q: no host", redact(u))
 	} else {
 		https = u.Scheme == "https"
 	}
 	if len(c.Headers) > 0 && c.Type != TypeWebhook && c.Type != "" {
-		bad("headers: only a webhook sink takes headers, not %s", c.Type)
+		bad("headers", "headers: only a webhook sink takes headers, not %s", c.Type)
 	}
 	for _, k := range sortedKeys(c.Headers) {
 		if !validHeaderName(k) {
-			bad("headers: %q is not a valid header name", k)
+			bad("headers."+k, "headers: %q is not a valid header name", k)
 		} else if reservedHeader(k) {
-			bad("headers: %s is set by offbox", k)
+			bad("headers."+k, "headers: %s is set by offbox", k)
 		}
 		if strings.ContainsAny(c.Headers[k], "\r\n\x00") {
-			bad("headers: %s: value contains a line break or NUL", k)
+			bad("headers."+k, "headers: %s: value contains a line break or NUL", k)
 		}
 	}
 	switch c.MinSeverity {
 	case "", store.SeverityInfo, store.SeverityWarning, store.SeverityCritical:
 	default:
-		bad("min_severity %q: want info, warning or critical", c.MinSeverity)
+		bad("min_severity", "min_severity %q: want info, warning or critical", c.MinSeverity)
 	}
 	for i, k := range c.Kinds {
 		if k == "" {
-			bad("kinds[%d]: empty", i)
+			bad(fmt.Sprintf("kinds[%d]", i), "kinds[%d]: empty", i)
 		} else if slices.Contains(c.Kinds[:i], k) {
-			bad("kinds: %q listed twice", k)
+			bad(fmt.Sprintf("kinds[%d]", i), "kinds: %q listed twice", k)
 		}
 	}
 	if c.Timeout < 0 {
-		bad("timeout %s: must not be negative", c.Timeout)
+		bad("timeout", "timeout %s: must not be negative", c.Timeout)
 	}
 	if c.CA != "" {
 		if !https && c.URL != "" {
-			bad("ca: set, but url is not https")
+			bad("ca", "ca: set, but url is not https")
 		}
-		if _, err := loadCA(c.CA); err != nil {
-			bad("ca: %v", err)
+		if files {
+			if _, err := loadCA(c.CA); err != nil {
+				bad("ca", "ca: %v", err)
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// CheckSinks checks every sink and that no two share a name.
-func CheckSinks(sinks []SinkConfig) error {
+// CheckSinks checks every sink and that no two share a name. Problems are
+// yamlconf.FieldErrors with paths relative to the list ("[1].url").
+func CheckSinks(sinks []SinkConfig) error { return checkSinks(sinks, true) }
+
+// CheckSinksSyntax is CheckSinks without reading any file.
+func CheckSinksSyntax(sinks []SinkConfig) error { return checkSinks(sinks, false) }
+
+func checkSinks(sinks []SinkConfig, files bool) error {
 	var errs []error
 	seen := make(map[string]bool)
 	for i := range sinks {
-		if err := sinks[i].Check(); err != nil {
-			errs = append(errs, err)
+		at := fmt.Sprintf("[%d]", i)
+		if err := sinks[i].check(files); err != nil {
+			errs = append(errs, yamlconf.Under(at, err))
 		}
 		n := sinks[i].Name
 		if n == "" {
 			continue
 		}
 		if seen[n] {
-			errs = append(errs, fmt.Errorf("alerting.sinks %s: name: used by more than one sink", n))
+			errs = append(errs, yamlconf.Fieldf(at+".name", "alerting.sinks %s: name: used by more than one sink", n))
 		}
 		seen[n] = true
 	}

@@ -3,7 +3,9 @@
 // expected ("offbox.yaml:4: unknown key "heartbaet" (did you mean
 // "heartbeat"?)", "offbox.yaml:4: heartbeat: "15x" is not a duration (e.g.
 // 15s, 1m)"). An unknown key, a wrong type or a second document is an error.
-// It reads only the bytes it is given and never the Go type names: those mean
+// Problems found after decoding (a file that does not exist, a bad URL) are
+// FieldErrors naming their key, which Locate places at the key's line. It
+// reads only the bytes it is given and never the Go type names: those mean
 // nothing to whoever edits the file.
 package yamlconf
 
