@@ -402,3 +402,22 @@ func clean(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// Escape is what every value from a device goes through before it is
+// printed: s itself when it is printable text, else s as a quoted Go string
+// (for the dashboard, which shows config diffs the same way).
+func Escape(s string) string { return clean(s) }
+
+// ConfigDiff is the diff a config_change body carries, one line each (each
+// passed through Escape), and whether the agent cut it; nil when the body
+// holds none or does not decode.
+func ConfigDiff(body []byte) (lines []string, truncated bool) {
+	var b changeBody
+	if json.Unmarshal(body, &b) != nil || b.Diff == "" {
+		return nil, false
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(b.Diff, "\n"), "\n") {
+		lines = append(lines, clean(l))
+	}
+	return lines, b.DiffTruncated != nil && *b.DiffTruncated
+}
