@@ -135,10 +135,11 @@ func configLines(r *store.Record) ([]string, bool) {
 	}
 	switch {
 	case b.Diff != "":
-		for _, l := range strings.Split(strings.TrimSuffix(b.Diff, "\n"), "\n") {
-			lines = append(lines, indent+clean(l))
+		diff, cut := ConfigDiff(r.GetBody())
+		for _, l := range diff {
+			lines = append(lines, indent+l)
 		}
-		if b.DiffTruncated != nil && *b.DiffTruncated {
+		if cut {
 			lines = append(lines, indent+"(diff cut at the agent's max_diff_bytes)")
 		}
 	case b.DiffSkipped != "":
