@@ -105,7 +105,8 @@ func timeline(as []store.Alert, from, to time.Time) template.HTML {
 	}
 	tick(start, "start")
 	for t := start.Truncate(step).Add(step); t.Before(end); t = t.Add(step) {
-		if t.Sub(start) >= step/2 && end.Sub(t) >= step/2 { // room for the label
+		// Room for the label beside the start's, which is wider (it has the date).
+		if float64(t.Sub(start))/float64(size)*bw >= 75 && float64(end.Sub(t))/float64(size)*bw >= 40 {
 			tick(t, "middle")
 		}
 	}

@@ -649,7 +649,7 @@ func TestTimelineBuckets(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("timeline bars (count/critical by hour): %v, want %v", got, want)
 	}
-	for _, tick := range []string{">11-21 19:00<", ">21:00<", ">11-22 00:00<", ">03:00<", ">12:00<", ">19:00<"} {
+	for _, tick := range []string{">11-21 19:00<", ">11-22 00:00<", ">03:00<", ">12:00<", ">15:00<", ">19:00<"} {
 		if !strings.Contains(svg, tick) {
 			t.Errorf("timeline lacks the axis label %q:\n%s", tick, svg)
 		}
