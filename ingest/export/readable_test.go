@@ -169,3 +169,27 @@ func TestReadableShowsWhatMatters(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadable: no body or attribute a device sends makes Readable panic,
+// print a control character, or start a line that looks like a record of
+// its own.
+func FuzzReadable(f *testing.F) {
+	for _, c := range readableCases {
+		f.Add(int32(c.kind), c.src, []byte(c.body), c.attrs["agent_version"])
+	}
+	f.Fuzz(func(t *testing.T, kind int32, src string, body []byte, attr string) {
+		rec := &store.Record{Device: "d", Record: &offboxv1.Record{Kind: offboxv1.Kind(kind), Source: src, Body: body,
+			Attrs: []*offboxv1.Attr{{Key: "agent_version", Value: attr}, {Key: "oldest_user", Value: attr}, {Key: "oldest_days", Value: attr}}}}
+		got := Readable(rec)
+		for _, r := range got {
+			if (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+				t.Fatalf("output holds %U: %q", r, got)
+			}
+		}
+		for _, l := range strings.Split(got, "\n")[1:] {
+			if !strings.HasPrefix(l, indent) {
+				t.Fatalf("detail line %q does not start with the indent", l)
+			}
+		}
+	})
+}
