@@ -79,7 +79,12 @@ func (h *handler) evidenceLink(ctx context.Context, ref store.AlertRef, alertDev
 		return evidenceLink{Href: href, Text: prefix + "record not stored", Title: id}, nil
 	}
 	t := time.Unix(0, rec.GetTimeNs()).UTC()
-	return evidenceLink{Href: href, Text: fmt.Sprintf("%s%s %s", prefix, export.Escape(rec.GetSource()), t.Format("2006-01-02 15:04:05Z")),
+	text := fmt.Sprintf("%s%s %s", prefix, export.Escape(rec.GetSource()), t.Format("2006-01-02 15:04:05Z"))
+	if f := rec.GetFile(); f != nil {
+		// Lines of one burst share a second; the offset tells them apart.
+		text += fmt.Sprintf(" (byte %d)", f.GetStart())
+	}
+	return evidenceLink{Href: href, Text: text,
 		Title: fmt.Sprintf("%s record, device time %s, received %s (%s)", export.KindName(rec.GetKind()), t.Format(time.RFC3339Nano),
 			rec.Received.UTC().Format(time.RFC3339), id)}, nil
 }

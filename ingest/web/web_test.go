@@ -607,7 +607,33 @@ func TestDeviceOpenAlertsBySeverity(t *testing.T) {
 // time, not device/seq/index, and still links to the record.
 func TestEvidenceNamed(t *testing.T) {
 	t.Parallel()
-	h := newHandler(fixture(t))
+	st := fixture(t)
+	// Two lines of a burst in one second: the byte offset tells them apart.
+	fw := batchtest.NewDevice("fw-9")
+	f := batchtest.NewFile("file:/var/log/\x1b[2Jfw.log", 1, 1)
+	f.Time = now.Add(-time.Minute).UnixNano()
+	c := batchtest.Commit("fw-9", fw.Next(f.Lines(2, 20)...), 0)
+	c.Received = now.Add(-time.Minute)
+	if err := st.CommitBatch(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	burst := store.Alert{GroupID: "g7", Kind: "brute_force", Severity: store.SeverityWarning, Device: "fw-9", Key: "x", Summary: "burst",
+		First: now.Add(-time.Minute), Last: now.Add(-time.Minute), Count: 2, FirstReceived: now.Add(-time.Minute), LastReceived: now.Add(-time.Minute),
+		Evidence: []store.AlertRef{{Device: "fw-9", Seq: 1, Index: 0}, {Device: "fw-9", Seq: 1, Index: 1}, {Device: "fw-9", Seq: 9, Index: 0}}}
+	if err := st.SaveAlerts(ctx, store.AlertSave{Now: now, Alerts: []store.AlertUpsert{{Alert: burst}}}); err != nil {
+		t.Fatal(err)
+	}
+	body := do(t, newHandler(st), "GET", "/alerts?device=fw-9", aliceToken).Body.String()
+	for _, s := range []string{
+		`href="/records/fw-9/1/0">&#34;file:/var/log/\x1b[2Jfw.log&#34; 2026-11-22 18:59:00Z (byte 0)</a>`,
+		`href="/records/fw-9/1/1">&#34;file:/var/log/\x1b[2Jfw.log&#34; 2026-11-22 18:59:00Z (byte 21)</a>`,
+		`href="/records/fw-9/9/0">record not stored</a>`,
+	} {
+		if !strings.Contains(body, s) {
+			t.Errorf("/alerts?device=fw-9 lacks the evidence %q", s)
+		}
+	}
+	h := newHandler(st)
 	for _, target := range []string{"/alerts", "/devices/router-1"} {
 		body := do(t, h, "GET", target, aliceToken).Body.String()
 		if s := `href="/records/router-1/3/3">file:/var/log/auth.log 2026-11-22 18:59:30Z</a>`; !strings.Contains(body, s) {
