@@ -263,6 +263,14 @@ devices:
 	if got := eval(`document.querySelector("#alerts tbody tr .evidence a").getAttribute("href")`); !strings.HasPrefix(got, "/records/sw-edge-1/") {
 		t.Errorf("evidence link %q, want a record of sw-edge-1", got)
 	}
+	// Evidence is named by the record's source and device time, and the
+	// timeline labels the hours of the day.
+	if got := eval(`document.querySelector("#alerts tbody tr .evidence a").textContent`); !strings.HasPrefix(got, "file:"+authLog+" 20") {
+		t.Errorf("evidence named %q, want the source file:%s and the time", got, authLog)
+	}
+	if ok := eval(`String(document.querySelectorAll("#timeline rect.bar").length > 0 && document.querySelectorAll("#timeline text.tick").length >= 3)`); ok != "true" {
+		t.Errorf("timeline: want bars and at least 3 hour labels:\n%s", eval(`document.getElementById("timeline").innerHTML`))
+	}
 	shot("04-alerts-brute-force")
 	do("open the evidence", chromedp.Click(chromedp.CSS("#alerts tbody tr .evidence a")), waitLoaded("/records/"), chromedp.WaitVisible(chromedp.CSS("#record")))
 	if rec := eval(`document.getElementById("record").textContent`); !strings.Contains(rec, "198.51.100.23") {
@@ -274,6 +282,15 @@ devices:
 	do("open the device", chromedp.Navigate(base+"/devices/sw-edge-1"), chromedp.WaitVisible(chromedp.CSS("#logs")))
 	if n := eval(`String(document.querySelectorAll("#boots tbody tr code").length)`); n == "0" {
 		t.Errorf("no boot on the device page")
+	}
+	// Open alerts split by severity: the counts add up to the total, and
+	// the brute force alert is listed with its evidence named.
+	if got, total := eval(`String([...document.querySelectorAll(".facts dd .sev")].reduce((n, e) => n + parseInt(e.textContent), 0))`),
+		eval(`document.getElementById("open-alerts").textContent`); got != total || total == "0" {
+		t.Errorf("open alerts by severity add up to %s, the total is %s", got, total)
+	}
+	if got := eval(`document.querySelector('#device-alerts tr[data-kind="brute_force"] .evidence a').textContent`); !strings.HasPrefix(got, "file:"+authLog) {
+		t.Errorf("device page: brute_force evidence named %q, want file:%s and the time", got, authLog)
 	}
 	// The chart: the combined offset and one line per server.
 	if n := eval(`String(document.querySelectorAll("#clock-chart polyline.series").length)`); n != "4" {

@@ -92,14 +92,12 @@ func ToJSON(r *store.Record) *JSONRecord {
 	return j
 }
 
-// Text is the readable one-line form: time, device, source, body. A body
-// that is not printable text is quoted, so one record stays one line.
+// Text is the readable one-line form: time, device, source, body. A body,
+// device or source that is not printable text is quoted, so one record
+// stays one line and no escape sequence reaches the terminal.
 func Text(r *store.Record) string {
-	body := string(r.GetBody())
-	if !printable(r.GetBody()) {
-		body = strconv.Quote(body)
-	}
-	return fmt.Sprintf("%s %s %s %s", time.Unix(0, r.GetTimeNs()).UTC().Format(TimeFormat), r.Device, r.GetSource(), body)
+	return fmt.Sprintf("%s %s %s %s", time.Unix(0, r.GetTimeNs()).UTC().Format(TimeFormat), clean(r.Device), clean(r.GetSource()),
+		clean(string(r.GetBody())))
 }
 
 func printable(b []byte) bool {
@@ -122,7 +120,9 @@ const (
 	FormatJSON
 )
 
-// Write writes the records of q to w, one a line, and returns how many.
+// Write writes the records of q to w and returns how many: as JSON one a
+// line, or as text in the form of Readable (detail lines of a record start
+// with four spaces).
 func Write(ctx context.Context, r store.Reader, q store.RecordQuery, f Format, w io.Writer) (int, error) {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	enc := json.NewEncoder(bw)
@@ -136,7 +136,7 @@ func Write(ctx context.Context, r store.Reader, q store.RecordQuery, f Format, w
 		if f == FormatJSON {
 			err = enc.Encode(ToJSON(&rec))
 		} else {
-			_, err = fmt.Fprintln(bw, Text(&rec))
+			_, err = fmt.Fprintln(bw, Readable(&rec))
 		}
 		if err != nil {
 			return n, err

@@ -22,7 +22,7 @@ const customLayout = "2006-01-02T15:04"
 
 // alertsData is the alerts page.
 type alertsData struct {
-	Alerts                        []store.Alert
+	Alerts                        []alertRow
 	Truncated                     bool
 	Device, Kind, Severity, Range string
 	Since, Until                  string // custom range, as typed
@@ -127,7 +127,10 @@ func (h *handler) alerts(w http.ResponseWriter, r *http.Request) {
 	if len(as) > maxAlerts {
 		as, d.Truncated = as[:maxAlerts], true
 	}
-	d.Alerts = as
+	if d.Alerts, err = h.alertRows(ctx, as); err != nil {
+		h.readFailed(w, r, err)
+		return
+	}
 	end := d.To
 	if end.IsZero() {
 		end = now

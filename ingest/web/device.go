@@ -35,12 +35,49 @@ type bootRow struct {
 
 // changeRow is a config, password or account change.
 type changeRow struct {
-	Time   time.Time
-	Kind   string
-	Detail string
-	Seq    uint64
-	Index  int
+	Time    time.Time
+	Kind    string
+	Detail  string
+	Diff    []diffLine // the config diff the agent recorded (watch diff_paths); none: only hashes
+	DiffCut bool       // the agent cut it at max_diff_bytes
+	Seq     uint64
+	Index   int
 }
+
+// diffLine is one line of a config diff, with its class for colour: add,
+// del, hunk, meta or "" (context, or a line quoted for holding control
+// characters).
+type diffLine struct {
+	Class, Text string
+}
+
+func diffLines(lines []string) []diffLine {
+	out := make([]diffLine, len(lines))
+	for i, l := range lines {
+		c := ""
+		switch {
+		case strings.HasPrefix(l, "+++ "), strings.HasPrefix(l, "--- "), strings.HasPrefix(l, `\ `):
+			c = "meta"
+		case strings.HasPrefix(l, "@@"):
+			c = "hunk"
+		case strings.HasPrefix(l, "+"):
+			c = "add"
+		case strings.HasPrefix(l, "-"):
+			c = "del"
+		}
+		out[i] = diffLine{c, l}
+	}
+	return out
+}
+
+// severityCount is how many of a device's open alerts have one severity.
+type severityCount struct {
+	Severity string
+	Alerts   int
+}
+
+// severities from the most to the least urgent.
+var severities = []string{store.SeverityCritical, store.SeverityWarning, store.SeverityInfo}
 
 // logRow is one log line.
 type logRow struct {
@@ -55,6 +92,8 @@ type deviceData struct {
 	Known   bool
 	Boots   []bootRow // newest first
 	Changes []changeRow
+	Open    []alertRow      // the device's open alerts, most severe first, then newest
+	BySev   []severityCount // their counts per severity, most severe first, nonzero only
 	Chart   template.HTML
 	Servers []string
 	Logs    []logRow // newest last
@@ -86,7 +125,7 @@ func (h *handler) device(w http.ResponseWriter, r *http.Request) {
 		h.readFailed(w, r, err)
 		return
 	}
-	for _, step := range []func(context.Context, *deviceData, string, time.Time) error{h.boots, h.changes, h.clock, h.logs} {
+	for _, step := range []func(context.Context, *deviceData, string, time.Time) error{h.deviceAlerts, h.boots, h.changes, h.clock, h.logs} {
 		if err := step(ctx, &d, name, now); err != nil {
 			h.readFailed(w, r, err)
 			return
@@ -130,9 +169,12 @@ func (h *handler) changes(ctx context.Context, d *deviceData, name string, now t
 			}
 			a := attrs(&rec)
 			var detail string
+			var diff []string
+			var cut bool
 			switch kind {
 			case offboxv1.Kind_KIND_CONFIG_CHANGE:
 				detail = fmt.Sprintf("%s: %s → %s", a["path"], short(a["old_sha256"]), short(a["new_sha256"]))
+				diff, cut = export.ConfigDiff(rec.GetBody())
 			case offboxv1.Kind_KIND_PASSWORD_CHANGE:
 				detail = "password of " + a["user"] + " changed"
 			default:
@@ -141,7 +183,8 @@ func (h *handler) changes(ctx context.Context, d *deviceData, name string, now t
 					detail += " (uid 0)"
 				}
 			}
-			rows = append(rows, changeRow{Time: time.Unix(0, rec.GetTimeNs()), Kind: export.KindName(kind), Detail: detail, Seq: rec.Seq, Index: rec.Index})
+			rows = append(rows, changeRow{Time: time.Unix(0, rec.GetTimeNs()), Kind: export.KindName(kind), Detail: detail,
+				Diff: diffLines(diff), DiffCut: cut, Seq: rec.Seq, Index: rec.Index})
 		}
 	}
 	slices.SortStableFunc(rows, func(a, b changeRow) int { return b.Time.Compare(a.Time) })
@@ -150,6 +193,51 @@ func (h *handler) changes(ctx context.Context, d *deviceData, name string, now t
 	}
 	d.Changes = rows
 	return nil
+}
+
+// deviceAlerts lists the device's open alerts (received within
+// openWindow), most severe first, and counts them per severity.
+func (h *handler) deviceAlerts(ctx context.Context, d *deviceData, name string, now time.Time) error {
+	as, err := h.cfg.Store.Alerts(ctx, store.AlertQuery{Device: name, Since: now.Add(-openWindow), Limit: maxOpenAlerts})
+	if err != nil {
+		return err
+	}
+	rank := func(s string) int {
+		if i := slices.Index(severities, s); i >= 0 {
+			return i
+		}
+		return len(severities) // a severity this version does not know, last
+	}
+	slices.SortStableFunc(as, func(a, b store.Alert) int {
+		return cmp.Or(cmp.Compare(rank(a.Severity), rank(b.Severity)), b.LastReceived.Compare(a.LastReceived))
+	})
+	counts := map[string]int{}
+	for _, a := range as {
+		counts[a.Severity]++
+	}
+	for _, s := range append(slices.Clone(severities), otherSeverities(counts)...) {
+		if counts[s] > 0 {
+			d.BySev = append(d.BySev, severityCount{s, counts[s]})
+		}
+	}
+	if len(as) > maxAlerts {
+		as = as[:maxAlerts]
+	}
+	d.Open, err = h.alertRows(ctx, as)
+	return err
+}
+
+// otherSeverities are the severities in counts that are not in severities,
+// sorted.
+func otherSeverities(counts map[string]int) []string {
+	var out []string
+	for s := range counts {
+		if !slices.Contains(severities, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func short(hash string) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,6 +49,10 @@ const (
 
 const clockBodyJSON = `{"ok":true,"offset_ns":1500000,"servers":[{"address":"10.0.0.1:123","state":"truechimer","samples":4,"offset_ns":1400000},{"address":"10.0.0.2:123","state":"truechimer","samples":4,"offset_ns":1600000},{"address":"10.0.0.9:123","state":"unreachable","samples":0}]}`
 
+// configBodyJSON is a config_change body as collectors/watch writes it for
+// a path in diff_paths, with a line that holds markup and a terminal escape.
+const configBodyJSON = `{"path":"/etc/ssh/sshd_config","change":"modified","old_sha256":"aa","new_sha256":"bb","diff":"--- a/etc/ssh/sshd_config\n+++ b/etc/ssh/sshd_config\n@@ -1,2 +1,2 @@\n Port 22\n-PermitRootLogin no\n+PermitRootLogin yes\n+Banner <script>x()</script>\u001b[2J\n","diff_truncated":false}`
+
 // fixture is a real SQLite store holding:
 //
 //	router-1 (site=ams role=router): boots of firmware 7.14 then 7.12 (a
@@ -80,7 +85,7 @@ func fixture(t testing.TB) *sqlite.Store {
 			rec(ago(30*time.Second), kLog, "file:/var/log/auth.log", "sshd[1]: Failed password for ROOT from 203.0.113.7"),
 			rec(ago(29*time.Second), kLog, "file:/var/log/auth.log", "<script>alert(1)</script>"),
 			rec(ago(28*time.Second), kLog, "file:/var/log/messages", "kernel: eth0 link up"),
-			rec(ago(27*time.Second), kConfig, "watch", "", "path", "/etc/ssh/sshd_config", "old_sha256", strings.Repeat("a", 64), "new_sha256", strings.Repeat("b", 64)),
+			rec(ago(27*time.Second), kConfig, "watch", configBodyJSON, "path", "/etc/ssh/sshd_config", "old_sha256", strings.Repeat("a", 64), "new_sha256", strings.Repeat("b", 64)),
 			rec(ago(26*time.Second), kPassword, "watch", "", "user", "alice"),
 		}},
 		{s2, ago(60 * time.Second), []batchtest.WireRecord{rec(ago(61*time.Second), kHeartbeat, "heartbeat", "", "agent_version", "1.2.2", "heartbeat_interval", "15s")}},
@@ -556,6 +561,149 @@ func TestStatus(t *testing.T) {
 	for _, tt := range tests {
 		if got := status(tt.age, tt.interval, tt.heard); got != tt.want {
 			t.Errorf("status(%s, every %s, heard %v) = %s, want %s", tt.age, tt.interval, tt.heard, got, tt.want)
+		}
+	}
+}
+
+// TestDeviceConfigDiff: a config change shows the diff the agent recorded,
+// line by line, escaped, with a terminal escape made visible rather than
+// passed to the page.
+func TestDeviceConfigDiff(t *testing.T) {
+	t.Parallel()
+	body := do(t, newHandler(fixture(t)), "GET", "/devices/router-1", aliceToken).Body.String()
+	for _, s := range []string{
+		`<pre class="diff"><span class="meta">--- a/etc/ssh/sshd_config</span>`,
+		`<span class="hunk">@@ -1,2 &#43;1,2 @@</span>`, `<span class=""> Port 22</span>`,
+		`<span class="del">-PermitRootLogin no</span>`, `<span class="add">&#43;PermitRootLogin yes</span>`,
+		`&#34;&#43;Banner &lt;script&gt;x()&lt;/script&gt;\x1b[2J&#34;`,
+	} {
+		if !strings.Contains(body, s) {
+			t.Errorf("device page lacks %q", s)
+		}
+	}
+	if strings.Contains(body, "<script>x()") || strings.Contains(body, "\x1b") {
+		t.Errorf("device page holds the diff's raw markup or escape")
+	}
+}
+
+// TestDeviceOpenAlertsBySeverity: the device page counts its open alerts
+// per severity and lists them most severe first; another device's alerts
+// and alerts no longer open are not among them.
+func TestDeviceOpenAlertsBySeverity(t *testing.T) {
+	t.Parallel()
+	st := fixture(t)
+	crit := store.Alert{GroupID: "g4", Kind: "firmware_downgrade", Severity: store.SeverityCritical, Device: "router-1", Key: "7.12",
+		Summary: "firmware 7.14 → 7.12", First: now.Add(-40 * time.Minute), Last: now.Add(-40 * time.Minute), Count: 1,
+		FirstReceived: now.Add(-40 * time.Minute), LastReceived: now.Add(-40 * time.Minute),
+		Evidence: []store.AlertRef{{Device: "router-1", Seq: 2, Index: 0}}}
+	old := store.Alert{GroupID: "g5", Kind: "config_change", Severity: store.SeverityWarning, Device: "router-1", Key: "x",
+		Summary: "old change", First: now.Add(-30 * time.Hour), Last: now.Add(-30 * time.Hour), Count: 1,
+		FirstReceived: now.Add(-30 * time.Hour), LastReceived: now.Add(-30 * time.Hour)}
+	if err := st.SaveAlerts(ctx, store.AlertSave{Now: now, Alerts: []store.AlertUpsert{{Alert: crit}, {Alert: old}}}); err != nil {
+		t.Fatal(err)
+	}
+	body := do(t, newHandler(st), "GET", "/devices/router-1", aliceToken).Body.String()
+	want := `<a id="open-alerts" href="/alerts?device=router-1">3</a>: <span class="sev critical" id="open-critical">1 critical</span>, ` +
+		`<span class="sev warning" id="open-warning">1 warning</span>, <span class="sev info" id="open-info">1 info</span>`
+	if !strings.Contains(body, want) {
+		t.Errorf("device page lacks the open alerts by severity %q", want)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`<tr data-severity="(\w+)" data-kind="(\w+)">`).FindAllStringSubmatch(body, -1) {
+		got = append(got, m[1]+" "+m[2])
+	}
+	if want := []string{"critical firmware_downgrade", "warning brute_force", "info auth_failure"}; !slices.Equal(got, want) {
+		t.Errorf("open alerts on the device page: %v, want %v", got, want)
+	}
+	// The critical alert's evidence is the boot record, named by source and time.
+	if s := `href="/records/router-1/2/0">boot 2026-11-22 18:20:00Z</a>`; !strings.Contains(body, s) {
+		t.Errorf("device page lacks the evidence %q", s)
+	}
+}
+
+// TestEvidenceNamed: evidence is named by the record's source and device
+// time, not device/seq/index, and still links to the record.
+func TestEvidenceNamed(t *testing.T) {
+	t.Parallel()
+	st := fixture(t)
+	// Two lines of a burst in one second: the byte offset tells them apart.
+	fw := batchtest.NewDevice("fw-9")
+	f := batchtest.NewFile("file:/var/log/\x1b[2Jfw.log", 1, 1)
+	f.Time = now.Add(-time.Minute).UnixNano()
+	c := batchtest.Commit("fw-9", fw.Next(f.Lines(2, 20)...), 0)
+	c.Received = now.Add(-time.Minute)
+	if err := st.CommitBatch(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	burst := store.Alert{GroupID: "g7", Kind: "brute_force", Severity: store.SeverityWarning, Device: "fw-9", Key: "x", Summary: "burst",
+		First: now.Add(-time.Minute), Last: now.Add(-time.Minute), Count: 2, FirstReceived: now.Add(-time.Minute), LastReceived: now.Add(-time.Minute),
+		Evidence: []store.AlertRef{{Device: "fw-9", Seq: 1, Index: 0}, {Device: "fw-9", Seq: 1, Index: 1}, {Device: "fw-9", Seq: 9, Index: 0}}}
+	if err := st.SaveAlerts(ctx, store.AlertSave{Now: now, Alerts: []store.AlertUpsert{{Alert: burst}}}); err != nil {
+		t.Fatal(err)
+	}
+	body := do(t, newHandler(st), "GET", "/alerts?device=fw-9", aliceToken).Body.String()
+	for _, s := range []string{
+		`href="/records/fw-9/1/0">&#34;file:/var/log/\x1b[2Jfw.log&#34; 2026-11-22 18:59:00Z (byte 0)</a>`,
+		`href="/records/fw-9/1/1">&#34;file:/var/log/\x1b[2Jfw.log&#34; 2026-11-22 18:59:00Z (byte 21)</a>`,
+		`href="/records/fw-9/9/0">record not stored</a>`,
+	} {
+		if !strings.Contains(body, s) {
+			t.Errorf("/alerts?device=fw-9 lacks the evidence %q", s)
+		}
+	}
+	h := newHandler(st)
+	for _, target := range []string{"/alerts", "/devices/router-1"} {
+		body := do(t, h, "GET", target, aliceToken).Body.String()
+		if s := `href="/records/router-1/3/3">file:/var/log/auth.log 2026-11-22 18:59:30Z</a>`; !strings.Contains(body, s) {
+			t.Errorf("%s lacks the evidence %q", target, s)
+		}
+		if strings.Contains(body, ">router-1/3/3<") {
+			t.Errorf("%s still names evidence as router-1/3/3", target)
+		}
+	}
+}
+
+// TestTimelineBuckets: the 24 h timeline has a bar per hour of the day:
+// alerts received at different hours land in different bars, alerts in
+// the same hour in one, and an alert that recurred from early to late is
+// drawn at both ends, not only at the right edge.
+func TestTimelineBuckets(t *testing.T) {
+	t.Parallel()
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	at := func(h, m int) time.Time { return day.Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute) }
+	alert := func(sev string, first, last time.Time) store.Alert {
+		return store.Alert{Severity: sev, FirstReceived: first, LastReceived: last}
+	}
+	as := []store.Alert{ // newest first, as the store lists them
+		alert(store.SeverityWarning, at(2, 5), at(18, 45)),
+		alert(store.SeverityCritical, at(15, 5), at(15, 5)),
+		alert(store.SeverityInfo, at(9, 40), at(9, 50)),
+		alert(store.SeverityInfo, at(9, 10), at(9, 10)),
+		alert(store.SeverityInfo, at(3, 10), at(3, 10)),
+	}
+	svg := string(timeline(as, now.Add(-24*time.Hour), now)) // now is 19:00
+	got := map[string]string{}
+	for _, m := range regexp.MustCompile(`data-count="(\d+)" data-start="([^"]+)" data-critical="(\d+)"`).FindAllStringSubmatch(svg, -1) {
+		got[m[2]] = m[1] + "/" + m[3]
+	}
+	want := map[string]string{
+		"2026-11-22T02:00:00Z": "1/0", "2026-11-22T03:00:00Z": "1/0", "2026-11-22T09:00:00Z": "2/0",
+		"2026-11-22T15:00:00Z": "1/1", "2026-11-22T18:00:00Z": "1/0",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("timeline bars (count/critical by hour): %v, want %v", got, want)
+	}
+	for _, tick := range []string{">11-21 19:00<", ">11-22 00:00<", ">03:00<", ">12:00<", ">15:00<", ">19:00<"} {
+		if !strings.Contains(svg, tick) {
+			t.Errorf("timeline lacks the axis label %q:\n%s", tick, svg)
+		}
+	}
+	for _, tt := range []struct {
+		span time.Duration
+		want time.Duration
+	}{{time.Hour, 2 * time.Minute}, {24 * time.Hour, time.Hour}, {168 * time.Hour, 6 * time.Hour}, {400 * 24 * time.Hour, 384 * time.Hour}} {
+		if got := bucketSize(tt.span); got != tt.want {
+			t.Errorf("bucketSize(%v) = %v, want %v", tt.span, got, tt.want)
 		}
 	}
 }
