@@ -31,6 +31,7 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/verify"
 	"github.com/offbox/offbox/ingest/web"
+	"github.com/offbox/offbox/internal/cmdhelp"
 	"github.com/offbox/offbox/internal/version"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -88,6 +89,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds["revoke"] = revokeCmd
 	cmds["token"] = tokenCmd
 	cmds["operator-token"] = operatorTokenCmd
+	if args[0] == "help" && len(args) > 1 { // help CMD [SUB] is CMD [SUB] -h
+		return run(append(args[1:len(args):len(args)], "-h"), stdout, stderr)
+	}
+	// Help asked for goes to stdout, usage errors to stderr.
+	stderr = cmdhelp.Stderr{Writer: stderr, Help: stdout}
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
@@ -104,15 +110,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 func flags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("offbox-ingest "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { c, h := helpOf(fs); cmdhelp.Brief(fs.Output(), c, h) }
 	return fs
 }
 
 func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+	c, helpCmd := helpOf(fs)
+	if code, ok := cmdhelp.Parse(fs, args, c, helpCmd); !ok {
+		return code, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +44,8 @@ func subcommand(name, usage string, args []string, stdout, stderr io.Writer, sub
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		names := slices.Sorted(maps.Keys(subs))
+		fmt.Fprint(stdout, subcommandHelp(name, usage, names))
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "offbox-ingest %s: unknown subcommand %q\n%s", name, args[0], usage)

@@ -537,7 +537,7 @@ func off(f *runFlags, name, usage string, field func(*config) **bool) {
 
 func newFlags(name string) *runFlags {
 	f := &runFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), set: map[string]func(*config){}}
-	f.fs.StringVar(&f.configPath, "config", "", "configuration file (YAML); flags override it")
+	f.fs.StringVar(&f.configPath, "config", "", "configuration `file` (YAML); flags override it")
 	return f
 }
 
