@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -151,10 +152,18 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, ok := parseFlags(f.fs, "run", args, stderr); !ok {
 		return code
 	}
+	if f.once && !f.dryRun {
+		fmt.Fprintln(stderr, "offbox run: -once needs -dry-run")
+		f.fs.Usage()
+		return 2
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	c, err := f.effective()
 	if err == nil && !f.dryRun {
 		err = c.requireConnection()
+	}
+	if err == nil && f.once && len(c.Paths) == 0 {
+		err = errors.New("-once reads files to their end: give -tail FILE (or tail: in the config)")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "offbox: %v\n", err)
@@ -162,13 +171,17 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cs, err := buildCollectors(c, log)
+	build := buildCollectors
+	if f.once {
+		build = buildFileTailer // the other sources never end
+	}
+	cs, err := build(c, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "offbox: %v\n", err)
 		return 1
 	}
 	if f.dryRun {
-		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs.all, Out: stdout, Logger: log})
+		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs.all, Out: stdout, Logger: log, Once: f.once})
 	} else {
 		err = runConnected(ctx, c, cs, log)
 	}
