@@ -66,7 +66,7 @@ records, events, alerts and verify need an existing database they can write
 to: each records who ran it (the OS user) and with which flags before it
 reads, and does not run if that cannot be recorded.
 
-Run offbox-ingest COMMAND -h for the flags of a command.
+Run offbox-ingest help COMMAND (or offbox-ingest COMMAND -h) for the flags of a command.
 `
 
 // exit codes
