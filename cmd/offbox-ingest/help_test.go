@@ -129,4 +129,24 @@ func TestUsageErrorGoesToStderr(t *testing.T) {
 	}
 }
 
+// TestDevCertsNamesWhatIsMissing: the usage error names the flag not given,
+// not the one that was.
+func TestDevCertsNamesWhatIsMissing(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"dev-certs", "-out", t.TempDir()}, "at least one -device is required", "-out and"},
+		{[]string{"dev-certs", "-device", "a"}, "-out is required", "-device"},
+		{[]string{"dev-certs"}, "-out and at least one -device are required", ""},
+	} {
+		_, errOut, code := runFunc(tc.args...)
+		first := firstLine(errOut)
+		if code != 2 || !strings.Contains(first, tc.want) || (tc.not != "" && strings.Contains(first, tc.not)) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 saying %q", tc.args, code, errOut, tc.want)
+		}
+	}
+}
+
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }

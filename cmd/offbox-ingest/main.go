@@ -352,8 +352,19 @@ func devCerts(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *out == "" || len(devices) == 0 {
-		fmt.Fprintln(stderr, "offbox-ingest dev-certs: -out and at least one -device are required")
+	var missing []string // only what was not given
+	if *out == "" {
+		missing = append(missing, "-out")
+	}
+	if len(devices) == 0 {
+		missing = append(missing, "at least one -device")
+	}
+	if len(missing) > 0 {
+		verb := " is"
+		if len(missing) > 1 {
+			verb = " are"
+		}
+		fmt.Fprintf(stderr, "offbox-ingest dev-certs: %s%s required\n", strings.Join(missing, " and "), verb)
 		fs.Usage()
 		return exitUsage
 	}
