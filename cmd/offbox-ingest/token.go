@@ -169,7 +169,8 @@ func enrollHint(cfg *config.Config) string {
 		"  install -m 0640 -g offbox /dev/stdin /etc/offbox/enroll-token   # paste the token, then Ctrl-D\n"+
 		"  systemctl start offbox-enroll                                  # key made there; certificate in /var/lib/offbox\n"+
 		"or by hand, as the agent's user:\n"+
-		"  offbox enroll -server %s -ca /etc/offbox/ca.pem -token-file /etc/offbox/enroll-token -dir /var/lib/offbox\n",
+		"  offbox enroll -server %s -ca /etc/offbox/ca.pem -token-file /etc/offbox/enroll-token -dir /var/lib/offbox\n"+
+		"(on OpenWrt, where /var is RAM: -dir /etc/offbox, then /etc/init.d/offbox start)\n",
 		ca, server, server)
 }
 

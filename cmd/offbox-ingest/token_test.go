@@ -237,7 +237,7 @@ func TestEnrollHint(t *testing.T) {
 				t.Errorf("%s: hint\n%s\nlacks %q", tc.name, got, want)
 			}
 		}
-		if strings.Contains(got, "-dir /etc/offbox") || strings.Contains(got, "-token TOKEN") {
+		if strings.Contains(got, "-token TOKEN") || strings.Contains(got, "-token-file /etc/offbox/enroll-token -dir /etc/offbox") {
 			t.Errorf("%s: hint\n%s\nnames the old paths", tc.name, got)
 		}
 	}
