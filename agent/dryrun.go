@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -21,11 +22,19 @@ type DryRunConfig struct {
 	Out        io.Writer              // one JSON object per record and line
 	Logger     *slog.Logger           // nil: slog.Default()
 	Now        func() time.Time       // nil: time.Now
+	Once       bool                   // read each collector that is a OnceReader to its end, then return; the others are not run
+}
+
+// OnceReader is a source that can be read to its end (the file tailer):
+// ReadOnce emits what there is now and returns.
+type OnceReader interface {
+	ReadOnce(ctx context.Context, out collectors.Emitter) error
 }
 
 // DryRun runs the collectors without connecting anywhere or needing any
 // certificate, and writes every record they emit to Out as one JSON object
-// per line (see JSONRecord), until ctx ends.
+// per line (see JSONRecord), until ctx ends; with Once, until the sources
+// that end have been read to their end.
 func DryRun(ctx context.Context, cfg DryRunConfig) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -36,12 +45,37 @@ func DryRun(ctx context.Context, cfg DryRunConfig) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	p := &Printer{w: cfg.Out, onFail: cancel} // a closed stdout ends the dry run
+	if cfg.Once {
+		return dryRunOnce(ctx, cfg.Collectors, p)
+	}
 	sv := supervisor{log: cfg.Logger, rand: mrand.Int64N, now: cfg.Now}
 	var wg sync.WaitGroup
 	for _, c := range cfg.Collectors {
 		wg.Go(func() { sv.supervise(ctx, c, p) })
 	}
 	wg.Wait()
+	return p.err()
+}
+
+// dryRunOnce reads each OnceReader among cs to its end, in order.
+func dryRunOnce(ctx context.Context, cs []collectors.Collector, p *Printer) error {
+	n := 0
+	for _, c := range cs {
+		r, ok := c.(OnceReader)
+		if !ok {
+			continue
+		}
+		n++
+		if err := r.ReadOnce(ctx, p); err != nil {
+			return err
+		}
+		if err := p.err(); err != nil {
+			return err
+		}
+	}
+	if n == 0 {
+		return errors.New("nothing to read to its end: a dry run once reads files (tail)")
+	}
 	return p.err()
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/verify"
 	"github.com/offbox/offbox/ingest/web"
+	"github.com/offbox/offbox/internal/cmdhelp"
 	"github.com/offbox/offbox/internal/version"
 	"github.com/offbox/offbox/transport/tlsconf"
 	"google.golang.org/grpc"
@@ -68,7 +69,7 @@ records, events, alerts and verify need an existing database they can write
 to: each records who ran it (the OS user) and with which flags before it
 reads, and does not run if that cannot be recorded.
 
-Run offbox-ingest COMMAND -h for the flags of a command.
+Run offbox-ingest help COMMAND (or offbox-ingest COMMAND -h) for the flags of a command.
 `
 
 // exit codes
@@ -91,6 +92,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds["revoke"] = revokeCmd
 	cmds["token"] = tokenCmd
 	cmds["operator-token"] = operatorTokenCmd
+	if args[0] == "help" && len(args) > 1 { // help CMD [SUB] is CMD [SUB] -h
+		return run(append(args[1:len(args):len(args)], "-h"), stdout, stderr)
+	}
+	// Help asked for goes to stdout, usage errors to stderr.
+	stderr = cmdhelp.Stderr{Writer: stderr, Help: stdout}
 	cmd, ok := cmds[args[0]]
 	if !ok {
 		if a := args[0]; a == "-h" || a == "-help" || a == "--help" || a == "help" {
@@ -107,15 +113,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 func flags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("offbox-ingest "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { c, h := helpOf(fs); cmdhelp.Brief(fs.Output(), c, h) }
 	return fs
 }
 
 func parse(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, false
-		}
-		return exitUsage, false
+	c, helpCmd := helpOf(fs)
+	if code, ok := cmdhelp.Parse(fs, args, c, helpCmd); !ok {
+		return code, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
@@ -393,8 +398,19 @@ func devCerts(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if *out == "" || len(devices)+len(operators) == 0 {
-		fmt.Fprintln(stderr, "offbox-ingest dev-certs: -out and at least one -device or -operator are required")
+	var missing []string // only what was not given
+	if *out == "" {
+		missing = append(missing, "-out")
+	}
+	if len(devices)+len(operators) == 0 {
+		missing = append(missing, "at least one -device or -operator")
+	}
+	if len(missing) > 0 {
+		verb := " is"
+		if len(missing) > 1 {
+			verb = " are"
+		}
+		fmt.Fprintf(stderr, "offbox-ingest dev-certs: %s%s required\n", strings.Join(missing, " and "), verb)
 		fs.Usage()
 		return exitUsage
 	}

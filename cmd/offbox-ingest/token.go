@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +42,8 @@ func subcommand(name, usage string, args []string, stdout, stderr io.Writer, sub
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage)
+		names := slices.Sorted(maps.Keys(subs))
+		fmt.Fprint(stdout, subcommandHelp(name, usage, names))
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "offbox-ingest %s: unknown subcommand %q\n%s", name, args[0], usage)
@@ -131,16 +134,42 @@ func tokenCreate(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "token create", err)
 	}
 	fmt.Fprintln(stdout, tok)
-	port := "7443"
+	fmt.Fprintf(stderr, "offbox-ingest: one-time token for device %s, valid until %s.\n%s",
+		*device, t.Expires.Format(time.RFC3339), enrollHint(cfg))
+	return exitOK
+}
+
+// enrollHint is what to run on the device, with the paths the packaged
+// unit (systemd/offbox-enroll.service), its postinstall message and the
+// configuration use: the token in a file (a command line is visible to every user of the device), the
+// key and certificate in /var/lib/offbox. The token itself is left out:
+// this goes to stderr, which may be logged. The collector's address is
+// the configuration's listen address when devices can reach it by that
+// (not a wildcard); cfg nil: no configuration was read.
+func enrollHint(cfg *config.Config) string {
+	listen, ca := config.DefaultListen, "the collector's tls.ca"
 	if cfg != nil {
-		if _, p, err := net.SplitHostPort(cfg.Listen); err == nil {
-			port = p
+		listen = cfg.Listen
+		if cfg.TLS.CA != "" {
+			ca = cfg.TLS.CA
 		}
 	}
-	fmt.Fprintf(stderr, "offbox-ingest: one-time token for device %s, valid until %s. On the device, run:\n"+
-		"  offbox enroll -server COLLECTOR:%s -ca /etc/offbox/ca.pem -token TOKEN -dir /etc/offbox\n",
-		*device, t.Expires.Format(time.RFC3339), port)
-	return exitOK
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		host, port = "", "7443"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) || cfg == nil {
+		host = "COLLECTOR" // listening on every address, or not known: the name devices reach it by
+	}
+	server := net.JoinHostPort(host, port)
+	return fmt.Sprintf("On the device (packaged agent), with %s copied to /etc/offbox/ca.pem:\n"+
+		"  echo OFFBOX_SERVER=%s > /etc/offbox/enroll.env\n"+
+		"  install -m 0640 -g offbox /dev/stdin /etc/offbox/enroll-token   # paste the token, then Ctrl-D\n"+
+		"  systemctl start offbox-enroll                                  # key made there; certificate in /var/lib/offbox\n"+
+		"or by hand, as the agent's user:\n"+
+		"  offbox enroll -server %s -ca /etc/offbox/ca.pem -token-file /etc/offbox/enroll-token -dir /var/lib/offbox\n"+
+		"(on OpenWrt, where /var is RAM: -dir /etc/offbox, then /etc/init.d/offbox start)\n",
+		ca, server, server)
 }
 
 // lastRevocation is the latest revocation of device among revs.

@@ -208,3 +208,56 @@ func TestTokenCreateAfterRevoke(t *testing.T) {
 		t.Errorf("token made with -after-revoke enrolls %q, want sw-1", device)
 	}
 }
+
+// TestEnrollHint: the command token create prints is the one the packaged
+// unit runs (-token-file, -dir /var/lib/offbox), with this collector's
+// address when the configuration says it.
+func TestEnrollHint(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		cfg    *config.Config
+		server string
+		ca     string
+	}{
+		{"no configuration", nil, "COLLECTOR:7443", "the collector's tls.ca"},
+		{"wildcard listen", &config.Config{Listen: "0.0.0.0:7543", TLS: config.TLS{CA: "/etc/offbox-ingest/ca.pem"}}, "COLLECTOR:7543", "/etc/offbox-ingest/ca.pem"},
+		{"IPv6 wildcard", &config.Config{Listen: "[::]:7443"}, "COLLECTOR:7443", "the collector's tls.ca"},
+		{"empty host", &config.Config{Listen: ":9000"}, "COLLECTOR:9000", "the collector's tls.ca"},
+		{"named host", &config.Config{Listen: "ingest.example.net:7443"}, "ingest.example.net:7443", "the collector's tls.ca"},
+		{"IPv6 address", &config.Config{Listen: "[2001:db8::7]:7443"}, "[2001:db8::7]:7443", "the collector's tls.ca"},
+	} {
+		got := enrollHint(tc.cfg)
+		for _, want := range []string{
+			"offbox enroll -server " + tc.server + " -ca /etc/offbox/ca.pem -token-file /etc/offbox/enroll-token -dir /var/lib/offbox\n",
+			"echo OFFBOX_SERVER=" + tc.server + " > /etc/offbox/enroll.env\n",
+			tc.ca + " copied to /etc/offbox/ca.pem",
+		} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s: hint\n%s\nlacks %q", tc.name, got, want)
+			}
+		}
+		if strings.Contains(got, "-token TOKEN") || strings.Contains(got, "-token-file /etc/offbox/enroll-token -dir /etc/offbox") {
+			t.Errorf("%s: hint\n%s\nnames the old paths", tc.name, got)
+		}
+	}
+}
+
+// TestTokenCreateHintFromConfig: through the command, the configuration's
+// listen address and CA reach the hint, and the token stays off stderr.
+func TestTokenCreateHintFromConfig(t *testing.T) {
+	t.Parallel()
+	db := newDB(t)
+	conf := filepath.Join(t.TempDir(), "offbox-ingest.yaml")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "db: %s\nlisten: 10.1.2.3:7543\ntls:\n  ca: /srv/pki/ca.pem\nenroll:\n  ca_key: /x/ca-key.pem\n", db), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runInProcess("token", "create", "-config", conf, "-device", "gw-2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := "offbox enroll -server 10.1.2.3:7543 -ca /etc/offbox/ca.pem -token-file /etc/offbox/enroll-token -dir /var/lib/offbox"
+	if !strings.Contains(errs, want) || !strings.Contains(errs, "/srv/pki/ca.pem copied") || strings.Contains(errs, strings.TrimSpace(out)) {
+		t.Errorf("stderr %q: want %q, the configured CA, and not the token", errs, want)
+	}
+}

@@ -513,6 +513,7 @@ type runFlags struct {
 	fs         *flag.FlagSet
 	configPath string
 	dryRun     bool
+	once       bool
 	c          config                   // flag values; only those set are applied
 	set        map[string]func(*config) // by flag name: apply the flag's value
 }
@@ -559,13 +560,14 @@ func off(f *runFlags, name, usage string, field func(*config) **bool) {
 
 func newFlags(name string) *runFlags {
 	f := &runFlags{fs: flag.NewFlagSet(name, flag.ContinueOnError), set: map[string]func(*config){}}
-	f.fs.StringVar(&f.configPath, "config", "", "configuration file (YAML); flags override it")
+	f.fs.StringVar(&f.configPath, "config", "", "configuration `file` (YAML); flags override it")
 	return f
 }
 
 func newRunFlags() *runFlags {
 	f := newFlags("run")
-	f.fs.BoolVar(&f.dryRun, "dry-run", false, "connect to nothing, print every record as a line of JSON on stdout")
+	f.fs.BoolVar(&f.dryRun, "dry-run", false, "connect to nothing, print every record as a line of JSON on stdout (until SIGINT or SIGTERM, or see -once)")
+	f.fs.BoolVar(&f.once, "once", false, "with -dry-run: read the -tail files to their end, print their lines and exit 0 (the other sources are not run)")
 	key(f, "server", "collector service `host:port`", func(c *config) *string { return &c.Server })
 	key(f, "server-name", "TLS `name` the collector's certificate must carry (default: the server's host)",
 		func(c *config) *string { return &c.ServerName })

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +18,6 @@ import (
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
-
-const enrollUsage = `usage: offbox enroll -server HOST:PORT -ca F -token T -dir D [-key-type ed25519|ecdsa] [-server-name N] [-if-needed]
-`
 
 // enrollMargin: with -if-needed, a certificate that expires sooner than
 // this is enrolled again.
@@ -43,7 +41,6 @@ func enrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	keyType := fs.String("key-type", "ed25519", "key `type`: ed25519 or ecdsa (P-256)")
 	serverName := fs.String("server-name", "", "`name` the collector's certificate must carry (default: the host of -server)")
 	ifNeeded := fs.Bool("if-needed", false, "do nothing if DIR holds a valid certificate and key (more than 24h left)")
-	fs.Usage = func() { fmt.Fprint(stderr, enrollUsage); fs.PrintDefaults() }
 	if code, ok := parseFlags(fs, "enroll", args, stderr); !ok {
 		return code
 	}
@@ -52,8 +49,8 @@ func enrollCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fs.Usage()
 		return 2
 	}
-	if *server == "" || *caFile == "" || *dir == "" {
-		return usageErr("-server, -ca and -dir are required")
+	if missing := missingFlags(map[string]string{"-server": *server, "-ca": *caFile, "-dir": *dir}); missing != "" {
+		return usageErr("%s", missing)
 	}
 	host, _, err := net.SplitHostPort(*server)
 	if err != nil {
@@ -146,4 +143,24 @@ func loadPool(caFile string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("-ca %s: no PEM certificate found", caFile)
 	}
 	return pool, nil
+}
+
+// missingFlags names the required flags that were not given ("-ca is
+// required", "-ca and -dir are required"), in sorted order; "" when none is
+// missing. A usage error speaks only of what is wrong.
+func missingFlags(required map[string]string) string {
+	var names []string
+	for name, v := range required {
+		if v == "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return names[0] + " is required"
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] + " are required"
 }

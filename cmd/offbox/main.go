@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/agent"
+	"github.com/offbox/offbox/internal/cmdhelp"
 	"github.com/offbox/offbox/internal/version"
 	"github.com/offbox/offbox/transport/client"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -35,12 +36,22 @@ func main() {
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage:
-  offbox version
-  offbox check-config [-syntax-only] -config FILE
-  offbox run [-config FILE] [flags]   (offbox run -h lists the flags)
-  offbox inspect [-config FILE] [-host-root DIR] [-ntp-server HOST[:PORT] ...] [-ntp-name NAME]
-  offbox enroll -server HOST:PORT -ca F -token T -dir D [-key-type ed25519|ecdsa] [-server-name N] [-if-needed]
+const usage = `usage: offbox COMMAND [flags]
+
+commands:
+  version
+        print the version
+  check-config [-syntax-only] -config FILE
+        validate a configuration file, TLS material included, and print what would run
+        (-syntax-only: the values alone, for a configuration meant for another machine)
+  run [-config FILE] [flags]
+        run the agent: read the sources, seal, stream to the collector (-dry-run: print records instead)
+  inspect [-config FILE] [-host-root DIR] [-ntp-server HOST[:PORT] ...] [-ntp-name NAME]
+        print what the boot, clock and watch sources see on this device now
+  enroll -server HOST:PORT -ca F -token-file F -dir D [-key-type ed25519|ecdsa] [-server-name N] [-if-needed]
+        get this device its certificate with a one-time token
+
+Run offbox help COMMAND (or offbox COMMAND -h) for the flags of a command.
 `
 
 // run is main with its dependencies passed in; it returns the exit code.
@@ -49,8 +60,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	if args[0] == "help" && len(args) > 1 { // help CMD is CMD -h
+		return run(ctx, []string{args[1], "-h"}, stdout, stderr)
+	}
+	// Help asked for goes to stdout, usage errors to stderr.
+	stderr = cmdhelp.Stderr{Writer: stderr, Help: stdout}
 	switch args[0] {
 	case "version":
+		if code, ok := parseFlags(flag.NewFlagSet("version", flag.ContinueOnError), "version", args[1:], stderr); !ok {
+			return code
+		}
 		fmt.Fprintf(stdout, "offbox %s %s %s/%s\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	case "check-config":
@@ -75,11 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // -help, 2 for a usage error (already printed).
 func parseFlags(fs *flag.FlagSet, cmd string, args []string, stderr io.Writer) (code int, ok bool) {
 	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
+	c, helpCmd := helpOf(fs)
+	fs.Usage = func() { cmdhelp.Brief(fs.Output(), c, helpCmd) }
+	if code, ok := cmdhelp.Parse(fs, args, c, helpCmd); !ok {
+		return code, false
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "offbox %s: unexpected arguments %q\n", cmd, fs.Args())
@@ -96,14 +114,14 @@ func parseFlags(fs *flag.FlagSet, cmd string, args []string, stderr io.Writer) (
 // how many files match).
 func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration `file` to check")
 	syntaxOnly := fs.Bool("syntax-only", false, "check the values only: open no file the configuration names, resolve and connect to nothing")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, "check-config", args, stderr); !ok {
+		return code
 	}
-	if *path == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: offbox check-config [-syntax-only] -config FILE")
+	if *path == "" {
+		fmt.Fprintln(stderr, "offbox check-config: -config is required")
+		fs.Usage()
 		return 2
 	}
 	c, err := loadConfigChecked(*path, !*syntaxOnly)
@@ -145,10 +163,18 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, ok := parseFlags(f.fs, "run", args, stderr); !ok {
 		return code
 	}
+	if f.once && !f.dryRun {
+		fmt.Fprintln(stderr, "offbox run: -once needs -dry-run")
+		f.fs.Usage()
+		return 2
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	c, err := f.effective()
 	if err == nil && !f.dryRun {
 		err = c.requireConnection()
+	}
+	if err == nil && f.once && len(c.Paths) == 0 {
+		err = errors.New("-once reads files to their end: give -tail FILE (or tail: in the config)")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "offbox: %v\n", err)
@@ -156,13 +182,17 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cs, err := buildCollectors(c, log)
+	build := buildCollectors
+	if f.once {
+		build = buildFileTailer // the other sources never end
+	}
+	cs, err := build(c, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "offbox: %v\n", err)
 		return 1
 	}
 	if f.dryRun {
-		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs.all, Out: stdout, Logger: log})
+		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs.all, Out: stdout, Logger: log, Once: f.once})
 	} else {
 		err = runConnected(ctx, c, cs, log)
 	}

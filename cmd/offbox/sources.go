@@ -77,6 +77,15 @@ func buildCollectors(c *config, log *slog.Logger) (*sources, error) {
 	return s, nil
 }
 
+// buildFileTailer makes the file tailer alone (run -dry-run -once).
+func buildFileTailer(c *config, log *slog.Logger) (*sources, error) {
+	t, err := filetail.New(c.filetailConfig(log))
+	if err != nil {
+		return nil, err
+	}
+	return &sources{all: []collectors.Collector{t}}, nil
+}
+
 // heartbeatAttrs is agent.Config.HeartbeatAttrs: the clock collector's
 // latest summary, when there is one.
 func (s *sources) heartbeatAttrs() []collectors.Attr {

@@ -54,6 +54,7 @@ type Stream interface {
 // Client opens sessions to one collector service.
 type Client struct {
 	target string
+	creds  credentials.TransportCredentials
 	opts   []grpc.DialOption
 }
 
@@ -74,8 +75,9 @@ func New(cfg Config) (*Client, error) {
 	if every == 0 {
 		every = DefaultKeepalive
 	}
+	creds := credentials.NewTLS(cfg.TLS.ClientConfig(name))
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(credentials.NewTLS(cfg.TLS.ClientConfig(name))),
+		grpc.WithTransportCredentials(creds),
 		// Pings only while a stream is open: the agent always has one
 		// when connected, and a collector that enforces a minimum ping
 		// interval without streams would otherwise send GOAWAY.
@@ -90,13 +92,17 @@ func New(cfg Config) (*Client, error) {
 		// Nothing from DNS changes how the agent talks to its collector.
 		grpc.WithDisableServiceConfig(),
 	}
-	return &Client{target: cfg.Server, opts: append(opts, cfg.DialOptions...)}, nil
+	return &Client{target: cfg.Server, creds: creds, opts: append(opts, cfg.DialOptions...)}, nil
 }
 
 // Open dials the collector service and opens a stream. It returns when the
 // stream is open or the connection attempt failed (TLS errors included).
+// A failed TLS handshake is a *HandshakeError, from Open or from the
+// stream's first Send or Recv.
 func (c *Client) Open(ctx context.Context) (Stream, error) {
-	conn, err := grpc.NewClient(c.target, c.opts...)
+	rec := &handshakeRecorder{}
+	opts := append(c.opts[:len(c.opts):len(c.opts)], grpc.WithTransportCredentials(recordingCreds{c.creds, rec}))
+	conn, err := grpc.NewClient(c.target, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -105,15 +111,26 @@ func (c *Client) Open(ctx context.Context) (Stream, error) {
 	if err != nil {
 		cancel()
 		conn.Close()
-		return nil, err
+		return nil, handshakeErr(c.target, rec, err)
 	}
-	return &stream{BidiStreamingClient: st, conn: conn, cancel: cancel}, nil
+	return &stream{BidiStreamingClient: st, conn: conn, cancel: cancel, target: c.target, rec: rec}, nil
 }
 
 type stream struct {
 	grpc.BidiStreamingClient[offboxv1.AgentMessage, offboxv1.CollectorMessage]
 	conn   *grpc.ClientConn
 	cancel context.CancelFunc
+	target string
+	rec    *handshakeRecorder
+}
+
+func (s *stream) Send(m *offboxv1.AgentMessage) error {
+	return handshakeErr(s.target, s.rec, s.BidiStreamingClient.Send(m))
+}
+
+func (s *stream) Recv() (*offboxv1.CollectorMessage, error) {
+	m, err := s.BidiStreamingClient.Recv()
+	return m, handshakeErr(s.target, s.rec, err)
 }
 
 func (s *stream) Close() {

@@ -58,8 +58,8 @@ func Open(path string, opt Options) (*Store, error) {
 	// each one WAL frame and one write: BenchmarkCommitBatch stores 16-30 %
 	// more per second than with 16 KiB pages. It only applies when the file
 	// is created; an older database keeps its page size.
-	write, err := sql.Open("sqlite", dsn(path, opt, "_journal_mode=WAL", "_synchronous="+opt.Sync,
-		"_txlock=immediate", "_pragma=page_size(65536)", "_pragma=temp_store(memory)", "_pragma=journal_size_limit(67108864)"))
+	write, err := sql.Open("sqlite", dsn(path, opt, append([]string{"_journal_mode=WAL", "_synchronous=" + opt.Sync,
+		"_txlock=immediate", "_pragma=page_size(65536)", "_pragma=temp_store(memory)"}, walPragmas...)...))
 	if err != nil {
 		return nil, err
 	}
