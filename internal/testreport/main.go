@@ -90,6 +90,16 @@ func (r *report) add(e event) {
 					fmt.Fprint(r.out, l)
 				}
 			}
+			// Tests that never ended: a timeout or a crash ended the
+			// package under them, and their output says where it hung.
+			for _, k := range r.running(pkg) {
+				fmt.Fprintf(r.out, "--- unfinished: %s\n", k.test)
+				for _, l := range r.outputs[k] {
+					if !noise.MatchString(l) {
+						fmt.Fprint(r.out, l)
+					}
+				}
+			}
 			fmt.Fprintf(r.out, "FAIL\t%s\t%.3fs\n", pkg, e.Elapsed)
 			delete(r.pending, pkg)
 			r.failPkgs = append(r.failPkgs, pkg)
@@ -104,6 +114,19 @@ func (r *report) add(e event) {
 		}
 		delete(r.outputs, k)
 	}
+}
+
+// running lists the tests of pkg that started and have not ended, in name
+// order.
+func (r *report) running(pkg string) []key {
+	var ks []key
+	for k := range r.outputs {
+		if k.pkg == pkg && k.test != "" {
+			ks = append(ks, k)
+		}
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i].test < ks[j].test })
+	return ks
 }
 
 // dropPackage forgets the buffered output of a package that ended.

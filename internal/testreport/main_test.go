@@ -46,6 +46,13 @@ func TestReport(t *testing.T) {
 {"Action":"fail","Package":"m/b","Elapsed":0.2}
 {"Action":"start","Package":"m/c"}
 {"Action":"run","Package":"m/c","Test":"TestHang"}
+{"Action":"start","Package":"m/d"}
+{"Action":"run","Package":"m/d","Test":"TestSlow"}
+{"Action":"output","Package":"m/d","Test":"TestSlow","Output":"=== RUN   TestSlow\n"}
+{"Action":"output","Package":"m/d","Test":"TestSlow","Output":"    slow_test.go:3: waiting for the collector\n"}
+{"Action":"output","Package":"m/d","Test":"TestSlow","Output":"panic: test timed out after 20m0s\n"}
+{"Action":"output","Package":"m/d","Output":"FAIL\tm/d\t1200.1s\n"}
+{"Action":"fail","Package":"m/d","Elapsed":1200.1}
 `)
 	for _, want := range []string{
 		"ok  \tm/a\t0.100s\n",
@@ -53,6 +60,7 @@ func TestReport(t *testing.T) {
 		"FAIL\tm/b\t0.200s\n",
 		"apt-get install chrony: 1\n    m/a TestChrony: needs /usr/sbin/chronyd (apt-get install chrony): not found\n",
 		"FAIL\tm/c\t(no result",
+		"--- unfinished: TestSlow\n    slow_test.go:3: waiting for the collector\npanic: test timed out after 20m0s\nFAIL\tm/d\t1200.100s\n",
 		"\n1 passed, 1 failed, 1 skipped\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -65,7 +73,7 @@ func TestReport(t *testing.T) {
 	if strings.Contains(out, "=== RUN") || strings.Contains(out, "--- PASS") {
 		t.Errorf("report carries test2json framing:\n%s", out)
 	}
-	if got, want := len(r.failPkgs), 2; got != want {
+	if got, want := len(r.failPkgs), 3; got != want {
 		t.Errorf("failed packages = %v, want %d", r.failPkgs, want)
 	}
 }
