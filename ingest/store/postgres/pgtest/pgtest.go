@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/offbox/offbox/internal/testpeer"
 )
 
@@ -77,11 +79,51 @@ func URL(t testing.TB) string {
 			return
 		}
 		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+		err = dropRetrying(ctx, func(ctx context.Context) error {
+			_, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
+			return err
+		}, dropTries, dropPause)
+		if err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// dropTries and dropPause bound how long a refused drop is tried again.
+const (
+	dropTries = 20
+	dropPause = 250 * time.Millisecond
+)
+
+// dropRetrying runs drop until it succeeds, fails for another reason, or
+// has been refused tries times, pause apart. DROP DATABASE ... WITH
+// (FORCE) ends every session on the database, but refuses the whole drop
+// with insufficient_privilege ("must be a member of the role whose
+// process is being terminated") while a backend of a role the test role
+// may not signal is connected to it: the server's own autovacuum worker
+// visits a fresh database now and then. That backend leaves within
+// moments, so a refusal is tried again rather than failing the test.
+func dropRetrying(ctx context.Context, drop func(context.Context) error, tries int, pause time.Duration) error {
+	var err error
+	for range tries {
+		if err = drop(ctx); !refusedForOtherRole(err) {
+			return err
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
+	return err
+}
+
+// refusedForOtherRole reports insufficient_privilege (42501), what DROP
+// DATABASE ... WITH (FORCE) says when it may not end a backend.
+func refusedForOtherRole(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42501"
 }
