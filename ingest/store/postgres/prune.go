@@ -18,12 +18,12 @@ import (
 // deleted. What goes is summed per device into pruned first, all in one
 // transaction.
 func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Pruned, error) {
-	w, err := s.writer()
+	q, err := s.queue()
 	if err != nil {
 		return nil, err
 	}
 	// Held for the whole prune so Close waits for it, as for a write.
-	release, err := w.q.Hold()
+	release, err := q.Hold()
 	if err != nil {
 		return nil, err
 	}

@@ -14,13 +14,13 @@ import (
 // so a commit never sees a half-removed batch; the batches_received index
 // finds the old batches and each one's segments are found by key.
 func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Pruned, error) {
-	w, err := s.writer()
+	q, err := s.queue()
 	if err != nil {
 		return nil, err
 	}
 	cut, at := cutoff.UnixNano(), sqlrow.NsTime(s.timeOr(now).UnixNano())
 	var out []store.Pruned
-	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+	err = q.Do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		out, err = prune(ctx, tx, cut, at)
 		return err
