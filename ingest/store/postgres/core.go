@@ -28,6 +28,7 @@ func (s *Store) core() sqlrow.Core[pgx.Tx] {
 		InsertSession: insertSession,
 		EndSession:    endSession,
 		AlertConds:    alertConds,
+		Prune:         s.runPrune,
 	})
 }
 

@@ -26,6 +26,7 @@ func (s *Store) core() sqlrow.Core[*sql.Tx] {
 		InsertSession: s.insertSession,
 		EndSession:    s.endSession,
 		AlertConds:    alertConds,
+		Prune:         runPrune,
 	})
 }
 

@@ -140,12 +140,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.MaxGroup == 0 {
-		o.MaxGroup = 128
-	}
-	if o.MaxGroupBytes == 0 {
-		o.MaxGroupBytes = 64 << 20
-	}
+	o.MaxGroup, o.MaxGroupBytes = sqlrow.GroupDefaults(o.MaxGroup, o.MaxGroupBytes)
 	return o, nil
 }
 

@@ -77,6 +77,9 @@ type Engine[T any] struct {
 	InsertSession func(ctx context.Context, tx T, dev int64, ss *store.Session, at int64) (int64, error)
 	// EndSession sets the end (ns) and counts of session id.
 	EndSession func(ctx context.Context, tx T, id, end, batches, bytes int64) error
+	// Prune removes what was received before cutoff, at now, the engine's
+	// way, holding or running on q so that Close waits for it.
+	Prune func(ctx context.Context, q *Queue[T], cutoff, now time.Time) ([]store.Pruned, error)
 	// AlertConds adds to f the conditions of q that each engine writes
 	// its own way: severity and labels.
 	AlertConds func(f *Filter, q *store.AlertQuery) error
@@ -178,6 +181,15 @@ func (c *Core[T]) EndSession(ctx context.Context, id int64, end time.Time, batch
 	return c.do(ctx, 0, func(ctx context.Context, tx T) error {
 		return c.e.EndSession(ctx, tx, id, at, batches, bytes)
 	})
+}
+
+// Prune implements store.Retention.
+func (c *Core[T]) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Pruned, error) {
+	q, err := c.e.Queue()
+	if err != nil {
+		return nil, err
+	}
+	return c.e.Prune(ctx, q, cutoff, c.timeOr(now))
 }
 
 // Head implements store.Ingester.
