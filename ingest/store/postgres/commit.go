@@ -14,16 +14,6 @@ import (
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
 
-// CommitBatch implements store.Ingester. Concurrent calls (other devices'
-// streams) are committed together by the writer.
-func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return sqlrow.Commit(ctx, w.q, b, s.commitBatch)
-}
-
 // commitBatch stores the heavy rows first (bytes, segments, checkpoints)
 // and only then takes the commit order, so the section that serialises
 // every collector's commits holds a few small rows, not a megabyte.
@@ -70,21 +60,10 @@ func (s *Store) commitBatch(ctx context.Context, tx pgx.Tx, b *store.Batch, dec 
 	// history.
 	tag, err := pgExec(ctx, tx, `UPDATE devices SET head_seq = $1, head_hash = $2 WHERE id = $3 AND head_seq = $4 AND head_seq < $1`,
 		seq, b.Digest[:], dev, int64(b.ExpectHead))
-	if err != nil {
-		return sqlrow.CommitResult{}, fmt.Errorf("store: move head: %w", err)
+	if err := sqlrow.MovedHead(b, seq, tag.RowsAffected(), err); err != nil {
+		return sqlrow.CommitResult{}, err
 	}
-	if tag.RowsAffected() != 1 {
-		return sqlrow.CommitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
-	}
-	for _, e := range b.Events {
-		if err := s.insertEvent(ctx, tx, dev, e); err != nil {
-			return sqlrow.CommitResult{}, err
-		}
-	}
-	for i := range segs {
-		segs[i].ReceivedNs = recv
-	}
-	return sqlrow.CommitResult{Row: row, Segs: segs}, nil
+	return sqlrow.Committed(ctx, tx, b, dev, s.insertEvent, row, segs, recv)
 }
 
 // nextRow takes the commit order's row lock, held until the transaction
@@ -184,70 +163,6 @@ func (s *Store) insertEvent(ctx context.Context, tx pgx.Tx, dev int64, e store.I
 		return fmt.Errorf("store: integrity event: %w", err)
 	}
 	return nil
-}
-
-// AddIntegrityEvent implements store.Ingester.
-func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return sqlrow.OnDevice(ctx, w.q, deviceID, e.Device, s.timeOr(e.Time), func(ctx context.Context, tx pgx.Tx, dev int64) error {
-		return s.insertEvent(ctx, tx, dev, e)
-	})
-}
-
-// PutKey implements store.Ingester.
-func (s *Store) PutKey(ctx context.Context, k store.Key) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	seen := s.timeOr(k.FirstSeen)
-	return sqlrow.OnDevice(ctx, w.q, deviceID, k.Device, seen, func(ctx context.Context, tx pgx.Tx, dev int64) error {
-		if _, err := pgExec(ctx, tx, `INSERT INTO keys (device_id, key_id, cert_der, first_seen_ns) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (device_id, key_id) DO NOTHING`, dev, sqlrow.NotNull(k.KeyID), sqlrow.NotNull(k.CertDER), seen.UnixNano()); err != nil {
-			return fmt.Errorf("store: key: %w", err)
-		}
-		return nil
-	})
-}
-
-// StartSession implements store.Ingester.
-func (s *Store) StartSession(ctx context.Context, ss store.Session) (int64, error) {
-	w, err := s.writer()
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
-		at := s.timeOr(ss.Connected)
-		dev, err := deviceID(ctx, tx, ss.Device, at)
-		if err != nil {
-			return err
-		}
-		err = pgQueryRow(ctx, tx, `INSERT INTO sessions (device_id, session_id, boot_id, agent_version, remote_addr, connected_ns)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, dev, ss.SessionID, ss.BootID,
-			ss.AgentVersion, ss.RemoteAddr, at.UnixNano()).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("store: session: %w", err)
-		}
-		return nil
-	})
-	return id, err
-}
-
-// EndSession implements store.Ingester.
-func (s *Store) EndSession(ctx context.Context, id int64, end time.Time, batches, bytes int64) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return w.do(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := pgExec(ctx, tx, `UPDATE sessions SET disconnected_ns = $1, batches = $2, bytes = $3 WHERE id = $4`,
-			s.timeOr(end).UnixNano(), batches, bytes, id)
-		return err
-	})
 }
 
 func isUniqueViolation(err error) bool {

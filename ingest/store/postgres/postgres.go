@@ -23,9 +23,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // Options tune the store. The zero value is the default.
@@ -43,12 +45,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.MaxGroup == 0 {
-		o.MaxGroup = 128
-	}
-	if o.MaxGroupBytes == 0 {
-		o.MaxGroupBytes = 64 << 20
-	}
+	o.MaxGroup, o.MaxGroupBytes = sqlrow.GroupDefaults(o.MaxGroup, o.MaxGroupBytes)
 	if o.PartitionSpan == 0 {
 		o.PartitionSpan = 24 * time.Hour
 	}
@@ -70,6 +67,8 @@ func (o Options) withDefaults() (Options, error) {
 // Store is the PostgreSQL implementation of store.Store and
 // store.Coordinator.
 type Store struct {
+	sqlrow.Core[pgx.Tx] // the methods both engines share
+
 	opt  Options
 	url  string // with the password, for the lock connection; never printed
 	name string // the URL without its password, for messages
@@ -155,7 +154,9 @@ func connect(ctx context.Context, rawURL string, opt Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres %s: cannot connect to %s:%d: %w", name, cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 	}
-	return &Store{opt: opt, url: rawURL, name: name, pool: pool}, nil
+	s := &Store{opt: opt, url: rawURL, name: name, pool: pool}
+	s.Core = s.core()
+	return s, nil
 }
 
 // redact is the URL as messages may show it: without the password, and
@@ -204,17 +205,12 @@ func (s *Store) Close() error {
 // errReadOnly is returned by writes on a store opened with OpenReadOnly.
 var errReadOnly = errors.New("store: opened read-only")
 
-// writer is the write queue; a write on a read-only store is a caller bug.
-func (s *Store) writer() (*writer, error) {
+// queue is the write queue; a write on a read-only store is a caller bug.
+func (s *Store) queue() (*sqlrow.Queue[pgx.Tx], error) {
 	if s.w == nil {
 		return nil, errReadOnly
 	}
-	return s.w, nil
+	return s.w.q, nil
 }
 
-func (s *Store) timeOr(t time.Time) time.Time {
-	if t.IsZero() {
-		return s.opt.Now()
-	}
-	return t
-}
+func (s *Store) timeOr(t time.Time) time.Time { return sqlrow.TimeOr(t, s.opt.Now) }

@@ -12,23 +12,18 @@ import (
 	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
-// Prune implements store.Retention. Whole partitions that end at or
+// runPrune is sqlrow.Engine.Prune. Whole partitions that end at or
 // before cutoff are dropped (cheap, and space goes back to the system at
 // once); from the default partition only rows received before cutoff are
 // deleted. What goes is summed per device into pruned first, all in one
-// transaction.
-func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Pruned, error) {
-	w, err := s.writer()
-	if err != nil {
-		return nil, err
-	}
+// transaction of its own, beside the write queue.
+func (s *Store) runPrune(ctx context.Context, q *sqlrow.Queue[pgx.Tx], cutoff, now time.Time) ([]store.Pruned, error) {
 	// Held for the whole prune so Close waits for it, as for a write.
-	release, err := w.q.Hold()
+	release, err := q.Hold()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	now = s.timeOr(now)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: prune: %w", err)

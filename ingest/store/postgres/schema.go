@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // migrations[i] takes the schema from version i to i+1. Append, never edit:
@@ -271,14 +271,11 @@ ALTER TABLE operator_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 `,
 }
 
-// schemaVersion is the version this code creates and reads.
-var schemaVersion = len(migrations)
-
 // migrateLock is the advisory lock key migrations hold, so collectors
 // starting together migrate once, one after the other.
 var migrateLock = lockKey("offbox/migrate")
 
-// migrate brings the database to schemaVersion in one transaction, and
+// migrate brings the database to the last version in one transaction, and
 // refuses a database made by newer code.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	tx, err := pool.Begin(ctx)
@@ -289,27 +286,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrateLock); err != nil {
 		return fmt.Errorf("schema lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version int NOT NULL)`); err != nil {
-		return fmt.Errorf("schema version: %w", err)
-	}
-	var v int
-	switch err := tx.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); {
-	case errors.Is(err, pgx.ErrNoRows):
-		if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	}
-	if v > schemaVersion {
-		return fmt.Errorf("database schema version %d is newer than this program's %d", v, schemaVersion)
-	}
-	for ; v < schemaVersion; v++ {
-		if _, err := tx.Exec(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("schema migration %d: %w", v+1, err)
-		}
-	}
-	if _, err := tx.Exec(ctx, `UPDATE schema_version SET version = $1`, v); err != nil {
+	if err := sqlrow.Migrate(ctx, pgDB{tx}, &schemaSQL, migrations); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
@@ -318,15 +295,20 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // checkVersion is migrate for a read-only open: it only checks.
 func checkVersion(ctx context.Context, pool *pgxpool.Pool) error {
 	var v int
-	if err := pool.QueryRow(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+	if err := pool.QueryRow(ctx, schemaSQL.Version).Scan(&v); err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
 			return errors.New("not an offbox-ingest database (no schema_version table)")
 		}
 		return fmt.Errorf("not an offbox-ingest database: %w", err)
 	}
-	if v != schemaVersion {
-		return fmt.Errorf("database schema version %d, this program reads %d", v, schemaVersion)
-	}
-	return nil
+	return sqlrow.SameVersion(v, migrations)
+}
+
+// schemaSQL is sqlrow.Migrate's statements on the version table.
+var schemaSQL = sqlrow.SchemaSQL{
+	Create:  `CREATE TABLE IF NOT EXISTS schema_version (version int NOT NULL)`,
+	Version: `SELECT version FROM schema_version`,
+	Start:   `INSERT INTO schema_version (version) VALUES (0)`,
+	Set:     `UPDATE schema_version SET version = $1`,
 }

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -177,7 +176,7 @@ func (d pgDB) Query(ctx context.Context, sql string, args ...any) (sqlrow.Rows, 
 }
 
 func (d pgDB) QueryRow(ctx context.Context, sql string, args ...any) sqlrow.Scanner {
-	return pgRow{pgQueryRow(ctx, d.q, sql, args...)}
+	return sqlrow.Row{Scanner: pgQueryRow(ctx, d.q, sql, args...), NoRows: pgx.ErrNoRows}
 }
 
 func (d pgDB) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
@@ -191,17 +190,6 @@ type pgRows struct{ pgx.Rows }
 func (r pgRows) Close() error {
 	r.Rows.Close()
 	return r.Rows.Err()
-}
-
-// pgRow reports no row as sqlrow.ErrNoRows.
-type pgRow struct{ pgx.Row }
-
-func (r pgRow) Scan(dest ...any) error {
-	err := r.Row.Scan(dest...)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return sqlrow.ErrNoRows
-	}
-	return err
 }
 
 // db is the pool as a sqlrow.DB.

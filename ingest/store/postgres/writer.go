@@ -35,11 +35,6 @@ func startWriter(pool *pgxpool.Pool, opt Options) *writer {
 	return w
 }
 
-// do queues a write and waits for its commit (sqlrow.Queue.Do).
-func (w *writer) do(ctx context.Context, size int, apply func(context.Context, pgx.Tx) error) error {
-	return w.q.Do(ctx, size, apply)
-}
-
 // close stops accepting writes and waits until the queued ones are done.
 func (w *writer) close() { w.q.Close() }
 

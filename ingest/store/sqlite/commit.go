@@ -75,16 +75,6 @@ func (st *statements) close() error {
 	return errors.Join(errs...)
 }
 
-// CommitBatch implements store.Ingester. Concurrent calls (other devices'
-// streams) are committed together by the writer.
-func (s *Store) CommitBatch(ctx context.Context, b *store.Batch) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return sqlrow.Commit(ctx, w.q, b, s.commitBatch)
-}
-
 func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec *offboxv1.Batch) (sqlrow.CommitResult, error) {
 	h := dec.GetHeader()
 	seq := int64(h.GetSeq())
@@ -119,21 +109,15 @@ func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec
 		return sqlrow.CommitResult{}, err
 	}
 	res, err := tx.StmtContext(ctx, s.stmts.moveHead).ExecContext(ctx, seq, b.Digest[:], dev, int64(b.ExpectHead), seq)
-	if err != nil {
-		return sqlrow.CommitResult{}, fmt.Errorf("store: move head: %w", err)
+	var n int64
+	if err == nil {
+		// An error counting leaves n 0: the head counts as moved.
+		n, _ = res.RowsAffected()
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return sqlrow.CommitResult{}, fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
+	if err := sqlrow.MovedHead(b, seq, n, err); err != nil {
+		return sqlrow.CommitResult{}, err
 	}
-	for _, e := range b.Events {
-		if err := s.insertEvent(ctx, tx, dev, e); err != nil {
-			return sqlrow.CommitResult{}, err
-		}
-	}
-	for i := range segs {
-		segs[i].ReceivedNs = recv
-	}
-	return sqlrow.CommitResult{Row: row, Segs: segs}, nil
+	return sqlrow.Committed(ctx, tx, b, dev, s.insertEvent, row, segs, recv)
 }
 
 // deviceID returns the device's row id, creating the row on first sight.
@@ -197,75 +181,6 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, dev int64, e store.
 		return fmt.Errorf("store: integrity event: %w", err)
 	}
 	return nil
-}
-
-// AddIntegrityEvent implements store.Ingester.
-func (s *Store) AddIntegrityEvent(ctx context.Context, e store.IntegrityEvent) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return sqlrow.OnDevice(ctx, w.q, s.deviceID, e.Device, s.timeOr(e.Time), func(ctx context.Context, tx *sql.Tx, dev int64) error {
-		return s.insertEvent(ctx, tx, dev, e)
-	})
-}
-
-// PutKey implements store.Ingester.
-func (s *Store) PutKey(ctx context.Context, k store.Key) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	seen := s.timeOr(k.FirstSeen)
-	return sqlrow.OnDevice(ctx, w.q, s.deviceID, k.Device, seen, func(ctx context.Context, tx *sql.Tx, dev int64) error {
-		if _, err := tx.StmtContext(ctx, s.stmts.insertKey).ExecContext(ctx, dev, k.KeyID, k.CertDER, seen.UnixNano()); err != nil {
-			return fmt.Errorf("store: key: %w", err)
-		}
-		return nil
-	})
-}
-
-// StartSession implements store.Ingester.
-func (s *Store) StartSession(ctx context.Context, ss store.Session) (int64, error) {
-	w, err := s.writer()
-	if err != nil {
-		return 0, err
-	}
-	var id int64
-	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		at := s.timeOr(ss.Connected)
-		dev, err := s.deviceID(ctx, tx, ss.Device, at)
-		if err != nil {
-			return err
-		}
-		res, err := tx.StmtContext(ctx, s.stmts.insertSession).ExecContext(ctx, dev, ss.SessionID, ss.BootID,
-			ss.AgentVersion, ss.RemoteAddr, at.UnixNano())
-		if err != nil {
-			return fmt.Errorf("store: session: %w", err)
-		}
-		id, err = res.LastInsertId()
-		return err
-	})
-	return id, err
-}
-
-// EndSession implements store.Ingester.
-func (s *Store) EndSession(ctx context.Context, id int64, end time.Time, batches, bytes int64) error {
-	w, err := s.writer()
-	if err != nil {
-		return err
-	}
-	return w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.StmtContext(ctx, s.stmts.endSession).ExecContext(ctx, s.timeOr(end).UnixNano(), batches, bytes, id)
-		return err
-	})
-}
-
-func (s *Store) timeOr(t time.Time) time.Time {
-	if t.IsZero() {
-		return s.opt.Now()
-	}
-	return t
 }
 
 func isUniqueViolation(err error) bool {

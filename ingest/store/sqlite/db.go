@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
@@ -27,7 +26,7 @@ func (d sqlDB) Query(ctx context.Context, query string, args ...any) (sqlrow.Row
 }
 
 func (d sqlDB) QueryRow(ctx context.Context, query string, args ...any) sqlrow.Scanner {
-	return sqlRow{d.q.QueryRowContext(ctx, query, args...)}
+	return sqlrow.Row{Scanner: d.q.QueryRowContext(ctx, query, args...), NoRows: sql.ErrNoRows}
 }
 
 func (d sqlDB) Exec(ctx context.Context, query string, args ...any) (int64, error) {
@@ -36,17 +35,6 @@ func (d sqlDB) Exec(ctx context.Context, query string, args ...any) (int64, erro
 		return 0, err
 	}
 	return res.RowsAffected()
-}
-
-// sqlRow reports no row as sqlrow.ErrNoRows.
-type sqlRow struct{ *sql.Row }
-
-func (r sqlRow) Scan(dest ...any) error {
-	err := r.Row.Scan(dest...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return sqlrow.ErrNoRows
-	}
-	return err
 }
 
 // db is the read handle as a sqlrow.DB.

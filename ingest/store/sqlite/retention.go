@@ -10,17 +10,13 @@ import (
 	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
-// Prune implements store.Retention. It runs as one write of the writer,
+// runPrune is sqlrow.Engine.Prune. It runs as one write of the writer,
 // so a commit never sees a half-removed batch; the batches_received index
 // finds the old batches and each one's segments are found by key.
-func (s *Store) Prune(ctx context.Context, cutoff, now time.Time) ([]store.Pruned, error) {
-	w, err := s.writer()
-	if err != nil {
-		return nil, err
-	}
-	cut, at := cutoff.UnixNano(), sqlrow.NsTime(s.timeOr(now).UnixNano())
+func runPrune(ctx context.Context, q *sqlrow.Queue[*sql.Tx], cutoff, now time.Time) ([]store.Pruned, error) {
+	cut, at := cutoff.UnixNano(), sqlrow.NsTime(now.UnixNano())
 	var out []store.Pruned
-	err = w.do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
+	err := q.Do(ctx, 0, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		out, err = prune(ctx, tx, cut, at)
 		return err

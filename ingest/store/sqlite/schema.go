@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // migrations[i] takes the schema from version i to i+1. Append, never edit:
@@ -275,28 +277,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return err
-	}
-	var v int
-	switch err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err {
-	case nil:
-	case sql.ErrNoRows:
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-			return err
-		}
-	default:
-		return err
-	}
-	if v > schemaVersion {
-		return fmt.Errorf("database schema version %d is newer than this program's %d", v, schemaVersion)
-	}
-	for ; v < schemaVersion; v++ {
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("schema migration %d: %w", v+1, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, v); err != nil {
+	if err := sqlrow.Migrate(ctx, sqlDB{tx}, &schemaSQL, migrations); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -305,11 +286,16 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // checkVersion is migrate for a read-only open: it only checks.
 func checkVersion(ctx context.Context, db *sql.DB) error {
 	var v int
-	if err := db.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&v); err != nil {
+	if err := db.QueryRowContext(ctx, schemaSQL.Version).Scan(&v); err != nil {
 		return fmt.Errorf("not an offbox-ingest database: %w", err)
 	}
-	if v != schemaVersion {
-		return fmt.Errorf("database schema version %d, this program reads %d", v, schemaVersion)
-	}
-	return nil
+	return sqlrow.SameVersion(v, migrations)
+}
+
+// schemaSQL is sqlrow.Migrate's statements on the version table.
+var schemaSQL = sqlrow.SchemaSQL{
+	Create:  `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`,
+	Version: `SELECT version FROM schema_version`,
+	Start:   `INSERT INTO schema_version (version) VALUES (0)`,
+	Set:     `UPDATE schema_version SET version = ?`,
 }

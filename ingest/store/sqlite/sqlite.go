@@ -22,6 +22,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 )
 
 // Options tune the store. The zero value is the durable default.
@@ -35,6 +36,8 @@ type Options struct {
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
+	sqlrow.Core[*sql.Tx] // the methods both engines share
+
 	opt   Options
 	read  *sql.DB // reader pool
 	write *sql.DB // nil when opened read-only; one connection, used only by the writer goroutine
@@ -77,6 +80,7 @@ func Open(path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{opt: opt, read: read, write: write}
+	s.Core = s.core()
 	if s.stmts, err = prepare(ctx, write); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -104,7 +108,9 @@ func OpenReadOnly(path string, opt Options) (*Store, error) {
 		read.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &Store{opt: opt, read: read}, nil
+	s := &Store{opt: opt, read: read}
+	s.Core = s.core()
+	return s, nil
 }
 
 func openReader(path string, opt Options, params ...string) (*sql.DB, error) {
@@ -134,12 +140,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.MaxGroup == 0 {
-		o.MaxGroup = 128
-	}
-	if o.MaxGroupBytes == 0 {
-		o.MaxGroupBytes = 64 << 20
-	}
+	o.MaxGroup, o.MaxGroupBytes = sqlrow.GroupDefaults(o.MaxGroup, o.MaxGroupBytes)
 	return o, nil
 }
 
@@ -187,10 +188,12 @@ func (s *Store) closeDBs() error {
 // errReadOnly is returned by writes on a store opened with OpenReadOnly.
 var errReadOnly = errors.New("store: opened read-only")
 
-// writer is the write queue; a write on a read-only store is a caller bug.
-func (s *Store) writer() (*writer, error) {
+// queue is the write queue; a write on a read-only store is a caller bug.
+func (s *Store) queue() (*sqlrow.Queue[*sql.Tx], error) {
 	if s.w == nil {
 		return nil, errReadOnly
 	}
-	return s.w, nil
+	return s.w.q, nil
 }
+
+func (s *Store) timeOr(t time.Time) time.Time { return sqlrow.TimeOr(t, s.opt.Now) }

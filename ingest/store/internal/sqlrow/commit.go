@@ -104,3 +104,33 @@ func OnDevice[T any](ctx context.Context, q *Queue[T], deviceID DeviceID[T], dev
 		return fn(ctx, tx, dev)
 	})
 }
+
+// MovedHead is the outcome of the statement that moves the head to b's
+// seq: its error err, else store.ErrHeadMoved unless it changed one row
+// (n): the head was not the one the caller judged against.
+func MovedHead(b *store.Batch, seq, n int64, err error) error {
+	if err != nil {
+		return fmt.Errorf("store: move head: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("%w: device %s: expected head %d before seq %d", store.ErrHeadMoved, b.Device, b.ExpectHead, seq)
+	}
+	return nil
+}
+
+// Committed ends a commit of b once its head has moved: it stores b's
+// integrity events for device row dev with insertEvent, and is the
+// result: batch row row and its segments segs, received at recv.
+func Committed[T any](ctx context.Context, tx T, b *store.Batch, dev int64,
+	insertEvent func(context.Context, T, int64, store.IntegrityEvent) error,
+	row int64, segs []store.Segment, recv int64) (CommitResult, error) {
+	for _, e := range b.Events {
+		if err := insertEvent(ctx, tx, dev, e); err != nil {
+			return CommitResult{}, err
+		}
+	}
+	for i := range segs {
+		segs[i].ReceivedNs = recv
+	}
+	return CommitResult{Row: row, Segs: segs}, nil
+}

@@ -84,3 +84,18 @@ func Map[K comparable, V any](ctx context.Context, db DB, what, query string, ar
 	}
 	return out, nil
 }
+
+// Row is a driver's row whose own no-rows error (NoRows: sql.ErrNoRows,
+// pgx.ErrNoRows) scans as ErrNoRows, as DB's QueryRow must.
+type Row struct {
+	Scanner
+	NoRows error
+}
+
+func (r Row) Scan(dest ...any) error {
+	err := r.Scanner.Scan(dest...)
+	if errors.Is(err, r.NoRows) {
+		return ErrNoRows
+	}
+	return err
+}

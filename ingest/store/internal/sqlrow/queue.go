@@ -1,6 +1,7 @@
 package sqlrow
 
 import (
+	"cmp"
 	"context"
 	"sync"
 
@@ -107,4 +108,11 @@ func (q *Queue[Tx]) Hold() (release func(), err error) {
 		return nil, store.ErrClosed
 	}
 	return q.mu.RUnlock, nil
+}
+
+// GroupDefaults is an engine's bounds of one write group, maxGroup ops
+// and maxBytes batch bytes, with each 0 made the default both engines
+// share: 128 ops, 64 MiB.
+func GroupDefaults(maxGroup, maxBytes int) (int, int) {
+	return cmp.Or(maxGroup, 128), cmp.Or(maxBytes, 64<<20)
 }

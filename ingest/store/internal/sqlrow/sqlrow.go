@@ -1,15 +1,18 @@
 // Package sqlrow is the core the SQL stores (store/sqlite and
-// store/postgres) share: how a store value becomes column values and back
-// (times as Unix nanoseconds, maps and lists as JSON text), the row scans,
-// WHERE clauses rendered in either placeholder style, the record walks
-// over segments and their decoded batches, the write queue that groups
-// commits, and the reads and writes whose statements differ between the
-// engines only in their text. It is kept in one place so the two engines
-// cannot drift apart on what they store.
+// store/postgres) share: Core, which each engine embeds, holds the store
+// methods whose logic is the same on both, run on the engine's table of
+// statements (SQL) and its own driver steps (Engine); around it, how a
+// store value becomes column values and back (times as Unix nanoseconds,
+// maps and lists as JSON text), the row scans, WHERE clauses rendered in
+// either placeholder style, the record walks over segments and their
+// decoded batches, the write queue that groups commits, and the schema
+// migration runner. It is kept in one place so the two engines cannot
+// drift apart on what they store.
 //
-// It never writes SQL of its own and never imports a driver: each engine
-// passes its own statements, runs them on its own driver (DB, Tx) and
-// owns its transactions, schema and hot commit path.
+// It never writes a statement of its own (only the WHERE conditions of
+// its filters) and never imports a driver: each engine passes its own
+// statements, runs them on its own driver (DB, Tx) and owns its
+// transactions, locking, schema and hot commit path.
 package sqlrow
 
 import "time"

@@ -79,32 +79,56 @@ func URL(t testing.TB) string {
 			return
 		}
 		defer conn.Close(context.Background())
-		// WITH (FORCE) must terminate every backend on the database, and
-		// PostgreSQL refuses (42501, "must be a member of the role whose
-		// process is being terminated") when one belongs to a role the test
-		// role cannot signal, such as an autovacuum worker that has just
-		// started on it. Such a worker ends in moments: try again, and
-		// leave the database behind (said, not failed) rather than fail a
-		// test over its own cleanup.
-		drop := `DROP DATABASE IF EXISTS ` + pgx.Identifier{name}.Sanitize() + ` WITH (FORCE)`
-		for try := 0; ; try++ {
-			_, err := conn.Exec(ctx, drop)
-			if err == nil {
-				return
-			}
-			var pe *pgconn.PgError
-			if !errors.As(err, &pe) || pe.Code != "42501" {
-				t.Errorf("drop test database %s: %v", name, err)
-				return
-			}
-			if try == 40 || ctx.Err() != nil {
-				t.Logf("test database %s left behind: %v", name, err)
-				return
-			}
-			time.Sleep(250 * time.Millisecond)
+		err = dropRetrying(ctx, func(ctx context.Context) error {
+			_, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`)
+			return err
+		}, dropTries, dropPause)
+		switch {
+		case refusedForOtherRole(err):
+			// Still refused after every try: the database is left behind
+			// (said, not failed); a test never fails over its cleanup.
+			t.Logf("test database %s left behind: %v", name, err)
+		case err != nil:
+			t.Errorf("drop test database %s: %v", name, err)
 		}
 	})
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// dropTries and dropPause bound how long a refused drop is tried again.
+const (
+	dropTries = 40
+	dropPause = 250 * time.Millisecond
+)
+
+// dropRetrying runs drop until it succeeds, fails for another reason, or
+// has been refused tries times, pause apart. DROP DATABASE ... WITH
+// (FORCE) ends every session on the database, but refuses the whole drop
+// with insufficient_privilege ("must be a member of the role whose
+// process is being terminated") while a backend of a role the test role
+// may not signal is connected to it: the server's own autovacuum worker
+// visits a fresh database now and then. That backend leaves within
+// moments, so a refusal is tried again rather than failing the test.
+func dropRetrying(ctx context.Context, drop func(context.Context) error, tries int, pause time.Duration) error {
+	var err error
+	for range tries {
+		if err = drop(ctx); !refusedForOtherRole(err) {
+			return err
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		}
+	}
+	return err
+}
+
+// refusedForOtherRole reports insufficient_privilege (42501), what DROP
+// DATABASE ... WITH (FORCE) says when it may not end a backend.
+func refusedForOtherRole(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42501"
 }
