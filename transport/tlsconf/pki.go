@@ -169,11 +169,17 @@ const OperatorOU = "offbox-operator"
 // the operator's name, marked with OperatorOU.
 func (ca *CA) IssueOperator(cn string, pub crypto.PublicKey, validity time.Duration) (*x509.Certificate, error) {
 	now := time.Now()
+	return ca.issueClient(pkix.Name{CommonName: cn, OrganizationalUnit: []string{OperatorOU}}, pub, now.Add(-time.Hour), now.Add(validity))
+}
+
+// issueClient signs a client certificate for pub under subject, valid from
+// notBefore to notAfter.
+func (ca *CA) issueClient(subject pkix.Name, pub crypto.PublicKey, notBefore, notAfter time.Time) (*x509.Certificate, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn, OrganizationalUnit: []string{OperatorOU}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(validity),
+		Subject:      subject,
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
@@ -237,19 +243,7 @@ func (ca *CA) IssueDevice(cn string, labels map[string]string, pub crypto.Public
 		return nil, fmt.Errorf("device id %q: not a valid device id", cn)
 	}
 	nb := notBefore.Truncate(time.Second)
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: cn, OrganizationalUnit: labelOUs(labels)},
-		NotBefore:    nb,
-		NotAfter:     nb.Add(validity),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	return x509.ParseCertificate(der)
+	return ca.issueClient(pkix.Name{CommonName: cn, OrganizationalUnit: labelOUs(labels)}, pub, nb, nb.Add(validity))
 }
 
 func labelOUs(labels map[string]string) []string {
