@@ -77,7 +77,7 @@ TESTREPORT := set -o pipefail; $(GO) build -o $(BIN)/testreport ./internal/testr
 
 test: ## unit tests, then the integration and end-to-end tests (real TLS, logrotate, binaries); lists what it skipped
 	$(GO) vet ./...
-	@$(TESTREPORT) $(GO) test -count=1 -timeout 20m -json ./... | $(BIN)/testreport
+	@$(TESTREPORT) $(GO) test -count=1 -timeout 30m -json ./... | $(BIN)/testreport
 
 # Integration tests are named ...Integration (docs/STYLE.md) and drive a real
 # peer (logrotate, chronyd, journald tools, Alertmanager, chromium, the
