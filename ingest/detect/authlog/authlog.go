@@ -64,6 +64,7 @@ const (
 	MethodConsole     = "console" // FortiOS console
 	MethodRADIUS      = "radius"  // FreeRADIUS
 	MethodVPN         = "vpn"     // FortiOS SSL VPN
+	MethodAAA         = "aaa"     // Cisco ASA AAA authentication (VPN, cut-through proxy or management)
 	// RouterOS keeps its own channel names: winbox, api, api-ssl, ftp, ssh, telnet, web.
 )
 

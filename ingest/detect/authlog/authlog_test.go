@@ -183,6 +183,9 @@ func FuzzParse(f *testing.F) {
 	for _, c := range loadCorpus(f) {
 		f.Add(c.line)
 	}
+	for _, c := range loadCorpusFile(f, "appliance.tsv") {
+		f.Add(c.line)
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev, ok := Parse(line, refTime)
 		if !ok {
