@@ -187,6 +187,18 @@ func parseWebGUI(prog, m string) (Event, bool) {
 		ev.Kind = AuthFailure
 	case strings.HasPrefix(msg, "Successful login for "):
 		ev.Kind = AuthSuccess
+	case strings.HasPrefix(msg, "Configuration Change: "):
+		// pfSense: "Configuration Change: admin@192.0.2.1 (Local Database): Saved ..."
+		who, _, _ := strings.Cut(msg[len("Configuration Change: "):], " ")
+		at := strings.LastIndexByte(who, '@')
+		if at <= 0 {
+			return Event{}, false
+		}
+		ev.Kind, ev.User, ev.Source = ConfigChange, who[:at], strings.TrimSuffix(who[at+1:], ":")
+		if !validAddr(ev.Source) {
+			ev.Source = "" // "(system)" and the like
+		}
+		return ev, true
 	default:
 		return Event{}, false
 	}
@@ -206,7 +218,7 @@ func parseWebGUI(prog, m string) (Event, bool) {
 	return ev, ev.User != "" && validAddr(src)
 }
 
-// parsePANOS reads PAN-OS SYSTEM logs in their CSV syslog form
+// parsePANOS reads PAN-OS SYSTEM and CONFIG logs in their CSV syslog form
 // ("1,RECEIVE,SERIAL,SYSTEM,SUBTYPE,,GENERATED,VSYS,EVENTID,OBJECT,,,MODULE,SEVERITY,"DESCRIPTION",...").
 // A failure is event auth-fail ("failed authentication for user 'admin'.
 // Reason: ... From: 192.0.2.1."); a success is an administrator's "User
@@ -243,13 +255,27 @@ func parsePANOS(m string) (Event, bool) {
 			continue
 		}
 		f[i], rest, _ = strings.Cut(rest, ",")
-		if i == 3 && f[3] != "SYSTEM" {
+		if i == 3 && f[3] != "SYSTEM" && f[3] != "CONFIG" {
 			return Event{}, false
 		}
 	}
 	ev := Event{Count: 1, Program: "pan-os"}
 	desc := f[14]
 	switch {
+	case f[3] == "CONFIG":
+		// "1,RECEIVE,SERIAL,CONFIG,0,,GENERATED,HOST,VSYS,COMMAND,ADMIN,CLIENT,RESULT,PATH,..."
+		if f[12] != "Succeeded" && f[12] != "Submitted" {
+			return Event{}, false // a failed or refused change changed nothing
+		}
+		ev.Kind, ev.User, ev.Source, ev.Path = ConfigChange, f[10], f[7], strings.TrimSpace(f[13])
+		switch f[11] {
+		case "Web":
+			ev.Method = MethodWeb
+		case "CLI":
+			ev.Method = MethodSSH
+		default:
+			ev.Method = strings.ToLower(firstWord(f[11]))
+		}
 	case f[8] == "auth-fail":
 		r, ok := strings.CutPrefix(desc, "failed authentication for user ")
 		if !ok {
@@ -333,4 +359,46 @@ func sonicAddr(s string) string {
 		return strings.Join(parts[:len(parts)-2], ":")
 	}
 	return s
+}
+
+// parseCiscoConfig reads IOS "%SYS-5-CONFIG_I: Configured from console by
+// admin on vty0 (192.0.2.1)" and NX-OS "%VSHD-5-VSHD_SYSLOG_CONFIG_I:
+// Configured from vty by admin on 192.0.2.1@pts/0"; m starts after the
+// '%'. Without AAA, IOS names only the line ("by vty0 (192.0.2.1)", "by
+// console"): the change is still reported, with no user.
+func parseCiscoConfig(m string) (Event, bool) {
+	name, rest, ok := strings.Cut(m, ": ")
+	if !ok || !strings.HasSuffix(name, "CONFIG_I") {
+		return Event{}, false
+	}
+	rest, ok = strings.CutPrefix(rest, "Configured from ")
+	if !ok {
+		return Event{}, false
+	}
+	_, who, ok := strings.Cut(rest, " by ")
+	if !ok {
+		return Event{}, false
+	}
+	ev := Event{Kind: ConfigChange, Count: 1, Program: name, Method: MethodLogin}
+	user, line, hasLine := strings.Cut(who, " on ")
+	if !hasLine {
+		user, line = "", who
+	}
+	if strings.HasPrefix(user, "vty") || user == "console" {
+		user, line = "", who // a line, not a user
+	}
+	ev.User = user
+	switch {
+	case strings.HasPrefix(line, "console"):
+		ev.Method = MethodConsole
+	case strings.Contains(line, "("): // IOS "vty0 (192.0.2.1)"
+		_, a, _ := strings.Cut(line, "(")
+		ev.Source, _, _ = strings.Cut(a, ")")
+	case strings.Contains(line, "@"): // NX-OS "192.0.2.1@pts/0"
+		ev.Source, _, _ = strings.Cut(line, "@")
+	}
+	if ev.Source != "" && !validAddr(ev.Source) {
+		ev.Source = ""
+	}
+	return ev, true
 }

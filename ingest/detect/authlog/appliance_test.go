@@ -6,9 +6,11 @@ import (
 )
 
 // TestApplianceCorpus checks every line of testdata/appliance.tsv, the
-// login lines of appliances that send syslog: each must give exactly the
-// labelled event (kind, user, source, method, count), or none. Logouts,
-// session ends and duplicates of a login are labelled none there.
+// login and configuration lines of appliances that send syslog: ParseAll
+// must give exactly the labelled event (kind, user, source, method,
+// count), or none, and Parse the same except for config_change, which it
+// never returns. Logouts, session ends and duplicates of a login are
+// labelled none there.
 func TestApplianceCorpus(t *testing.T) {
 	corpus := loadCorpusFile(t, "appliance.tsv")
 	if len(corpus) < 60 {
@@ -16,8 +18,13 @@ func TestApplianceCorpus(t *testing.T) {
 	}
 	var events int
 	for _, c := range corpus {
-		ev, ok := Parse(c.line, refTime)
+		ev, ok := ParseAll(c.line, refTime)
 		want := c.kind != "none"
+		if pev, pok := Parse(c.line, refTime); c.kind == string(ConfigChange) && pok {
+			t.Errorf("appliance.tsv:%d: Parse returned %+v for a configuration change", c.lineNo, pev)
+		} else if c.kind != string(ConfigChange) && (pok != ok || pev != ev) {
+			t.Errorf("appliance.tsv:%d: Parse gave %v %+v, ParseAll %v %+v", c.lineNo, pok, pev, ok, ev)
+		}
 		if want {
 			events++
 		}
@@ -53,9 +60,25 @@ func TestApplianceCorpusCoversEveryVendor(t *testing.T) {
 		",SYSTEM,auth,", ",auth-fail,", ",auth-success,", " logged in via Web ", " logged in via CLI ", " logged out via ",
 		"webConfigurator authentication error", "Web GUI authentication error", "Successful login for user", "User logged out for user",
 		"id=firewall ", "login denied", "login allowed", "logged out",
+		"%SYS-5-CONFIG_I", "VSHD_SYSLOG_CONFIG_I", "UI_COMMIT:", "UI_COMMIT [", "UI_COMMIT_COMPLETED", "cfgpath=", ",CONFIG,", "Configuration Change: ",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("appliance corpus has no line with %q", want)
+		}
+	}
+}
+
+// TestConfigChangePath: the configuration path a change names is kept, so
+// an alert says what was changed as well as who changed it.
+func TestConfigChangePath(t *testing.T) {
+	for _, tc := range []struct{ line, user, path string }{
+		{`date=2026-11-22 time=18:00:11 logid="0100044547" type="event" subtype="system" user="admin" ui="GUI(192.0.2.44)" action="Edit" cfgpath="firewall.policy" cfgobj="7"`, "admin", "firewall.policy"},
+		{`1,2026/11/22 18:00:11,012801012345,CONFIG,0,0,2026/11/22 18:00:11,10.20.30.40,,set,admin,Web,Succeeded, deviceconfig system,1241,0x0`, "admin", "deviceconfig system"},
+		{`%SYS-5-CONFIG_I: Configured from console by admin on vty0 (192.0.2.44)`, "admin", ""},
+	} {
+		ev, ok := ParseAll([]byte(tc.line), refTime)
+		if !ok || ev.Kind != ConfigChange || ev.User != tc.user || ev.Path != tc.path {
+			t.Errorf("ParseAll(%q) = %v %+v, want config_change user=%q path=%q", tc.line, ok, ev, tc.user, tc.path)
 		}
 	}
 }

@@ -188,6 +188,14 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev, ok := Parse(line, refTime)
+		all, allOK := ParseAll(line, refTime)
+		if all.Kind == ConfigChange {
+			if !allOK || ok || all.Count != 1 || !utf8.ValidString(all.User) || !utf8.ValidString(all.Path) {
+				t.Errorf("ParseAll = %v %+v, Parse ok=%v", allOK, all, ok)
+			}
+		} else if allOK != ok || all != ev {
+			t.Errorf("ParseAll = %v %+v, Parse = %v %+v", allOK, all, ok, ev)
+		}
 		if !ok {
 			if ev != (Event{}) {
 				t.Fatalf("ok=false with a non-zero event %+v", ev)

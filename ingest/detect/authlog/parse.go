@@ -33,6 +33,10 @@ func parseMessage(h header, depth int) (Event, bool) {
 			return parseASA(r)
 		case strings.HasPrefix(r, "AUTHPRIV-"):
 			return parseNXOS(r)
+		case strings.HasPrefix(r, "SYS-") || strings.HasPrefix(r, "VSHD-"):
+			if ev, ok := parseCiscoConfig(r); ok {
+				return ev, true
+			}
 		case len(r) > 4 && r[0] == '%' && isDigit(r[1]) && isDigit(r[2]) && strings.HasPrefix(r[3:], "SSH/"):
 			return parseVRP(r)
 		}
@@ -161,7 +165,7 @@ func parseByPrefix(prog, m string) (Event, bool) {
 		if strings.HasPrefix(m, "User ") {
 			return parseSSHDOther(prog, m)
 		}
-		if mn, rest, ok := strings.Cut(m, ": "); ok && (mn == "SSHD_LOGIN_FAILED" || mn == "UI_AUTH_EVENT") {
+		if mn, rest, ok := strings.Cut(m, ": "); ok && (mn == "SSHD_LOGIN_FAILED" || mn == "UI_AUTH_EVENT" || mn == "UI_COMMIT") {
 			return parseJunos(prog, mn, rest)
 		}
 	case 'f', 'a':
