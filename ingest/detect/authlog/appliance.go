@@ -402,3 +402,43 @@ func parseCiscoConfig(m string) (Event, bool) {
 	}
 	return ev, true
 }
+
+// parseRouterOSConfig reads RouterOS configuration changes under the
+// system,info topic (already removed): "filter rule changed by admin", and
+// the form naming the client, "address added by
+// winbox-3.41/tcp-msg(winbox):admin@192.0.2.1/action:12 (/ip address add
+// ...)". The command echoed after it is the administrator's text and may
+// hold " by " itself, so the first verb's " by " is taken.
+func parseRouterOSConfig(m string) (Event, bool) {
+	at := -1
+	for _, v := range []string{" added by ", " changed by ", " removed by ", " moved by "} {
+		if i := strings.Index(m, v); i >= 0 && (at < 0 || i < at) {
+			at = i + len(v)
+		}
+	}
+	if at < 0 {
+		return Event{}, false
+	}
+	who := firstWord(m[at:])
+	ev := Event{Kind: ConfigChange, Count: 1, Program: "routeros", User: who}
+	if u, src, ok := strings.Cut(who, "@"); ok {
+		if i := strings.LastIndexByte(u, ':'); i >= 0 {
+			client := u[:i]
+			if a, b := strings.IndexByte(client, '('), strings.IndexByte(client, ')'); a >= 0 && b > a {
+				ev.Method = client[a+1 : b]
+			} else if !strings.ContainsAny(client, "/ ") {
+				ev.Method = client // "ssh", "api", "telnet"
+			}
+			u = u[i+1:]
+		}
+		src, _, _ = strings.Cut(src, "/")
+		ev.User = u
+		if validAddr(src) {
+			ev.Source = src
+		}
+	}
+	if ev.Method == "www" || ev.Method == "www-ssl" {
+		ev.Method = MethodWeb
+	}
+	return ev, ev.User != ""
+}

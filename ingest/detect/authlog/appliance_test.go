@@ -60,7 +60,7 @@ func TestApplianceCorpusCoversEveryVendor(t *testing.T) {
 		",SYSTEM,auth,", ",auth-fail,", ",auth-success,", " logged in via Web ", " logged in via CLI ", " logged out via ",
 		"webConfigurator authentication error", "Web GUI authentication error", "Successful login for user", "User logged out for user",
 		"id=firewall ", "login denied", "login allowed", "logged out",
-		"%SYS-5-CONFIG_I", "VSHD_SYSLOG_CONFIG_I", "UI_COMMIT:", "UI_COMMIT [", "UI_COMMIT_COMPLETED", "cfgpath=", ",CONFIG,", "Configuration Change: ",
+		"%SYS-5-CONFIG_I", "VSHD_SYSLOG_CONFIG_I", "UI_COMMIT:", "UI_COMMIT [", "UI_COMMIT_COMPLETED", "cfgpath=", ",CONFIG,", "Configuration Change: ", "system,info filter rule changed by ", "(winbox):admin@",
 	} {
 		if !strings.Contains(s, want) {
 			t.Errorf("appliance corpus has no line with %q", want)

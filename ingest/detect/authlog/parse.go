@@ -181,6 +181,10 @@ func parseByPrefix(prog, m string) (Event, bool) {
 		return parseShadow(prog, m)
 	case '/':
 		return parseWebGUI(prog, m)
+	case 's':
+		if strings.HasPrefix(m, "system,info ") {
+			return parseRouterOSConfig(m[len("system,info "):])
+		}
 	case 'i':
 		if strings.HasPrefix(m, "id=firewall ") {
 			return parseSonicWall(m)
