@@ -82,3 +82,13 @@ func TestConfigChangePath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseAppliance measures ParseAll over the appliance corpus,
+// events and negatives alike.
+func BenchmarkParseAppliance(b *testing.B) {
+	corpus := loadCorpusFile(b, "appliance.tsv")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		ParseAll(corpus[i%len(corpus)].line, refTime)
+	}
+}
