@@ -3,6 +3,7 @@ package authlog
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestApplianceCorpus checks every line of testdata/appliance.tsv, the
@@ -22,7 +23,7 @@ func TestApplianceCorpus(t *testing.T) {
 		want := c.kind != "none"
 		if pev, pok := Parse(c.line, refTime); c.kind == string(ConfigChange) && pok {
 			t.Errorf("appliance.tsv:%d: Parse returned %+v for a configuration change", c.lineNo, pev)
-		} else if c.kind != string(ConfigChange) && (pok != ok || pev != ev) {
+		} else if c.kind != string(ConfigChange) && (pok != ok || !sameEvent(pev, ev)) {
 			t.Errorf("appliance.tsv:%d: Parse gave %v %+v, ParseAll %v %+v", c.lineNo, pok, pev, ok, ev)
 		}
 		if want {
@@ -90,5 +91,22 @@ func BenchmarkParseAppliance(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		ParseAll(corpus[i%len(corpus)].line, refTime)
+	}
+}
+
+// TestApplianceStampWithYear: the ASA, VRP and NX-OS stamps carry their
+// year, and the event keeps the time they give.
+func TestApplianceStampWithYear(t *testing.T) {
+	want := time.Date(2025, time.December, 31, 23, 59, 58, 0, time.UTC)
+	for _, line := range []string{
+		`<166>Dec 31 2025 23:59:58: %ASA-6-605004: Login denied from 192.0.2.44/52786 to outside:10.0.0.1/ssh for user "admin"`,
+		`<188>Dec 31 2025 23:59:58 CE6850-A %%01SSH/4/SSH_USER_LOGIN_FAIL(s)[1]:The SSH user failed to login. (ServiceType=stelnet, UserName=root, UserAddress=203.0.113.7)`,
+		`2025 Dec 31 23:59:58 n9k-leaf1 %AUTHPRIV-4-SYSTEM_MSG: Failed password for admin from 192.0.2.44 port 55012 ssh2 - sshd[14021]`,
+		`<84>2025 Dec 31 23:59:58 UTC: %AUTHPRIV-4-SYSTEM_MSG: Failed password for admin from 192.0.2.44 port 55012 ssh2 - sshd[14021]`,
+	} {
+		ev, ok := Parse([]byte(line), refTime)
+		if !ok || !ev.Time.Equal(want) {
+			t.Errorf("Parse(%q): ok=%v Time=%v, want %v", line, ok, ev.Time, want)
+		}
 	}
 }
