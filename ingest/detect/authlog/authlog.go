@@ -91,11 +91,7 @@ type Event struct {
 // time the line was received. A stamp that would fall more than 7 days after
 // ref is taken to be from the year before (December lines read in January).
 func Parse(line []byte, ref time.Time) (Event, bool) {
-	ev, ok := ParseAll(line, ref)
-	if !ok || ev.Kind == ConfigChange {
-		return Event{}, false
-	}
-	return ev, true
+	return parse(line, ref, false)
 }
 
 // ParseAll is Parse that also returns ConfigChange events: an appliance
@@ -105,6 +101,10 @@ func Parse(line []byte, ref time.Time) (Event, bool) {
 // Both read the line once; Parse drops those events for callers that count
 // only authentication and account events.
 func ParseAll(line []byte, ref time.Time) (Event, bool) {
+	return parse(line, ref, true)
+}
+
+func parse(line []byte, ref time.Time, changes bool) (Event, bool) {
 	line = bytes.TrimRight(line, "\r\n")
 	if len(line) < 8 {
 		return Event{}, false
@@ -114,7 +114,7 @@ func ParseAll(line []byte, ref time.Time) (Event, bool) {
 	// refers to line.
 	h := splitHeader(unsafe.String(unsafe.SliceData(line), len(line)), ref)
 	ev, ok := parseMessage(h, 0)
-	if !ok {
+	if !ok || ev.Kind == ConfigChange && !changes {
 		return Event{}, false
 	}
 	if ev.Time.IsZero() {
