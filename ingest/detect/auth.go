@@ -10,7 +10,7 @@ import (
 
 // authLine runs the authentication rules over one log line.
 func (e *Engine) authLine(out []Alert, d *deviceState, in *Input) []Alert {
-	ev, ok := authlog.Parse(in.Body, in.at())
+	ev, ok := authlog.ParseAll(in.Body, in.at())
 	if !ok {
 		return out
 	}
@@ -55,6 +55,8 @@ func (e *Engine) authEvent(out []Alert, d *deviceState, in *Input, ev authlog.Ev
 		return append(out, e.raiseAccount(d, in, AlertAccountAdded, ev.User, ev.UID == "0", fields))
 	case authlog.AccountRemoved:
 		return append(out, e.raiseAccount(d, in, AlertAccountRemoved, ev.User, false, fields))
+	case authlog.ConfigChange:
+		return append(out, e.applianceConfigChange(d, in, ev, fields))
 	}
 	return out
 }

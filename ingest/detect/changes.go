@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/offbox/offbox/ingest/detect/authlog"
 )
 
 // configChange raises config_change for a CONFIG_CHANGE record
@@ -149,4 +151,16 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// applianceConfigChange raises config_change for an administrator's change
+// read from a log line (an appliance's, or one tailed on an agent host):
+// Key is the configuration path the line names, else "running-config",
+// and the alert names who made the change and from where.
+func (e *Engine) applianceConfigChange(d *deviceState, in *Input, ev authlog.Event, f map[string]string) Alert {
+	p := orDefault(ev.Path, "running-config")
+	f["path"], f["change"] = p, "modified"
+	summary := "configuration " + p + " changed by " + quote(ev.User) + from(ev.Source) + " (" + ev.Program + ")"
+	return e.raiseOne(Alert{Kind: AlertConfigChange, Severity: SeverityWarning, Device: in.Device, Key: p,
+		Summary: summary, Fields: f, Evidence: []Ref{in.ref()}}, in.at(), in.seen(), d.labels)
 }

@@ -75,7 +75,7 @@ const (
 	AlertClockOffset          = "clock_offset"           // warning ≥ ClockOffsetWarning or no majority, critical ≥ ClockOffsetCritical
 	AlertNTPUnreachable       = "ntp_unreachable"        // warning; Key server; Fields["reason"] unreachable or refused
 	AlertNTPFalseticker       = "ntp_falseticker"        // warning; Key server
-	AlertConfigChange         = "config_change"          // warning; Key path
+	AlertConfigChange         = "config_change"          // warning; Key path: a watched file, or an appliance line's configuration path ("running-config" when it names none)
 	AlertPasswordChange       = "password_change"        // warning, critical when the account has no password; Key user
 	AlertPasswordTooOld       = "password_too_old"       // warning; Key user; raised once while it stays too old
 	AlertAccountAdded         = "account_added"          // warning, critical for uid 0; Key user

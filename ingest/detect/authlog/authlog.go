@@ -3,7 +3,10 @@
 // times (Count) and when (Time). It understands the RFC 3164, RFC 5424,
 // rsyslog ISO-timestamp and OpenWrt logread headers and the messages of
 // OpenSSH, dropbear, sudo, su, login, PAM, shadow-utils, auditd, Cisco IOS,
-// Junos, MikroTik RouterOS, FortiOS, OpenWrt LuCI and FreeRADIUS. It is a
+// Junos, MikroTik RouterOS, FortiOS, OpenWrt LuCI and FreeRADIUS, and the
+// login lines of appliances that cannot run the agent (Cisco ASA and NX-OS,
+// Huawei VRP, PAN-OS, pfSense and OPNsense, SonicWall; see appliance.go).
+// ParseAll also reports their administrators' configuration changes. It is a
 // pure parser, bytes in and events out: it never does I/O, never reads the
 // clock (the caller passes the reference time) and never keeps state between
 // lines, so each line is judged alone.
@@ -44,6 +47,7 @@ const (
 	AccountAdded   Kind = "account_added"   // a local account was created (see Event.UID)
 	AccountRemoved Kind = "account_removed" // a local account was deleted
 	AccountChanged Kind = "account_changed" // shell, home, uid, name, lock, expiry or group membership changed
+	ConfigChange   Kind = "config_change"   // an appliance's configuration was changed or committed; only ParseAll returns it
 )
 
 // The methods Parse reports. A line that names its SSH method keeps the
@@ -64,6 +68,7 @@ const (
 	MethodConsole     = "console" // FortiOS console
 	MethodRADIUS      = "radius"  // FreeRADIUS
 	MethodVPN         = "vpn"     // FortiOS SSL VPN
+	MethodAAA         = "aaa"     // Cisco ASA AAA authentication (VPN, cut-through proxy or management)
 	// RouterOS keeps its own channel names: winbox, api, api-ssl, ftp, ssh, telnet, web.
 )
 
@@ -77,6 +82,7 @@ type Event struct {
 	Program string    // sshd, dropbear, sudo, su, login, passwd, useradd, ...; Cisco: the %FACILITY-SEV-MNEMONIC without '%'; routeros, fortios, radiusd
 	Time    time.Time // from the header or the message; zero if the line has none
 	UID     string    // for account_added, the new account's numeric uid as logged ("0" is root); else ""
+	Path    string    // for config_change, the configuration path the line names (PAN-OS, FortiOS); else ""
 }
 
 // Parse reads one line and returns the event it reports. ok is false for
@@ -85,6 +91,20 @@ type Event struct {
 // time the line was received. A stamp that would fall more than 7 days after
 // ref is taken to be from the year before (December lines read in January).
 func Parse(line []byte, ref time.Time) (Event, bool) {
+	return parse(line, ref, false)
+}
+
+// ParseAll is Parse that also returns ConfigChange events: an appliance
+// administrator's configuration change or commit (Cisco IOS
+// %SYS-5-CONFIG_I, NX-OS VSHD_SYSLOG_CONFIG_I, Junos UI_COMMIT, FortiOS
+// configuration events, PAN-OS CONFIG logs), with User naming who made it.
+// Both read the line once; Parse drops those events for callers that count
+// only authentication and account events.
+func ParseAll(line []byte, ref time.Time) (Event, bool) {
+	return parse(line, ref, true)
+}
+
+func parse(line []byte, ref time.Time, changes bool) (Event, bool) {
 	line = bytes.TrimRight(line, "\r\n")
 	if len(line) < 8 {
 		return Event{}, false
@@ -94,7 +114,7 @@ func Parse(line []byte, ref time.Time) (Event, bool) {
 	// refers to line.
 	h := splitHeader(unsafe.String(unsafe.SliceData(line), len(line)), ref)
 	ev, ok := parseMessage(h, 0)
-	if !ok {
+	if !ok || ev.Kind == ConfigChange && !changes {
 		return Event{}, false
 	}
 	if ev.Time.IsZero() {
@@ -118,7 +138,8 @@ func finish(ev Event) Event {
 	ev.Method = clean(ev.Method)
 	ev.Program = clean(ev.Program)
 	ev.UID = clean(ev.UID)
-	for _, f := range []*string{&ev.User, &ev.Source, &ev.Method, &ev.Program, &ev.UID} {
+	ev.Path = clean(ev.Path)
+	for _, f := range []*string{&ev.User, &ev.Source, &ev.Method, &ev.Program, &ev.UID, &ev.Path} {
 		*f = strings.Clone(*f)
 	}
 	if ev.Count < 1 {

@@ -183,8 +183,19 @@ func FuzzParse(f *testing.F) {
 	for _, c := range loadCorpus(f) {
 		f.Add(c.line)
 	}
+	for _, c := range loadCorpusFile(f, "appliance.tsv") {
+		f.Add(c.line)
+	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev, ok := Parse(line, refTime)
+		all, allOK := ParseAll(line, refTime)
+		if all.Kind == ConfigChange {
+			if !allOK || ok || all.Count != 1 || !utf8.ValidString(all.User) || !utf8.ValidString(all.Path) {
+				t.Errorf("ParseAll = %v %+v, Parse ok=%v", allOK, all, ok)
+			}
+		} else if allOK != ok || !sameEvent(all, ev) {
+			t.Errorf("ParseAll = %v %+v, Parse = %v %+v", allOK, all, ok, ev)
+		}
 		if !ok {
 			if ev != (Event{}) {
 				t.Fatalf("ok=false with a non-zero event %+v", ev)
@@ -254,4 +265,14 @@ func TestEventOwnsItsStrings(t *testing.T) {
 	if ev != want || ev.User != "admin" || ev.Source != "203.0.113.9" || ev.Program != "sshd" {
 		t.Fatalf("after the buffer was reused the event reads %+v", ev)
 	}
+}
+
+// sameEvent compares events with Time.Equal: each parse of a stamp with an
+// offset makes its own zone, so == on the times would differ.
+func sameEvent(a, b Event) bool {
+	if !a.Time.Equal(b.Time) {
+		return false
+	}
+	a.Time, b.Time = time.Time{}, time.Time{}
+	return a == b
 }

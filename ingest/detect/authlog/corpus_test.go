@@ -22,7 +22,13 @@ var refTime = time.Date(2026, time.November, 22, 19, 0, 0, 0, time.UTC)
 
 func loadCorpus(tb testing.TB) []labelled {
 	tb.Helper()
-	f, err := os.Open("testdata/corpus.tsv")
+	return loadCorpusFile(tb, "corpus.tsv")
+}
+
+// loadCorpusFile reads a labelled corpus file from testdata.
+func loadCorpusFile(tb testing.TB, name string) []labelled {
+	tb.Helper()
+	f, err := os.Open("testdata/" + name)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -39,16 +45,16 @@ func loadCorpus(tb testing.TB) []labelled {
 		}
 		f := strings.SplitN(text, "\t", 6)
 		if len(f) != 6 {
-			tb.Fatalf("corpus.tsv:%d: %d fields, want 6", n, len(f))
+			tb.Fatalf("%s:%d: %d fields, want 6", name, n, len(f))
 		}
 		c, err := strconv.Atoi(f[4])
 		if err != nil {
-			tb.Fatalf("corpus.tsv:%d: count %q: %v", n, f[4], err)
+			tb.Fatalf("%s:%d: count %q: %v", name, n, f[4], err)
 		}
 		line := f[5]
 		if strings.HasPrefix(line, `"`) {
 			if line, err = strconv.Unquote(line); err != nil {
-				tb.Fatalf("corpus.tsv:%d: %v", n, err)
+				tb.Fatalf("%s:%d: %v", name, n, err)
 			}
 		}
 		out = append(out, labelled{n, f[0], f[1], f[2], f[3], c, []byte(line)})

@@ -42,6 +42,15 @@ func splitHeader(s string, ref time.Time) header {
 			h.time = t
 			return h
 		}
+		// Cisco ASA and Huawei VRP: "Nov 22 2026 18:00:01[:] host ..."
+		if h, ok := stampWithYear(s, "Jan _2 2006 15:04:05", ref); ok {
+			return h
+		}
+	case len(s) > 21 && s[4] == ' ' && allDigits(s[:4]) && monthOf(s[5:]) > 0:
+		// Cisco NX-OS: "2026 Nov 22 18:00:01 host ..."
+		if h, ok := stampWithYear(s, "2006 Jan _2 15:04:05", ref); ok {
+			return h
+		}
 	case len(s) > 25 && s[3] == ' ' && isWeekday(s[:3]) && monthOf(s[4:]) > 0:
 		if h, ok := splitLogread(s[4:], ref); ok {
 			return h
@@ -295,4 +304,21 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// stampWithYear reads a 20-byte stamp of the given layout that carries its
+// year, in ref's location, and the optional ':' after it, then the host and
+// tag.
+func stampWithYear(s, layout string, ref time.Time) (header, bool) {
+	if len(s) < 21 {
+		return header{}, false
+	}
+	t, err := time.ParseInLocation(layout, s[:20], ref.Location())
+	if err != nil {
+		return header{}, false
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(s[20:], ":"), " ")
+	h := hostAndTag(rest)
+	h.time = t
+	return h, true
 }

@@ -26,8 +26,19 @@ func parseMessage(h header, depth int) (Event, bool) {
 			break
 		}
 		r = r[i+1:]
-		if strings.HasPrefix(r, "SEC_LOGIN-") || strings.HasPrefix(r, "SSH-") {
+		switch {
+		case strings.HasPrefix(r, "SEC_LOGIN-") || strings.HasPrefix(r, "SSH-"):
 			return parseCisco(r)
+		case strings.HasPrefix(r, "ASA-") || strings.HasPrefix(r, "FWSM-") || strings.HasPrefix(r, "PIX-"):
+			return parseASA(r)
+		case strings.HasPrefix(r, "AUTHPRIV-"):
+			return parseNXOS(r)
+		case strings.HasPrefix(r, "SYS-") || strings.HasPrefix(r, "VSHD-"):
+			if ev, ok := parseCiscoConfig(r); ok {
+				return ev, true
+			}
+		case len(r) > 4 && r[0] == '%' && isDigit(r[1]) && isDigit(r[2]) && strings.HasPrefix(r[3:], "SSH/"):
+			return parseVRP(r)
 		}
 	}
 	switch {
@@ -154,7 +165,7 @@ func parseByPrefix(prog, m string) (Event, bool) {
 		if strings.HasPrefix(m, "User ") {
 			return parseSSHDOther(prog, m)
 		}
-		if mn, rest, ok := strings.Cut(m, ": "); ok && (mn == "SSHD_LOGIN_FAILED" || mn == "UI_AUTH_EVENT") {
+		if mn, rest, ok := strings.Cut(m, ": "); ok && (mn == "SSHD_LOGIN_FAILED" || mn == "UI_AUTH_EVENT" || mn == "UI_COMMIT") {
 			return parseJunos(prog, mn, rest)
 		}
 	case 'f', 'a':
@@ -168,6 +179,20 @@ func parseByPrefix(prog, m string) (Event, bool) {
 		return parseShadow(prog, m)
 	case 'n', 'c', 'd', 'u':
 		return parseShadow(prog, m)
+	case '/':
+		return parseWebGUI(prog, m)
+	case 's':
+		if strings.HasPrefix(m, "system,info ") {
+			return parseRouterOSConfig(m[len("system,info "):])
+		}
+	case 'i':
+		if strings.HasPrefix(m, "id=firewall ") {
+			return parseSonicWall(m)
+		}
+	case '0', '1':
+		if len(m) > 2 && m[1] == ',' {
+			return parsePANOS(m)
+		}
 	}
 	return Event{}, false
 }

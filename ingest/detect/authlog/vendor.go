@@ -32,6 +32,15 @@ func parseJunos(prog, mnemonic, m string) (Event, bool) {
 		if !strings.HasPrefix(rest, "'") {
 			ev.User, _, _ = strings.Cut(rest, " ")
 		}
+	case "UI_COMMIT":
+		// "User 'admin' requested 'commit' operation (comment: none)";
+		// UI_COMMIT_COMPLETED and the like repeat it and are not events.
+		rest, ok := strings.CutPrefix(m, "User ")
+		if !ok || !strings.Contains(rest, " requested 'commit") {
+			return Event{}, false
+		}
+		ev.Kind, ev.Method = ConfigChange, MethodLogin
+		ev.User = firstQuoted(rest)
 	default:
 		return Event{}, false
 	}
@@ -209,15 +218,32 @@ func parseFortiOS(m string, h header) (Event, bool) {
 		ev.Kind = AuthFailure
 	case action == "ssl-login-fail":
 		ev.Kind, ev.Method = AuthFailure, MethodVPN
+	case action != "" && kv(m, "cfgpath") != "":
+		// A configuration event (logid 01000445xx): action Add, Edit,
+		// Delete ..., ui "GUI(192.0.2.1)", "ssh(192.0.2.1)" or "console".
+		ev.Kind, ev.Path = ConfigChange, kv(m, "cfgpath")
+		ui := kv(m, "ui")
+		ev.Method = fortiMethod("", ui)
+		if _, a, ok := strings.Cut(ui, "("); ok {
+			ev.Source = strings.TrimSuffix(a, ")")
+		}
+		if !validAddr(ev.Source) {
+			ev.Source = ""
+		}
 	default:
 		return Event{}, false
 	}
 	ev.User = kv(m, "user")
-	ev.Source = kv(m, "srcip")
-	if ev.Method == "" {
+	switch {
+	case ev.Kind == ConfigChange:
+	case ev.Method == "":
+		ev.Source = kv(m, "srcip")
 		ev.Method = fortiMethod(kv(m, "method"), kv(m, "ui"))
-	} else if r := kv(m, "remip"); r != "" {
-		ev.Source = r
+	default:
+		ev.Source = kv(m, "srcip")
+		if r := kv(m, "remip"); r != "" {
+			ev.Source = r
+		}
 	}
 	if h.time.IsZero() {
 		if d, t := kv(m, "date"), kv(m, "time"); d != "" && t != "" {
