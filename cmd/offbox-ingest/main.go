@@ -31,15 +31,15 @@ commands:
         run the collector (default listen ` + config.DefaultListen + `); flags override the file
   check-config [-syntax-only] -config F
         check a configuration and exit: 0, or 1 with each problem at its file:line; -syntax-only opens no file
-  dev-certs -out DIR -device NAME [-device NAME ...]
-        a throwaway CA, a server certificate and device certificates, for tests and demos
-  records -db F [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]
+  dev-certs -out DIR -device NAME [-device NAME ...] [-operator NAME ...]
+        a throwaway CA, a server certificate and device certificates (and operator ones), for tests and demos
+  records [-db F | -config F] [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]
         stored records, one a line; -since/-until take RFC 3339 or a duration such as 10m
-  events -db F [-device ID] [-kind K] [-since T] [-until T] [-json]
+  events [-db F | -config F] [-device ID] [-kind K] [-since T] [-until T] [-json]
         security events (logins, sudo, account changes) parsed from stored log lines
-  alerts -db F [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]
+  alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]
         stored alerts, newest received first: received time, severity, kind, device, count, summary, labels, device_time=T
-  verify -db F [-device ID]
+  verify [-db F | -config F] [-device ID]
         re-verify every stored signature, digest, chain link and index entry
   revoke -device ID [-reason R] [-db F | -config F]
         refuse the device's certificates and unused enrollment tokens from now on; a running collector closes its stream within seconds
