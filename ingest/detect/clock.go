@@ -87,10 +87,16 @@ func (e *Engine) timestamp(out []Alert, d *deviceState, in *Input) []Alert {
 	if in.ReceivedTime.IsZero() {
 		return out
 	}
-	f := map[string]string{"received_time": in.ReceivedTime.UTC().Format(time.RFC3339Nano),
-		"clock_known": strconv.FormatBool(d.haveOffset)}
 	var skew time.Duration
 	noTime := !in.DeviceTime.After(unixEpoch)
+	if !noTime {
+		skew = in.ReceivedTime.Sub(in.DeviceTime)
+		if skew <= e.cfg.TimestampSkew && skew >= -e.cfg.TimestampSkew {
+			return out // the common case: nothing is built for it
+		}
+	}
+	f := map[string]string{"received_time": in.ReceivedTime.UTC().Format(time.RFC3339Nano),
+		"clock_known": strconv.FormatBool(d.haveOffset)}
 	if noTime {
 		// time_ns 0 (DeviceTime zero) or negative: no clock that has ever
 		// been set says this.
@@ -103,10 +109,6 @@ func (e *Engine) timestamp(out []Alert, d *deviceState, in *Input) []Alert {
 			skew = in.ReceivedTime.Sub(in.DeviceTime)
 		}
 	} else {
-		skew = in.ReceivedTime.Sub(in.DeviceTime)
-		if skew <= e.cfg.TimestampSkew && skew >= -e.cfg.TimestampSkew {
-			return out
-		}
 		f["device_time"] = in.DeviceTime.UTC().Format(time.RFC3339Nano)
 	}
 	f["skew"] = skew.String()
