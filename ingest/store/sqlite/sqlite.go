@@ -43,6 +43,7 @@ type Store struct {
 	write *sql.DB // nil when opened read-only; one connection, used only by the writer goroutine
 	w     *writer
 	stmts *statements
+	ckpt  *checkpointer // nil when opened read-only
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,6 +83,10 @@ func Open(path string, opt Options) (*Store, error) {
 	s := &Store{opt: opt, read: read, write: write}
 	s.Core = s.core()
 	if s.stmts, err = prepare(ctx, write); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if s.ckpt, err = startCheckpointer(path, opt); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -175,6 +180,9 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.close())
+	}
 	if s.stmts != nil {
 		errs = append(errs, s.stmts.close())
 	}
