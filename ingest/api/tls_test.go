@@ -210,12 +210,22 @@ func TestAllowListener(t *testing.T) {
 			if got := g.Refused(); got != 2 {
 				t.Errorf("refused %d, want 2", got)
 			}
+			// A refusal is counted before its line (if any) is written: give
+			// the line its moment before counting lines.
+			settle := func(lines int) {
+				deadline := time.Now().Add(2 * time.Second)
+				for strings.Count(logs.String(), "not in api.allow_cidrs") < lines && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+			settle(1)
 			if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 1 {
 				t.Errorf("%d log lines for two refusals within a minute, want 1:\n%s", n, logs.String())
 			}
 			clock.Add(int64(logEvery / time.Second))
 			call(client(roots, nil, outsider), url, "")
 			waitUntil(t, func() bool { return g.Refused() == 3 })
+			settle(2)
 			if n := strings.Count(logs.String(), "not in api.allow_cidrs"); n != 2 || !strings.Contains(logs.String(), "remote="+tt.outside+":") {
 				t.Errorf("%d log lines a minute later, want 2 naming %s:\n%s", n, tt.outside, logs.String())
 			}
