@@ -42,15 +42,24 @@ func TestShippedConfigsCheck(t *testing.T) {
 				c.program, c.path, code, so, se)
 		}
 	}
-	if _, err := os.Stat("/etc/offbox-ingest"); err == nil {
-		t.Skip("/etc/offbox-ingest exists on this machine: the full check would read it")
+	// The full check, as on a fresh install: the shipped file with its /etc
+	// and /var/lib paths under an empty scratch root, so whatever this
+	// machine has installed is never read.
+	root := t.TempDir()
+	shipped, err := os.ReadFile("../packaging/offbox-ingest.yaml")
+	if err != nil {
+		t.Fatal(err)
 	}
-	const path = "../packaging/offbox-ingest.yaml"
+	path := filepath.Join(root, "offbox-ingest.yaml")
+	scratch := strings.NewReplacer("/etc/offbox-ingest/", root+"/etc/offbox-ingest/", "/var/lib/offbox-ingest/", root+"/var/lib/offbox-ingest/")
+	if err := os.WriteFile(path, []byte(scratch.Replace(string(shipped))), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, se, code := run(t, bin.ingest, "check-config", "-config", path)
 	if code != 1 {
 		t.Fatalf("offbox-ingest check-config -config %s: exit %d, want 1 (its files are not here); stderr %q", path, code, se)
 	}
-	line := regexp.MustCompile(`^offbox-ingest check-config: ` + regexp.QuoteMeta(path) + `:\d+: (tls\.(ca|cert|key): open /etc/offbox-ingest/|db /var/lib/offbox-ingest/)`)
+	line := regexp.MustCompile(`^offbox-ingest check-config: ` + regexp.QuoteMeta(path) + `:\d+: (tls\.(ca|cert|key): open ` + regexp.QuoteMeta(root) + `/etc/offbox-ingest/|db ` + regexp.QuoteMeta(root) + `/var/lib/offbox-ingest/)`)
 	lines := strings.Split(strings.TrimSpace(se), "\n")
 	for _, l := range lines {
 		if !line.MatchString(l) {

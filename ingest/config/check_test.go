@@ -110,12 +110,24 @@ func TestPackagedConfigSyntax(t *testing.T) {
 	if got := checkFile(t, path, true); got != "" {
 		t.Errorf("packaging/offbox-ingest.yaml -syntax-only:\n%s", got)
 	}
-	if _, err := os.Stat("/etc/offbox-ingest"); err == nil {
-		t.Skip("/etc/offbox-ingest exists here")
+	// The full check as on a fresh install: its /etc and /var/lib paths
+	// under an empty scratch root, whatever this machine has installed.
+	root := t.TempDir()
+	shipped, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	got := checkFile(t, path, false)
+	fresh := filepath.Join(root, "offbox-ingest.yaml")
+	scratch := strings.NewReplacer("/etc/offbox-ingest/", root+"/etc/offbox-ingest/", "/var/lib/offbox-ingest/", root+"/var/lib/offbox-ingest/")
+	if err := os.WriteFile(fresh, []byte(scratch.Replace(string(shipped))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := checkFile(t, fresh, false)
+	if strings.Count(got, "\n")+1 != 4 {
+		t.Errorf("packaging/offbox-ingest.yaml: want 4 problems (tls.ca, tls.cert, tls.key, db), got:\n%s", got)
+	}
 	for _, line := range strings.Split(got, "\n") {
-		if !strings.Contains(line, "tls.") && !strings.Contains(line, "db /var/lib/offbox-ingest") {
+		if !strings.Contains(line, "tls.") && !strings.Contains(line, "db "+root+"/var/lib/offbox-ingest") {
 			t.Errorf("packaging/offbox-ingest.yaml: %s; want only the tls files and the db directory missing", line)
 		}
 	}
