@@ -137,11 +137,13 @@ func parseVRP(m string) (Event, bool) {
 		name = name[:i]
 	}
 	ev := Event{Count: 1, Program: name}
-	switch name[strings.LastIndexByte(name, '/')+1:] {
+	mnemonic := name[strings.LastIndexByte(name, '/')+1:]
+	switch mnemonic {
 	case "SSH_USER_LOGIN":
 		ev.Kind = AuthSuccess
 	case "SSH_USER_LOGIN_FAIL":
 		ev.Kind = AuthFailure
+	case "CFG_FILE_CHANGE", "CFG_CHANGE":
 	default:
 		return Event{}, false
 	}
@@ -150,6 +152,9 @@ func parseVRP(m string) (Event, bool) {
 		return Event{}, false
 	}
 	params := strings.TrimSuffix(strings.TrimSuffix(rest[i+1:], ")"), ".")
+	if ev.Kind == "" {
+		return vrpConfig(ev, params)
+	}
 	ev.User = commaField(params, "UserName=")
 	ev.Source = commaField(params, "UserAddress=")
 	if ev.Source == "" {
@@ -304,6 +309,8 @@ func parsePANOS(m string) (Event, bool) {
 		if k := strings.Index(r, "from "); k >= 0 {
 			ev.Source = firstWord(r[k+len("from "):])
 		}
+	case f[3] == "SYSTEM":
+		return panosRestart(desc)
 	default:
 		return Event{}, false
 	}

@@ -48,6 +48,7 @@ const (
 	AccountRemoved Kind = "account_removed" // a local account was deleted
 	AccountChanged Kind = "account_changed" // shell, home, uid, name, lock, expiry or group membership changed
 	ConfigChange   Kind = "config_change"   // an appliance's configuration was changed or committed; only ParseAll returns it
+	Restart        Kind = "restart"         // an appliance came up (see Event.Version); only ParseAll returns it
 )
 
 // The methods Parse reports. A line that names its SSH method keeps the
@@ -83,6 +84,8 @@ type Event struct {
 	Time    time.Time // from the header or the message; zero if the line has none
 	UID     string    // for account_added, the new account's numeric uid as logged ("0" is root); else ""
 	Path    string    // for config_change, the configuration path the line names (PAN-OS, FortiOS); else ""
+	Version string    // for restart, the firmware version the device came up with, "" when the line names none
+	Model   string    // for restart, the model or image the line names (IOS image, FortiGate model); else ""
 }
 
 // Parse reads one line and returns the event it reports. ok is false for
@@ -97,9 +100,12 @@ func Parse(line []byte, ref time.Time) (Event, bool) {
 // ParseAll is Parse that also returns ConfigChange events: an appliance
 // administrator's configuration change or commit (Cisco IOS
 // %SYS-5-CONFIG_I, NX-OS VSHD_SYSLOG_CONFIG_I, Junos UI_COMMIT, FortiOS
-// configuration events, PAN-OS CONFIG logs), with User naming who made it.
-// Both read the line once; Parse drops those events for callers that count
-// only authentication and account events.
+// configuration events, PAN-OS CONFIG logs, Huawei VRP CFG_FILE_CHANGE,
+// RouterOS, pfSense), with User naming who made it; and Restart events:
+// an appliance that came up, with the firmware Version it names (IOS
+// %SYS-5-RESTART, the Junos kernel banner, FortiOS "FortiGate started",
+// PAN-OS system start). Both read the line once; Parse drops those events
+// for callers that count only authentication and account events.
 func ParseAll(line []byte, ref time.Time) (Event, bool) {
 	return parse(line, ref, true)
 }
@@ -114,7 +120,7 @@ func parse(line []byte, ref time.Time, changes bool) (Event, bool) {
 	// refers to line.
 	h := splitHeader(unsafe.String(unsafe.SliceData(line), len(line)), ref)
 	ev, ok := parseMessage(h, 0)
-	if !ok || ev.Kind == ConfigChange && !changes {
+	if !ok || (ev.Kind == ConfigChange || ev.Kind == Restart) && !changes {
 		return Event{}, false
 	}
 	if ev.Time.IsZero() {
@@ -139,7 +145,9 @@ func finish(ev Event) Event {
 	ev.Program = clean(ev.Program)
 	ev.UID = clean(ev.UID)
 	ev.Path = clean(ev.Path)
-	for _, f := range []*string{&ev.User, &ev.Source, &ev.Method, &ev.Program, &ev.UID, &ev.Path} {
+	ev.Version = clean(ev.Version)
+	ev.Model = clean(ev.Model)
+	for _, f := range []*string{&ev.User, &ev.Source, &ev.Method, &ev.Program, &ev.UID, &ev.Path, &ev.Version, &ev.Model} {
 		*f = strings.Clone(*f)
 	}
 	if ev.Count < 1 {

@@ -189,8 +189,9 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line []byte) {
 		ev, ok := Parse(line, refTime)
 		all, allOK := ParseAll(line, refTime)
-		if all.Kind == ConfigChange {
-			if !allOK || ok || all.Count != 1 || !utf8.ValidString(all.User) || !utf8.ValidString(all.Path) {
+		if all.Kind == ConfigChange || all.Kind == Restart {
+			if !allOK || ok || all.Count != 1 || !utf8.ValidString(all.User) || !utf8.ValidString(all.Path) ||
+				!utf8.ValidString(all.Version) || len(all.Version) > 4*maxField || !utf8.ValidString(all.Model) {
 				t.Errorf("ParseAll = %v %+v, Parse ok=%v", allOK, all, ok)
 			}
 		} else if allOK != ok || !sameEvent(all, ev) {

@@ -14,6 +14,7 @@ type labelled struct {
 	lineNo               int
 	kind                 string // "none" for lines that are not events
 	user, source, method string
+	version              string // appliance.tsv only: the firmware version a restart line names
 	count                int
 	line                 []byte
 }
@@ -43,9 +44,19 @@ func loadCorpusFile(tb testing.TB, name string) []labelled {
 		if strings.HasPrefix(text, "#") {
 			continue
 		}
-		f := strings.SplitN(text, "\t", 6)
-		if len(f) != 6 {
-			tb.Fatalf("%s:%d: %d fields, want 6", name, n, len(f))
+		// appliance.tsv has a version column after method.
+		cols := 6
+		if name == "appliance.tsv" {
+			cols = 7
+		}
+		f := strings.SplitN(text, "\t", cols)
+		if len(f) != cols {
+			tb.Fatalf("%s:%d: %d fields, want %d", name, n, len(f), cols)
+		}
+		version := ""
+		if cols == 7 {
+			version = f[4]
+			f = append(f[:4], f[5:]...)
 		}
 		c, err := strconv.Atoi(f[4])
 		if err != nil {
@@ -57,7 +68,7 @@ func loadCorpusFile(tb testing.TB, name string) []labelled {
 				tb.Fatalf("%s:%d: %v", name, n, err)
 			}
 		}
-		out = append(out, labelled{n, f[0], f[1], f[2], f[3], c, []byte(line)})
+		out = append(out, labelled{n, f[0], f[1], f[2], f[3], version, c, []byte(line)})
 	}
 	if err := sc.Err(); err != nil {
 		tb.Fatal(err)

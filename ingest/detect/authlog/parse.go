@@ -37,7 +37,10 @@ func parseMessage(h header, depth int) (Event, bool) {
 			if ev, ok := parseCiscoConfig(r); ok {
 				return ev, true
 			}
-		case len(r) > 4 && r[0] == '%' && isDigit(r[1]) && isDigit(r[2]) && strings.HasPrefix(r[3:], "SSH/"):
+			if ev, ok := parseIOSRestart(r); ok {
+				return ev, true
+			}
+		case len(r) > 4 && r[0] == '%' && isDigit(r[1]) && isDigit(r[2]):
 			return parseVRP(r)
 		}
 	}
@@ -165,7 +168,7 @@ func parseByPrefix(prog, m string) (Event, bool) {
 		if strings.HasPrefix(m, "User ") {
 			return parseSSHDOther(prog, m)
 		}
-		if mn, rest, ok := strings.Cut(m, ": "); ok && (mn == "SSHD_LOGIN_FAILED" || mn == "UI_AUTH_EVENT" || mn == "UI_COMMIT") {
+		if mn, rest, ok := strings.Cut(m, ": "); ok && (mn == "SSHD_LOGIN_FAILED" || mn == "UI_AUTH_EVENT" || mn == "UI_COMMIT" || mn == "UI_LOGIN_EVENT") {
 			return parseJunos(prog, mn, rest)
 		}
 	case 'f', 'a':
@@ -184,6 +187,10 @@ func parseByPrefix(prog, m string) (Event, bool) {
 	case 's':
 		if strings.HasPrefix(m, "system,info ") {
 			return parseRouterOSConfig(m[len("system,info "):])
+		}
+	case 'J':
+		if strings.HasPrefix(m, "JUNOS ") {
+			return parseJunosKernel(prog, m)
 		}
 	case 'i':
 		if strings.HasPrefix(m, "id=firewall ") {

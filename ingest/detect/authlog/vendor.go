@@ -32,6 +32,8 @@ func parseJunos(prog, mnemonic, m string) (Event, bool) {
 		if !strings.HasPrefix(rest, "'") {
 			ev.User, _, _ = strings.Cut(rest, " ")
 		}
+	case "UI_LOGIN_EVENT":
+		return junosLogin(ev, m)
 	case "UI_COMMIT":
 		// "User 'admin' requested 'commit' operation (comment: none)";
 		// UI_COMMIT_COMPLETED and the like repeat it and are not events.
@@ -208,6 +210,9 @@ func parseRouterOS(m string) (Event, bool) {
 // parseFortiOS reads FortiOS key=value event logs: admin logins (logid
 // 0100032001 success, 0100032002 failure) and SSL VPN login failures.
 func parseFortiOS(m string, h header) (Event, bool) {
+	if strings.HasSuffix(kv(m, "logid"), "32009") {
+		return parseFortiOSStart(m)
+	}
 	ev := Event{Count: 1, Program: "fortios"}
 	action := kv(m, "action")
 	status := kv(m, "status")

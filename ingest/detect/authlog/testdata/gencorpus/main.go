@@ -284,7 +284,8 @@ var templates = []tmpl{
 	{kind: N, msg: "<189>1239: *Nov 22 18:00:06.001: %SEC_LOGIN-5-QUIET_MODE_OFF: Quiet Mode is OFF, because block period timed out at 18:00:06 UTC Sun Nov 22 2026", n: 1},
 	{kind: N, prog: "mgd", msg: "UI_CMDLINE_READ_LINE: User '{U}', command 'show interfaces terse '", n: 2, styles: "01"},
 	{kind: N, prog: "mgd", msg: "UI_LOGOUT_EVENT: User '{U}' logout", n: 1, styles: "0"},
-	{kind: N, prog: "mgd", msg: "UI_LOGIN_EVENT: User '{U}' login, class 'j-super-user' [4321], ssh-connection '{A} {P} 10.0.0.2 22', client-mode 'cli'", n: 2, styles: "01", addrs: "v4"},
+	// UI_LOGIN_EVENT names the source address UI_AUTH_EVENT leaves out (issue 20).
+	{kind: S, user: "{U}", src: "{A}", method: "ssh", count: 1, prog: "mgd", msg: "UI_LOGIN_EVENT: User '{U}' login, class 'j-super-user' [4321], ssh-connection '{A} {P} 10.0.0.2 22', client-mode 'cli'", n: 2, styles: "01", addrs: "v4"},
 	{kind: N, msg: "<134>Nov 22 18:00:01 MikroTik system,info,account user {U} logged out from {A} via ssh", n: 3, addrs: "v4"},
 	{kind: N, msg: "<134>Nov 22 18:00:01 MikroTik system,info filter rule changed by {U}", n: 2},
 	{kind: N, msg: "<134>Nov 22 18:00:01 MikroTik interface,info ether1 link up (speed 1G, full duplex)", n: 1},
