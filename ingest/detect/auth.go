@@ -57,6 +57,8 @@ func (e *Engine) authEvent(out []Alert, d *deviceState, in *Input, ev authlog.Ev
 		return append(out, e.raiseAccount(d, in, AlertAccountRemoved, ev.User, false, fields))
 	case authlog.ConfigChange:
 		return append(out, e.applianceConfigChange(d, in, ev, fields))
+	case authlog.Restart:
+		return e.lineRestart(out, d, in, ev, fields)
 	}
 	return out
 }

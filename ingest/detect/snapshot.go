@@ -29,6 +29,7 @@ type baseline struct {
 	HaveOffset    bool                   `json:"have_offset,omitempty"`
 	Offset        time.Duration          `json:"offset,omitempty"`
 	PwAges        map[string]pwAgeRecord `json:"password_ages,omitempty"`
+	LineFirmware  *lineFirmware          `json:"line_firmware,omitempty"`
 }
 
 type pwAgeRecord struct {
@@ -51,7 +52,7 @@ func (e *Engine) Snapshot(device string) (b []byte, ok bool) {
 	s := baseline{Missing: d.missing, Interval: d.interval, HaveBoot: d.haveBoot, BootID: d.bootID,
 		Firmware: d.firmware, FwSource: d.fwSource, Model: d.model, CrashDigest: d.crashDigest, Reboots: d.reboots, RebootRefs: d.rebootRefs,
 		Session: d.session, SessionBoot: d.sessionBoot, RestartReport: d.restartReport,
-		HaveOffset: d.haveOffset, Offset: d.offset}
+		HaveOffset: d.haveOffset, Offset: d.offset, LineFirmware: d.lineFW}
 	if len(d.pwAges) > 0 {
 		s.PwAges = make(map[string]pwAgeRecord, len(d.pwAges))
 		for u, p := range d.pwAges {
@@ -86,6 +87,7 @@ func (e *Engine) Restore(device string, snapshot []byte, lastSeen time.Time) err
 	d.reboots, d.rebootRefs = s.Reboots, s.RebootRefs
 	d.session, d.sessionBoot, d.restartReport = s.Session, s.SessionBoot, s.RestartReport
 	d.haveOffset, d.offset = s.HaveOffset, s.Offset
+	d.lineFW = s.LineFirmware
 	d.pwAges = make(map[string]*pwAge, len(s.PwAges))
 	for u, p := range s.PwAges {
 		d.pwAges[u] = &pwAge{days: p.Days, seen: p.Seen, ref: p.Ref, alerted: p.Alerted}

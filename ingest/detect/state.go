@@ -15,7 +15,8 @@ type deviceState struct {
 	crashDigest                         string      // of the pstore records it carried (bootBody.crashDigest)
 	reboots                             []time.Time // recent reboots, device time, at most 2×RebootLoopCount
 	rebootRefs                          []Ref
-	session, sessionBoot, restartReport string // agent session, its boot id, the session an agent_restart was raised for
+	session, sessionBoot, restartReport string        // agent session, its boot id, the session an agent_restart was raised for
+	lineFW                              *lineFirmware // named by the latest restart line (restart.go); nil: none heard
 
 	// The latest CLOCK offset (true minus local: positive when the device
 	// clock is behind).
