@@ -25,7 +25,7 @@ var applianceCases = []ruleCase{
 		steps: cat(line(t0, "1243: *Mar  2 10:00:00.001: %%SYS-5-RELOAD: Reload requested by admin on vty0 (%s). Reload Reason: Reload Command.", attacker))},
 	{name: "IOS upgrade", kind: AlertFirmwareChanged,
 		steps: cat(iosRestart(t0, "15.0(1)M1", "C2900-UNIVERSALK9-M"), iosRestart(t0.Add(time.Hour), "15.7(3)M9", "C2900-UNIVERSALK9-M")),
-		want: &want{severity: SeverityWarning, fields: map[string]string{"old_version": "15.0(1)M1", "new_version": "15.7(3)M9"}}},
+		want:  &want{severity: SeverityWarning, fields: map[string]string{"old_version": "15.0(1)M1", "new_version": "15.7(3)M9"}}},
 	{name: "IOS downgrade", kind: AlertFirmwareDowngrade,
 		steps: cat(iosRestart(t0, "15.7(3)M9", "C2900-UNIVERSALK9-M"), iosRestart(t0.Add(time.Hour), "15.0(1)M1", "C2900-UNIVERSALK9-M")),
 		want: &want{severity: SeverityCritical, summary: `firmware downgraded from "15.7(3)M9" to "15.0(1)M1"`,
@@ -56,10 +56,10 @@ var applianceCases = []ruleCase{
 			fields:  map[string]string{"user": "netops", "source": attacker}}},
 	{name: "PAN-OS commit names who", kind: AlertConfigChange,
 		steps: cat(line(t0, `1,2026/03/02 10:00:00,012801012345,CONFIG,0,0,2026/03/02 10:00:00,%s,,commit,alice,Web,Submitted,,7003,0x0,0,0,0,0,,PA-VM`, attacker)),
-		want: &want{severity: SeverityWarning, fields: map[string]string{"user": "alice", "source": attacker, "method": "web"}}},
+		want:  &want{severity: SeverityWarning, fields: map[string]string{"user": "alice", "source": attacker, "method": "web"}}},
 	{name: "RouterOS change names who", kind: AlertConfigChange,
 		steps: cat(line(t0, `system,info address added by winbox-3.41/tcp-msg(winbox):bob@%s/action:12 (/ip address add address=10.9.9.1/24)`, attacker)),
-		want: &want{severity: SeverityWarning, fields: map[string]string{"user": "bob", "source": attacker, "method": "winbox"}}},
+		want:  &want{severity: SeverityWarning, fields: map[string]string{"user": "bob", "source": attacker, "method": "winbox"}}},
 }
 
 func init() { ruleCases = append(ruleCases, applianceCases...) }
