@@ -82,6 +82,8 @@ const (
 	AlertAccountRemoved       = "account_removed"        // warning; Key user
 	AlertAccountUID0          = "account_uid0"           // critical; an existing account's uid changed to 0; Key user
 	AlertLogAccess            = "log_access"             // info; see LogAccess
+	AlertSourceQuiet          = "source_quiet"           // warning; Key source; silent for SourceQuietMultiple of its usual gap while its device is heard (Tick; quiet.go)
+	AlertSourceResumed        = "source_resumed"         // info; Key source; its first record after source_quiet
 
 	// Integrity event kinds (ingest/store Event* and EventChainRestart).
 	AlertBadSignature      = "bad_signature"      // critical
@@ -214,6 +216,14 @@ type Config struct {
 
 	PasswordMaxAgeDays int // password_too_old above this; default 365
 
+	// source_quiet (quiet.go): a source silent for SourceQuietMultiple of
+	// its learned usual gap, and at least SourceQuietMinSilence, once
+	// SourceQuietMinSamples gaps were learned.
+	SourceQuietMultiple   float64       // default 10
+	SourceQuietMinSamples int           // default 20
+	SourceQuietMinSilence time.Duration // default 10 min
+	MaxQuietSources       int           // sources tracked over all devices; default 100000
+
 	MaxDevices          int // default 10000
 	MaxSourcesPerDevice int // failure windows per device; default 1024
 	MaxUsersPerDevice   int // password ages kept per device; default 1024
@@ -254,6 +264,12 @@ func (c Config) withDefaults() Config {
 	def(&c.ClockOffsetWarning, 100*time.Millisecond)
 	def(&c.ClockOffsetCritical, time.Second)
 	defInt(&c.PasswordMaxAgeDays, 365)
+	if c.SourceQuietMultiple <= 0 {
+		c.SourceQuietMultiple = 10
+	}
+	defInt(&c.SourceQuietMinSamples, 20)
+	def(&c.SourceQuietMinSilence, 10*time.Minute)
+	defInt(&c.MaxQuietSources, 100000)
 	defInt(&c.MaxDevices, 10000)
 	defInt(&c.MaxSourcesPerDevice, 1024)
 	defInt(&c.MaxUsersPerDevice, 1024)
@@ -269,6 +285,8 @@ type Stats struct {
 	EvictedWindows      int // failure windows forgotten while a device's table was full
 	EvictedAlerts       int // open groups closed early while the table was full
 	DroppedEvidence     int // references not kept because an alert had MaxEvidence
+	QuietSources        int // sources source_quiet tracks now
+	UntrackedSources    int // new sources not tracked because MaxQuietSources were
 }
 
 // Engine holds the rules' state.
@@ -278,6 +296,8 @@ type Engine struct {
 	devices map[string]*deviceState
 	groups  map[groupKey]*group
 	stats   Stats
+
+	quietSources int // sources tracked over all devices (quiet.go)
 }
 
 type groupKey struct{ kind, device, key string }
@@ -298,6 +318,7 @@ func (e *Engine) Stats() Stats {
 	defer e.mu.Unlock()
 	s := e.stats
 	s.Devices, s.OpenAlerts = len(e.devices), len(e.groups)
+	s.QuietSources = e.quietSources
 	return s
 }
 
@@ -314,6 +335,7 @@ func (e *Engine) Observe(in Input) []Alert {
 	if d.missing {
 		out = append(out, e.resumed(d, &in))
 	}
+	e.deviceBack(d, &in)
 	if in.seen().After(d.lastSeen) {
 		d.lastSeen = in.seen()
 	}
@@ -322,6 +344,7 @@ func (e *Engine) Observe(in Input) []Alert {
 	case recordkind.Heartbeat:
 		learnInterval(d, &in)
 	case recordkind.Log:
+		out = e.sourceSeen(out, d, &in)
 		out = e.authLine(out, d, &in)
 	case recordkind.Boot:
 		out = e.boot(out, d, &in)
@@ -350,6 +373,7 @@ func (e *Engine) Tick(now time.Time) []Alert {
 	var out []Alert
 	for name, d := range e.devices {
 		out = e.heartbeat(out, name, d, now)
+		out = e.sourcesTick(out, name, d, now)
 		out = e.passwordAgeTick(out, name, d, now)
 		d.prune(now, e.cfg)
 	}

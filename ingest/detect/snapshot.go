@@ -30,6 +30,8 @@ type baseline struct {
 	Offset        time.Duration          `json:"offset,omitempty"`
 	PwAges        map[string]pwAgeRecord `json:"password_ages,omitempty"`
 	LineFirmware  *lineFirmware          `json:"line_firmware,omitempty"`
+	Sources       map[string]quietRecord `json:"sources,omitempty"` // source_quiet (quiet.go), coarsened
+	Back          time.Time              `json:"back,omitzero"`
 }
 
 type pwAgeRecord struct {
@@ -52,7 +54,8 @@ func (e *Engine) Snapshot(device string) (b []byte, ok bool) {
 	s := baseline{Missing: d.missing, Interval: d.interval, HaveBoot: d.haveBoot, BootID: d.bootID,
 		Firmware: d.firmware, FwSource: d.fwSource, Model: d.model, CrashDigest: d.crashDigest, Reboots: d.reboots, RebootRefs: d.rebootRefs,
 		Session: d.session, SessionBoot: d.sessionBoot, RestartReport: d.restartReport,
-		HaveOffset: d.haveOffset, Offset: d.offset, LineFirmware: d.lineFW}
+		HaveOffset: d.haveOffset, Offset: d.offset, LineFirmware: d.lineFW,
+		Sources: e.quietSnapshot(d), Back: d.back.Truncate(e.quietGrain())}
 	if len(d.pwAges) > 0 {
 		s.PwAges = make(map[string]pwAgeRecord, len(d.pwAges))
 		for u, p := range d.pwAges {
@@ -79,6 +82,9 @@ func (e *Engine) Restore(device string, snapshot []byte, lastSeen time.Time) err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if old := e.devices[device]; old != nil {
+		e.forgetSources(old)
+	}
 	delete(e.devices, device)
 	d := e.device(device, lastSeen)
 	d.missing, d.interval = s.Missing, s.Interval
@@ -88,6 +94,7 @@ func (e *Engine) Restore(device string, snapshot []byte, lastSeen time.Time) err
 	d.session, d.sessionBoot, d.restartReport = s.Session, s.SessionBoot, s.RestartReport
 	d.haveOffset, d.offset = s.HaveOffset, s.Offset
 	d.lineFW = s.LineFirmware
+	e.quietRestore(d, s.Sources, s.Back)
 	d.pwAges = make(map[string]*pwAge, len(s.PwAges))
 	for u, p := range s.PwAges {
 		d.pwAges[u] = &pwAge{days: p.Days, seen: p.Seen, ref: p.Ref, alerted: p.Alerted}

@@ -27,6 +27,9 @@ type deviceState struct {
 	all   failWindow             // every failure against the device
 
 	pwAges map[string]*pwAge // by user, from the latest PASSWORD_AGE record
+
+	sources map[string]*quietSource // by record source, for source_quiet (quiet.go)
+	back    time.Time               // collector clock of its return after a silence of its own (quiet.go)
 }
 
 // failWindow is the recent authentication failures of one key.
@@ -58,6 +61,10 @@ func (e *Engine) device(name string, seen time.Time) *deviceState {
 	if len(e.devices) >= e.cfg.MaxDevices {
 		keep := e.cfg.MaxDevices - e.cfg.MaxDevices/8 - 1
 		e.stats.EvictedDevices += evictOldest(e.devices, func(d *deviceState) time.Time { return d.lastSeen }, keep)
+		e.quietSources = 0
+		for _, d := range e.devices {
+			e.quietSources += len(d.sources)
+		}
 	}
 	d := &deviceState{lastSeen: seen, fails: map[string]*failWindow{}}
 	e.devices[name] = d
