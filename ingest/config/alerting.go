@@ -30,6 +30,11 @@ type Detect struct {
 	ClockOffsetWarning  time.Duration       `yaml:"clock_offset_warning"`  //
 	ClockOffsetCritical time.Duration       `yaml:"clock_offset_critical"` //
 	PasswordMaxAgeDays  int                 `yaml:"password_max_age_days"` //
+
+	SourceQuietMultiple   float64       `yaml:"source_quiet_multiple"`    // source_quiet after this many of a source's usual gaps of silence
+	SourceQuietMinSamples int           `yaml:"source_quiet_min_samples"` // gaps learned before a source is judged
+	SourceQuietMinSilence time.Duration `yaml:"source_quiet_min_silence"` // and never before this long
+	SourceQuietMaxSources int           `yaml:"source_quiet_max_sources"` // sources tracked over all devices
 }
 
 // Alerting is where alerts are delivered.
@@ -53,7 +58,8 @@ func defaultDetect() Detect {
 		WorkingHours: "07:00-19:00", WorkingDays: []string{"mon", "tue", "wed", "thu", "fri"}, Timezone: "UTC",
 		RebootLoopCount: 3, RebootLoopWindow: 30 * time.Minute, HeartbeatInterval: 15 * time.Second,
 		HeartbeatMisses: 2, TimestampSkew: 2 * time.Minute, ClockOffsetWarning: 100 * time.Millisecond,
-		ClockOffsetCritical: time.Second, PasswordMaxAgeDays: 365}
+		ClockOffsetCritical: time.Second, PasswordMaxAgeDays: 365,
+		SourceQuietMultiple: 10, SourceQuietMinSamples: 20, SourceQuietMinSilence: 10 * time.Minute, SourceQuietMaxSources: 100000}
 }
 
 var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday,
@@ -71,7 +77,9 @@ func (c *Config) DetectConfig() (detect.Config, error) {
 		BruteForceWindow: d.BruteForceWindow, RebootLoopCount: d.RebootLoopCount, RebootLoopWindow: d.RebootLoopWindow,
 		ApprovedFirmware: d.ApprovedFirmware, HeartbeatInterval: d.HeartbeatInterval, HeartbeatMisses: d.HeartbeatMisses,
 		TimestampSkew: d.TimestampSkew, ClockOffsetWarning: d.ClockOffsetWarning,
-		ClockOffsetCritical: d.ClockOffsetCritical, PasswordMaxAgeDays: d.PasswordMaxAgeDays}
+		ClockOffsetCritical: d.ClockOffsetCritical, PasswordMaxAgeDays: d.PasswordMaxAgeDays,
+		SourceQuietMultiple: d.SourceQuietMultiple, SourceQuietMinSamples: d.SourceQuietMinSamples,
+		SourceQuietMinSilence: d.SourceQuietMinSilence, MaxQuietSources: d.SourceQuietMaxSources}
 	for name, v := range map[string]time.Duration{"group_window": d.GroupWindow, "brute_force_window": d.BruteForceWindow,
 		"reboot_loop_window": d.RebootLoopWindow, "heartbeat_interval": d.HeartbeatInterval, "timestamp_skew": d.TimestampSkew,
 		"clock_offset_warning": d.ClockOffsetWarning, "clock_offset_critical": d.ClockOffsetCritical} {
@@ -84,6 +92,18 @@ func (c *Config) DetectConfig() (detect.Config, error) {
 		if v <= 0 {
 			bad(name, "%s %d: must be positive", name, v)
 		}
+	}
+	if d.SourceQuietMultiple < 2 {
+		bad("source_quiet_multiple", "source_quiet_multiple %g: at least 2 (a source is quiet after this many of its usual gaps)", d.SourceQuietMultiple)
+	}
+	if d.SourceQuietMinSamples < 2 {
+		bad("source_quiet_min_samples", "source_quiet_min_samples %d: at least 2 gaps", d.SourceQuietMinSamples)
+	}
+	if d.SourceQuietMinSilence < time.Second {
+		bad("source_quiet_min_silence", "source_quiet_min_silence %s: at least 1s", d.SourceQuietMinSilence)
+	}
+	if d.SourceQuietMaxSources < 1 {
+		bad("source_quiet_max_sources", "source_quiet_max_sources %d: must be positive", d.SourceQuietMaxSources)
 	}
 	if d.HeartbeatInterval > 0 && d.HeartbeatInterval < time.Second {
 		bad("heartbeat_interval", "heartbeat_interval %s: at least 1s", d.HeartbeatInterval)

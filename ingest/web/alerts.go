@@ -165,4 +165,5 @@ var knownKinds = []string{"auth_failure", "auth_success", "brute_force", "succes
 	"heartbeat_missing", "heartbeat_resumed", "timestamp_mismatch", "clock_offset", "ntp_unreachable",
 	"ntp_falseticker", "config_change", "password_change", "password_too_old", "account_added", "account_removed",
 	"account_uid0", "bad_signature", "identity_mismatch", "fork", "concurrent_session", "chain_restart", "gap",
-	"replay", "malformed", "log_access"}
+	"replay", "malformed", "log_access",
+	"source_quiet", "source_resumed"}
