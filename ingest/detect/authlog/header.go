@@ -313,12 +313,65 @@ func stampWithYear(s, layout string, ref time.Time) (header, bool) {
 	if len(s) < 21 {
 		return header{}, false
 	}
-	t, err := time.ParseInLocation(layout, s[:20], ref.Location())
-	if err != nil {
+	t, ok := yearStamp(layout, s[:20], ref.Location())
+	if !ok {
 		return header{}, false
 	}
 	rest := strings.TrimPrefix(strings.TrimPrefix(s[20:], ":"), " ")
 	h := hostAndTag(rest)
 	h.time = t
 	return h, true
+}
+
+// yearStamp is time.ParseInLocation for the two 20-byte layouts
+// stampWithYear reads, "Jan _2 2006 15:04:05" and "2006 Jan _2 15:04:05".
+// It runs on every line of an ASA, a Huawei or an NX-OS box, so the
+// canonical stamp is read by hand, at a tenth of the cost; anything else
+// goes to time.ParseInLocation with its leniencies (case, spacing).
+// FuzzYearStamp holds the two to the same answers.
+func yearStamp(layout, s string, loc *time.Location) (time.Time, bool) {
+	if t, ok := fastYearStamp(layout, s, loc); ok {
+		return t, true
+	}
+	t, err := time.ParseInLocation(layout, s, loc)
+	return t, err == nil
+}
+
+func fastYearStamp(layout, s string, loc *time.Location) (time.Time, bool) {
+	var mon, day, year string
+	switch {
+	case len(s) != 20 || s[11] != ' ':
+		return time.Time{}, false
+	case layout == "Jan _2 2006 15:04:05" && s[3] == ' ' && s[6] == ' ':
+		mon, day, year = s[:3], s[4:6], s[7:11]
+	case layout == "2006 Jan _2 15:04:05" && s[4] == ' ' && s[8] == ' ':
+		year, mon, day = s[:4], s[5:8], s[9:11]
+	default:
+		return time.Time{}, false
+	}
+	m := monthOf(mon)
+	if day[0] == ' ' {
+		day = day[1:]
+	}
+	c := s[12:]
+	if m == 0 || !allDigits(year) || !allDigits(day) || day[0] == '0' && len(day) == 1 ||
+		c[2] != ':' || c[5] != ':' || !allDigits(c[:2]) || !allDigits(c[3:5]) || !allDigits(c[6:]) {
+		return time.Time{}, false
+	}
+	num := func(d string) int {
+		n := 0
+		for i := 0; i < len(d); i++ {
+			n = n*10 + int(d[i]-'0')
+		}
+		return n
+	}
+	y, d, hh, mm, ss := num(year), num(day), num(c[:2]), num(c[3:5]), num(c[6:])
+	if d < 1 || hh > 23 || mm > 59 || ss > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, m, d, hh, mm, ss, 0, loc)
+	if t.Day() != d { // the 31st of a 30-day month
+		return time.Time{}, false
+	}
+	return t, true
 }

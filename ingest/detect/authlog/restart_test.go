@@ -2,6 +2,7 @@ package authlog
 
 import (
 	"testing"
+	"time"
 )
 
 // ordinaryLines are what most of a fleet's lines look like: no login, no
@@ -34,4 +35,25 @@ func BenchmarkParseAllOrdinary(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		ParseAll(ordinaryLines[i%len(ordinaryLines)], refTime)
 	}
+}
+
+// FuzzYearStamp holds yearStamp to time.ParseInLocation, which it replaces.
+func FuzzYearStamp(f *testing.F) {
+	for _, s := range []string{"Nov 22 2026 18:00:01", "Dec 31 2025 23:59:58", "Feb 29 2024 00:00:00", "Feb 29 2025 00:00:00",
+		"Jan  2 2026 01:02:03", "2026 Nov 22 18:00:01", "2026 Jan  2 01:02:03", "Apr 31 2026 10:00:00", "Nov 22 2026 24:00:00",
+		"Nov 00 2026 18:00:01", "Nov 22 2026 18:00:60", "Nov 2  2026 18:00:01", "nov 22 2026 18:00:01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) != 20 {
+			return
+		}
+		for _, layout := range []string{"Jan _2 2006 15:04:05", "2006 Jan _2 15:04:05"} {
+			want, err := time.ParseInLocation(layout, s, time.UTC)
+			got, ok := yearStamp(layout, s, time.UTC)
+			if ok != (err == nil) || ok && !got.Equal(want) {
+				t.Errorf("yearStamp(%q, %q) = %v %v; ParseInLocation %v %v", layout, s, got, ok, want, err)
+			}
+		}
+	})
 }

@@ -210,7 +210,14 @@ func parseRouterOS(m string) (Event, bool) {
 // parseFortiOS reads FortiOS key=value event logs: admin logins (logid
 // 0100032001 success, 0100032002 failure) and SSL VPN login failures.
 func parseFortiOS(m string, h header) (Event, bool) {
-	if strings.HasSuffix(kv(m, "logid"), "32009") {
+	// The log id's first two digits are its type: 01 is an event (system,
+	// VPN, user). Traffic and UTM logs, most of a FortiGate's volume, end
+	// here after one scan.
+	logid := kv(m, "logid")
+	if !strings.HasPrefix(logid, "01") {
+		return Event{}, false
+	}
+	if strings.HasSuffix(logid, "32009") {
 		return parseFortiOSStart(m)
 	}
 	ev := Event{Count: 1, Program: "fortios"}
