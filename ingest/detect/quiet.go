@@ -165,7 +165,8 @@ func (e *Engine) forgetSources(d *deviceState) {
 // change, change a few times per SourceQuietMinSilence at most, not with
 // every record: Last is truncated to a quarter of the minimum silence
 // (restored as the end of that quarter: the rule can only be late by that
-// much, never early), Gap to an eighth of an octave.
+// much, never early), Gap up to the next eighth of an octave (at most 9 %
+// longer).
 type quietRecord struct {
 	Last    time.Time `json:"last"`
 	Gap     int       `json:"gap_step"` // Gap = 2^(step/8) ms
@@ -183,7 +184,7 @@ func gapStep(g time.Duration) int {
 	if ms < 1 {
 		return 0
 	}
-	return int(math.Round(8 * math.Log2(ms)))
+	return int(math.Ceil(8 * math.Log2(ms))) // up: a restored gap is never shorter, the rule never earlier
 }
 
 func stepGap(step int) time.Duration {
