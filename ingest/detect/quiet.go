@@ -93,6 +93,13 @@ func (e *Engine) sourceSeen(out []Alert, d *deviceState, in *Input) []Alert {
 		s.last = now
 	}
 	s.ref = in.ref()
+	if s.samples >= e.cfg.SourceQuietMinSamples {
+		// A shorter gap or a newly learned source can bring its deadline
+		// before the device's next check.
+		if due := s.last.Add(e.quietLimit(s)); d.quietNext.IsZero() || due.Before(d.quietNext) {
+			d.quietNext = due
+		}
+	}
 	return out
 }
 
@@ -115,14 +122,34 @@ func (e *Engine) learnGap(s *quietSource, g time.Duration) {
 // their limit, and forgets those unheard for quietForget. It runs after
 // the heartbeat rule, whose alert covers a silent device.
 func (e *Engine) sourcesTick(out []Alert, name string, d *deviceState, now time.Time) []Alert {
+	if len(d.sources) == 0 || now.Before(d.quietNext) {
+		return out
+	}
+	if d.missing {
+		// heartbeat_missing covers the device; its sources go with it
+		// once it has been gone for quietForget.
+		if now.Sub(d.lastSeen) > quietForget {
+			e.forgetSources(d)
+			d.sources = nil
+		}
+		return out
+	}
+	next := now.Add(quietForget)
+	due := func(t time.Time) {
+		if t.Before(next) {
+			next = t
+		}
+	}
+	defer func() { d.quietNext = next }()
 	for src, s := range d.sources {
 		if now.Sub(s.last) > quietForget {
 			delete(d.sources, src)
 			e.quietSources--
 			continue
 		}
-		if s.quiet || d.missing || s.samples < e.cfg.SourceQuietMinSamples {
-			continue
+		due(s.last.Add(quietForget))
+		if s.quiet || s.samples < e.cfg.SourceQuietMinSamples {
+			continue // judged again once it speaks (sourceSeen sets quietNext)
 		}
 		limit := e.quietLimit(s)
 		since := s.last
@@ -130,8 +157,13 @@ func (e *Engine) sourcesTick(out []Alert, name string, d *deviceState, now time.
 			since = d.back
 		}
 		silent := now.Sub(since)
-		if silent <= limit || now.Sub(d.lastSeen) > limit {
-			continue // still within its rhythm, or the whole device is silent
+		if silent <= limit {
+			due(since.Add(limit).Add(time.Nanosecond))
+			continue // still within its rhythm
+		}
+		if now.Sub(d.lastSeen) > limit {
+			next = now // the whole device is silent: look again at each tick
+			continue
 		}
 		s.quiet = true
 		out = append(out, e.raiseOne(Alert{Kind: AlertSourceQuiet, Severity: SeverityWarning, Device: name, Key: src,

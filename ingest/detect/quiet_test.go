@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -246,4 +247,25 @@ func TestSnapshotStableWhileSourcesLog(t *testing.T) {
 	if n := len(seen); n > 10 {
 		t.Errorf("%d distinct baselines for 120 records in a minute, want at most 10", n)
 	}
+}
+
+// BenchmarkQuietTick is Tick over 10,000 devices of 10 learned sources
+// each (the timer rules run every 250 ms on the leader).
+func BenchmarkQuietTick(b *testing.B) {
+	e := New(quietCfg)
+	for d := 0; d < 10000; d++ {
+		for i := 0; i < 6; i++ {
+			at := t0.Add(time.Duration(i) * 5 * time.Second)
+			for s := 0; s < 10; s++ {
+				e.Observe(Input{Device: "dev" + strconv.Itoa(d), Kind: "log", Source: "file:/var/log/" + strconv.Itoa(s) + ".log",
+					Body: []byte("x"), ReceivedTime: at, DeviceTime: at})
+			}
+		}
+	}
+	now := t0.Add(30 * time.Second)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.Tick(now)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100000, "ns/source")
 }

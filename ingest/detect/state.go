@@ -30,6 +30,10 @@ type deviceState struct {
 
 	sources map[string]*quietSource // by record source, for source_quiet (quiet.go)
 	back    time.Time               // collector clock of its return after a silence of its own (quiet.go)
+	// quietNext is when a source of the device may next be due: no later
+	// than its earliest deadline (zero: look now). Tick skips the device
+	// until then (quiet.go).
+	quietNext time.Time
 }
 
 // failWindow is the recent authentication failures of one key.
