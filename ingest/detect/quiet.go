@@ -96,7 +96,8 @@ func (e *Engine) sourceSeen(out []Alert, d *deviceState, in *Input) []Alert {
 	if s.samples >= e.cfg.SourceQuietMinSamples {
 		// A shorter gap or a newly learned source can bring its deadline
 		// before the device's next check.
-		if due := s.last.Add(e.quietLimit(s)); d.quietNext.IsZero() || due.Before(d.quietNext) {
+		// A zero quietNext already means "look at the next Tick".
+		if due := s.last.Add(e.quietLimit(s)); due.Before(d.quietNext) {
 			d.quietNext = due
 		}
 	}

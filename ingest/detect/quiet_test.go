@@ -269,3 +269,24 @@ func BenchmarkQuietTick(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100000, "ns/source")
 }
+
+// TestSourceQuietRestoredThenOtherSourceFirst: after a restore, another
+// source's line before the first Tick must not postpone the silent one.
+func TestSourceQuietRestoredThenOtherSourceFirst(t *testing.T) {
+	t.Parallel()
+	learn, last := alive(t0, 5*time.Second, 10, auth, "file:/var/log/syslog")
+	e, _ := run(quietCfg, learn)
+	snap, _ := e.Snapshot(dev)
+	e2 := New(quietCfg)
+	if err := e2.Restore(dev, snap, last); err != nil {
+		t.Fatal(err)
+	}
+	var steps []step
+	for ts := last.Add(5 * time.Second); !ts.After(last.Add(55 * time.Second)); ts = ts.Add(5 * time.Second) {
+		steps = append(steps, hb(ts), srcLine(ts, "file:/var/log/syslog"), tick(ts))
+	}
+	// Its limit is 10 gaps of 5 s, 53 s once coarsened: due at the 55 s tick.
+	if q := ofKind(feed(e2, steps...), AlertSourceQuiet); len(q) != 1 || q[0].Key != auth {
+		t.Fatalf("auth.log silent 55 s after a restore: %+v", q)
+	}
+}
