@@ -40,6 +40,7 @@ FuzzPeekHeader ./transport/seal
 FuzzCSR ./ingest/enroll
 FuzzParams ./ingest/api
 FuzzParse ./ingest/detect/authlog
+FuzzApplianceMessages ./ingest/detect/authlog
 FuzzParseRFC3164 ./collectors/syslog
 FuzzParseRFC5424 ./collectors/syslog
 FuzzSplitStream ./collectors/syslog

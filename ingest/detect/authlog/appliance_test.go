@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TestApplianceCorpus checks every line of testdata/appliance.tsv, the
@@ -112,4 +114,58 @@ func TestApplianceStampWithYear(t *testing.T) {
 			t.Errorf("Parse(%q): ok=%v Time=%v, want %v", line, ok, ev.Time, want)
 		}
 	}
+}
+
+// applianceMarkers start the messages each appliance parser reads; the
+// fuzz target below puts random text after them, so every parser is
+// reached on every input rather than only when the fuzzer finds its marker.
+var applianceMarkers = []string{
+	"%ASA-6-605004: Login denied from ", "%ASA-6-113015: AAA user authentication Rejected : ", "%ASA-6-113004: AAA user authentication Successful : ",
+	"%AUTHPRIV-4-SYSTEM_MSG: ", "%VSHD-5-VSHD_SYSLOG_CONFIG_I: Configured from ", "%SYS-5-CONFIG_I: Configured from ",
+	"%SYS-5-RESTART: System restarted --", "%SEC_LOGIN-4-LOGIN_FAILED: Login failed ", "%%01SSH/5/SSH_USER_LOGIN(l)[0]:",
+	"%%01CONFIGURATION/6/CFG_FILE_CHANGE(l)[9]:", "mgd[1]: UI_LOGIN_EVENT: User '", "mgd[1]: UI_COMMIT: User '", "/kernel: JUNOS ",
+	`logid="0100032009" type="event" `, `logid="0100044547" action="Edit" cfgpath=`, `logid="0100032001" action="login" status="success" `,
+	"1,2026/11/22 18:03:00,0128,SYSTEM,general,0,2026/11/22 18:03:00,,general,,0,0,general,informational,\"",
+	"1,2026/11/22 18:03:00,0128,CONFIG,0,0,2026/11/22 18:03:00,", "php-fpm[1]: /index.php: ", "id=firewall sn=1 msg=\"",
+	"system,info ", "system,error,critical login failure for user ", "dropbear[1]: ",
+}
+
+// FuzzApplianceMessages: whatever follows a vendor's marker, ParseAll
+// returns a clean event or none, Parse never returns a configuration
+// change or a restart, and only a restart carries a version.
+func FuzzApplianceMessages(f *testing.F) {
+	for i := range applianceMarkers {
+		f.Add(uint8(i), "admin from 192.0.2.44 Version 15.0(1)M1, (TerUser=\"x\", SrcAddr=192.0.2.1)")
+	}
+	for _, c := range loadCorpusFile(f, "appliance.tsv") {
+		f.Add(uint8(0), string(c.line))
+	}
+	f.Fuzz(func(t *testing.T, which uint8, body string) {
+		line := []byte("<189>Nov 22 18:00:00 dev " + applianceMarkers[int(which)%len(applianceMarkers)] + body)
+		ev, ok := ParseAll(line, refTime)
+		pev, pok := Parse(line, refTime)
+		if pok && (pev.Kind == ConfigChange || pev.Kind == Restart) {
+			t.Fatalf("Parse returned %+v", pev)
+		}
+		if !ok {
+			if ev != (Event{}) || pok {
+				t.Fatalf("ParseAll none with %+v, Parse %v", ev, pok)
+			}
+			return
+		}
+		if ev.Version != "" && ev.Kind != Restart || ev.Count != 1 {
+			t.Errorf("event %+v", ev)
+		}
+		for name, s := range map[string]string{"User": ev.User, "Source": ev.Source, "Method": ev.Method, "Program": ev.Program,
+			"Path": ev.Path, "Version": ev.Version, "Model": ev.Model} {
+			if !utf8.ValidString(s) || len(s) > 4*maxField {
+				t.Errorf("%s = %q: invalid or too long", name, s)
+			}
+			for _, r := range s {
+				if unicode.IsControl(r) {
+					t.Errorf("%s = %q has a control character", name, s)
+				}
+			}
+		}
+	})
 }
