@@ -31,7 +31,7 @@ func parseIOSRestart(m string) (Event, bool) {
 	if j := strings.IndexAny(v, ", \n\r#"); j >= 0 {
 		v = v[:j]
 	}
-	ev.Version = v
+	ev.Version = v // "" when the banner was cut right after "Version "
 	// The image is the last "(...)" before Version: "C2950 Software(C2950-I6Q4L2-M)Version".
 	head := rest[:i]
 	if b := strings.LastIndexByte(head, ')'); b > 0 {
@@ -39,7 +39,7 @@ func parseIOSRestart(m string) (Event, bool) {
 			ev.Model = head[a+1 : b]
 		}
 	}
-	return ev, ev.Version != ""
+	return ev, true
 }
 
 // parseJunosKernel reads the version banner the Junos kernel logs as it
@@ -81,8 +81,9 @@ func parseFortiOSStart(m string) (Event, bool) {
 // 10.2.4-h4" and the like; f is the parsed CSV, desc its description.
 func panosRestart(desc string) (Event, bool) {
 	low := strings.ToLower(desc)
-	if !strings.Contains(low, "starting up") && !strings.Contains(low, "system restarted") && !strings.Contains(low, "system started") {
-		return Event{}, false
+	if !strings.HasPrefix(low, "the system is starting up") && !strings.HasPrefix(low, "system restarted") &&
+		!strings.HasPrefix(low, "system started") {
+		return Event{}, false // other descriptions may quote what a user typed
 	}
 	ev := Event{Kind: Restart, Count: 1, Program: "pan-os"}
 	for _, key := range []string{"software version ", "sw-version ", "pan-os ", "version "} {
