@@ -23,9 +23,11 @@ import (
 // Device silence is heartbeat_missing's, not this rule's: a source is only
 // found quiet while its device was heard within the source's own limit
 // (a heartbeat, another source), and never while heartbeat_missing stands.
-// When a device comes back after a silence of at least MinSilence (it was
-// offline, or the collector was), its sources' silences count from its
-// return, and the gaps that spanned the absence are not learned.
+// When a device comes back after an absence (a silence past its
+// heartbeat_missing limit: it was offline, or the collector was), its
+// sources' silences count from its return, and the gaps that spanned the
+// absence are not learned. The rule needs the device heard more often
+// than a source's limit, as the agent's heartbeats (15 s by default) are.
 //
 // State is bounded: at most Config.MaxQuietSources sources over all
 // devices; a new source past that is not tracked and is counted in
@@ -49,10 +51,14 @@ func (e *Engine) quietLimit(s *quietSource) time.Duration {
 	return max(l, e.cfg.SourceQuietMinSilence)
 }
 
-// deviceBack notes that a device is heard again after a silence of its own
-// of at least SourceQuietMinSilence. Call it before lastSeen moves.
+// deviceBack notes that a device is heard again after an absence: a
+// silence past its heartbeat_missing limit (whether or not the alert was
+// raised: the collector may have been down too). Call it before lastSeen
+// moves.
 func (e *Engine) deviceBack(d *deviceState, in *Input) {
-	if !d.lastSeen.IsZero() && in.seen().Sub(d.lastSeen) >= e.cfg.SourceQuietMinSilence {
+	iv := e.interval(in.Device, d)
+	absent := time.Duration(e.cfg.HeartbeatMisses)*iv + iv/2
+	if d.missing || !d.lastSeen.IsZero() && in.seen().Sub(d.lastSeen) > absent {
 		d.back = in.seen()
 	}
 }

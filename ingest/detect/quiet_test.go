@@ -290,3 +290,30 @@ func TestSourceQuietRestoredThenOtherSourceFirst(t *testing.T) {
 		t.Fatalf("auth.log silent 55 s after a restore: %+v", q)
 	}
 }
+
+// TestSourceQuietSlowHeartbeats: a device that heartbeats every 2 min is
+// not "back from an absence" at each heartbeat: its stopped source is
+// found quiet at the first heartbeat after its limit.
+func TestSourceQuietSlowHeartbeats(t *testing.T) {
+	t.Parallel()
+	cfg := quietCfg
+	cfg.HeartbeatInterval = 2 * time.Minute
+	var steps []step
+	for i := 0; i < 10; i++ {
+		steps = append(steps, srcLine(t0.Add(time.Duration(i)*5*time.Second), auth))
+	}
+	steps = append(steps, hb(t0.Add(45*time.Second)))
+	e, _ := run(cfg, steps)
+	last := t0.Add(45 * time.Second)
+	var got []Alert
+	for ts := last.Add(10 * time.Second); ts.Before(last.Add(2 * time.Minute)); ts = ts.Add(10 * time.Second) {
+		got = append(got, feed(e, tick(ts))...)
+	}
+	if len(got) != 0 {
+		t.Fatalf("between heartbeats: %s", kindsOf(got))
+	}
+	got = feed(e, hb(last.Add(2*time.Minute)), tick(last.Add(2*time.Minute+time.Second)))
+	if q := ofKind(got, AlertSourceQuiet); len(q) != 1 {
+		t.Fatalf("at the next heartbeat, 2 min after the source's last line (limit 50 s): %s", kindsOf(got))
+	}
+}
