@@ -6,7 +6,8 @@
 // Junos, MikroTik RouterOS, FortiOS, OpenWrt LuCI and FreeRADIUS, and the
 // login lines of appliances that cannot run the agent (Cisco ASA and NX-OS,
 // Huawei VRP, PAN-OS, pfSense and OPNsense, SonicWall; see appliance.go).
-// ParseAll also reports their administrators' configuration changes. It is a
+// ParseAll also reports their administrators' configuration changes and
+// their restarts with the firmware they came up with (restart.go). It is a
 // pure parser, bytes in and events out: it never does I/O, never reads the
 // clock (the caller passes the reference time) and never keeps state between
 // lines, so each line is judged alone.
