@@ -62,7 +62,33 @@ var applianceCases = []ruleCase{
 		want:  &want{severity: SeverityWarning, fields: map[string]string{"user": "bob", "source": attacker, "method": "winbox"}}},
 }
 
-func init() { ruleCases = append(ruleCases, applianceCases...) }
+// quietCases are source_quiet's and source_resumed's raising and
+// must-not cases for the table (quiet_test.go has the rest).
+func quietCases() []ruleCase {
+	learn, last := alive(t0, 5*time.Second, 10, auth, "file:/var/log/syslog")
+	others := func(from, to time.Time) []step { // heartbeats and syslog go on, auth.log is silent
+		var st []step
+		for ts := from; !ts.After(to); ts = ts.Add(5 * time.Second) {
+			st = append(st, hb(ts), srcLine(ts, "file:/var/log/syslog"), tick(ts))
+		}
+		return st
+	}
+	quiet := cat(learn, others(last.Add(5*time.Second), last.Add(55*time.Second)))
+	return []ruleCase{
+		{name: "file silent for 10 of its gaps", kind: AlertSourceQuiet, cfg: quietCfg, steps: quiet,
+			want: &want{severity: SeverityWarning, key: auth, fields: map[string]string{"source": auth, "usual_gap": "5s"}}},
+		{name: "file silent for 9 of its gaps", kind: AlertSourceQuiet, cfg: quietCfg,
+			steps: cat(learn, others(last.Add(5*time.Second), last.Add(45*time.Second)))},
+		{name: "file heard again", kind: AlertSourceResumed, cfg: quietCfg, steps: cat(quiet, []step{srcLine(last.Add(60*time.Second), auth)}),
+			want: &want{severity: SeverityInfo, key: auth, fields: map[string]string{"source": auth}}},
+		{name: "file that was never quiet", kind: AlertSourceResumed, cfg: quietCfg, steps: cat(learn, []step{srcLine(last.Add(5*time.Second), auth)})},
+	}
+}
+
+func init() {
+	ruleCases = append(ruleCases, applianceCases...)
+	ruleCases = append(ruleCases, quietCases()...)
+}
 
 // TestLineFirmwareSurvivesRestart: the firmware a restart line named is
 // part of the device's baseline, so a downgrade after a collector restart

@@ -456,7 +456,8 @@ func TestEveryKindHasCases(t *testing.T) {
 		AlertHeartbeatMissing, AlertHeartbeatResumed, AlertTimestampMismatch, AlertClockOffset, AlertNTPUnreachable,
 		AlertNTPFalseticker, AlertConfigChange, AlertPasswordChange, AlertPasswordTooOld, AlertAccountAdded,
 		AlertAccountRemoved, AlertAccountUID0, AlertBadSignature, AlertIdentityMismatch, AlertGap, AlertFork, AlertReplay,
-		AlertConcurrentSession, AlertMalformed, AlertChainRestart, AlertIntegrityOther}
+		AlertConcurrentSession, AlertMalformed, AlertChainRestart, AlertIntegrityOther,
+		AlertSourceQuiet, AlertSourceResumed}
 	for _, k := range kinds {
 		var raise, not bool
 		for _, c := range ruleCases {
