@@ -76,7 +76,9 @@ func (e *Email) digestWindow() time.Duration {
 func (e *Email) smtpAddr() (host, addr string, err error) {
 	s := e.SMTP
 	host, port := s, ""
-	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		host = s[1 : len(s)-1]
+	} else if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		if host, port, err = net.SplitHostPort(s); err != nil {
 			return "", "", err
 		}
