@@ -357,7 +357,7 @@ func TestPrintable(t *testing.T) {
 		want string
 	}{
 		{strings.Repeat("ü", 10), 5, "üü…"},
-		{"ab\ncd", 5, "ab…"},        // no half escape
+		{"ab\ncd", 5, "ab…"},         // no half escape
 		{"ab\ncd", 9, "ab\\u000ac…"}, // the escape grew it past n
 		{"abcde", 5, "abcde"},
 	} {

@@ -53,9 +53,9 @@ func Path(t testing.TB) string {
 
 // TLS modes of a server.
 const (
-	NoTLS           = ""         // plain SMTP, no STARTTLS offered
-	StartTLS        = "starttls" // STARTTLS offered and required before MAIL
-	ImplicitTLS     = "implicit" // TLS from the first byte
+	NoTLS            = ""         // plain SMTP, no STARTTLS offered
+	StartTLS         = "starttls" // STARTTLS offered and required before MAIL
+	ImplicitTLS      = "implicit" // TLS from the first byte
 	StartTLSOptional = "optional" // STARTTLS offered, not required
 )
 
@@ -208,7 +208,7 @@ type Message struct {
 	Subject string    `json:"Subject"`
 	Text    string    `json:"Text"` // line ends made "\n"
 	HTML    string    `json:"HTML"` // line ends made "\n"
-	Raw     []byte    `json:"-"` // the message as received
+	Raw     []byte    `json:"-"`    // the message as received
 }
 
 // Messages returns every message received, oldest first, each read whole.
@@ -319,4 +319,3 @@ func (w *lockedWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
-
