@@ -35,7 +35,7 @@ type SinkConfig struct {
 	Headers     map[string]string `yaml:"headers"`      // webhook only: extra request headers, such as Authorization
 	MinSeverity string            `yaml:"min_severity"` // info (default), warning or critical
 	Kinds       []string          `yaml:"kinds"`        // only these alert kinds; empty: all
-	Timeout     time.Duration     `yaml:"timeout"`      // of one HTTP attempt; 0: 10s
+	Timeout     time.Duration     `yaml:"timeout"`      // of one HTTP attempt (email: one SMTP session); 0: 10s (email: 30s)
 	CA          string            `yaml:"ca"`           // PEM file of the CAs to trust for https (or the mail server's TLS); "": the system's
 
 	Email `yaml:",inline"` // type email only: the mail server and the message (email.go)
