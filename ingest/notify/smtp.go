@@ -105,6 +105,11 @@ func (m *mailer) send(ctx context.Context, msg []byte) (err error) {
 	}
 	deadline, _ := ctx.Deadline()
 	_ = raw.SetDeadline(deadline)
+	defer func() {
+		if err != nil && !time.Now().Before(deadline) {
+			err = fmt.Errorf("timeout: the session took its %s: %w", m.timeout, err)
+		}
+	}()
 	stop := context.AfterFunc(ctx, func() { raw.Close() }) // a cancel interrupts a read in progress
 	defer stop()
 	var conn net.Conn = &boundedConn{Conn: raw, left: maxServerBytes}
