@@ -116,6 +116,9 @@ func parseAddress(s string) (*mail.Address, error) {
 	if err != nil {
 		return nil, err
 	}
+	if strings.ContainsFunc(a.Address, func(r rune) bool { return r >= 0x80 }) {
+		return nil, fmt.Errorf("%s: not ASCII (internationalised addresses are not supported; a display name may be anything)", a.Address)
+	}
 	at := strings.LastIndexByte(a.Address, '@')
 	if at <= 0 || at == len(a.Address)-1 {
 		return nil, fmt.Errorf("no domain")

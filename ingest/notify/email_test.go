@@ -59,6 +59,7 @@ func TestEmailSinkCheck(t *testing.T) {
 		{"bad from", func(c *SinkConfig) { c.From = "offbox at example" }, []string{`from|from "offbox at example"`}},
 		{"from without domain", func(c *SinkConfig) { c.From = "offbox@" }, []string{"from|from"}},
 		{"from with a line break", func(c *SinkConfig) { c.From = "a@example.net\r\nBcc: b@example.net" }, []string{"from|line break"}},
+		{"non-ascii address", func(c *SinkConfig) { c.To = []string{"Jörg <jörg@example.net>"} }, []string{"to[0]|not ASCII"}},
 		{"missing to", func(c *SinkConfig) { c.To = nil }, []string{"to|to: required"}},
 		{"bad to", func(c *SinkConfig) { c.To = []string{"soc@example.net", "not an address"} }, []string{`to[1]|to[1] "not an address"`}},
 		{"to twice", func(c *SinkConfig) { c.To = []string{"soc@example.net", "SOC <soc@example.net>"} }, []string{"to[1]|to: soc@example.net listed twice"}},
