@@ -36,7 +36,7 @@ func TestBruteForceByEmailEndToEnd(t *testing.T) {
       from: "offbox <offbox@example.net>"
       to: [soc@example.net, oncall@example.net]
       min_severity: warning
-      digest_window: 3s
+      digest_window: 5s
 `, mp.SMTP, mp.CA, pw))
 	in := startIngest(t, p, filepath.Join(dir, "store.db"), "127.0.0.1:0", "-config", cfg)
 
