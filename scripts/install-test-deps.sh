@@ -26,3 +26,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 go mod download
 go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+go install github.com/axllent/mailpit@v1.33.1 # a real SMTP server for the email sink (ingest/notify, e2e)

@@ -108,6 +108,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "check-config", src.Locate(err))
 	}
 	fmt.Fprintf(stdout, "config OK: %s\n", *configFile)
+	for _, s := range cfg.Alerting.Sinks {
+		fmt.Fprintf(stdout, "  %-12s %s\n", "sink", s.Describe())
+	}
 	return exitOK
 }
 

@@ -45,7 +45,7 @@ func TestCheckNamesLine(t *testing.T) {
 			[]string{`FILE:10: alerting.sinks soc: url "ftp://soc.example.net/x": scheme must be http or https`,
 				"FILE:11: alerting.sinks soc: ca: set, but url is not https", "FILE:11: alerting.sinks soc: ca: open "}},
 		{"second sink", "alerting:\n  sinks:\n    - {name: a, type: slack, url: 'https://h/x'}\n    - name: a\n      type: pager\n      url: https://h/y\n",
-			[]string{`FILE:10: alerting.sinks a: type "pager": want webhook, slack or alertmanager`, "FILE:9: alerting.sinks a: name: used by more than one sink"}},
+			[]string{`FILE:10: alerting.sinks a: type "pager": want webhook, slack, alertmanager or email`, "FILE:9: alerting.sinks a: name: used by more than one sink"}},
 		{"sink kind", "alerting:\n  sinks:\n    - name: a\n      type: slack\n      url: https://h/x\n      kinds: [x, x]\n", []string{`FILE:11: alerting.sinks a: kinds: "x" listed twice`}},
 		{"api cidr", "api:\n  listen: 127.0.0.1:0\n  allow_cidrs: [10.0.0.0/8,\n    10.0.0.300/8]\n", []string{`FILE:9: api.allow_cidrs[1] "10.0.0.300/8"`}},
 		{"device rule", "devices:\n  - match: sw-*\n  - match: \"[\"\n", []string{`FILE:8: devices[1].match "["`}},

@@ -1,5 +1,6 @@
 // Package notify delivers stored alerts to their sinks (webhook, Slack,
-// Alertmanager) over HTTP through go-retryablehttp. The store's outbox is
+// Alertmanager) over HTTP through go-retryablehttp, and by email over SMTP
+// in digests (email.go, digest.go). The store's outbox is
 // the queue: detection saves an alert and a pending delivery per sink in one
 // transaction, and the Dispatcher sends what is due and records each
 // attempt's outcome. Delivery is at least once per (alert, sink), and again
@@ -96,12 +97,19 @@ type sink struct {
 	// reported: alerts whose rejection (4xx) was logged at error level;
 	// touched only by the sink's goroutine.
 	reported map[int64]bool
+
+	mail     *mailer        // type email: sent in digests (digest.go); nil for HTTP sinks
+	retrying map[int64]bool // email: alerts of a failed message, sent without waiting for the window
+	messages atomic.Uint64  // email: messages accepted by the server
 }
 
 // SinkStats counts one sink's attempts since New.
 type SinkStats struct {
 	Sent   uint64 // deliveries that ended in a 2xx
 	Failed uint64 // attempts that did not (each left the delivery pending)
+	// Email sinks: messages the server accepted; a digest is one message
+	// and its Sent is the deliveries in it.
+	Messages uint64
 }
 
 // New checks cfg and builds a dispatcher; nothing is sent before Run.
@@ -132,6 +140,12 @@ func New(cfg Config) (*Dispatcher, error) {
 		s, err := newSink(sc, d.log)
 		if err != nil {
 			return nil, err
+		}
+		if sc.Type == TypeEmail {
+			if s.mail, err = newMailer(sc, cfg.Collector); err != nil {
+				return nil, err
+			}
+			s.retrying = make(map[int64]bool)
 		}
 		d.sinks = append(d.sinks, s)
 	}
@@ -224,7 +238,7 @@ func (d *Dispatcher) Kick() {
 func (d *Dispatcher) Stats() map[string]SinkStats {
 	out := make(map[string]SinkStats, len(d.sinks))
 	for _, s := range d.sinks {
-		out[s.cfg.Name] = SinkStats{Sent: s.sent.Load(), Failed: s.failed.Load()}
+		out[s.cfg.Name] = SinkStats{Sent: s.sent.Load(), Failed: s.failed.Load(), Messages: s.messages.Load()}
 	}
 	return out
 }
@@ -270,6 +284,9 @@ func (d *Dispatcher) runSink(ctx context.Context, s *sink) {
 // the sink (unreachable, 5xx, 408, 429) ends the round, so a broken sink is
 // tried once per poll rather than once per queued alert.
 func (d *Dispatcher) round(ctx context.Context, s *sink) bool {
+	if s.mail != nil {
+		return d.mailRound(ctx, s)
+	}
 	due, err := d.outbox.DueDeliveries(ctx, s.cfg.Name, d.now(), dueBatch)
 	if err != nil {
 		if ctx.Err() == nil {

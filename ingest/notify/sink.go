@@ -19,6 +19,7 @@ const (
 	TypeWebhook      = "webhook"
 	TypeSlack        = "slack"
 	TypeAlertmanager = "alertmanager"
+	TypeEmail        = "email"
 )
 
 // DefaultTimeout is how long one HTTP attempt to a sink may take.
@@ -29,13 +30,15 @@ const DefaultTimeout = 10 * time.Second
 // optional field is its default.
 type SinkConfig struct {
 	Name        string            `yaml:"name"`         // unique; deliveries are stored under it, so renaming a sink orphans its queue
-	Type        string            `yaml:"type"`         // webhook, slack or alertmanager
+	Type        string            `yaml:"type"`         // webhook, slack, alertmanager or email
 	URL         string            `yaml:"url"`          // http or https; for alertmanager its base URL (/api/v2/alerts is added)
 	Headers     map[string]string `yaml:"headers"`      // webhook only: extra request headers, such as Authorization
 	MinSeverity string            `yaml:"min_severity"` // info (default), warning or critical
 	Kinds       []string          `yaml:"kinds"`        // only these alert kinds; empty: all
-	Timeout     time.Duration     `yaml:"timeout"`      // of one HTTP attempt; 0: 10s
-	CA          string            `yaml:"ca"`           // PEM file of the CAs to trust for https; "": the system's
+	Timeout     time.Duration     `yaml:"timeout"`      // of one HTTP attempt (email: one SMTP session); 0: 10s (email: 30s)
+	CA          string            `yaml:"ca"`           // PEM file of the CAs to trust for https (or the mail server's TLS); "": the system's
+
+	Email `yaml:",inline"` // type email only: the mail server and the message (email.go)
 }
 
 // severityRank orders severities; an unknown severity ranks above critical
@@ -96,14 +99,18 @@ func (c *SinkConfig) check(files bool) error {
 		bad("name", "name %q: no leading or trailing space or control characters", c.Name)
 	}
 	switch c.Type {
-	case TypeWebhook, TypeSlack, TypeAlertmanager:
+	case TypeWebhook, TypeSlack, TypeAlertmanager, TypeEmail:
 	case "":
-		bad("type", "type: required (webhook, slack or alertmanager)")
+		bad("type", "type: required (webhook, slack, alertmanager or email)")
 	default:
-		bad("type", "type %q: want webhook, slack or alertmanager", c.Type)
+		bad("type", "type %q: want webhook, slack, alertmanager or email", c.Type)
 	}
 	https := false
-	if c.URL == "" {
+	if c.Type == TypeEmail {
+		if c.URL != "" {
+			bad("url", "url: an email sink takes smtp (HOST:PORT of the mail server), not url")
+		}
+	} else if c.URL == "" {
 		bad("url", "url: required")
 	} else if u, err := url.Parse(c.URL); err != nil {
 		bad("url", "url: %v", err)
@@ -143,7 +150,11 @@ func (c *SinkConfig) check(files bool) error {
 		bad("timeout", "timeout %s: must not be negative", c.Timeout)
 	}
 	if c.CA != "" {
-		if !https && c.URL != "" {
+		if c.Type == TypeEmail {
+			if c.TLS == TLSNone {
+				bad("ca", "ca: set, but tls is none")
+			}
+		} else if !https && c.URL != "" {
 			bad("ca", "ca: set, but url is not https")
 		}
 		if files {
@@ -152,6 +163,7 @@ func (c *SinkConfig) check(files bool) error {
 			}
 		}
 	}
+	c.checkEmail(files, bad)
 	return errors.Join(errs...)
 }
 

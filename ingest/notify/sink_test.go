@@ -35,7 +35,7 @@ func TestSinkConfigCheck(t *testing.T) {
 		{"spaced name", func(c *SinkConfig) { c.Name = " hook" }, []string{`name " hook"`}},
 		{"missing url", func(c *SinkConfig) { c.URL = "" }, []string{"alerting.sinks hook: url: required"}},
 		{"missing type", func(c *SinkConfig) { c.Type = "" }, []string{"alerting.sinks hook: type: required"}},
-		{"bad type", func(c *SinkConfig) { c.Type = "pagerduty" }, []string{`alerting.sinks hook: type "pagerduty": want webhook, slack or alertmanager`}},
+		{"bad type", func(c *SinkConfig) { c.Type = "pagerduty" }, []string{`alerting.sinks hook: type "pagerduty": want webhook, slack, alertmanager or email`}},
 		{"bad scheme", func(c *SinkConfig) { c.URL = "ftp://h/x" }, []string{`alerting.sinks hook: url "ftp://h/x": scheme must be http or https`}},
 		{"no scheme", func(c *SinkConfig) { c.URL = "hooks.example/x" }, []string{"scheme must be http or https"}},
 		{"no host", func(c *SinkConfig) { c.URL = "http:///x" }, []string{"no host"}},

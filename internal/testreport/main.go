@@ -138,7 +138,9 @@ func (r *report) dropPackage(pkg string) {
 	}
 }
 
-var aptRE = regexp.MustCompile(`apt-get install ([a-z0-9][a-z0-9.+-]*)`)
+// aptRE finds the command that installs a missing peer: a Debian package,
+// or a Go program (mailpit).
+var aptRE = regexp.MustCompile(`apt-get install [a-z0-9][a-z0-9.+-]*|go install [a-zA-Z0-9./_-]+@v[0-9][a-z0-9.+-]*`)
 
 // skipReason is the message a skipped test gave: its last output line that
 // is not test2json's framing.
@@ -165,8 +167,8 @@ func (r *report) summary() {
 		byPkg := map[string][]skip{}
 		for _, s := range r.skips {
 			p := "(no package named)"
-			if m := aptRE.FindStringSubmatch(s.why); m != nil {
-				p = m[1]
+			if m := aptRE.FindString(s.why); m != "" {
+				p = m
 			} else if strings.Contains(s.why, "-short") {
 				p = "(-short)"
 			}
@@ -183,7 +185,7 @@ func (r *report) summary() {
 			if strings.HasPrefix(p, "(") {
 				fmt.Fprintf(r.out, "  %s: %d\n", p, len(ss))
 			} else {
-				fmt.Fprintf(r.out, "  apt-get install %s: %d\n", p, len(ss))
+				fmt.Fprintf(r.out, "  %s: %d\n", p, len(ss))
 			}
 			for _, s := range ss {
 				fmt.Fprintf(r.out, "    %s %s: %s\n", strings.TrimPrefix(s.pkg, "github.com/offbox/offbox/"), s.test, s.why)
