@@ -54,6 +54,12 @@ type Config struct {
 	Poll      time.Duration    // how often to look for new data when not woken; default 1s
 	Tick      time.Duration    // how often the timer rules run; default 250ms
 	Limit     int              // batches read per round; default 64
+	// Opened is called with each alert opened, once it is saved
+	// (metrics); nil: nothing.
+	Opened func(a store.Alert)
+	// Heartbeat is called with each HEARTBEAT record detection reads and
+	// its device (metrics); it must not keep r. nil: nothing.
+	Heartbeat func(device string, r *offboxv1.Record)
 }
 
 // Runner is the detection loop.
@@ -63,7 +69,7 @@ type Runner struct {
 	wake   chan struct{}
 	cursor store.Cursor
 	saved  map[string]string // device → the baseline snapshot last saved
-	stats  struct{ batches, records, alerts, rounds, offered atomic.Int64 }
+	stats  struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
 
 	// Batches just committed, by row, as the server decoded them: a round
 	// takes the rows that follow its cursor from here instead of reading
@@ -143,13 +149,14 @@ func (r *Runner) Wake() { r.Offer(nil) }
 type Stats struct {
 	Rounds, Batches, Records, Alerts int64
 	Offered                          int64 // batches handed over at commit, not read back
+	BatchRow                         int64 // the cursor: the last batch row read
 	Engine                           detect.Stats
 }
 
 // Stats reports what the runner has done.
 func (r *Runner) Stats() Stats {
 	return Stats{Rounds: r.stats.rounds.Load(), Batches: r.stats.batches.Load(), Records: r.stats.records.Load(),
-		Alerts: r.stats.alerts.Load(), Offered: r.stats.offered.Load(), Engine: r.engine.Stats()}
+		Alerts: r.stats.alerts.Load(), Offered: r.stats.offered.Load(), BatchRow: r.stats.row.Load(), Engine: r.engine.Stats()}
 }
 
 // Run restores the engine's baselines, then detects until ctx ends. A
@@ -201,6 +208,7 @@ func (r *Runner) restore(ctx context.Context) error {
 		return err
 	}
 	r.cursor = cur
+	r.stats.row.Store(cur.BatchRow)
 	states, err := r.cfg.Store.DetectStates(ctx)
 	if err != nil {
 		return err
@@ -272,8 +280,12 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	from := r.cursor
 	save := store.AlertSave{Cursor: &cur, From: &from, States: states, Now: r.cfg.Now()}
 	notify := false
+	var opened []store.Alert
 	for _, a := range latest(raised) {
 		sa := toStore(a)
+		if a.Opened && r.cfg.Opened != nil {
+			opened = append(opened, sa)
+		}
 		u := store.AlertUpsert{Alert: sa}
 		if a.Opened || a.Escalated {
 			u.Sinks = r.cfg.Route(sa)
@@ -294,6 +306,10 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	}
 	cur.Saves = from.Saves + 1 // as the store counted it
 	r.cursor = cur
+	r.stats.row.Store(cur.BatchRow)
+	for _, a := range opened {
+		r.cfg.Opened(a)
+	}
 	r.forget(cur.BatchRow)
 	for dev, snap := range states {
 		r.saved[dev] = string(snap)
@@ -381,6 +397,9 @@ func (r *Runner) batch(ctx context.Context, out []detect.Alert, b pending) []det
 			in.Labels, in.SessionID, in.BootID = labels, b.SessionID, b.BootID
 			out = append(out, r.engine.Observe(in)...)
 			r.stats.records.Add(1)
+			if r.cfg.Heartbeat != nil && recs[i].GetKind() == offboxv1.Kind_KIND_HEARTBEAT {
+				r.cfg.Heartbeat(b.Device, recs[i])
+			}
 		}
 	}
 	return out
