@@ -211,6 +211,9 @@ scrape_configs:
 	if got := prom.one(t, `sum(offbox_ingest_batches_refused_total)`); got != 0 {
 		t.Errorf("batches refused: %v, want 0", got)
 	}
+	if got := prom.one(t, `offbox_ingest_device_dropped_records{device="prom-1"}`); got != 0 {
+		t.Errorf("device_dropped_records = %v, want 0 (nothing dropped)", got)
+	}
 	if got := prom.one(t, "offbox_ingest_heartbeat_devices"); got != 1 {
 		t.Errorf("heartbeat_devices = %v, want 1", got)
 	}
