@@ -114,8 +114,9 @@ func (p *promServer) one(t *testing.T, q string) float64 {
 // through its HTTP API, is exactly what the store holds: records (the
 // lines among them), batches and signed bytes, commits observed, one
 // connected device while the agent runs and none after, the device's
-// heartbeat gauges, and the log_access alerts the test's own reads opened.
-// A scrape without an operator certificate is refused.
+// heartbeat gauges, the log_access alerts the test's own reads opened, an
+// enrollment and a refused one (a used token), and a refused API call. A
+// scrape without an operator certificate is refused.
 func TestMetricsPrometheusIntegration(t *testing.T) {
 	skipShort(t)
 	t.Parallel()
@@ -129,20 +130,26 @@ func TestMetricsPrometheusIntegration(t *testing.T) {
 	os.WriteFile(cfg, fmt.Appendf(nil, `metrics:
   listen: 0.0.0.0:0
 api:
+  listen: 127.0.0.1:0
   allow_cidrs: [127.0.0.1/32]
   tls:
     cert: %s
     key: %s
     client_ca: %s
-`, p.cert("ingest"), p.key("ingest"), ops.cert("operator-ca")), 0o600)
+enroll:
+  ca_key: %s
+`, p.cert("ingest"), p.key("ingest"), ops.cert("operator-ca"), filepath.Join(string(p), "ca-key.pem")), 0o600)
 	db := filepath.Join(dir, "m.db")
 	in := startIngest(t, p, db, "127.0.0.1:0", "-config", cfg)
-	var addr string
-	waitFor(t, 10*time.Second, "the metrics listening line", func() bool {
+	var addr, apiAddr string
+	waitFor(t, 10*time.Second, "the metrics and api listening lines", func() bool {
 		if m := metricsListeningRE.FindStringSubmatch(in.out.String()); m != nil {
 			addr = m[1]
 		}
-		return addr != ""
+		if m := apiListeningRE.FindStringSubmatch(in.out.String()); m != nil {
+			apiAddr = m[1]
+		}
+		return addr != "" && apiAddr != ""
 	})
 	_, port, _ := net.SplitHostPort(addr)
 
@@ -168,6 +175,19 @@ scrape_configs:
 	waitFor(t, 30*time.Second, "prometheus to scrape the collector", func() bool {
 		return prom.one(t, `up{job="offbox"}`) == 1
 	})
+
+	// An enrollment, a second one with the same token, and an API call
+	// without credentials: each counted by its result.
+	tok := tokenCreate(t, db, "-device", "enr-1")
+	for i, want := range []int{0, 1} {
+		_, se, code := run(t, bin.agent, "enroll", "-server", in.addr, "-ca", p.ca(), "-token", tok, "-dir", filepath.Join(dir, fmt.Sprint("enr", i)))
+		if code != want {
+			t.Fatalf("enroll %d: exit %d, want %d: %s", i, code, want, se)
+		}
+	}
+	if code, body, err := apiGet(c, "https://"+apiAddr+"/api/v1/devices", ""); err != nil || code != http.StatusUnauthorized {
+		t.Fatalf("API without credentials: %d %s %v, want 401", code, body, err)
+	}
 
 	const lines = 3000
 	logFile := filepath.Join(dir, "app.log")
@@ -240,6 +260,15 @@ scrape_configs:
 		return stored > 0 && opened == float64(stored) && logAccess >= 1 &&
 			prom.one(t, "offbox_ingest_detection_lag_seconds") == 0
 	})
+	if got := prom.one(t, `offbox_ingest_enrollment_requests_total{call="enroll",result="ok"}`); got != 1 {
+		t.Errorf(`enrollment_requests_total{result="ok"} = %v, want 1`, got)
+	}
+	if got := prom.one(t, `sum(offbox_ingest_enrollment_requests_total{call="enroll",result!="ok"})`); got != 1 {
+		t.Errorf("enrollments refused: %v, want 1 (the used token)", got)
+	}
+	if got := prom.one(t, `offbox_ingest_api_requests_total{via="api",code="401"}`); got != 1 {
+		t.Errorf(`api_requests_total{via="api",code="401"} = %v, want 1`, got)
+	}
 	if strings.Contains(in.out.String(), "metrics listener stopped") {
 		t.Errorf("metrics listener failed: %s", in.out.String())
 	}
