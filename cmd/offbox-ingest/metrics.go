@@ -52,7 +52,7 @@ func registerMetrics(mx *metrics.Metrics, cfg config.Config, st store.Store, srv
 	}); ok {
 		mx.StoreSize(sz.SizeBytes)
 	}
-	mx.Detection(func() int64 { return runner.Stats().BatchRow }, fleet.Leading)
+	mx.Detection(runner.BatchRow, fleet.Leading)
 	mx.Leader(fleet.Leading)
 }
 

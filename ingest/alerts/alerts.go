@@ -149,15 +149,18 @@ func (r *Runner) Wake() { r.Offer(nil) }
 type Stats struct {
 	Rounds, Batches, Records, Alerts int64
 	Offered                          int64 // batches handed over at commit, not read back
-	BatchRow                         int64 // the cursor: the last batch row read
 	Engine                           detect.Stats
 }
 
 // Stats reports what the runner has done.
 func (r *Runner) Stats() Stats {
 	return Stats{Rounds: r.stats.rounds.Load(), Batches: r.stats.batches.Load(), Records: r.stats.records.Load(),
-		Alerts: r.stats.alerts.Load(), Offered: r.stats.offered.Load(), BatchRow: r.stats.row.Load(), Engine: r.engine.Stats()}
+		Alerts: r.stats.alerts.Load(), Offered: r.stats.offered.Load(), Engine: r.engine.Stats()}
 }
+
+// BatchRow is the cursor: the row of the last batch detection has read.
+// Unlike Stats it is safe to call while Run restarts the engine.
+func (r *Runner) BatchRow() int64 { return r.stats.row.Load() }
 
 // Run restores the engine's baselines, then detects until ctx ends. A
 // store error ends a round, is logged and retried at the next; only a

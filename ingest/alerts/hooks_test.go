@@ -14,7 +14,7 @@ import (
 
 // TestMetricsHooks: Opened hears each alert once, when it opens (not its
 // later counts), after it is saved; Heartbeat hears each HEARTBEAT record
-// with its device; Stats' BatchRow is the cursor.
+// with its device; BatchRow is the cursor.
 func TestMetricsHooks(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -51,7 +51,7 @@ func TestMetricsHooks(t *testing.T) {
 	if beats != 3 {
 		t.Errorf("%d heartbeats heard, want 3", beats)
 	}
-	if got := r.Stats().BatchRow; got != 3 {
-		t.Errorf("Stats().BatchRow = %d, want 3", got)
+	if got := r.BatchRow(); got != 3 {
+		t.Errorf("BatchRow() = %d, want 3", got)
 	}
 }

@@ -164,7 +164,7 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // Detection registers the detection lag: cursor is the last batch row
-// detection has read (alerts.Runner's Stats().BatchRow), leading whether
+// detection has read (alerts.Runner's BatchRow), leading whether
 // detection runs here (nil: always).
 func (m *Metrics) Detection(cursor func() int64, leading func() bool) {
 	m.reg.MustRegister(&lagCollector{l: m.lag, cursor: cursor, leading: leading, now: m.cfg.Now})
