@@ -485,3 +485,21 @@ func BenchmarkCommitted(b *testing.B) {
 		m.Committed(batch, 3*time.Millisecond)
 	}
 }
+
+// TestAPIFlush: a streaming handler behind the counter can still flush.
+func TestAPIFlush(t *testing.T) {
+	t.Parallel()
+	m := New(Config{})
+	rec := httptest.NewRecorder()
+	m.API(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		f, ok := w.(http.Flusher)
+		if !ok {
+			t.Fatal("the counter hides http.Flusher")
+		}
+		w.Write([]byte("part"))
+		f.Flush()
+	})).ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/stream", nil))
+	if !rec.Flushed {
+		t.Error("not flushed")
+	}
+}

@@ -57,6 +57,16 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 // deadlines).
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// Flush passes a flush on, for handlers that stream (w.(http.Flusher)).
+func (s *statusRecorder) Flush() {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // APIRefused registers the operator listener's connections refused before
 // TLS for an address outside api.allow_cidrs (api.Guard's Refused).
 func (m *Metrics) APIRefused(refused func() uint64) {
