@@ -114,7 +114,8 @@ func (p *promServer) one(t *testing.T, q string) float64 {
 // through its HTTP API, is exactly what the store holds: records (the
 // lines among them), batches and signed bytes, commits observed, one
 // connected device while the agent runs and none after, the device's
-// heartbeat gauges, the log_access alerts the test's own reads opened, an
+// heartbeat gauges, the log_access alerts the test's own reads and
+// Prometheus's scrapes (audited, as the operator scraper) opened, an
 // enrollment and a refused one (a used token), and a refused API call. A
 // scrape without an operator certificate is refused.
 func TestMetricsPrometheusIntegration(t *testing.T) {
@@ -255,9 +256,22 @@ scrape_configs:
 			t.Fatalf("alerts: exit %d: %s", code, se)
 		}
 		stored := strings.Count(so, "\n")
+		scrapesAudited := false
+		for _, line := range strings.Split(strings.TrimSpace(so), "\n") {
+			var a struct {
+				Kind   string            `json:"kind"`
+				Fields map[string]string `json:"fields"`
+			}
+			if err := json.Unmarshal([]byte(line), &a); err != nil {
+				t.Fatalf("alerts -json: %v: %s", err, line)
+			}
+			if a.Kind == "log_access" && a.Fields["via"] == "metrics" && a.Fields["who"] == "cert:scraper" && a.Fields["what"] == "GET /metrics" {
+				scrapesAudited = true
+			}
+		}
 		opened := prom.one(t, "sum(offbox_ingest_alerts_opened_total)")
 		logAccess := prom.one(t, `sum(offbox_ingest_alerts_opened_total{kind="log_access"})`)
-		return stored > 0 && opened == float64(stored) && logAccess >= 1 &&
+		return stored > 0 && opened == float64(stored) && logAccess >= 1 && scrapesAudited &&
 			prom.one(t, "offbox_ingest_detection_lag_seconds") == 0
 	})
 	if got := prom.one(t, `offbox_ingest_enrollment_requests_total{call="enroll",result="ok"}`); got != 1 {

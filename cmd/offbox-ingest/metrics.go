@@ -101,15 +101,25 @@ func metricsListener(cfg config.Config, mx *metrics.Metrics, log *slog.Logger) (
 }
 
 // serveMetrics serves the registry on lis until it is closed: /metrics,
-// behind operator authentication unless on loopback. A scrape reads
-// counters, not stored records, so it is not audited (a log_access alert
-// every scrape interval would drown the real ones); a refused one is,
-// like any refused call.
+// behind operator authentication unless on loopback. An operator's scrape
+// is recorded in the access trail before it is answered (per-device
+// figures come from stored heartbeats), as a dashboard refresh is: one
+// row each, and one log_access alert per operator while scrapes keep
+// coming. A refused one is recorded like any refused call. A loopback
+// scrape has no operator to record.
 func serveMetrics(lis net.Listener, g *api.Guard, mx *metrics.Metrics, cfg config.Config, st store.Store, log *slog.Logger) *http.Server {
 	var h http.Handler = mx.Handler()
 	if !cfg.MetricsLoopback() {
 		auth := &api.Auth{Store: st, Logger: log}
-		h = api.Permitted(auth.Require("metrics", textFail, h), textFail)
+		scrape := h
+		audited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := auth.Audit(r.Context(), r, "metrics"); err != nil {
+				textFail(w, r, http.StatusServiceUnavailable, "the access could not be recorded; try again later")
+				return
+			}
+			scrape.ServeHTTP(w, r)
+		})
+		h = api.Permitted(auth.Require("metrics", textFail, audited), textFail)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h)
