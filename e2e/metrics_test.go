@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -16,8 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
+	"github.com/offbox/offbox/ingest/store/postgres/pgtest"
 	"github.com/offbox/offbox/internal/testpeer"
 )
 
@@ -128,6 +131,20 @@ func TestMetricsPrometheusIntegration(t *testing.T) {
 	testpeer.LookPath(t, "prometheus", "/usr/bin/prometheus", "prometheus")
 	t.Parallel()
 	dir := t.TempDir()
+	metricsThroughPrometheus(t, dir, filepath.Join(dir, "m.db"))
+}
+
+// TestMetricsPrometheusPostgresIntegration is
+// TestMetricsPrometheusIntegration with the PostgreSQL store (a fresh
+// database on the server OFFBOX_TEST_POSTGRES names).
+func TestMetricsPrometheusPostgresIntegration(t *testing.T) {
+	skipShort(t)
+	testpeer.LookPath(t, "prometheus", "/usr/bin/prometheus", "prometheus")
+	t.Parallel()
+	metricsThroughPrometheus(t, t.TempDir(), pgtest.URL(t))
+}
+
+func metricsThroughPrometheus(t *testing.T, dir, db string) {
 	p := newPKI(t, "prom-1")
 	ops := pki(filepath.Join(dir, "ops"))
 	if _, se, code := run(t, bin.ingest, "dev-certs", "-out", string(ops), "-operator", "scraper"); code != 0 {
@@ -146,7 +163,6 @@ api:
 enroll:
   ca_key: %s
 `, p.cert("ingest"), p.key("ingest"), ops.cert("operator-ca"), filepath.Join(string(p), "ca-key.pem")), 0o600)
-	db := filepath.Join(dir, "m.db")
 	in := startIngest(t, p, db, "127.0.0.1:0", "-config", cfg)
 	var addr, apiAddr string
 	waitFor(t, 10*time.Second, "the metrics and api listening lines", func() bool {
@@ -220,7 +236,7 @@ scrape_configs:
 		}
 		storeBatches, _ = strconv.ParseInt(m[1], 10, 64)
 		storeRecords, _ = strconv.ParseInt(m[2], 10, 64)
-		storeBytes = sqliteBatchBytes(t, db)
+		storeBytes = batchBytes(t, db)
 		return prom.one(t, "offbox_ingest_records_stored_total") == float64(storeRecords) &&
 			prom.one(t, "offbox_ingest_batches_stored_total") == float64(storeBatches) &&
 			prom.one(t, "offbox_ingest_connected_devices") == 0
@@ -295,17 +311,31 @@ scrape_configs:
 	in.stop()
 }
 
-// sqliteBatchBytes is the signed bytes of every batch in the database.
-func sqliteBatchBytes(t *testing.T, db string) int64 {
+// batchBytes is the signed bytes of every batch in the store db.
+func batchBytes(t *testing.T, db string) int64 {
 	t.Helper()
+	const q = "SELECT coalesce(sum(length(bytes)), 0) FROM batches"
+	var n int64
+	if strings.HasPrefix(db, "postgres") {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if err := conn.QueryRow(ctx, q).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	d, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var n sql.NullInt64
-	if err := d.QueryRow("SELECT sum(length(bytes)) FROM batches").Scan(&n); err != nil {
+	if err := d.QueryRow(q).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	return n.Int64
+	return n
 }
