@@ -17,6 +17,7 @@ pkgs=(
 	lintian rpm             # the .deb and .rpm packages, checked
 	chromium                # the dashboard, in a real browser
 	postgresql              # the PostgreSQL store and scale-out tests
+	prometheus              # scrapes the collector's metrics (e2e TestMetricsPrometheusIntegration)
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -26,6 +26,7 @@ import (
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/web"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 	"google.golang.org/grpc"
 )
@@ -140,8 +141,10 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 		return err
 	}
 	labels := &alerts.LabelCache{Store: st, Configured: cfg.DeviceLabels}
+	mx := newMetrics(cfg)
 	runner, err := alerts.New(alerts.Config{Store: st, Detect: detectCfg, Labels: labels.Labels,
-		Route: route(cfg.Alerting.Sinks), Delivered: disp.Kick, Logger: log.With("part", "detect")})
+		Route: route(cfg.Alerting.Sinks), Delivered: disp.Kick, Logger: log.With("part", "detect"),
+		Opened: func(a store.Alert) { mx.AlertOpened(a.Kind, a.Severity) }, Heartbeat: mx.Heartbeat})
 	if err != nil {
 		return err
 	}
@@ -151,7 +154,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	}
 	var registerEnroll func(grpc.ServiceRegistrar)
 	if enrollSvc != nil {
-		registerEnroll = enrollSvc.Register
+		registerEnroll = func(r grpc.ServiceRegistrar) { offboxv1grpc.RegisterEnrollmentServer(r, mx.Enrollment(enrollSvc)) }
 		defer enrollSvc.Close() // logs the refusals counted since the last summary
 	}
 	fleet, err := leader.New(leader.Config{Coordinator: coord, Detector: runner, Delivery: disp, Store: st,
@@ -161,10 +164,11 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	}
 	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
 		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: fleet.Offer, Locks: coord,
-		Revocations: st.Revocations, Limits: serverLimits(cfg)})
+		Revocations: st.Revocations, Limits: serverLimits(cfg), Observer: mx})
 	if err != nil {
 		return err
 	}
+	registerMetrics(mx, cfg, st, srv, disp, runner, fleet)
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -172,6 +176,17 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	apiLis, guard, err := apiListener(cfg.API, log.With("part", "api"))
 	if err != nil {
 		lis.Close()
+		return err
+	}
+	if guard != nil {
+		mx.APIRefused(guard.Refused)
+	}
+	metricsLis, metricsGuard, err := metricsListener(cfg, mx, log.With("part", "metrics"))
+	if err != nil {
+		lis.Close()
+		if apiLis != nil {
+			apiLis.Close()
+		}
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -191,7 +206,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	}()
 	defer func() { stopBG(); <-fleetDone }()
 	if apiLis != nil {
-		api := &http.Server{Handler: apiHandler(st, labels, log), ConnContext: guard.ConnContext,
+		api := &http.Server{Handler: mx.API(apiHandler(st, labels, log)), ConnContext: guard.ConnContext,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(log.With("part", "api").Handler(), slog.LevelDebug)} // TLS handshake noise
 		go func() {
@@ -201,10 +216,16 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 		}()
 		defer api.Close()
 	}
+	if metricsLis != nil {
+		defer serveMetrics(metricsLis, metricsGuard, mx, cfg, st, log.With("part", "metrics")).Close()
+	}
 	// Tests and scripts wait for this exact line to learn the address.
 	fmt.Fprintf(stderr, "offbox-ingest: listening on %s\n", lis.Addr())
 	if apiLis != nil { // after the line above, which "listening on" must find first
 		fmt.Fprintf(stderr, "offbox-ingest: api listening on %s\n", apiLis.Addr())
+	}
+	if metricsLis != nil {
+		fmt.Fprintf(stderr, "offbox-ingest: metrics listening on %s\n", metricsLis.Addr())
 	}
 	if err := srv.Serve(ctx, lis); err != nil {
 		return err

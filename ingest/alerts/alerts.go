@@ -54,6 +54,12 @@ type Config struct {
 	Poll      time.Duration    // how often to look for new data when not woken; default 1s
 	Tick      time.Duration    // how often the timer rules run; default 250ms
 	Limit     int              // batches read per round; default 64
+	// Opened is called with each alert opened, once it is saved
+	// (metrics); nil: nothing.
+	Opened func(a store.Alert)
+	// Heartbeat is called with each HEARTBEAT record detection reads and
+	// its device (metrics); it must not keep r. nil: nothing.
+	Heartbeat func(device string, r *offboxv1.Record)
 }
 
 // Runner is the detection loop.
@@ -63,7 +69,7 @@ type Runner struct {
 	wake   chan struct{}
 	cursor store.Cursor
 	saved  map[string]string // device → the baseline snapshot last saved
-	stats  struct{ batches, records, alerts, rounds, offered atomic.Int64 }
+	stats  struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
 
 	// Batches just committed, by row, as the server decoded them: a round
 	// takes the rows that follow its cursor from here instead of reading
@@ -152,6 +158,10 @@ func (r *Runner) Stats() Stats {
 		Alerts: r.stats.alerts.Load(), Offered: r.stats.offered.Load(), Engine: r.engine.Stats()}
 }
 
+// BatchRow is the cursor: the row of the last batch detection has read.
+// Unlike Stats it is safe to call while Run restarts the engine.
+func (r *Runner) BatchRow() int64 { return r.stats.row.Load() }
+
 // Run restores the engine's baselines, then detects until ctx ends. A
 // store error ends a round, is logged and retried at the next; only a
 // failed restore is returned.
@@ -201,6 +211,7 @@ func (r *Runner) restore(ctx context.Context) error {
 		return err
 	}
 	r.cursor = cur
+	r.stats.row.Store(cur.BatchRow)
 	states, err := r.cfg.Store.DetectStates(ctx)
 	if err != nil {
 		return err
@@ -272,8 +283,12 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	from := r.cursor
 	save := store.AlertSave{Cursor: &cur, From: &from, States: states, Now: r.cfg.Now()}
 	notify := false
+	var opened []store.Alert
 	for _, a := range latest(raised) {
 		sa := toStore(a)
+		if a.Opened && r.cfg.Opened != nil {
+			opened = append(opened, sa)
+		}
 		u := store.AlertUpsert{Alert: sa}
 		if a.Opened || a.Escalated {
 			u.Sinks = r.cfg.Route(sa)
@@ -294,6 +309,10 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	}
 	cur.Saves = from.Saves + 1 // as the store counted it
 	r.cursor = cur
+	r.stats.row.Store(cur.BatchRow)
+	for _, a := range opened {
+		r.cfg.Opened(a)
+	}
 	r.forget(cur.BatchRow)
 	for dev, snap := range states {
 		r.saved[dev] = string(snap)
@@ -381,6 +400,9 @@ func (r *Runner) batch(ctx context.Context, out []detect.Alert, b pending) []det
 			in.Labels, in.SessionID, in.BootID = labels, b.SessionID, b.BootID
 			out = append(out, r.engine.Observe(in)...)
 			r.stats.records.Add(1)
+			if r.cfg.Heartbeat != nil && recs[i].GetKind() == offboxv1.Kind_KIND_HEARTBEAT {
+				r.cfg.Heartbeat(b.Device, recs[i])
+			}
 		}
 	}
 	return out

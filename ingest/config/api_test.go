@@ -175,3 +175,49 @@ func TestClientCAIsNotDeviceCA(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMetrics: metrics.listen on loopback alone, or elsewhere only
+// with the API's TLS and address ranges; every refusal says what to set.
+func TestCheckMetrics(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := apiGood(t, dir)
+	cert, key := write(t, dir, "api.pem", "x"), write(t, dir, "api-key.pem", "x")
+	withTLS := APITLS{Cert: cert, Key: key}
+	tests := map[string]struct {
+		metrics Metrics
+		api     API
+		want    []string // each must appear; none: valid
+	}{
+		"off":                 {Metrics{}, API{}, nil},
+		"loopback":            {Metrics{Listen: "127.0.0.1:9464"}, API{}, nil},
+		"localhost":           {Metrics{Listen: "localhost:9464", MaxDevices: 5, MaxConnections: 2}, API{}, nil},
+		"ipv6 loopback":       {Metrics{Listen: "[::1]:9464"}, API{}, nil},
+		"public behind api":   {Metrics{Listen: "0.0.0.0:9464"}, API{TLS: withTLS, AllowCIDRs: []string{"10.0.0.0/24"}}, nil},
+		"public, api off too": {Metrics{Listen: "10.0.0.1:9464"}, API{Listen: "127.0.0.1:7480", TLS: withTLS, AllowCIDRs: []string{"10.0.0.0/8"}}, nil},
+		"public plain":        {Metrics{Listen: "0.0.0.0:9464"}, API{AllowCIDRs: []string{"10.0.0.0/8"}}, []string{`metrics.listen "0.0.0.0:9464" is not loopback`, "api.tls.cert and api.tls.key are required"}},
+		"public no allow":     {Metrics{Listen: ":9464"}, API{TLS: withTLS}, []string{`metrics.listen ":9464" is not loopback: api.allow_cidrs is required`}},
+		"public neither":      {Metrics{Listen: "192.0.2.1:9464"}, API{}, []string{"api.tls.cert and api.tls.key are required", "api.allow_cidrs is required"}},
+		"bad listen":          {Metrics{Listen: "9464"}, API{}, []string{`metrics.listen "9464": want HOST:PORT`}},
+		"api's port":          {Metrics{Listen: "127.0.0.1:7480"}, API{Listen: "127.0.0.1:7480"}, []string{"api.listen listens there already"}},
+		"ingest's port":       {Metrics{Listen: DefaultListen}, API{}, []string{"listen listens there already"}},
+		"negative devices":    {Metrics{MaxDevices: -1}, API{}, []string{"metrics.max_devices -1: want 0 (default 1000) to 100000"}},
+		"too many conns":      {Metrics{MaxConnections: 5000}, API{}, []string{"metrics.max_connections 5000: want 0 (default 16) to 1024"}},
+	}
+	for name, tt := range tests {
+		c := good
+		c.Metrics, c.API = tt.metrics, tt.api
+		err := c.Check()
+		if len(tt.want) == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: err = %v, want it to say %q", name, err, w)
+			}
+		}
+	}
+}

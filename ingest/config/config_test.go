@@ -64,7 +64,7 @@ func TestExampleLoads(t *testing.T) {
 		Devices: []DeviceRule{{Match: "sw-*", Labels: map[string]string{"role": "switch", "site": "par1"}},
 			{Match: "sw-core-*", Labels: map[string]string{"tier": "core"}, HeartbeatInterval: 30 * time.Second},
 			{Match: "relay-*", RecordsPerSecond: ptr(50000.0), BytesPerSecond: ptr(0.0)}},
-		Limits: Limits{BurstSeconds: 2}}
+		Limits: Limits{BurstSeconds: 2}, Metrics: Metrics{Listen: "127.0.0.1:9464", MaxDevices: 1000, MaxConnections: 16}}
 	want.Detect.ApprovedFirmware = map[string][]string{"OpenWrt One": {"24.10.0", "24.10.1"}}
 	want.Enroll = Enroll{CAKey: "/etc/offbox-ingest/ca-key.pem", CertValidity: DefaultCertValidity, TokenTTL: DefaultTokenTTL}
 	if !reflect.DeepEqual(c, want) {
@@ -73,6 +73,7 @@ func TestExampleLoads(t *testing.T) {
 	wantShipped := want
 	wantShipped.Alerting, wantShipped.Devices, wantShipped.Enroll.CAKey = Alerting{}, nil, ""
 	wantShipped.Detect = defaultDetect()
+	wantShipped.Metrics.Listen = ""
 	if !reflect.DeepEqual(shipped, wantShipped) {
 		t.Errorf("packaging/offbox-ingest.yaml as shipped = %+v, want %+v", shipped, wantShipped)
 	}

@@ -141,6 +141,7 @@ func (s *Server) refuseRevoked(ctx context.Context, id *identity, remote string,
 
 // addEvent stores and logs an integrity event that belongs to no batch.
 func (s *Server) addEvent(ctx context.Context, e store.IntegrityEvent) {
+	s.cfg.Observer.Finding(e.Kind)
 	log := s.log.With("device", e.Device)
 	if err := s.cfg.Store.AddIntegrityEvent(context.WithoutCancel(ctx), e); err != nil {
 		log.Error("storing an integrity event failed", "kind", e.Kind, "err", err)

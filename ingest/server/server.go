@@ -83,6 +83,9 @@ type Config struct {
 	// line, when the interval ends (refusals.go).
 	EventInterval     time.Duration // 0: 1m
 	EventsPerInterval int           // 0: 10
+	// Observer counts batches, refusals and findings (observe.go); nil:
+	// nothing.
+	Observer Observer
 }
 
 // Server is the Ingest service. Serve runs it once.
@@ -158,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.EventsPerInterval == 0 {
 		cfg.EventsPerInterval = DefaultEventsPerInterval
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	if cfg.EventInterval < 0 || cfg.EventsPerInterval < 0 {
 		return nil, errors.New("server: EventInterval and EventsPerInterval must be positive")

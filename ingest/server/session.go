@@ -222,6 +222,7 @@ func (ss *session) checkHello(wctx context.Context, h *offboxv1.Hello) error {
 // or counts it once the device is over its budget (refusals.go).
 func (ss *session) raise(wctx context.Context, e *store.IntegrityEvent) {
 	e.Device = ss.id.device
+	ss.srv.cfg.Observer.Finding(e.Kind)
 	if e.Time.IsZero() {
 		e.Time = ss.srv.cfg.Now()
 	}
@@ -335,6 +336,7 @@ func (ss *session) judge(ctx context.Context, sb *offboxv1.SealedBatch, last *it
 	b, digest, rej := examine(ss.id, sb.GetBatch(), sb.GetSignature())
 	if rej != nil {
 		seq := seal.PeekHeader(sb.GetBatch()).GetSeq()
+		ss.srv.cfg.Observer.BatchRefused(rej.kind)
 		it := &item{seq: seq, status: offboxv1.Ack_STATUS_REJECTED, reason: rej.kind + ": " + rej.detail,
 			event: ss.event(rej, seq, now), done: make(chan struct{})}
 		if rej.kind == store.EventIdentityMismatch {
@@ -373,6 +375,7 @@ func (ss *session) judgeBehind(ctx context.Context, h *offboxv1.BatchHeader, dig
 		return nil, fromStore(err)
 	}
 	status, rej := behindVerdict(h, ss.head, digest, stored, found)
+	ss.srv.cfg.Observer.BatchRefused(rej.kind)
 	ev := ss.event(rej, seq, now)
 	if rej.kind == store.EventChainRestart {
 		ev.BootID = h.GetBootId()
@@ -429,6 +432,7 @@ func (ss *session) send(m *offboxv1.CollectorMessage) error {
 }
 
 func (ss *session) event(r *rejection, seq uint64, at time.Time) *store.IntegrityEvent {
+	ss.srv.cfg.Observer.Finding(r.kind)
 	return &store.IntegrityEvent{Device: ss.id.device, Time: at, Kind: r.kind, Seq: seq, Detail: r.detail}
 }
 
@@ -452,9 +456,11 @@ func (ss *session) commitLoop(wctx context.Context, work <-chan *item, failed ch
 func (ss *session) settle(wctx context.Context, it *item) error {
 	switch {
 	case it.commit != nil:
+		start := time.Now()
 		if err := ss.srv.cfg.Store.CommitBatch(wctx, it.commit); err != nil {
 			return fromStore(err)
 		}
+		ss.srv.cfg.Observer.Committed(it.commit, time.Since(start))
 		ss.stored++
 		for i := range it.commit.Events {
 			ss.logEvent(&it.commit.Events[i])
