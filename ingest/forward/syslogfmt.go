@@ -40,7 +40,8 @@ const tsFormat = "2006-01-02T15:04:05.000000Z07:00"
 // bytes can be recovered exactly. A body that does not fit is cut at a
 // character (never inside an escape) and truncated= gives its length in
 // bytes. Structured-data values escape '"', '\' and ']' (RFC 5424 6.3.3)
-// and control characters as the body does.
+// and carry a control character or a byte that is not UTF-8 as U+FFFD
+// (the device, seq and index that find the record in the store are plain).
 func appendSyslog(dst []byte, it *Item, facility, max int) []byte {
 	start := len(dst)
 	var sev int
@@ -158,12 +159,14 @@ func appendParam(dst []byte, name, value string) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendEscaped appends b with control characters, backslashes and bytes
-// that are not UTF-8 escaped; sd adds '"' and ']' for a PARAM-VALUE.
+// that are not UTF-8 escaped; sd escapes for a PARAM-VALUE instead.
 func appendEscaped(dst, b []byte, sd bool) []byte {
 	for len(b) > 0 {
 		c := b[0]
 		if c < utf8.RuneSelf {
 			switch {
+			case sd && (c < 0x20 || c == 0x7f):
+				dst = append(dst, "\uFFFD"...)
 			case c == '\\':
 				dst = append(dst, '\\', '\\')
 			case sd && (c == '"' || c == ']'):
@@ -184,6 +187,11 @@ func appendEscaped(dst, b []byte, sd bool) []byte {
 		}
 		r, n := utf8.DecodeRune(b)
 		if r == utf8.RuneError && n == 1 || r >= 0x80 && r < 0xa0 { // not UTF-8, or a C1 control
+			if sd {
+				dst = append(dst, "\uFFFD"...)
+				b = b[n:]
+				continue
+			}
 			for _, x := range b[:n] {
 				dst = append(dst, '\\', 'x', hexDigits[x>>4], hexDigits[x&15])
 			}
