@@ -17,6 +17,7 @@ pkgs=(
 	lintian rpm             # the .deb and .rpm packages, checked
 	chromium                # the dashboard, in a real browser
 	postgresql              # the PostgreSQL store and scale-out tests
+	rsyslog rsyslog-gnutls  # forward sinks: a real RFC 5425 syslog receiver over TLS
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
