@@ -21,6 +21,7 @@ import (
 	"github.com/offbox/offbox/ingest/alerts"
 	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/config"
+	"github.com/offbox/offbox/ingest/forward"
 	"github.com/offbox/offbox/ingest/leader"
 	"github.com/offbox/offbox/ingest/notify"
 	"github.com/offbox/offbox/ingest/server"
@@ -108,6 +109,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "check-config", src.Locate(err))
 	}
 	fmt.Fprintf(stdout, "config OK: %s\n", *configFile)
+	forwardSummary(stdout, cfg.Forward)
 	return exitOK
 }
 
@@ -151,8 +153,12 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 		registerEnroll = enrollSvc.Register
 		defer enrollSvc.Close() // logs the refusals counted since the last summary
 	}
+	fwd, err := forward.New(forward.Config{Sinks: cfg.Forward, Store: st, Logger: log.With("part", "forward")})
+	if err != nil {
+		return err
+	}
 	fleet, err := leader.New(leader.Config{Coordinator: coord, Detector: runner, Delivery: disp, Store: st,
-		Keep: cfg.Retention, Logger: log})
+		Keep: cfg.Retention, Logger: log, Forward: fwd})
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Devices       []DeviceRule  `yaml:"devices"`         // labels and settings by device id
 	Enroll        Enroll        `yaml:"enroll"`          // device enrollment (enroll.go)
 	Limits        Limits        `yaml:"limits"`          // per-device rate limits (limits.go)
+	Forward       Forward       `yaml:"forward"`         // sinks sending stored records on to log platforms (forward.go)
 }
 
 // TLS names the PEM files: the CA that signs device certificates, and the
@@ -172,6 +173,7 @@ func (c *Config) check(files bool) error {
 	errs = append(errs, c.checkAlerting(files)...)
 	errs = append(errs, c.Enroll.check(files)...)
 	errs = append(errs, c.checkLimits()...)
+	errs = append(errs, c.checkForward(files)...)
 	errs = append(errs, c.checkAPI(files)...)
 	if files {
 		errs = append(errs, c.checkKeyFiles()...)

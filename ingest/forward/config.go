@@ -238,7 +238,7 @@ func (c *SinkConfig) check(files bool) error {
 			}
 		}
 	}
-	if files {
+	if files && c.usesTLS() {
 		for k, v := range map[string]string{"ca": c.CA, "cert": c.Cert, "key": c.Key} {
 			if v == "" {
 				continue
@@ -288,4 +288,30 @@ func reservedHeader(k string) bool {
 		return true
 	}
 	return false
+}
+
+// Describe is the sink in a few words for check-config's summary: type,
+// transport or format, where, and what it sends. A URL is shown without
+// credentials or query.
+func (c *SinkConfig) Describe() string {
+	var s string
+	switch c.Type {
+	case TypeSyslog:
+		s = "syslog " + c.transport() + " " + c.Address
+	case TypeHTTP:
+		where := c.URL
+		if u, err := url.Parse(c.URL); err == nil {
+			where = u.Scheme + "://" + u.Host + u.Path
+		}
+		s = "http " + c.format() + " " + where
+		if c.Gzip {
+			s += " gzip"
+		}
+	default:
+		s = c.Type
+	}
+	if c.Alerts {
+		return s + ", records and alerts"
+	}
+	return s + ", records"
 }

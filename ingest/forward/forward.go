@@ -400,3 +400,25 @@ func (r *runner) wait(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// Oldest is the received time of the oldest batch some configured sink
+// has not delivered yet (zero: none waits). Retention keeps it and
+// everything received after it, so a sink that is down loses nothing to
+// retention; a sink removed from the configuration no longer holds any.
+func (f *Forwarder) Oldest(ctx context.Context) (time.Time, error) {
+	var oldest time.Time
+	for _, r := range f.runners {
+		c, err := f.cfg.Store.ForwardCursor(ctx, r.sc.Name)
+		if err != nil {
+			return time.Time{}, err
+		}
+		b, err := f.cfg.Store.ForwardBacklog(ctx, c)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if !b.Oldest.IsZero() && (oldest.IsZero() || b.Oldest.Before(oldest)) {
+			oldest = b.Oldest
+		}
+	}
+	return oldest, nil
+}

@@ -58,6 +58,7 @@ type Config struct {
 	Coordinator Coordinator   // nil: this collector is alone and always leads
 	Detector    Detector      // required
 	Delivery    Deliverer     // required
+	Forward     Deliverer     // forward sinks (*forward.Forwarder); nil: none
 	Store       Pruner        // pruned by retention; required when Keep > 0
 	Keep        time.Duration // how long batches are kept after receipt; 0 keeps everything
 	RetainEvery time.Duration // between retention runs; 0 means DefaultRetainEvery
@@ -134,6 +135,10 @@ func (l *Leader) work(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = l.cfg.Delivery.Run(ctx) }()
+	if l.cfg.Forward != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = l.cfg.Forward.Run(ctx) }()
+	}
 	go func() { defer wg.Done(); l.retain(ctx) }()
 	err := l.cfg.Detector.Run(ctx)
 	cancel()
@@ -156,7 +161,9 @@ func (l *Leader) retain(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := Prune(ctx, l.cfg.Store, l.cfg.Keep, l.cfg.Now(), l.cfg.Logger); err != nil && ctx.Err() == nil {
+		if keep, ok := l.forwardKeep(ctx); !ok {
+			l.cfg.Logger.Error("retention: the forward sinks' backlog cannot be read; retrying later", "retry_in", every)
+		} else if err := Prune(ctx, l.cfg.Store, keep, l.cfg.Now(), l.cfg.Logger); err != nil && ctx.Err() == nil {
 			l.cfg.Logger.Error("retention failed; retrying later", "err", err, "retry_in", every)
 		}
 		select {
@@ -165,6 +172,26 @@ func (l *Leader) retain(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// forwardKeep is Keep, lengthened so that retention removes nothing a
+// forward sink has not sent yet (its backlog is the store).
+func (l *Leader) forwardKeep(ctx context.Context) (time.Duration, bool) {
+	h, ok := l.cfg.Forward.(interface {
+		Oldest(context.Context) (time.Time, error)
+	})
+	if !ok {
+		return l.cfg.Keep, true
+	}
+	oldest, err := h.Oldest(ctx)
+	if err != nil {
+		return 0, false
+	}
+	if age := l.cfg.Now().Sub(oldest); !oldest.IsZero() && age > l.cfg.Keep {
+		l.cfg.Logger.Warn("retention keeps batches a forward sink has not sent yet", "oldest_unsent", oldest.UTC().Format(time.RFC3339))
+		return age, true
+	}
+	return l.cfg.Keep, true
 }
 
 // Prune removes the batches received more than keep before now and logs
