@@ -22,14 +22,14 @@ import (
 // with the gtls driver, StreamDriver.Mode=1) into a file, one message a
 // line exactly as received, run from a configuration in a temp dir.
 type rsyslog struct {
-	t                   *testing.T
+	t                   testing.TB
 	dir, conf, out, pid string
 	port                int
 	cmd                 *exec.Cmd
 	ca                  string // the CA file that signs its certificate
 }
 
-func startRsyslog(t *testing.T) *rsyslog {
+func startRsyslog(t testing.TB) *rsyslog {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration: -short")

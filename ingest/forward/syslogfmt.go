@@ -158,10 +158,31 @@ func appendParam(dst []byte, name, value string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// plainBody and plainSD say which bytes appendEscaped copies as they are.
+var plainBody, plainSD = func() (body, sd [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		body[c] = c != '\\'
+		sd[c] = body[c] && c != '"' && c != ']'
+	}
+	return
+}()
+
 // appendEscaped appends b with control characters, backslashes and bytes
 // that are not UTF-8 escaped; sd escapes for a PARAM-VALUE instead.
 func appendEscaped(dst, b []byte, sd bool) []byte {
+	plain := &plainBody
+	if sd {
+		plain = &plainSD
+	}
 	for len(b) > 0 {
+		i := 0
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		dst = append(dst, b[:i]...) // a run that needs no escape, at once
+		if b = b[i:]; len(b) == 0 {
+			break
+		}
 		c := b[0]
 		if c < utf8.RuneSelf {
 			switch {
