@@ -237,7 +237,7 @@ func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) htt
 	auth := &api.Auth{Store: st, Logger: log.With("part", "api")}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(api.Config{Store: st, Auth: auth, Logger: log.With("part", "api")}))
-	mux.Handle("/", web.New(web.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "dashboard")}))
+	mux.Handle("/", web.New(web.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "dashboard"), Forward: st}))
 	return api.Permitted(mux, web.Fail)
 }
 
