@@ -66,15 +66,18 @@ type Config struct {
 	MinBackoff time.Duration // first wait after a failure; 0: 1s
 	MaxBackoff time.Duration // longest; 0: 1m
 	Now        func() time.Time
+	// MeasureEvery is how often each sink's backlog is measured for
+	// Stats, even while a send hangs; 0: 5s.
+	MeasureEvery time.Duration
 }
 
 // Default intervals.
 const (
-	DefaultPoll       = 500 * time.Millisecond // how often an idle sink looks for new batches
-	DefaultMinBackoff = time.Second
-	DefaultMaxBackoff = time.Minute
-	backlogEvery      = 5 * time.Second // how often a busy sink measures its backlog
-	failureLogEvery   = time.Minute     // a failing sink logs once a minute, not once per attempt
+	DefaultPoll         = 500 * time.Millisecond // how often an idle sink looks for new batches
+	DefaultMinBackoff   = time.Second
+	DefaultMaxBackoff   = time.Minute
+	DefaultMeasureEvery = 5 * time.Second
+	failureLogEvery     = time.Minute // a failing sink logs once a minute, not once per attempt
 )
 
 // Forwarder runs every configured sink, each in a goroutine of its own.
@@ -106,6 +109,9 @@ func New(cfg Config) (*Forwarder, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MeasureEvery <= 0 {
+		cfg.MeasureEvery = DefaultMeasureEvery
 	}
 	f := &Forwarder{cfg: cfg}
 	for _, sc := range cfg.Sinks {
@@ -220,8 +226,8 @@ func (r *runner) run(ctx context.Context) {
 		}
 	}
 	r.setCursor(cur)
+	go r.measureEvery(ctx)
 	prev := cur // where a rewinding sink resends from after a failure
-	var lastMeasure time.Time
 	for ctx.Err() == nil {
 		next, n, err := r.step(ctx, cur)
 		if err != nil {
@@ -230,8 +236,8 @@ func (r *runner) run(ctx context.Context) {
 			}
 			if rw, ok := r.sink.(rewinder); ok && rw.rewind() {
 				cur = prev
+				r.setCursor(cur)
 			}
-			r.measure(ctx, cur)
 			if !r.wait(ctx, r.failure(err, &backoff)) {
 				return
 			}
@@ -246,9 +252,9 @@ func (r *runner) run(ctx context.Context) {
 			prev = cur
 		}
 		cur = next
-		if n == 0 || time.Since(lastMeasure) >= backlogEvery {
-			r.measure(ctx, cur)
-			lastMeasure = time.Now()
+		if n == 0 {
+			r.setCursor(cur)
+			r.measure(ctx)
 		}
 		if n == 0 && !r.wait(ctx, r.f.cfg.Poll) {
 			return
@@ -358,7 +364,26 @@ func (r *runner) setCursor(c store.ForwardCursor) {
 	r.mu.Unlock()
 }
 
-func (r *runner) measure(ctx context.Context, c store.ForwardCursor) {
+// measureEvery measures the backlog every MeasureEvery until ctx ends,
+// so Stats' lag grows while a send hangs.
+func (r *runner) measureEvery(ctx context.Context) {
+	t := time.NewTicker(r.f.cfg.MeasureEvery)
+	defer t.Stop()
+	for {
+		r.measure(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// measure reads what is stored past the sink's cursor into Stats.
+func (r *runner) measure(ctx context.Context) {
+	r.mu.Lock()
+	c := r.stats.Cursor
+	r.mu.Unlock()
 	b, err := r.f.cfg.Store.ForwardBacklog(ctx, c)
 	if err != nil {
 		return

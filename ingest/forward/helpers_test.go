@@ -138,8 +138,15 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // is called.
 func runForwarder(t testing.TB, st Store, sinks ...SinkConfig) (f *Forwarder, stop func()) {
 	t.Helper()
+	return runForwarderEvery(t, st, 0, sinks...)
+}
+
+// runForwarderEvery is runForwarder measuring the backlog every measure
+// (0: the default).
+func runForwarderEvery(t testing.TB, st Store, measure time.Duration, sinks ...SinkConfig) (f *Forwarder, stop func()) {
+	t.Helper()
 	f, err := New(Config{Sinks: sinks, Store: st, Logger: quietLogger(), Poll: 20 * time.Millisecond,
-		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, MeasureEvery: measure})
 	if err != nil {
 		t.Fatal(err)
 	}
