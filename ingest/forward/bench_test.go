@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offbox/offbox/ingest/forward/forwardtest"
 	"github.com/offbox/offbox/ingest/store/sqlite"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkRsyslogTLS(b *testing.B) {
 }
 
 func benchRsyslog(b *testing.B, batch int) {
-	rs := startRsyslog(b)
+	rs := forwardtest.StartRsyslog(b)
 	path := b.TempDir() + "/offbox.db"
 	st, err := sqlite.Open(path, sqlite.Options{Sync: "full"})
 	if err != nil {
@@ -33,13 +34,13 @@ func benchRsyslog(b *testing.B, batch int) {
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		// A new sink each time starts from the first batch.
-		_, stop := runForwarder(b, st, SinkConfig{Name: fmt.Sprint("siem-", i), Type: TypeSyslog, Address: rs.addr(),
-			CA: rs.ca, ServerName: "localhost", BatchRecords: batch})
+		_, stop := runForwarder(b, st, SinkConfig{Name: fmt.Sprint("siem-", i), Type: TypeSyslog, Address: rs.Addr(),
+			CA: rs.CA, ServerName: "localhost", BatchRecords: batch})
 		want := (i + 1) * fl.total
-		for rs.count() < want { // read every 50 ms: the harness's reading is not forwarding's cost
+		for rs.Count() < want { // read every 50 ms: the harness's reading is not forwarding's cost
 			time.Sleep(50 * time.Millisecond)
 			if time.Since(start) > 5*time.Minute {
-				b.Fatalf("rsyslog holds %d of %d records after 5 minutes", rs.count(), want)
+				b.Fatalf("rsyslog holds %d of %d records after 5 minutes", rs.Count(), want)
 			}
 		}
 		stop()

@@ -2,7 +2,6 @@ package forward
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,119 +9,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/offbox/offbox/ingest/forward/forwardtest"
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
-
-// message5424 is an RFC 5424 message taken apart by parse5424, the
-// receiver's view used to check what the sinks write.
-type message5424 struct {
-	pri                                 int
-	time, host, app, procID, msgID, msg string
-	sdID                                string
-	params                              map[string]string
-}
-
-// parse5424 parses one RFC 5424 message with one SD element, unescaping
-// its PARAM-VALUEs; msg is left as written.
-func parse5424(b []byte) (m message5424, err error) {
-	s := string(b)
-	if !strings.HasPrefix(s, "<") {
-		return m, errors.New("no PRI")
-	}
-	end := strings.IndexByte(s, '>')
-	if end < 0 {
-		return m, errors.New("PRI not closed")
-	}
-	if m.pri, err = strconv.Atoi(s[1:end]); err != nil {
-		return m, err
-	}
-	f := strings.SplitN(s[end+1:], " ", 7)
-	if len(f) < 7 || f[0] != "1" {
-		return m, fmt.Errorf("header: %q", s)
-	}
-	m.time, m.host, m.app, m.procID, m.msgID = f[1], f[2], f[3], f[4], f[5]
-	rest := f[6]
-	if !strings.HasPrefix(rest, "[") {
-		return m, fmt.Errorf("no SD: %q", rest)
-	}
-	i := 1
-	sp := strings.IndexByte(rest, ' ')
-	m.sdID = rest[1:sp]
-	i = sp
-	m.params = map[string]string{}
-	for i < len(rest) && rest[i] == ' ' {
-		eq := strings.Index(rest[i:], `="`)
-		if eq < 0 {
-			return m, fmt.Errorf("param: %q", rest[i:])
-		}
-		name := rest[i+1 : i+eq]
-		j := i + eq + 2
-		var v strings.Builder
-		for ; j < len(rest) && rest[j] != '"'; j++ {
-			if rest[j] == '\\' && j+1 < len(rest) && strings.IndexByte(`"\]`, rest[j+1]) >= 0 {
-				j++
-			} else if rest[j] == ']' {
-				return m, fmt.Errorf("unescaped ] in %s", name)
-			}
-			v.WriteByte(rest[j])
-		}
-		if j >= len(rest) {
-			return m, errors.New("param value not closed")
-		}
-		m.params[name] = v.String()
-		i = j + 1
-	}
-	if i >= len(rest) || rest[i] != ']' {
-		return m, fmt.Errorf("SD not closed at %d: %q", i, rest)
-	}
-	i++
-	if i < len(rest) {
-		if rest[i] != ' ' {
-			return m, errors.New("no space before MSG")
-		}
-		m.msg = rest[i+1:]
-	}
-	return m, nil
-}
-
-// unescape reverses appendEscaped on a body.
-func unescape(s string) ([]byte, error) {
-	var out []byte
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' {
-			out = append(out, s[i])
-			continue
-		}
-		if i+1 >= len(s) {
-			return nil, errors.New("trailing backslash")
-		}
-		i++
-		switch s[i] {
-		case '\\':
-			out = append(out, '\\')
-		case 'n':
-			out = append(out, '\n')
-		case 't':
-			out = append(out, '\t')
-		case 'r':
-			out = append(out, '\r')
-		case 'x':
-			if i+2 >= len(s) {
-				return nil, errors.New("short \\x")
-			}
-			v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, byte(v))
-			i += 2
-		default:
-			return nil, fmt.Errorf("unknown escape \\%c", s[i])
-		}
-	}
-	return out, nil
-}
 
 // sdValue is s as a PARAM-VALUE carries it once unescaped: control
 // characters and bytes that are not UTF-8 as U+FFFD.
@@ -157,11 +47,11 @@ func TestSyslogMessage(t *testing.T) {
 
 	a := Item{Device: "sw-1", Alert: &store.Alert{ID: 9, GroupID: "g", Kind: "brute_force", Severity: "critical",
 		Device: "sw-1", Summary: "5 failures", LastReceived: time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC), Count: 5}}
-	m, err := parse5424(appendSyslog(nil, &a, 16, DefaultMaxMessage))
+	m, err := forwardtest.Parse(appendSyslog(nil, &a, 16, DefaultMaxMessage))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.pri != 16*8+2 || m.msgID != "alert" || m.sdID != SDIDAlert || m.params["id"] != "9" || m.params["kind"] != "brute_force" || m.msg != "5 failures" {
+	if m.PRI != 16*8+2 || m.MsgID != "alert" || m.SDID != SDIDAlert || m.Params["id"] != "9" || m.Params["kind"] != "brute_force" || m.Msg != "5 failures" {
 		t.Errorf("alert message = %+v", m)
 	}
 }
@@ -196,13 +86,13 @@ func TestSyslogTruncates(t *testing.T) {
 		t.Errorf("truncated message is %d bytes, want close to 2048", len(out))
 	}
 	m := checkMessage(t, "big", out, &it, 2048)
-	if m.params["truncated"] != "9000" {
-		t.Errorf("truncated = %q, want 9000", m.params["truncated"])
+	if m.Params["truncated"] != "9000" {
+		t.Errorf("truncated = %q, want 9000", m.Params["truncated"])
 	}
 }
 
 // checkMessage checks one formatted message against the item it carries.
-func checkMessage(t testing.TB, name string, out []byte, it *Item, max int) message5424 {
+func checkMessage(t testing.TB, name string, out []byte, it *Item, max int) forwardtest.Message {
 	t.Helper()
 	if len(out) > max {
 		t.Fatalf("%s: %d bytes, more than %d", name, len(out), max)
@@ -215,7 +105,7 @@ func checkMessage(t testing.TB, name string, out []byte, it *Item, max int) mess
 			t.Fatalf("%s: control byte %#x in %q", name, c, out)
 		}
 	}
-	m, err := parse5424(out)
+	m, err := forwardtest.Parse(out)
 	if err != nil {
 		t.Fatalf("%s: %v in %q", name, err, out)
 	}
@@ -223,18 +113,18 @@ func checkMessage(t testing.TB, name string, out []byte, it *Item, max int) mess
 	if len(src) > maxSource {
 		src = cutUTF8(src, maxSource)
 	}
-	if m.params["device"] != it.Device || m.params["seq"] != strconv.FormatUint(it.Seq, 10) ||
-		m.params["index"] != strconv.Itoa(it.Index) {
-		t.Errorf("%s: device/seq/index = %q/%q/%q", name, m.params["device"], m.params["seq"], m.params["index"])
+	if m.Params["device"] != it.Device || m.Params["seq"] != strconv.FormatUint(it.Seq, 10) ||
+		m.Params["index"] != strconv.Itoa(it.Index) {
+		t.Errorf("%s: device/seq/index = %q/%q/%q", name, m.Params["device"], m.Params["seq"], m.Params["index"])
 	}
-	if want := sdValue(src); m.params["source"] != want {
-		t.Errorf("%s: source = %q, want %q", name, m.params["source"], want)
+	if want := sdValue(src); m.Params["source"] != want {
+		t.Errorf("%s: source = %q, want %q", name, m.Params["source"], want)
 	}
-	body, err := unescape(m.msg)
+	body, err := forwardtest.Unescape(m.Msg)
 	if err != nil {
-		t.Fatalf("%s: body %q: %v", name, m.msg, err)
+		t.Fatalf("%s: body %q: %v", name, m.Msg, err)
 	}
-	if _, cut := m.params["truncated"]; cut {
+	if _, cut := m.Params["truncated"]; cut {
 		if !bytes.HasPrefix(it.Record.GetBody(), body) {
 			t.Errorf("%s: truncated body is not a prefix of the record's", name)
 		}
