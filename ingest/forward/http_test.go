@@ -48,8 +48,8 @@ type docJSON struct {
 
 // httpDestination checks each request of format f and records what it
 // carried; refuse, when it returns true, answers 503 after reading the
-// body (so what it carried was not taken).
-func httpDestination(t *testing.T, f string, gz bool, refuse func() bool) (*httptest.Server, *received, *atomic.Int64) {
+// body (so what it carried was not taken); it sees every request.
+func httpDestination(t *testing.T, f string, gz bool, refuse func(*http.Request) bool) (*httptest.Server, *received, *atomic.Int64) {
 	rec := &received{}
 	var requests atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +71,7 @@ func httpDestination(t *testing.T, f string, gz bool, refuse func() bool) (*http
 		if r.Context().Err() != nil { // the sender went away (stopped) mid-request
 			return
 		}
-		if refuse != nil && refuse() {
+		if refuse != nil && refuse(r) {
 			http.Error(w, "busy", http.StatusServiceUnavailable)
 			return
 		}
@@ -198,7 +198,7 @@ func TestHTTPRefusingDestination(t *testing.T) {
 	fl := newFleet("router-1", "sw-2", "ap-3")
 	fl.commit(t, st, 4, 37, 80)
 	var n atomic.Int64
-	srv, rec, requests := httpDestination(t, FormatNDJSON, false, func() bool { return n.Add(1)%4 != 0 })
+	srv, rec, requests := httpDestination(t, FormatNDJSON, false, func(*http.Request) bool { return n.Add(1)%4 != 0 })
 	sink := SinkConfig{Name: "siem", Type: TypeHTTP, URL: srv.URL, BatchRecords: 60,
 		Headers: map[string]string{"Authorization": "Bearer t0ken"}}
 	fw, stop := runForwarder(t, st, sink)
