@@ -144,6 +144,8 @@ func (s *syslogSink) send(ctx context.Context, items []Item) error {
 	if err := s.conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
+	c := s.conn // a write blocked on a receiver that does not read ends with ctx
+	defer context.AfterFunc(ctx, func() { c.SetWriteDeadline(time.Now()) })()
 	fac := s.cfg.facility()
 	if s.network == "udp" {
 		for i := range items {
