@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestForwardNamesLine: a forward sink's problems are reported at the
@@ -52,4 +53,14 @@ func TestForwardNamesLine(t *testing.T) {
 	if got := checkFile(t, path, false); got != "" {
 		t.Errorf("good forward sinks: %s", got)
 	}
+}
+
+// exampleForward is the forward section of packaging/offbox-ingest.yaml
+// with its examples put back (TestExampleLoads).
+var exampleForward = Forward{
+	{Name: "siem", Type: "syslog", Alerts: true, Address: "siem.example.net:6514", Transport: "tls", Facility: 16, MaxMessage: 8192,
+		CA: "/etc/offbox-ingest/siem-ca.pem", Cert: "/etc/offbox-ingest/forward.pem", Key: "/etc/offbox-ingest/forward-key.pem",
+		ServerName: "siem.example.net", BatchRecords: 500, Timeout: 10 * time.Second},
+	{Name: "es", Type: "http", URL: "https://es.example.net:9200/_bulk", Format: "es_bulk", Index: "logs-offbox",
+		Headers: map[string]string{"Authorization": "ApiKey change-me"}, Gzip: true},
 }
