@@ -205,7 +205,9 @@ type runner struct {
 	mu    sync.Mutex
 	stats Stats
 
-	items       []Item // reused: the one bounded batch in memory
+	items       []Item             // reused: the one bounded send in memory
+	batch       *store.StoredBatch // the batch being sent, while more than one send
+	recs        []*offboxv1.Record // its records, decoded
 	failingFrom time.Time
 	lastLog     time.Time
 	failed      int64 // failures since the last log line
@@ -268,9 +270,14 @@ func (r *runner) run(ctx context.Context) {
 // returns n 0 with a moved cursor.
 func (r *runner) step(ctx context.Context, cur store.ForwardCursor) (next store.ForwardCursor, n int, err error) {
 	limit := r.sc.batchRecords()
-	bs, err := r.f.cfg.Store.BatchesAfter(ctx, cur.BatchRow-1, 1)
-	if err != nil {
-		return cur, 0, err
+	// A batch larger than one send is read and decoded once: the rest of
+	// it is kept until it is sent (the one batch a sink holds).
+	bs := []*store.StoredBatch{r.batch}
+	if r.batch == nil || r.batch.Row != cur.BatchRow {
+		r.batch, r.recs = nil, nil
+		if bs, err = r.f.cfg.Store.BatchesAfter(ctx, cur.BatchRow-1, 1); err != nil {
+			return cur, 0, err
+		}
 	}
 	if len(bs) == 1 {
 		b := bs[0]
@@ -281,6 +288,9 @@ func (r *runner) step(ctx context.Context, cur store.ForwardCursor) (next store.
 		if err != nil { // the server verified it before storing: the store is damaged
 			r.log.Error("stored batch does not decode; not forwarded (run verify)", "device", b.Device, "seq", b.Seq, "err", err)
 			items, done = nil, true
+		}
+		if r.batch = b; done {
+			r.batch, r.recs = nil, nil
 		}
 		next = cur
 		if len(items) > 0 {
@@ -324,11 +334,14 @@ func (r *runner) step(ctx context.Context, cur store.ForwardCursor) (next store.
 // done says none are left after them. Records the index leaves out
 // (lines already stored, resent) are not forwarded again.
 func (r *runner) records(b *store.StoredBatch, from, limit int) (items []Item, done bool, err error) {
-	dec, err := seal.Open(b.Bytes)
-	if err != nil {
-		return nil, true, err
+	if r.batch != b || r.recs == nil {
+		dec, err := seal.Open(b.Bytes)
+		if err != nil {
+			return nil, true, err
+		}
+		r.recs = dec.GetRecords()
 	}
-	recs := dec.GetRecords()
+	recs := r.recs
 	items = r.items[:0]
 	defer func() { r.items = items[:0:cap(items)] }()
 	for _, seg := range b.Segments {
