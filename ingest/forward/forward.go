@@ -246,7 +246,7 @@ func (r *runner) run(ctx context.Context) {
 			continue
 		}
 		if r.failed > 0 || !r.failingFrom.IsZero() {
-			r.log.Info("forwarding again", "failed_attempts", r.stats.Failures, "down_for", r.f.cfg.Now().Sub(r.failingFrom).Round(time.Second))
+			r.log.Info("forwarding again", "failures_since_start", r.stats.Failures, "down_for", r.f.cfg.Now().Sub(r.failingFrom).Round(time.Second))
 			r.failingFrom, r.failed = time.Time{}, 0
 		}
 		backoff = r.f.cfg.MinBackoff
@@ -265,9 +265,9 @@ func (r *runner) run(ctx context.Context) {
 }
 
 // step sends what comes after cur (a part of one batch, or a page of
-// alerts) and saves the cursor past it. n is how many items were sent;
-// a step that only moved the cursor past records the index leaves out
-// returns n 0 with a moved cursor.
+// alerts) and saves the cursor past it. n is 0 when there was nothing to
+// send, else how many items were sent (at least 1 when the step moved past
+// a batch whose records the index all leaves out).
 func (r *runner) step(ctx context.Context, cur store.ForwardCursor) (next store.ForwardCursor, n int, err error) {
 	limit := r.sc.batchRecords()
 	// A batch larger than one send is read and decoded once: the rest of
