@@ -1,7 +1,7 @@
 // Package leader holds the collector's work that runs once for all
 // collectors sharing a store: detection (its timer rules must not fire once
-// per collector), alert delivery (or every collector would send each alert)
-// and retention. A collector alone always does it; collectors sharing a
+// per collector), alert delivery (or every collector would send each alert),
+// forwarding (likewise) and retention. A collector alone always does it; collectors sharing a
 // store do it while they lead, as the store's Coordinator decides. It is a
 // batch's path after commit: the ingest server hands each committed batch
 // to Offer. It never stores, serves or decides leadership itself.
@@ -116,13 +116,13 @@ func (l *Leader) Run(ctx context.Context) error {
 		if err != nil {
 			return nil // ctx ended
 		}
-		l.cfg.Logger.Info("leading: detection, alert delivery and retention run on this collector")
+		l.cfg.Logger.Info("leading: detection, alert delivery, forwarding and retention run on this collector")
 		err = l.work(leading)
 		resign()
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
-		l.cfg.Logger.Warn("leadership lost: detection, alert delivery and retention stop here until this collector leads again")
+		l.cfg.Logger.Warn("leadership lost: detection, alert delivery, forwarding and retention stop here until this collector leads again")
 	}
 }
 
