@@ -31,13 +31,14 @@ import (
 // that its TCP had acknowledged. Over UDP a Send is only the datagrams
 // written: loss is possible and undetected.
 type syslogSink struct {
-	cfg     SinkConfig
-	tls     *tls.Config // nil: plain
-	conn    net.Conn
-	raw     syscall.RawConn // of the TCP connection under conn; nil for UDP
-	buf     []byte
-	maxMsg  int
-	network string
+	cfg      SinkConfig
+	tls      *tls.Config // nil: plain
+	conn     net.Conn
+	raw      syscall.RawConn // of the TCP connection under conn; nil for UDP
+	buf      []byte
+	maxMsg   int
+	drainBuf []byte
+	network  string
 }
 
 func newSyslog(c SinkConfig) (*syslogSink, error) {
@@ -124,6 +125,11 @@ func (s *syslogSink) dial(ctx context.Context) error {
 
 // Send implements Sink.
 func (s *syslogSink) Send(ctx context.Context, items []Item) error {
+	if s.raw != nil { // a connection the receiver closed while idle is replaced first
+		if _, closed, err := s.probe(); closed || err != nil {
+			s.Close()
+		}
+	}
 	if s.conn == nil {
 		if err := s.dial(ctx); err != nil {
 			return err
@@ -204,11 +210,15 @@ func (s *syslogSink) confirm(ctx context.Context, deadline time.Time) error {
 }
 
 // probe reads TCP_INFO (bytes unacknowledged or not yet sent) and peeks,
-// without reading, whether the receiver closed or sent anything (a
-// receiver of syslog sends nothing: bytes from it are a TLS alert or
-// close_notify).
+// without reading, whether the receiver closed (FIN or reset) or sent
+// anything. A receiver of syslog sends no data, but TLS does after its
+// handshake (TLS 1.3 session tickets) and when it ends (close_notify, an
+// alert): what arrived is read through the connection, with a deadline
+// of drainWait, so TLS handles it; only an end of stream or an error
+// there is a close.
 func (s *syslogSink) probe() (pending, closed bool, err error) {
 	var serr error
+	waiting := false
 	cerr := s.raw.Control(func(fd uintptr) {
 		info, e := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 		if e != nil {
@@ -222,14 +232,37 @@ func (s *syslogSink) probe() (pending, closed bool, err error) {
 		case e == unix.EAGAIN || e == unix.EWOULDBLOCK:
 		case e != nil:
 			serr = e
+		case n == 0:
+			closed = true // FIN
 		default:
-			closed = n >= 0 // 0: FIN; more: the receiver is talking, which it only does to end
+			waiting = true
 		}
 	})
 	if cerr != nil {
 		return false, false, cerr
 	}
-	return pending, closed, serr
+	if serr != nil || closed || !waiting {
+		return pending, closed, serr
+	}
+	return pending, s.drain(), nil
+}
+
+const drainWait = 5 * time.Millisecond
+
+// drain reads and drops what the receiver sent until nothing more comes
+// within drainWait; it reports whether the stream ended or failed.
+func (s *syslogSink) drain() (closed bool) {
+	if s.drainBuf == nil {
+		s.drainBuf = make([]byte, 4096)
+	}
+	defer s.conn.SetReadDeadline(time.Time{})
+	for {
+		s.conn.SetReadDeadline(time.Now().Add(drainWait))
+		if _, err := s.conn.Read(s.drainBuf); err != nil {
+			var ne net.Error
+			return !errors.As(err, &ne) || !ne.Timeout()
+		}
+	}
 }
 
 // Close implements Sink.
