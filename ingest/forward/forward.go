@@ -219,6 +219,11 @@ func (r *runner) run(ctx context.Context) {
 	var cur store.ForwardCursor
 	for {
 		c, err := r.f.cfg.Store.ForwardCursor(ctx, r.sc.Name)
+		if err == nil && c.Updated.IsZero() {
+			// A new sink's cursor is saved at once, so its lag shows on
+			// the dashboard even if it never delivers anything.
+			err = r.save(ctx, c, 0, 0)
+		}
 		if err == nil {
 			cur = c
 			break

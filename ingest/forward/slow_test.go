@@ -76,6 +76,9 @@ func TestStuckDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cur.Updated.IsZero() {
+		t.Error("a sink that never delivered has no saved cursor: the dashboard and forward status would not show its lag")
+	}
 	b, err := st.ForwardBacklog(ctx, cur)
 	if err != nil || b.Batches != 204 || b.Records != int64(fl.total) {
 		t.Errorf("backlog %+v, %v; want 204 batches, %d records", b, err, fl.total)
