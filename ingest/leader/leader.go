@@ -3,9 +3,9 @@
 // per collector), alert delivery (or every collector would send each alert),
 // forwarding (likewise) and retention. A collector alone always does it;
 // collectors sharing a store do it while they lead, as the store's
-// Coordinator decides. It is a
-// batch's path after commit: the ingest server hands each committed batch
-// to Offer. It never stores, serves or decides leadership itself.
+// Coordinator decides. It is a batch's path after commit: the ingest server
+// hands each committed batch to Offer. It never stores, serves or decides
+// leadership itself.
 package leader
 
 import (
