@@ -46,11 +46,9 @@ func StartRsyslog(t testing.TB) *Rsyslog {
 		t.Skip("integration: -short")
 	}
 	bin := testpeer.LookPath(t, "rsyslog", "rsyslogd", "/usr/sbin/rsyslogd")
-	for _, m := range []string{"imtcp.so", "lmnsd_gtls.so"} {
-		if _, err := os.Stat(filepath.Join("/usr/lib/x86_64-linux-gnu/rsyslog", m)); err != nil {
-			if matches, _ := filepath.Glob("/usr/lib/*/rsyslog/" + m); len(matches) == 0 {
-				testpeer.Missing(t, "rsyslog's "+m, "rsyslog-gnutls", err)
-			}
+	for _, m := range []struct{ file, pkg string }{{"imtcp.so", "rsyslog"}, {"lmnsd_gtls.so", "rsyslog-gnutls"}} {
+		if matches, _ := filepath.Glob("/usr/lib/*/rsyslog/" + m.file); len(matches) == 0 {
+			testpeer.Missing(t, "rsyslog's "+m.file, m.pkg, nil)
 		}
 	}
 	dir := t.TempDir()
