@@ -18,6 +18,7 @@ pkgs=(
 	chromium                # the dashboard, in a real browser
 	postgresql              # the PostgreSQL store and scale-out tests
 	prometheus              # scrapes the collector's metrics (e2e TestMetricsPrometheusIntegration)
+	rsyslog rsyslog-gnutls  # forward sinks: a real RFC 5425 syslog receiver over TLS
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

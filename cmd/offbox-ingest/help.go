@@ -39,6 +39,8 @@ var commandHelp = map[string]cmdhelp.Command{
 		"List the operator tokens: operator, created, expires, state. Tokens themselves are not stored and never shown."),
 	"operator-token revoke": h("offbox-ingest operator-token revoke -name N [-db F | -config F]",
 		"Revoke every token of operator N; running collectors refuse them from the next request."),
+	"forward status": h("offbox-ingest forward status [-db F | -config F]",
+		"Print each forward sink's cursor, when it last moved, and its lag: the batches and records stored after it and how long the oldest has waited. The access is recorded first."),
 	"version": h("offbox-ingest version", "Print the version."),
 }
 

@@ -40,6 +40,7 @@ func TestHelpEveryCommand(t *testing.T) {
 		{"operator-token create", append(db, "name", "ttl")},
 		{"operator-token list", db},
 		{"operator-token revoke", append(db, "name")},
+		{"forward status", db},
 		{"version", nil},
 	}
 	if len(tests) != len(commandHelp) {

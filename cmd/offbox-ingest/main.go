@@ -49,6 +49,8 @@ commands:
         print a new query API token for operator N (Authorization: Bearer); only its hash is stored
   operator-token list|revoke -name N [-db F | -config F]
         list the operator tokens; revoke every token of operator N (refused from the next request)
+  forward status [-db F | -config F]
+        each forward sink's cursor and lag (batches, records, time)
   version
         print the version
 
@@ -79,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds["revoke"] = revokeCmd
 	cmds["token"] = tokenCmd
 	cmds["operator-token"] = operatorTokenCmd
+	cmds["forward"] = forwardCmd
 	if args[0] == "help" && len(args) > 1 { // help CMD [SUB] is CMD [SUB] -h
 		return run(append(args[1:len(args):len(args)], "-h"), stdout, stderr)
 	}

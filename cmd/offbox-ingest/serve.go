@@ -21,6 +21,7 @@ import (
 	"github.com/offbox/offbox/ingest/alerts"
 	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/config"
+	"github.com/offbox/offbox/ingest/forward"
 	"github.com/offbox/offbox/ingest/leader"
 	"github.com/offbox/offbox/ingest/notify"
 	"github.com/offbox/offbox/ingest/server"
@@ -112,6 +113,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	for _, s := range cfg.Alerting.Sinks {
 		fmt.Fprintf(stdout, "  %-12s %s\n", "sink", s.Describe())
 	}
+	forwardSummary(stdout, cfg.Forward)
 	return exitOK
 }
 
@@ -157,8 +159,12 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 		registerEnroll = func(r grpc.ServiceRegistrar) { offboxv1grpc.RegisterEnrollmentServer(r, mx.Enrollment(enrollSvc)) }
 		defer enrollSvc.Close() // logs the refusals counted since the last summary
 	}
+	fwd, err := forward.New(forward.Config{Sinks: cfg.Forward, Store: st, Logger: log.With("part", "forward")})
+	if err != nil {
+		return err
+	}
 	fleet, err := leader.New(leader.Config{Coordinator: coord, Detector: runner, Delivery: disp, Store: st,
-		Keep: cfg.Retention, Logger: log})
+		Keep: cfg.Retention, Logger: log, Forward: fwd})
 	if err != nil {
 		return err
 	}
@@ -255,7 +261,7 @@ func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) htt
 	auth := &api.Auth{Store: st, Logger: log.With("part", "api")}
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(api.Config{Store: st, Auth: auth, Logger: log.With("part", "api")}))
-	mux.Handle("/", web.New(web.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "dashboard")}))
+	mux.Handle("/", web.New(web.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "dashboard"), Forward: st}))
 	return api.Permitted(mux, web.Fail)
 }
 

@@ -41,6 +41,7 @@ type Config struct {
 	Enroll        Enroll        `yaml:"enroll"`          // device enrollment (enroll.go)
 	Limits        Limits        `yaml:"limits"`          // per-device rate limits (limits.go)
 	Metrics       Metrics       `yaml:"metrics"`         // Prometheus metrics listener (metrics.go)
+	Forward       Forward       `yaml:"forward"`         // sinks sending stored records on to log platforms (forward.go)
 }
 
 // TLS names the PEM files: the CA that signs device certificates, and the
@@ -173,6 +174,7 @@ func (c *Config) check(files bool) error {
 	errs = append(errs, c.checkAlerting(files)...)
 	errs = append(errs, c.Enroll.check(files)...)
 	errs = append(errs, c.checkLimits()...)
+	errs = append(errs, c.checkForward(files)...)
 	errs = append(errs, c.checkAPI(files)...)
 	errs = append(errs, c.checkMetrics()...)
 	if files {

@@ -67,11 +67,13 @@ func TestExampleLoads(t *testing.T) {
 		Limits: Limits{BurstSeconds: 2}, Metrics: Metrics{Listen: "127.0.0.1:9464", MaxDevices: 1000, MaxConnections: 16}}
 	want.Detect.ApprovedFirmware = map[string][]string{"OpenWrt One": {"24.10.0", "24.10.1"}}
 	want.Enroll = Enroll{CAKey: "/etc/offbox-ingest/ca-key.pem", CertValidity: DefaultCertValidity, TokenTTL: DefaultTokenTTL}
+	want.Forward = exampleForward
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("packaging/offbox-ingest.yaml with its examples = %+v, want %+v", c, want)
 	}
 	wantShipped := want
 	wantShipped.Alerting, wantShipped.Devices, wantShipped.Enroll.CAKey = Alerting{}, nil, ""
+	wantShipped.Forward = nil
 	wantShipped.Detect = defaultDetect()
 	wantShipped.Metrics.Listen = ""
 	if !reflect.DeepEqual(shipped, wantShipped) {

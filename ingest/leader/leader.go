@@ -1,10 +1,11 @@
 // Package leader holds the collector's work that runs once for all
 // collectors sharing a store: detection (its timer rules must not fire once
-// per collector), alert delivery (or every collector would send each alert)
-// and retention. A collector alone always does it; collectors sharing a
-// store do it while they lead, as the store's Coordinator decides. It is a
-// batch's path after commit: the ingest server hands each committed batch
-// to Offer. It never stores, serves or decides leadership itself.
+// per collector), alert delivery (or every collector would send each alert),
+// forwarding (likewise) and retention. A collector alone always does it;
+// collectors sharing a store do it while they lead, as the store's
+// Coordinator decides. It is a batch's path after commit: the ingest server
+// hands each committed batch to Offer. It never stores, serves or decides
+// leadership itself.
 package leader
 
 import (
@@ -58,6 +59,7 @@ type Config struct {
 	Coordinator Coordinator   // nil: this collector is alone and always leads
 	Detector    Detector      // required
 	Delivery    Deliverer     // required
+	Forward     Deliverer     // forward sinks (*forward.Forwarder); nil: none
 	Store       Pruner        // pruned by retention; required when Keep > 0
 	Keep        time.Duration // how long batches are kept after receipt; 0 keeps everything
 	RetainEvery time.Duration // between retention runs; 0 means DefaultRetainEvery
@@ -115,13 +117,13 @@ func (l *Leader) Run(ctx context.Context) error {
 		if err != nil {
 			return nil // ctx ended
 		}
-		l.cfg.Logger.Info("leading: detection, alert delivery and retention run on this collector")
+		l.cfg.Logger.Info("leading: detection, alert delivery, forwarding and retention run on this collector")
 		err = l.work(leading)
 		resign()
 		if err != nil || ctx.Err() != nil {
 			return err
 		}
-		l.cfg.Logger.Warn("leadership lost: detection, alert delivery and retention stop here until this collector leads again")
+		l.cfg.Logger.Warn("leadership lost: detection, alert delivery, forwarding and retention stop here until this collector leads again")
 	}
 }
 
@@ -134,6 +136,10 @@ func (l *Leader) work(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = l.cfg.Delivery.Run(ctx) }()
+	if l.cfg.Forward != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = l.cfg.Forward.Run(ctx) }()
+	}
 	go func() { defer wg.Done(); l.retain(ctx) }()
 	err := l.cfg.Detector.Run(ctx)
 	cancel()
@@ -156,7 +162,9 @@ func (l *Leader) retain(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := Prune(ctx, l.cfg.Store, l.cfg.Keep, l.cfg.Now(), l.cfg.Logger); err != nil && ctx.Err() == nil {
+		if keep, ok := l.forwardKeep(ctx); !ok {
+			l.cfg.Logger.Error("retention: the forward sinks' backlog cannot be read; retrying later", "retry_in", every)
+		} else if err := Prune(ctx, l.cfg.Store, keep, l.cfg.Now(), l.cfg.Logger); err != nil && ctx.Err() == nil {
 			l.cfg.Logger.Error("retention failed; retrying later", "err", err, "retry_in", every)
 		}
 		select {
@@ -165,6 +173,26 @@ func (l *Leader) retain(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// forwardKeep is Keep, lengthened so that retention removes nothing a
+// forward sink has not sent yet (its backlog is the store).
+func (l *Leader) forwardKeep(ctx context.Context) (time.Duration, bool) {
+	h, ok := l.cfg.Forward.(interface {
+		Oldest(context.Context) (time.Time, error)
+	})
+	if !ok {
+		return l.cfg.Keep, true
+	}
+	oldest, err := h.Oldest(ctx)
+	if err != nil {
+		return 0, false
+	}
+	if age := l.cfg.Now().Sub(oldest); !oldest.IsZero() && age > l.cfg.Keep {
+		l.cfg.Logger.Warn("retention keeps batches a forward sink has not sent yet", "oldest_unsent", oldest.UTC().Format(time.RFC3339))
+		return age, true
+	}
+	return l.cfg.Keep, true
 }
 
 // Prune removes the batches received more than keep before now and logs

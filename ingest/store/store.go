@@ -115,6 +115,7 @@ type Store interface {
 	Reader
 	AlertStore
 	TrustStore
+	ForwardStore
 	Retention
 	Close() error
 }

@@ -210,6 +210,7 @@ type fleetData struct {
 	FilterStr string
 	Sort      string
 	Columns   []column
+	Forward   []forwardLine // forward sinks' lag (forward.go)
 }
 
 type column struct{ Key, Title string }
@@ -290,6 +291,10 @@ func (h *handler) fleet(w http.ResponseWriter, r *http.Request) {
 		if matchLabels(row.Labels, want) {
 			data.Devices = append(data.Devices, row)
 		}
+	}
+	if data.Forward, err = h.forwardLines(ctx, now); err != nil {
+		h.readFailed(w, r, err)
+		return
 	}
 	data.Labels = slices.Sorted(maps.Keys(seen))
 	sort.Strings(data.Filter)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/api"
+	"github.com/offbox/offbox/ingest/store"
 )
 
 //go:embed templates static
@@ -40,6 +41,10 @@ type Config struct {
 	Labels func(ctx context.Context, device string) map[string]string // a device's labels; nil: none
 	Now    func() time.Time                                           // collector clock; nil: time.Now
 	Logger *slog.Logger                                               // nil: slog.Default()
+
+	// Forward holds the forward sinks' cursors, for their lag on the
+	// fleet page; nil: no such line.
+	Forward store.ForwardStore
 }
 
 type handler struct {

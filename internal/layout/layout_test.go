@@ -63,7 +63,7 @@ func TestDependencyDirection(t *testing.T) {
 				strings.HasPrefix(dep, "github.com/hashicorp/go-retryablehttp") || strings.HasPrefix(dep, "golang.org/x/time")
 		}, "the agent binary links nothing the collector needs (SQLite, PostgreSQL, ingest, alert delivery, rate limits)"},
 		{"../../cmd/...", func(self, dep string) bool {
-			for _, p := range []string{"ingest/batchtest", "ingest/store/storetest", "ingest/store/postgres/pgtest", "internal/testpeer", "internal/testpeer/mailpit", "internal/testreport"} {
+			for _, p := range []string{"ingest/batchtest", "ingest/forward/forwardtest", "ingest/store/storetest", "ingest/store/postgres/pgtest", "internal/testpeer", "internal/testpeer/mailpit", "internal/testreport"} {
 				if dep == mod+p {
 					return true
 				}

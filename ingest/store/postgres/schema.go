@@ -269,6 +269,17 @@ CREATE INDEX alerts_kind_last_recv ON alerts (kind, last_recv_ns);
 ALTER TABLE enroll_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 ALTER TABLE operator_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 `,
+	// Forward sinks (ingest/forward): where each has delivered to, so the
+	// store is their backlog and a restart resumes there.
+	`
+CREATE TABLE forward_cursors (
+	sink         text   PRIMARY KEY,
+	batch_row    bigint NOT NULL,
+	record_index bigint NOT NULL,
+	alert_id     bigint NOT NULL,
+	updated_ns   bigint NOT NULL
+);
+`,
 }
 
 // migrateLock is the advisory lock key migrations hold, so collectors

@@ -264,6 +264,17 @@ CREATE INDEX alerts_kind_last_recv ON alerts(kind, last_recv_ns);
 ALTER TABLE enroll_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE operator_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
 `,
+	// Forward sinks (ingest/forward): where each has delivered to, so the
+	// store is their backlog and a restart resumes there.
+	`
+CREATE TABLE forward_cursors (
+	sink         TEXT    PRIMARY KEY,
+	batch_row    INTEGER NOT NULL,
+	record_index INTEGER NOT NULL,
+	alert_id     INTEGER NOT NULL,
+	updated_ns   INTEGER NOT NULL
+);
+`,
 }
 
 // schemaVersion is the version this code creates and reads.
