@@ -116,6 +116,7 @@ type Store interface {
 	AlertStore
 	TrustStore
 	Retention
+	TriageStore
 	Close() error
 }
 
@@ -280,6 +281,11 @@ type Alert struct {
 	// alerts out of a list or a time window.
 	FirstReceived time.Time
 	LastReceived  time.Time
+
+	// Triage, derived from the alert's transitions (TriageStore): State*
+	// and who it is assigned to ("" nobody). Set by the store.
+	State    string
+	Assignee string
 }
 
 // AlertRef is one record behind an alert: the batch (Device, Seq) and the
@@ -321,6 +327,10 @@ type AlertQuery struct {
 	Since    time.Time
 	Until    time.Time
 	Limit    int // 0: no limit
+
+	State string   // State*: only alerts in that state
+	Kinds []string // any of these kinds (with Kind, either)
+	IDs   []int64  // only these alerts
 }
 
 // Delivery states.
@@ -340,6 +350,9 @@ type Delivery struct {
 	Delivered   time.Time // zero until delivered
 	Queued      time.Time // when it was last queued, as DueDeliveries read it (NextAttempt then)
 	Alert       Alert     // filled by DueDeliveries
+	// Escalation: the alert stayed open too long and goes to this sink
+	// once more (TriageStore.Escalate), apart from its ordinary delivery.
+	Escalation bool
 }
 
 // Head is a device's chain head: the last stored sequence and its digest.
