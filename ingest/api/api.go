@@ -4,8 +4,8 @@
 // one that is not is refused with 401 and recorded as refused. Every
 // request that reads data is first recorded in the store's access trail;
 // a read that cannot be recorded is refused, so there is never an
-// unaudited read. It only reads what devices sent; the access trail is the
-// one thing it writes. It does not listen: the caller serves the Handler
+// unaudited read. It only reads what devices sent; the access trail and
+// operators' alert transitions (triage.go) are all it writes. It does not listen: the caller serves the Handler
 // on an AllowListener (the address ranges) with TLSConfig.
 package api
 
