@@ -5,7 +5,9 @@ package storetest
 // queued once per (alert, sink), and acknowledging stops them.
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ func init() {
 		test{"Escalate", testEscalate},
 		test{"EscalateStopsOnAck", testEscalateStopsOnAck},
 		test{"EscalateNewRuleSkipsOverdue", testEscalateNewRule},
+		test{"EscalateOnceAcrossHandles", testEscalateConcurrent},
 	)
 }
 
@@ -315,5 +318,50 @@ func testEscalateNewRule(t *testing.T, fa Factory) {
 	}
 	if n := escalate(t, s, oncall, t0.Add(time.Hour+15*time.Minute)); n != 1 {
 		t.Errorf("escalated %d when the new alert became due, want 1", n)
+	}
+}
+
+// testEscalateConcurrent: two handles on one database (two collectors, a
+// leader and one that has just lost leadership) run escalation rounds at
+// the same time; every due alert is escalated exactly once.
+func testEscalateConcurrent(t *testing.T, fa Factory) {
+	s, _, reopen := newStore(t, fa)
+	s2 := reopen(t)
+	defer closeOnce(t, s2)()
+	escalate(t, s, oncall, t0) // the rule is known before anything is due
+	var ups []store.AlertUpsert
+	for i := range 40 {
+		ups = append(ups, store.AlertUpsert{Alert: alert(fmt.Sprintf("g%d", i), t0)})
+	}
+	save(t, s, t0.Add(time.Second), nil, ups...)
+	var mu sync.Mutex
+	total := 0
+	var wg sync.WaitGroup
+	for _, st := range []store.Store{s, s2, s, s2} {
+		wg.Go(func() {
+			for i := range 5 {
+				n, err := st.Escalate(ctx, oncall, t0.Add(time.Hour+time.Duration(i)*time.Second))
+				if err != nil {
+					t.Errorf("Escalate: %v", err)
+					return
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if total != 40 {
+		t.Errorf("concurrent rounds queued %d escalations, want 40", total)
+	}
+	esc := 0
+	for _, d := range due(t, s, "oncall", t0.Add(2*time.Hour)) {
+		if d.Escalation {
+			esc++
+		}
+	}
+	if esc != 40 {
+		t.Errorf("%d escalations due, want 40", esc)
 	}
 }
