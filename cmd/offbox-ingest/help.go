@@ -26,7 +26,8 @@ var commandHelp = map[string]cmdhelp.Command{
 	"events": h("offbox-ingest events [-db F | -config F] [-device ID] [-kind K] [-since T] [-until T] [-json]",
 		"Print the security events (logins, sudo, account changes) parsed from stored log lines. The access is recorded first."),
 	"alerts": h("offbox-ingest alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-state S] [-since T] [-until T] [-json [-evidence]]",
-		"Print stored alerts, newest received first, with each one's id, state and assignee. The access is recorded first."),
+		"Print stored alerts, newest received first, with each one's id, state and assignee. The access is recorded first. "+
+			"To triage them: alerts ack|resolve|reopen|assign|note (offbox-ingest help alerts ack)."),
 	"alerts ack":     triageHelp("ack", "", "Acknowledge alerts: open becomes acknowledged, which stops their escalation."),
 	"alerts resolve": triageHelp("resolve", "", "Resolve alerts; one that fires again reopens, by offbox-ingest."),
 	"alerts reopen":  triageHelp("reopen", "", "Reopen acknowledged or resolved alerts."),

@@ -16,6 +16,9 @@ import (
 var triageVerbs = map[string]string{"ack": store.ActionAck, "resolve": store.ActionResolve,
 	"reopen": store.ActionReopen, "assign": store.ActionAssign, "note": store.ActionNote}
 
+// triageChunk is how many alerts one transaction of a bulk change holds.
+const triageChunk = 500
+
 // triageDone says what each action did, for the output.
 var triageDone = map[string]string{store.ActionAck: "acknowledged", store.ActionResolve: "resolved",
 	store.ActionReopen: "reopened", store.ActionAssign: "assigned", store.ActionNote: "noted"}
@@ -119,9 +122,16 @@ func alertsTriage(verb string, args []string, stdout, stderr io.Writer) int {
 			len(as), len(ids), triageDone[action])
 		return exitOK
 	}
-	changed, err := st.TransitionAlerts(ctx, ids, tr)
-	if err != nil {
-		return fail(stderr, name, err)
+	// In transactions of at most triageChunk alerts, so that a large bulk
+	// change never holds the store's writer (and ingestion) for long.
+	var changed []int64
+	for len(ids) > 0 {
+		n := min(len(ids), triageChunk)
+		c, err := st.TransitionAlerts(ctx, ids[:n], tr)
+		if err != nil {
+			return fail(stderr, name, fmt.Errorf("%w (%d alerts changed before this)", err, len(changed)))
+		}
+		changed, ids = append(changed, c...), ids[n:]
 	}
 	if !*all {
 		if len(changed) == 0 {

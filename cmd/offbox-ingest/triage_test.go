@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
@@ -142,5 +145,34 @@ func TestAlertsTriageUsage(t *testing.T) {
 	}
 	if _, h, _ := history(t, db, 1); len(h) != 0 {
 		t.Errorf("history after refusals: %+v", h)
+	}
+}
+
+// TestAlertsTriageChunks: a bulk change larger than one transaction's
+// share changes every alert, in several transactions.
+func TestAlertsTriageChunks(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "many.db")
+	st, err := sqlite.Open(db, sqlite.Options{Sync: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2*triageChunk + 7
+	var ups []store.AlertUpsert
+	at := time.Date(2026, 11, 22, 18, 0, 0, 0, time.UTC)
+	for i := range n {
+		ups = append(ups, store.AlertUpsert{Alert: store.Alert{GroupID: fmt.Sprint("g", i), Kind: "reboot", Severity: store.SeverityInfo,
+			Device: "r1", Key: fmt.Sprint(i), First: at, Last: at, Count: 1}})
+	}
+	if err := st.SaveAlerts(context.Background(), store.AlertSave{Alerts: ups, Now: at}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	out, errOut, code := runFunc("alerts", "resolve", "-db", db, "-all-matching", "-kind", "reboot", "-yes")
+	if want := fmt.Sprintf("%d of %d matching alerts resolved by %s\n", n, n, operator()); code != 0 || out != want {
+		t.Fatalf("exit %d %q %s; want %q", code, out, errOut, want)
+	}
+	if out, _, _ := runFunc("alerts", "-db", db, "-state", "open"); out != "" {
+		t.Errorf("alerts still open:\n%s", out)
 	}
 }

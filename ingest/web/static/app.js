@@ -18,6 +18,11 @@
     if (document.querySelector("#main input[type=checkbox]:checked")) {
       return; // nor a selection of alerts
     }
+    var typed = Array.prototype.some.call(document.querySelectorAll("form.triage textarea, form.triage input[name=comment]"),
+      function (e) { return e.value !== ""; });
+    if (typed) {
+      return; // nor a comment written and not yet posted
+    }
     fetch(window.location.href, { headers: { "X-Offbox-Partial": "1" }, credentials: "same-origin" })
       .then(function (resp) {
         if (resp.status === 401) {
