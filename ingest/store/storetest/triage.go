@@ -24,6 +24,7 @@ func init() {
 		test{"EscalateStopsOnAck", testEscalateStopsOnAck},
 		test{"EscalateNewRuleSkipsOverdue", testEscalateNewRule},
 		test{"EscalateOnceAcrossHandles", testEscalateConcurrent},
+		test{"EscalateBacklog", testEscalateBacklog},
 	)
 }
 
@@ -363,5 +364,24 @@ func testEscalateConcurrent(t *testing.T, fa Factory) {
 	}
 	if esc != 40 {
 		t.Errorf("%d escalations due, want 40", esc)
+	}
+}
+
+// testEscalateBacklog: a backlog larger than one round's batch is
+// escalated whole by one call.
+func testEscalateBacklog(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	escalate(t, s, oncall, t0)
+	const n = 1234
+	var ups []store.AlertUpsert
+	for i := range n {
+		ups = append(ups, store.AlertUpsert{Alert: alert(fmt.Sprintf("g%d", i), t0)})
+	}
+	save(t, s, t0.Add(time.Second), nil, ups...)
+	if got := escalate(t, s, oncall, t0.Add(time.Hour)); got != n {
+		t.Errorf("escalated %d of a backlog of %d", got, n)
+	}
+	if got := escalate(t, s, oncall, t0.Add(2*time.Hour)); got != 0 {
+		t.Errorf("escalated %d again", got)
 	}
 }

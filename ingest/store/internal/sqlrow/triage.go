@@ -98,17 +98,34 @@ func (c *Core[T]) AlertHistory(ctx context.Context, id int64) ([]store.Transitio
 	return All(ctx, c.e.Read, fmt.Sprint("history of alert ", id), ScanTransition, c.e.Triage.History, id)
 }
 
-// Escalate implements store.TriageStore.
+// Escalate implements store.TriageStore. It reads at most escBatch
+// alerts per transaction, and goes on while a batch was full of due ones,
+// so a backlog is worked through in one call without holding the writer.
 func (c *Core[T]) Escalate(ctx context.Context, r store.EscalationRule, now time.Time) (n int, err error) {
 	sevs, ok := SeverityAtLeast(r.MinSeverity)
 	if !ok || r.After <= 0 || r.Sink == "" {
 		return 0, fmt.Errorf("store: escalation rule %s: bad severity, after or sink", r.Key())
 	}
 	now = c.timeOr(now)
+	for {
+		added, more, err := c.escalateBatch(ctx, r, sevs, now)
+		n += added
+		if err != nil {
+			return n, fmt.Errorf("store: escalate %s: %w", r.Key(), err)
+		}
+		if !more {
+			return n, nil
+		}
+	}
+}
+
+// escalateBatch is one transaction of Escalate; more: the batch was full
+// and all of it due, so more may be.
+func (c *Core[T]) escalateBatch(ctx context.Context, r store.EscalationRule, sevs []string, now time.Time) (n int, more bool, err error) {
 	due := now.Add(-r.After).UnixNano()
 	q := c.e.Triage
 	err = c.write(ctx, func(ctx context.Context, tx Tx) error {
-		n = 0
+		n, more = 0, false
 		var cursor int64
 		err := tx.QueryRow(ctx, q.EscCursor, r.Key()).Scan(&cursor)
 		if errors.Is(err, ErrNoRows) {
@@ -130,11 +147,13 @@ func (c *Core[T]) Escalate(ctx context.Context, r store.EscalationRule, now time
 		if err != nil {
 			return err
 		}
+		passed := 0
 		for _, a := range cands {
 			if a.created > due {
 				break // alert ids follow creation: the rest are not due either
 			}
 			cursor = a.id
+			passed++
 			if a.state != store.StateOpen || !slices.Contains(sevs, a.sev) {
 				continue
 			}
@@ -144,13 +163,14 @@ func (c *Core[T]) Escalate(ctx context.Context, r store.EscalationRule, now time
 			}
 			n += int(added)
 		}
+		more = passed == escBatch
 		_, err = tx.Exec(ctx, q.EscMove, r.Key(), cursor)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("store: escalate %s: %w", r.Key(), err)
+		return 0, false, err
 	}
-	return n, nil
+	return n, more, nil
 }
 
 // reopen reopens alert id in tx if it is resolved (it fired again), as a
