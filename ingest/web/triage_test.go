@@ -159,3 +159,21 @@ func TestTriageFormRefused(t *testing.T) {
 }
 
 func fmtInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestLogoutNeedsToken: a logged-in session's logout needs its token,
+// which every page's logout form carries.
+func TestLogoutNeedsToken(t *testing.T) {
+	t.Parallel()
+	st := fixture(t)
+	s := session{t, newHandler(st)}
+	if rec := s.req("POST", "/logout", url.Values{}); rec.Code != 403 {
+		t.Errorf("logout without the token: %d, want 403", rec.Code)
+	}
+	if !strings.Contains(s.req("GET", "/", nil).Body.String(), `<form class="logout" method="post" action="/logout"><input type="hidden" name="csrf" value="`+s.csrf()+`">`) {
+		t.Error("the logout form does not carry the token")
+	}
+	rec := s.req("POST", "/logout", url.Values{"csrf": {s.csrf()}})
+	if cs := rec.Result().Cookies(); rec.Code != http.StatusSeeOther || len(cs) != 1 || cs[0].MaxAge >= 0 {
+		t.Errorf("logout with the token: %d, cookies %v", rec.Code, cs)
+	}
+}

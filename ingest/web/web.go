@@ -13,6 +13,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -237,6 +238,15 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	// A session's logout carries its token, as every post of the
+	// dashboard does (triage.go); without a session there is nothing to end.
+	if c, err := r.Cookie(api.CookieName); err == nil && c.Value != "" {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(CSRFToken(r))) {
+			Fail(w, r, http.StatusForbidden, "the form's token does not belong to this session: log out from the dashboard's own pages")
+			return
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: api.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
