@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
+	"strconv"
 
 	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/store"
@@ -150,5 +150,5 @@ func assignedText(who string) string {
 	if who == "" {
 		return ""
 	}
-	return ", assigned to " + strings.TrimSpace(who)
+	return ", assigned to " + strconv.Quote(who) // another operator's text: quoted, so it does nothing to the terminal
 }

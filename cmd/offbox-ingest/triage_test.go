@@ -52,6 +52,7 @@ func TestAlertsTriageCommand(t *testing.T) {
 		{[]string{"ack", "-id", "1"}, "alert 1 unchanged: it is acknowledged\n"},
 		{[]string{"assign", "-id", "1", "-to", "carol"}, "alert 1 assigned by " + who + "\n"},
 		{[]string{"note", "-id", "1", "-comment", "backup job\nat 3am"}, "alert 1 noted by " + who + "\n"},
+		{[]string{"assign", "-id", "1", "-to", "carol"}, "alert 1 unchanged: it is acknowledged, assigned to \"carol\"\n"},
 	}
 	for _, s := range steps {
 		out, errOut, code := runFunc(append([]string{"alerts", s.args[0], "-db", db}, s.args[1:]...)...)
@@ -73,8 +74,8 @@ func TestAlertsTriageCommand(t *testing.T) {
 			audited = append(audited, x.What)
 		}
 	}
-	if len(audited) != 4 || !strings.HasPrefix(audited[0], "alerts ack -db ") || !strings.HasSuffix(audited[0], " -id 1 -comment looking") {
-		t.Errorf("audited = %q, want each of the 4 commands", audited)
+	if len(audited) != 5 || !strings.HasPrefix(audited[0], "alerts ack -db ") || !strings.HasSuffix(audited[0], " -id 1 -comment looking") {
+		t.Errorf("audited = %q, want each of the 5 commands", audited)
 	}
 	out, _, _ := runFunc("alerts", "-db", db, "-state", "acknowledged")
 	if !strings.Contains(out, `id=1 state=acknowledged assignee="carol"`) || strings.Count(out, "\n") != 1 {
