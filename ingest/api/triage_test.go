@@ -150,6 +150,7 @@ func TestTriageRefused(t *testing.T) {
 	}{
 		{"unknown action", "/api/v1/alerts/" + id + "/close", ``, nil, 404, `unknown action \"close\"`},
 		{"note without comment", "/api/v1/alerts/" + id + "/note", `{}`, nil, 400, "a note needs a comment"},
+		{"control in to", "/api/v1/alerts/" + id + "/assign", `{"to":"a\u001b[31m"}`, nil, 400, "control characters"},
 		{"assign without to", "/api/v1/alerts/" + id + "/assign", `{}`, nil, 400, `\"to\" goes with assign`},
 		{"unknown member", "/api/v1/alerts/" + id + "/ack", `{"coment":"x"}`, nil, 400, `unknown field \"coment\"`},
 		{"not json", "/api/v1/alerts/" + id + "/ack", `ack`, nil, 400, "body:"},

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Alert states: an alert opens when stored, and only an operator's
@@ -82,6 +85,9 @@ func CheckTransition(t *Transition) error {
 	case ActionAssign:
 		if len(t.Assignee) > 200 {
 			return errors.New("assignee longer than 200 bytes")
+		}
+		if !utf8.ValidString(t.Assignee) || strings.ContainsFunc(t.Assignee, unicode.IsControl) {
+			return fmt.Errorf("assignee %q: control characters or invalid UTF-8 in a name", t.Assignee)
 		}
 	case ActionNote:
 		if t.Comment == "" {
