@@ -39,6 +39,7 @@ FuzzDecodeMatchesProto ./transport/seal
 FuzzPeekHeader ./transport/seal
 FuzzCSR ./ingest/enroll
 FuzzParams ./ingest/api
+FuzzTriageBody ./ingest/api
 FuzzParse ./ingest/detect/authlog
 FuzzApplianceMessages ./ingest/detect/authlog
 FuzzParseRFC3164 ./collectors/syslog

@@ -25,8 +25,14 @@ var commandHelp = map[string]cmdhelp.Command{
 		"Print stored records, one a line, oldest first. The access is recorded in the database before anything is read."),
 	"events": h("offbox-ingest events [-db F | -config F] [-device ID] [-kind K] [-since T] [-until T] [-json]",
 		"Print the security events (logins, sudo, account changes) parsed from stored log lines. The access is recorded first."),
-	"alerts": h("offbox-ingest alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]",
-		"Print stored alerts, newest received first. The access is recorded first."),
+	"alerts": h("offbox-ingest alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-state S] [-since T] [-until T] [-json [-evidence]]",
+		"Print stored alerts, newest received first, with each one's id, state and assignee. The access is recorded first. "+
+			"To triage them: alerts ack|resolve|reopen|assign|note (offbox-ingest help alerts ack)."),
+	"alerts ack":     triageHelp("ack", "", "Acknowledge alerts: open becomes acknowledged, which stops their escalation."),
+	"alerts resolve": triageHelp("resolve", "", "Resolve alerts; one that fires again reopens, by offbox-ingest."),
+	"alerts reopen":  triageHelp("reopen", "", "Reopen acknowledged or resolved alerts."),
+	"alerts assign":  triageHelp("assign", " -to NAME", "Assign alerts to NAME (-to \"\" unassigns)."),
+	"alerts note":    triageHelp("note", "", "Add a note (-comment) to alerts' history."),
 	"verify": h("offbox-ingest verify [-db F | -config F] [-device ID]",
 		"Re-verify every stored signature, digest, chain link and index entry; exit 1 if anything does not verify."),
 	"revoke": h("offbox-ingest revoke -device ID [-reason R] [-db F | -config F]",
@@ -42,6 +48,13 @@ var commandHelp = map[string]cmdhelp.Command{
 	"forward status": h("offbox-ingest forward status [-db F | -config F]",
 		"Print each forward sink's cursor, when it last moved, and its lag: the batches and records stored after it and how long the oldest has waited. The access is recorded first."),
 	"version": h("offbox-ingest version", "Print the version."),
+}
+
+// triageHelp is the help of alerts VERB.
+func triageHelp(verb, extra, about string) cmdhelp.Command {
+	return h("offbox-ingest alerts "+verb+extra+" (-id ID | -all-matching [-yes] [-device ID] [-label k=v ...] [-kind K ...] [-severity S] [-state S] [-since T] [-until T]) [-comment TEXT] [-db F | -config F]",
+		about+" Each change is stored with who (the OS user running the command), when and the comment, and the command is "+
+			"recorded in the access trail first. With -all-matching it prints how many alerts it will change and changes them only with -yes.")
 }
 
 func h(usage, about string) cmdhelp.Command { return cmdhelp.Command{Usage: usage, About: about} }

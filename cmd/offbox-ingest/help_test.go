@@ -21,6 +21,9 @@ func flagEntries(help string) map[string]string {
 
 // TestHelpEveryCommand: help CMD and CMD -h print, on stdout with exit 0,
 // the usage line, what the command does and every flag, each default once.
+// triageFlags are the flags of every alerts ACTION.
+var triageFlags = []string{"id", "comment", "to", "device", "label", "kind", "severity", "state", "since", "until", "all-matching", "yes"}
+
 func TestHelpEveryCommand(t *testing.T) {
 	t.Parallel()
 	db := []string{"db", "config"}
@@ -33,7 +36,12 @@ func TestHelpEveryCommand(t *testing.T) {
 		{"dev-certs", []string{"out", "device", "operator"}},
 		{"records", append(db, "device", "source", "kind", "since", "until", "json", "count")},
 		{"events", append(db, "device", "kind", "since", "until", "json")},
-		{"alerts", append(db, "device", "label", "kind", "severity", "since", "until", "json", "evidence")},
+		{"alerts", append(db, "device", "label", "kind", "severity", "state", "since", "until", "json", "evidence")},
+		{"alerts ack", append(db, triageFlags...)},
+		{"alerts resolve", append(db, triageFlags...)},
+		{"alerts reopen", append(db, triageFlags...)},
+		{"alerts assign", append(db, triageFlags...)},
+		{"alerts note", append(db, triageFlags...)},
 		{"verify", append(db, "device")},
 		{"revoke", append(db, "device", "reason")},
 		{"token create", append(db, "device", "label", "ttl", "after-revoke")},

@@ -37,8 +37,10 @@ commands:
         stored records, one a line; -since/-until take RFC 3339 or a duration such as 10m
   events [-db F | -config F] [-device ID] [-kind K] [-since T] [-until T] [-json]
         security events (logins, sudo, account changes) parsed from stored log lines
-  alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]
-        stored alerts, newest received first: received time, severity, kind, device, count, summary, labels, device_time=T
+  alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-state S] [-since T] [-until T] [-json [-evidence]]
+        stored alerts, newest received first: received time, severity, kind, device, count, summary, labels, device_time=T id=N state=S assignee=A
+  alerts ack|resolve|reopen|assign|note (-id ID | -all-matching [-yes] FILTERS) [-comment TEXT] [-to NAME]
+        triage alerts as the OS user running it; -all-matching counts what the filters select, -yes changes it
   verify [-db F | -config F] [-device ID]
         re-verify every stored signature, digest, chain link and index entry
   revoke -device ID [-reason R] [-db F | -config F]

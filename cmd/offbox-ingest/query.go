@@ -126,6 +126,9 @@ func eventsCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func alertsCmd(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && triageVerbs[args[0]] != "" {
+		return alertsTriage(args[0], args[1:], stdout, stderr)
+	}
 	fs := flags("alerts", stderr)
 	dbPath := dbFlags(fs)
 	device := fs.String("device", "", "only this device `id`")
@@ -137,13 +140,17 @@ func alertsCmd(args []string, stdout, stderr io.Writer) int {
 	until := fs.String("until", "", "only alerts last seen before `T` (RFC 3339, or a duration)")
 	evidence := fs.Bool("evidence", false, "with -json: each evidence ref carries its stored record")
 	asJSON := fs.Bool("json", false, "one JSON object a line, as the query API writes an alert")
+	state := fs.String("state", "", "only alerts in this `state`: open, acknowledged, resolved")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if err := api.CheckState(*state); err != nil {
+		return usageError(fs, fmt.Errorf("-state %w", err))
 	}
 	if *evidence && !*asJSON {
 		return usageError(fs, errors.New("-evidence needs -json"))
 	}
-	q := store.AlertQuery{Device: *device, Kind: *kind, Severity: *severity}
+	q := store.AlertQuery{Device: *device, Kind: *kind, Severity: *severity, State: *state}
 	if err := api.CheckSeverity(q.Severity); err != nil {
 		return usageError(fs, fmt.Errorf("-severity %w", err))
 	}
@@ -210,7 +217,8 @@ func writeAlerts(ctx context.Context, st store.AlertStore, as []store.Alert, asJ
 // device ("-" for the collector itself), count, the summary quoted,
 // labels as sorted key=value pairs joined by commas ("-" for none), and
 // device_time= the latest occurrence's device time, which only the
-// device vouches for.
+// device vouches for, then id= (what alerts ack -id takes), state= and
+// assignee= ("-" for nobody).
 func alertText(a store.Alert) string {
 	device := a.Device
 	if device == "" {
@@ -225,6 +233,10 @@ func alertText(a store.Alert) string {
 	if labels == "" {
 		labels = "-"
 	}
-	return fmt.Sprintf("%s %s %s %s %d %q %s device_time=%s", a.LastReceived.UTC().Format(export.TimeFormat), a.Severity,
-		a.Kind, device, a.Count, a.Summary, labels, a.Last.UTC().Format(export.TimeFormat))
+	assignee := "-"
+	if a.Assignee != "" {
+		assignee = strconv.Quote(a.Assignee)
+	}
+	return fmt.Sprintf("%s %s %s %s %d %q %s device_time=%s id=%d state=%s assignee=%s", a.LastReceived.UTC().Format(export.TimeFormat), a.Severity,
+		a.Kind, device, a.Count, a.Summary, labels, a.Last.UTC().Format(export.TimeFormat), a.ID, a.State, assignee)
 }

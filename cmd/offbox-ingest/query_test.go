@@ -215,9 +215,9 @@ func TestAlertsCommand(t *testing.T) {
 	// Text: last received, severity, kind, device, count, summary, labels,
 	// and the device's time.
 	text, stderr, code := runFunc("alerts", "-db", db)
-	wantText := "2026-11-22T18:00:20.000000000Z critical fork switch-2 2 \"chain fork\" site=fra device_time=2026-11-22T18:00:20.000000000Z\n" +
-		"2026-11-22T18:00:03.000000000Z info auth_success router-1 1 \"deploy logged in\" site=ams device_time=2026-11-22T18:00:03.000000000Z\n" +
-		"2026-11-22T18:00:01.000000000Z warning auth_failure router-1 1 \"failed password for root\" env=prod,site=ams device_time=2026-11-22T18:00:01.000000000Z\n"
+	wantText := "2026-11-22T18:00:20.000000000Z critical fork switch-2 2 \"chain fork\" site=fra device_time=2026-11-22T18:00:20.000000000Z id=3 state=open assignee=-\n" +
+		"2026-11-22T18:00:03.000000000Z info auth_success router-1 1 \"deploy logged in\" site=ams device_time=2026-11-22T18:00:03.000000000Z id=2 state=open assignee=-\n" +
+		"2026-11-22T18:00:01.000000000Z warning auth_failure router-1 1 \"failed password for root\" env=prod,site=ams device_time=2026-11-22T18:00:01.000000000Z id=1 state=open assignee=-\n"
 	if code != 0 || text != wantText {
 		t.Errorf("alerts (text): exit %d %s:\n%s\nwant:\n%s", code, stderr, text, wantText)
 	}
@@ -233,8 +233,8 @@ func TestAlertsCommand(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	wantKeys := []string{"count", "created", "device", "evidence", "fields", "first", "first_received", "group_id", "id", "key", "kind",
-		"labels", "last", "last_received", "severity", "summary", "updated"}
+	wantKeys := []string{"assignee", "count", "created", "device", "evidence", "fields", "first", "first_received", "group_id", "id", "key", "kind",
+		"labels", "last", "last_received", "severity", "state", "summary", "updated"}
 	if !slices.Equal(keys, wantKeys) {
 		t.Errorf("alerts -json keys %q, want %q", keys, wantKeys)
 	}
@@ -300,7 +300,7 @@ func TestAlertsCommandReceivedTime(t *testing.T) {
 		}
 	}
 	text, _, _ := runFunc("alerts", "-db", db, "-device", "router-9")
-	if want := "2026-11-22T18:00:10.000000000Z info auth_failure router-9 600 \"failed password for root\" - device_time=2076-11-22T18:00:00.000000000Z\n"; text != want {
+	if want := "2026-11-22T18:00:10.000000000Z info auth_failure router-9 600 \"failed password for root\" - device_time=2076-11-22T18:00:00.000000000Z id=4 state=open assignee=-\n"; text != want {
 		t.Errorf("alerts (text) = %q, want %q", text, want)
 	}
 }

@@ -138,7 +138,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	defer st.Close() // after everything below has stopped: waits for the last commits
 	host, _ := os.Hostname()
 	disp, err := notify.New(notify.Config{Sinks: cfg.Alerting.Sinks, Outbox: st, Collector: host,
-		Logger: log.With("part", "notify")})
+		Logger: log.With("part", "notify"), Escalate: cfg.Alerting.Escalate, Escalator: st})
 	if err != nil {
 		return err
 	}

@@ -34,6 +34,13 @@ type AlertView struct {
 	// device's clock is its own and may say anything.
 	FirstReceived string `json:"first_received"`
 	LastReceived  string `json:"last_received"`
+
+	// Triage: open, acknowledged or resolved, and who it is assigned to
+	// ("" nobody). History, every transition oldest first, only where
+	// one alert is asked for (GET /api/v1/alerts/{id}).
+	State    string           `json:"state"`
+	Assignee string           `json:"assignee"`
+	History  []TransitionView `json:"history,omitempty"`
 }
 
 // EvidenceView is one record behind an alert. Record is filled only when
@@ -52,7 +59,8 @@ func AlertJSON(a store.Alert) AlertView {
 		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: formatTime(a.First), Last: formatTime(a.Last),
 		Count: a.Count, Created: formatTime(a.Created), Updated: formatTime(a.Updated),
 		Evidence:      make([]EvidenceView, len(a.Evidence)),
-		FirstReceived: formatTime(a.FirstReceived), LastReceived: formatTime(a.LastReceived)}
+		FirstReceived: formatTime(a.FirstReceived), LastReceived: formatTime(a.LastReceived),
+		State: a.State, Assignee: a.Assignee}
 	if v.Fields == nil {
 		v.Fields = map[string]string{}
 	}

@@ -4,8 +4,8 @@
 // one that is not is refused with 401 and recorded as refused. Every
 // request that reads data is first recorded in the store's access trail;
 // a read that cannot be recorded is refused, so there is never an
-// unaudited read. It only reads what devices sent; the access trail is the
-// one thing it writes. It does not listen: the caller serves the Handler
+// unaudited read. It only reads what devices sent; the access trail and
+// operators' alert transitions (triage.go) are all it writes. It does not listen: the caller serves the Handler
 // on an AllowListener (the address ranges) with TLSConfig.
 package api
 
@@ -41,6 +41,7 @@ const (
 type Store interface {
 	store.Reader
 	store.AlertStore
+	store.TriageStore
 	OperatorToken(ctx context.Context, hash []byte) (t store.OperatorToken, ok bool, err error)
 }
 
@@ -75,6 +76,7 @@ func New(cfg Config) http.Handler {
 	h.mux.HandleFunc("/api/v1/alerts", h.alerts)
 	h.mux.HandleFunc("/api/v1/events", h.events)
 	h.mux.HandleFunc("/api/v1/devices", h.devices)
+	h.triageRoutes()
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
@@ -85,6 +87,10 @@ func New(cfg Config) http.Handler {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.next.ServeHTTP(w, r) }
 
 func (h *handler) route(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/v1/alerts/") {
+		h.triagePost(w, r)
+		return
+	}
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		WriteError(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET")
@@ -222,6 +228,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, parse func(*http
 		return
 	}
 	body, err := read(ctx)
+	if errors.Is(err, errNotFound) {
+		WriteError(w, r, http.StatusNotFound, "not found: "+r.URL.Path)
+		return
+	}
 	if err != nil {
 		h.cfg.Logger.Error("api: read failed", "path", r.URL.Path, "err", err)
 		WriteError(w, r, http.StatusInternalServerError, "reading the store failed")

@@ -39,7 +39,8 @@ type Detect struct {
 
 // Alerting is where alerts are delivered.
 type Alerting struct {
-	Sinks []notify.SinkConfig `yaml:"sinks"`
+	Sinks    []notify.SinkConfig   `yaml:"sinks"`
+	Escalate []notify.EscalateRule `yaml:"escalate"` // deliver an alert still open after a while once more
 }
 
 // DeviceRule gives the devices whose id matches Match (a shell glob, as
@@ -200,6 +201,9 @@ func (c *Config) checkAlerting(files bool) []error {
 	}
 	if err := check(c.Alerting.Sinks); err != nil {
 		errs = append(errs, yamlconf.Under("alerting.sinks", err))
+	}
+	if err := notify.CheckEscalate(c.Alerting.Escalate, c.Alerting.Sinks); err != nil {
+		errs = append(errs, yamlconf.Under("alerting.escalate", err))
 	}
 	for i, r := range c.Devices {
 		at := fmt.Sprintf("devices[%d]", i)

@@ -60,7 +60,8 @@ func TestExampleLoads(t *testing.T) {
 			{Name: "alertmanager", Type: "alertmanager", URL: "http://127.0.0.1:9093"},
 			{Name: "soc-mail", Type: "email", Email: notify.Email{SMTP: "mail.example.net:587", TLS: "starttls",
 				Username: "offbox", PasswordFile: "/etc/offbox-ingest/smtp-password", From: "offbox <offbox@example.net>",
-				To: []string{"soc@example.net"}, DigestWindow: time.Minute}}}},
+				To: []string{"soc@example.net"}, DigestWindow: time.Minute}}},
+			Escalate: []notify.EscalateRule{{After: 15 * time.Minute, MinSeverity: "warning", Sink: "soc"}}},
 		Devices: []DeviceRule{{Match: "sw-*", Labels: map[string]string{"role": "switch", "site": "par1"}},
 			{Match: "sw-core-*", Labels: map[string]string{"tier": "core"}, HeartbeatInterval: 30 * time.Second},
 			{Match: "relay-*", RecordsPerSecond: ptr(50000.0), BytesPerSecond: ptr(0.0)}},
@@ -89,7 +90,7 @@ func TestExampleLoads(t *testing.T) {
 		"api:", "allow_cidrs:", "client_ca:", "detect:", "group_window:", "brute_force_threshold:", "brute_force_window:", "working_hours:", "working_days:",
 		"timezone:", "reboot_loop_count:", "reboot_loop_window:", "approved_firmware:", "heartbeat_interval:",
 		"heartbeat_misses:", "timestamp_skew:", "clock_offset_warning:", "clock_offset_critical:", "password_max_age_days:",
-		"alerting:", "sinks:", "name:", "type:", "url:", "headers:", "min_severity:", "kinds:", "timeout:",
+		"alerting:", "sinks:", "escalate:", "after:", "sink:", "name:", "type:", "url:", "headers:", "min_severity:", "kinds:", "timeout:",
 		"enroll:", "ca_key:", "cert_validity:", "token_ttl:",
 		"devices:", "match:", "labels:", "limits:", "records_per_second:", "bytes_per_second:", "burst_seconds:"} {
 		if !strings.Contains(string(b), key) {
@@ -153,6 +154,12 @@ func TestCheck(t *testing.T) {
 		"tiny heartbeat":  {func(c *Config) { c.Detect.HeartbeatInterval = time.Millisecond }, "detect.heartbeat_interval"},
 		"warn > crit":     {func(c *Config) { c.Detect.ClockOffsetWarning = 2 * time.Second }, "clock_offset_warning"},
 		"empty firmware":  {func(c *Config) { c.Detect.ApprovedFirmware = map[string][]string{"m": nil} }, "approved_firmware.m"},
+		"escalate":        {func(c *Config) { c.Alerting = escalating(notify.EscalateRule{After: time.Minute, Sink: "x"}) }, ""},
+		"escalate sink":   {func(c *Config) { c.Alerting = escalating(notify.EscalateRule{After: time.Minute, Sink: "y"}) }, `alerting.escalate[0].sink "y": no sink`},
+		"escalate after":  {func(c *Config) { c.Alerting = escalating(notify.EscalateRule{Sink: "x"}) }, "alerting.escalate[0].after 0s: must be positive"},
+		"escalate sev": {func(c *Config) {
+			c.Alerting = escalating(notify.EscalateRule{After: time.Minute, Sink: "x", MinSeverity: "loud"})
+		}, `alerting.escalate[0].min_severity "loud"`},
 		"bad sink":        {func(c *Config) { c.Alerting.Sinks = []notify.SinkConfig{{Name: "x", Type: "pager"}} }, "alerting.sinks"},
 		"no match":        {func(c *Config) { c.Devices = []DeviceRule{{Labels: map[string]string{"a": "b"}}} }, "devices[0].match"},
 		"bad glob":        {func(c *Config) { c.Devices = []DeviceRule{{Match: "[sw"}} }, "devices[0].match"},
@@ -207,5 +214,25 @@ func TestDeviceRules(t *testing.T) {
 	}
 	if d.WorkStart != 7*time.Hour || d.WorkEnd != 19*time.Hour || len(d.WorkDays) != 5 || d.Location.String() != "UTC" {
 		t.Errorf("working window %v-%v %v %v", d.WorkStart, d.WorkEnd, d.WorkDays, d.Location)
+	}
+}
+
+// escalating is an alerting section with one webhook sink x and rule r.
+func escalating(r notify.EscalateRule) Alerting {
+	return Alerting{Sinks: []notify.SinkConfig{{Name: "x", Type: "webhook", URL: "http://127.0.0.1:1"}},
+		Escalate: []notify.EscalateRule{r}}
+}
+
+func TestEscalateNamesFileAndLine(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := write(t, dir, "esc.yaml", "db: "+filepath.Join(dir, "x.db")+"\nalerting:\n  sinks:\n    - name: soc\n      type: webhook\n      url: http://127.0.0.1:1\n  escalate:\n    - after: 15m\n      sink: oncall\n")
+	c, src, err := LoadSource(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Locate(c.CheckSyntax())
+	if err == nil || !strings.Contains(err.Error(), p+":9") || !strings.Contains(err.Error(), `"oncall": no sink`) {
+		t.Fatalf("err = %v, want %s:9 and the unknown sink", err, p)
 	}
 }

@@ -71,6 +71,8 @@ type Config struct {
 	Logger     *slog.Logger     // nil: slog.Default()
 	Poll       time.Duration    // how often a sink looks for due deliveries without a Kick; 0: 1s
 	MaxBackoff time.Duration    // longest wait between attempts of one delivery; 0: 5m
+	Escalate   []EscalateRule   // checked by New with CheckEscalate
+	Escalator  Escalator        // required with Escalate (store.TriageStore satisfies it)
 }
 
 // Dispatcher sends due deliveries to their sinks until its Run ends.
@@ -83,6 +85,8 @@ type Dispatcher struct {
 	maxBackoff time.Duration
 	sinks      []*sink
 	running    atomic.Bool
+	escalate   []store.EscalationRule
+	escalator  Escalator
 }
 
 // sink is one configured sink and its state.
@@ -120,12 +124,22 @@ func New(cfg Config) (*Dispatcher, error) {
 	if err := CheckSinks(cfg.Sinks); err != nil {
 		return nil, err
 	}
+	if err := CheckEscalate(cfg.Escalate, cfg.Sinks); err != nil {
+		return nil, err
+	}
+	if len(cfg.Escalate) > 0 && cfg.Escalator == nil {
+		return nil, errors.New("notify: escalation rules without an escalator")
+	}
 	d := &Dispatcher{
 		outbox: cfg.Outbox, origin: Origin{Collector: cfg.Collector},
 		now: cfg.Now, log: cfg.Logger, poll: cfg.Poll, maxBackoff: cfg.MaxBackoff,
 	}
 	if d.now == nil {
 		d.now = time.Now
+	}
+	d.escalator = cfg.Escalator
+	for _, r := range cfg.Escalate {
+		d.escalate = append(d.escalate, r.Rule())
 	}
 	if d.log == nil {
 		d.log = slog.Default()
@@ -254,6 +268,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	for _, s := range d.sinks {
 		wg.Go(func() { d.runSink(ctx, s) })
 	}
+	if len(d.escalate) > 0 {
+		wg.Go(func() { d.runEscalate(ctx) })
+	}
 	wg.Wait()
 	return nil
 }
@@ -309,7 +326,9 @@ func (d *Dispatcher) round(ctx context.Context, s *sink) bool {
 // deliver makes one attempt and records it. ok: delivered; sinkTrouble: the
 // failure is the sink's rather than this alert's.
 func (d *Dispatcher) deliver(ctx context.Context, s *sink, dl store.Delivery) (ok, sinkTrouble bool) {
-	status, err := s.send(ctx, dl.Alert, d.origin)
+	origin := d.origin
+	origin.Escalation = dl.Escalation
+	status, err := s.send(ctx, dl.Alert, origin)
 	if err != nil && ctx.Err() != nil {
 		return false, true // shutting down: the attempt does not count
 	}
@@ -373,7 +392,11 @@ func (s *sink) send(ctx context.Context, a store.Alert, o Origin) (int, error) {
 		for k, v := range s.cfg.Headers {
 			req.Header.Set(k, v)
 		}
-		req.Header.Set("Idempotency-Key", a.GroupID)
+		key := a.GroupID
+		if o.Escalation {
+			key += "/escalation" // not a repeat of the alert's own delivery
+		}
+		req.Header.Set("Idempotency-Key", key)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

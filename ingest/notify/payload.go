@@ -16,6 +16,10 @@ import (
 // alert itself.
 type Origin struct {
 	Collector string // this collector's name (for example its host name); "" leaves it out
+	// Escalation: this delivery is an escalation (store.Delivery.Escalation):
+	// the alert is still open and unacknowledged past an alerting.escalate
+	// rule's after.
+	Escalation bool
 }
 
 // webhookAlert is the webhook body. Field names are a public contract:
@@ -39,6 +43,8 @@ type webhookAlert struct {
 	// it may set to anything); absent when the alert has none.
 	FirstReceived string `json:"first_received,omitempty"`
 	LastReceived  string `json:"last_received,omitempty"`
+	// Escalation is true on an escalation's delivery (Origin.Escalation).
+	Escalation bool `json:"escalation,omitempty"`
 }
 
 // WebhookBody is the JSON object a webhook sink receives for a. Maps and
@@ -50,6 +56,7 @@ func WebhookBody(a store.Alert, o Origin) ([]byte, error) {
 		First: rfc3339(a.First), Last: rfc3339(a.Last), Count: a.Count,
 		Evidence: nonNilRefs(a.Evidence), Collector: o.Collector,
 		FirstReceived: rfc3339OrEmpty(a.FirstReceived), LastReceived: rfc3339OrEmpty(a.LastReceived),
+		Escalation: o.Escalation,
 	})
 }
 
@@ -67,6 +74,9 @@ func SlackBody(a store.Alert, o Origin) ([]byte, error) {
 		}
 	}
 	var b strings.Builder
+	if o.Escalation {
+		b.WriteString("ESCALATION, still open and unacknowledged: ")
+	}
 	fmt.Fprintf(&b, "[%s] %s on %s: %s (count %d)", slackEscape(a.Severity), slackEscape(a.Kind),
 		slackEscape(where), slackEscape(truncate(a.Summary, maxSlackValue)), a.Count)
 	for _, k := range sortedKeys(a.Fields) {
@@ -108,6 +118,11 @@ func AlertmanagerBody(a store.Alert, o Origin) ([]byte, error) {
 	}
 	if a.Key != "" {
 		labels["key"] = a.Key
+	}
+	if o.Escalation {
+		// A label of its own: Alertmanager routes and notifies the
+		// escalation apart from the alert it already has.
+		labels["offbox_escalation"] = "true"
 	}
 	addSanitised(labels, a.Labels)
 	for k, v := range labels {

@@ -11,6 +11,9 @@
 // enforce what must hold whatever the caller believes: one batch per
 // (device, sequence), and a head that moves only from the head the caller
 // saw. It never imports the agent or the collectors.
+//
+// Long because it is the store's whole contract, every type the engines
+// and the storetest suite share, in one place.
 package store
 
 import (
@@ -117,6 +120,7 @@ type Store interface {
 	TrustStore
 	ForwardStore
 	Retention
+	TriageStore
 	Close() error
 }
 
@@ -281,6 +285,8 @@ type Alert struct {
 	// alerts out of a list or a time window.
 	FirstReceived time.Time
 	LastReceived  time.Time
+
+	State, Assignee string // triage (State*; "" nobody), derived from the alert's transitions (TriageStore)
 }
 
 // AlertRef is one record behind an alert: the batch (Device, Seq) and the
@@ -321,7 +327,10 @@ type AlertQuery struct {
 	Labels   map[string]string // every label must match
 	Since    time.Time
 	Until    time.Time
-	Limit    int // 0: no limit
+	Limit    int      // 0: no limit
+	State    string   // State*: only alerts in that state
+	Kinds    []string // any of these kinds (with Kind, either)
+	IDs      []int64  // only these alerts
 }
 
 // Delivery states.
@@ -341,6 +350,7 @@ type Delivery struct {
 	Delivered   time.Time // zero until delivered
 	Queued      time.Time // when it was last queued, as DueDeliveries read it (NextAttempt then)
 	Alert       Alert     // filled by DueDeliveries
+	Escalation  bool      // an escalation (TriageStore.Escalate), apart from the alert's ordinary delivery
 }
 
 // Head is a device's chain head: the last stored sequence and its digest.

@@ -25,7 +25,10 @@ type alertsData struct {
 	Alerts                        []alertRow
 	Truncated                     bool
 	Device, Kind, Severity, Range string
-	Since, Until                  string // custom range, as typed
+	State                         string   // state filter
+	States                        []string // its choices
+	Back                          string   // this page, where the triage form returns
+	Since, Until                  string   // custom range, as typed
 	Filter                        []string
 	Kinds, Devices, Labels        []string // choices for the filters
 	ByKind, BySeverity, ByDevice  []group
@@ -114,12 +117,17 @@ func (h *handler) alerts(w http.ResponseWriter, r *http.Request) {
 		Fail(w, r, http.StatusBadRequest, "severity: "+err.Error())
 		return
 	}
+	d.State, d.States, d.Back = qs.Get("state"), []string{store.StateOpen, store.StateAcknowledged, store.StateResolved}, r.URL.RequestURI()
+	if err := api.CheckState(d.State); err != nil {
+		Fail(w, r, http.StatusBadRequest, "state: "+err.Error())
+		return
+	}
 	if d.Range, d.From, d.To, err = parseRange(qs, now); err != nil {
 		Fail(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	as, err := h.cfg.Store.Alerts(ctx, store.AlertQuery{Device: d.Device, Kind: d.Kind, Severity: d.Severity, Labels: labels,
-		Since: d.From, Until: d.To, Limit: maxAlerts + 1})
+		Since: d.From, Until: d.To, Limit: maxAlerts + 1, State: d.State})
 	if err != nil {
 		h.readFailed(w, r, err)
 		return

@@ -5,12 +5,15 @@
 // and is not shown if it cannot be), and serves its templates and static
 // files from the binary, so it works offline. Like the API it only reads
 // what devices sent; it never writes to the store except the access
-// trail, and it never loads anything from another origin.
+// trail and operators' alert transitions (triage.go: same-origin, with a
+// per-session CSRF token), and it never loads anything from another
+// origin.
 package web
 
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -62,7 +65,7 @@ func New(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	h := &handler{cfg: cfg, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
-	for _, p := range []string{"fleet", "alerts", "device", "record"} {
+	for _, p := range []string{"fleet", "alerts", "device", "record", "alert"} {
 		h.pages[p] = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html"))
 	}
 	static, _ := fs.Sub(assets, "static")
@@ -90,6 +93,8 @@ func New(cfg Config) http.Handler {
 	read("GET /alerts", h.alerts)
 	read("GET /devices/{id}", h.device)
 	read("GET /records/{device}/{seq}/{index}", h.record)
+	read("GET /alerts/{id}", h.alertPage)
+	h.mux.Handle("POST /alerts/triage", sameOrigin.Handler(cfg.Auth.Require(Via, Fail, http.HandlerFunc(h.triage))))
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Fail(w, r, http.StatusNotFound, "no such page: "+r.URL.Path)
 	})
@@ -144,6 +149,7 @@ type pageData struct {
 	Status   int
 	Message  string
 	Next     string // the login form's destination
+	CSRF     string // the session's token, which every form posts (CSRFToken)
 	Data     any
 }
 
@@ -169,7 +175,7 @@ func render(w http.ResponseWriter, r *http.Request, t *template.Template, status
 // page renders one view for r's operator.
 func (h *handler) page(w http.ResponseWriter, r *http.Request, name, title string, data any) {
 	render(w, r, h.pages[name], http.StatusOK, pageData{Title: title, Nav: name, Operator: api.Operator(r),
-		Now: h.cfg.Now(), Refresh: true, Data: data})
+		Now: h.cfg.Now(), Refresh: true, CSRF: CSRFToken(r), Data: data})
 }
 
 // nextPath is where to go after logging in: p if SafeNext accepts it,
@@ -237,6 +243,15 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
+	// A session's logout carries its token, as every post of the
+	// dashboard does (triage.go); without a session there is nothing to end.
+	if c, err := r.Cookie(api.CookieName); err == nil && c.Value != "" {
+		r.Body = http.MaxBytesReader(w, r.Body, 4096)
+		if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(CSRFToken(r))) {
+			Fail(w, r, http.StatusForbidden, "the form's token does not belong to this session: log out from the dashboard's own pages")
+			return
+		}
+	}
 	http.SetCookie(w, &http.Cookie{Name: api.CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)

@@ -28,6 +28,7 @@ func (s *Store) core() sqlrow.Core[pgx.Tx] {
 		InsertSession: insertSession,
 		EndSession:    endSession,
 		AlertConds:    alertConds,
+		Triage:        &triageSQL,
 		Prune:         s.runPrune,
 	})
 }
@@ -75,10 +76,15 @@ var coreSQL = sqlrow.SQL{
 	AccessesAfter: `SELECT id, time_ns, who, via, remote, what FROM accesses
 		WHERE id > $1 ORDER BY id LIMIT $2`,
 	// state is a literal so the partial index alert_deliveries_due applies.
-	DueDeliveries: `SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, ` +
+	// Escalations (alert_escalations) are deliveries too, marked 1.
+	DueDeliveries: `SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, 0, ` +
 		alertSelect + ` FROM alert_deliveries x JOIN alerts a ON a.id = x.alert_id
-		WHERE x.sink = $1 AND x.state = 'pending' AND x.next_ns <= $2 ORDER BY x.next_ns, x.alert_id LIMIT $3`,
-	PendingDeliveries: `SELECT sink, count(*) FROM alert_deliveries WHERE state = 'pending' GROUP BY sink`,
+		WHERE x.sink = $1 AND x.state = 'pending' AND x.next_ns <= $2
+		UNION ALL SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, 1, ` +
+		alertSelect + ` FROM alert_escalations x JOIN alerts a ON a.id = x.alert_id
+		WHERE x.sink = $1 AND x.state = 'pending' AND x.next_ns <= $2 ORDER BY 4, 8 LIMIT $3`,
+	PendingDeliveries: `SELECT sink, count(*) FROM (SELECT sink FROM alert_deliveries WHERE state = 'pending'
+		UNION ALL SELECT sink FROM alert_escalations WHERE state = 'pending') p GROUP BY sink`,
 	FinishDelivery: `UPDATE alert_deliveries SET state = $1, attempts = $2, next_ns = $3, last_error = $4, delivered_ns = $5
 			WHERE alert_id = $6 AND sink = $7`,
 	FinishQueued:   ` AND state = 'pending' AND next_ns = $8`,

@@ -280,6 +280,39 @@ CREATE TABLE forward_cursors (
 	updated_ns   bigint NOT NULL
 );
 `,
+	// triage: as in store/sqlite.
+	`
+ALTER TABLE alerts ADD COLUMN state text NOT NULL DEFAULT 'open',
+	ADD COLUMN assignee text NOT NULL DEFAULT '';
+CREATE INDEX alerts_state_last_recv ON alerts (state, last_recv_ns);
+CREATE TABLE alert_transitions (
+	id       bigserial PRIMARY KEY,
+	alert_id bigint NOT NULL REFERENCES alerts(id),
+	action   text   NOT NULL,
+	who      text   NOT NULL,
+	via      text   NOT NULL,
+	at_ns    bigint NOT NULL,
+	comment  text   NOT NULL,
+	assignee text   NOT NULL
+);
+CREATE INDEX alert_transitions_alert ON alert_transitions (alert_id, id);
+CREATE TABLE alert_escalations (
+	alert_id     bigint NOT NULL REFERENCES alerts(id),
+	sink         text   NOT NULL,
+	state        text   NOT NULL,
+	attempts     bigint NOT NULL,
+	next_ns      bigint NOT NULL,
+	last_error   text   NOT NULL,
+	delivered_ns bigint NOT NULL,
+	escalated_ns bigint NOT NULL,
+	PRIMARY KEY (alert_id, sink)
+);
+CREATE INDEX alert_escalations_due ON alert_escalations (sink, next_ns, alert_id) WHERE state = 'pending';
+CREATE TABLE escalate_cursor (
+	rule     text   PRIMARY KEY,
+	alert_id bigint NOT NULL
+);
+`,
 }
 
 // migrateLock is the advisory lock key migrations hold, so collectors

@@ -41,8 +41,10 @@ var saveSQL = sqlrow.SaveSQL{
 		last_error, delivered_ns) VALUES (?, ?, ?, 0, ?, '', 0)
 		ON CONFLICT (alert_id, sink) DO UPDATE SET state = excluded.state, next_ns = excluded.next_ns,
 		delivered_ns = 0`,
+	Reopen:      reopenSQL,
+	ReopenState: reopenStateSQL,
 }
 
 // alertSelect reads the columns sqlrow.ScanAlert scans, from alerts a.
 const alertSelect = `a.id, a.group_id, a.kind, a.severity, a.device, a.key, a.summary, a.fields, a.labels, a.evidence,
-	a.first_ns, a.last_ns, a.count, a.created_ns, a.updated_ns, a.first_recv_ns, a.last_recv_ns`
+	a.first_ns, a.last_ns, a.count, a.created_ns, a.updated_ns, a.first_recv_ns, a.last_recv_ns, a.state, a.assignee`

@@ -26,6 +26,7 @@ func (s *Store) core() sqlrow.Core[*sql.Tx] {
 		InsertSession: s.insertSession,
 		EndSession:    s.endSession,
 		AlertConds:    alertConds,
+		Triage:        &triageSQL,
 		Prune:         runPrune,
 	})
 }
@@ -70,10 +71,15 @@ var coreSQL = sqlrow.SQL{
 	AccessesAfter: `SELECT id, time_ns, who, via, remote, what FROM accesses
 		WHERE id > ? ORDER BY id LIMIT ?`,
 	// state is a literal so the partial index alert_deliveries_due applies.
-	DueDeliveries: `SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, ` +
+	// Escalations (alert_escalations) are deliveries too, marked 1.
+	DueDeliveries: `SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, 0, ` +
 		alertSelect + ` FROM alert_deliveries x JOIN alerts a ON a.id = x.alert_id
-		WHERE x.sink = ? AND x.state = 'pending' AND x.next_ns <= ? ORDER BY x.next_ns, x.alert_id LIMIT ?`,
-	PendingDeliveries: `SELECT sink, count(*) FROM alert_deliveries WHERE state = 'pending' GROUP BY sink`,
+		WHERE x.sink = ?1 AND x.state = 'pending' AND x.next_ns <= ?2
+		UNION ALL SELECT x.sink, x.state, x.attempts, x.next_ns, x.last_error, x.delivered_ns, 1, ` +
+		alertSelect + ` FROM alert_escalations x JOIN alerts a ON a.id = x.alert_id
+		WHERE x.sink = ?1 AND x.state = 'pending' AND x.next_ns <= ?2 ORDER BY 4, 8 LIMIT ?3`,
+	PendingDeliveries: `SELECT sink, count(*) FROM (SELECT sink FROM alert_deliveries WHERE state = 'pending'
+		UNION ALL SELECT sink FROM alert_escalations WHERE state = 'pending') GROUP BY sink`,
 	FinishDelivery: `UPDATE alert_deliveries SET state = ?, attempts = ?, next_ns = ?, last_error = ?, delivered_ns = ?
 			WHERE alert_id = ? AND sink = ?`,
 	FinishQueued:   ` AND state = 'pending' AND next_ns = ?`,

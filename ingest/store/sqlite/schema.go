@@ -275,6 +275,43 @@ CREATE TABLE forward_cursors (
 	updated_ns   INTEGER NOT NULL
 );
 `,
+	// triage: an alert's transitions (the truth) and its state and
+	// assignee derived from them, kept on the row in the transaction that
+	// appends one; escalations, once per (alert, sink), with a cursor per
+	// rule.
+	`
+ALTER TABLE alerts ADD COLUMN state TEXT NOT NULL DEFAULT 'open';
+ALTER TABLE alerts ADD COLUMN assignee TEXT NOT NULL DEFAULT '';
+CREATE INDEX alerts_state_last_recv ON alerts(state, last_recv_ns);
+CREATE TABLE alert_transitions (
+	id       INTEGER PRIMARY KEY,
+	alert_id INTEGER NOT NULL REFERENCES alerts(id),
+	action   TEXT    NOT NULL,
+	who      TEXT    NOT NULL,
+	via      TEXT    NOT NULL,
+	at_ns    INTEGER NOT NULL,
+	comment  TEXT    NOT NULL,
+	assignee TEXT    NOT NULL
+);
+CREATE INDEX alert_transitions_alert ON alert_transitions(alert_id, id);
+-- As alert_deliveries, for escalations: one row per (alert, sink) ever.
+CREATE TABLE alert_escalations (
+	alert_id     INTEGER NOT NULL REFERENCES alerts(id),
+	sink         TEXT    NOT NULL,
+	state        TEXT    NOT NULL,
+	attempts     INTEGER NOT NULL,
+	next_ns      INTEGER NOT NULL,
+	last_error   TEXT    NOT NULL,
+	delivered_ns INTEGER NOT NULL,
+	escalated_ns INTEGER NOT NULL,
+	PRIMARY KEY (alert_id, sink)
+) WITHOUT ROWID;
+CREATE INDEX alert_escalations_due ON alert_escalations(sink, next_ns, alert_id) WHERE state = 'pending';
+CREATE TABLE escalate_cursor (
+	rule     TEXT    NOT NULL PRIMARY KEY,
+	alert_id INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

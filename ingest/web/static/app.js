@@ -12,8 +12,16 @@
       return;
     }
     var active = document.activeElement;
-    if (active && (active.tagName === "INPUT" || active.tagName === "SELECT")) {
+    if (active && (active.tagName === "INPUT" || active.tagName === "SELECT" || active.tagName === "TEXTAREA")) {
       return; // do not throw away what is being typed
+    }
+    if (document.querySelector("#main input[type=checkbox]:checked")) {
+      return; // nor a selection of alerts
+    }
+    var typed = Array.prototype.some.call(document.querySelectorAll("form.triage textarea, form.triage input[name=comment]"),
+      function (e) { return e.value !== ""; });
+    if (typed) {
+      return; // nor a comment written and not yet posted
     }
     fetch(window.location.href, { headers: { "X-Offbox-Partial": "1" }, credentials: "same-origin" })
       .then(function (resp) {
@@ -36,4 +44,10 @@
       .catch(function () {});
   }
   window.setInterval(refresh, secs * 1000);
+  // The alert list's "select all" box ticks every alert shown.
+  document.addEventListener("change", function (e) {
+    if (e.target && e.target.id === "select-all") {
+      document.querySelectorAll("#alerts input[name=id]").forEach(function (b) { b.checked = e.target.checked; });
+    }
+  });
 })();

@@ -72,12 +72,12 @@ func stringMap(m map[string]string) map[string]string {
 // ScanAlert scans pre and then an alert's columns into a: id, group_id,
 // kind, severity, device, key, summary, fields, labels, evidence,
 // first_ns, last_ns, count, created_ns, updated_ns, first_recv_ns,
-// last_recv_ns.
+// last_recv_ns, state, assignee.
 func ScanAlert(r Scanner, a *store.Alert, pre ...any) error {
 	var fields, labels, evidence string
 	var first, last, created, updated, firstRecv, lastRecv int64
 	dest := append(pre, &a.ID, &a.GroupID, &a.Kind, &a.Severity, &a.Device, &a.Key, &a.Summary, &fields, &labels, &evidence,
-		&first, &last, &a.Count, &created, &updated, &firstRecv, &lastRecv)
+		&first, &last, &a.Count, &created, &updated, &firstRecv, &lastRecv, &a.State, &a.Assignee)
 	if err := r.Scan(dest...); err != nil {
 		return fmt.Errorf("store: alert: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -83,6 +84,8 @@ type Engine[T any] struct {
 	// AlertConds adds to f the conditions of q that each engine writes
 	// its own way: severity and labels.
 	AlertConds func(f *Filter, q *store.AlertQuery) error
+	// Triage is the statements of triage and escalation.
+	Triage *TriageSQL
 }
 
 // Core is the part of a store both engines share whole: the methods of
@@ -315,6 +318,19 @@ func AlertFilter(q *store.AlertQuery, conds func(*Filter, *store.AlertQuery) err
 	var f Filter
 	f.Add(q.Device != "", "a.device = ?", q.Device)
 	f.Add(q.Kind != "", "a.kind = ?", q.Kind)
+	f.Add(q.State != "", "a.state = ?", q.State)
+	if len(q.Kinds) > 0 {
+		f.Conds = append(f.Conds, "("+strings.TrimSuffix(strings.Repeat("a.kind = ? OR ", len(q.Kinds)), " OR ")+")")
+		for _, k := range q.Kinds {
+			f.Args = append(f.Args, k)
+		}
+	}
+	if len(q.IDs) > 0 {
+		f.Conds = append(f.Conds, "("+strings.TrimSuffix(strings.Repeat("a.id = ? OR ", len(q.IDs)), " OR ")+")")
+		for _, id := range q.IDs {
+			f.Args = append(f.Args, id)
+		}
+	}
 	if err := conds(&f, q); err != nil {
 		return f, err
 	}
@@ -342,8 +358,12 @@ func (c *Core[T]) DueDeliveries(ctx context.Context, sink string, now time.Time,
 
 // FinishDelivery implements store.AlertStore.
 func (c *Core[T]) FinishDelivery(ctx context.Context, d store.Delivery) error {
+	update, queued, exists := c.e.SQL.FinishDelivery, c.e.SQL.FinishQueued, c.e.SQL.DeliveryExists
+	if d.Escalation {
+		update, queued, exists = c.e.Triage.FinishEscalation, c.e.Triage.FinishEscalationQueued, c.e.Triage.EscalationExists
+	}
 	return c.write(ctx, func(ctx context.Context, tx Tx) error {
-		return FinishDelivery(ctx, tx, c.e.SQL.FinishDelivery, c.e.SQL.FinishQueued, c.e.SQL.DeliveryExists, &d)
+		return FinishDelivery(ctx, tx, update, queued, exists, &d)
 	})
 }
 

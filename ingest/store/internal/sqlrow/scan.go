@@ -59,13 +59,15 @@ func ScanAccess(r Scanner) (store.Access, error) {
 }
 
 // ScanDelivery scans sink, state, attempts, next_ns, last_error,
-// delivered_ns and then the alert's columns (ScanAlert).
+// delivered_ns, escalation (0 or 1) and then the alert's columns
+// (ScanAlert).
 func ScanDelivery(r Scanner) (store.Delivery, error) {
 	var d store.Delivery
-	var next, delivered int64
-	if err := ScanAlert(r, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered); err != nil {
+	var next, delivered, escalation int64
+	if err := ScanAlert(r, &d.Alert, &d.Sink, &d.State, &d.Attempts, &next, &d.LastError, &delivered, &escalation); err != nil {
 		return d, err
 	}
+	d.Escalation = escalation == 1
 	d.AlertID, d.NextAttempt, d.Delivered, d.Queued = d.Alert.ID, TimeNs(next), TimeNs(delivered), TimeNs(next)
 	return d, nil
 }

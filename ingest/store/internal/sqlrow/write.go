@@ -32,6 +32,9 @@ type SaveSQL struct {
 	// updated_ns, returning id; Delivery upserts (alert_id, sink, state,
 	// next_ns).
 	Alert, Delivery string
+	// Reopen inserts a reopen transition by store.SystemWho at (at_ns)
+	// of alert (id) if it is resolved; ReopenState then opens it (id).
+	Reopen, ReopenState string
 }
 
 // SaveAlerts writes save, whose alerts EncodeSave encoded as rows, in tx.
@@ -72,6 +75,9 @@ func saveAlert(ctx context.Context, tx Tx, q *SaveSQL, r *AlertRow, sinks []stri
 		r.First, r.Last, a.Count, now, now, firstRecv, lastRecv).Scan(&id)
 	if err != nil {
 		return fmt.Errorf("store: alert %s: %w", a.GroupID, err)
+	}
+	if err := reopen(ctx, tx, q, id, now); err != nil {
+		return fmt.Errorf("store: alert %s: reopen: %w", a.GroupID, err)
 	}
 	for _, sink := range sinks {
 		if _, err := tx.Exec(ctx, q.Delivery, id, sink, store.DeliveryPending, now); err != nil {
