@@ -68,12 +68,14 @@ func (d *Dispatcher) mailRound(ctx context.Context, s *sink) bool {
 // every delivery in it alike: delivered, or pending after one backoff.
 func (d *Dispatcher) deliverDigest(ctx context.Context, s *sink, batch []store.Delivery) bool {
 	alerts := make([]store.Alert, len(batch))
+	escalation := make([]bool, len(batch))
 	attempts := 0
 	for i, dl := range batch {
 		alerts[i] = dl.Alert
+		escalation[i] = dl.Escalation
 		attempts = max(attempts, dl.Attempts)
 	}
-	msg, err := buildMessage(s.mail.header(d.now()), alerts, d.origin)
+	msg, err := buildMarkedMessage(s.mail.header(d.now()), alerts, escalation, d.origin)
 	if err == nil {
 		err = s.mail.send(ctx, msg)
 	}

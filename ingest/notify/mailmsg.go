@@ -62,6 +62,7 @@ type mailAlert struct {
 	MoreLabels          int
 	Evidence            []string
 	MoreEvidence        int
+	Escalation          bool   // delivered again because nobody acknowledged it (alerting.escalate)
 	SeverityColor       string // fixed, from the severity: never log content
 	SeverityIsImportant bool
 }
@@ -167,7 +168,13 @@ func mailTime(t time.Time) string {
 // mailSubject is the subject of a message of alerts (at least one): the
 // severity, kind and device of one, or "N alerts:" and the first few.
 func mailSubject(as []mailAlert) string {
-	one := func(a mailAlert) string { return a.Severity + " " + a.Kind + " on " + a.Where }
+	one := func(a mailAlert) string {
+		s := a.Severity + " " + a.Kind + " on " + a.Where
+		if a.Escalation {
+			s = "ESCALATION " + s
+		}
+		return s
+	}
 	var s string
 	if len(as) == 1 {
 		s = "[offbox] " + one(as[0])
@@ -221,12 +228,19 @@ func fold(line, sep string) string {
 // buildMessage is the RFC 5322 message of alerts (at least one, at most
 // maxDigest) with CRLF line ends, ready for SMTP DATA.
 func buildMessage(h mailHeader, alerts []store.Alert, o Origin) ([]byte, error) {
+	return buildMarkedMessage(h, alerts, nil, o)
+}
+
+// buildMarkedMessage is buildMessage with escalation[i] marking alerts[i]
+// as an escalation (nil: none is).
+func buildMarkedMessage(h mailHeader, alerts []store.Alert, escalation []bool, o Origin) ([]byte, error) {
 	if len(alerts) == 0 || len(alerts) > maxDigest {
 		return nil, fmt.Errorf("email: %d alerts in one message, want 1 to %d", len(alerts), maxDigest)
 	}
 	view := make([]mailAlert, len(alerts))
 	for i, a := range alerts {
 		view[i] = mailAlertOf(a, o)
+		view[i].Escalation = i < len(escalation) && escalation[i]
 	}
 	subject := mailSubject(view)
 
@@ -307,6 +321,9 @@ func plainBody(intro string, as []mailAlert) string {
 	var b strings.Builder
 	b.WriteString(intro + "\n")
 	for _, a := range as {
+		if a.Escalation {
+			b.WriteString("\nESCALATION: still open, nobody has acknowledged it")
+		}
 		fmt.Fprintf(&b, "\n[%s] %s on %s\n", a.Severity, a.Kind, a.Where)
 		fmt.Fprintf(&b, "  Summary:  %s\n", a.Summary)
 		fmt.Fprintf(&b, "  Count:    %d\n", a.Count)
@@ -350,7 +367,7 @@ var mailHTML = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 <body style="font-family:sans-serif;font-size:14px;color:#222">
 <p>{{.Intro}}</p>
 {{range .Alerts}}<table style="border-collapse:collapse;margin:0 0 16px 0;min-width:60%">
-<tr><th colspan="2" style="text-align:left;padding:4px 8px;border-bottom:2px solid {{.SeverityColor}};color:{{.SeverityColor}}">{{if .SeverityIsImportant}}<strong>{{.Severity}}</strong>{{else}}{{.Severity}}{{end}} {{.Kind}} on {{.Where}}</th></tr>
+<tr><th colspan="2" style="text-align:left;padding:4px 8px;border-bottom:2px solid {{.SeverityColor}};color:{{.SeverityColor}}">{{if .Escalation}}<strong>ESCALATION</strong> (still open, nobody has acknowledged it): {{end}}{{if .SeverityIsImportant}}<strong>{{.Severity}}</strong>{{else}}{{.Severity}}{{end}} {{.Kind}} on {{.Where}}</th></tr>
 <tr><td style="padding:2px 8px;color:#666">Summary</td><td style="padding:2px 8px">{{.Summary}}</td></tr>
 <tr><td style="padding:2px 8px;color:#666">Count</td><td style="padding:2px 8px">{{.Count}}</td></tr>
 <tr><td style="padding:2px 8px;color:#666">First</td><td style="padding:2px 8px">{{.First}} (device time)</td></tr>

@@ -439,3 +439,38 @@ func FuzzMailMessage(f *testing.F) {
 		checkHTMLShape(t, p.Parts["text/html"])
 	})
 }
+
+// An escalation says so in the subject, in the text and in the HTML, and
+// only for the alert that is one.
+func TestMailMessageEscalation(t *testing.T) {
+	t.Parallel()
+	one, err := buildMarkedMessage(testHeader(t), []store.Alert{alertN(1)}, []bool{true}, Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parseMail(t, one)
+	if !strings.HasPrefix(p.Subject, "[offbox] ESCALATION ") {
+		t.Errorf("subject %q does not start with [offbox] ESCALATION", p.Subject)
+	}
+	if !strings.Contains(p.Parts["text/plain"], "ESCALATION: still open") || !strings.Contains(p.Parts["text/html"], "<strong>ESCALATION</strong>") {
+		t.Errorf("parts do not mark the escalation:\n%s\n%s", p.Parts["text/plain"], p.Parts["text/html"])
+	}
+	two, err := buildMarkedMessage(testHeader(t), []store.Alert{alertN(1), alertN(2)}, []bool{false, true}, Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = parseMail(t, two)
+	if got := strings.Count(p.Subject, "ESCALATION"); got != 1 {
+		t.Errorf("digest subject %q names %d escalations, want 1", p.Subject, got)
+	}
+	if got := strings.Count(p.Parts["text/plain"], "ESCALATION:"); got != 1 {
+		t.Errorf("digest text marks %d escalations, want 1", got)
+	}
+	plain, err := buildMessage(testHeader(t), []store.Alert{alertN(1)}, Origin{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(plain), "ESCALATION") {
+		t.Error("an ordinary alert's message mentions an escalation")
+	}
+}
