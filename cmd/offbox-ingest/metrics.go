@@ -17,6 +17,7 @@ import (
 	"github.com/offbox/offbox/ingest/alerts"
 	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/config"
+	"github.com/offbox/offbox/ingest/forward"
 	"github.com/offbox/offbox/ingest/leader"
 	"github.com/offbox/offbox/ingest/metrics"
 	"github.com/offbox/offbox/ingest/notify"
@@ -34,7 +35,7 @@ func newMetrics(cfg config.Config) *metrics.Metrics {
 // registerMetrics adds the figures read at scrape time from the parts that
 // keep them.
 func registerMetrics(mx *metrics.Metrics, cfg config.Config, st store.Store, srv *server.Server, disp *notify.Dispatcher,
-	runner *alerts.Runner, fleet *leader.Leader) {
+	runner *alerts.Runner, fleet *leader.Leader, fwd *forward.Forwarder) {
 	mx.Server(srv.Connected)
 	var sinks []string
 	for _, s := range cfg.Alerting.Sinks {
@@ -51,6 +52,17 @@ func registerMetrics(mx *metrics.Metrics, cfg config.Config, st store.Store, srv
 		SizeBytes(context.Context) (int64, error)
 	}); ok {
 		mx.StoreSize(sz.SizeBytes)
+	}
+	if fwd != nil {
+		mx.Forward(func() []metrics.ForwardStats {
+			var out []metrics.ForwardStats
+			for _, s := range fwd.Stats() {
+				out = append(out, metrics.ForwardStats{Sink: s.Sink, Records: s.Records, Alerts: s.Alerts,
+					Sends: s.Sends, Failures: s.Failures, BacklogRecords: s.Backlog.Records,
+					Oldest: s.Backlog.Oldest, Measured: s.Measured})
+			}
+			return out
+		})
 	}
 	mx.Detection(runner.BatchRow, fleet.Leading)
 	mx.Leader(fleet.Leading)

@@ -174,7 +174,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	registerMetrics(mx, cfg, st, srv, disp, runner, fleet)
+	registerMetrics(mx, cfg, st, srv, disp, runner, fleet, fwd)
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err

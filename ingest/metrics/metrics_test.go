@@ -40,6 +40,12 @@ func full(t *testing.T, cfg Config) *Metrics {
 	m.Detection(func() int64 { return 0 }, nil)
 	m.Leader(func() bool { return true })
 	m.APIRefused(func() uint64 { return 7 })
+	m.Forward(func() []ForwardStats {
+		return []ForwardStats{
+			{Sink: "siem", Records: 900, Alerts: 3, Sends: 4, Failures: 1, BacklogRecords: 250, Oldest: t0.Add(-90 * time.Second), Measured: t0},
+			{Sink: "es"}, // not measured yet: no backlog figures
+		}
+	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +115,11 @@ func TestRegistryNames(t *testing.T) {
 		"offbox_ingest_heartbeat_devices":                       {"GAUGE", nil},
 		"offbox_ingest_heartbeat_devices_left_out_total":        {"COUNTER", nil},
 		"offbox_ingest_leader":                                  {"GAUGE", nil},
+		"offbox_ingest_forward_records_total":                   {"COUNTER", []string{"sink"}},
+		"offbox_ingest_forward_alerts_total":                    {"COUNTER", []string{"sink"}},
+		"offbox_ingest_forward_sends_total":                     {"COUNTER", []string{"result", "sink"}},
+		"offbox_ingest_forward_backlog_records":                 {"GAUGE", []string{"sink"}},
+		"offbox_ingest_forward_lag_seconds":                     {"GAUGE", []string{"sink"}},
 		"offbox_ingest_metrics_connections_refused_total":       {"COUNTER", []string{"reason"}},
 		"offbox_ingest_scrape_errors_total":                     {"COUNTER", []string{"figure"}},
 	}
@@ -188,6 +199,14 @@ func TestScrapeValues(t *testing.T) {
 		{"offbox_ingest_device_clock_offset_seconds", map[string]string{"device": "r1"}, -1.5},
 		{"offbox_ingest_device_last_heartbeat_timestamp_seconds", map[string]string{"device": "r1"}, float64(t0.Unix())},
 		{"offbox_ingest_metrics_connections_refused_total", map[string]string{"reason": "address"}, 1},
+		{"offbox_ingest_forward_records_total", map[string]string{"sink": "siem"}, 900},
+		{"offbox_ingest_forward_alerts_total", map[string]string{"sink": "siem"}, 3},
+		{"offbox_ingest_forward_sends_total", map[string]string{"sink": "siem", "result": "ok"}, 4},
+		{"offbox_ingest_forward_sends_total", map[string]string{"sink": "siem", "result": "failed"}, 1},
+		{"offbox_ingest_forward_backlog_records", map[string]string{"sink": "siem"}, 250},
+		{"offbox_ingest_forward_lag_seconds", map[string]string{"sink": "siem"}, 90},
+		{"offbox_ingest_forward_backlog_records", map[string]string{"sink": "es"}, -1}, // not measured: absent
+		{"offbox_ingest_forward_records_total", map[string]string{"sink": "es"}, 0},
 	} {
 		if got := value(t, reg, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
