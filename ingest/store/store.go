@@ -116,6 +116,7 @@ type Store interface {
 	AlertStore
 	TrustStore
 	Retention
+	ApplianceStore
 	Close() error
 }
 

@@ -269,6 +269,17 @@ CREATE INDEX alerts_kind_last_recv ON alerts (kind, last_recv_ns);
 ALTER TABLE enroll_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 ALTER TABLE operator_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 `,
+	// appliances: which relay may speak for which appliance (issue 20).
+	`
+CREATE TABLE appliances (
+	name     text   NOT NULL PRIMARY KEY,
+	relay    text   NOT NULL,
+	labels   text   NOT NULL,
+	added_ns bigint NOT NULL,
+	by       text   NOT NULL
+);
+CREATE INDEX appliances_relay ON appliances(relay);
+`,
 }
 
 // migrateLock is the advisory lock key migrations hold, so collectors
