@@ -83,6 +83,11 @@ type Config struct {
 	// line, when the interval ends (refusals.go).
 	EventInterval     time.Duration // 0: 1m
 	EventsPerInterval int           // 0: 10
+	// Appliances authorises relays to speak for appliances (appliance.go);
+	// nil: no stream may speak for an appliance. AgentHosts tells which
+	// names are agent hosts, which no relay may speak for; nil: none.
+	Appliances ApplianceList
+	AgentHosts AgentHosts
 }
 
 // Server is the Ingest service. Serve runs it once.

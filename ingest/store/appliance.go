@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// EventApplianceRefused: a relay named an appliance it is not authorised
+// for (unknown, another relay's, an agent host); stored as the relay's.
+const EventApplianceRefused = "appliance_refused"
+
 // Errors of ApplianceStore.
 var (
 	// ErrApplianceExists: an appliance of that name is already authorised
