@@ -40,6 +40,14 @@ var commandHelp = map[string]cmdhelp.Command{
 	"operator-token revoke": h("offbox-ingest operator-token revoke -name N [-db F | -config F]",
 		"Revoke every token of operator N; running collectors refuse them from the next request."),
 	"version": h("offbox-ingest version", "Print the version."),
+	"appliance add": h("offbox-ingest appliance add -name NAME -relay RELAY [-label k=v ...] [-db F | -config F]",
+		"Authorise relay RELAY to speak for appliance NAME: its records, signed by the relay, are stored as device NAME. "+
+			"An agent host or another relay's appliance is refused. Recorded in the access trail."),
+	"appliance list": h("offbox-ingest appliance list [-db F | -config F]",
+		"List the authorised appliances: appliance, relay, labels, added, by. Recorded in the access trail."),
+	"appliance remove": h("offbox-ingest appliance remove -name NAME [-db F | -config F]",
+		"Withdraw the authorisation of appliance NAME: its relay's streams for it are refused from their next connection. "+
+			"What is stored stays. Recorded in the access trail."),
 }
 
 func h(usage, about string) cmdhelp.Command { return cmdhelp.Command{Usage: usage, About: about} }

@@ -49,6 +49,8 @@ commands:
         print a new query API token for operator N (Authorization: Bearer); only its hash is stored
   operator-token list|revoke -name N [-db F | -config F]
         list the operator tokens; revoke every token of operator N (refused from the next request)
+  appliance add -name NAME -relay RELAY [-label k=v ...] | list | remove -name NAME [-db F | -config F]
+        authorise a relay to speak for an appliance (its records stored under the appliance's name); list; withdraw
   version
         print the version
 
@@ -79,6 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds["revoke"] = revokeCmd
 	cmds["token"] = tokenCmd
 	cmds["operator-token"] = operatorTokenCmd
+	cmds["appliance"] = applianceCmd
 	if args[0] == "help" && len(args) > 1 { // help CMD [SUB] is CMD [SUB] -h
 		return run(append(args[1:len(args):len(args)], "-h"), stdout, stderr)
 	}

@@ -53,8 +53,7 @@ func applianceBatch(relay *batchtest.Device, name string, chain *batchtest.Devic
 // appliance ends the relay's stream for it.
 func TestRelayAppliances(t *testing.T) {
 	t.Parallel()
-	var h *harness
-	h = startServer(t, func(c *Config) {
+	h := startServer(t, func(c *Config) {
 		c.Appliances = c.Store.(store.Store)
 		c.AgentHosts = IsAgentHost(c.Store.(store.Store).Keys)
 		c.Revocations = c.Store.(store.Store).Revocations
