@@ -1,0 +1,75 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/offbox/offbox/collectors"
+)
+
+// TestApplianceChain: records emitted to an appliance's emitter go out on
+// a stream of their own as the appliance's chain (device fw1, relay sw1,
+// sequence from 1), signed with the agent's key, never in the agent's
+// own chain; the appliance's queue is lent by the agent's budget.
+func TestApplianceChain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		id, pub := testIdentity(t)
+		relayIngest := newFakeIngest(t, pub)
+		h := newHarness(t, func(c *Config) {
+			c.Identity = func() (Identity, error) { return id, nil }
+			c.RelayDialer = relayIngest
+		})
+		h.ingest = newFakeIngest(t, pub)
+		h.agent.s.dial = h.ingest
+		em, err := h.agent.Appliance("fw1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := h.agent.Appliance("fw1"); again != em {
+			t.Error("a second Appliance(fw1) made another chain")
+		}
+		if _, err := h.agent.Appliance("sw1"); err == nil {
+			t.Error("the agent's own name was made an appliance")
+		}
+		if got, want := h.agent.q.reserved(), ApplianceBudget(DefaultMemoryBudget); got != want {
+			t.Errorf("reserved %d bytes of the budget, want %d", got, want)
+		}
+		h.start()
+		for i := range 5 {
+			if err := em.Emit(context.Background(), collectors.Record{Kind: collectors.KindLog, Source: "relay:udp:x", Body: []byte("fw1 line " + string(rune('0'+i)))}); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		h.emit("own line")
+		synctest.Wait()
+		h.stop()
+
+		stored, _ := relayIngest.snapshot()
+		if got := logBodies(stored); len(got) != 5 || !strings.HasPrefix(got[0], "fw1 line") {
+			t.Errorf("appliance chain holds %q, want fw1's 5 lines", got)
+		}
+		for i, b := range stored {
+			hd := b.GetHeader()
+			if hd.GetDeviceId() != "fw1" || hd.GetRelay() != "sw1" || hd.GetSeq() != uint64(i+1) || string(hd.GetKeyId()) != string(id.KeyID) {
+				t.Errorf("appliance batch %d: device %q relay %q seq %d", i, hd.GetDeviceId(), hd.GetRelay(), hd.GetSeq())
+			}
+		}
+		own, _ := h.ingest.snapshot()
+		for _, l := range logBodies(own) {
+			if strings.HasPrefix(l, "fw1") {
+				t.Errorf("the agent's own chain holds fw1's line %q", l)
+			}
+		}
+		for _, b := range own {
+			if b.GetHeader().GetRelay() != "" || b.GetHeader().GetDeviceId() != "sw1" {
+				t.Errorf("own batch names device %q relay %q", b.GetHeader().GetDeviceId(), b.GetHeader().GetRelay())
+			}
+		}
+		if st := h.agent.ApplianceStats()["fw1"]; st.SentRecords != 5 {
+			t.Errorf("fw1 sent %d records, want 5", st.SentRecords)
+		}
+	})
+}
