@@ -90,7 +90,7 @@ func (a *Agent) Appliance(name string) (collectors.Emitter, error) {
 		rotations: make(chan *rotation),
 		onLoss: func(b *batch, reason string) {
 			q.TryEmit(collectors.Record{Time: a.cfg.Now(), Kind: collectors.KindAgentStatus, Source: agentSource,
-				Body: []byte(fmt.Sprintf("batch %d rejected by the collector (%s): %d records lost", b.seq(), reason, b.count)),
+				Body:  []byte(fmt.Sprintf("batch %d rejected by the collector (%s): %d records lost", b.seq(), reason, b.count)),
 				Attrs: rejectedAttrs(b, reason)})
 		},
 	}

@@ -52,7 +52,9 @@ type applianceConf struct {
 	Labels  map[string]string `yaml:"labels" json:"labels,omitempty"` // in the config hash and the relay's records; the collector's appliance labels are what alerts carry
 }
 
-func (r *relaySection) enabled() bool { return r.ListenUDP != "" || r.ListenTCP != "" || r.ListenTLS != "" }
+func (r *relaySection) enabled() bool {
+	return r.ListenUDP != "" || r.ListenTCP != "" || r.ListenTLS != ""
+}
 
 // applianceRoute is one parsed appliance.
 type applianceRoute struct {
