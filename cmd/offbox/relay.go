@@ -49,7 +49,7 @@ type relayTLS struct {
 type applianceConf struct {
 	Name    string            `yaml:"name" json:"name"`
 	Address string            `yaml:"address" json:"address"`
-	Labels  map[string]string `yaml:"labels" json:"labels,omitempty"` // in the config hash and the relay's records; the collector's appliance labels are what alerts carry
+	Labels  map[string]string `yaml:"labels" json:"labels,omitempty"` // in the config hash; the collector's appliance labels (appliance add -label) are what alerts carry
 }
 
 func (r *relaySection) enabled() bool {

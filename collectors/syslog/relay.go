@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/offbox/offbox/collectors"
 )
@@ -86,4 +87,52 @@ func (c *Collector) reportUnknown() {
 	if c.offer(r) {
 		c.reportedUnknown = n
 	}
+}
+
+// applianceTime is a relayed message's time: the appliance's own timestamp
+// (its header's) when it names an instant, so that the collector compares
+// the appliance's clock, not the relay's, with its own (timestamp_mismatch
+// per appliance); the relay's receive time is kept beside it as the
+// attribute relay_received_time. An RFC 3164 stamp has no year or zone: it
+// is read in the relay's zone, in the year that puts it nearest to the
+// receive time. A message without a usable timestamp keeps the receive
+// time.
+func applianceTime(ts string, received time.Time) (time.Time, bool) {
+	if ts == "" || len(ts) > 64 {
+		return received, false
+	}
+	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
+		return t, true
+	}
+	t, err := time.ParseInLocation(time.Stamp, ts, received.Location())
+	if err != nil {
+		return received, false
+	}
+	best := time.Time{}
+	for _, y := range []int{received.Year() - 1, received.Year(), received.Year() + 1} {
+		c := time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, received.Location())
+		if c.Day() != t.Day() { // Feb 29 in a year without one
+			continue
+		}
+		if best.IsZero() || absDur(c.Sub(received)) < absDur(best.Sub(received)) {
+			best = c
+		}
+	}
+	if best.IsZero() {
+		return received, false
+	}
+	return best, true
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// relayedTime is applianceTime with the relay's receive time added to attrs.
+func relayedTime(m *Message, received time.Time, attrs []collectors.Attr) (time.Time, []collectors.Attr) {
+	t, _ := applianceTime(m.Timestamp, received)
+	return t, append(attrs, collectors.Attr{Key: "relay_received_time", Value: received.UTC().Format(time.RFC3339Nano)})
 }

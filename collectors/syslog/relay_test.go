@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/offbox/offbox/collectors"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -152,4 +153,46 @@ func TestRelayRoutes(t *testing.T) {
 	if got := bodies(fw1); len(got) != 2 {
 		t.Errorf("fw1 after removal: %q", got)
 	}
+}
+
+// TestApplianceTime: the appliance's own stamp becomes the record time
+// (RFC 3339 as given; RFC 3164 in the relay's zone and the nearest year);
+// anything else keeps the receive time.
+func TestApplianceTime(t *testing.T) {
+	t.Parallel()
+	recv := time.Date(2027, 1, 1, 0, 0, 30, 0, time.UTC)
+	for _, tt := range []struct {
+		ts   string
+		want time.Time
+		ok   bool
+	}{
+		{"2026-12-31T23:59:59.5+01:00", time.Date(2026, 12, 31, 22, 59, 59, 5e8, time.UTC), true},
+		{"Dec 31 23:59:50", time.Date(2026, 12, 31, 23, 59, 50, 0, time.UTC), true}, // last year: nearest
+		{"Jan  1 00:00:10", time.Date(2027, 1, 1, 0, 0, 10, 0, time.UTC), true},
+		{"Feb 29 12:00:00", time.Date(2028, 2, 29, 12, 0, 0, 0, time.UTC), true}, // the only year near with one
+		{"", recv, false},
+		{"yesterday", recv, false},
+		{"Foo 12 10:00:00", recv, false},
+	} {
+		got, ok := applianceTime(tt.ts, recv)
+		if !got.Equal(tt.want) || ok != tt.ok {
+			t.Errorf("applianceTime(%q) = %v, %v; want %v, %v", tt.ts, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzApplianceTime(f *testing.F) {
+	for _, s := range []string{"2026-12-31T23:59:59.5+01:00", "Dec 31 23:59:50", "Feb 29 12:00:00", "", "Jan  1 00:00:10", "9999-99-99T99:99:99Z"} {
+		f.Add(s)
+	}
+	recv := time.Date(2027, 1, 1, 0, 0, 30, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, ts string) {
+		got, ok := applianceTime(ts, recv)
+		if !ok && !got.Equal(recv) {
+			t.Fatalf("%q: not a stamp, yet time %v", ts, got)
+		}
+		if ok && strings.Contains(ts, " ") && absDur(got.Sub(recv)) > 430*24*time.Hour {
+			t.Fatalf("%q: an RFC 3164 stamp read %v from the receive time", ts, got.Sub(recv))
+		}
+	})
 }

@@ -398,12 +398,17 @@ func (c *Collector) readDgrams(ctx context.Context, d *dgramSource, out collecto
 			msg, flags = buf[:c.maxMsg], collectors.FlagPartial
 			attrs = append(attrs, collectors.Attr{Key: "truncated", Value: "true"})
 		}
-		attrs = Parse(msg).Attrs(attrs)
+		pm := Parse(msg)
+		attrs = pm.Attrs(attrs)
 		if d.udp && peer != nil {
 			attrs = append(attrs, collectors.Attr{Key: "peer", Value: peer.String()})
 		}
 		c.flushDrops(d, out)
-		r := collectors.Record{Time: c.now(), Kind: collectors.KindLog, Source: d.name, Body: msg, Attrs: attrs, Flags: flags}
+		at := c.now()
+		if c.routeFn != nil {
+			at, attrs = relayedTime(&pm, at, attrs)
+		}
+		r := collectors.Record{Time: at, Kind: collectors.KindLog, Source: d.name, Body: msg, Attrs: attrs, Flags: flags}
 		offer := c.offer
 		if c.routeFn != nil {
 			em, ok := c.route(peer)
