@@ -17,6 +17,7 @@ pkgs=(
 	lintian rpm             # the .deb and .rpm packages, checked
 	chromium                # the dashboard, in a real browser
 	postgresql              # the PostgreSQL store and scale-out tests
+	bsdutils                # util-linux logger: appliances' syslog through a relay (e2e)
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

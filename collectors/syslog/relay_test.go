@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -195,4 +196,59 @@ func FuzzApplianceTime(f *testing.F) {
 			t.Fatalf("%q: an RFC 3164 stamp read %v from the receive time", ts, got.Sub(recv))
 		}
 	})
+}
+
+// TestRelayBadInput: in relay mode the listeners keep their bounds: a
+// 65,507-byte datagram (the most UDP carries) is one record, whole; a
+// longer-than-maximum octet count and an unterminated newline frame are
+// cut into partial records, never lost or merged with the next sender's;
+// invalid UTF-8 is kept byte-exact; a flood of connections from an
+// unknown address is closed and counted, and takes no connection slot.
+func TestRelayBadInput(t *testing.T) {
+	t.Parallel()
+	fw1 := newFake()
+	rt := &routes{m: map[netip.Addr]collectors.Emitter{netip.MustParseAddr("127.0.0.2"): fw1}}
+	c, _ := runCollector(t, Config{UDP: []string{"127.0.0.1:0"}, TCP: []string{"127.0.0.1:0"}, Route: rt.route,
+		MaxMessageBytes: 70000, MaxConnections: 4, ReportEvery: 20e6})
+	udp, tcp := c.Addrs()[0].String(), c.Addrs()[1].String()
+
+	big := bytes.Repeat([]byte("x"), 65507)
+	copy(big, "<13>Oct 11 22:14:15 fw1 big: ")
+	dialFrom(t, "udp", "127.0.0.2", udp).Write(big)
+	bad := []byte("<13>Oct 11 22:14:15 fw1 app: bad \xff\xfe utf-8")
+	dialFrom(t, "udp", "127.0.0.2", udp).Write(bad)
+
+	// A flood from an unknown address: every connection closed and counted.
+	for range 20 {
+		dialFrom(t, "tcp", "127.0.0.9", tcp)
+	}
+	waitFor(t, "the flood counted", func() bool { return c.unknown.Load() == 20 })
+	if n := c.open.Load(); n != 0 {
+		t.Errorf("%d connections held open by unknown senders", n)
+	}
+	// An octet count past the maximum, then a newline frame without its end.
+	tc := dialFrom(t, "tcp", "127.0.0.2", tcp)
+	over := strings.Repeat("y", 70010)
+	fmt.Fprintf(tc, "%d %s", len(over), over)
+	fmt.Fprintf(tc, "<13>Oct 11 22:14:15 fw1 app: unterminated")
+	tc.Close()
+
+	waitFor(t, "fw1's records", func() bool { return len(bodies(fw1)) >= 5 })
+	got := fw1.snapshot()
+	if !bytes.Equal(got[0].Body, big) || got[0].Flags != 0 {
+		t.Errorf("the 65,507-byte datagram: %d bytes, flags %d; want whole", len(got[0].Body), got[0].Flags)
+	}
+	if !bytes.Equal(got[1].Body, bad) {
+		t.Errorf("invalid UTF-8 changed: %q", got[1].Body)
+	}
+	var joined []byte
+	for _, r := range got[2:4] {
+		joined = append(joined, r.Body...)
+	}
+	if string(joined) != over || got[2].Flags&collectors.FlagPartial == 0 {
+		t.Errorf("the long octet-counted message: %d bytes in %d records (first flags %d); want %d, cut and flagged", len(joined), 2, got[2].Flags, len(over))
+	}
+	if last := string(got[len(got)-1].Body); last != "<13>Oct 11 22:14:15 fw1 app: unterminated" {
+		t.Errorf("the unterminated frame: %q", last)
+	}
 }
