@@ -211,8 +211,8 @@ func TestRelayAppliancesEndToEnd(t *testing.T) {
 	})
 	as := storedAlerts(t, in.db)
 	for _, a := range append(ofKind(as, "brute_force"), ofKind(as, "auth_failure")...) {
-		if a.Device != "fw1" || a.Fields["source"] != "198.51.100.7" || a.Fields["user"] != "admin" {
-			t.Errorf("%s alert on %s fields %v: want fw1, admin from 198.51.100.7", a.Kind, a.Device, a.Fields)
+		if a.Device != "fw1" || a.Fields["source"] != "198.51.100.7" || a.Fields["user"] != "admin" || a.Labels["site"] != "lab" {
+			t.Errorf("%s alert on %s fields %v labels %v: want fw1, admin from 198.51.100.7, site=lab (appliance add -label)", a.Kind, a.Device, a.Fields, a.Labels)
 		}
 	}
 	for _, a := range ofKind(as, "timestamp_mismatch") {
@@ -287,7 +287,15 @@ func TestRelayAppliancesEndToEnd(t *testing.T) {
 			t.Errorf("verify does not report %s:\n%s", dev, so)
 		}
 	}
-	t.Logf("fw1 %v", bodiesOf(records(t, in.db, "-device", "fw1", "-kind", "log"))[:2])
+	// The dashboard's and API's per-device queries read the same store;
+	// the CLI's: records and events of fw1 alone.
+	so, se, code = run(t, bin.ingest, "events", "-db", in.db, "-device", "fw1")
+	if code != 0 || strings.Count(so, "198.51.100.7") != 8 {
+		t.Errorf("events -device fw1: exit %d, %d lines naming 198.51.100.7, want 8:\n%s%s", code, strings.Count(so, "198.51.100.7"), so, se)
+	}
+	if got := bodiesOf(records(t, in.db, "-device", "fw2", "-kind", "log")); len(got) != 5 {
+		t.Errorf("records -device fw2: %q", got)
+	}
 }
 
 func portOf(addr string) string {
