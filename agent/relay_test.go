@@ -73,3 +73,22 @@ func TestApplianceChain(t *testing.T) {
 		}
 	})
 }
+
+// TestApplianceBudget: appliance queues are lent by the agent's budget; when
+// it has no room for another, the appliance is refused with what to change,
+// never made unbounded.
+func TestApplianceBudget(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MemoryBudget = 1 << 20 }) // 256 KiB each: 3/4 lends 3
+	for _, name := range []string{"a1", "a2", "a3"} {
+		if _, err := h.agent.Appliance(name); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	_, err := h.agent.Appliance("a4")
+	if err == nil || !strings.Contains(err.Error(), "memory_budget") {
+		t.Errorf("a fourth appliance in a 1 MiB budget: %v, want refused naming memory_budget", err)
+	}
+	if got := h.agent.q.reserved(); got != 3*ApplianceBudget(1<<20) {
+		t.Errorf("reserved %d, want %d", got, 3*ApplianceBudget(1<<20))
+	}
+}

@@ -133,6 +133,14 @@ func TestRelayAppliances(t *testing.T) {
 		}
 	}
 
+	// What a collector without relays sees of an appliance stream (no
+	// Hello.relay read): a device id other than the certificate's, an
+	// identity mismatch, refused; never stored under anyone.
+	old := h.dial(t, h.pki, "relay-a")
+	if _, err := old.helloAs("fw1", old.dev.KeyID); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a Hello naming fw1 without relay: %v, want PermissionDenied", err)
+	}
+
 	refused := map[string]string{
 		"fw9":      "no such appliance",
 		"sw9":      "another relay",
