@@ -185,6 +185,9 @@ func TestRelayAppliancesEndToEnd(t *testing.T) {
 			if dev == "fw2" && strings.Contains(r.Body, "Failed password") {
 				t.Errorf("fw2 stores fw1's line %q", r.Body)
 			}
+			if r.Via != "relay-1" {
+				t.Errorf("%s record via %q, want relay-1", dev, r.Via)
+			}
 			if !strings.HasPrefix(r.Source, "relay:") || r.Attrs["relay_received_time"] == "" || r.Attrs["timestamp"] == "" {
 				t.Errorf("%s record source %q attrs %v: want relay:..., relay_received_time and the appliance's timestamp", dev, r.Source, r.Attrs)
 			}

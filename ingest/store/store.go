@@ -410,6 +410,7 @@ type Record struct {
 	Seq      uint64
 	Index    int
 	Received time.Time
+	Via      string // the relay that signed it, for an appliance's record (its batch header's); "" for a device's own
 	*offboxv1.Record
 }
 

@@ -2,15 +2,18 @@ package storetest
 
 import (
 	"errors"
+
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/ingest/batchtest"
 
 	"github.com/offbox/offbox/ingest/store"
 )
 
 func init() {
-	tests = append(tests, test{"Appliances", testAppliances})
+	tests = append(tests, test{"Appliances", testAppliances}, test{"RecordsNameTheirRelay", testRecordsNameTheirRelay})
 }
 
 // testAppliances: an appliance is authorised for one relay at a time, the
@@ -71,5 +74,42 @@ func testAppliances(t *testing.T, fa Factory) {
 	// Removed, the name may be authorised again, for another relay.
 	if err := s2.AddAppliance(ctx, store.Appliance{Name: "fw1", Relay: "relay-b", By: "alice"}); err != nil {
 		t.Errorf("fw1 re-added for relay-b: %v", err)
+	}
+}
+
+// testRecordsNameTheirRelay: an appliance's records (a batch whose header
+// names a relay) come back with Via, from Records and Record; a device's
+// own do not.
+func testRecordsNameTheirRelay(t *testing.T, fa Factory) {
+	s, _, _ := newStore(t, fa)
+	relay := batchtest.NewDevice("relay-1")
+	f := batchtest.NewFile("relay:udp:0.0.0.0:514", 0, 0)
+	h := relay.Header(1, nil, 3)
+	h.DeviceID, h.Relay = "fw1", "relay-1"
+	lines := f.Lines(3, 40)
+	for i := range lines {
+		lines[i].File = nil
+	}
+	sealed := relay.SealHeader(h, lines...)
+	if err := s.CommitBatch(ctx, batchtest.Commit("fw1", sealed, 0)); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, s, relay, relay.Next(batchtest.Heartbeat(f.Time)), 0)
+	got := collect(t, s, store.RecordQuery{Device: "fw1"})
+	if len(got) != 3 {
+		t.Fatalf("fw1: %d records, want 3", len(got))
+	}
+	for _, r := range got {
+		if r.Via != "relay-1" || r.Device != "fw1" {
+			t.Errorf("fw1 record: device %q via %q, want fw1 via relay-1", r.Device, r.Via)
+		}
+	}
+	if r, ok, err := s.Record(ctx, "fw1", 1, 2); err != nil || !ok || r.Via != "relay-1" {
+		t.Errorf("Record(fw1, 1, 2) = via %q, %v, %v", r.Via, ok, err)
+	}
+	for _, r := range collect(t, s, store.RecordQuery{Device: "relay-1"}) {
+		if r.Via != "" {
+			t.Errorf("relay-1's own record via %q", r.Via)
+		}
 	}
 }
