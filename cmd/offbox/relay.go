@@ -325,3 +325,21 @@ func (w *relayWiring) reload(a *agent.Agent, why string, log *slog.Logger) {
 	}
 	log.Error("relay appliance list not reloaded; keeping the last one", "why", why, "err", err)
 }
+
+// relaySummary is check-config's line for relay mode.
+func (c *config) relaySummary() string {
+	r := c.Relay
+	if !r.enabled() {
+		return "off"
+	}
+	var as []string
+	for _, a := range r.Appliances {
+		as = append(as, a.Name+"="+a.Address)
+	}
+	budget := c.MemoryBudgetBytes
+	if budget == 0 {
+		budget = agent.DefaultMemoryBudget
+	}
+	return fmt.Sprintf("on, udp %q, tcp %q, tls %q, %d appliances (%s), each queue %d bytes of the budget",
+		r.ListenUDP, r.ListenTCP, r.ListenTLS, len(r.Appliances), strings.Join(as, ", "), agent.ApplianceBudget(budget))
+}

@@ -41,6 +41,9 @@ func TestRelayConfig(t *testing.T) {
 	if !c.Relay.enabled() || c.Relay.ListenUDP != "127.0.0.1:5514" || len(c.Relay.Appliances) != 3 || c.Relay.Appliances[0].Labels["site"] != "hq" {
 		t.Fatalf("relay section read as %+v", c.Relay)
 	}
+	if sum := c.summary(); !strings.Contains(sum, `relay        on, udp "127.0.0.1:5514", tcp "127.0.0.1:5514", tls "", 3 appliances (fw1=192.0.2.10, lab=192.0.2.0/24, v6=2001:db8::/64), each queue 524288 bytes`) {
+		t.Errorf("check-config summary:\n%s", sum)
+	}
 	routes, err := parseAppliances(c.Relay.Appliances)
 	if err != nil {
 		t.Fatal(err)
