@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -88,6 +89,7 @@ func (a *Agent) Appliance(name string) (collectors.Emitter, error) {
 		drain:    make(chan struct{}),
 
 		rotations: make(chan *rotation),
+		relayed:   true,
 		onLoss: func(b *batch, reason string) {
 			q.TryEmit(collectors.Record{Time: a.cfg.Now(), Kind: collectors.KindAgentStatus, Source: agentSource,
 				Body:  []byte(fmt.Sprintf("batch %d rejected by the collector (%s): %d records lost", b.seq(), reason, b.count)),
@@ -180,4 +182,11 @@ func waitDrained(ch <-chan struct{}, t *time.Timer) bool {
 	case <-t.C:
 		return false
 	}
+}
+
+// keyChanged reports whether the identity now signs with another key than
+// the session's.
+func (s *sender) keyChanged() bool {
+	id, err := s.identity()
+	return err == nil && !bytes.Equal(id.KeyID, s.sessionKey)
 }

@@ -3,10 +3,12 @@ package agent
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 
 	"github.com/offbox/offbox/collectors"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
 
 // TestApplianceChain: records emitted to an appliance's emitter go out on
@@ -91,4 +93,65 @@ func TestApplianceBudget(t *testing.T) {
 	if got := h.agent.q.reserved(); got != 3*ApplianceBudget(1<<20) {
 		t.Errorf("reserved %d, want %d", got, 3*ApplianceBudget(1<<20))
 	}
+}
+
+// TestApplianceChainNewKey: when the relay's certificate is renewed, an
+// appliance's chain seals nothing with the new key on the session opened
+// with the old one: it reconnects (on a connection with the new
+// certificate) and goes on from the collector's head.
+func TestApplianceChainNewKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		id, pub := testIdentity(t)
+		id2, pub2 := testIdentity(t)
+		var mu sync.Mutex
+		cur := id
+		relayIngest := newFakeIngest(t, pub)
+		h := newHarness(t, func(c *Config) {
+			c.Identity = func() (Identity, error) { mu.Lock(); defer mu.Unlock(); return cur, nil }
+			c.RelayDialer = relayIngest
+		})
+		mainIngest := newFakeIngest(t, pub)
+		h.agent.s.dial = mainIngest
+		em, err := h.agent.Appliance("fw1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.start()
+		emit := func(s string) {
+			if err := em.Emit(context.Background(), collectors.Record{Kind: collectors.KindLog, Source: "relay:udp:x", Body: []byte(s)}); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		emit("before 1")
+		emit("before 2")
+		mu.Lock()
+		cur = id2
+		mu.Unlock()
+		for _, in := range []*fakeIngest{relayIngest, mainIngest} {
+			in.mu.Lock()
+			in.pub = pub2
+			in.mu.Unlock()
+		}
+		emit("after 1")
+		emit("after 2")
+		h.stop()
+
+		stored, _ := relayIngest.snapshot()
+		if got := logBodies(stored); strings.Join(got, ",") != "before 1,before 2,after 1,after 2" {
+			t.Errorf("stored %q", got)
+		}
+		for _, b := range stored {
+			after := strings.HasPrefix(logBodies([]*offboxv1.Batch{b})[0], "after")
+			if want := map[bool][]byte{false: id.KeyID, true: id2.KeyID}[after]; string(b.GetHeader().GetKeyId()) != string(want) {
+				t.Errorf("batch %d signed with the wrong key", b.GetHeader().GetSeq())
+			}
+		}
+		relayIngest.mu.Lock()
+		opens := len(relayIngest.opens)
+		relayIngest.mu.Unlock()
+		if opens != 2 {
+			t.Errorf("%d sessions, want 2: the new key needs a new one", opens)
+		}
+	})
 }

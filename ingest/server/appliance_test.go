@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/offbox/offbox/ingest/verify"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
+	"github.com/offbox/offbox/transport/tlsconf"
 )
 
 // helloRelay opens c's stream as relay for appliance name.
@@ -123,12 +126,40 @@ func TestRelayAppliances(t *testing.T) {
 	if hd, _ := h.store.Head(ctx, "relay-a"); hd.Seq != 0 {
 		t.Errorf("relay-a's own head moved to %d", hd.Seq)
 	}
-	for _, name := range []string{"fw1", "fw2"} {
+	// relay-a renewed: a new key, the same name; fw1's chain goes on with it.
+	ca, err := tlsconf.LoadCA(filepath.Join(h.pki, "ca.pem"), filepath.Join(h.pki, "ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := tlsconf.GenerateKey(tlsconf.Ed25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.IssueDevice("relay-a", nil, key.Public(), time.Now().Add(-time.Minute), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := t.TempDir()
+	if err := tlsconf.WriteKeyPair(renewed, "relay-a", cert, key); err != nil {
+		t.Fatal(err)
+	}
+	if caPEM, err := os.ReadFile(filepath.Join(h.pki, "ca.pem")); err != nil || os.WriteFile(filepath.Join(renewed, "ca.pem"), caPEM, 0o600) != nil {
+		t.Fatal("copying ca.pem", err)
+	}
+	c = h.dial(t, renewed, "relay-a")
+	if w, err := c.helloRelay("fw1"); err != nil || w.GetHead().GetSeq() != 3 {
+		t.Fatalf("renewed relay-a for fw1: head %d, %v", w.GetHead().GetSeq(), err)
+	}
+	c.send(applianceBatch(c.dev, "fw1", chains["fw1"], "fw1 after the renewal"))
+	c.wantAck(4, offboxv1.Ack_STATUS_STORED)
+	c.stream.CloseSend()
+	c.stream.Recv()
+	for name, n := range map[string]int{"fw1": 4, "fw2": 3} {
 		rep, err := verify.Run(ctx, h.store, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !rep.OK() || len(rep.Devices) != 1 || rep.Devices[0].Batches != 3 {
+		if !rep.OK() || len(rep.Devices) != 1 || rep.Devices[0].Batches != n {
 			t.Errorf("verify %s: %+v", name, rep)
 		}
 	}

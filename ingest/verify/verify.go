@@ -268,6 +268,10 @@ func (c *chainState) checkKey(b *store.StoredBatch, recs []*offboxv1.Record) {
 	if c.key != nil && !bytes.Equal(b.KeyID, c.key) {
 		if c.announced[hex.EncodeToString(b.KeyID)] {
 			c.rotations++
+		} else if r := c.relayOf[string(c.key)]; r != "" && r == c.relayOf[string(b.KeyID)] {
+			// An appliance's chain: its relay's certificate was renewed
+			// (announced in the relay's own chain, verified there).
+			c.rotations++
 		} else {
 			c.find(b.Seq, "signing key changed from %s to %s without a key_rotation record signed by the old key (re-enrolled?)",
 				short(c.key), short(b.KeyID))
