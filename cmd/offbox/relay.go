@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -249,14 +250,16 @@ func (c *config) relayCollector(r *router, log *slog.Logger) (*syslog.Collector,
 // editors that replace the file and config management that renames it in.
 const relayReloadEvery = time.Second
 
-// startRelay wires relay mode: the router, the listeners (appended to the
-// sources), and after agent.New, finish makes the appliances' chains and
-// starts the reloader. Nothing when relaying is off.
+// relayWiring is relay mode's parts: the router, and the file the
+// appliance list is read again from.
 type relayWiring struct {
 	rt   *router
 	path string // the config file the appliance list is read again from; "" when flags alone
 }
 
+// startRelay wires relay mode: the router and the listeners (appended to
+// the sources); after agent.New, finish makes the appliances' chains and
+// starts the reloader. nil when relaying is off.
 func (c *config) startRelay(cs *sources, path string, log *slog.Logger) (*relayWiring, error) {
 	if !c.Relay.enabled() {
 		return nil, nil
@@ -273,7 +276,7 @@ func (c *config) startRelay(cs *sources, path string, log *slog.Logger) (*relayW
 // finish makes the chains of the configured appliances and, with a file
 // to read, reloads the list on SIGHUP and when the file changes, until
 // ctx ends.
-func (w *relayWiring) finish(ctx interface{ Done() <-chan struct{} }, c *config, a *agent.Agent, hup <-chan os.Signal, log *slog.Logger) error {
+func (w *relayWiring) finish(ctx context.Context, c *config, a *agent.Agent, hup <-chan os.Signal, log *slog.Logger) error {
 	routes, err := parseAppliances(c.Relay.Appliances)
 	if err != nil {
 		return err
@@ -289,7 +292,7 @@ func (w *relayWiring) finish(ctx interface{ Done() <-chan struct{} }, c *config,
 	return nil
 }
 
-func (w *relayWiring) reloadLoop(ctx interface{ Done() <-chan struct{} }, a *agent.Agent, hup <-chan os.Signal, log *slog.Logger) {
+func (w *relayWiring) reloadLoop(ctx context.Context, a *agent.Agent, hup <-chan os.Signal, log *slog.Logger) {
 	last, _ := os.ReadFile(w.path)
 	t := time.NewTicker(relayReloadEvery)
 	defer t.Stop()
