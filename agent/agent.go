@@ -42,9 +42,10 @@ const agentSource = "agent"
 // Config is what the agent runs. Its zero value, given Dialer, Identity and
 // Collectors, is the default.
 type Config struct {
-	Collectors []collectors.Collector   // on-device sources; Resumers start after the first Welcome
-	Dialer     Dialer                   // opens a session to the collector service
-	Identity   func() (Identity, error) // who signs, read at every seal (see TLSIdentity)
+	Collectors  []collectors.Collector   // on-device sources; Resumers start after the first Welcome
+	Dialer      Dialer                   // opens a session to the collector service
+	RelayDialer Dialer                   // opens appliances' sessions (relay.go); nil: Dialer
+	Identity    func() (Identity, error) // who signs, read at every seal (see TLSIdentity)
 
 	HostRoot        string        // where the host's /proc is read (boot id; heartbeat uptime, load, memory); "" means "/"
 	MemoryBudget    int64         // bytes of encoded records not yet acknowledged; 0 means 8 MiB
@@ -162,6 +163,8 @@ type Agent struct {
 	stopping bool            // no collector starts any more
 	running  sync.WaitGroup  // collector and heartbeat goroutines
 	runCtx   context.Context // what collectors run under; set by Run
+
+	relay relaying // appliance chains (relay.go)
 }
 
 // New checks cfg, reads the boot id and the identity once (a bad
@@ -260,6 +263,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopSending()
 	sent := make(chan struct{})
 	go func() { defer close(sent); a.s.run(sendCtx) }()
+	a.relay.startAll(sendCtx)
 	acked := make(chan struct{})
 	go func() { defer close(acked); a.acks.run(sendCtx) }()
 
@@ -283,17 +287,17 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopSending()
 	<-sent
 	<-acked
+	a.relay.wg.Wait()
 	return nil
 }
 
 // drain lets the sender flush what is queued, for up to DrainTimeout.
 func (a *Agent) drain(sent <-chan struct{}) {
 	close(a.s.drain)
+	apps := a.relay.drainAll()
 	t := time.NewTimer(a.cfg.DrainTimeout)
 	defer t.Stop()
-	select {
-	case <-sent:
-	case <-t.C:
+	if !waitDrained(sent, t) || !waitDrained(apps, t) {
 		st := a.Stats()
 		a.log.Warn("stopping with records not acknowledged by the collector", "queue_bytes", st.QueueBytes)
 	}
@@ -339,7 +343,7 @@ func (a *Agent) supervisor() supervisor {
 
 func (a *Agent) hello(id Identity) *offboxv1.Hello {
 	return &offboxv1.Hello{AgentVersion: version.Version, BootId: a.bootID, SessionId: a.sessionID,
-		DeviceId: id.DeviceID, KeyId: id.KeyID}
+		DeviceId: id.DeviceID, KeyId: id.KeyID, Relay: id.Relay}
 }
 
 // emitStatus queues a KindAgentStatus record without waiting.

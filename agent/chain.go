@@ -123,7 +123,7 @@ func (s *sender) seal(b *batch) error {
 		return err
 	}
 	h := s.header
-	h.DeviceID, h.KeyID = id.DeviceID, id.KeyID
+	h.DeviceID, h.KeyID, h.Relay = id.DeviceID, id.KeyID, id.Relay
 	h.Seq, h.PrevHash = s.tail.seq+1, s.tail.hash
 	h.RecordCount = uint32(b.count)
 	h.DroppedRecords, h.DroppedBytes = b.dropRecords, b.dropBytes

@@ -16,6 +16,7 @@ type Identity struct {
 	DeviceID string
 	KeyID    []byte
 	Signer   crypto.Signer
+	Relay    string // set on an appliance's chain (relay.go): the relay's own device id; DeviceID is the appliance
 }
 
 // TLSIdentity returns the identity of src's current client certificate, read

@@ -46,6 +46,13 @@ type sender struct {
 	keyRotation // a move to a new key under way (keyrotation.go)
 	throttling  // the collector's Throttle messages (throttle.go)
 
+	// relayed: an appliance's chain (relay.go), whose stream shares the
+	// relay's connection: a batch is never sealed with another key than
+	// the session's (a renewed certificate), the session ends instead and
+	// the next one is on a connection with the new certificate.
+	relayed    bool
+	sessionKey []byte
+
 	draining  bool
 	drain     chan struct{}  // closed by the agent at shutdown
 	rotations chan *rotation // from the renewer
@@ -123,6 +130,7 @@ func (s *sender) runSession(ctx context.Context) (welcomed bool, err error) {
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer st.Close()
+	s.sessionKey = id.KeyID
 	in, errc, stopRecv := receive(ctx, st, s.window+1)
 	defer stopRecv()
 	if err := st.Send(&offboxv1.AgentMessage{Msg: &offboxv1.AgentMessage_Hello{Hello: s.hello(id)}}); err != nil {
@@ -289,6 +297,9 @@ func (s *sender) fillWindow(st Stream) (time.Duration, error) {
 		}
 		if s.rotSealed {
 			return 0, nil // nothing more for the old key: wait for the rotation
+		}
+		if s.relayed && s.keyChanged() {
+			return 0, errRotated
 		}
 		b, wait := s.q.takeReady(s.sent == 0, s.draining)
 		if b == nil {

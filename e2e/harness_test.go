@@ -221,6 +221,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // record is one line of `offbox-ingest records -json`.
 type record struct {
 	Device       string            `json:"device"`
+	Via          string            `json:"via"`
 	Source       string            `json:"source"`
 	Kind         string            `json:"kind"`
 	Seq          uint64            `json:"seq"`

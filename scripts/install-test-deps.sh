@@ -19,6 +19,7 @@ pkgs=(
 	postgresql              # the PostgreSQL store and scale-out tests
 	prometheus              # scrapes the collector's metrics (e2e TestMetricsPrometheusIntegration)
 	rsyslog rsyslog-gnutls  # forward sinks: a real RFC 5425 syslog receiver over TLS
+	bsdutils                # util-linux logger: appliances' syslog through a relay (e2e)
 )
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -48,6 +48,14 @@ var commandHelp = map[string]cmdhelp.Command{
 	"forward status": h("offbox-ingest forward status [-db F | -config F]",
 		"Print each forward sink's cursor, when it last moved, and its lag: the batches and records stored after it and how long the oldest has waited. The access is recorded first."),
 	"version": h("offbox-ingest version", "Print the version."),
+	"appliance add": h("offbox-ingest appliance add -name NAME -relay RELAY [-label k=v ...] [-db F | -config F]",
+		"Authorise relay RELAY to speak for appliance NAME: its records, signed by the relay, are stored as device NAME. "+
+			"An agent host or another relay's appliance is refused. Recorded in the access trail."),
+	"appliance list": h("offbox-ingest appliance list [-db F | -config F]",
+		"List the authorised appliances: appliance, relay, labels, added, by. Recorded in the access trail."),
+	"appliance remove": h("offbox-ingest appliance remove -name NAME [-db F | -config F]",
+		"Withdraw the authorisation of appliance NAME: its relay's streams for it are refused from their next connection. "+
+			"What is stored stays. Recorded in the access trail."),
 }
 
 // triageHelp is the help of alerts VERB.

@@ -50,6 +50,9 @@ func TestHelpEveryCommand(t *testing.T) {
 		{"operator-token revoke", append(db, "name")},
 		{"forward status", db},
 		{"version", nil},
+		{"appliance add", append(db, "name", "relay", "label")},
+		{"appliance list", db},
+		{"appliance remove", append(db, "name")},
 	}
 	if len(tests) != len(commandHelp) {
 		t.Errorf("%d commands tested, %d have help: test them all", len(tests), len(commandHelp))

@@ -53,6 +53,8 @@ commands:
         list the operator tokens; revoke every token of operator N (refused from the next request)
   forward status [-db F | -config F]
         each forward sink's cursor and lag (batches, records, time)
+  appliance add -name NAME -relay RELAY [-label k=v ...] | list | remove -name NAME [-db F | -config F]
+        authorise a relay to speak for an appliance (its records stored under the appliance's name); list; withdraw
   version
         print the version
 
@@ -84,6 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmds["token"] = tokenCmd
 	cmds["operator-token"] = operatorTokenCmd
 	cmds["forward"] = forwardCmd
+	cmds["appliance"] = applianceCmd
 	if args[0] == "help" && len(args) > 1 { // help CMD [SUB] is CMD [SUB] -h
 		return run(append(args[1:len(args):len(args)], "-h"), stdout, stderr)
 	}

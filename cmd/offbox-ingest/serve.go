@@ -170,7 +170,8 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	}
 	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
 		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: fleet.Offer, Locks: coord,
-		Revocations: st.Revocations, Limits: serverLimits(cfg), Observer: mx})
+		Revocations: st.Revocations, Limits: serverLimits(cfg), Observer: mx,
+		Appliances: st, AgentHosts: server.IsAgentHost(st.Keys)})
 	if err != nil {
 		return err
 	}

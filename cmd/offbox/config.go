@@ -50,6 +50,7 @@ type config struct {
 	Journal           journalSection   `yaml:"journal" json:"journal"`
 	Syslog            syslog.Config    `yaml:"syslog" json:"syslog"` // listens only where told
 	Logread           logreadSection   `yaml:"logread" json:"logread"`
+	Relay             relaySection     `yaml:"relay" json:"-"` // relay.go; hashed only when used (relayHash)
 }
 
 // Files configures collectors/filetail; its keys sit at the top level of the
@@ -261,6 +262,9 @@ func (c *config) check(files bool) error {
 	if err := c.validateWatch(); err != nil {
 		return err
 	}
+	if err := c.validateRelay(files); err != nil {
+		return err
+	}
 	return c.validateLogSources(files)
 }
 
@@ -442,6 +446,7 @@ func (c *config) serverName() string {
 // change on the device shows at the collector.
 func (c *config) hash() string {
 	b, _ := json.Marshal(c)
+	b = append(b, c.relayHash()...)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
 }

@@ -207,6 +207,7 @@ func TestSummaryDefaults(t *testing.T) {
   journal      off
   syslog       off
   logread      off
+  relay        off
   config_hash  42a039ece8de56b2
 `
 	if got != want {

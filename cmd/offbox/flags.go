@@ -101,6 +101,10 @@ func newRunFlags() *runFlags {
 	key(f, "syslog-tcp", "syslog TCP `host:port` (repeatable; replaces syslog.tcp)", func(c *config) *[]string { return &c.Syslog.TCP })
 	key(f, "syslog-max-connections", fmt.Sprintf("syslog TCP connections open at once; more are refused and counted (syslog.max_connections; default %d)", syslog.DefaultMaxConnections),
 		func(c *config) *int { return &c.Syslog.MaxConnections })
+	key(f, "relay-udp", "relay: syslog UDP `host:port` for the appliances of relay.appliances (relay.listen_udp)", func(c *config) *string { return &c.Relay.ListenUDP })
+	key(f, "relay-tcp", "relay: syslog TCP `host:port` for the appliances (relay.listen_tcp)", func(c *config) *string { return &c.Relay.ListenTCP })
+	key(f, "relay-tls", "relay: syslog over TLS (RFC 5425) `host:port` for the appliances; needs relay.tls (relay.listen_tls)",
+		func(c *config) *string { return &c.Relay.ListenTLS })
 	return f
 }
 

@@ -194,7 +194,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if f.dryRun {
 		err = agent.DryRun(ctx, agent.DryRunConfig{Collectors: cs.all, Out: stdout, Logger: log, Once: f.once})
 	} else {
-		err = runConnected(ctx, c, cs, log)
+		err = runConnected(ctx, c, cs, f.configPath, log)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "offbox: %v\n", err)
@@ -204,8 +204,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 }
 
 // runConnected wires TLS, the client and the agent, and runs it.
-func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger) error {
+func runConnected(ctx context.Context, c *config, cs *sources, configPath string, log *slog.Logger) error {
 	src, err := tlsconf.Load(c.TLS, tlsconf.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	relay, err := c.startRelay(cs, configPath, log) // relay.go; nil when off
 	if err != nil {
 		return err
 	}
@@ -221,9 +225,22 @@ func runConnected(ctx context.Context, c *config, cs *sources, log *slog.Logger)
 	cfg.Ready = sd.ready
 	releaseSoon := make(chan struct{}, 1)
 	cfg.Settled = func() { poke(releaseSoon) }
+	if relay != nil {
+		shared := cl.Shared() // every appliance's stream in one connection
+		defer shared.Close()
+		cfg.RelayDialer = agent.DialFunc(func(ctx context.Context) (agent.Stream, error) { return shared.Open(ctx) })
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
+	}
+	if relay != nil {
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		if err := relay.finish(ctx, c, a, hup, log); err != nil {
+			return err
+		}
 	}
 	setMemoryLimit(a.MemoryLimit(), log)
 	setMaxProcs(c.MaxProcs, log)

@@ -62,6 +62,7 @@ func (c *config) summaryOf(files bool) string {
 	row("journal", c.journalSummary())
 	row("syslog", c.syslogSummary(or))
 	row("logread", c.logreadSummary())
+	row("relay", c.relaySummary()) // relay.go
 	row("config_hash", c.hash())
 	return b.String()
 }

@@ -39,15 +39,29 @@ func (c *Collector) readStream(ctx context.Context, name string, conn net.Conn, 
 	defer m.free()
 	r := bufio.NewReaderSize(idleReader{conn: conn, idle: c.idle}, readBufBytes)
 	return splitStream(r, c.maxMsg, m, func(msg []byte, partial bool) error {
-		attrs := Parse(msg).Attrs(make([]collectors.Attr, 0, 10))
+		pm := Parse(msg)
+		attrs := pm.Attrs(make([]collectors.Attr, 0, 10))
 		attrs = append(attrs, collectors.Attr{Key: "peer", Value: peer})
+		at := c.now()
 		var flags uint32
 		if partial {
 			flags = collectors.FlagPartial
 		}
-		return out.Emit(ctx, collectors.Record{Time: c.now(), Kind: collectors.KindLog, Source: name, Body: msg, Attrs: attrs, Flags: flags})
+		em := out
+		if c.routeFn != nil {
+			var ok bool
+			if em, ok = c.route(conn.RemoteAddr()); !ok {
+				return errNotAppliance // counted; the connection is closed
+			}
+			at, attrs = relayedTime(&pm, at, attrs)
+		}
+		return em.Emit(ctx, collectors.Record{Time: at, Kind: collectors.KindLog, Source: name, Body: msg, Attrs: attrs, Flags: flags})
 	})
 }
+
+// errNotAppliance ends a relay's connection whose sender is no (longer a)
+// configured appliance.
+var errNotAppliance = errors.New("sender is no configured appliance")
 
 // idleReader reads conn, failing with a timeout when nothing comes for idle.
 // The deadline is set per read, so time spent waiting for the queue (TCP

@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	"crypto/tls"
+
 	"github.com/offbox/offbox/collectors"
 )
 
@@ -50,6 +52,12 @@ type Config struct {
 	MaxConnections int           `yaml:"max_connections" json:"max_connections,omitempty"` // TCP connections open at once, over all TCP listeners; more are closed and counted; 0 means 256
 	IdleTimeout    time.Duration `yaml:"idle_timeout" json:"idle_timeout,omitempty"`       // a TCP connection that sends nothing for this long is closed; 0 means 5m
 	ReportEvery    time.Duration `yaml:"-" json:"-"`                                       // how often refused TCP connections are reported (agent_status record); 0 means 10s
+
+	// Relay mode (relay.go): set by the agent's relay section, not by
+	// the syslog section.
+	TLS       []string    `yaml:"-" json:"-"` // host:port; RFC 5425 over TLSConfig
+	TLSConfig *tls.Config `yaml:"-" json:"-"` // for TLS: the relay's certificate, client certificates asked for or required
+	Route     Route       `yaml:"-" json:"-"` // set: every message goes to the emitter of its sender's appliance; unknown senders are dropped and counted
 }
 
 const (
@@ -87,6 +95,11 @@ type Collector struct {
 	connErrs   atomic.Uint64 // TCP connections that ended with an error (reset, ...)
 	cut        atomic.Uint64 // TCP messages cut short because the budget lent no memory
 	dropped    atomic.Uint64 // datagrams dropped: queue full, or by the kernel
+
+	routeFn         Route         // relay mode (relay.go); nil: everything goes to Run's Emitter
+	prefix          string        // of source names and heartbeat figures: "syslog:" / "syslog_", or "relay:" / "relay_"
+	unknown         atomic.Uint64 // relay mode: datagrams, connections and messages from no configured appliance
+	reportedUnknown uint64        // what the last agent_status record counted; the reporter's goroutine only
 }
 
 var (
@@ -120,7 +133,10 @@ type tcpSource struct {
 // in use fails before Run.
 func New(cfg Config) (*Collector, error) {
 	c := &Collector{maxMsg: cfg.MaxMessageBytes, gapEvery: cfg.GapEvery, maxConns: int64(cfg.MaxConnections),
-		idle: cfg.IdleTimeout, reportEvery: cfg.ReportEvery, log: cfg.Logger, now: cfg.Now}
+		idle: cfg.IdleTimeout, reportEvery: cfg.ReportEvery, log: cfg.Logger, now: cfg.Now, routeFn: cfg.Route, prefix: "syslog"}
+	if c.routeFn != nil {
+		c.prefix = "relay"
+	}
 	switch {
 	case c.maxMsg < 0 || c.maxMsg > maxMaxMessageBytes:
 		return nil, fmt.Errorf("syslog: MaxMessageBytes %d: want 0 to %d", c.maxMsg, maxMaxMessageBytes)
@@ -181,7 +197,7 @@ func New(cfg Config) (*Collector, error) {
 			return nil, fmt.Errorf("syslog: %w", err)
 		}
 		conn.(*net.UDPConn).SetReadBuffer(rcvbuf)
-		d := &dgramSource{name: "syslog:udp:" + a, conn: conn, udp: true}
+		d := &dgramSource{name: c.prefix + ":udp:" + a, conn: conn, udp: true}
 		c.enableKernelDrops(d, conn.(*net.UDPConn))
 		c.dgrams = append(c.dgrams, d)
 	}
@@ -193,7 +209,14 @@ func New(cfg Config) (*Collector, error) {
 		if err != nil {
 			return nil, fmt.Errorf("syslog: %w", err)
 		}
-		c.tcps = append(c.tcps, &tcpSource{name: "syslog:tcp:" + a, ln: ln})
+		c.tcps = append(c.tcps, &tcpSource{name: c.prefix + ":tcp:" + a, ln: ln})
+	}
+	for _, a := range cfg.TLS {
+		ln, err := listenTLS(a, cfg.TLSConfig)
+		if err != nil {
+			return nil, err
+		}
+		c.tcps = append(c.tcps, &tcpSource{name: c.prefix + ":tls:" + a, ln: ln})
 	}
 	ok = true
 	return c, nil
@@ -308,7 +331,7 @@ func (c *Collector) Run(ctx context.Context, out collectors.Emitter) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.acceptTCP(ctx, t, out) }()
 	}
-	if len(c.tcps) > 0 {
+	if len(c.tcps) > 0 || c.routeFn != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.reportRefusals(ctx) }()
 	}
@@ -375,13 +398,26 @@ func (c *Collector) readDgrams(ctx context.Context, d *dgramSource, out collecto
 			msg, flags = buf[:c.maxMsg], collectors.FlagPartial
 			attrs = append(attrs, collectors.Attr{Key: "truncated", Value: "true"})
 		}
-		attrs = Parse(msg).Attrs(attrs)
+		pm := Parse(msg)
+		attrs = pm.Attrs(attrs)
 		if d.udp && peer != nil {
 			attrs = append(attrs, collectors.Attr{Key: "peer", Value: peer.String()})
 		}
 		c.flushDrops(d, out)
-		r := collectors.Record{Time: c.now(), Kind: collectors.KindLog, Source: d.name, Body: msg, Attrs: attrs, Flags: flags}
-		if c.offer(r) {
+		at := c.now()
+		if c.routeFn != nil {
+			at, attrs = relayedTime(&pm, at, attrs)
+		}
+		r := collectors.Record{Time: at, Kind: collectors.KindLog, Source: d.name, Body: msg, Attrs: attrs, Flags: flags}
+		offer := c.offer
+		if c.routeFn != nil {
+			em, ok := c.route(peer)
+			if !ok {
+				continue // counted; never attributed
+			}
+			offer = func(r collectors.Record) bool { return offerTo(em, r) }
+		}
+		if offer(r) {
 			d.gapDue = true
 		} else {
 			d.dropped++

@@ -45,6 +45,12 @@ func (c *Collector) acceptTCP(ctx context.Context, t *tcpSource, out collectors.
 			continue
 		}
 		pause = 0
+		if c.routeFn != nil {
+			if _, ok := c.route(conn.RemoteAddr()); !ok {
+				conn.Close() // counted; never attributed
+				continue
+			}
+		}
 		if c.open.Add(1) > c.maxConns {
 			c.open.Add(-1)
 			t.refusedLimit.Add(1)
@@ -98,6 +104,9 @@ func (c *Collector) reportRefusals(ctx context.Context) {
 		for _, t := range c.tcps {
 			c.reportRefused(t)
 		}
+		if c.routeFn != nil {
+			c.reportUnknown()
+		}
 	}
 }
 
@@ -138,18 +147,22 @@ func (c *Collector) HeartbeatAttrs() []collectors.Attr {
 		refused += t.refusedLimit.Load() + t.refusedMemory.Load()
 	}
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	p := c.prefix + "_"
 	var attrs []collectors.Attr
 	if len(c.tcps) > 0 {
 		attrs = append(attrs,
-			collectors.Attr{Key: "syslog_tcp_open_connections", Value: strconv.FormatInt(c.open.Load(), 10)},
-			collectors.Attr{Key: "syslog_tcp_lent_bytes", Value: strconv.FormatInt(c.lent.Load(), 10)},
-			collectors.Attr{Key: "syslog_tcp_refused_connections", Value: u(refused)},
-			collectors.Attr{Key: "syslog_tcp_idle_closed", Value: u(c.idleClosed.Load())},
-			collectors.Attr{Key: "syslog_tcp_errors", Value: u(c.connErrs.Load())},
-			collectors.Attr{Key: "syslog_tcp_cut_messages", Value: u(c.cut.Load())})
+			collectors.Attr{Key: p + "tcp_open_connections", Value: strconv.FormatInt(c.open.Load(), 10)},
+			collectors.Attr{Key: p + "tcp_lent_bytes", Value: strconv.FormatInt(c.lent.Load(), 10)},
+			collectors.Attr{Key: p + "tcp_refused_connections", Value: u(refused)},
+			collectors.Attr{Key: p + "tcp_idle_closed", Value: u(c.idleClosed.Load())},
+			collectors.Attr{Key: p + "tcp_errors", Value: u(c.connErrs.Load())},
+			collectors.Attr{Key: p + "tcp_cut_messages", Value: u(c.cut.Load())})
 	}
 	if len(c.dgrams) > 0 {
-		attrs = append(attrs, collectors.Attr{Key: "syslog_dropped_messages", Value: u(c.dropped.Load())})
+		attrs = append(attrs, collectors.Attr{Key: p + "dropped_messages", Value: u(c.dropped.Load())})
+	}
+	if c.routeFn != nil {
+		attrs = append(attrs, collectors.Attr{Key: p + "unknown_senders", Value: u(c.unknown.Load())})
 	}
 	return attrs
 }

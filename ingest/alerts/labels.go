@@ -71,7 +71,12 @@ func (c *LabelCache) Labels(ctx context.Context, device string) map[string]strin
 		return e.labels
 	}
 	var labels map[string]string
-	if keys, err := c.Store.Keys(ctx, device); err == nil && len(keys) > 0 {
+	appliance, isAppliance := c.applianceLabels(ctx, device)
+	if isAppliance {
+		// Its certificates are its relay's: the labels are the ones
+		// offbox-ingest appliance add gave it.
+		labels = maps.Clone(appliance)
+	} else if keys, err := c.Store.Keys(ctx, device); err == nil && len(keys) > 0 {
 		newest := keys[0]
 		for _, k := range keys[1:] {
 			if k.FirstSeen.After(newest.FirstSeen) {
@@ -95,4 +100,20 @@ func (c *LabelCache) Labels(ctx context.Context, device string) map[string]strin
 	c.entries[device] = labelEntry{labels, t}
 	c.mu.Unlock()
 	return labels
+}
+
+// applianceLabels returns the labels of device if the store says it is an
+// appliance (store.ApplianceStore), and whether it is one.
+func (c *LabelCache) applianceLabels(ctx context.Context, device string) (map[string]string, bool) {
+	as, ok := c.Store.(interface {
+		Appliance(ctx context.Context, name string) (store.Appliance, bool, error)
+	})
+	if !ok {
+		return nil, false
+	}
+	a, ok, err := as.Appliance(ctx, device)
+	if err != nil || !ok {
+		return nil, false
+	}
+	return a.Labels, true
 }

@@ -36,6 +36,7 @@ var integritySeverity = map[string]string{
 	store.EventReplay:            SeverityWarning,
 	store.EventMalformed:         SeverityWarning,
 	EventChainRestart:            SeverityCritical,
+	store.EventApplianceRefused:  SeverityCritical, // a relay named an appliance it may not speak for
 }
 
 // Integrity turns an integrity event into its alert (of the same kind name,

@@ -52,6 +52,7 @@ func FlagNames(flags uint32) []string {
 // JSONRecord is one line of `records -json`.
 type JSONRecord struct {
 	Device       string            `json:"device"`
+	Via          string            `json:"via,omitempty"` // an appliance's record: the relay that carried and signed it
 	Source       string            `json:"source"`
 	Kind         string            `json:"kind"`
 	Seq          uint64            `json:"seq"`
@@ -70,7 +71,7 @@ type JSONRecord struct {
 // ToJSON converts a stored record.
 func ToJSON(r *store.Record) *JSONRecord {
 	j := &JSONRecord{
-		Device: r.Device, Source: r.GetSource(), Kind: KindName(r.GetKind()), Seq: r.Seq, Index: r.Index,
+		Device: r.Device, Via: r.Via, Source: r.GetSource(), Kind: KindName(r.GetKind()), Seq: r.Seq, Index: r.Index,
 		DeviceTime:   time.Unix(0, r.GetTimeNs()).UTC().Format(TimeFormat),
 		ReceivedTime: r.Received.UTC().Format(TimeFormat),
 		Flags:        FlagNames(r.GetFlags()),

@@ -52,7 +52,17 @@ func revokedRefusal(r *store.Revocation) error {
 func (s *Server) revocation(id *identity) *store.Revocation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return revokedBy(s.revoked[id.device], id.device, id.cert)
+	return revokedFor(s.revoked, id)
+}
+
+// revokedFor is revokedBy for a stream's identity: an appliance's stream
+// is cut off by a revocation of the appliance or of its relay, both judged
+// against the relay's certificate.
+func revokedFor(byDevice map[string][]store.Revocation, id *identity) *store.Revocation {
+	if r := revokedBy(byDevice[id.device], id.device, id.cert); r != nil || id.relay == "" {
+		return r
+	}
+	return revokedBy(byDevice[id.relay], id.relay, id.cert)
 }
 
 // loadRevocations re-reads the revocations and closes every open stream
@@ -78,7 +88,7 @@ func (s *Server) loadRevocations(ctx context.Context) error {
 		if o.cut || o.id == nil {
 			continue
 		}
-		r := revokedBy(byDevice[device], device, o.id.cert)
+		r := revokedFor(byDevice, o.id)
 		if r == nil {
 			continue
 		}

@@ -86,6 +86,11 @@ type Config struct {
 	// Observer counts batches, refusals and findings (observe.go); nil:
 	// nothing.
 	Observer Observer
+	// Appliances authorises relays to speak for appliances (appliance.go);
+	// nil: no stream may speak for an appliance. AgentHosts tells which
+	// names are agent hosts, which no relay may speak for; nil: none.
+	Appliances ApplianceList
+	AgentHosts AgentHosts
 }
 
 // Server is the Ingest service. Serve runs it once.

@@ -93,7 +93,7 @@ func (ss *session) run(ctx context.Context) (err error) {
 	if err != nil || hello == nil {
 		return err
 	}
-	if err := ss.checkHello(wctx, hello); err != nil {
+	if err := ss.admit(wctx, hello); err != nil { // appliance.go
 		return err
 	}
 	release, holder := ss.srv.claim(ss.id, ss.remote, ss.cancel)

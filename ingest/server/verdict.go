@@ -21,6 +21,7 @@ type identity struct {
 	pub     crypto.PublicKey
 	certDER []byte
 	cert    *x509.Certificate // what revocations are judged against; nil in tests of the verdict alone
+	relay   string            // set: device is an appliance this relay (the certificate's device) speaks for
 }
 
 // rejection is a batch the collector does not store, and the integrity
@@ -46,6 +47,10 @@ func examine(id *identity, raw, sig []byte) (*offboxv1.Batch, [32]byte, *rejecti
 		return nil, digest, &rejection{store.EventIdentityMismatch, fmt.Sprintf(
 			"batch seq %d names device %q key %x; the connection's certificate is device %q key %x",
 			h.GetSeq(), h.GetDeviceId(), h.GetKeyId(), id.device, id.keyID)}
+	}
+	if h != nil && h.GetRelay() != id.relay {
+		return nil, digest, &rejection{store.EventIdentityMismatch, fmt.Sprintf(
+			"batch seq %d of %q names relay %q; the stream is relay %q's", h.GetSeq(), h.GetDeviceId(), h.GetRelay(), id.relay)}
 	}
 	if err != nil {
 		return nil, digest, &rejection{store.EventMalformed, err.Error()}

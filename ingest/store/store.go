@@ -121,6 +121,7 @@ type Store interface {
 	ForwardStore
 	Retention
 	TriageStore
+	ApplianceStore
 	Close() error
 }
 
@@ -420,6 +421,7 @@ type Record struct {
 	Seq      uint64
 	Index    int
 	Received time.Time
+	Via      string // the relay that signed it, for an appliance's record (its batch header's); "" for a device's own
 	*offboxv1.Record
 }
 

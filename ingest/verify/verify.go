@@ -137,6 +137,7 @@ func Run(ctx context.Context, r Store, device string) (*Report, error) {
 type chainState struct {
 	device   store.Device
 	keys     map[string]crypto.PublicKey // by key id
+	relayOf  map[string]string           // key id → the relay whose certificate it is (an appliance's chain)
 	recorded map[uint64][]string         // integrity event kinds by seq, to say a break was seen at ingest
 	cps      map[string]store.Checkpoint // replayed from empty, as the store built them
 	pruned   bool                        // retention removed the device's first batches
@@ -222,6 +223,14 @@ func (c *chainState) loadKeys(ctx context.Context, r store.Reader) error {
 		switch {
 		case err != nil:
 			c.find(0, "stored certificate for key %x: %v", k.KeyID, err)
+		case dev != c.device.Name && bytes.Equal(id, k.KeyID):
+			// A relay's certificate, stored for the appliance it speaks
+			// for: each batch it signed must name that relay (checkHeader).
+			if c.relayOf == nil {
+				c.relayOf = map[string]string{}
+			}
+			c.relayOf[string(k.KeyID)] = dev
+			c.keys[string(k.KeyID)] = cert.PublicKey
 		case dev != c.device.Name || !bytes.Equal(id, k.KeyID):
 			c.find(0, "stored certificate for key %x is device %q key %x", k.KeyID, dev, id)
 		default:
@@ -258,6 +267,10 @@ func (c *chainState) checkBatch(b *store.StoredBatch) {
 func (c *chainState) checkKey(b *store.StoredBatch, recs []*offboxv1.Record) {
 	if c.key != nil && !bytes.Equal(b.KeyID, c.key) {
 		if c.announced[hex.EncodeToString(b.KeyID)] {
+			c.rotations++
+		} else if r := c.relayOf[string(c.key)]; r != "" && r == c.relayOf[string(b.KeyID)] {
+			// An appliance's chain: its relay's certificate was renewed
+			// (announced in the relay's own chain, verified there).
 			c.rotations++
 		} else {
 			c.find(b.Seq, "signing key changed from %s to %s without a key_rotation record signed by the old key (re-enrolled?)",
@@ -316,6 +329,7 @@ func (c *chainState) checkHeader(b *store.StoredBatch, h *offboxv1.BatchHeader) 
 		{"sealed time", h.GetSealedNs(), b.SealedNs},
 		{"dropped records", h.GetDroppedRecords(), b.DroppedRecords},
 		{"dropped bytes", h.GetDroppedBytes(), b.DroppedBytes},
+		{"relay", h.GetRelay(), c.relayOf[string(b.KeyID)]}, // "" for a device's own key
 	} {
 		if f.got != f.want {
 			c.find(b.Seq, "signed header says %s %v, the stored row %v", f.name, f.got, f.want)

@@ -56,6 +56,7 @@ type Client struct {
 	target string
 	creds  credentials.TransportCredentials
 	opts   []grpc.DialOption
+	src    *tlsconf.Source // for Shared: a new certificate needs a new connection
 }
 
 // New checks cfg. It does not connect: Open does, once per session.
@@ -92,7 +93,7 @@ func New(cfg Config) (*Client, error) {
 		// Nothing from DNS changes how the agent talks to its collector.
 		grpc.WithDisableServiceConfig(),
 	}
-	return &Client{target: cfg.Server, creds: creds, opts: append(opts, cfg.DialOptions...)}, nil
+	return &Client{target: cfg.Server, creds: creds, opts: append(opts, cfg.DialOptions...), src: cfg.TLS}, nil
 }
 
 // Open dials the collector service and opens a stream. It returns when the
@@ -135,7 +136,9 @@ func (s *stream) Recv() (*offboxv1.CollectorMessage, error) {
 
 func (s *stream) Close() {
 	s.cancel()
-	s.conn.Close()
+	if s.conn != nil { // nil: a Shared connection, kept for the next stream
+		s.conn.Close()
+	}
 }
 
 // Renew asks the collector's Enrollment service to certify the key of

@@ -367,7 +367,7 @@ func decodeHeader(buf []byte, h *offboxv1.BatchHeader) error {
 		buf = buf[n:]
 		num := protowire.Number(tag >> 3)
 		switch tag {
-		case 1<<3 | bytesType, 3<<3 | bytesType, 11<<3 | bytesType:
+		case 1<<3 | bytesType, 3<<3 | bytesType, 11<<3 | bytesType, 12<<3 | bytesType:
 			v, n := protowire.ConsumeBytes(buf)
 			if n < 0 {
 				return errDecode
@@ -380,6 +380,8 @@ func decodeHeader(buf []byte, h *offboxv1.BatchHeader) error {
 				h.DeviceId = string(v)
 			case 3:
 				h.BootId = string(v)
+			case 12:
+				h.Relay = string(v)
 			default:
 				h.AgentVersion = string(v)
 			}

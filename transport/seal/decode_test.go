@@ -183,6 +183,8 @@ func FuzzDecodeMatchesProto(f *testing.F) {
 	f.Add(s.Bytes)
 	refs, _ := Seal(k, &Header{Seq: 2, RecordCount: uint32(len(refRecords))}, appendTables(encodeAll(refRecords)))
 	f.Add(refs.Bytes)
+	relayed, _ := Seal(k, &Header{DeviceID: "fw1", Relay: "relay-1", Seq: 3, RecordCount: uint32(len(sampleRecords))}, encodeAll(sampleRecords))
+	f.Add(relayed.Bytes) // an appliance's batch: header field 12
 	f.Fuzz(func(t *testing.T, in []byte) {
 		checkSame(t, in)
 	})

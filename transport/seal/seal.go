@@ -40,6 +40,7 @@ type Header struct {
 	DroppedBytes   uint64
 	SealedNs       int64
 	AgentVersion   string
+	Relay          string // an appliance's batch: the relay that signs it (DeviceID is the appliance)
 }
 
 // AppendHeader appends h as field 1 (header) of an offbox.v1.Batch,
@@ -59,7 +60,8 @@ func AppendHeader(dst []byte, h *Header) []byte {
 	dst = appendUint(dst, 8, h.DroppedRecords)
 	dst = appendUint(dst, 9, h.DroppedBytes)
 	dst = appendUint(dst, 10, uint64(h.SealedNs))
-	return appendString(dst, 11, h.AgentVersion)
+	dst = appendString(dst, 11, h.AgentVersion)
+	return appendString(dst, 12, h.Relay)
 }
 
 // HeaderSize is the number of bytes AppendHeader adds for h.
@@ -69,7 +71,8 @@ func HeaderSize(h *Header) int { return 1 + bytesSize(headerSize(h)) }
 func headerSize(h *Header) int {
 	return strSize(len(h.DeviceID)) + strSize(len(h.KeyID)) + strSize(len(h.BootID)) + strSize(len(h.SessionID)) +
 		uintSize(h.Seq) + strSize(len(h.PrevHash)) + uintSize(uint64(h.RecordCount)) + uintSize(h.DroppedRecords) +
-		uintSize(h.DroppedBytes) + uintSize(uint64(h.SealedNs)) + strSize(len(h.AgentVersion))
+		uintSize(h.DroppedBytes) + uintSize(uint64(h.SealedNs)) + strSize(len(h.AgentVersion)) +
+		strSize(len(h.Relay))
 }
 
 // Digest is the SHA-256 of a batch's signed bytes: its chain hash.

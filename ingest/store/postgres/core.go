@@ -104,6 +104,12 @@ var coreSQL = sqlrow.SQL{
 	OperatorToken:        `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = $1 AND revoked_ns = 0`,
 	OperatorTokens:       `SELECT hash, name, created_ns, expires_ns, revoked_ns FROM operator_tokens ORDER BY created_ns, name`,
 	RevokeOperatorTokens: `UPDATE operator_tokens SET revoked_ns = $1 WHERE name = $2 AND revoked_ns = 0`,
+	Appliance: sqlrow.ApplianceSQL{
+		Add:    `INSERT INTO appliances (name, relay, labels, added_ns, by) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
+		Remove: `DELETE FROM appliances WHERE name = $1`,
+		One:    `SELECT relay, labels, added_ns, by FROM appliances WHERE name = $1`,
+		All:    `SELECT name, relay, labels, added_ns, by FROM appliances ORDER BY name`,
+	},
 }
 
 func insertKey(ctx context.Context, tx pgx.Tx, dev int64, k *store.Key, seen int64) error {

@@ -313,6 +313,17 @@ CREATE TABLE escalate_cursor (
 	alert_id bigint NOT NULL
 );
 `,
+	// appliances: which relay may speak for which appliance (issue 20).
+	`
+CREATE TABLE appliances (
+	name     text   NOT NULL PRIMARY KEY,
+	relay    text   NOT NULL,
+	labels   text   NOT NULL,
+	added_ns bigint NOT NULL,
+	by       text   NOT NULL
+);
+CREATE INDEX appliances_relay ON appliances(relay);
+`,
 }
 
 // migrateLock is the advisory lock key migrations hold, so collectors

@@ -98,6 +98,12 @@ var coreSQL = sqlrow.SQL{
 	OperatorToken:        `SELECT name, created_ns, expires_ns FROM operator_tokens WHERE hash = ? AND revoked_ns = 0`,
 	OperatorTokens:       `SELECT hash, name, created_ns, expires_ns, revoked_ns FROM operator_tokens ORDER BY created_ns, name`,
 	RevokeOperatorTokens: `UPDATE operator_tokens SET revoked_ns = ? WHERE name = ? AND revoked_ns = 0`,
+	Appliance: sqlrow.ApplianceSQL{
+		Add:    `INSERT INTO appliances (name, relay, labels, added_ns, by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+		Remove: `DELETE FROM appliances WHERE name = ?`,
+		One:    `SELECT relay, labels, added_ns, by FROM appliances WHERE name = ?`,
+		All:    `SELECT name, relay, labels, added_ns, by FROM appliances ORDER BY name`,
+	},
 }
 
 // alertConds is sqlrow.Engine.AlertConds.

@@ -312,6 +312,17 @@ CREATE TABLE escalate_cursor (
 	alert_id INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// appliances: which relay may speak for which appliance (issue 20).
+	`
+CREATE TABLE appliances (
+	name     text   NOT NULL PRIMARY KEY,
+	relay    text   NOT NULL,
+	labels   text   NOT NULL,
+	added_ns INTEGER NOT NULL,
+	by       text   NOT NULL
+);
+CREATE INDEX appliances_relay ON appliances(relay);
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

@@ -51,6 +51,8 @@ type SQL struct {
 	OperatorToken        string // name, created_ns, expires_ns of the unrevoked token (hash)
 	OperatorTokens       string // ScanOperatorToken's columns of every token, by created_ns, name
 	RevokeOperatorTokens string // RevokeOperatorTokens' update
+
+	Appliance ApplianceSQL // appliance.go
 }
 
 // Engine is what an engine gives its Core: its statements, its read

@@ -251,7 +251,11 @@ func WalkRecords(ctx context.Context, q *store.RecordQuery, rows Rows, read Read
 			yield(store.Record{}, err)
 			return
 		}
-		if !YieldSegment(q, name, seq, recv, first, recs, yield) {
+		via := cur.Batch().GetHeader().GetRelay()
+		if !YieldSegment(q, name, seq, recv, first, recs, func(r store.Record, err error) bool {
+			r.Via = via
+			return yield(r, err)
+		}) {
 			return
 		}
 	}

@@ -155,7 +155,8 @@ func Record(ctx context.Context, db DB, locate string, read ReadBatch, device st
 	if index >= len(recs) {
 		return store.Record{}, false, nil
 	}
-	return store.Record{Device: device, Seq: seq, Index: index, Received: NsTime(recv), Record: recs[index]}, true, nil
+	return store.Record{Device: device, Seq: seq, Index: index, Received: NsTime(recv), Record: recs[index],
+		Via: o.Batch().GetHeader().GetRelay()}, true, nil
 }
 
 // RevokeDevice stores revocation r in tx, its key ids encoded as keys and

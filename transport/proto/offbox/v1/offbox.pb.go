@@ -643,12 +643,19 @@ func (x *Throttle) GetReason() string {
 // Hello opens a session. device_id is what the agent believes it is; the
 // collector uses the certificate and reports a mismatch.
 type Hello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentVersion  string                 `protobuf:"bytes,1,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
-	BootId        string                 `protobuf:"bytes,2,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`          // /proc/sys/kernel/random/boot_id
-	SessionId     []byte                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"` // random per agent start
-	DeviceId      string                 `protobuf:"bytes,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	KeyId         []byte                 `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	AgentVersion string                 `protobuf:"bytes,1,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	BootId       string                 `protobuf:"bytes,2,opt,name=boot_id,json=bootId,proto3" json:"boot_id,omitempty"`          // /proc/sys/kernel/random/boot_id
+	SessionId    []byte                 `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"` // random per agent start
+	DeviceId     string                 `protobuf:"bytes,4,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	KeyId        []byte                 `protobuf:"bytes,5,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// relay: set by a relay opening a stream for an appliance it relays
+	// for. device_id is then the appliance's name and relay the relay's own
+	// device id (its certificate's); the collector admits the stream only if
+	// the appliance is authorised for that relay. A collector that does not
+	// know this field sees a device id other than the certificate's and
+	// refuses the stream (identity mismatch): it never misattributes.
+	Relay         string `protobuf:"bytes,6,opt,name=relay,proto3" json:"relay,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -716,6 +723,13 @@ func (x *Hello) GetKeyId() []byte {
 		return x.KeyId
 	}
 	return nil
+}
+
+func (x *Hello) GetRelay() string {
+	if x != nil {
+		return x.Relay
+	}
+	return ""
 }
 
 // Welcome tells the agent where to continue.
@@ -1167,8 +1181,12 @@ type BatchHeader struct {
 	DroppedBytes   uint64                 `protobuf:"varint,9,opt,name=dropped_bytes,json=droppedBytes,proto3" json:"dropped_bytes,omitempty"`
 	SealedNs       int64                  `protobuf:"varint,10,opt,name=sealed_ns,json=sealedNs,proto3" json:"sealed_ns,omitempty"` // device time the batch was sealed
 	AgentVersion   string                 `protobuf:"bytes,11,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// relay: for an appliance's batch, the relay that received and signed it
+	// (device_id is the appliance); empty for a device's own batches. See
+	// Hello.relay.
+	Relay         string `protobuf:"bytes,12,opt,name=relay,proto3" json:"relay,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BatchHeader) Reset() {
@@ -1274,6 +1292,13 @@ func (x *BatchHeader) GetSealedNs() int64 {
 func (x *BatchHeader) GetAgentVersion() string {
 	if x != nil {
 		return x.AgentVersion
+	}
+	return ""
+}
+
+func (x *BatchHeader) GetRelay() string {
+	if x != nil {
+		return x.Relay
 	}
 	return ""
 }
@@ -1526,14 +1551,15 @@ const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\x03msg\"H\n" +
 	"\bThrottle\x12$\n" +
 	"\x0eretry_after_ms\x18\x01 \x01(\x03R\fretryAfterMs\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x98\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xae\x01\n" +
 	"\x05Hello\x12#\n" +
 	"\ragent_version\x18\x01 \x01(\tR\fagentVersion\x12\x17\n" +
 	"\aboot_id\x18\x02 \x01(\tR\x06bootId\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x03 \x01(\fR\tsessionId\x12\x1b\n" +
 	"\tdevice_id\x18\x04 \x01(\tR\bdeviceId\x12\x15\n" +
-	"\x06key_id\x18\x05 \x01(\fR\x05keyId\"\xc3\x01\n" +
+	"\x06key_id\x18\x05 \x01(\fR\x05keyId\x12\x14\n" +
+	"\x05relay\x18\x06 \x01(\tR\x05relay\"\xc3\x01\n" +
 	"\aWelcome\x12(\n" +
 	"\x04head\x18\x01 \x01(\v2\x14.offbox.v1.ChainHeadR\x04head\x12;\n" +
 	"\vcheckpoints\x18\x02 \x03(\v2\x19.offbox.v1.FileCheckpointR\vcheckpoints\x12+\n" +
@@ -1567,7 +1593,7 @@ const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\x06header\x18\x01 \x01(\v2\x16.offbox.v1.BatchHeaderR\x06header\x12+\n" +
 	"\arecords\x18\x02 \x03(\v2\x11.offbox.v1.RecordR\arecords\x12\x18\n" +
 	"\asources\x18\x03 \x03(\tR\asources\x12-\n" +
-	"\x05files\x18\x04 \x03(\v2\x17.offbox.v1.FileIdentityR\x05files\"\xdb\x02\n" +
+	"\x05files\x18\x04 \x03(\v2\x17.offbox.v1.FileIdentityR\x05files\"\xf1\x02\n" +
 	"\vBatchHeader\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x15\n" +
 	"\x06key_id\x18\x02 \x01(\fR\x05keyId\x12\x17\n" +
@@ -1581,7 +1607,8 @@ const file_offbox_v1_offbox_proto_rawDesc = "" +
 	"\rdropped_bytes\x18\t \x01(\x04R\fdroppedBytes\x12\x1b\n" +
 	"\tsealed_ns\x18\n" +
 	" \x01(\x03R\bsealedNs\x12#\n" +
-	"\ragent_version\x18\v \x01(\tR\fagentVersion\"\xf8\x01\n" +
+	"\ragent_version\x18\v \x01(\tR\fagentVersion\x12\x14\n" +
+	"\x05relay\x18\f \x01(\tR\x05relay\"\xf8\x01\n" +
 	"\x06Record\x12\x17\n" +
 	"\atime_ns\x18\x01 \x01(\x03R\x06timeNs\x12#\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x0f.offbox.v1.KindR\x04kind\x12\x16\n" +
