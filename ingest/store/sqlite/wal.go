@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,6 +48,7 @@ type checkpointer struct {
 	wal    string  // the -wal file
 	cancel context.CancelFunc
 	done   sync.WaitGroup
+	polls  atomic.Uint64 // polls finished, checkpoint included (for tests)
 }
 
 // startCheckpointer opens its connection to path and starts it.
@@ -73,14 +75,19 @@ func (c *checkpointer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		fi, err := os.Stat(c.wal)
-		if err != nil || fi.Size() < walCheckpointBytes {
-			continue
-		}
-		// A busy or failed checkpoint is tried again at the next poll; the
-		// autocheckpoint bounds the log meanwhile.
-		c.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		c.poll(ctx)
+		c.polls.Add(1)
 	}
+}
+
+func (c *checkpointer) poll(ctx context.Context) {
+	fi, err := os.Stat(c.wal)
+	if err != nil || fi.Size() < walCheckpointBytes {
+		return
+	}
+	// A busy or failed checkpoint is tried again at the next poll; the
+	// autocheckpoint bounds the log meanwhile.
+	c.db.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
 }
 
 // close stops the checkpointer and closes its connection.
