@@ -269,6 +269,24 @@ CREATE INDEX alerts_kind_last_recv ON alerts (kind, last_recv_ns);
 ALTER TABLE enroll_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 ALTER TABLE operator_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 `,
+	// search: each batch's token filter (ingest/search), written behind
+	// ingestion by the indexer up to its cursor, and segments in received
+	// order for newest-first paging.
+	`
+CREATE TABLE search_filters (
+	device_id   bigint NOT NULL,
+	batch_seq   bigint NOT NULL,
+	received_ns bigint NOT NULL,
+	bits        bytea  NOT NULL,
+	PRIMARY KEY (device_id, batch_seq)
+);
+CREATE TABLE search_cursor (
+	id        integer PRIMARY KEY CHECK (id = 1),
+	batch_row bigint  NOT NULL
+);
+INSERT INTO search_cursor (id, batch_row) VALUES (1, 0);
+CREATE INDEX segments_received ON segments (received_ns, device_id, batch_seq);
+`,
 }
 
 // migrateLock is the advisory lock key migrations hold, so collectors

@@ -264,6 +264,24 @@ CREATE INDEX alerts_kind_last_recv ON alerts(kind, last_recv_ns);
 ALTER TABLE enroll_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE operator_tokens ADD COLUMN revoked_ns INTEGER NOT NULL DEFAULT 0;
 `,
+	// search: each batch's token filter (ingest/search), written behind
+	// ingestion by the indexer up to its cursor, and segments in received
+	// order for newest-first paging.
+	`
+CREATE TABLE search_filters (
+	device_id   INTEGER NOT NULL,
+	batch_seq   INTEGER NOT NULL,
+	received_ns INTEGER NOT NULL,
+	bits        BLOB    NOT NULL,
+	PRIMARY KEY (device_id, batch_seq)
+) WITHOUT ROWID;
+CREATE TABLE search_cursor (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	batch_row INTEGER NOT NULL
+);
+INSERT INTO search_cursor (id, batch_row) VALUES (1, 0);
+CREATE INDEX segments_received ON segments(received_ns, device_id, batch_seq);
+`,
 }
 
 // schemaVersion is the version this code creates and reads.

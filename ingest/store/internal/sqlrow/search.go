@@ -1,0 +1,155 @@
+package sqlrow
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/offbox/offbox/ingest/store"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+)
+
+// SearchSQL is an engine's statements for store.SearchStore.
+type SearchSQL struct {
+	// Segments builds the select of received_ns, device_id, batch_seq,
+	// device name, first_index, count, source, kind and the filter bits
+	// (NULL: none) of segments s joined with devices d and left-joined
+	// with search_filters f, around a WHERE clause, ordered (order: "DESC"
+	// or "ASC") by received_ns, device_id, batch_seq, then first_index
+	// ascending, and a LIMIT clause.
+	Segments func(where, order, limit string) string
+	Cursor   string // batch_row of the search cursor
+	// SaveFilter upserts (device name, batch_seq, received_ns, bits);
+	// SetCursor sets the cursor's batch_row.
+	SaveFilter, SetCursor string
+}
+
+// SearchCore implements store.SearchStore on an engine's statements.
+type SearchCore[T any] struct {
+	c   *Core[T]
+	sql *SearchSQL
+}
+
+// Search is c's SearchCore with the engine's search statements.
+func (c *Core[T]) Search(sql *SearchSQL) SearchCore[T] { return SearchCore[T]{c, sql} }
+
+// SearchBatches implements store.SearchStore. It reads segment rows,
+// several per batch, and keeps only whole batches: when a page of rows
+// ends inside a batch, that batch is left to the next call (or the page
+// is read again, larger, when it holds only that one batch).
+func (s SearchCore[T]) SearchBatches(ctx context.Context, q store.SearchQuery) ([]store.SearchBatch, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows := limit * 4
+	for {
+		out, complete, err := s.searchPage(ctx, &q, rows)
+		if err != nil {
+			return nil, err
+		}
+		if complete || len(out) > 1 {
+			if !complete {
+				out = out[:len(out)-1]
+			}
+			if len(out) > limit {
+				out = out[:limit]
+			}
+			return out, nil
+		}
+		rows *= 4
+	}
+}
+
+// searchPage reads at most n segment rows; complete is false when there
+// were n, so the last batch may lack some.
+func (s SearchCore[T]) searchPage(ctx context.Context, q *store.SearchQuery, n int) (out []store.SearchBatch, complete bool, err error) {
+	var f Filter
+	if len(q.DeviceNames) > 0 {
+		f.Conds = append(f.Conds, "d.name IN (?"+strings.Repeat(", ?", len(q.DeviceNames)-1)+")")
+		for _, d := range q.DeviceNames {
+			f.Args = append(f.Args, d)
+		}
+	}
+	f.Add(q.Source != "", "s.source = ?", q.Source)
+	f.Add(q.Kind != offboxv1.Kind_KIND_UNSPECIFIED, "s.kind = ?", int64(q.Kind))
+	f.Add(!q.Since.IsZero(), "s.max_time_ns >= ?", q.Since.UnixNano())
+	f.Add(!q.Until.IsZero(), "s.min_time_ns < ?", q.Until.UnixNano())
+	order, cmp := "DESC", "<"
+	if q.Asc {
+		order, cmp = "ASC", ">"
+	}
+	if a := q.After; a != nil {
+		// Row values: (a, b, c) < (x, y, z), in both engines.
+		f.Conds = append(f.Conds, "(s.received_ns, s.device_id, s.batch_seq) "+cmp+" (?, ?, ?)")
+		f.Args = append(f.Args, a.ReceivedNs, a.DeviceID, int64(a.Seq))
+	}
+	p := s.c.e.SQL.Placeholders
+	where := f.Where(p)
+	query := s.sql.Segments(where, order, f.Limit(n, p))
+	rs, err := s.c.e.Read.Query(ctx, query, f.Args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: search: %w", err)
+	}
+	defer rs.Close()
+	count := 0
+	for rs.Next() {
+		count++
+		var recv, dev, seq, first, cnt, kind int64
+		var name, source string
+		var bits []byte
+		if err := rs.Scan(&recv, &dev, &seq, &name, &first, &cnt, &source, &kind, &bits); err != nil {
+			return nil, false, fmt.Errorf("store: search: %w", err)
+		}
+		if k := len(out) - 1; k < 0 || out[k].DeviceID != dev || out[k].Seq != uint64(seq) || out[k].ReceivedNs != recv {
+			out = append(out, store.SearchBatch{SearchPos: store.SearchPos{ReceivedNs: recv, DeviceID: dev, Seq: uint64(seq)},
+				Device: name, Filter: bits})
+		}
+		b := &out[len(out)-1]
+		b.Segments = append(b.Segments, store.SearchSegment{First: int(first), Count: int(cnt), Source: source, Kind: offboxv1.Kind(kind)})
+	}
+	if err := rs.Err(); err != nil {
+		return nil, false, fmt.Errorf("store: search: %w", err)
+	}
+	return out, count < n, nil
+}
+
+// SearchBatchBytes implements store.SearchStore.
+func (s SearchCore[T]) SearchBatchBytes(ctx context.Context, b *store.SearchBatch) ([]byte, error) {
+	raw, err := s.c.e.ReadBatch(ctx, b.DeviceID, int64(b.Seq), b.ReceivedNs)
+	if err != nil {
+		return nil, fmt.Errorf("store: batch %d of %s: %w", b.Seq, b.Device, err)
+	}
+	return raw, nil
+}
+
+// SearchCursor implements store.SearchStore.
+func (s SearchCore[T]) SearchCursor(ctx context.Context) (int64, error) {
+	var row int64
+	if err := s.c.e.Read.QueryRow(ctx, s.sql.Cursor).Scan(&row); err != nil {
+		return 0, fmt.Errorf("store: search cursor: %w", err)
+	}
+	return row, nil
+}
+
+// SaveSearchFilters implements store.SearchStore.
+func (s SearchCore[T]) SaveSearchFilters(ctx context.Context, filters []store.SearchFilter, upTo int64) error {
+	size := 0
+	for _, f := range filters {
+		size += len(f.Filter)
+	}
+	err := s.c.do(ctx, size, func(ctx context.Context, t T) error {
+		tx := s.c.e.Tx(t)
+		for _, f := range filters {
+			if _, err := tx.Exec(ctx, s.sql.SaveFilter, f.Device, int64(f.Seq), f.ReceivedNs, NotNull(f.Filter)); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, s.sql.SetCursor, upTo)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: search filters: %w", err)
+	}
+	return nil
+}
