@@ -47,7 +47,9 @@ type Result struct {
 }
 
 // Ref is the record's stable reference, device/seq/index.
-func Ref(r *store.Record) string { return r.Device + "/" + strconv.FormatUint(r.Seq, 10) + "/" + strconv.Itoa(r.Index) }
+func Ref(r *store.Record) string {
+	return r.Device + "/" + strconv.FormatUint(r.Seq, 10) + "/" + strconv.Itoa(r.Index)
+}
 
 // Page is what a search found.
 type Page struct {
@@ -116,7 +118,7 @@ type Store interface {
 }
 
 // candidatesPerRead is how many batches one SearchBatches call returns.
-const candidatesPerRead = 512
+const candidatesPerRead = 4096
 
 // Run searches st. A search that ctx ends (its deadline) returns what it
 // found with Stats.Stopped set, not an error.

@@ -270,8 +270,8 @@ ALTER TABLE enroll_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 ALTER TABLE operator_tokens ADD COLUMN revoked_ns bigint NOT NULL DEFAULT 0;
 `,
 	// search: each batch's token filter (ingest/search), written behind
-	// ingestion by the indexer up to its cursor, and segments in received
-	// order for newest-first paging.
+	// ingestion by the indexer up to its cursor. No index is added to
+	// segments: the commit path stays as it was (a search sorts).
 	`
 CREATE TABLE search_filters (
 	device_id   bigint NOT NULL,
@@ -285,7 +285,6 @@ CREATE TABLE search_cursor (
 	batch_row bigint  NOT NULL
 );
 INSERT INTO search_cursor (id, batch_row) VALUES (1, 0);
-CREATE INDEX segments_received ON segments (received_ns, device_id, batch_seq);
 `,
 }
 
