@@ -27,6 +27,10 @@ var commandHelp = map[string]cmdhelp.Command{
 		"Print the security events (logins, sudo, account changes) parsed from stored log lines. The access is recorded first."),
 	"alerts": h("offbox-ingest alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]",
 		"Print stored alerts, newest received first. The access is recorded first."),
+	"search": h("offbox-ingest search [-db F|-config F] [-device ID ...] [-label k=v ...] [-source S] [-kind K] [-since T] [-until T] [-limit N] [-count] [-context N] [-json] [-asc] [-timeout D] QUERY",
+		"Find stored lines across devices and days, newest received first. QUERY: words (all must match, whole words, any case), "+
+			"\"quoted phrases\", -word to exclude, re:PATTERN (RE2; re:\"a b\" for spaces). Each result shows device time, device, source, "+
+			"line, received time and ref=device/seq/index. Every line is confirmed against the stored signed batch. The access and its result count are recorded."),
 	"verify": h("offbox-ingest verify [-db F | -config F] [-device ID]",
 		"Re-verify every stored signature, digest, chain link and index entry; exit 1 if anything does not verify."),
 	"revoke": h("offbox-ingest revoke -device ID [-reason R] [-db F | -config F]",

@@ -34,6 +34,7 @@ func TestHelpEveryCommand(t *testing.T) {
 		{"records", append(db, "device", "source", "kind", "since", "until", "json", "count")},
 		{"events", append(db, "device", "kind", "since", "until", "json")},
 		{"alerts", append(db, "device", "label", "kind", "severity", "since", "until", "json", "evidence")},
+		{"search", append(db, "device", "label", "source", "kind", "since", "until", "limit", "count", "context", "json", "asc", "timeout")},
 		{"verify", append(db, "device")},
 		{"revoke", append(db, "device", "reason")},
 		{"token create", append(db, "device", "label", "ttl", "after-revoke")},

@@ -39,6 +39,8 @@ commands:
         security events (logins, sudo, account changes) parsed from stored log lines
   alerts [-db F | -config F] [-device ID] [-label k=v ...] [-kind K] [-severity S] [-since T] [-until T] [-json [-evidence]]
         stored alerts, newest received first: received time, severity, kind, device, count, summary, labels, device_time=T
+  search [-db F|-config F] [-device ID ...] [-label k=v ...] [-source S] [-kind K] [-since T] [-until T] [-limit N] [-count] [-context N] [-json] [-asc] [-timeout D] QUERY
+        stored lines across devices matching words, "phrases", -word, re:PATTERN; newest received first, each with ref=device/seq/index
   verify [-db F | -config F] [-device ID]
         re-verify every stored signature, digest, chain link and index entry
   revoke -device ID [-reason R] [-db F | -config F]
@@ -75,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"serve": serve, "check-config": checkConfig, "dev-certs": devCerts, "records": records, "events": eventsCmd, "alerts": alertsCmd, "verify": verifyCmd, "version": versionCmd,
+		"search": searchCmd,
 	}
 	cmds["revoke"] = revokeCmd
 	cmds["token"] = tokenCmd
