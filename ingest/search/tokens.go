@@ -11,9 +11,20 @@ import (
 // nor asked about (nearly every batch holds them anyway).
 const minToken = 2
 
-func isTokenByte(c byte) bool {
-	return c >= 0x80 || c == '_' || (c|0x20 >= 'a' && c|0x20 <= 'z') || (c >= '0' && c <= '9')
-}
+func isTokenByte(c byte) bool { return tokenTable[c] != 0 }
+
+// tokenTable maps a token byte to itself lower-cased, any other to 0.
+var tokenTable = func() (t [256]byte) {
+	for c := range 256 {
+		b := byte(c)
+		if b >= 0x80 || b == '_' || (b >= 'a' && b <= 'z') || (b >= '0' && b <= '9') {
+			t[c] = b
+		} else if b >= 'A' && b <= 'Z' {
+			t[c] = b + 32
+		}
+	}
+	return t
+}()
 
 func lowerASCII(dst, src []byte) []byte {
 	n := len(dst)
@@ -38,11 +49,8 @@ const (
 func eachToken(b []byte, fn func(h uint64)) {
 	h, n := uint64(fnvOffset), 0
 	for _, c := range b {
-		if isTokenByte(c) {
-			if c >= 'A' && c <= 'Z' {
-				c += 32
-			}
-			h = (h ^ uint64(c)) * fnvPrime
+		if l := tokenTable[c]; l != 0 {
+			h = (h ^ uint64(l)) * fnvPrime
 			n++
 			continue
 		}
