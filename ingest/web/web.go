@@ -85,6 +85,8 @@ func New(cfg Config) http.Handler {
 	read("GET /alerts", h.alerts)
 	read("GET /devices/{id}", h.device)
 	read("GET /records/{device}/{seq}/{index}", h.record)
+	read("GET /search", h.search)
+	read("GET /search/context/{device}/{seq}/{index}", h.context)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Fail(w, r, http.StatusNotFound, "no such page: "+r.URL.Path)
 	})
