@@ -117,8 +117,12 @@ type Store interface {
 	store.Reader
 }
 
-// candidatesPerRead is how many batches one SearchBatches call returns.
-const candidatesPerRead = 4096
+// How many batches one SearchBatches call returns (each call sorts the
+// matching segments), and how many batches' filters are read at once.
+const (
+	candidatesPerRead = 65536
+	filtersPerRead    = 256
+)
 
 // Run searches st. A search that ctx ends (its deadline) returns what it
 // found with Stats.Stopped set, not an error.
@@ -189,63 +193,85 @@ func Run(ctx context.Context, st Store, req Request) (*Page, error) {
 		}
 		q.After = &bs[len(bs)-1].SearchPos
 		page.Stats.Batches += len(bs)
-		var cand []*store.SearchBatch
-		for i := range bs {
-			b := &bs[i]
-			if b.Filter == nil {
-				page.Stats.Unindexed++
-			} else if len(hashes) > 0 {
-				if ok, _ := filterHas(b.Filter, hashes); !ok {
-					page.Stats.Skipped++
-					continue
+		for len(bs) > 0 {
+			// Filters are read a chunk at a time, as the search reaches
+			// them: a page that fills early reads few.
+			chunk := bs[:min(len(bs), filtersPerRead)]
+			bs = bs[len(chunk):]
+			if err := st.LoadSearchFilters(ctx, chunk); err != nil {
+				if ctx.Err() != nil {
+					return stop(stopReason(ctx)), nil
 				}
+				return nil, err
 			}
-			cand = append(cand, b)
-		}
-		// Decode and match a few batches at a time, in parallel, and take
-		// their results in order.
-		for len(cand) > 0 {
-			n := min(len(cand), 2*workers)
-			chunk := cand[:n]
-			cand = cand[n:]
-			found := make([][]store.Record, n)
-			errs := make([]error, n)
-			var wg sync.WaitGroup
-			for i, b := range chunk {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					from := -1
-					if resume != nil && resume.index >= 0 && b.SearchPos == resume.pos {
-						from = resume.index
-					}
-					found[i], errs[i] = scanBatch(ctx, st, req.Query.Matcher(), b, &rq, &req, from, &page.Stats)
-				}()
-			}
-			wg.Wait()
-			for i, b := range chunk {
-				if errs[i] != nil {
-					if ctx.Err() != nil {
-						return stop(stopReason(ctx)), nil
-					}
-					return nil, errs[i]
-				}
-				if req.Count {
-					page.Count += int64(len(found[i]))
-					done = &cursor{b.SearchPos, -1}
-					continue
-				}
-				for _, r := range found[i] {
-					page.Results = append(page.Results, Result{Record: r})
-					if len(page.Results) == limit {
-						page.Next = cursor{b.SearchPos, r.Index}.String()
-						return page, addContext(ctx, st, page, req.Context)
+			var cand []*store.SearchBatch
+			for i := range chunk {
+				b := &chunk[i]
+				if b.Filter == nil {
+					page.Stats.Unindexed++
+				} else if len(hashes) > 0 {
+					if ok, _ := filterHas(b.Filter, hashes); !ok {
+						page.Stats.Skipped++
+						continue
 					}
 				}
-				done = &cursor{b.SearchPos, -1}
+				cand = append(cand, b)
 			}
+			if p, err := scanCandidates(ctx, st, &req, resume, &rq, workers, limit, page, cand, &done); p != nil || err != nil {
+				if err != nil && ctx.Err() != nil {
+					return stop(stopReason(ctx)), nil
+				}
+				return p, err
+			}
+			done = &cursor{chunk[len(chunk)-1].SearchPos, -1}
 		}
 	}
+}
+
+// scanCandidates decodes and matches the candidate batches a few at a
+// time, in parallel, and takes their results in order; it returns the page
+// when it is full, else nil and moves done past what it read.
+func scanCandidates(ctx context.Context, st Store, req *Request, resume *cursor, rq *store.RecordQuery, workers, limit int,
+	page *Page, cand []*store.SearchBatch, done **cursor) (*Page, error) {
+	for len(cand) > 0 {
+		n := min(len(cand), 2*workers)
+		chunk := cand[:n]
+		cand = cand[n:]
+		found := make([][]store.Record, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i, b := range chunk {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				from := -1
+				if resume != nil && resume.index >= 0 && b.SearchPos == resume.pos {
+					from = resume.index
+				}
+				found[i], errs[i] = scanBatch(ctx, st, req.Query.Matcher(), b, rq, req, from, &page.Stats)
+			}()
+		}
+		wg.Wait()
+		for i, b := range chunk {
+			if errs[i] != nil {
+				return nil, errs[i]
+			}
+			if req.Count {
+				page.Count += int64(len(found[i]))
+				*done = &cursor{b.SearchPos, -1}
+				continue
+			}
+			for _, r := range found[i] {
+				page.Results = append(page.Results, Result{Record: r})
+				if len(page.Results) == limit {
+					page.Next = cursor{b.SearchPos, r.Index}.String()
+					return page, addContext(ctx, st, page, req.Context)
+				}
+			}
+			*done = &cursor{b.SearchPos, -1}
+		}
+	}
+	return nil, nil
 }
 
 // before is a position just before p in search order, so that a query

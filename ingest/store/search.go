@@ -14,10 +14,13 @@ import (
 type SearchStore interface {
 	// SearchBatches returns the batches holding segments that match q,
 	// ordered by (received time, device row, seq), newest first unless
-	// q.Asc, each with its matching segments and its filter (nil when not
-	// indexed yet). It returns at most q.Limit batches (each whole) and
-	// only those past q.After in that order.
+	// q.Asc, each with its matching segments (Filter left nil). It returns
+	// at most q.Limit batches (each whole) and only those past q.After in
+	// that order.
 	SearchBatches(ctx context.Context, q SearchQuery) ([]SearchBatch, error)
+	// LoadSearchFilters sets the Filter of each batch that has one stored
+	// (nil: not indexed yet).
+	LoadSearchFilters(ctx context.Context, bs []SearchBatch) error
 	// SearchBatchBytes reads the stored bytes of a batch SearchBatches returned.
 	SearchBatchBytes(ctx context.Context, b *SearchBatch) ([]byte, error)
 	// SearchCursor is the Row (StoredBatch.Row) of the last batch indexed.

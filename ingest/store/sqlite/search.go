@@ -12,10 +12,13 @@ var _ store.SearchStore = (*Store)(nil)
 
 var searchSQL = sqlrow.SearchSQL{
 	Segments: func(where, order, limit string) string {
-		return `SELECT s.received_ns, s.device_id, s.batch_seq, d.name, s.first_index, s.count, s.source, s.kind, f.bits
-		FROM segments s JOIN devices d ON d.id = s.device_id
-		LEFT JOIN search_filters f ON f.device_id = s.device_id AND f.batch_seq = s.batch_seq AND f.received_ns = s.received_ns` +
+		return `SELECT s.received_ns, s.device_id, s.batch_seq, d.name, s.first_index, s.count, s.source, s.kind
+		FROM segments s JOIN devices d ON d.id = s.device_id` +
 			where + ` ORDER BY s.received_ns ` + order + `, s.device_id ` + order + `, s.batch_seq ` + order + `, s.first_index` + limit
+	},
+	Filters: func(n int) string {
+		return `SELECT device_id, batch_seq, received_ns, bits FROM search_filters
+		WHERE (device_id, batch_seq) IN (VALUES ` + sqlrow.PairList(n, sqlrow.Question, "") + `)`
 	},
 	Cursor: `SELECT batch_row FROM search_cursor WHERE id = 1`,
 	SaveFilter: `INSERT INTO search_filters (device_id, batch_seq, received_ns, bits)
@@ -37,6 +40,11 @@ func (s *Store) SearchBatches(ctx context.Context, q store.SearchQuery) ([]store
 // SearchBatchBytes implements store.SearchStore.
 func (s *Store) SearchBatchBytes(ctx context.Context, b *store.SearchBatch) ([]byte, error) {
 	return s.search().SearchBatchBytes(ctx, b)
+}
+
+// LoadSearchFilters implements store.SearchStore.
+func (s *Store) LoadSearchFilters(ctx context.Context, bs []store.SearchBatch) error {
+	return s.search().LoadSearchFilters(ctx, bs)
 }
 
 // SearchCursor implements store.SearchStore.

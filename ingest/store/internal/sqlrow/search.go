@@ -12,13 +12,15 @@ import (
 // SearchSQL is an engine's statements for store.SearchStore.
 type SearchSQL struct {
 	// Segments builds the select of received_ns, device_id, batch_seq,
-	// device name, first_index, count, source, kind and the filter bits
-	// (NULL: none) of segments s joined with devices d and left-joined
-	// with search_filters f, around a WHERE clause, ordered (order: "DESC"
-	// or "ASC") by received_ns, device_id, batch_seq, then first_index
+	// device name, first_index, count, source, kind of segments s joined
+	// with devices d, around a WHERE clause, ordered (order: "DESC" or
+	// "ASC") by received_ns, device_id, batch_seq, then first_index
 	// ascending, and a LIMIT clause.
 	Segments func(where, order, limit string) string
-	Cursor   string // batch_row of the search cursor
+	// Filters selects device_id, batch_seq, received_ns, bits of the
+	// filters of n batches, given as n (device_id, batch_seq) pairs.
+	Filters func(n int) string
+	Cursor  string // batch_row of the search cursor
 	// SaveFilter upserts (device name, batch_seq, received_ns, bits);
 	// SetCursor sets the cursor's batch_row.
 	SaveFilter, SetCursor string
@@ -97,13 +99,12 @@ func (s SearchCore[T]) searchPage(ctx context.Context, q *store.SearchQuery, n i
 		count++
 		var recv, dev, seq, first, cnt, kind int64
 		var name, source string
-		var bits []byte
-		if err := rs.Scan(&recv, &dev, &seq, &name, &first, &cnt, &source, &kind, &bits); err != nil {
+		if err := rs.Scan(&recv, &dev, &seq, &name, &first, &cnt, &source, &kind); err != nil {
 			return nil, false, fmt.Errorf("store: search: %w", err)
 		}
 		if k := len(out) - 1; k < 0 || out[k].DeviceID != dev || out[k].Seq != uint64(seq) || out[k].ReceivedNs != recv {
 			out = append(out, store.SearchBatch{SearchPos: store.SearchPos{ReceivedNs: recv, DeviceID: dev, Seq: uint64(seq)},
-				Device: name, Filter: bits})
+				Device: name})
 		}
 		b := &out[len(out)-1]
 		b.Segments = append(b.Segments, store.SearchSegment{First: int(first), Count: int(cnt), Source: source, Kind: offboxv1.Kind(kind)})
@@ -112,6 +113,63 @@ func (s SearchCore[T]) searchPage(ctx context.Context, q *store.SearchQuery, n i
 		return nil, false, fmt.Errorf("store: search: %w", err)
 	}
 	return out, count < n, nil
+}
+
+// filterChunk is how many batches' filters one statement reads.
+const filterChunk = 200
+
+// LoadSearchFilters implements store.SearchStore. A filter stored for
+// another batch of the same (device, seq) (received at another time) is
+// not this batch's.
+func (s SearchCore[T]) LoadSearchFilters(ctx context.Context, bs []store.SearchBatch) error {
+	type key struct{ dev, seq int64 }
+	at := make(map[key]int, min(len(bs), filterChunk))
+	for start := 0; start < len(bs); start += filterChunk {
+		chunk := bs[start:min(len(bs), start+filterChunk)]
+		clear(at)
+		args := make([]any, 0, 2*len(chunk))
+		for i, b := range chunk {
+			at[key{b.DeviceID, int64(b.Seq)}] = i
+			args = append(args, b.DeviceID, int64(b.Seq))
+		}
+		rs, err := s.c.e.Read.Query(ctx, s.sql.Filters(len(chunk)), args...)
+		if err != nil {
+			return fmt.Errorf("store: search filters: %w", err)
+		}
+		for rs.Next() {
+			var dev, seq, recv int64
+			var bits []byte
+			if err := rs.Scan(&dev, &seq, &recv, &bits); err != nil {
+				rs.Close()
+				return fmt.Errorf("store: search filters: %w", err)
+			}
+			if i, ok := at[key{dev, seq}]; ok && chunk[i].ReceivedNs == recv {
+				chunk[i].Filter = bits
+			}
+		}
+		if err := closeRows(rs); err != nil {
+			return fmt.Errorf("store: search filters: %w", err)
+		}
+	}
+	return nil
+}
+
+// PairList is "(?, ?), (?, ?), ..." for n pairs, in p's placeholders,
+// each followed by cast (PostgreSQL types a VALUES list's parameters as
+// text without one).
+func PairList(n int, p Placeholders, cast string) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if p == Question {
+			b.WriteString("(?" + cast + ", ?" + cast + ")")
+		} else {
+			fmt.Fprintf(&b, "($%d%s, $%d%s)", 2*i+1, cast, 2*i+2, cast)
+		}
+	}
+	return b.String()
 }
 
 // SearchBatchBytes implements store.SearchStore.
