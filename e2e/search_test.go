@@ -160,6 +160,10 @@ func TestSearchAcrossDevices(t *testing.T) {
 	if code != 0 || !strings.Contains(so, "ref="+res[0].Ref) || strings.Count(so, "\n") != 1 {
 		t.Fatalf("text result: exit %d %q %q, want one line with ref=%s", code, so, se, res[0].Ref)
 	}
+	// records -ref takes the reference and gives the same record.
+	if rs := records(t, db, "-ref", res[0].Ref); len(rs) != 1 || rs[0].Body != res[0].Body || rs[0].Seq != res[0].Seq {
+		t.Fatalf("records -ref %s: %+v", res[0].Ref, rs)
+	}
 	// Bad input: usage errors naming what and where.
 	for q, msg := range map[string]string{`re:a(b`: "position 4: bad regular expression", `foo "bar`: "position 5: a quote that is never closed"} {
 		_, se, code := run(t, bin.ingest, "search", "-db", db, q)

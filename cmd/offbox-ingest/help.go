@@ -21,7 +21,7 @@ var commandHelp = map[string]cmdhelp.Command{
 	"dev-certs": h("offbox-ingest dev-certs -out DIR -device NAME [-device NAME ...] [-operator NAME ...]",
 		"Write a throwaway CA, a collector certificate and device certificates into DIR, and with -operator a separate operator CA "+
 			"and operator certificates, for tests and demos."),
-	"records": h("offbox-ingest records [-db F | -config F] [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]",
+	"records": h("offbox-ingest records [-db F | -config F] [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count] [-ref DEVICE/SEQ/INDEX]",
 		"Print stored records, one a line, oldest first. The access is recorded in the database before anything is read."),
 	"events": h("offbox-ingest events [-db F | -config F] [-device ID] [-kind K] [-since T] [-until T] [-json]",
 		"Print the security events (logins, sudo, account changes) parsed from stored log lines. The access is recorded first."),

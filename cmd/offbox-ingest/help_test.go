@@ -31,7 +31,7 @@ func TestHelpEveryCommand(t *testing.T) {
 		{"serve", []string{"config", "listen", "ca", "cert", "key", "db"}},
 		{"check-config", []string{"config", "syntax-only"}},
 		{"dev-certs", []string{"out", "device", "operator"}},
-		{"records", append(db, "device", "source", "kind", "since", "until", "json", "count")},
+		{"records", append(db, "device", "source", "kind", "since", "until", "json", "count", "ref")},
 		{"events", append(db, "device", "kind", "since", "until", "json")},
 		{"alerts", append(db, "device", "label", "kind", "severity", "since", "until", "json", "evidence")},
 		{"search", append(db, "device", "label", "source", "kind", "since", "until", "limit", "count", "context", "json", "asc", "timeout")},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,4 +199,40 @@ func runIndexer(ctx context.Context, st store.Store, log *slog.Logger) <-chan st
 		x.Run(ctx)
 	}()
 	return done
+}
+
+// recordByRef prints the one record ref (DEVICE/SEQ/INDEX) names.
+func recordByRef(ctx context.Context, st store.Store, ref string, asJSON bool, stdout, stderr io.Writer) int {
+	i, j := strings.LastIndexByte(ref, '/'), -1
+	if i > 0 {
+		j = strings.LastIndexByte(ref[:i], '/')
+	}
+	var seq uint64
+	var index int
+	var err1, err2 error
+	if j > 0 {
+		seq, err1 = strconv.ParseUint(ref[j+1:i], 10, 64)
+		index, err2 = strconv.Atoi(ref[i+1:])
+	}
+	if j <= 0 || err1 != nil || err2 != nil || index < 0 {
+		fmt.Fprintf(stderr, "offbox-ingest records: -ref %q: want DEVICE/SEQ/INDEX, as search prints it\n", ref)
+		return exitUsage
+	}
+	rec, ok, err := st.Record(ctx, ref[:j], seq, index)
+	if err != nil {
+		return fail(stderr, "records", err)
+	}
+	if !ok {
+		return fail(stderr, "records", fmt.Errorf("no record %s is stored", ref))
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(export.ToJSON(&rec)); err != nil {
+			return fail(stderr, "records", err)
+		}
+		return exitOK
+	}
+	fmt.Fprintln(stdout, export.Readable(&rec))
+	return exitOK
 }

@@ -28,7 +28,7 @@ import (
 // word. It is built once under the user's cache directory, keyed by
 // benchVersion and the line count, and reused.
 const (
-	benchVersion = 1
+	benchVersion = 2
 	benchDevices = 100
 	benchSpan    = 7 * 24 * time.Hour
 	benchBatch   = 500

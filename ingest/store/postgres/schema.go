@@ -278,7 +278,8 @@ CREATE TABLE search_filters (
 	batch_seq   bigint NOT NULL,
 	received_ns bigint NOT NULL,
 	bits        bytea  NOT NULL,
-	PRIMARY KEY (device_id, batch_seq)
+	-- In received order, as searches read them (newest or oldest first).
+	PRIMARY KEY (received_ns, device_id, batch_seq)
 );
 CREATE TABLE search_cursor (
 	id        integer PRIMARY KEY CHECK (id = 1),

@@ -273,7 +273,8 @@ CREATE TABLE search_filters (
 	batch_seq   INTEGER NOT NULL,
 	received_ns INTEGER NOT NULL,
 	bits        BLOB    NOT NULL,
-	PRIMARY KEY (device_id, batch_seq)
+	-- In received order, as searches read them (newest or oldest first).
+	PRIMARY KEY (received_ns, device_id, batch_seq)
 ) WITHOUT ROWID;
 CREATE TABLE search_cursor (
 	id        INTEGER PRIMARY KEY CHECK (id = 1),

@@ -18,12 +18,12 @@ var searchSQL = sqlrow.SearchSQL{
 	},
 	Filters: func(n int) string {
 		return `SELECT device_id, batch_seq, received_ns, bits FROM search_filters
-		WHERE (device_id, batch_seq) IN (VALUES ` + sqlrow.PairList(n, sqlrow.Question, "") + `)`
+		WHERE (received_ns, device_id, batch_seq) IN (VALUES ` + sqlrow.TupleList(n, 3, sqlrow.Question, "") + `)`
 	},
 	Cursor: `SELECT batch_row FROM search_cursor WHERE id = 1`,
 	SaveFilter: `INSERT INTO search_filters (device_id, batch_seq, received_ns, bits)
 		VALUES ((SELECT id FROM devices WHERE name = ?), ?, ?, ?)
-		ON CONFLICT (device_id, batch_seq) DO UPDATE SET received_ns = excluded.received_ns, bits = excluded.bits`,
+		ON CONFLICT (received_ns, device_id, batch_seq) DO UPDATE SET bits = excluded.bits`,
 	SetCursor: `UPDATE search_cursor SET batch_row = ? WHERE id = 1`,
 }
 

@@ -18,7 +18,8 @@ type SearchSQL struct {
 	// ascending, and a LIMIT clause.
 	Segments func(where, order, limit string) string
 	// Filters selects device_id, batch_seq, received_ns, bits of the
-	// filters of n batches, given as n (device_id, batch_seq) pairs.
+	// filters of n batches, given as n (received_ns, device_id,
+	// batch_seq) triples.
 	Filters func(n int) string
 	Cursor  string // batch_row of the search cursor
 	// SaveFilter upserts (device name, batch_seq, received_ns, bits);
@@ -127,10 +128,10 @@ func (s SearchCore[T]) LoadSearchFilters(ctx context.Context, bs []store.SearchB
 	for start := 0; start < len(bs); start += filterChunk {
 		chunk := bs[start:min(len(bs), start+filterChunk)]
 		clear(at)
-		args := make([]any, 0, 2*len(chunk))
+		args := make([]any, 0, 3*len(chunk))
 		for i, b := range chunk {
 			at[key{b.DeviceID, int64(b.Seq)}] = i
-			args = append(args, b.DeviceID, int64(b.Seq))
+			args = append(args, b.ReceivedNs, b.DeviceID, int64(b.Seq))
 		}
 		rs, err := s.c.e.Read.Query(ctx, s.sql.Filters(len(chunk)), args...)
 		if err != nil {
@@ -154,20 +155,27 @@ func (s SearchCore[T]) LoadSearchFilters(ctx context.Context, bs []store.SearchB
 	return nil
 }
 
-// PairList is "(?, ?), (?, ?), ..." for n pairs, in p's placeholders,
-// each followed by cast (PostgreSQL types a VALUES list's parameters as
-// text without one).
-func PairList(n int, p Placeholders, cast string) string {
+// TupleList is "(?, ?, ?), (?, ?, ?), ..." for n tuples of k, in p's
+// placeholders, each followed by cast (PostgreSQL types a VALUES list's
+// parameters as text without one).
+func TupleList(n, k int, p Placeholders, cast string) string {
 	var b strings.Builder
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		if p == Question {
-			b.WriteString("(?" + cast + ", ?" + cast + ")")
-		} else {
-			fmt.Fprintf(&b, "($%d%s, $%d%s)", 2*i+1, cast, 2*i+2, cast)
+		b.WriteByte('(')
+		for j := range k {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			if p == Question {
+				b.WriteString("?" + cast)
+			} else {
+				fmt.Fprintf(&b, "$%d%s", k*i+j+1, cast)
+			}
 		}
+		b.WriteByte(')')
 	}
 	return b.String()
 }
