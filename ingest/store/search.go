@@ -57,12 +57,9 @@ type SearchBatch struct {
 	Filter   []byte          // nil: not indexed
 }
 
-// SearchSegment is a run of records [First, First+Count) of a batch.
-type SearchSegment struct {
-	First, Count int
-	Source       string
-	Kind         offboxv1.Kind
-}
+// SearchSegment is a run of records [First, First+Count) of a batch
+// (search checks each record's own source and kind).
+type SearchSegment struct{ First, Count int }
 
 // SearchFilter is one batch's token filter.
 type SearchFilter struct {

@@ -13,15 +13,15 @@ var _ store.SearchStore = (*Store)(nil)
 var searchSQL = sqlrow.SearchSQL{
 	// ? placeholders are rendered as $n by sqlrow.
 	Segments: func(where, order, limit string) string {
-		return `SELECT s.received_ns, s.device_id, s.batch_seq, d.name, s.first_index, s.count, s.source, s.kind
-		FROM segments s JOIN devices d ON d.id = s.device_id` +
+		return `SELECT s.received_ns, s.device_id, s.batch_seq, s.first_index, s.count FROM segments s` +
 			where + ` ORDER BY s.received_ns ` + order + `, s.device_id ` + order + `, s.batch_seq ` + order + `, s.first_index` + limit
 	},
 	Filters: func(n int) string {
 		return `SELECT device_id, batch_seq, received_ns, bits FROM search_filters
 		WHERE (received_ns, device_id, batch_seq) IN (VALUES ` + sqlrow.TupleList(n, 3, sqlrow.Dollar, "::bigint") + `)`
 	},
-	Cursor: `SELECT batch_row FROM search_cursor WHERE id = 1`,
+	Devices: `SELECT id, name FROM devices`,
+	Cursor:  `SELECT batch_row FROM search_cursor WHERE id = 1`,
 	SaveFilter: `INSERT INTO search_filters (device_id, batch_seq, received_ns, bits)
 		VALUES ((SELECT id FROM devices WHERE name = $1), $2, $3, $4)
 		ON CONFLICT (received_ns, device_id, batch_seq) DO UPDATE SET bits = excluded.bits`,

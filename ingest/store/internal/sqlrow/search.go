@@ -3,6 +3,7 @@ package sqlrow
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -12,11 +13,12 @@ import (
 // SearchSQL is an engine's statements for store.SearchStore.
 type SearchSQL struct {
 	// Segments builds the select of received_ns, device_id, batch_seq,
-	// device name, first_index, count, source, kind of segments s joined
-	// with devices d, around a WHERE clause, ordered (order: "DESC" or
-	// "ASC") by received_ns, device_id, batch_seq, then first_index
-	// ascending, and a LIMIT clause.
+	// first_index, count of segments s, around a WHERE clause, ordered
+	// (order: "DESC" or "ASC") by received_ns, device_id, batch_seq, then
+	// first_index ascending, and a LIMIT clause. The rows are sorted
+	// without an index: they are kept narrow.
 	Segments func(where, order, limit string) string
+	Devices  string // id, name of every device
 	// Filters selects device_id, batch_seq, received_ns, bits of the
 	// filters of n batches, given as n (received_ns, device_id,
 	// batch_seq) triples.
@@ -68,11 +70,22 @@ func (s SearchCore[T]) SearchBatches(ctx context.Context, q store.SearchQuery) (
 // were n, so the last batch may lack some.
 func (s SearchCore[T]) searchPage(ctx context.Context, q *store.SearchQuery, n int) (out []store.SearchBatch, complete bool, err error) {
 	var f Filter
+	names, err := Map[int64, string](ctx, s.c.e.Read, "devices", s.sql.Devices)
+	if err != nil {
+		return nil, false, err
+	}
 	if len(q.DeviceNames) > 0 {
-		f.Conds = append(f.Conds, "d.name IN (?"+strings.Repeat(", ?", len(q.DeviceNames)-1)+")")
-		for _, d := range q.DeviceNames {
-			f.Args = append(f.Args, d)
+		var ids []any
+		for id, name := range names {
+			if slices.Contains(q.DeviceNames, name) {
+				ids = append(ids, id)
+			}
 		}
+		if len(ids) == 0 {
+			return nil, true, nil
+		}
+		f.Conds = append(f.Conds, "s.device_id IN (?"+strings.Repeat(", ?", len(ids)-1)+")")
+		f.Args = append(f.Args, ids...)
 	}
 	f.Add(q.Source != "", "s.source = ?", q.Source)
 	f.Add(q.Kind != offboxv1.Kind_KIND_UNSPECIFIED, "s.kind = ?", int64(q.Kind))
@@ -98,20 +111,30 @@ func (s SearchCore[T]) searchPage(ctx context.Context, q *store.SearchQuery, n i
 	count := 0
 	for rs.Next() {
 		count++
-		var recv, dev, seq, first, cnt, kind int64
-		var name, source string
-		if err := rs.Scan(&recv, &dev, &seq, &name, &first, &cnt, &source, &kind); err != nil {
+		var recv, dev, seq, first, cnt int64
+		if err := rs.Scan(&recv, &dev, &seq, &first, &cnt); err != nil {
 			return nil, false, fmt.Errorf("store: search: %w", err)
 		}
 		if k := len(out) - 1; k < 0 || out[k].DeviceID != dev || out[k].Seq != uint64(seq) || out[k].ReceivedNs != recv {
 			out = append(out, store.SearchBatch{SearchPos: store.SearchPos{ReceivedNs: recv, DeviceID: dev, Seq: uint64(seq)},
-				Device: name})
+				Device: names[dev]})
 		}
 		b := &out[len(out)-1]
-		b.Segments = append(b.Segments, store.SearchSegment{First: int(first), Count: int(cnt), Source: source, Kind: offboxv1.Kind(kind)})
+		b.Segments = append(b.Segments, store.SearchSegment{First: int(first), Count: int(cnt)})
 	}
 	if err := rs.Err(); err != nil {
 		return nil, false, fmt.Errorf("store: search: %w", err)
+	}
+	for i := range out {
+		if out[i].Device == "" { // a device first stored after the names were read
+			if names, err = Map[int64, string](ctx, s.c.e.Read, "devices", s.sql.Devices); err != nil {
+				return nil, false, err
+			}
+			for j := range out {
+				out[j].Device = names[out[j].DeviceID]
+			}
+			break
+		}
 	}
 	return out, count < n, nil
 }
