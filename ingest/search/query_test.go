@@ -183,3 +183,18 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCursor(f *testing.F) {
+	f.Add(cursor{}.String())
+	f.Add("MS4yLjMuNA")
+	f.Add("!!")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := parseCursor(s)
+		if err != nil {
+			return
+		}
+		if back, err := parseCursor(c.String()); err != nil || back != c {
+			t.Fatalf("cursor %q parses to %+v, which does not round-trip: %+v, %v", s, c, back, err)
+		}
+	})
+}
