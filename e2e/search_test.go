@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -90,6 +91,19 @@ func TestSearchAcrossDevices(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "every line stored", func() bool { return count(t, db, "-kind", "log") >= total })
 
+	// The collector's indexer catches up: every batch gets its filter.
+	waitFor(t, 30*time.Second, "every batch indexed", func() bool {
+		var batches, filters int
+		conn, err := sql.Open("sqlite", "file:"+db+"?mode=ro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.QueryRow(`SELECT (SELECT count(*) FROM batches), (SELECT count(*) FROM search_filters)`).Scan(&batches, &filters); err != nil {
+			t.Fatal(err)
+		}
+		return batches > 0 && filters == batches
+	})
 	all := records(t, db, "-kind", "log")
 	phrase := regexp.MustCompile(`(?i)(^|\W)failed password for root(\W|$)`)
 	var want []string
