@@ -45,7 +45,11 @@ func searchJSON(t *testing.T, db string, args ...string) []searchResult {
 
 func searchCount(t *testing.T, db string, args ...string) int {
 	t.Helper()
-	so, se, code := run(t, bin.ingest, append([]string{"search", "-db", db, "-count"}, args...)...)
+	pre := []string{"search", "-count"}
+	if db != "" {
+		pre = append(pre, "-db", db)
+	}
+	so, se, code := run(t, bin.ingest, append(pre, args...)...)
 	if code != 0 {
 		t.Fatalf("search -count %v: exit %d: %s", args, code, se)
 	}
@@ -151,6 +155,14 @@ func TestSearchAcrossDevices(t *testing.T) {
 	}
 	if n := searchCount(t, db, "-device", "sw-2", "-device", "fw-1", `"failed password for root"`); n != 30 {
 		t.Fatalf("two devices: %d, want 30", n)
+	}
+	// -label: the devices the configuration labels so.
+	cfg := collectorConfig(t, dir, fmt.Sprintf("db: %s\ndevices:\n  - match: \"*-2\"\n    labels: {role: switch}\n", db))
+	if n := searchCount(t, "", "-config", cfg, "-label", "role=switch", `"failed password for root"`); n != 15 {
+		t.Fatalf("-label role=switch: %d, want sw-2's 15", n)
+	}
+	if n := searchCount(t, "", "-config", cfg, "-label", "role=router", "failed"); n != 0 {
+		t.Fatalf("-label matching no device: %d, want 0", n)
 	}
 	// re: (RE2): port numbers ending in 0 from fw-1's address.
 	reWant := countWhere(all, regexp.MustCompile(`203\.0\.113\.0 port \d*0 `).MatchString)

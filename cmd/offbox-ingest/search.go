@@ -14,6 +14,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/alerts"
 	"github.com/offbox/offbox/ingest/api"
+	"github.com/offbox/offbox/ingest/config"
 	"github.com/offbox/offbox/ingest/export"
 	"github.com/offbox/offbox/ingest/queryarg"
 	"github.com/offbox/offbox/ingest/search"
@@ -97,6 +98,11 @@ func searchCmd(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "search", errors.New("this store cannot search"))
 	}
 	lc := &alerts.LabelCache{Store: st}
+	if path := fs.Lookup("config").Value.String(); path != "" && len(want) > 0 {
+		if c, err := config.Load(path); err == nil {
+			lc.Configured = c.DeviceLabels // the labels serve gives devices, over their certificates'
+		}
+	}
 	if req.Devices, err = search.DevicesWithLabels(ctx, st, req.Devices, want, lc.Labels); err != nil {
 		return fail(stderr, "search", err)
 	}
