@@ -24,6 +24,8 @@ type testStore interface {
 	search.Store
 	search.IndexStore
 	store.Ingester
+	store.Retention
+	SaveAlerts(ctx context.Context, s store.AlertSave) error
 	Close() error
 }
 
@@ -250,6 +252,30 @@ func TestSearch(t *testing.T) {
 				t.Fatalf("context: got %v, want %v", ctxRefs, want)
 			}
 
+			// Retention removes the filters with their batches.
+			defer func() {
+				bs, err := st.SearchBatches(ctx, store.SearchQuery{})
+				if err != nil || len(bs) != 24 {
+					t.Fatalf("before prune: %d batches, %v", len(bs), err)
+				}
+				if err := st.SaveAlerts(ctx, store.AlertSave{Cursor: &store.Cursor{BatchRow: 1 << 40}, Now: base}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := st.Prune(ctx, base.Add(1000*time.Hour), base.Add(1000*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+				for i := range bs {
+					bs[i].Filter = nil
+				}
+				if err := st.LoadSearchFilters(ctx, bs); err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range bs {
+					if b.Filter != nil {
+						t.Fatalf("filter of %s/%d kept after its batch was pruned", b.Device, b.Seq)
+					}
+				}
+			}()
 			// A tampered index shows no false result: every filter claims
 			// every word, and segments are relabelled as another source.
 			want := brute(t, st, q, "")
