@@ -16,9 +16,8 @@ var searchSQL = sqlrow.SearchSQL{
 		return `SELECT s.received_ns, s.device_id, s.batch_seq, s.first_index, s.count FROM segments s` +
 			where + ` ORDER BY s.received_ns ` + order + `, s.device_id ` + order + `, s.batch_seq ` + order + `, s.first_index` + limit
 	},
-	Filters: func(n int) string {
-		return `SELECT device_id, batch_seq, received_ns, bits FROM search_filters
-		WHERE (received_ns, device_id, batch_seq) IN (VALUES ` + sqlrow.TupleList(n, 3, sqlrow.Dollar, "::bigint") + `)`
+	Filters: func(where string) string {
+		return `SELECT device_id, batch_seq, received_ns, bits FROM search_filters` + where
 	},
 	Devices: `SELECT id, name FROM devices`,
 	Cursor:  `SELECT batch_row FROM search_cursor WHERE id = 1`,

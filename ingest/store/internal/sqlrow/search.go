@@ -20,9 +20,8 @@ type SearchSQL struct {
 	Segments func(where, order, limit string) string
 	Devices  string // id, name of every device
 	// Filters selects device_id, batch_seq, received_ns, bits of the
-	// filters of n batches, given as n (received_ns, device_id,
-	// batch_seq) triples.
-	Filters func(n int) string
+	// filters around a WHERE clause (on received_ns and device_id).
+	Filters func(where string) string
 	Cursor  string // batch_row of the search cursor
 	// SaveFilter upserts (device name, batch_seq, received_ns, bits);
 	// SetCursor sets the cursor's batch_row.
@@ -140,23 +139,41 @@ func (s SearchCore[T]) searchPage(ctx context.Context, q *store.SearchQuery, n i
 }
 
 // filterChunk is how many batches' filters one statement reads.
-const filterChunk = 200
+const filterChunk = 256
 
-// LoadSearchFilters implements store.SearchStore. A filter stored for
-// another batch of the same (device, seq) (received at another time) is
-// not this batch's.
+// maxFilterDevices: a chunk of batches of at most this many devices reads
+// only their filters; one of more reads every filter in its time range.
+const maxFilterDevices = 16
+
+// LoadSearchFilters implements store.SearchStore. The filters of a chunk
+// of batches are read as one range of the filter table's key (received
+// time first: the order a search goes in), so they are read in order, by a
+// statement the driver can keep. A filter stored for another batch of the
+// same (device, seq) (received at another time) is not this batch's.
 func (s SearchCore[T]) LoadSearchFilters(ctx context.Context, bs []store.SearchBatch) error {
-	type key struct{ dev, seq int64 }
+	type key struct{ recv, dev, seq int64 }
 	at := make(map[key]int, min(len(bs), filterChunk))
+	p := s.c.e.SQL.Placeholders
 	for start := 0; start < len(bs); start += filterChunk {
 		chunk := bs[start:min(len(bs), start+filterChunk)]
 		clear(at)
-		args := make([]any, 0, 3*len(chunk))
+		lo, hi := chunk[0].ReceivedNs, chunk[0].ReceivedNs
+		var devs []any
 		for i, b := range chunk {
-			at[key{b.DeviceID, int64(b.Seq)}] = i
-			args = append(args, b.ReceivedNs, b.DeviceID, int64(b.Seq))
+			at[key{b.ReceivedNs, b.DeviceID, int64(b.Seq)}] = i
+			lo, hi = min(lo, b.ReceivedNs), max(hi, b.ReceivedNs)
+			if !slices.Contains(devs, any(b.DeviceID)) {
+				devs = append(devs, b.DeviceID)
+			}
 		}
-		rs, err := s.c.e.Read.Query(ctx, s.sql.Filters(len(chunk)), args...)
+		var f Filter
+		f.Add(true, "received_ns >= ?", lo)
+		f.Add(true, "received_ns <= ?", hi)
+		if len(devs) <= maxFilterDevices {
+			f.Conds = append(f.Conds, "device_id IN (?"+strings.Repeat(", ?", len(devs)-1)+")")
+			f.Args = append(f.Args, devs...)
+		}
+		rs, err := s.c.e.Read.Query(ctx, s.sql.Filters(f.Where(p)), f.Args...)
 		if err != nil {
 			return fmt.Errorf("store: search filters: %w", err)
 		}
@@ -167,7 +184,7 @@ func (s SearchCore[T]) LoadSearchFilters(ctx context.Context, bs []store.SearchB
 				rs.Close()
 				return fmt.Errorf("store: search filters: %w", err)
 			}
-			if i, ok := at[key{dev, seq}]; ok && chunk[i].ReceivedNs == recv {
+			if i, ok := at[key{recv, dev, seq}]; ok {
 				chunk[i].Filter = bits
 			}
 		}
@@ -176,31 +193,6 @@ func (s SearchCore[T]) LoadSearchFilters(ctx context.Context, bs []store.SearchB
 		}
 	}
 	return nil
-}
-
-// TupleList is "(?, ?, ?), (?, ?, ?), ..." for n tuples of k, in p's
-// placeholders, each followed by cast (PostgreSQL types a VALUES list's
-// parameters as text without one).
-func TupleList(n, k int, p Placeholders, cast string) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for j := range k {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			if p == Question {
-				b.WriteString("?" + cast)
-			} else {
-				fmt.Fprintf(&b, "$%d%s", k*i+j+1, cast)
-			}
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
 }
 
 // SearchBatchBytes implements store.SearchStore.
