@@ -21,7 +21,7 @@ var commandHelp = map[string]cmdhelp.Command{
 	"dev-certs": h("offbox-ingest dev-certs -out DIR -device NAME [-device NAME ...] [-operator NAME ...]",
 		"Write a throwaway CA, a collector certificate and device certificates into DIR, and with -operator a separate operator CA "+
 			"and operator certificates, for tests and demos."),
-	"records": h("offbox-ingest records [-db F | -config F] [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]",
+	"records": h("offbox-ingest records [-db F | -config F] [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count] [-ref DEVICE/SEQ/INDEX]",
 		"Print stored records, one a line, oldest first. The access is recorded in the database before anything is read."),
 	"events": h("offbox-ingest events [-db F | -config F] [-device ID] [-kind K] [-since T] [-until T] [-json]",
 		"Print the security events (logins, sudo, account changes) parsed from stored log lines. The access is recorded first."),
@@ -33,6 +33,10 @@ var commandHelp = map[string]cmdhelp.Command{
 	"alerts reopen":  triageHelp("reopen", "", "Reopen acknowledged or resolved alerts."),
 	"alerts assign":  triageHelp("assign", " -to NAME", "Assign alerts to NAME (-to \"\" unassigns)."),
 	"alerts note":    triageHelp("note", "", "Add a note (-comment) to alerts' history."),
+	"search": h("offbox-ingest search [-db F|-config F] [-device ID ...] [-label k=v ...] [-source S] [-kind K] [-since T] [-until T] [-limit N] [-count] [-context N] [-json] [-asc] [-timeout D] QUERY",
+		"Find stored lines across devices and days, newest received first. QUERY: words (all must match, whole words, any case), "+
+			"\"quoted phrases\", -word to exclude, re:PATTERN (RE2; re:\"a b\" for spaces). Each result shows device time, device, source, "+
+			"line, received time and ref=device/seq/index. Every line is confirmed against the stored signed batch. The access and its result count are recorded."),
 	"verify": h("offbox-ingest verify [-db F | -config F] [-device ID]",
 		"Re-verify every stored signature, digest, chain link and index entry; exit 1 if anything does not verify."),
 	"revoke": h("offbox-ingest revoke -device ID [-reason R] [-db F | -config F]",

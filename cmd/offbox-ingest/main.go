@@ -33,7 +33,7 @@ commands:
         check a configuration and exit: 0, or 1 with each problem at its file:line; -syntax-only opens no file
   dev-certs -out DIR -device NAME [-device NAME ...] [-operator NAME ...]
         a throwaway CA, a server certificate and device certificates (and operator ones), for tests and demos
-  records [-db F | -config F] [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count]
+  records [-db F | -config F] [-device ID] [-source S] [-kind K] [-since T] [-until T] [-json | -count] [-ref DEVICE/SEQ/INDEX]
         stored records, one a line; -since/-until take RFC 3339 or a duration such as 10m
   events [-db F | -config F] [-device ID] [-kind K] [-since T] [-until T] [-json]
         security events (logins, sudo, account changes) parsed from stored log lines
@@ -41,6 +41,8 @@ commands:
         stored alerts, newest received first: received time, severity, kind, device, count, summary, labels, device_time=T id=N state=S assignee=A
   alerts ack|resolve|reopen|assign|note (-id ID | -all-matching [-yes] FILTERS) [-comment TEXT] [-to NAME]
         triage alerts as the OS user running it; -all-matching counts what the filters select, -yes changes it
+  search [-db F|-config F] [-device ID ...] [-label k=v ...] [-source S] [-kind K] [-since T] [-until T] [-limit N] [-count] [-context N] [-json] [-asc] [-timeout D] QUERY
+        stored lines across devices matching words, "phrases", -word, re:PATTERN; newest received first, each with ref=device/seq/index
   verify [-db F | -config F] [-device ID]
         re-verify every stored signature, digest, chain link and index entry
   revoke -device ID [-reason R] [-db F | -config F]
@@ -81,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmds := map[string]func([]string, io.Writer, io.Writer) int{
 		"serve": serve, "check-config": checkConfig, "dev-certs": devCerts, "records": records, "events": eventsCmd, "alerts": alertsCmd, "verify": verifyCmd, "version": versionCmd,
+		"search": searchCmd,
 	}
 	cmds["revoke"] = revokeCmd
 	cmds["token"] = tokenCmd
@@ -190,6 +193,7 @@ func records(args []string, stdout, stderr io.Writer) int {
 	until := fs.String("until", "", "only records with a device time before `T` (RFC 3339, or a duration)")
 	asJSON := fs.Bool("json", false, "one JSON object a line")
 	count := fs.Bool("count", false, "print only the number of records")
+	ref := fs.String("ref", "", "only the record `DEVICE/SEQ/INDEX` (as search prints it)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -224,6 +228,9 @@ func records(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "records", err)
 	}
 	defer st.Close()
+	if *ref != "" {
+		return recordByRef(ctx, st, *ref, *asJSON, stdout, stderr)
+	}
 	if *count {
 		n, err := st.CountRecords(ctx, q)
 		if err != nil {

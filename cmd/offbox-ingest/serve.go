@@ -211,7 +211,8 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 			stop() // a collector that stores without detecting is not what was asked for
 		}
 	}()
-	defer func() { stopBG(); <-fleetDone }()
+	indexDone := runIndexer(bg, st, log) // search filters, behind ingestion
+	defer func() { stopBG(); <-fleetDone; <-indexDone }()
 	if apiLis != nil {
 		api := &http.Server{Handler: mx.API(apiHandler(st, labels, log)), ConnContext: guard.ConnContext,
 			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
@@ -261,7 +262,7 @@ func route(sinks []notify.SinkConfig) func(store.Alert) []string {
 func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) http.Handler {
 	auth := &api.Auth{Store: st, Logger: log.With("part", "api")}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", api.New(api.Config{Store: st, Auth: auth, Logger: log.With("part", "api")}))
+	mux.Handle("/api/", api.New(api.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "api")}))
 	mux.Handle("/", web.New(web.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "dashboard"), Forward: st}))
 	return api.Permitted(mux, web.Fail)
 }

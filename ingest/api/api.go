@@ -51,6 +51,9 @@ type Config struct {
 	Now    func() time.Time // collector clock: access times, token expiry, relative since; nil: time.Now
 	Logger *slog.Logger     // nil: slog.Default()
 	Auth   *Auth            // shared with the dashboard; nil: one of Store, Now and Logger
+
+	// Labels gives a device's labels, for search's label filter; nil: none.
+	Labels func(ctx context.Context, device string) map[string]string
 }
 
 type handler struct {
@@ -77,6 +80,7 @@ func New(cfg Config) http.Handler {
 	h.mux.HandleFunc("/api/v1/events", h.events)
 	h.mux.HandleFunc("/api/v1/devices", h.devices)
 	h.triageRoutes()
+	h.mux.HandleFunc("/api/v1/search", h.search)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})

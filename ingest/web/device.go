@@ -266,6 +266,7 @@ func (h *handler) logs(ctx context.Context, d *deviceData, name string, now time
 		}
 		ring = append(ring, logRow{Time: time.Unix(0, rec.GetTimeNs()), Source: rec.GetSource(), Line: line})
 	}
+	slices.Reverse(ring) // newest first
 	d.Logs = ring
 	return nil
 }

@@ -95,6 +95,8 @@ func New(cfg Config) http.Handler {
 	read("GET /records/{device}/{seq}/{index}", h.record)
 	read("GET /alerts/{id}", h.alertPage)
 	h.mux.Handle("POST /alerts/triage", sameOrigin.Handler(cfg.Auth.Require(Via, Fail, http.HandlerFunc(h.triage))))
+	read("GET /search", h.search)
+	read("GET /search/context/{device}/{seq}/{index}", h.context)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		Fail(w, r, http.StatusNotFound, "no such page: "+r.URL.Path)
 	})

@@ -336,6 +336,9 @@ func TestDeviceView(t *testing.T) {
 	if i, j := strings.Index(body, "b-two"), strings.Index(body, "b-one"); i > j {
 		t.Errorf("boots not newest first")
 	}
+	if i, j := strings.Index(body, "kernel: eth0 link up"), strings.Index(body, "Failed password for ROOT"); i < 0 || j < 0 || i > j {
+		t.Errorf("recent log lines not newest first")
+	}
 	rec = do(t, h, "GET", "/devices/router-1?q=root", aliceToken)
 	b := rec.Body.String()
 	if !strings.Contains(b, "Failed password for ROOT") || strings.Contains(b, "eth0 link up") || !strings.Contains(b, "The last 1 lines") {

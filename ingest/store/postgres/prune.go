@@ -145,6 +145,10 @@ func prune(ctx context.Context, tx pgx.Tx, cutoff, now int64) ([]store.Pruned, e
 			}
 		}
 	}
+	if _, err := tx.Exec(ctx, `DELETE FROM search_filters f USING gone g
+		WHERE f.received_ns = g.received_ns AND f.device_id = g.device_id AND f.batch_seq = g.seq`); err != nil {
+		return nil, err
+	}
 	if _, err := tx.Exec(ctx, `DELETE FROM batch_log l USING gone g WHERE l.device_id = g.device_id AND l.seq = g.seq`); err != nil {
 		return nil, err
 	}

@@ -324,6 +324,24 @@ CREATE TABLE appliances (
 );
 CREATE INDEX appliances_relay ON appliances(relay);
 `,
+	// search: each batch's token filter (ingest/search), written behind
+	// ingestion by the indexer up to its cursor. No index is added to
+	// segments: the commit path stays as it was (a search sorts).
+	`
+CREATE TABLE search_filters (
+	device_id   bigint NOT NULL,
+	batch_seq   bigint NOT NULL,
+	received_ns bigint NOT NULL,
+	bits        bytea  NOT NULL,
+	-- In received order, as searches read them (newest or oldest first).
+	PRIMARY KEY (received_ns, device_id, batch_seq)
+);
+CREATE TABLE search_cursor (
+	id        integer PRIMARY KEY CHECK (id = 1),
+	batch_row bigint  NOT NULL
+);
+INSERT INTO search_cursor (id, batch_row) VALUES (1, 0);
+`,
 }
 
 // migrateLock is the advisory lock key migrations hold, so collectors

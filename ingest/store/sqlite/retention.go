@@ -89,6 +89,11 @@ func prune(ctx context.Context, tx *sql.Tx, cut int64, at time.Time) ([]store.Pr
 		(SELECT device_id, seq FROM batches WHERE received_ns < ? AND id <= ?)`, cut, read); err != nil {
 		return nil, fmt.Errorf("store: prune segments: %w", err)
 	}
+	// Search filters of removed batches (one of a kept batch only makes it
+	// scanned without its filter).
+	if _, err := tx.ExecContext(ctx, `DELETE FROM search_filters WHERE received_ns < ?`, cut); err != nil {
+		return nil, fmt.Errorf("store: prune search filters: %w", err)
+	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM batches WHERE received_ns < ? AND id <= ?`, cut, read); err != nil {
 		return nil, fmt.Errorf("store: prune batches: %w", err)
 	}

@@ -323,6 +323,24 @@ CREATE TABLE appliances (
 );
 CREATE INDEX appliances_relay ON appliances(relay);
 `,
+	// search: each batch's token filter (ingest/search), written behind
+	// ingestion by the indexer up to its cursor. No index is added to
+	// segments: the commit path stays as it was (a search sorts).
+	`
+CREATE TABLE search_filters (
+	device_id   INTEGER NOT NULL,
+	batch_seq   INTEGER NOT NULL,
+	received_ns INTEGER NOT NULL,
+	bits        BLOB    NOT NULL,
+	-- In received order, as searches read them (newest or oldest first).
+	PRIMARY KEY (received_ns, device_id, batch_seq)
+) WITHOUT ROWID;
+CREATE TABLE search_cursor (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	batch_row INTEGER NOT NULL
+);
+INSERT INTO search_cursor (id, batch_row) VALUES (1, 0);
+`,
 }
 
 // schemaVersion is the version this code creates and reads.
