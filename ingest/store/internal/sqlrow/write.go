@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -32,6 +33,42 @@ type SaveSQL struct {
 	// updated_ns, returning id; Delivery upserts (alert_id, sink, state,
 	// next_ns).
 	Alert, Delivery string
+	// AlertRows, when set, is Alert for n rows in one statement,
+	// returning group_id and id (AlertRowsSQL builds it): a save of a
+	// thousand alerts is then a few statements, not a thousand, each
+	// parsed and (SQLite) journaling the pages it changes.
+	AlertRows func(n int) string
+}
+
+// alertCols is the number of values of an alert row (Alert's parameters).
+const alertCols = 16
+
+// alertChunk is the most alert rows one AlertRows statement upserts
+// (16 × 256 = 4,096 parameters, far below both engines' limits).
+const alertChunk = 256
+
+// AlertRowsSQL builds AlertRows' statement: insert (ending in VALUES),
+// n rows of placeholders numbered from 1 by ph, conflict (the upsert) and
+// RETURNING group_id, id.
+func AlertRowsSQL(insert, conflict string, n int, ph func(i int) string) string {
+	var b strings.Builder
+	b.WriteString(insert)
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range alertCols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ph(r*alertCols + c + 1))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(conflict)
+	b.WriteString(" RETURNING group_id, id")
+	return b.String()
 }
 
 // SaveAlerts writes save, whose alerts EncodeSave encoded as rows, in tx.
@@ -46,9 +83,15 @@ func SaveAlerts(ctx context.Context, tx Tx, q *SaveSQL, save *store.AlertSave, r
 			return fmt.Errorf("%w: stored %+v, expected %+v", store.ErrCursorMoved, c, *from)
 		}
 	}
-	for i, u := range save.Alerts {
-		if err := saveAlert(ctx, tx, q, &rows[i], u.Sinks, now); err != nil {
+	if q.AlertRows != nil {
+		if err := saveAlertRows(ctx, tx, q, save.Alerts, rows, now); err != nil {
 			return err
+		}
+	} else {
+		for i, u := range save.Alerts {
+			if err := saveAlert(ctx, tx, q, &rows[i], u.Sinks, now); err != nil {
+				return err
+			}
 		}
 	}
 	for dev, state := range save.States {
@@ -60,6 +103,58 @@ func SaveAlerts(ctx context.Context, tx Tx, q *SaveSQL, save *store.AlertSave, r
 		if _, err := tx.Exec(ctx, q.MoveCursor, c.BatchRow, c.EventID, c.AccessID); err != nil {
 			return fmt.Errorf("store: detect cursor: %w", err)
 		}
+	}
+	return nil
+}
+
+// saveAlertRows upserts the alerts alertChunk at a time, a group id at
+// most once per statement (an upsert may not touch a row twice), then
+// queues the deliveries by the ids returned.
+func saveAlertRows(ctx context.Context, tx Tx, q *SaveSQL, alerts []store.AlertUpsert, rows []AlertRow, now int64) error {
+	for start := 0; start < len(alerts); {
+		end, seen := start, map[string]bool{}
+		for end < len(alerts) && end-start < alertChunk && !seen[alerts[end].Alert.GroupID] {
+			seen[alerts[end].Alert.GroupID] = true
+			end++
+		}
+		args := make([]any, 0, (end-start)*alertCols)
+		for i := start; i < end; i++ {
+			r, a := &rows[i], rows[i].Alert
+			firstRecv, lastRecv := r.Received(now)
+			args = append(args, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.Fields, r.Labels, r.Evidence,
+				r.First, r.Last, a.Count, now, now, firstRecv, lastRecv)
+		}
+		ids := make(map[string]int64, end-start)
+		res, err := tx.Query(ctx, q.AlertRows(end-start), args...)
+		if err != nil {
+			return fmt.Errorf("store: alerts: %w", err)
+		}
+		for res.Next() {
+			var g string
+			var id int64
+			if err := res.Scan(&g, &id); err != nil {
+				res.Close()
+				return fmt.Errorf("store: alerts: %w", err)
+			}
+			ids[g] = id
+		}
+		err = errors.Join(res.Err(), res.Close())
+		if err != nil {
+			return fmt.Errorf("store: alerts: %w", err)
+		}
+		for i := start; i < end; i++ {
+			g := alerts[i].Alert.GroupID
+			id, ok := ids[g]
+			if !ok {
+				return fmt.Errorf("store: alert %s: no id returned", g)
+			}
+			for _, sink := range alerts[i].Sinks {
+				if _, err := tx.Exec(ctx, q.Delivery, id, sink, store.DeliveryPending, now); err != nil {
+					return fmt.Errorf("store: alert %s to %s: %w", g, sink, err)
+				}
+			}
+		}
+		start = end
 	}
 	return nil
 }
