@@ -25,7 +25,7 @@ var benchInputs = []string{"synthetic", "realistic"}
 // writeBenchInput writes n lines of input to path: synthetic is lineText's
 // 170-byte lines no rule reads; realistic is loggen's bastion mix, seed 1,
 // four hosts, n lines over an hour.
-func writeBenchInput(b *testing.B, path, input string, n int) {
+func writeBenchInput(b testing.TB, path, input string, n int) {
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +69,7 @@ func realisticConfig(n int) loggen.Config {
 // the first poll that saw it stored to the first that saw the cursor past
 // it (20 ms resolution).
 type lagWatch struct {
-	b       *testing.B
+	b       testing.TB
 	read    func() (stored, detected int64)
 	samples []lagSample
 	end     time.Time // when the last line was stored
@@ -80,7 +80,7 @@ type lagSample struct {
 	stored, detected int64
 }
 
-func newLagWatch(b *testing.B, db string) *lagWatch {
+func newLagWatch(b testing.TB, db string) *lagWatch {
 	ctx := context.Background()
 	w := &lagWatch{b: b}
 	if config.IsStoreURL(db) {
