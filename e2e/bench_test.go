@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -23,59 +22,68 @@ import (
 // what a user compares shippers by: MiB/s from file to durably stored and
 // acknowledged, agent CPU seconds, MiB per agent CPU-second and the agent's
 // peak RSS. Run it with `make bench` (or -bench EndToEnd -benchtime 1x).
+//
+// Each runs on two inputs (issue 19): synthetic, lines no rule reads, and
+// realistic, internal/loggen's bastion mix (sshd failures and logins,
+// bursts, sessions, sudo, cron, kernel, systemd, appliance lines), which
+// detection works on; both report detection's lag (bench_detect_test.go).
 func BenchmarkEndToEnd(b *testing.B) {
-	// The database is not in the tailed file's directory, as on a real
-	// device (its writes would wake the agent's directory watch).
-	dbDir := b.TempDir()
-	endToEnd(b, b.TempDir(), "SQLite", func(i int) string { return filepath.Join(dbDir, fmt.Sprintf("store-%d.db", i)) })
+	for _, input := range benchInputs {
+		b.Run(input, func(b *testing.B) {
+			// The database is not in the tailed file's directory, as on a real
+			// device (its writes would wake the agent's directory watch).
+			dbDir := b.TempDir()
+			endToEnd(b, b.TempDir(), "SQLite", input, func(i int) string { return filepath.Join(dbDir, fmt.Sprintf("store-%d.db", i)) })
+		})
+	}
 }
 
 // BenchmarkEndToEndPostgres is BenchmarkEndToEnd into a PostgreSQL store
 // (a fresh database on the server OFFBOX_TEST_POSTGRES names, as the
 // scale-out tests use), for comparison with SQLite.
 func BenchmarkEndToEndPostgres(b *testing.B) {
-	endToEnd(b, b.TempDir(), "PostgreSQL", func(int) string { return pgtest.URL(b) })
+	for _, input := range benchInputs {
+		b.Run(input, func(b *testing.B) {
+			endToEnd(b, b.TempDir(), "PostgreSQL", input, func(int) string { return pgtest.URL(b) })
+		})
+	}
 }
 
-// endToEnd runs the benchmark b.N times, each into the store db(i) names.
-func endToEnd(b *testing.B, dir, engine string, db func(i int) string) {
+// endToEnd runs the benchmark b.N times on input, each into the store
+// db(i) names.
+func endToEnd(b *testing.B, dir, engine, input string, db func(i int) string) {
 	const lines = 1_000_000
 	logf := filepath.Join(dir, "bench.log")
-	f, err := os.Create(logf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	for i := 0; i < lines; i++ {
-		w.WriteString(lineText("bench", i))
-		w.WriteByte('\n')
-	}
-	if err := w.Flush(); err != nil {
-		b.Fatal(err)
-	}
-	f.Close()
+	writeBenchInput(b, logf, input, lines)
 	st, _ := os.Stat(logf)
 	mib := float64(st.Size()) / (1 << 20)
 	p := newPKI(b, "bench")
 	for i := 0; i < b.N; i++ {
 		db := db(i)
-		in := startIngest(b, p, db, "127.0.0.1:0")
+		in := startIngest(b, p, db, "127.0.0.1:0", benchPprofArgs()...)
 		pg0 := postgresCPU(b)
 		t0 := time.Now()
-		ag := startAgent(b, p, "bench", in.addr, "-tail", logf, "-start-at", "beginning")
+		ag := startAgent(b, p, "bench", in.addr, append([]string{"-tail", logf, "-start-at", "beginning"}, benchPprofArgs()...)...)
 		source := "file:" + logf
 		stored := storedCounter(b, db, source)
+		lag := newLagWatch(b, db)
+		prof := startProfiles(b, in, ag, input, i)
 		for stored() < lines {
 			if ag.exited() {
 				b.Fatalf("agent exited: %s", ag.out.String())
 			}
+			lag.poll()
 			time.Sleep(20 * time.Millisecond)
 		}
 		elapsed := time.Since(t0)
+		lag.poll()
 		cpu := cpuSeconds(b, ag.pid())
 		peak := float64(procStatus(b, ag.pid(), "VmHWM")) / 1024
 		ingestCPU := cpuSeconds(b, in.pid())
 		pgCPU := postgresCPU(b) - pg0
+		backlog, p99, caughtUp := lag.finish(time.Second, 2*time.Minute)
+		prof.wait()
+		ingestCPUAll := cpuSeconds(b, in.pid())
 		// The CLI agrees (and the query is audited, as every query is).
 		if n := count(b, db, "-source", source); n != lines {
 			b.Fatalf("records -count says %d lines stored, want %d", n, lines)
@@ -87,13 +95,16 @@ func endToEnd(b *testing.B, dir, engine string, db func(i int) string) {
 		b.ReportMetric(mib/cpu, "MiB/agent-cpu-s")
 		b.ReportMetric(peak, "agent-peak-rss-MiB")
 		b.ReportMetric(ingestCPU, "ingest-cpu-s")
+		b.ReportMetric(p99.Seconds(), "detect-lag-p99-s")
+		b.ReportMetric(backlog.Seconds(), "detect-backlog-1s-after-s")
 		server := ""
 		if config.IsStoreURL(db) {
 			b.ReportMetric(pgCPU, "postgres-cpu-s")
 			server = fmt.Sprintf("; PostgreSQL server %.2f CPU-s", pgCPU)
 		}
-		fmt.Printf("end-to-end (%s): %d lines, %.1f MiB in %.2fs = %.1f MiB/s; agent %.2f CPU-s (%.0f MiB per CPU-s), peak RSS %.1f MiB; ingest %.2f CPU-s%s\n",
-			engine, lines, mib, elapsed.Seconds(), mib/elapsed.Seconds(), cpu, mib/cpu, peak, ingestCPU, server)
+		fmt.Printf("end-to-end (%s, %s): %d lines, %.1f MiB in %.2fs = %.1f MiB/s; agent %.2f CPU-s (%.0f MiB per CPU-s), peak RSS %.1f MiB; ingest %.2f CPU-s (%.2f with detection caught up)%s; detection lag p99 %.2fs, backlog 1s after the last line %.2fs, caught up %.2fs after it\n",
+			engine, input, lines, mib, elapsed.Seconds(), mib/elapsed.Seconds(), cpu, mib/cpu, peak, ingestCPU, ingestCPUAll, server,
+			p99.Seconds(), backlog.Seconds(), caughtUp.Seconds())
 	}
 	b.ReportMetric(0, "ns/op")
 }

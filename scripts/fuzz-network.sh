@@ -47,4 +47,5 @@ FuzzParseRFC5424 ./collectors/syslog
 FuzzSplitStream ./collectors/syslog
 FuzzSplitStreamLent ./collectors/syslog
 FuzzTextEscape ./ingest/store/postgres
+FuzzParseRequest ./internal/pprofserve
 LIST

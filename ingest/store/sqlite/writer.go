@@ -33,10 +33,20 @@ func startWriter(db *sql.DB, opt Options) *writer {
 // close stops accepting writes and waits until the queued ones are done.
 func (w *writer) close() { w.q.Close() }
 
-// commitGroup runs the ops in one transaction, each in a savepoint so that
-// one failing op is rolled back alone. If the transaction itself fails,
-// every op that had succeeded in it is retried in a transaction of its own,
-// so one bad write never takes the others down with it.
+// commitGroup runs the ops in one transaction. If an op fails, or the
+// transaction itself, nothing of it is stored and every other op is
+// retried in a transaction of its own, so one bad write never takes the
+// others down with it.
+//
+// No savepoint per op: under an open savepoint SQLite journals each page
+// an op first changes into the in-memory sub-journal, and at the end of
+// every statement that wrote one it truncates that journal by walking it
+// from the start (memjrnlTruncate). A detection save updates a thousand
+// alert rows across many 64 KiB pages, so that walk was quadratic: 75 % of
+// the collector's CPU on issue 19's realistic log (BenchmarkRunnerRealistic:
+// 2.6 s of a 5,000-line round, 65 % of it in memjrnlTruncate; 0.7 s
+// without). Failures are rare (a resend's duplicate, a fenced save that
+// lost leadership), so re-running the others alone is the cheap side.
 func (w *writer) commitGroup(group []*op) {
 	errs, err := w.runTx(group)
 	if err != nil && len(group) > 1 {
@@ -64,7 +74,16 @@ func (w *writer) runTx(group []*op) ([]error, error) {
 		return errs, fmt.Errorf("store: begin: %w", err)
 	}
 	for i, o := range group {
-		errs[i] = applyInSavepoint(ctx, tx, o)
+		if errs[i] = o.Apply(ctx, tx); errs[i] != nil {
+			rbErr := tx.Rollback()
+			if len(group) == 1 {
+				if rbErr != nil {
+					return errs, fmt.Errorf("store: rollback: %w", rbErr)
+				}
+				return errs, nil
+			}
+			return errs, errOpFailed // the others are retried alone
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return errs, fmt.Errorf("store: commit: %w", err)
@@ -73,17 +92,6 @@ func (w *writer) runTx(group []*op) ([]error, error) {
 	return errs, nil
 }
 
-func applyInSavepoint(ctx context.Context, tx *sql.Tx, o *op) error {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {
-		return err
-	}
-	if err := o.Apply(ctx, tx); err != nil {
-		if _, rbErr := tx.ExecContext(ctx, `ROLLBACK TO op`); rbErr != nil {
-			return errors.Join(err, rbErr)
-		}
-		_, relErr := tx.ExecContext(ctx, `RELEASE op`)
-		return errors.Join(err, relErr)
-	}
-	_, err := tx.ExecContext(ctx, `RELEASE op`)
-	return err
-}
+// errOpFailed: an op of the group failed, so the transaction was rolled
+// back; commitGroup retries the others one by one.
+var errOpFailed = errors.New("store: an op of the group failed")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -35,6 +36,42 @@ type SaveSQL struct {
 	// Reopen inserts a reopen transition by store.SystemWho at (at_ns)
 	// of alert (id) if it is resolved; ReopenState then opens it (id).
 	Reopen, ReopenState string
+	// AlertRows, when set, is Alert for n rows in one statement,
+	// returning group_id, id and state (AlertRowsSQL builds it): a save of a
+	// thousand alerts is then a few statements, not a thousand, each
+	// parsed and (SQLite) journaling the pages it changes.
+	AlertRows func(n int) string
+}
+
+// alertCols is the number of values of an alert row (Alert's parameters).
+const alertCols = 16
+
+// alertChunk is the most alert rows one AlertRows statement upserts
+// (16 × 256 = 4,096 parameters, far below both engines' limits).
+const alertChunk = 256
+
+// AlertRowsSQL builds AlertRows' statement: insert (ending in VALUES),
+// n rows of placeholders numbered from 1 by ph, conflict (the upsert) and
+// RETURNING group_id, id, state.
+func AlertRowsSQL(insert, conflict string, n int, ph func(i int) string) string {
+	var b strings.Builder
+	b.WriteString(insert)
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range alertCols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(ph(r*alertCols + c + 1))
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(conflict)
+	b.WriteString(" RETURNING group_id, id, state")
+	return b.String()
 }
 
 // SaveAlerts writes save, whose alerts EncodeSave encoded as rows, in tx.
@@ -49,9 +86,15 @@ func SaveAlerts(ctx context.Context, tx Tx, q *SaveSQL, save *store.AlertSave, r
 			return fmt.Errorf("%w: stored %+v, expected %+v", store.ErrCursorMoved, c, *from)
 		}
 	}
-	for i, u := range save.Alerts {
-		if err := saveAlert(ctx, tx, q, &rows[i], u.Sinks, now); err != nil {
+	if q.AlertRows != nil {
+		if err := saveAlertRows(ctx, tx, q, save.Alerts, rows, now); err != nil {
 			return err
+		}
+	} else {
+		for i, u := range save.Alerts {
+			if err := saveAlert(ctx, tx, q, &rows[i], u.Sinks, now); err != nil {
+				return err
+			}
 		}
 	}
 	for dev, state := range save.States {
@@ -63,6 +106,67 @@ func SaveAlerts(ctx context.Context, tx Tx, q *SaveSQL, save *store.AlertSave, r
 		if _, err := tx.Exec(ctx, q.MoveCursor, c.BatchRow, c.EventID, c.AccessID); err != nil {
 			return fmt.Errorf("store: detect cursor: %w", err)
 		}
+	}
+	return nil
+}
+
+// saveAlertRows upserts the alerts alertChunk at a time, a group id at
+// most once per statement (an upsert may not touch a row twice), then
+// queues the deliveries by the ids returned.
+func saveAlertRows(ctx context.Context, tx Tx, q *SaveSQL, alerts []store.AlertUpsert, rows []AlertRow, now int64) error {
+	for start := 0; start < len(alerts); {
+		end, seen := start, map[string]bool{}
+		for end < len(alerts) && end-start < alertChunk && !seen[alerts[end].Alert.GroupID] {
+			seen[alerts[end].Alert.GroupID] = true
+			end++
+		}
+		args := make([]any, 0, (end-start)*alertCols)
+		for i := start; i < end; i++ {
+			r, a := &rows[i], rows[i].Alert
+			firstRecv, lastRecv := r.Received(now)
+			args = append(args, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.Fields, r.Labels, r.Evidence,
+				r.First, r.Last, a.Count, now, now, firstRecv, lastRecv)
+		}
+		ids := make(map[string]int64, end-start)
+		var resolved []int64 // upserted alerts an operator had resolved: they fired again
+		res, err := tx.Query(ctx, q.AlertRows(end-start), args...)
+		if err != nil {
+			return fmt.Errorf("store: alerts: %w", err)
+		}
+		for res.Next() {
+			var g, state string
+			var id int64
+			if err := res.Scan(&g, &id, &state); err != nil {
+				res.Close()
+				return fmt.Errorf("store: alerts: %w", err)
+			}
+			ids[g] = id
+			if state == store.StateResolved {
+				resolved = append(resolved, id)
+			}
+		}
+		err = errors.Join(res.Err(), res.Close())
+		if err != nil {
+			return fmt.Errorf("store: alerts: %w", err)
+		}
+		for _, id := range resolved {
+			if err := reopen(ctx, tx, q, id, now); err != nil {
+				return fmt.Errorf("store: alert %d: reopen: %w", id, err)
+			}
+		}
+		for i := start; i < end; i++ {
+			g := alerts[i].Alert.GroupID
+			id, ok := ids[g]
+			if !ok {
+				return fmt.Errorf("store: alert %s: no id returned", g)
+			}
+			for _, sink := range alerts[i].Sinks {
+				if _, err := tx.Exec(ctx, q.Delivery, id, sink, store.DeliveryPending, now); err != nil {
+					return fmt.Errorf("store: alert %s to %s: %w", g, sink, err)
+				}
+			}
+		}
+		start = end
 	}
 	return nil
 }
