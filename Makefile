@@ -35,11 +35,22 @@ TOOLS := $(CURDIR)/.tools
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 CROSS_TARGETS := amd64 arm64 arm/7 arm/6 mips mipsle
-# The agent's size budget (issue 6): 10 MiB, enforced for arm64 and armv7.
+# The agent's size budget (issue 6): 10 MiB.
 SIZE_LIMIT := 10485760
-SIZE_ENFORCED := arm64 armv7
+# Issue 21 asks 8 MiB (SIZE_TARGET) of every cross build. google.golang.org/grpc
+# alone rules it out: the smallest gRPC client over mutual TLS (make
+# size-floor) is 8.1 MiB on arm64 and 9.4 MiB on mips (docs/ARCHITECTURE.md,
+# "Size"). So check-size enforces all six builds against a limit of their
+# own a little above today's size (SIZE_LIMIT_<build>, else SIZE_LIMIT),
+# to be lowered as the agent shrinks, and prints each build's distance
+# from the target.
+SIZE_TARGET := 8388608
+SIZE_ENFORCED := amd64 arm64 armv7 armv6 mips mipsle
+SIZE_LIMIT_amd64 := 10747904
+SIZE_LIMIT_mips := 11534336
+SIZE_LIMIT_mipsle := 11534336
 
-.PHONY: help build cross check-size test test-integration fuzz fuzz-network bench proto demo lint clean
+.PHONY: help build cross check-size size-floor test test-integration fuzz fuzz-network bench proto demo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -57,16 +68,30 @@ cross: ## static agent builds for amd64 arm64 armv7 armv6 mips mipsle into bin/c
 			$(GO) build $(GOFLAGS_BUILD) $(AGENT_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/cross/$$name ./cmd/offbox || exit 1; \
 	done
 
-check-size: cross ## print every cross build's size; fail if arm64 or armv7 exceeds 10 MiB
+check-size: cross ## print every cross build's size and its distance from 8 MiB; fail if one exceeds its limit
 	@fail=0; for t in $(CROSS_TARGETS); do \
 		arch=$${t%/*}; arm=$${t#*/}; [ "$$arm" = "$$t" ] && arm=; \
 		a=$$arch$${arm:+v$$arm}; n=$$(stat -c %s $(BIN)/cross/offbox-linux-$$a) || exit 1; \
+		limit=$(SIZE_LIMIT); for kv in $(foreach b,$(SIZE_ENFORCED),$(b)=$(or $(SIZE_LIMIT_$(b)),$(SIZE_LIMIT))); do \
+			[ "$${kv%=*}" = "$$a" ] && limit=$${kv#*=}; done; \
 		verdict="(not enforced)"; \
 		case " $(SIZE_ENFORCED) " in *" $$a "*) \
-			if [ $$n -le $(SIZE_LIMIT) ]; then verdict="ok (limit $(SIZE_LIMIT))"; \
-			else verdict="TOO BIG (limit $(SIZE_LIMIT))"; fail=1; fi;; esac; \
-		printf '%-8s %10d bytes  %5.2f MiB  %s\n' $$a $$n $$(awk "BEGIN{printf \"%.2f\", $$n/1048576}") "$$verdict"; \
+			if [ $$n -le $$limit ]; then verdict="ok (limit $$limit)"; \
+			else verdict="TOO BIG (limit $$limit)"; fail=1; fi;; esac; \
+		printf '%-8s %10d bytes  %5.2f MiB  %+6.2f MiB from the 8 MiB target  %s\n' $$a $$n $$(awk "BEGIN{printf \"%.2f %.2f\", $$n/1048576, ($$n-$(SIZE_TARGET))/1048576}") "$$verdict"; \
 	done; exit $$fail
+
+agent-gcflags: # the agent's -gcflags, for tests that build it as make cross does
+	@echo $(AGENT_GCFLAGS)
+
+size-floor: ## the smallest gRPC client over mutual TLS (internal/sizefloor) for each cross target: the floor under the agent's size
+	@for t in $(CROSS_TARGETS); do \
+		arch=$${t%/*}; arm=$${t#*/}; [ "$$arm" = "$$t" ] && arm=; \
+		a=$$arch$${arm:+v$$arm}; out=$(BIN)/cross/sizefloor-linux-$$a; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm GOMIPS=softfloat \
+			$(GO) build $(GOFLAGS_BUILD) -ldflags '-s -w' -o $$out ./internal/sizefloor || exit 1; \
+		n=$$(stat -c %s $$out); printf '%-8s %10d bytes  %5.2f MiB\n' $$a $$n $$(awk "BEGIN{printf \"%.2f\", $$n/1048576}"); \
+	done
 
 # Packages (issue 6): nfpm's CLI at a pinned version through the module
 # proxy, built from the static cross builds.
