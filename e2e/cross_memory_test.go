@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 const crossMemoryLines = 100_000
 
 // TestCrossMemoryIntegration runs the armv7 agent (built as make cross
-// builds it, less the cold packages' -l) under qemu-arm-static on a
+// builds it, cold packages without inlining too) under qemu-arm-static on a
 // Cortex-A7 and ships a file at full speed to a native collector, then
 // reports the agent's peak memory: VmHWM of the qemu process, and that
 // less qemu's own (the peak of `offbox version` under the same qemu). The
@@ -24,8 +25,13 @@ const crossMemoryLines = 100_000
 func TestCrossMemoryIntegration(t *testing.T) {
 	skipShort(t)
 	qemu := needTool(t, "qemu-arm-static", "qemu-user-static")
+	gcflags, err := exec.Command("make", "-s", "-C", "..", "agent-gcflags").Output()
+	if err != nil {
+		t.Fatalf("make agent-gcflags: %v", err)
+	}
 	exe := filepath.Join(t.TempDir(), "offbox-linux-armv7")
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", exe, "../cmd/offbox")
+	args := append([]string{"build", "-trimpath", "-tags", "grpcnotrace"}, strings.Fields(string(gcflags))...)
+	cmd := exec.Command("go", append(args, "-ldflags", "-s -w", "-o", exe, "../cmd/offbox")...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm", "GOARM=7")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build armv7: %v\n%s", err, b)
