@@ -139,7 +139,9 @@ func packageOf(name string) string {
 	if strings.HasPrefix(name, "go:") {
 		return "go:" + strings.SplitN(name[3:], ".", 2)[0]
 	}
-	if i := strings.IndexAny(name, "[,"); i >= 0 { // type arguments, an itab's interface
+	// Type arguments, an itab's interface, a method's receiver (whose
+	// method name may itself be package-qualified), a struct type.
+	if i := strings.IndexAny(name, "[,( "); i >= 0 {
 		name = name[:i]
 	}
 	slash := strings.LastIndexByte(name, '/')

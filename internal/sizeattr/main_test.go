@@ -14,6 +14,8 @@ func TestPackageOf(t *testing.T) {
 		{"slices.SortFunc[go.shape.[]uint8,go.shape.uint8]", "slices"},
 		{"type:[]github.com/offbox/offbox/collectors.Attr", "github.com/offbox/offbox/collectors"},
 		{"go:func.*", "go:func"},
+		{"google.golang.org/grpc/internal/transport.(*parsedDataFrame).golang.org/x/net/http2.invalidate", "google.golang.org/grpc/internal/transport"},
+		{"type:struct { os/exec.in string }", "struct"},
 		{"crypto/ecdsa..dict.publicKeyToFIPS[*crypto/internal/fips140/nistec.P521Point]", "crypto/ecdsa"},
 	} {
 		if got := packageOf(tc.in); got != tc.want {
