@@ -14,6 +14,25 @@ AGENT_GCFLAGS := $(foreach p,google.golang.org/protobuf/... gopkg.in/yaml.v3 git
 # crypto/tls joined them with the relay's TLS listener (its server handshake took armv7 from
 # 9.81 to 10.06 MiB; without inlining, 9.88): its code runs per handshake and per record, the
 # ciphers it calls (crypto/aes, crypto/internal/...) keep theirs.
+# More cold packages (issue 21): proxy and URL code net/http brings in
+# through gRPC, IDNA and Unicode tables, JSON (config hash, service config),
+# slog and fmt (errors and start-up), exec, flags, the certificate and
+# key-exchange code of a handshake (x509, RSA, ECDSA, ML-KEM, HPKE), gRPC's
+# balancers, resolvers, channelz, credentials and status, and the agent's
+# start-up and once-a-round packages. -417 KiB of loaded sections on mips.
+AGENT_GCFLAGS += $(foreach p,net/http/... net/textproto mime/... net/url vendor/golang.org/x/... golang.org/x/text/... \
+	encoding/json log/slog/... fmt os/exec os/user flag text/... compress/... \
+	crypto/ecdsa crypto/rsa crypto/internal/fips140/rsa crypto/internal/fips140/ecdsa crypto/internal/fips140/nistec \
+	crypto/internal/fips140/mlkem crypto/hpke crypto/internal/hpke crypto/mlkem crypto/x509/... crypto/internal/fips140/bigmod \
+	google.golang.org/grpc/balancer/... google.golang.org/grpc/resolver/... google.golang.org/grpc/internal/resolver/... \
+	google.golang.org/grpc/internal/channelz google.golang.org/grpc/internal/pretty google.golang.org/grpc/internal/binarylog \
+	google.golang.org/grpc/credentials/... google.golang.org/grpc/internal/serviceconfig google.golang.org/grpc/internal/envconfig \
+	google.golang.org/grpc/internal/idle google.golang.org/grpc/internal/balancer/... google.golang.org/grpc/serviceconfig \
+	google.golang.org/grpc/internal/status google.golang.org/grpc/status google.golang.org/grpc/grpclog/... \
+	google.golang.org/grpc/internal/grpclog google.golang.org/genproto/... github.com/fsnotify/... \
+	github.com/offbox/offbox/cmd/offbox github.com/offbox/offbox/internal/... github.com/offbox/offbox/transport/enroll \
+	github.com/offbox/offbox/transport/tlsconf github.com/offbox/offbox/collectors/boot github.com/offbox/offbox/collectors/watch \
+	github.com/offbox/offbox/collectors/clock,-gcflags=$(p)=-l)
 BIN := bin
 TOOLS := $(CURDIR)/.tools
 PROTOC_GEN_GO_VERSION := v1.36.12
@@ -21,11 +40,22 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 CROSS_TARGETS := amd64 arm64 arm/7 arm/6 mips mipsle
 # Device builds (cross, and the packages made from them) leave out the
 # agent's -pprof profiler (tag nopprof): 192 KiB on armv7, over the budget.
-# The agent's size budget (issue 6): 10 MiB, enforced for arm64 and armv7.
+# The agent's size budget (issue 6): 10 MiB.
 SIZE_LIMIT := 10485760
-SIZE_ENFORCED := arm64 armv7
+# Issue 21 asks 8 MiB (SIZE_TARGET) of every cross build. google.golang.org/grpc
+# alone rules it out: the smallest gRPC client over mutual TLS (make
+# size-floor) is 8.1 MiB on arm64 and 9.4 MiB on mips (docs/ARCHITECTURE.md,
+# "Size"). So check-size enforces all six builds against a limit of their
+# own a little above today's size (SIZE_LIMIT_<build>, else SIZE_LIMIT),
+# to be lowered as the agent shrinks, and prints each build's distance
+# from the target.
+SIZE_TARGET := 8388608
+SIZE_ENFORCED := amd64 arm64 armv7 armv6 mips mipsle
+SIZE_LIMIT_amd64 := 10747904
+SIZE_LIMIT_mips := 11534336
+SIZE_LIMIT_mipsle := 11534336
 
-.PHONY: help build cross check-size test test-integration fuzz fuzz-network bench proto demo lint clean
+.PHONY: help build cross check-size size-floor test test-integration fuzz fuzz-network bench proto demo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 20
@@ -43,16 +73,30 @@ cross: ## static agent builds for amd64 arm64 armv7 armv6 mips mipsle into bin/c
 			$(GO) build $(GOFLAGS_BUILD),nopprof $(AGENT_GCFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/cross/$$name ./cmd/offbox || exit 1; \
 	done
 
-check-size: cross ## print every cross build's size; fail if arm64 or armv7 exceeds 10 MiB
+check-size: cross ## print every cross build's size and its distance from 8 MiB; fail if one exceeds its limit
 	@fail=0; for t in $(CROSS_TARGETS); do \
 		arch=$${t%/*}; arm=$${t#*/}; [ "$$arm" = "$$t" ] && arm=; \
 		a=$$arch$${arm:+v$$arm}; n=$$(stat -c %s $(BIN)/cross/offbox-linux-$$a) || exit 1; \
+		limit=$(SIZE_LIMIT); for kv in $(foreach b,$(SIZE_ENFORCED),$(b)=$(or $(SIZE_LIMIT_$(b)),$(SIZE_LIMIT))); do \
+			[ "$${kv%=*}" = "$$a" ] && limit=$${kv#*=}; done; \
 		verdict="(not enforced)"; \
 		case " $(SIZE_ENFORCED) " in *" $$a "*) \
-			if [ $$n -le $(SIZE_LIMIT) ]; then verdict="ok (limit $(SIZE_LIMIT))"; \
-			else verdict="TOO BIG (limit $(SIZE_LIMIT))"; fail=1; fi;; esac; \
-		printf '%-8s %10d bytes  %5.2f MiB  %s\n' $$a $$n $$(awk "BEGIN{printf \"%.2f\", $$n/1048576}") "$$verdict"; \
+			if [ $$n -le $$limit ]; then verdict="ok (limit $$limit)"; \
+			else verdict="TOO BIG (limit $$limit)"; fail=1; fi;; esac; \
+		printf '%-8s %10d bytes  %5.2f MiB  %+6.2f MiB from the 8 MiB target  %s\n' $$a $$n $$(awk "BEGIN{printf \"%.2f %.2f\", $$n/1048576, ($$n-$(SIZE_TARGET))/1048576}") "$$verdict"; \
 	done; exit $$fail
+
+agent-gcflags: # the agent's -gcflags, for tests that build it as make cross does
+	@echo $(AGENT_GCFLAGS)
+
+size-floor: ## the smallest gRPC client over mutual TLS (internal/sizefloor) for each cross target: the floor under the agent's size
+	@for t in $(CROSS_TARGETS); do \
+		arch=$${t%/*}; arm=$${t#*/}; [ "$$arm" = "$$t" ] && arm=; \
+		a=$$arch$${arm:+v$$arm}; out=$(BIN)/cross/sizefloor-linux-$$a; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm GOMIPS=softfloat \
+			$(GO) build $(GOFLAGS_BUILD) -ldflags '-s -w' -o $$out ./internal/sizefloor || exit 1; \
+		n=$$(stat -c %s $$out); printf '%-8s %10d bytes  %5.2f MiB\n' $$a $$n $$(awk "BEGIN{printf \"%.2f\", $$n/1048576}"); \
+	done
 
 # Packages (issue 6): nfpm's CLI at a pinned version through the module
 # proxy, built from the static cross builds.

@@ -14,7 +14,6 @@ import (
 	"github.com/shirou/gopsutil/v3/common"
 	"github.com/shirou/gopsutil/v3/load"
 	"github.com/shirou/gopsutil/v3/mem"
-	"github.com/shirou/gopsutil/v3/process"
 
 	"github.com/offbox/offbox/collectors"
 	"github.com/offbox/offbox/internal/version"
@@ -122,25 +121,15 @@ func readResources(ctx context.Context, hostRoot string) []collectors.Attr {
 		fail("memory", err)
 	}
 
-	selfCtx := context.WithValue(ctx, common.EnvKey, common.EnvMap{common.HostProcEnvKey: "/proc"})
-	self := &process.Process{Pid: int32(os.Getpid())}
-	if err := guard(func() error {
-		mi, err := self.MemoryInfoWithContext(selfCtx)
-		if err == nil {
-			add("agent_rss_bytes", strconv.FormatUint(mi.RSS, 10))
-		}
-		return err
-	}); err != nil {
+	if rss, err := selfRSS(); err != nil {
 		fail("agent rss", err)
+	} else {
+		add("agent_rss_bytes", strconv.FormatUint(rss, 10))
 	}
-	if err := guard(func() error {
-		t, err := self.TimesWithContext(selfCtx)
-		if err == nil {
-			add("agent_cpu_s", float(t.User+t.System, 2))
-		}
-		return err
-	}); err != nil {
+	if cpu, err := selfCPU(); err != nil {
 		fail("agent cpu", err)
+	} else {
+		add("agent_cpu_s", float(cpu, 2))
 	}
 
 	if len(unavailable) > 0 {

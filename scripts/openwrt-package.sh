@@ -33,3 +33,9 @@ for cross in "$@"; do
 		--target "$DIST/offbox_${PKG_VERSION}-1_$arch.ipk"
 done
 ls -l "$DIST"/*.ipk
+# What each package takes once installed (opkg's Installed-Size, in KiB: the
+# binary and its files, before the overlay's own compression).
+for ipk in "$DIST"/offbox_"$PKG_VERSION"-1_*.ipk; do
+	kib=$(tar -xzOf "$ipk" ./control.tar.gz | tar -xzO ./control | sed -n 's/^Installed-Size: //p')
+	echo "$(basename "$ipk"): installed size $kib KiB"
+done
