@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -17,7 +18,10 @@ import (
 // appliance in its own chain, so when fw1 stops while the relay is alive
 // the collector raises source_quiet for fw1 and its source only, and
 // source_resumed when it sends again; fw2 raises neither, no appliance's
-// heartbeat goes missing, and verify stays clean.
+// heartbeat goes missing. When the relay itself is frozen (SIGSTOP),
+// heartbeat_missing is raised for it and for both appliances, and
+// heartbeat_resumed when it goes on (SIGCONT), with no source_quiet.
+// verify stays clean.
 func TestRelayApplianceQuietEndToEnd(t *testing.T) {
 	skipShort(t)
 	dir := t.TempDir()
@@ -98,6 +102,34 @@ detect:
 	}
 	if n := len(hook.alertsOf("heartbeat_missing")); n != 0 {
 		t.Errorf("heartbeat_missing raised: %+v", hook.alertsOf("heartbeat_missing"))
+	}
+
+	// The relay frozen: heartbeat_missing for it and for each appliance it
+	// speaks for (their syslog goes on meanwhile, into its sockets), and no
+	// source_quiet; heartbeat_resumed for each when it goes on.
+	if err := ag.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer ag.cmd.Process.Signal(syscall.SIGCONT)
+	devicesOf := func(kind string) map[string]int {
+		m := map[string]int{}
+		for _, a := range hook.alertsOf(kind) {
+			m[a.Device]++
+		}
+		return m
+	}
+	all := func(m map[string]int) bool { return m["relay-1"] == 1 && m["fw1"] == 1 && m["fw2"] == 1 }
+	waitFor(t, 20*time.Second, "heartbeat_missing for relay-1, fw1 and fw2", func() bool { return all(devicesOf("heartbeat_missing")) })
+	if err := ag.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "heartbeat_resumed for relay-1, fw1 and fw2", func() bool { return all(devicesOf("heartbeat_resumed")) })
+	time.Sleep(2 * time.Second)
+	if m := devicesOf("heartbeat_missing"); len(m) != 3 || !all(m) {
+		t.Errorf("heartbeat_missing %v: want one each for relay-1, fw1, fw2", m)
+	}
+	if n := len(hook.alertsOf("source_quiet")); n != 1 {
+		t.Errorf("%d source_quiet alerts after the relay's absence, want still 1: %+v", n, hook.alertsOf("source_quiet"))
 	}
 
 	ag.stop()
