@@ -33,6 +33,7 @@ func (a *Agent) heartbeats(ctx context.Context) {
 			a.q.TryEmit(collectors.Record{Time: now, Kind: collectors.KindHeartbeat, Source: agentSource,
 				Attrs: a.heartbeatAttrs(ctx, now)})
 			a.q.Flush()
+			a.applianceHeartbeats(now) // relaybeat.go
 		}
 	}
 }

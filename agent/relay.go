@@ -33,7 +33,10 @@ type applianceChain struct {
 	name string
 	q    *queue
 	s    *sender
-	done chan struct{} // closed when its sender has returned
+	em   *applianceEmitter // what Appliance returns: q, counted (relaybeat.go)
+	done chan struct{}     // closed when its sender has returned
+
+	listed bool // on the relay's list: heartbeated (relaybeat.go); r.mu
 }
 
 // relaying is the agent's appliance chains.
@@ -54,7 +57,8 @@ func (a *Agent) Appliance(name string) (collectors.Emitter, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c, ok := r.apps[name]; ok {
-		return c.q, nil
+		c.listed = true
+		return c.em, nil
 	}
 	id, err := a.cfg.Identity()
 	if err != nil {
@@ -73,7 +77,7 @@ func (a *Agent) Appliance(name string) (collectors.Emitter, error) {
 	if dial == nil {
 		dial = a.cfg.Dialer
 	}
-	c := &applianceChain{name: name, q: q, done: make(chan struct{})}
+	c := &applianceChain{name: name, q: q, em: &applianceEmitter{q: q, now: a.cfg.Now}, done: make(chan struct{}), listed: true}
 	c.s = &sender{
 		q:        q,
 		dial:     dial,
@@ -104,7 +108,7 @@ func (a *Agent) Appliance(name string) (collectors.Emitter, error) {
 		r.start(c)
 	}
 	a.log.Info("relaying for appliance", "appliance", name, "budget", budget)
-	return q, nil
+	return c.em, nil
 }
 
 // applianceIdentity signs as this agent, for appliance name.

@@ -119,7 +119,7 @@ func bodiesOf(rs []record) []string {
 // an appliance the collector does not authorise for the relay (fw9) and a
 // sender that is no appliance (logger from 127.0.0.1) are refused and
 // counted; an appliance removed from the file stops being attributed at
-// once; SIGHUP reloads; verify is clean.
+// once and is no longer heartbeated; SIGHUP reloads; verify is clean.
 func TestRelayAppliancesEndToEnd(t *testing.T) {
 	skipShort(t)
 	logger := testpeer.LookPath(t, "bsdutils", "logger")
@@ -249,7 +249,7 @@ func TestRelayAppliancesEndToEnd(t *testing.T) {
 	})
 
 	// fw2 removed from the file: its next datagram is not attributed.
-	before := count(t, in.db, "-device", "fw2")
+	before := count(t, in.db, "-device", "fw2", "-kind", "log") // its heartbeats stop with the reload, not at once
 	relayConfig(t, cfg, "fw1", "127.0.0.2", "fw9", "127.0.0.4")
 	waitFor(t, 10*time.Second, "the appliance list reloaded", func() bool {
 		return strings.Contains(ag.out.String(), "relay appliance list reloaded")
@@ -265,12 +265,13 @@ func TestRelayAppliancesEndToEnd(t *testing.T) {
 		return false
 	})
 	time.Sleep(time.Second)
+	fw2Beats := count(t, in.db, "-device", "fw2", "-kind", "heartbeat") // no more from now on
 	for _, r := range records(t, in.db, "-kind", "log") {
 		if strings.Contains(r.Body, "after removal") {
 			t.Errorf("a removed appliance's line was stored under %s", r.Device)
 		}
 	}
-	if after := count(t, in.db, "-device", "fw2"); after != before {
+	if after := count(t, in.db, "-device", "fw2", "-kind", "log"); after != before {
 		t.Errorf("fw2 has %d records after its removal, %d before", after, before)
 	}
 	// SIGHUP reloads too (and does not end the agent).
@@ -278,6 +279,15 @@ func TestRelayAppliancesEndToEnd(t *testing.T) {
 	waitFor(t, 10*time.Second, "a reload on SIGHUP", func() bool { return strings.Contains(ag.out.String(), "why=SIGHUP") })
 	if ag.exited() {
 		t.Fatal("SIGHUP ended the relay")
+	}
+	// fw2, off the list, is no longer heartbeated; fw1 still is.
+	fw1Beats := count(t, in.db, "-device", "fw1", "-kind", "heartbeat")
+	time.Sleep(2500 * time.Millisecond)
+	if n := count(t, in.db, "-device", "fw2", "-kind", "heartbeat"); n != fw2Beats {
+		t.Errorf("fw2 heartbeated after its removal: %d heartbeats, %d at its removal", n, fw2Beats)
+	}
+	if n := count(t, in.db, "-device", "fw1", "-kind", "heartbeat"); n <= fw1Beats {
+		t.Errorf("fw1 not heartbeated: %d heartbeats, %d 2.5 s before", n, fw1Beats)
 	}
 
 	ag.stop()

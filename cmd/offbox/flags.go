@@ -87,7 +87,7 @@ func newRunFlags() *runFlags {
 	key(f, "key", "device private key `file` (PEM)", func(c *config) *string { return &c.TLS.Key })
 	key(f, "tail", "file or `glob` to tail (repeatable; replaces the config's list)", func(c *config) *[]string { return &c.Paths })
 	key(f, "start-at", "where files without checkpoint start: beginning or end", func(c *config) *string { return &c.StartAt })
-	key(f, "heartbeat", fmt.Sprintf("heartbeat `interval` (default %s)", agent.DefaultHeartbeat),
+	key(f, "heartbeat", fmt.Sprintf("heartbeat `interval`, of this device and of each appliance it relays for (default %s)", agent.DefaultHeartbeat),
 		func(c *config) *time.Duration { return &c.Heartbeat })
 	key(f, "memory-budget", fmt.Sprintf("`bytes` of records held until acknowledged (default %d MiB)", agent.DefaultMemoryBudget>>20),
 		func(c *config) *int64 { return &c.MemoryBudgetBytes })

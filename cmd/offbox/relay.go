@@ -208,7 +208,8 @@ func (r *router) route(ip netip.Addr) (collectors.Emitter, bool) {
 }
 
 // load makes the appliances' chains (a chain once made stays; an
-// appliance removed only stops being routed to) and swaps the table in.
+// appliance removed only stops being routed to and heartbeated) and swaps
+// the table in.
 func (r *router) load(a *agent.Agent, routes []applianceRoute) error {
 	ems := make(map[string]collectors.Emitter, len(routes))
 	for _, rt := range routes {
@@ -218,6 +219,11 @@ func (r *router) load(a *agent.Agent, routes []applianceRoute) error {
 		}
 		ems[rt.name] = em
 	}
+	names := make([]string, 0, len(routes))
+	for _, rt := range routes {
+		names = append(names, rt.name)
+	}
+	a.RelayOnly(names) // the others are no longer heartbeated
 	r.mu.Lock()
 	r.routes, r.ems = routes, ems
 	r.mu.Unlock()
