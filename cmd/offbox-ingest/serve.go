@@ -26,6 +26,7 @@ import (
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/web"
+	"github.com/offbox/offbox/internal/pprofserve"
 	"github.com/offbox/offbox/transport/tlsconf"
 	"google.golang.org/grpc"
 )
@@ -38,8 +39,16 @@ func serve(args []string, _, stderr io.Writer) int {
 	fs.String("cert", "", "collector certificate `file` (PEM)")
 	fs.String("key", "", "collector private key `file` (PEM)")
 	fs.String("db", "", "SQLite database `file`, or a postgres:// URL (the store key)")
+	pprofAddr := fs.String("pprof", "", "serve Go profiles on this loopback `HOST:PORT` (e.g. 127.0.0.1:6060; off by default)")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if *pprofAddr != "" {
+		_, stop, err := pprofserve.Start(*pprofAddr, slog.New(slog.NewTextHandler(stderr, nil)))
+		if err != nil {
+			return fail(stderr, "serve", err)
+		}
+		defer stop()
 	}
 	cfg := config.Default()
 	var src config.Source

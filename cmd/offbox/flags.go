@@ -23,6 +23,7 @@ type runFlags struct {
 	configPath string
 	dryRun     bool
 	once       bool
+	pprof      string                   // -pprof: loopback HOST:PORT for Go profiles; "" off
 	c          config                   // flag values; only those set are applied
 	set        map[string]func(*config) // by flag name: apply the flag's value
 }
@@ -77,6 +78,7 @@ func newRunFlags() *runFlags {
 	f := newFlags("run")
 	f.fs.BoolVar(&f.dryRun, "dry-run", false, "connect to nothing, print every record as a line of JSON on stdout (until SIGINT or SIGTERM, or see -once)")
 	f.fs.BoolVar(&f.once, "once", false, "with -dry-run: read the -tail files to their end, print their lines and exit 0 (the other sources are not run)")
+	f.fs.StringVar(&f.pprof, "pprof", "", "serve Go profiles on this loopback `HOST:PORT` (e.g. 127.0.0.1:6061; off by default)")
 	key(f, "server", "collector service `host:port`", func(c *config) *string { return &c.Server })
 	key(f, "server-name", "TLS `name` the collector's certificate must carry (default: the server's host)",
 		func(c *config) *string { return &c.ServerName })

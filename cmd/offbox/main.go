@@ -169,6 +169,14 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if f.pprof != "" {
+		stopPprof, err := startPprof(f.pprof, log)
+		if err != nil {
+			fmt.Fprintf(stderr, "offbox: %v\n", err)
+			return 1
+		}
+		defer stopPprof()
+	}
 	c, err := f.effective()
 	if err == nil && !f.dryRun {
 		err = c.requireConnection()
