@@ -37,12 +37,28 @@ func (w *writer) close() { w.q.Close() }
 // one failing op is rolled back alone. If the transaction itself fails,
 // every op that had succeeded in it is retried in a transaction of its own,
 // so one bad write never takes the others down with it.
+//
+// A group of more than one op first runs without savepoints: every op is
+// then journalled once per transaction instead of once per savepoint
+// (with 64 KiB pages, each savepoint copied every page it touched into
+// the statement journal: 15 % of the collector's CPU with 1,000 agents
+// sending a one-line batch a second, BenchmarkFanIn10k). Only if an op
+// fails is that transaction rolled back and the group run as below, so
+// the outcome is the same; an op's Apply may therefore run twice.
 func (w *writer) commitGroup(group []*op) {
-	errs, err := w.runTx(group)
+	if len(group) > 1 {
+		if errs, err := w.runTx(group, false); err == nil {
+			for i, o := range group {
+				o.Done <- errs[i]
+			}
+			return
+		}
+	}
+	errs, err := w.runTx(group, true)
 	if err != nil && len(group) > 1 {
 		for i, o := range group {
 			if errs[i] == nil {
-				e, txErr := w.runTx([]*op{o})
+				e, txErr := w.runTx([]*op{o}, true)
 				errs[i] = errors.Join(e[0], txErr)
 			}
 		}
@@ -55,8 +71,9 @@ func (w *writer) commitGroup(group []*op) {
 }
 
 // runTx returns each op's own error and the transaction's error (begin or
-// commit); when the latter is set nothing was stored.
-func (w *writer) runTx(group []*op) ([]error, error) {
+// commit); when the latter is set nothing was stored. Without savepoints,
+// the first op to fail rolls the whole transaction back (errGroupFailed).
+func (w *writer) runTx(group []*op, savepoints bool) ([]error, error) {
 	errs := make([]error, len(group))
 	ctx := context.Background() // a write, once started, finishes
 	tx, err := w.db.BeginTx(ctx, nil)
@@ -64,7 +81,11 @@ func (w *writer) runTx(group []*op) ([]error, error) {
 		return errs, fmt.Errorf("store: begin: %w", err)
 	}
 	for i, o := range group {
-		errs[i] = applyInSavepoint(ctx, tx, o)
+		if savepoints {
+			errs[i] = applyInSavepoint(ctx, tx, o)
+		} else if err := o.Apply(ctx, tx); err != nil {
+			return errs, errors.Join(errGroupFailed, tx.Rollback())
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return errs, fmt.Errorf("store: commit: %w", err)
@@ -72,6 +93,10 @@ func (w *writer) runTx(group []*op) ([]error, error) {
 	w.txns.Add(1)
 	return errs, nil
 }
+
+// errGroupFailed is runTx's error when an op failed in a group run
+// without savepoints: nothing was stored.
+var errGroupFailed = errors.New("store: an op of the group failed; rolled back")
 
 func applyInSavepoint(ctx context.Context, tx *sql.Tx, o *op) error {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT op`); err != nil {

@@ -9,8 +9,10 @@ import (
 )
 
 // Op is one write: Apply runs inside a transaction of type Tx (and a
-// savepoint of its own); the engine's commit sends its result on Done
-// once the transaction has committed or failed.
+// savepoint of its own, or none while every op of its group succeeds); the
+// engine's commit sends its result on Done once the transaction has
+// committed or failed. Apply may run more than once (after a rollback),
+// so it only sets what it returns.
 type Op[Tx any] struct {
 	Size  int // batch bytes, to bound a group
 	Apply func(ctx context.Context, tx Tx) error
