@@ -59,7 +59,7 @@ func BenchmarkFanIn10k(b *testing.B) {
 	if v, err := time.ParseDuration(os.Getenv("OFFBOX_FANIN_WINDOW")); err == nil && v > 0 {
 		window = v
 	}
-	raiseNoFile(b, uint64(3*agents+1024))
+	raiseNoFile(b, uint64(agents+4096)) // per process: the collector and the simulator each hold one socket per agent
 	dir, ca, certs := fanInCachedPKI(b, agents)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
