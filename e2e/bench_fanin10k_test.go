@@ -145,7 +145,7 @@ func BenchmarkFanIn10k(b *testing.B) {
 		b.ReportMetric(peak, "ingest-peak-rss-MiB")
 		b.ReportMetric(perConn, "KiB/conn")
 		b.ReportMetric(self, "simulator-CPU-s")
-		fmt.Printf("fan-in 10k: %d/%d agents connected (own Ed25519 certificates, real TLS and gRPC) in %.1fs (collector %.1f CPU-s for the ramp), %d connection failures; "+
+		fmt.Printf("fan-in 10k: %d/%d agents connected (own Ed25519 certificates, real TLS and gRPC) in %.1fs (collector %.1f CPU-s for the ramp), %d agents failed (handshake or stream; not retried); "+
 			"in the %.0fs window: %d batches sent, %d acked as stored (%d other acks), heartbeats %d sent, %d acked; ack latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; "+
 			"heartbeat_missing alerts: %d; collector %.1f CPU-s = %.2f cores, peak RSS %.1f MiB (idle %.1f MiB, %.1f MiB with every agent connected: %.1f KiB per connection); simulator %.1f CPU-s = %.2f cores\n",
 			conns, agents, ramp.Seconds(), rampCPU, sim.failed.Load(),
