@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	sqlitedrv "modernc.org/sqlite"
@@ -20,6 +21,13 @@ import (
 type statements struct {
 	upsertDevice, insertBatch, insertSegment, selectCheckpoints, upsertCheckpoint,
 	moveHead, insertEvent, insertKey, insertSession, endSession *sql.Stmt
+	seenDevice *sql.Stmt
+
+	// ids caches each device's row id (devices are never deleted). A
+	// cached id is only a guess, checked by seenDevice's name: the row
+	// may have been created in a transaction that was then rolled back.
+	mu  sync.Mutex
+	ids map[string]int64
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
@@ -57,6 +65,8 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 	st.insertSession = p(`INSERT INTO sessions (device_id, session_id, boot_id, agent_version, remote_addr, connected_ns)
 		VALUES (?, ?, ?, ?, ?, ?)`)
 	st.endSession = p(`UPDATE sessions SET disconnected_ns = ?, batches = ?, bytes = ? WHERE id = ?`)
+	st.seenDevice = p(`UPDATE devices SET last_seen_ns = max(last_seen_ns, ?) WHERE id = ? AND name = ?`)
+	st.ids = make(map[string]int64)
 	if err != nil {
 		st.close()
 		return nil, err
@@ -67,7 +77,7 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 func (st *statements) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.upsertDevice, st.insertBatch, st.insertSegment, st.selectCheckpoints,
-		st.upsertCheckpoint, st.moveHead, st.insertEvent, st.insertKey, st.insertSession, st.endSession} {
+		st.upsertCheckpoint, st.moveHead, st.insertEvent, st.insertKey, st.insertSession, st.endSession, st.seenDevice} {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}
@@ -121,12 +131,30 @@ func (s *Store) commitBatch(ctx context.Context, tx *sql.Tx, b *store.Batch, dec
 }
 
 // deviceID returns the device's row id, creating the row on first sight.
+// A known device's id comes from the cache, checked and its last_seen_ns
+// moved by one UPDATE by row id: the upsert with RETURNING cost 38 us of
+// the 143 us of CPU a one-line batch took to store (BenchmarkCommitGroupTiny).
 func (s *Store) deviceID(ctx context.Context, tx *sql.Tx, name string, seen time.Time) (int64, error) {
-	var id int64
-	err := tx.StmtContext(ctx, s.stmts.upsertDevice).QueryRowContext(ctx, name, seen.UnixNano(), seen.UnixNano()).Scan(&id)
+	st := s.stmts
+	st.mu.Lock()
+	id, ok := st.ids[name]
+	st.mu.Unlock()
+	if ok {
+		res, err := tx.StmtContext(ctx, st.seenDevice).ExecContext(ctx, seen.UnixNano(), id, name)
+		if err != nil {
+			return 0, fmt.Errorf("store: device %s: %w", name, err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			return id, nil
+		}
+	}
+	err := tx.StmtContext(ctx, st.upsertDevice).QueryRowContext(ctx, name, seen.UnixNano(), seen.UnixNano()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: device %s: %w", name, err)
 	}
+	st.mu.Lock()
+	st.ids[name] = id
+	st.mu.Unlock()
 	return id, nil
 }
 

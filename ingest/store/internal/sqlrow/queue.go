@@ -8,9 +8,11 @@ import (
 	"github.com/offbox/offbox/ingest/store"
 )
 
-// Op is one write: Apply runs inside a transaction of type Tx (and a
-// savepoint of its own); the engine's commit sends its result on Done
-// once the transaction has committed or failed.
+// Op is one write: Apply runs inside a transaction of type Tx (with the
+// other ops of its group, or alone after one of them failed); the
+// engine's commit sends its result on Done once the transaction has
+// committed or failed. Apply may run more than once (after a rollback),
+// so it only sets what it returns.
 type Op[Tx any] struct {
 	Size  int // batch bytes, to bound a group
 	Apply func(ctx context.Context, tx Tx) error

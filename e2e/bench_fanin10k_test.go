@@ -1,0 +1,483 @@
+package e2e
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/offbox/offbox/transport/codec"
+	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
+	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
+	"github.com/offbox/offbox/transport/seal"
+	"github.com/offbox/offbox/transport/tlsconf"
+)
+
+// BenchmarkFanIn10k is issue 19's fleet fan-in: one real offbox-ingest
+// against 10,000 simulated agents in this process, each with its own
+// Ed25519 client certificate (the agent's default key type), its own
+// mutual-TLS connection and gRPC stream, and the agent's traffic at one log
+// line a second: at that rate the agent seals each line alone (its idle
+// batch delay is 10 ms), so every agent sends one one-line batch a second,
+// and a heartbeat batch every 15 s (the default, half a second off the
+// lines) with the attributes a real heartbeat carries, and pings every 10 s
+// as the agent's transport does. Connections are spread over 20 s; the
+// measured window is the 120 s after the last one. It reports agents
+// connected, batches and heartbeats sent and acknowledged as stored, ack
+// latency p50/p99/max (every batch), heartbeat_missing alerts, the
+// collector's CPU over the window (CPU-s and cores) and peak RSS, memory
+// per connection ((RSS with every agent connected - RSS idle) / agents),
+// and the simulator's own CPU. The certificates are cached under
+// $OFFBOX_BENCH_CACHE (default: the user cache dir) across runs.
+func BenchmarkFanIn10k(b *testing.B) {
+	const (
+		line      = time.Second
+		heartbeat = 15 * time.Second
+	)
+	// The target's load; OFFBOX_FANIN_AGENTS and OFFBOX_FANIN_WINDOW (Go
+	// durations) shrink it for a quick look, never in make bench;
+	// OFFBOX_FANIN_PPROF=127.0.0.1:PORT serves the collector's profiles.
+	agents, window, spread := 10_000, 120*time.Second, 20*time.Second
+	if v, err := strconv.Atoi(os.Getenv("OFFBOX_FANIN_AGENTS")); err == nil && v > 0 {
+		agents, spread = v, spread*time.Duration(v)/10_000
+	}
+	if v, err := time.ParseDuration(os.Getenv("OFFBOX_FANIN_WINDOW")); err == nil && v > 0 {
+		window = v
+	}
+	raiseNoFile(b, uint64(agents+4096)) // per process: the collector and the simulator each hold one socket per agent
+	dir, ca, certs := fanInCachedPKI(b, agents)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+
+	for i := 0; i < b.N; i++ {
+		db := filepath.Join(b.TempDir(), "store.db")
+		var extra []string
+		if a := os.Getenv("OFFBOX_FANIN_PPROF"); a != "" { // profile the collector: -pprof ADDR
+			extra = []string{"-pprof", a}
+		}
+		in := startIngest(b, pki(dir), db, "127.0.0.1:0", extra...)
+		time.Sleep(time.Second)
+		idle := procStatus(b, in.pid(), "VmRSS")
+		sim := &fanInSim{addr: in.addr, roots: roots, line: line, heartbeat: heartbeat}
+		ctx, cancel := context.WithCancel(context.Background())
+		t0, cpuT0 := time.Now(), cpuSeconds(b, in.pid())
+		var wg sync.WaitGroup
+		for a := range certs {
+			wg.Add(1)
+			go func(a int) {
+				defer wg.Done()
+				select {
+				case <-time.After(spread * time.Duration(a) / time.Duration(agents)):
+				case <-ctx.Done():
+					return
+				}
+				sim.agent(ctx, &certs[a])
+			}(a)
+		}
+		// The window starts once the ramp is over and every agent that
+		// will connect has (or 30 s after the ramp at most).
+		waitUntil := t0.Add(spread + 30*time.Second)
+		time.Sleep(spread)
+		for sim.connected.Load()+sim.failed.Load() < int64(agents) && time.Now().Before(waitUntil) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		ramp := time.Since(t0)
+		cpu0, self0, w0 := cpuSeconds(b, in.pid()), cpuSeconds(b, os.Getpid()), time.Now()
+		rampCPU := cpu0 - cpuT0
+		sim.measure.Store(true)
+		time.Sleep(window / 2)
+		full := procStatus(b, in.pid(), "VmRSS")
+		time.Sleep(window - time.Since(w0))
+		sim.measure.Store(false)
+		elapsed := time.Since(w0)
+		cpu := cpuSeconds(b, in.pid()) - cpu0
+		self := cpuSeconds(b, os.Getpid()) - self0
+		stopAt := time.Now()
+		// The last batches' acks, then every agent stops.
+		time.Sleep(3 * time.Second)
+		cancel()
+		wg.Wait()
+		peak := float64(procStatus(b, in.pid(), "VmHWM")) / 1024
+		in.stop()
+		missed := 0
+		for _, a := range storedAlerts(b, db, "-kind", "heartbeat_missing") {
+			if a.First.Before(stopAt) {
+				missed++
+			}
+		}
+
+		lat := sim.lat
+		slices.Sort(lat)
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		var p50, p99, mx float64
+		if len(lat) > 0 {
+			p50, p99, mx = ms(lat[len(lat)/2]), ms(lat[min(len(lat)-1, len(lat)*99/100)]), ms(lat[len(lat)-1])
+		}
+		cores := cpu / elapsed.Seconds()
+		conns := sim.connected.Load()
+		perConn := 0.0
+		if conns > 0 {
+			perConn = float64(full-idle) / float64(conns) // KiB
+		}
+		hbSent, hbAcked := sim.hbSent.Load(), sim.hbAcked.Load()
+		sent, acked := sim.sent.Load(), sim.acked.Load()
+		b.ReportMetric(float64(conns), "agents")
+		b.ReportMetric(float64(hbSent-hbAcked), "heartbeats-unacked")
+		b.ReportMetric(p99, "ack-p99-ms")
+		b.ReportMetric(float64(missed), "heartbeat-missing-alerts")
+		b.ReportMetric(cores, "ingest-cores")
+		b.ReportMetric(cpu, "ingest-CPU-s")
+		b.ReportMetric(peak, "ingest-peak-rss-MiB")
+		b.ReportMetric(perConn, "KiB/conn")
+		b.ReportMetric(self, "simulator-CPU-s")
+		fmt.Printf("fan-in 10k: %d/%d agents connected (own Ed25519 certificates, real TLS and gRPC) in %.1fs (collector %.1f CPU-s for the ramp), %d agents failed (handshake or stream; not retried); "+
+			"in the %.0fs window: %d batches sent, %d acked as stored (%d other acks), heartbeats %d sent, %d acked; ack latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; "+
+			"heartbeat_missing alerts: %d; collector %.1f CPU-s = %.2f cores, peak RSS %.1f MiB (idle %.1f MiB, %.1f MiB with every agent connected: %.1f KiB per connection); simulator %.1f CPU-s = %.2f cores\n",
+			conns, agents, ramp.Seconds(), rampCPU, sim.failed.Load(),
+			elapsed.Seconds(), sent, acked, sim.other.Load(), hbSent, hbAcked, p50, p99, mx,
+			missed, cpu, cores, peak, float64(idle)/1024, float64(full)/1024, perConn, self, self/elapsed.Seconds())
+		if err := sim.firstErr; err != nil {
+			fmt.Printf("fan-in 10k: first agent error: %v\n", err)
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// fanInSim is the simulated fleet: what every agent counts, while measure
+// is set (the window), and the first error any agent met.
+type fanInSim struct {
+	addr            string
+	roots           *x509.CertPool
+	line, heartbeat time.Duration
+	measure         atomic.Bool
+
+	connected, failed                   atomic.Int64
+	sent, acked, other, hbSent, hbAcked atomic.Int64
+	mu                                  sync.Mutex
+	lat                                 []time.Duration
+	firstErr                            error
+}
+
+func (s *fanInSim) fail(err error) {
+	s.failed.Add(1)
+	s.mu.Lock()
+	if s.firstErr == nil {
+		s.firstErr = err
+	}
+	s.mu.Unlock()
+}
+
+// fanInLines are the log lines the agents send in turn: routine ones,
+// which the collector stores and parses but which raise no alert.
+var fanInLines = []string{
+	"<78>CRON[%d]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
+	"<30>systemd[1]: Started session-%d.scope - Session %[1]d of User deploy.",
+	"<86>sshd[%d]: pam_unix(sshd:session): session closed for user deploy",
+	"<6>kernel: [%d.000000] nf_conntrack: table full, dropping packet",
+	"<30>systemd-timesyncd[%d]: Initial synchronization to time server 10.0.0.1:123 (ntp.example).",
+}
+
+// agent is one simulated agent until ctx ends: connect, Hello, adopt the
+// Welcome's head, then a one-line batch every line interval and a
+// heartbeat batch every heartbeat interval, each sealed and chained as the
+// agent does, with a reader timing the acks.
+func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: "localhost", RootCAs: s.roots, Certificates: []tls.Certificate{c.cert}}
+	conn, err := grpc.NewClient(s.addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(codec.New())),
+		// The simulator's own buffers are kept small so that 10,000
+		// agents fit in one process; the collector's are what is measured.
+		grpc.WithReadBufferSize(4<<10), grpc.WithWriteBufferSize(4<<10), grpc.WithDisableServiceConfig())
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	defer conn.Close()
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(sctx)
+	if err != nil {
+		s.fail(fmt.Errorf("%s: stream: %w", c.name, err))
+		return
+	}
+	keyID, err := seal.KeyID(c.key.Public())
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	boot, session := "boot-"+c.name, []byte("session-"+c.name)
+	if err := stream.Send(&offboxv1.AgentMessage{Msg: &offboxv1.AgentMessage_Hello{Hello: &offboxv1.Hello{
+		AgentVersion: "fan-in", BootId: boot, SessionId: session, DeviceId: c.name, KeyId: keyID}}}); err != nil {
+		s.fail(fmt.Errorf("%s: hello: %w", c.name, err))
+		return
+	}
+	m, err := stream.Recv()
+	if err != nil || m.GetWelcome() == nil {
+		s.fail(fmt.Errorf("%s: welcome: %v %w", c.name, m, err))
+		return
+	}
+	s.connected.Add(1)
+	base, prev := m.GetWelcome().GetHead().GetSeq(), m.GetWelcome().GetHead().GetHash()
+
+	// In flight: seq -> (sent at, heartbeat?, counted?), read by the reader.
+	type sentBatch struct {
+		at        time.Time
+		hb, count bool
+	}
+	var mu sync.Mutex
+	inflight := make(map[uint64]sentBatch)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				if sctx.Err() == nil {
+					s.fail(fmt.Errorf("%s: recv: %w", c.name, err))
+				}
+				return
+			}
+			now := time.Now()
+			a := m.GetAck()
+			if a == nil {
+				continue
+			}
+			mu.Lock()
+			sb, ok := inflight[a.GetSeq()]
+			delete(inflight, a.GetSeq())
+			mu.Unlock()
+			if !ok || !sb.count {
+				continue
+			}
+			if a.GetStatus() != offboxv1.Ack_STATUS_STORED {
+				s.other.Add(1)
+				continue
+			}
+			s.acked.Add(1)
+			if sb.hb {
+				s.hbAcked.Add(1)
+			}
+			d := now.Sub(sb.at)
+			s.mu.Lock()
+			s.lat = append(s.lat, d)
+			s.mu.Unlock()
+		}
+	}()
+
+	start := time.Now()
+	seq := base
+	var body []byte
+	send := func(rec *seal.WireRecord, hb bool) error {
+		now := time.Now()
+		rec.TimeNs = now.UnixNano()
+		body = seal.AppendRecord(body[:0], rec)
+		seq++
+		sb, err := seal.Seal(c.key, &seal.Header{DeviceID: c.name, KeyID: keyID, BootID: boot, SessionID: session,
+			Seq: seq, PrevHash: prev, RecordCount: 1, SealedNs: now.UnixNano(), AgentVersion: "fan-in"}, body)
+		if err != nil {
+			return err
+		}
+		prev = sb.Digest[:]
+		count := s.measure.Load()
+		mu.Lock()
+		inflight[seq] = sentBatch{at: now, hb: hb, count: count}
+		mu.Unlock()
+		if err := stream.Send(&offboxv1.AgentMessage{Msg: &offboxv1.AgentMessage_Batch{Batch: &offboxv1.SealedBatch{Batch: sb.Bytes, Signature: sb.Sig}}}); err != nil {
+			return fmt.Errorf("send seq %d: %w", seq, err)
+		}
+		if count {
+			s.sent.Add(1)
+			if hb {
+				s.hbSent.Add(1)
+			}
+		}
+		return nil
+	}
+	nextLine, nextBeat := start.Add(s.line), start.Add(s.line/2)
+	for k := 0; ; k++ {
+		at, hb := nextLine, false
+		if nextBeat.Before(nextLine) {
+			at, hb = nextBeat, true
+		}
+		select {
+		case <-time.After(time.Until(at)):
+		case <-sctx.Done():
+			<-done
+			return
+		}
+		var rec seal.WireRecord
+		if hb {
+			nextBeat = nextBeat.Add(s.heartbeat)
+			rec = fanInHeartbeat(c.name, time.Since(start), s.heartbeat, seq-base)
+		} else {
+			nextLine = nextLine.Add(s.line)
+			rec = seal.WireRecord{Kind: uint32(offboxv1.Kind_KIND_LOG), Source: "syslog",
+				Body: fmt.Appendf(nil, fanInLines[k%len(fanInLines)], 1000+k%30000)}
+		}
+		if err := send(&rec, hb); err != nil {
+			if sctx.Err() == nil && !errors.Is(err, context.Canceled) {
+				s.fail(fmt.Errorf("%s: %w", c.name, err))
+			}
+			cancel()
+			<-done
+			return
+		}
+	}
+}
+
+// fanInHeartbeat is a heartbeat record with the attributes the agent's
+// carries (agent/heartbeat.go), so the collector does the same work on it.
+func fanInHeartbeat(name string, up, every time.Duration, batches uint64) seal.WireRecord {
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	return seal.WireRecord{Kind: uint32(offboxv1.Kind_KIND_HEARTBEAT), Source: "agent", Attrs: []seal.WireAttr{
+		{Key: "agent_uptime_s", Value: u(uint64(up / time.Second))},
+		{Key: "boot_id", Value: "boot-" + name},
+		{Key: "agent_version", Value: "fan-in"},
+		{Key: "config_hash", Value: "0f3c9a"},
+		{Key: "heartbeat_interval", Value: every.String()},
+		{Key: "queue_bytes", Value: "0"},
+		{Key: "sent_records", Value: u(batches)},
+		{Key: "sent_batches", Value: u(batches)},
+		{Key: "dropped_records", Value: "0"},
+		{Key: "dropped_bytes", Value: "0"},
+		{Key: "throttle_events", Value: "0"},
+		{Key: "host_uptime_s", Value: u(uint64(up/time.Second) + 86400)},
+		{Key: "load1", Value: "0.12"},
+		{Key: "mem_available_kb", Value: "812344"},
+		{Key: "agent_rss_kb", Value: "14200"},
+		{Key: "agent_cpu_s", Value: "1.25"},
+	}}
+}
+
+// fanInCachedPKI returns a directory laid out as newPKI's (ca.pem,
+// ingest.pem, ingest-key.pem) and n client certificates, made once and
+// cached across runs under $OFFBOX_BENCH_CACHE or the user cache dir
+// (Ed25519: making 10,000 takes about a second; the cache keeps even that
+// and the keys' randomness out of repeated runs). A cache older than half
+// its certificates' 30 days is made again.
+func fanInCachedPKI(b *testing.B, n int) (string, *x509.Certificate, []fanInCert) {
+	b.Helper()
+	root := os.Getenv("OFFBOX_BENCH_CACHE")
+	if root == "" {
+		c, err := os.UserCacheDir()
+		if err != nil {
+			c = os.TempDir()
+		}
+		root = filepath.Join(c, "offbox-bench")
+	}
+	dir := filepath.Join(root, "fanin-"+strconv.Itoa(n))
+	if ca, certs, err := loadFanInPKI(dir, n); err == nil {
+		return dir, ca, certs
+	} else {
+		b.Logf("fan-in certificates: making %d under %s (%v)", n, dir, err)
+	}
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	ca, err := tlsconf.NewCA("offbox fan-in CA", 30*24*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tlsconf.WriteKeyPair(tmp, "ca", ca.Cert, ca.Key); err != nil {
+		b.Fatal(err)
+	}
+	sk, err := tlsconf.GenerateKey(tlsconf.Ed25519)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc, err := ca.Issue("localhost", sk.Public(), []string{"127.0.0.1", "localhost"}, false, 30*24*time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tlsconf.WriteKeyPair(tmp, "ingest", sc, sk); err != nil {
+		b.Fatal(err)
+	}
+	// clients.bin: per client, the 32-byte Ed25519 seed, the certificate's
+	// DER length (4 bytes, big endian) and the DER.
+	var out []byte
+	for i := range n {
+		pub, key, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := ca.Issue("fan-"+strconv.Itoa(i), pub, nil, true, 30*24*time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, key.Seed()...)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(c.Raw)))
+		out = append(out, c.Raw...)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "clients.bin"), out, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	os.RemoveAll(dir)
+	if err := os.Rename(tmp, dir); err != nil {
+		b.Fatal(err)
+	}
+	ca2, certs, err := loadFanInPKI(dir, n)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return dir, ca2, certs
+}
+
+// loadFanInPKI reads what fanInCachedPKI wrote, and fails if it is not all
+// there or its CA has less than 15 days left.
+func loadFanInPKI(dir string, n int) (*x509.Certificate, []fanInCert, error) {
+	ca, err := tlsconf.LoadCA(filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca-key.pem"))
+	if err != nil {
+		return nil, nil, err
+	}
+	if time.Until(ca.Cert.NotAfter) < 15*24*time.Hour {
+		return nil, nil, fmt.Errorf("CA expires %s", ca.Cert.NotAfter)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ingest-key.pem")); err != nil {
+		return nil, nil, err
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "clients.bin"))
+	if err != nil {
+		return nil, nil, err
+	}
+	certs := make([]fanInCert, 0, n)
+	for len(raw) > 0 {
+		if len(raw) < ed25519.SeedSize+4 {
+			return nil, nil, errors.New("clients.bin: truncated")
+		}
+		key := ed25519.NewKeyFromSeed(raw[:ed25519.SeedSize])
+		l := int(binary.BigEndian.Uint32(raw[ed25519.SeedSize:]))
+		raw = raw[ed25519.SeedSize+4:]
+		if l > len(raw) {
+			return nil, nil, errors.New("clients.bin: truncated certificate")
+		}
+		c, err := x509.ParseCertificate(raw[:l])
+		if err != nil {
+			return nil, nil, err
+		}
+		raw = raw[l:]
+		certs = append(certs, fanInCert{name: c.Subject.CommonName, key: key,
+			cert: tls.Certificate{Certificate: [][]byte{c.Raw}, PrivateKey: key, Leaf: c}})
+	}
+	if len(certs) != n {
+		return nil, nil, fmt.Errorf("clients.bin holds %d certificates, want %d", len(certs), n)
+	}
+	return ca.Cert, certs, nil
+}
