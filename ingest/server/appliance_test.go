@@ -219,3 +219,65 @@ func TestRelayAppliances(t *testing.T) {
 	c2.send(applianceBatch(c2.dev, "fw2", chains["fw2"], "still here"))
 	c2.wantAck(4, offboxv1.Ack_STATUS_STORED)
 }
+
+// TestApplianceRemovedEndsOpenStream: withdrawing an appliance (or giving
+// it to another relay) closes the relay's open stream for it within a poll,
+// on record as an appliance_refused event of the relay; the relay's other
+// appliance streams go on.
+func TestApplianceRemovedEndsOpenStream(t *testing.T) {
+	t.Parallel()
+	h := startServer(t, func(c *Config) {
+		c.Appliances = c.Store.(store.Store)
+		c.Revocations = c.Store.(store.Store).Revocations
+		c.RevocationPoll = 50 * time.Millisecond
+	}, "relay-a", "relay-b")
+	ctx := context.Background()
+	for _, a := range []store.Appliance{{Name: "fw1", Relay: "relay-a"}, {Name: "fw2", Relay: "relay-a"}, {Name: "fw3", Relay: "relay-a"}} {
+		if err := h.store.AddAppliance(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	streams := map[string]*client{}
+	chains := map[string]*batchtest.Device{}
+	for _, name := range []string{"fw1", "fw2", "fw3"} {
+		c := h.dial(t, h.pki, "relay-a")
+		if _, err := c.helloRelay(name); err != nil {
+			t.Fatalf("relay-a for %s: %v", name, err)
+		}
+		chains[name] = &batchtest.Device{}
+		c.send(applianceBatch(c.dev, name, chains[name], name+" before"))
+		c.wantAck(1, offboxv1.Ack_STATUS_STORED)
+		streams[name] = c
+	}
+	if err := h.store.RemoveAppliance(ctx, "fw1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.RemoveAppliance(ctx, "fw2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.AddAppliance(ctx, store.Appliance{Name: "fw2", Relay: "relay-b"}); err != nil {
+		t.Fatal(err)
+	}
+	streams["fw1"].wantEnd(codes.PermissionDenied)
+	streams["fw2"].wantEnd(codes.PermissionDenied)
+	// fw3 is still authorised: its stream goes on.
+	streams["fw3"].send(applianceBatch(streams["fw3"].dev, "fw3", chains["fw3"], "fw3 after"))
+	streams["fw3"].wantAck(2, offboxv1.Ack_STATUS_STORED)
+	var withdrawn, moved int
+	for _, e := range h.events("relay-a") {
+		if e.Kind != store.EventApplianceRefused {
+			continue
+		}
+		switch {
+		case strings.Contains(e.Detail, `"fw1"`) && strings.Contains(e.Detail, "withdrawn"):
+			withdrawn++
+		case strings.Contains(e.Detail, `"fw2"`) && strings.Contains(e.Detail, "relay relay-b"):
+			moved++
+		default:
+			t.Errorf("unexpected appliance_refused event: %s", e.Detail)
+		}
+	}
+	if withdrawn != 1 || moved != 1 {
+		t.Errorf("appliance_refused events: %d for fw1 withdrawn, %d for fw2 moved; want 1 each", withdrawn, moved)
+	}
+}

@@ -107,8 +107,9 @@ func (s *Server) loadRevocations(ctx context.Context) error {
 	return nil
 }
 
-// watchRevocations re-reads the revocations every poll period until ctx
-// ends. A failed read keeps the last list.
+// watchRevocations re-reads the revocations (and checks the open appliance
+// streams against the appliance list) every poll period until ctx ends. A
+// failed read keeps the last list.
 func (s *Server) watchRevocations(ctx context.Context) {
 	t := time.NewTicker(s.cfg.RevocationPoll)
 	defer t.Stop()
@@ -120,12 +121,15 @@ func (s *Server) watchRevocations(ctx context.Context) {
 		case <-t.C:
 		}
 		err := s.loadRevocations(ctx)
+		if err == nil {
+			err = s.checkAppliances(ctx)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
-			s.log.Error("reading the revocations failed; keeping the last list", "err", err)
+			s.log.Error("reading the revocations or the appliance list failed; keeping the last list", "err", err)
 			failing = true
 		case err == nil && failing:
-			s.log.Info("reading the revocations works again")
+			s.log.Info("reading the revocations and the appliance list works again")
 			failing = false
 		}
 	}
