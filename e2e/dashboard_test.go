@@ -112,50 +112,10 @@ devices:
 	}
 	token := strings.TrimSpace(so)
 
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(out, name+".png")
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", path)
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		c, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(c, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	// until waits for the expression js to be true; it is evaluated
-	// again until then, since a navigation destroys the page it ran in.
-	until := func(js string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			for {
-				if ok, err := chromedp.Evaluate[bool](js)(ctx, tg); err == nil && ok {
-					return chromedp.Void{}, nil
-				}
-				select {
-				case <-ctx.Done():
-					return chromedp.Void{}, fmt.Errorf("waiting for %s: %w", js, ctx.Err())
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-		}
-	}
+	pg := page{t: t, ctx: ctx, out: out}
+	shot := pg.shot
+	do := pg.do
+	eval := pg.eval
 	// waitLoaded waits for the page whose location includes loc.
 	waitLoaded := func(loc string) chromedp.Action[chromedp.Void] {
 		return until(fmt.Sprintf(`location.href.includes(%q) && document.readyState === "complete"`, loc))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,44 +57,10 @@ func TestSearchBrowserIntegration(t *testing.T) {
 	}
 	token := strings.TrimSpace(so)
 
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		c, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(c, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	until := func(js string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			for {
-				if ok, err := chromedp.Evaluate[bool](js)(ctx, tg); err == nil && ok {
-					return chromedp.Void{}, nil
-				}
-				select {
-				case <-ctx.Done():
-					return chromedp.Void{}, fmt.Errorf("waiting for %s: %w", js, ctx.Err())
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		os.WriteFile(filepath.Join(out, name+".png"), png, 0o644)
-	}
+	pg := page{t: t, ctx: ctx, out: out}
+	do := pg.do
+	eval := pg.eval
+	shot := pg.shot
 
 	do("open the login page", chromedp.Navigate(base+"/search"), chromedp.WaitVisible(chromedp.CSS("#token")))
 	do("log in", chromedp.SendKeys(chromedp.CSS("#token"), token), chromedp.Submit(chromedp.CSS("#token")),

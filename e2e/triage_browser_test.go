@@ -56,46 +56,10 @@ func TestTriageBrowserIntegration(t *testing.T) {
 	}
 	token := strings.TrimSpace(so)
 
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		c, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(c, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", js, err)
-		}
-		return v
-	}
-	until := func(js string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			for {
-				if ok, err := chromedp.Evaluate[bool](js)(ctx, tg); err == nil && ok {
-					return chromedp.Void{}, nil
-				}
-				select {
-				case <-ctx.Done():
-					return chromedp.Void{}, fmt.Errorf("waiting for %s: %w", js, ctx.Err())
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
-		}
-	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		path := filepath.Join(out, name+".png")
-		os.WriteFile(path, png, 0o644)
-		t.Logf("screenshot: %s", path)
-	}
+	pg := page{t: t, ctx: ctx, out: out}
+	do := pg.do
+	eval := pg.eval
+	shot := pg.shot
 	state := func() string {
 		t.Helper()
 		o, e, c := run(t, bin.ingest, "alerts", "-db", in.db, "-kind", "brute_force")
