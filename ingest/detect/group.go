@@ -41,7 +41,11 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 		a.ID = groupID(a.Kind, a.Device, a.Key, a.First)
 		a.Labels = labels
 		a.Evidence = e.capEvidence(nil, a.Evidence)
-		e.groups[k] = &group{a: a, touched: seen}
+		ng := &group{a: a, touched: seen}
+		e.groups[k] = ng
+		if e.collectRaise(ng, true, false) {
+			return a // dropped by Observe
+		}
 		out := cloneAlert(a)
 		out.Opened = true
 		return out
@@ -69,6 +73,9 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 	}
 	g.a.Evidence = e.capEvidence(g.a.Evidence, incEvidence)
 	g.touched = seen
+	if e.collectRaise(g, false, escalated) {
+		return g.a // dropped by Observe
+	}
 	out := cloneAlert(g.a)
 	out.Escalated = escalated
 	return out
