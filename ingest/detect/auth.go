@@ -116,12 +116,13 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 		if !e.isOpen(AlertBruteForce, in.Device, "device", at, seen) {
 			ev0 = d.all.refs()
 		}
+		sources := strconv.Itoa(distinctKeys(d.all.entries))
 		a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: "device",
 			Count: total, Evidence: ev0, First: d.all.entries[0].at,
 			Summary: strconv.Itoa(total) + " authentication failures against the device from " +
-				strconv.Itoa(distinctKeys(d.all.entries)) + " sources within " + e.cfg.BruteForceWindow.String(),
+				sources + " sources within " + e.cfg.BruteForceWindow.String(),
 			Fields: map[string]string{"source": ev.Source, "user": ev.User, "users": users(d.all.entries),
-				"failures": strconv.Itoa(total), "sources": strconv.Itoa(distinctKeys(d.all.entries)), "scope": "device"}}
+				"failures": strconv.Itoa(total), "sources": sources, "scope": "device"}}
 		out = append(out, e.raise(a, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
 	}
 	return out

@@ -81,7 +81,10 @@ func (w *failWindow) add(f failEntry, window time.Duration, limit int, seen time
 	w.expire(f.at, window)
 	w.entries = append(w.entries, f)
 	if len(w.entries) > limit {
-		w.entries = append(w.entries[:0], w.entries[len(w.entries)-limit:]...)
+		// Drop the oldest by reslicing, not by moving the rest down: the
+		// next append that outgrows the array copies the live entries
+		// once, so a full window costs one copy per add, not limit.
+		w.entries = w.entries[len(w.entries)-limit:]
 	}
 	w.touched = seen
 }
@@ -92,7 +95,7 @@ func (w *failWindow) expire(at time.Time, window time.Duration) {
 		i++
 	}
 	if i > 0 {
-		w.entries = append(w.entries[:0], w.entries[i:]...)
+		w.entries = w.entries[i:] // as in add
 	}
 }
 
