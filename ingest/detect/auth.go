@@ -116,7 +116,7 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 		if !e.isOpen(AlertBruteForce, in.Device, "device", at, seen) {
 			ev0 = d.all.refs()
 		}
-		sources := strconv.Itoa(distinctKeys(d.all.entries))
+		sources := strconv.Itoa(d.all.distinct())
 		a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: "device",
 			Count: total, Evidence: ev0, First: d.all.entries[0].at,
 			Summary: strconv.Itoa(total) + " authentication failures against the device from " +
