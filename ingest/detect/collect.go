@@ -56,7 +56,7 @@ func (e *Engine) Collected() []Alert {
 		} else {
 			opened, escalated = opened || out[i].Opened, escalated || out[i].Escalated
 		}
-		out[i] = cloneAlert(g.a)
+		out[i] = cloneAlert(*g.built())
 		out[i].Opened, out[i].Escalated = opened, escalated
 	}
 	return out

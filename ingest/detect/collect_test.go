@@ -17,6 +17,12 @@ import (
 // part ways; TestCollectedReopenedGroup covers eviction.)
 func TestCollectedIsLatest(t *testing.T) {
 	t.Parallel()
+	for _, start := range []time.Time{t0, t0.Add(12 * time.Hour)} { // in and outside working hours
+		collectedIsLatest(t, start)
+	}
+}
+
+func collectedIsLatest(t *testing.T, start time.Time) {
 	cfg := Config{MaxEvidence: 3}
 	plain, collecting := New(cfg), New(cfg)
 	compare := func(round int, want, got []Alert) {
@@ -31,14 +37,14 @@ func TestCollectedIsLatest(t *testing.T) {
 			}
 		}
 	}
-	g := loggen.New(loggen.Config{Seed: 7, Devices: 3, Start: t0, Span: 10 * time.Minute, Lines: 6000})
+	g := loggen.New(loggen.Config{Seed: 7, Devices: 3, Start: start, Span: 10 * time.Minute, Lines: 6000})
 	seq := uint64(0)
 	for round := range 6 {
 		var want []Alert
 		collecting.Collect()
 		for i := range 1000 {
 			line := g.Append(nil)
-			at := t0.Add(time.Duration(round*1000+i) * 100 * time.Millisecond)
+			at := start.Add(time.Duration(round*1000+i) * 100 * time.Millisecond)
 			in := Input{Device: "dev" + string(rune('a'+i%3)), Kind: "log", Source: "file:/var/log/auth.log",
 				Body: line[:len(line)-1], DeviceTime: at, ReceivedTime: at.Add(time.Second), Seq: seq, Index: i,
 				Labels: map[string]string{"site": "lab"}}
@@ -58,7 +64,7 @@ func TestCollectedIsLatest(t *testing.T) {
 	}
 	// Outside Collect, Observe returns alerts again.
 	in := Input{Device: "deva", Kind: "log", Body: []byte("Dec  7 10:00:00 h sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2"),
-		DeviceTime: t0.Add(time.Hour), ReceivedTime: t0.Add(time.Hour)}
+		DeviceTime: start.Add(time.Hour), ReceivedTime: start.Add(time.Hour)}
 	if got := collecting.Observe(in); len(got) == 0 {
 		t.Fatal("Observe after Collected returned no alerts")
 	}

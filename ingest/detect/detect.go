@@ -308,6 +308,16 @@ type groupKey struct{ kind, device, key string }
 type group struct {
 	a       Alert
 	touched time.Time // collector clock of the last update
+	text    *authText // while collecting: a's Summary and Fields, not built yet (raiseLazy)
+}
+
+// built is g's alert with its text built.
+func (g *group) built() *Alert {
+	if g.text != nil {
+		g.text.fill(&g.a)
+		g.text = nil
+	}
+	return &g.a
 }
 
 // New returns an engine with cfg's thresholds (zero fields: defaults).

@@ -68,6 +68,7 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 		g.a.Severity = a.Severity
 	}
 	g.a.Summary, g.a.Fields = a.Summary, a.Fields
+	g.text = nil // raiseLazy sets it again when it is the text's occurrence
 	if labels != nil {
 		g.a.Labels = labels
 	}
@@ -79,6 +80,22 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 	out := cloneAlert(g.a)
 	out.Escalated = escalated
 	return out
+}
+
+// raiseLazy is raise for an alert whose Summary and Fields text builds:
+// while collecting, an occurrence that grows a group leaves them to be
+// built when the round's alerts are collected, so only the last of a
+// round's occurrences builds them. text must hold values, not pointers
+// to state that later occurrences change.
+func (e *Engine) raiseLazy(a Alert, text authText, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
+	if e.collect != nil && e.observing && e.isOpen(a.Kind, a.Device, a.Key, at, seen) {
+		g := e.groups[groupKey{a.Kind, a.Device, a.Key}]
+		out := e.raise(a, at, seen, inc, incEvidence, labels)
+		g.text = &text
+		return out
+	}
+	text.fill(&a)
+	return e.raise(a, at, seen, inc, incEvidence, labels)
 }
 
 // isOpen reports whether an alert of kind, device and key would group an
