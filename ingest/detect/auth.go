@@ -27,7 +27,7 @@ func (e *Engine) authEvent(out []Alert, d *deviceState, in *Input, ev authlog.Ev
 	case authlog.AuthFailure:
 		a := Alert{Device: in.Device, Key: who, Evidence: []Ref{in.ref()},
 			Kind: AlertAuthFailure, Severity: SeverityInfo, Count: ev.Count}
-		out = append(out, e.raiseLazy(a, authText{ev: ev}, at, seen, ev.Count, a.Evidence, d.labels))
+		out = append(out, e.raiseLazy(a, &authText{ev: ev}, at, seen, ev.Count, a.Evidence, d.labels))
 		return e.failure(out, d, in, ev)
 	case authlog.AuthSuccess:
 		a := Alert{Device: in.Device, Key: who, Evidence: []Ref{in.ref()}, Kind: AlertAuthSuccess, Severity: SeverityInfo}
@@ -35,7 +35,7 @@ func (e *Engine) authEvent(out []Alert, d *deviceState, in *Input, ev authlog.Ev
 		if off {
 			a.Severity = SeverityWarning
 		}
-		out = append(out, e.raiseLazy(a, authText{ev: ev, success: true, off: off}, at, seen, ev.Count, a.Evidence, d.labels))
+		out = append(out, e.raiseLazy(a, &authText{ev: ev, success: true, off: off}, at, seen, ev.Count, a.Evidence, d.labels))
 		return e.successAfter(out, d, in, ev)
 	}
 	fields := authFields(ev)
@@ -73,7 +73,7 @@ type authText struct {
 	success, off bool
 }
 
-func (t authText) fill(a *Alert) {
+func (t *authText) fill(a *Alert) {
 	ev := t.ev
 	a.Fields = authFields(ev)
 	if !t.success {
@@ -85,6 +85,32 @@ func (t authText) fill(a *Alert) {
 	if t.off {
 		a.Summary += " outside working hours"
 	}
+}
+
+// bruteText is a brute_force occurrence's Summary and Fields (raiseLazy),
+// from values taken when it happened. entries is the failure window as it
+// was then: a window never changes an entry in place, it appends past its
+// end and drops from its front by reslicing (failWindow.add), so the
+// slice keeps showing what the occurrence saw.
+type bruteText struct {
+	key, source, user string
+	entries           []failEntry
+	failures, sources int // sources: for the device-wide alert
+	window            time.Duration
+}
+
+func (t *bruteText) fill(a *Alert) {
+	failures := strconv.Itoa(t.failures)
+	if t.key != "device" {
+		a.Summary = failures + " authentication failures " + keyPhrase(t.key) + " within " + t.window.String()
+		a.Fields = map[string]string{"source": t.source, "user": t.user, "users": users(t.entries),
+			"failures": failures, "scope": "source"}
+		return
+	}
+	sources := strconv.Itoa(t.sources)
+	a.Summary = failures + " authentication failures against the device from " + sources + " sources within " + t.window.String()
+	a.Fields = map[string]string{"source": t.source, "user": t.user, "users": users(t.entries),
+		"failures": failures, "sources": sources, "scope": "device"}
 }
 
 // sourceKey is what failures and successes are correlated by: the remote
@@ -127,11 +153,10 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 				ev0 = w.refs()
 			}
 			a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: k,
-				Count: bySource, Evidence: ev0, First: w.entries[0].at,
-				Summary: strconv.Itoa(bySource) + " authentication failures " + keyPhrase(k) + " within " + e.cfg.BruteForceWindow.String(),
-				Fields: map[string]string{"source": ev.Source, "user": ev.User, "users": users(w.entries),
-					"failures": strconv.Itoa(bySource), "scope": "source"}}
-			out = append(out, e.raise(a, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
+				Count: bySource, Evidence: ev0, First: w.entries[0].at}
+			text := &bruteText{key: k, source: ev.Source, user: ev.User, entries: w.entries, failures: bySource,
+				window: e.cfg.BruteForceWindow}
+			out = append(out, e.raiseLazy(a, text, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
 		}
 	}
 	d.all.add(f, e.cfg.BruteForceWindow, limit, seen)
@@ -140,14 +165,11 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 		if !e.isOpen(AlertBruteForce, in.Device, "device", at, seen) {
 			ev0 = d.all.refs()
 		}
-		sources := strconv.Itoa(d.all.distinct())
 		a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: "device",
-			Count: total, Evidence: ev0, First: d.all.entries[0].at,
-			Summary: strconv.Itoa(total) + " authentication failures against the device from " +
-				sources + " sources within " + e.cfg.BruteForceWindow.String(),
-			Fields: map[string]string{"source": ev.Source, "user": ev.User, "users": users(d.all.entries),
-				"failures": strconv.Itoa(total), "sources": sources, "scope": "device"}}
-		out = append(out, e.raise(a, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
+			Count: total, Evidence: ev0, First: d.all.entries[0].at}
+		text := &bruteText{key: "device", source: ev.Source, user: ev.User, entries: d.all.entries, failures: total,
+			sources: d.all.distinct(), window: e.cfg.BruteForceWindow}
+		out = append(out, e.raiseLazy(a, text, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
 	}
 	return out
 }

@@ -308,7 +308,7 @@ type groupKey struct{ kind, device, key string }
 type group struct {
 	a       Alert
 	touched time.Time // collector clock of the last update
-	text    *authText // while collecting: a's Summary and Fields, not built yet (raiseLazy)
+	text    alertText // while collecting: a's Summary and Fields, not built yet (raiseLazy)
 }
 
 // built is g's alert with its text built.

@@ -87,16 +87,19 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 // built when the round's alerts are collected, so only the last of a
 // round's occurrences builds them. text must hold values, not pointers
 // to state that later occurrences change.
-func (e *Engine) raiseLazy(a Alert, text authText, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
+func (e *Engine) raiseLazy(a Alert, text alertText, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
 	if e.collect != nil && e.observing && e.isOpen(a.Kind, a.Device, a.Key, at, seen) {
 		g := e.groups[groupKey{a.Kind, a.Device, a.Key}]
 		out := e.raise(a, at, seen, inc, incEvidence, labels)
-		g.text = &text
+		g.text = text
 		return out
 	}
 	text.fill(&a)
 	return e.raise(a, at, seen, inc, incEvidence, labels)
 }
+
+// alertText builds an occurrence's Summary and Fields into a.
+type alertText interface{ fill(a *Alert) }
 
 // isOpen reports whether an alert of kind, device and key would group an
 // occurrence at at, received at seen, so callers can skip building a new
