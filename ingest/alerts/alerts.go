@@ -245,11 +245,15 @@ func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) 
 	if err != nil {
 		return false, err
 	}
+	// Each group once per round, as it stands at the end of the batches
+	// (detect.Engine.Collect), rather than a copy per occurrence.
+	r.engine.Collect()
 	for _, b := range batches {
-		raised = r.batch(ctx, raised, b)
+		r.batch(ctx, b)
 		touched[b.Device] = true
 		cur.BatchRow = b.Row
 	}
+	raised = r.engine.Collected()
 	events, err := r.cfg.Store.EventsAfter(ctx, cur.EventID, 256)
 	if err != nil {
 		return false, err
@@ -379,17 +383,17 @@ func (r *Runner) forget(row int64) {
 	}
 }
 
-// batch runs every indexed record of b through the engine. Records the
+// batch runs every indexed record of b through the collecting engine. Records the
 // index leaves out (duplicates of lines already stored) are not evidence
 // of anything new and are skipped.
-func (r *Runner) batch(ctx context.Context, out []detect.Alert, b pending) []detect.Alert {
+func (r *Runner) batch(ctx context.Context, b pending) {
 	recs := b.records
 	if recs == nil {
 		dec, err := seal.Open(b.bytes)
 		if err != nil { // the server verified it before storing: the store is damaged
 			r.cfg.Logger.Error("stored batch does not decode; skipped by detection (run verify)",
 				"device", b.Device, "seq", b.Seq, "err", err)
-			return out
+			return
 		}
 		recs = dec.GetRecords()
 	}
@@ -398,14 +402,13 @@ func (r *Runner) batch(ctx context.Context, out []detect.Alert, b pending) []det
 		for i := seg.First; i < seg.First+seg.Count && i < len(recs); i++ {
 			in := detect.FromRecord(store.Record{Device: b.Device, Seq: b.Seq, Index: i, Received: b.Received, Record: recs[i]})
 			in.Labels, in.SessionID, in.BootID = labels, b.SessionID, b.BootID
-			out = append(out, r.engine.Observe(in)...)
+			r.engine.Observe(in) // collecting: Round takes the alerts from Collected
 			r.stats.records.Add(1)
 			if r.cfg.Heartbeat != nil && recs[i].GetKind() == offboxv1.Kind_KIND_HEARTBEAT {
 				r.cfg.Heartbeat(b.Device, recs[i])
 			}
 		}
 	}
-	return out
 }
 
 // changedBaselines returns the snapshots of the devices touched whose

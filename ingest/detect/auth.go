@@ -22,32 +22,24 @@ func (e *Engine) authLine(out []Alert, d *deviceState, in *Input) []Alert {
 // Fields["line_time"].
 func (e *Engine) authEvent(out []Alert, d *deviceState, in *Input, ev authlog.Event) []Alert {
 	at, seen := in.at(), in.seen()
-	fields := map[string]string{"user": ev.User, "source": ev.Source, "method": ev.Method,
-		"program": ev.Program, "count": strconv.Itoa(ev.Count)}
-	if !ev.Time.IsZero() {
-		fields["line_time"] = ev.Time.UTC().Format(time.RFC3339)
-	}
 	who := "user=" + ev.User + " source=" + ev.Source
-	base := Alert{Device: in.Device, Key: who, Fields: fields, Evidence: []Ref{in.ref()}}
 	switch ev.Kind {
 	case authlog.AuthFailure:
-		a := base
-		a.Kind, a.Severity, a.Count = AlertAuthFailure, SeverityInfo, ev.Count
-		a.Summary = "authentication failed for " + quote(ev.User) + from(ev.Source) + " (" + ev.Method + ")"
-		out = append(out, e.raise(a, at, seen, ev.Count, a.Evidence, d.labels))
+		a := Alert{Device: in.Device, Key: who, Evidence: []Ref{in.ref()},
+			Kind: AlertAuthFailure, Severity: SeverityInfo, Count: ev.Count}
+		out = append(out, e.raiseLazy(a, &authText{ev: ev}, at, seen, ev.Count, a.Evidence, d.labels))
 		return e.failure(out, d, in, ev)
 	case authlog.AuthSuccess:
-		a := base
-		a.Kind, a.Severity = AlertAuthSuccess, SeverityInfo
-		a.Summary = "authentication succeeded for " + quote(ev.User) + from(ev.Source) + " (" + ev.Method + ")"
+		a := Alert{Device: in.Device, Key: who, Evidence: []Ref{in.ref()}, Kind: AlertAuthSuccess, Severity: SeverityInfo}
 		off := !e.workingHours(at)
-		fields["off_hours"] = strconv.FormatBool(off)
 		if off {
 			a.Severity = SeverityWarning
-			a.Summary += " outside working hours"
 		}
-		out = append(out, e.raise(a, at, seen, ev.Count, a.Evidence, d.labels))
+		out = append(out, e.raiseLazy(a, &authText{ev: ev, success: true, off: off}, at, seen, ev.Count, a.Evidence, d.labels))
 		return e.successAfter(out, d, in, ev)
+	}
+	fields := authFields(ev)
+	switch ev.Kind {
 	case authlog.PasswordChange:
 		return append(out, e.raisePasswordChange(d, in, ev.User, false, fields))
 	case authlog.AccountAdded:
@@ -61,6 +53,64 @@ func (e *Engine) authEvent(out []Alert, d *deviceState, in *Input, ev authlog.Ev
 		return e.lineRestart(out, d, in, ev, fields)
 	}
 	return out
+}
+
+// authFields is the Fields of an alert raised by an auth event.
+func authFields(ev authlog.Event) map[string]string {
+	fields := map[string]string{"user": ev.User, "source": ev.Source, "method": ev.Method,
+		"program": ev.Program, "count": strconv.Itoa(ev.Count)}
+	if !ev.Time.IsZero() {
+		fields["line_time"] = ev.Time.UTC().Format(time.RFC3339)
+	}
+	return fields
+}
+
+// authText is the Summary and Fields of an auth_failure or auth_success
+// occurrence, built only if it is the one its group keeps (see
+// raiseLazy): most occurrences of a busy group are overwritten by the next.
+type authText struct {
+	ev           authlog.Event
+	success, off bool
+}
+
+func (t *authText) fill(a *Alert) {
+	ev := t.ev
+	a.Fields = authFields(ev)
+	if !t.success {
+		a.Summary = "authentication failed for " + quote(ev.User) + from(ev.Source) + " (" + ev.Method + ")"
+		return
+	}
+	a.Summary = "authentication succeeded for " + quote(ev.User) + from(ev.Source) + " (" + ev.Method + ")"
+	a.Fields["off_hours"] = strconv.FormatBool(t.off)
+	if t.off {
+		a.Summary += " outside working hours"
+	}
+}
+
+// bruteText is a brute_force occurrence's Summary and Fields (raiseLazy),
+// from values taken when it happened. entries is the failure window as it
+// was then: a window never changes an entry in place, it appends past its
+// end and drops from its front by reslicing (failWindow.add), so the
+// slice keeps showing what the occurrence saw.
+type bruteText struct {
+	key, source, user string
+	entries           []failEntry
+	failures, sources int // sources: for the device-wide alert
+	window            time.Duration
+}
+
+func (t *bruteText) fill(a *Alert) {
+	failures := strconv.Itoa(t.failures)
+	if t.key != "device" {
+		a.Summary = failures + " authentication failures " + keyPhrase(t.key) + " within " + t.window.String()
+		a.Fields = map[string]string{"source": t.source, "user": t.user, "users": users(t.entries),
+			"failures": failures, "scope": "source"}
+		return
+	}
+	sources := strconv.Itoa(t.sources)
+	a.Summary = failures + " authentication failures against the device from " + sources + " sources within " + t.window.String()
+	a.Fields = map[string]string{"source": t.source, "user": t.user, "users": users(t.entries),
+		"failures": failures, "sources": sources, "scope": "device"}
 }
 
 // sourceKey is what failures and successes are correlated by: the remote
@@ -103,11 +153,10 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 				ev0 = w.refs()
 			}
 			a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: k,
-				Count: bySource, Evidence: ev0, First: w.entries[0].at,
-				Summary: strconv.Itoa(bySource) + " authentication failures " + keyPhrase(k) + " within " + e.cfg.BruteForceWindow.String(),
-				Fields: map[string]string{"source": ev.Source, "user": ev.User, "users": users(w.entries),
-					"failures": strconv.Itoa(bySource), "scope": "source"}}
-			out = append(out, e.raise(a, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
+				Count: bySource, Evidence: ev0, First: w.entries[0].at}
+			text := &bruteText{key: k, source: ev.Source, user: ev.User, entries: w.entries, failures: bySource,
+				window: e.cfg.BruteForceWindow}
+			out = append(out, e.raiseLazy(a, text, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
 		}
 	}
 	d.all.add(f, e.cfg.BruteForceWindow, limit, seen)
@@ -117,12 +166,10 @@ func (e *Engine) failure(out []Alert, d *deviceState, in *Input, ev authlog.Even
 			ev0 = d.all.refs()
 		}
 		a := Alert{Kind: AlertBruteForce, Severity: SeverityWarning, Device: in.Device, Key: "device",
-			Count: total, Evidence: ev0, First: d.all.entries[0].at,
-			Summary: strconv.Itoa(total) + " authentication failures against the device from " +
-				strconv.Itoa(distinctKeys(d.all.entries)) + " sources within " + e.cfg.BruteForceWindow.String(),
-			Fields: map[string]string{"source": ev.Source, "user": ev.User, "users": users(d.all.entries),
-				"failures": strconv.Itoa(total), "sources": strconv.Itoa(distinctKeys(d.all.entries)), "scope": "device"}}
-		out = append(out, e.raise(a, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
+			Count: total, Evidence: ev0, First: d.all.entries[0].at}
+		text := &bruteText{key: "device", source: ev.Source, user: ev.User, entries: d.all.entries, failures: total,
+			sources: d.all.distinct(), window: e.cfg.BruteForceWindow}
+		out = append(out, e.raiseLazy(a, text, at, seen, ev.Count, []Ref{in.ref()}, d.labels))
 	}
 	return out
 }

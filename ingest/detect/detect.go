@@ -298,6 +298,9 @@ type Engine struct {
 	stats   Stats
 
 	quietSources int // sources tracked over all devices (quiet.go)
+
+	collect   *collected // while collecting (collect.go), else nil
+	observing bool       // in Observe: what raise collects
 }
 
 type groupKey struct{ kind, device, key string }
@@ -305,6 +308,16 @@ type groupKey struct{ kind, device, key string }
 type group struct {
 	a       Alert
 	touched time.Time // collector clock of the last update
+	text    alertText // while collecting: a's Summary and Fields, not built yet (raiseLazy)
+}
+
+// built is g's alert with its text built.
+func (g *group) built() *Alert {
+	if g.text != nil {
+		g.text.fill(&g.a)
+		g.text = nil
+	}
+	return &g.a
 }
 
 // New returns an engine with cfg's thresholds (zero fields: defaults).
@@ -323,10 +336,12 @@ func (e *Engine) Stats() Stats {
 }
 
 // Observe runs the record-driven rules over one record and returns the
-// alerts it raised or updated.
+// alerts it raised or updated (none while collecting: see Collect).
 func (e *Engine) Observe(in Input) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.observing = true
+	defer func() { e.observing = false }()
 	var out []Alert
 	d := e.device(in.Device, in.seen())
 	if in.Labels != nil {
@@ -359,7 +374,11 @@ func (e *Engine) Observe(in Input) []Alert {
 	case recordkind.PasswordAge:
 		out = e.passwordAge(out, d, &in)
 	}
-	return e.timestamp(out, d, &in)
+	out = e.timestamp(out, d, &in)
+	if e.collect != nil {
+		return nil // remembered by raise
+	}
+	return out
 }
 
 // Tick runs the timer-driven rules at now (the collector's clock):

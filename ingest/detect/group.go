@@ -41,7 +41,11 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 		a.ID = groupID(a.Kind, a.Device, a.Key, a.First)
 		a.Labels = labels
 		a.Evidence = e.capEvidence(nil, a.Evidence)
-		e.groups[k] = &group{a: a, touched: seen}
+		ng := &group{a: a, touched: seen}
+		e.groups[k] = ng
+		if e.collectRaise(ng, true, false) {
+			return a // dropped by Observe
+		}
 		out := cloneAlert(a)
 		out.Opened = true
 		return out
@@ -64,15 +68,38 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 		g.a.Severity = a.Severity
 	}
 	g.a.Summary, g.a.Fields = a.Summary, a.Fields
+	g.text = nil // raiseLazy sets it again when it is the text's occurrence
 	if labels != nil {
 		g.a.Labels = labels
 	}
 	g.a.Evidence = e.capEvidence(g.a.Evidence, incEvidence)
 	g.touched = seen
+	if e.collectRaise(g, false, escalated) {
+		return g.a // dropped by Observe
+	}
 	out := cloneAlert(g.a)
 	out.Escalated = escalated
 	return out
 }
+
+// raiseLazy is raise for an alert whose Summary and Fields text builds:
+// while collecting, an occurrence that grows a group leaves them to be
+// built when the round's alerts are collected, so only the last of a
+// round's occurrences builds them. text must hold values, not pointers
+// to state that later occurrences change.
+func (e *Engine) raiseLazy(a Alert, text alertText, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
+	if e.collect != nil && e.observing && e.isOpen(a.Kind, a.Device, a.Key, at, seen) {
+		g := e.groups[groupKey{a.Kind, a.Device, a.Key}]
+		out := e.raise(a, at, seen, inc, incEvidence, labels)
+		g.text = text
+		return out
+	}
+	text.fill(&a)
+	return e.raise(a, at, seen, inc, incEvidence, labels)
+}
+
+// alertText builds an occurrence's Summary and Fields into a.
+type alertText interface{ fill(a *Alert) }
 
 // isOpen reports whether an alert of kind, device and key would group an
 // occurrence at at, received at seen, so callers can skip building a new

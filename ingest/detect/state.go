@@ -40,6 +40,10 @@ type deviceState struct {
 type failWindow struct {
 	entries []failEntry
 	touched time.Time // collector clock
+	// keys counts the entries by source key, when the window keeps it
+	// (the device-wide one: its brute_force alert names how many sources,
+	// on nearly every failure of a busy device).
+	keys map[string]int
 }
 
 type failEntry struct {
@@ -70,7 +74,7 @@ func (e *Engine) device(name string, seen time.Time) *deviceState {
 			e.quietSources += len(d.sources)
 		}
 	}
-	d := &deviceState{lastSeen: seen, fails: map[string]*failWindow{}}
+	d := &deviceState{lastSeen: seen, fails: map[string]*failWindow{}, all: failWindow{keys: map[string]int{}}}
 	e.devices[name] = d
 	return d
 }
@@ -80,8 +84,11 @@ func (e *Engine) device(name string, seen time.Time) *deviceState {
 func (w *failWindow) add(f failEntry, window time.Duration, limit int, seen time.Time) {
 	w.expire(f.at, window)
 	w.entries = append(w.entries, f)
+	if w.keys != nil {
+		w.keys[f.key]++
+	}
 	if len(w.entries) > limit {
-		w.entries = append(w.entries[:0], w.entries[len(w.entries)-limit:]...)
+		w.drop(len(w.entries) - limit)
 	}
 	w.touched = seen
 }
@@ -91,9 +98,29 @@ func (w *failWindow) expire(at time.Time, window time.Duration) {
 	for i < len(w.entries) && at.Sub(w.entries[i].at) > window {
 		i++
 	}
-	if i > 0 {
-		w.entries = append(w.entries[:0], w.entries[i:]...)
+	w.drop(i)
+}
+
+// drop forgets the n oldest entries by reslicing, not by moving the rest
+// down: the next append that outgrows the array copies the live entries
+// once, so a full window costs one copy per add, not one per entry.
+func (w *failWindow) drop(n int) {
+	if w.keys != nil {
+		for _, f := range w.entries[:n] {
+			if w.keys[f.key]--; w.keys[f.key] <= 0 {
+				delete(w.keys, f.key)
+			}
+		}
 	}
+	w.entries = w.entries[n:]
+}
+
+// distinct is the number of source keys in the window.
+func (w *failWindow) distinct() int {
+	if w.keys != nil {
+		return len(w.keys)
+	}
+	return distinctKeys(w.entries)
 }
 
 func (w *failWindow) total() int {
@@ -122,5 +149,6 @@ func (d *deviceState) prune(now time.Time, cfg Config) {
 	}
 	if now.Sub(d.all.touched) > stale {
 		d.all.entries = nil
+		clear(d.all.keys)
 	}
 }

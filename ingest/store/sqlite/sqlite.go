@@ -62,8 +62,13 @@ func Open(path string, opt Options) (*Store, error) {
 	// each one WAL frame and one write: BenchmarkCommitBatch stores 16-30 %
 	// more per second than with 16 KiB pages. It only applies when the file
 	// is created; an older database keeps its page size.
+	// The writer's page cache is 32 MiB, not SQLite's 2 MiB (31 such
+	// pages): detection upserts a thousand alerts a round, each touching
+	// the alerts table and its eight indexes at random places, and with
+	// 2 MiB nearly every page was read back from the OS: a 5,000-line
+	// round of BenchmarkRunnerRealistic took 151-188 ms, 88-92 ms with it.
 	write, err := sql.Open("sqlite", dsn(path, opt, append([]string{"_journal_mode=WAL", "_synchronous=" + opt.Sync,
-		"_txlock=immediate", "_pragma=page_size(65536)", "_pragma=temp_store(memory)"}, walPragmas...)...))
+		"_txlock=immediate", "_pragma=page_size(65536)", "_pragma=temp_store(memory)", "_pragma=cache_size(-32768)"}, walPragmas...)...))
 	if err != nil {
 		return nil, err
 	}

@@ -37,20 +37,15 @@ func (r *AlertRow) Received(now int64) (first, last int64) {
 func encodeAlert(a *store.Alert) (AlertRow, error) {
 	r := AlertRow{Alert: a, First: UnixNs(a.First), Last: UnixNs(a.Last),
 		FirstRecv: UnixNs(a.FirstReceived), LastRecv: UnixNs(a.LastReceived)}
-	evidence := a.Evidence
-	if evidence == nil {
-		evidence = []store.AlertRef{}
-	}
-	for _, v := range []struct {
-		dst *string
-		src any
-	}{{&r.Fields, stringMap(a.Fields)}, {&r.Labels, stringMap(a.Labels)}, {&r.Evidence, evidence}} {
-		b, err := json.Marshal(v.src)
-		if err != nil {
-			return r, fmt.Errorf("store: alert %s: %w", a.GroupID, err)
-		}
-		*v.dst = string(b)
-	}
+	// One buffer holds the three columns; the strings are cut from it.
+	buf := make([]byte, 0, 256+48*len(a.Evidence))
+	buf = appendStringMap(buf, a.Fields)
+	n1 := len(buf)
+	buf = appendStringMap(buf, a.Labels)
+	n2 := len(buf)
+	buf = appendRefs(buf, a.Evidence)
+	all := string(buf)
+	r.Fields, r.Labels, r.Evidence = all[:n1], all[n1:n2], all[n2:]
 	return r, nil
 }
 

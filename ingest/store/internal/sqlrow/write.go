@@ -47,8 +47,11 @@ type SaveSQL struct {
 const alertCols = 16
 
 // alertChunk is the most alert rows one AlertRows statement upserts
-// (16 × 256 = 4,096 parameters, far below both engines' limits).
-const alertChunk = 256
+// (16 × 1,024 = 16,384 parameters, below both engines' limits: SQLite's
+// 32,766, PostgreSQL's 65,535). Fewer, larger statements journal each
+// page they change fewer times (SQLite copies a page to the statement
+// journal once per statement that changes it).
+const alertChunk = 1024
 
 // AlertRowsSQL builds AlertRows' statement: insert (ending in VALUES),
 // n rows of placeholders numbered from 1 by ph, conflict (the upsert) and
