@@ -59,7 +59,7 @@ func benchStore(b *testing.B) (string, int64) {
 		}
 		cache = filepath.Join(dir, "offbox-bench")
 	}
-	dir := filepath.Join(cache, fmt.Sprintf("search-v%d-%d", benchVersion, lines))
+	dir := filepath.Join(cache, fmt.Sprintf("search-v%d-schema%d-%d", benchVersion, sqlite.SchemaVersion(), lines))
 	path := filepath.Join(dir, "store.db")
 	rawFile := filepath.Join(dir, "raw-bytes")
 	if raw, err := os.ReadFile(rawFile); err == nil {

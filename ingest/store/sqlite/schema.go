@@ -346,6 +346,10 @@ INSERT INTO search_cursor (id, batch_row) VALUES (1, 0);
 // schemaVersion is the version this code creates and reads.
 var schemaVersion = len(migrations)
 
+// SchemaVersion is the schema version this code creates and reads (a
+// cache of generated stores keys on it: an older one cannot be read).
+func SchemaVersion() int { return schemaVersion }
+
 // migrate brings the database to schemaVersion in one transaction, and
 // refuses a database made by newer code.
 func migrate(ctx context.Context, db *sql.DB) error {
