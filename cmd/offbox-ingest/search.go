@@ -190,21 +190,29 @@ func addStats(t *search.Stats, s search.Stats) {
 	}
 }
 
-// runIndexer runs the search indexer until ctx ends; the channel closes
-// when it has stopped.
-func runIndexer(ctx context.Context, st store.Store, log *slog.Logger) <-chan struct{} {
-	done := make(chan struct{})
+// newIndexer is the search indexer of st (search filters, behind
+// ingestion; nil when st keeps none). Its Offer takes batches just
+// committed, so it need not decode them again.
+func newIndexer(st store.Store, log *slog.Logger) *search.Indexer {
 	is, ok := st.(search.IndexStore)
 	if !ok {
-		close(done)
-		return done
+		return nil
+	}
+	return &search.Indexer{Store: is, Logger: log.With("part", "search-index")}
+}
+
+// runIndexer runs x (if any) until ctx ends; done is closed then.
+func runIndexer(ctx context.Context, x *search.Indexer) (done <-chan struct{}) {
+	d := make(chan struct{})
+	if x == nil {
+		close(d)
+		return d
 	}
 	go func() {
-		defer close(done)
-		x := &search.Indexer{Store: is, Logger: log.With("part", "search-index")}
+		defer close(d)
 		x.Run(ctx)
 	}()
-	return done
+	return d
 }
 
 // recordByRef prints the one record ref (DEVICE/SEQ/INDEX) names.

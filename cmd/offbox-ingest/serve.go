@@ -177,8 +177,13 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	idx := newIndexer(st, log) // search filters, behind ingestion
+	stored := fleet.Offer
+	if idx != nil {
+		stored = func(b *store.Batch) { fleet.Offer(b); idx.Offer(b) }
+	}
 	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
-		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: fleet.Offer, Locks: coord,
+		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: stored, Locks: coord,
 		Revocations: st.Revocations, Limits: serverLimits(cfg), Observer: mx,
 		Appliances: st, AgentHosts: server.IsAgentHost(st.Keys)})
 	if err != nil {
@@ -220,7 +225,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 			stop() // a collector that stores without detecting is not what was asked for
 		}
 	}()
-	indexDone := runIndexer(bg, st, log) // search filters, behind ingestion
+	indexDone := runIndexer(bg, idx)
 	defer func() { stopBG(); <-fleetDone; <-indexDone }()
 	if apiLis != nil {
 		api := &http.Server{Handler: mx.API(apiHandler(st, labels, log)), ConnContext: guard.ConnContext,

@@ -1,6 +1,7 @@
 package search_test
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -323,5 +324,68 @@ func TestTimeout(t *testing.T) {
 	p, err := search.Run(c, st, search.Request{Query: q, Count: true})
 	if err != nil || p.Stats.Stopped != "timeout" {
 		t.Fatalf("got %+v, %v; want a page stopped by timeout", p, err)
+	}
+}
+
+// TestOfferedBatches: filters built from the records the server decoded
+// (Offer) are the filters of the stored bytes, whether a batch was offered
+// or not, and an offer that names another batch of that row is ignored.
+func TestOfferedBatches(t *testing.T) {
+	newDevices()
+	st, _ := engines[0].open(t)
+	offered := &search.Indexer{Store: st, Batch: 5}
+	want := map[string][]byte{} // device/seq → the filter of its stored bytes
+	var plain search.Indexer
+	n := 0
+	for b := range 6 {
+		for _, name := range []string{"r1", "r2", "sw3"} {
+			n++
+			sealed := devices[name].Next(seal.WireRecord{TimeNs: base.Add(time.Duration(n) * time.Second).UnixNano(), Kind: 1,
+				Source: "file:/var/log/auth.log", Body: []byte(fmt.Sprintf("sshd[%d]: Failed password for user%d from 10.0.0.%d", n, b, n))})
+			c := batchtest.Commit(name, sealed, sealed.Seq-1)
+			c.Received = base.Add(time.Duration(n) * time.Second)
+			if err := st.CommitBatch(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			f, err := plain.Filter(sealed.Bytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[fmt.Sprintf("%s/%d", name, sealed.Seq)] = f
+			switch n % 3 {
+			case 0: // offered as committed
+				offered.Offer(c)
+			case 1: // an offer for this row that is another batch: not used
+				other := *c
+				other.Decoded = batchtest.Commit("x", batchtest.NewDevice("x").Next(seal.WireRecord{Kind: 1, Body: []byte("unrelated words only")}), 0).Decoded
+				other.Device = "elsewhere"
+				offered.Offer(&other)
+			} // else not offered: read and decoded from the store
+		}
+	}
+	for {
+		k, err := offered.Step(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			break
+		}
+	}
+	bs, err := st.SearchBatches(ctx, store.SearchQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.LoadSearchFilters(ctx, bs); err != nil {
+		t.Fatal(err)
+	}
+	if len(bs) != len(want) {
+		t.Fatalf("%d batches, want %d", len(bs), len(want))
+	}
+	for _, b := range bs {
+		key := fmt.Sprintf("%s/%d", b.Device, b.Seq)
+		if !bytes.Equal(b.Filter, want[key]) {
+			t.Errorf("filter of %s differs from its stored bytes' filter", key)
+		}
 	}
 }
