@@ -124,30 +124,44 @@ func (x *Indexer) Step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	bs, err := x.Store.BatchesAfter(ctx, cur, limit)
-	if err != nil || len(bs) == 0 {
+	keys, err := x.Store.SearchKeysAfter(ctx, cur, limit)
+	if err != nil || len(keys) == 0 {
 		return 0, err
 	}
-	fs := make([]store.SearchFilter, 0, len(bs))
-	for _, b := range bs {
+	fs := make([]store.SearchFilter, 0, len(keys))
+	var stored map[int64]*store.StoredBatch // read only when a batch was not offered
+	for _, k := range keys {
 		var f []byte
-		var ferr error
-		if o := x.takeOffered(b.Row, cur); o != nil && o.Device == b.Device && o.Decoded.GetHeader().GetSeq() == b.Seq {
+		if o := x.takeOffered(k.Row, cur); o != nil && o.Device == k.Device && o.Decoded.GetHeader().GetSeq() == k.Seq {
 			f = x.filterRecords(o.Decoded)
 		} else {
-			f, ferr = x.Filter(b.Bytes)
+			if stored == nil {
+				bs, err := x.Store.BatchesAfter(ctx, cur, limit)
+				if err != nil {
+					return 0, err
+				}
+				stored = make(map[int64]*store.StoredBatch, len(bs))
+				for _, b := range bs {
+					stored[b.Row] = b
+				}
+			}
+			b := stored[k.Row]
+			if b == nil {
+				return 0, fmt.Errorf("search: index: batch row %d (%s seq %d) not read back", k.Row, k.Device, k.Seq)
+			}
+			var ferr error
+			if f, ferr = x.Filter(b.Bytes); ferr != nil {
+				// A batch that does not decode is scanned (and reported) by
+				// searches; it gets no filter.
+				continue
+			}
 		}
-		if ferr != nil {
-			// A batch that does not decode is scanned (and reported) by
-			// searches; it gets no filter.
-			continue
-		}
-		fs = append(fs, store.SearchFilter{Device: b.Device, Seq: b.Seq, ReceivedNs: b.Received.UnixNano(), Filter: f})
+		fs = append(fs, store.SearchFilter{Device: k.Device, Seq: k.Seq, ReceivedNs: k.Received.UnixNano(), Filter: f})
 	}
-	if err := x.Store.SaveSearchFilters(ctx, fs, bs[len(bs)-1].Row); err != nil {
+	if err := x.Store.SaveSearchFilters(ctx, fs, keys[len(keys)-1].Row); err != nil {
 		return 0, err
 	}
-	return len(bs), nil
+	return len(keys), nil
 }
 
 // Filter builds the token filter of a batch's bytes.

@@ -331,8 +331,14 @@ func TestTimeout(t *testing.T) {
 // (Offer) are the filters of the stored bytes, whether a batch was offered
 // or not, and an offer that names another batch of that row is ignored.
 func TestOfferedBatches(t *testing.T) {
+	for _, e := range engines {
+		t.Run(e.name, func(t *testing.T) { testOfferedBatches(t, e) })
+	}
+}
+
+func testOfferedBatches(t *testing.T, e engine) {
 	newDevices()
-	st, _ := engines[0].open(t)
+	st, _ := e.open(t)
 	offered := &search.Indexer{Store: st, Batch: 5}
 	want := map[string][]byte{} // device/seq → the filter of its stored bytes
 	var plain search.Indexer

@@ -28,6 +28,19 @@ type SearchStore interface {
 	// SaveSearchFilters stores the filters and moves the cursor to upTo, in
 	// one transaction.
 	SaveSearchFilters(ctx context.Context, filters []SearchFilter, upTo int64) error
+	// SearchKeysAfter names at most limit batches after row after, in row
+	// order, without reading their bytes (the indexer builds most filters
+	// from batches the server just decoded).
+	SearchKeysAfter(ctx context.Context, after int64, limit int) ([]BatchKey, error)
+}
+
+// BatchKey names a stored batch: its Row (StoredBatch.Row), device, seq
+// and received time.
+type BatchKey struct {
+	Row      int64
+	Device   string
+	Seq      uint64
+	Received time.Time
 }
 
 // SearchQuery selects the segments a search reads; zero fields do not filter.

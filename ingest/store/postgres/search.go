@@ -25,6 +25,8 @@ var searchSQL = sqlrow.SearchSQL{
 		VALUES ((SELECT id FROM devices WHERE name = $1), $2, $3, $4)
 		ON CONFLICT (received_ns, device_id, batch_seq) DO UPDATE SET bits = excluded.bits`,
 	SetCursor: `UPDATE search_cursor SET batch_row = $1 WHERE id = 1`,
+	KeysAfter: `SELECT l.row, d.name, l.seq, l.received_ns FROM batch_log l JOIN devices d ON d.id = l.device_id
+		WHERE l.row > $1 ORDER BY l.row LIMIT $2`,
 }
 
 func (s *Store) search() sqlrow.SearchCore[pgx.Tx] {
@@ -53,4 +55,9 @@ func (s *Store) SearchCursor(ctx context.Context) (int64, error) { return s.sear
 // SaveSearchFilters implements store.SearchStore.
 func (s *Store) SaveSearchFilters(ctx context.Context, filters []store.SearchFilter, upTo int64) error {
 	return s.search().SaveSearchFilters(ctx, filters, upTo)
+}
+
+// SearchKeysAfter implements store.SearchStore.
+func (s *Store) SearchKeysAfter(ctx context.Context, after int64, limit int) ([]store.BatchKey, error) {
+	return s.search().SearchKeysAfter(ctx, after, limit)
 }

@@ -24,6 +24,8 @@ var searchSQL = sqlrow.SearchSQL{
 		VALUES ((SELECT id FROM devices WHERE name = ?), ?, ?, ?)
 		ON CONFLICT (received_ns, device_id, batch_seq) DO UPDATE SET bits = excluded.bits`,
 	SetCursor: `UPDATE search_cursor SET batch_row = ? WHERE id = 1`,
+	KeysAfter: `SELECT b.id, d.name, b.seq, b.received_ns FROM batches b JOIN devices d ON d.id = b.device_id
+		WHERE b.id > ? ORDER BY b.id LIMIT ?`,
 }
 
 func (s *Store) search() sqlrow.SearchCore[*sql.Tx] {
@@ -52,4 +54,9 @@ func (s *Store) SearchCursor(ctx context.Context) (int64, error) { return s.sear
 // SaveSearchFilters implements store.SearchStore.
 func (s *Store) SaveSearchFilters(ctx context.Context, filters []store.SearchFilter, upTo int64) error {
 	return s.search().SaveSearchFilters(ctx, filters, upTo)
+}
+
+// SearchKeysAfter implements store.SearchStore.
+func (s *Store) SearchKeysAfter(ctx context.Context, after int64, limit int) ([]store.BatchKey, error) {
+	return s.search().SearchKeysAfter(ctx, after, limit)
 }

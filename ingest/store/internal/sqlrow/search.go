@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
@@ -26,6 +27,9 @@ type SearchSQL struct {
 	// SaveFilter upserts (device name, batch_seq, received_ns, bits);
 	// SetCursor sets the cursor's batch_row.
 	SaveFilter, SetCursor string
+	// KeysAfter selects row, device name, seq, received_ns of the batches
+	// after a row ($1), in row order, at most $2.
+	KeysAfter string
 }
 
 // SearchCore implements store.SearchStore on an engine's statements.
@@ -211,6 +215,17 @@ func (s SearchCore[T]) SearchCursor(ctx context.Context) (int64, error) {
 		return 0, fmt.Errorf("store: search cursor: %w", err)
 	}
 	return row, nil
+}
+
+// SearchKeysAfter implements store.SearchStore.
+func (s SearchCore[T]) SearchKeysAfter(ctx context.Context, after int64, limit int) ([]store.BatchKey, error) {
+	return All(ctx, s.c.e.Read, fmt.Sprint("batches after ", after), func(r Scanner) (store.BatchKey, error) {
+		var k store.BatchKey
+		var ns int64
+		err := r.Scan(&k.Row, &k.Device, &k.Seq, &ns)
+		k.Received = time.Unix(0, ns)
+		return k, err
+	}, s.sql.KeysAfter, after, Limit(limit))
 }
 
 // SaveSearchFilters implements store.SearchStore.
