@@ -45,10 +45,15 @@ type Sink interface {
 	Close() error
 }
 
+// rewindSends is how many successful sends a rewinding sink resends
+// after a failure: a receiver can hold that much it has acknowledged (its
+// socket buffer, its own queue) and not yet written when it dies.
+const rewindSends = 4
+
 // rewinder is a Sink whose acknowledgement is weaker than the receiver
 // having stored what it took (a syslog stream): after a failed send the
-// runner resends from before the last send that succeeded, since the
-// receiver may have lost what its TCP had acknowledged.
+// runner resends from before the last rewindSends sends that succeeded,
+// since the receiver may have lost what its TCP had acknowledged.
 type rewinder interface{ rewind() bool }
 
 // Store is what forwarding reads and writes.
@@ -234,7 +239,9 @@ func (r *runner) run(ctx context.Context) {
 	}
 	r.setCursor(cur)
 	go r.measureEvery(ctx)
-	prev := cur // where a rewinding sink resends from after a failure
+	// Where a rewinding sink resends from after a failure: the cursor from
+	// before its last rewindSends successful sends (the oldest kept).
+	sent := []store.ForwardCursor{cur}
 	for ctx.Err() == nil {
 		next, n, err := r.step(ctx, cur)
 		if err != nil {
@@ -242,7 +249,8 @@ func (r *runner) run(ctx context.Context) {
 				return
 			}
 			if rw, ok := r.sink.(rewinder); ok && rw.rewind() {
-				cur = prev
+				cur = sent[0]
+				sent = sent[:1]
 				r.setCursor(cur)
 			}
 			if !r.wait(ctx, r.failure(err, &backoff)) {
@@ -256,7 +264,9 @@ func (r *runner) run(ctx context.Context) {
 		}
 		backoff = r.f.cfg.MinBackoff
 		if n > 0 {
-			prev = cur
+			if sent = append(sent, next); len(sent) > rewindSends+1 {
+				sent = append(sent[:0], sent[1:]...)
+			}
 		}
 		cur = next
 		if n == 0 {

@@ -81,9 +81,14 @@ func StartRsyslog(t testing.TB) *Rsyslog {
 	}
 	r.port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
+	// The main queue is Direct: what rsyslog has read is in the file before
+	// it reads more, so a SIGTERM loses at most its socket buffer, which
+	// the sink's rewind covers (README, forwarding: a large memory queue
+	// dropped on shutdown is beyond what syslog over TCP can recover).
 	conf := fmt.Sprintf(`global(workDirectory="%[1]s/work" maxMessageSize="64k"
 	defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="%[1]s/ca.pem"
 	defaultNetstreamDriverCertFile="%[1]s/server.pem" defaultNetstreamDriverKeyFile="%[1]s/server-key.pem")
+main_queue(queue.type="Direct" queue.timeoutShutdown="10000")
 module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
 input(type="imtcp" address="127.0.0.1" port="%[2]d")
 template(name="raw" type="string" string="%%rawmsg%%\n")
@@ -98,8 +103,19 @@ action(type="omfile" file="%[3]s" template="raw")
 }
 
 // Start starts rsyslogd again after Kill, on the same port and file.
+// A line the killed rsyslogd left half written (its buffer cut by SIGKILL)
+// is ended first, so it stays one torn line (Torn) and the next message is
+// not glued to it.
 func (r *Rsyslog) Start() {
 	r.t.Helper()
+	if data, err := os.ReadFile(r.out); err == nil && len(data) > 0 && data[len(data)-1] != '\n' {
+		f, err := os.OpenFile(r.out, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		f.Write([]byte("\n"))
+		f.Close()
+	}
 	r.cmd = exec.Command(r.bin, "-n", "-f", r.conf, "-i", r.pid)
 	var stderr bytes.Buffer
 	r.cmd.Stdout, r.cmd.Stderr = &stderr, &stderr
