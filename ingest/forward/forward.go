@@ -45,15 +45,10 @@ type Sink interface {
 	Close() error
 }
 
-// rewindSends is how many successful sends a rewinding sink resends
-// after a failure: a receiver can hold that much it has acknowledged (its
-// socket buffer, its own queue) and not yet written when it dies.
-const rewindSends = 4
-
 // rewinder is a Sink whose acknowledgement is weaker than the receiver
 // having stored what it took (a syslog stream): after a failed send the
-// runner resends from before the last rewindSends sends that succeeded,
-// since the receiver may have lost what its TCP had acknowledged.
+// runner resends from before the last send that succeeded, since the
+// receiver may have lost what its TCP had acknowledged.
 type rewinder interface{ rewind() bool }
 
 // Store is what forwarding reads and writes.
@@ -239,9 +234,7 @@ func (r *runner) run(ctx context.Context) {
 	}
 	r.setCursor(cur)
 	go r.measureEvery(ctx)
-	// Where a rewinding sink resends from after a failure: the cursor from
-	// before its last rewindSends successful sends (the oldest kept).
-	sent := []store.ForwardCursor{cur}
+	prev := cur // where a rewinding sink resends from after a failure
 	for ctx.Err() == nil {
 		next, n, err := r.step(ctx, cur)
 		if err != nil {
@@ -249,8 +242,7 @@ func (r *runner) run(ctx context.Context) {
 				return
 			}
 			if rw, ok := r.sink.(rewinder); ok && rw.rewind() {
-				cur = sent[0]
-				sent = sent[:1]
+				cur = prev
 				r.setCursor(cur)
 			}
 			if !r.wait(ctx, r.failure(err, &backoff)) {
@@ -264,9 +256,7 @@ func (r *runner) run(ctx context.Context) {
 		}
 		backoff = r.f.cfg.MinBackoff
 		if n > 0 {
-			if sent = append(sent, next); len(sent) > rewindSends+1 {
-				sent = append(sent[:0], sent[1:]...)
-			}
+			prev = cur
 		}
 		cur = next
 		if n == 0 {

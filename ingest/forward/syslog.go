@@ -25,10 +25,10 @@ import (
 // connection was still open (no FIN, reset or alert from the receiver) when
 // Send returned. Syslog has no application acknowledgement, so a receiver
 // that dies holding what its TCP acknowledged loses it; to cover that the
-// runner resends, after a failure, from before the last rewindSends (4)
-// successful Sends (rewind): duplicates are possible, at most 5 ×
-// batch_records records per failure, never gaps unless the receiver lost
-// more than four sends' worth that its TCP had acknowledged. Over UDP a Send is only the datagrams
+// runner resends, after a failure, from before the last successful Send
+// (rewind): duplicates are possible, at most 2 × batch_records records per
+// failure, never gaps unless the receiver lost more than one send's worth
+// that its TCP had acknowledged. Over UDP a Send is only the datagrams
 // written: loss is possible and undetected.
 type syslogSink struct {
 	cfg      SinkConfig

@@ -82,9 +82,9 @@ func StartRsyslog(t testing.TB) *Rsyslog {
 	r.port = l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	// The main queue is Direct: what rsyslog has read is in the file before
-	// it reads more, so a SIGTERM loses at most its socket buffer, which
-	// the sink's rewind covers (README, forwarding: a large memory queue
-	// dropped on shutdown is beyond what syslog over TCP can recover).
+	// it reads more, so a SIGTERM loses at most its socket buffer (README,
+	// forwarding: a memory queue dropped on shutdown is beyond what syslog
+	// over TCP can recover).
 	conf := fmt.Sprintf(`global(workDirectory="%[1]s/work" maxMessageSize="64k"
 	defaultNetstreamDriver="gtls" defaultNetstreamDriverCAFile="%[1]s/ca.pem"
 	defaultNetstreamDriverCertFile="%[1]s/server.pem" defaultNetstreamDriverKeyFile="%[1]s/server-key.pem")
