@@ -20,12 +20,15 @@ import (
 func PeekHeader(batch []byte) *offboxv1.BatchHeader {
 	var h *offboxv1.BatchHeader
 	for len(batch) > 0 {
-		tag, n := consumeTag(batch)
+		// protowire's tag reader, as the generated code: it skips field
+		// numbers above protobuf's range (up to MaxInt32) where consumeTag
+		// stops (FuzzPeekHeader found the difference).
+		num, typ, n := protowire.ConsumeTag(batch)
 		if n < 0 {
 			return h
 		}
 		batch = batch[n:]
-		if tag == 1<<3|bytesType {
+		if num == 1 && typ == protowire.BytesType {
 			v, n := protowire.ConsumeBytes(batch)
 			if n < 0 {
 				return h
@@ -39,7 +42,7 @@ func PeekHeader(batch []byte) *offboxv1.BatchHeader {
 			batch = batch[n:]
 			continue
 		}
-		n = protowire.ConsumeFieldValue(protowire.Number(tag>>3), protowire.Type(tag&7), batch)
+		n = protowire.ConsumeFieldValue(num, typ, batch)
 		if n < 0 {
 			return h
 		}
