@@ -23,9 +23,7 @@ import (
 // by kind, device, key, severity, first time and count; log_access (the
 // test's own reads) and the timer rules (heartbeat) are left out.
 func TestRealisticAlertsMatchReference(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end to end")
-	}
+	skipShort(t)
 	const lines = 150_000
 	dir := t.TempDir()
 	logf := filepath.Join(dir, "auth.log")

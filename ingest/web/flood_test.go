@@ -34,7 +34,7 @@ import (
 // 5 MB, fewer than 10 posts to the sinks.
 func TestAccessFlood(t *testing.T) {
 	if testing.Short() {
-		t.Skip("floods a real store")
+		t.Skip("floods a real store: skipped under -short")
 	}
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
