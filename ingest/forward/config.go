@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/internal/yamlconf"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Sink types, transports and HTTP formats.
@@ -206,7 +207,7 @@ func (c *SinkConfig) check(files bool) error {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if !validHeaderName(k) {
+			if !httpguts.ValidHeaderFieldName(k) {
 				bad("headers."+k, "headers: %q is not a valid header name", k)
 			} else if reservedHeader(k) {
 				bad("headers."+k, "headers: %s is set by offbox", k)
@@ -262,23 +263,6 @@ func (c *SinkConfig) check(files bool) error {
 		bad("timeout", "timeout %s: must not be negative", c.Timeout)
 	}
 	return errors.Join(errs...)
-}
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110 5.6.2).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // reservedHeader: headers the sink sets itself or that net/http owns.

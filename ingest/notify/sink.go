@@ -12,6 +12,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/internal/yamlconf"
+	"golang.org/x/net/http/httpguts"
 )
 
 // Sink types.
@@ -125,7 +126,7 @@ func (c *SinkConfig) check(files bool) error {
 		bad("headers", "headers: only a webhook sink takes headers, not %s", c.Type)
 	}
 	for _, k := range sortedKeys(c.Headers) {
-		if !validHeaderName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			bad("headers."+k, "headers: %q is not a valid header name", k)
 		} else if reservedHeader(k) {
 			bad("headers."+k, "headers: %s is set by offbox", k)
@@ -211,23 +212,6 @@ func loadCA(path string) (*x509.CertPool, error) {
 func redact(u *url.URL) string { return u.Redacted() }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// validHeaderName reports whether s is an HTTP token (RFC 9110 5.6.2).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
 
 // reservedHeader: headers the dispatcher sets itself or that net/http owns.
 func reservedHeader(k string) bool {
