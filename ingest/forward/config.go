@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/internal/yamlconf"
+	"github.com/offbox/offbox/transport/tlsconf"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -251,7 +252,7 @@ func (c *SinkConfig) check(files bool) error {
 			}
 		}
 		if c.CA != "" {
-			if _, err := loadCA(c.CA); err != nil {
+			if _, err := tlsconf.LoadCAPool(c.CA); err != nil {
 				bad("ca", "ca: %v", err)
 			}
 		}

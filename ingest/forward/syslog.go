@@ -3,15 +3,14 @@ package forward
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/offbox/offbox/transport/tlsconf"
 	"golang.org/x/sys/unix"
 )
 
@@ -66,7 +65,7 @@ func clientTLS(c SinkConfig, host string) (*tls.Config, error) {
 		cfg.ServerName = c.ServerName
 	}
 	if c.CA != "" {
-		pool, err := loadCA(c.CA)
+		pool, err := tlsconf.LoadCAPool(c.CA)
 		if err != nil {
 			return nil, fmt.Errorf("ca: %w", err)
 		}
@@ -80,19 +79,6 @@ func clientTLS(c SinkConfig, host string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
-}
-
-// loadCA reads a PEM file of CA certificates.
-func loadCA(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 func (s *syslogSink) rewind() bool { return s.network == "tcp" }

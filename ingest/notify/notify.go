@@ -33,6 +33,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/transport/tlsconf"
 )
 
 // Outbox is the part of the store the dispatcher uses; store.AlertStore
@@ -187,7 +188,7 @@ func newSink(c SinkConfig, log *slog.Logger) (*sink, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	if c.CA != "" {
-		pool, err := loadCA(c.CA)
+		pool, err := tlsconf.LoadCAPool(c.CA)
 		if err != nil {
 			return nil, fmt.Errorf("alerting.sinks %s: ca: %w", c.Name, err)
 		}

@@ -1,17 +1,16 @@
 package notify
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/internal/yamlconf"
+	"github.com/offbox/offbox/transport/tlsconf"
 	"golang.org/x/net/http/httpguts"
 )
 
@@ -159,7 +158,7 @@ func (c *SinkConfig) check(files bool) error {
 			bad("ca", "ca: set, but url is not https")
 		}
 		if files {
-			if _, err := loadCA(c.CA); err != nil {
+			if _, err := tlsconf.LoadCAPool(c.CA); err != nil {
 				bad("ca", "ca: %v", err)
 			}
 		}
@@ -193,19 +192,6 @@ func checkSinks(sinks []SinkConfig, files bool) error {
 		seen[n] = true
 	}
 	return errors.Join(errs...)
-}
-
-// loadCA reads a PEM file of CA certificates.
-func loadCA(path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificate", path)
-	}
-	return pool, nil
 }
 
 // redact is u without its password, for messages.

@@ -20,6 +20,8 @@ import (
 	"net/smtp"
 	"strings"
 	"time"
+
+	"github.com/offbox/offbox/transport/tlsconf"
 )
 
 // maxServerBytes bounds what one SMTP session reads from the server: its
@@ -65,7 +67,7 @@ func newMailer(c SinkConfig, collector string) (*mailer, error) {
 	}
 	m.tls = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	if c.CA != "" {
-		if m.tls.RootCAs, err = loadCA(c.CA); err != nil {
+		if m.tls.RootCAs, err = tlsconf.LoadCAPool(c.CA); err != nil {
 			return nil, fmt.Errorf("alerting.sinks %s: ca: %w", c.Name, err)
 		}
 	}

@@ -254,3 +254,17 @@ func Identity(cert *x509.Certificate) (deviceID string, keyID []byte, err error)
 	keyID, err = seal.KeyID(cert.PublicKey)
 	return deviceID, keyID, err
 }
+
+// LoadCAPool reads a PEM file of CA certificates into a pool (the CAs a
+// collector's outbound sinks trust); a file with none is an error.
+func LoadCAPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	return pool, nil
+}
