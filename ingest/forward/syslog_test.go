@@ -272,7 +272,12 @@ func TestSyslogReceiverTalks(t *testing.T) {
 	}()
 	st, _ := newStore(t)
 	fl := newFleet("router-1")
-	fl.commit(t, st, 4, 50, 40)
+	// Two sends first; the other two are stored only after the receiver
+	// has gone. Stored all at once, the sink could send all four before
+	// the close, the receiver's TCP acknowledging two sends' worth it
+	// then drops unread: a loss TCP syslog cannot see (the guarantee in
+	// syslogSink's comment covers one send), not what this test is about.
+	fl.commit(t, st, 2, 50, 40)
 	fw, _ := runForwarder(t, st, SinkConfig{Name: "s", Type: TypeSyslog, Transport: TransportTCP, Address: l.Addr().String(), BatchRecords: 50})
 	c := <-conns
 	got := readFrames(t, c, 100)
@@ -282,6 +287,7 @@ func TestSyslogReceiverTalks(t *testing.T) {
 	}
 	checkFrames(t, got, fl.want["router-1"][:100])
 	c.Close() // the receiver goes: the next connection starts with a resend of the last send
+	fl.commit(t, st, 2, 50, 40)
 	c2 := <-conns
 	defer c2.Close()
 	seen := map[string]bool{}
