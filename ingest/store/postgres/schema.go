@@ -342,6 +342,15 @@ CREATE TABLE search_cursor (
 );
 INSERT INTO search_cursor (id, batch_row) VALUES (1, 0);
 `,
+	// Alerts are listed and filtered by received time (last_recv_ns, with
+	// its indexes): the device-time indexes of the first schema serve no
+	// query, and every detection round that touches an alert rewrote
+	// their entries.
+	`
+DROP INDEX alerts_device_last;
+DROP INDEX alerts_kind_last;
+DROP INDEX alerts_last;
+`,
 }
 
 // migrateLock is the advisory lock key migrations hold, so collectors

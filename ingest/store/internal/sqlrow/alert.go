@@ -8,7 +8,7 @@ import (
 )
 
 // AlertRow is an alert's column values that are not its fields as they
-// are: Fields, Labels and Evidence as JSON text, First, Last,
+// are: Fields and Labels as JSON text, Evidence as appendRefs writes it, First, Last,
 // FirstReceived and LastReceived in Unix nanoseconds (the received ones 0
 // when not set: the store puts its clock there).
 type AlertRow struct {
@@ -43,7 +43,7 @@ func encodeAlert(a *store.Alert) (AlertRow, error) {
 	n1 := len(buf)
 	buf = appendStringMap(buf, a.Labels)
 	n2 := len(buf)
-	buf = appendRefs(buf, a.Evidence)
+	buf = appendRefs(buf, a.Device, a.Evidence)
 	all := string(buf)
 	r.Fields, r.Labels, r.Evidence = all[:n1], all[n1:n2], all[n2:]
 	return r, nil
@@ -81,11 +81,16 @@ func ScanAlert(r Scanner, a *store.Alert, pre ...any) error {
 	for _, v := range []struct {
 		name, src string
 		dst       any
-	}{{"fields", fields, &a.Fields}, {"labels", labels, &a.Labels}, {"evidence", evidence, &a.Evidence}} {
+	}{{"fields", fields, &a.Fields}, {"labels", labels, &a.Labels}} {
 		if err := json.Unmarshal([]byte(v.src), v.dst); err != nil {
 			return fmt.Errorf("store: alert %d %s: %w", a.ID, v.name, err)
 		}
 	}
+	refs, err := decodeRefs(a.Device, evidence)
+	if err != nil {
+		return fmt.Errorf("store: alert %d evidence: %w", a.ID, err)
+	}
+	a.Evidence = refs
 	return nil
 }
 

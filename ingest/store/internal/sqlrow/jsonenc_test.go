@@ -2,6 +2,7 @@ package sqlrow
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -20,12 +21,61 @@ func likeJSON(t *testing.T, m map[string]string, refs []store.AlertRef) {
 	if refs == nil {
 		refs = []store.AlertRef{}
 	}
-	wantRefs, err := json.Marshal(refs)
+	// Evidence is compact JSON now, read back by decodeRefs, for an
+	// alert of the first ref's device and of another, and in the objects
+	// json.Marshal wrote before (rows stored by earlier versions).
+	for _, device := range []string{"", "sw1", "other"} {
+		if len(refs) > 0 && device == "" {
+			device = refs[0].Device
+		}
+		enc := appendRefs(nil, device, refs)
+		if !json.Valid(enc) {
+			t.Fatalf("refs %+v on %q: not JSON: %s", refs, device, enc)
+		}
+		got, err := decodeRefs(device, string(enc))
+		if err != nil || !slices.Equal(got, viaJSON(t, device, refs)) {
+			t.Errorf("refs %+v on %q: %s decodes to %+v, %v", refs, device, enc, got, err)
+		}
+	}
+	old, err := json.Marshal(refs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := appendRefs(nil, refs); string(got) != string(wantRefs) {
-		t.Errorf("refs %+v:\n got %s\nwant %s", refs, got, wantRefs)
+	if got, err := decodeRefs("elsewhere", string(old)); err != nil || !slices.Equal(got, viaJSON(t, "", refs)) {
+		t.Errorf("old evidence %s decodes to %+v, %v", old, got, err)
+	}
+}
+
+// viaJSON is refs as JSON gives them back: a device other than device
+// with invalid UTF-8 has each bad byte replaced by U+FFFD.
+func viaJSON(t *testing.T, device string, refs []store.AlertRef) []store.AlertRef {
+	out := slices.Clone(refs)
+	for i := range out {
+		if out[i].Device == device {
+			continue
+		}
+		b, err := json.Marshal(out[i].Device)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &out[i].Device); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestEvidenceCompact: a ref on the alert's device costs its numbers, and
+// bad evidence is an error, not a zero ref.
+func TestEvidenceCompact(t *testing.T) {
+	refs := []store.AlertRef{{Device: "bastion", Seq: 2, Index: 387}, {Device: "sw9", Seq: 3, Index: 4}}
+	if got, want := string(appendRefs(nil, "bastion", refs)), `[[2,387],[3,4,"sw9"]]`; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	for _, bad := range []string{``, `{}`, `[[1]]`, `[[1,2,"a",4]]`, `[["x",2]]`, `[[1,"y"]]`, `[[1,2,3]]`, `[7]`, `[{"seq":"z"}]`} {
+		if got, err := decodeRefs("d", bad); err == nil {
+			t.Errorf("%q decodes to %+v without an error", bad, got)
+		}
 	}
 }
 
