@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +38,17 @@ func BenchmarkEndToEnd(b *testing.B) {
 			endToEnd(b, b.TempDir(), "SQLite", input, func(i int) string { return filepath.Join(dbDir, fmt.Sprintf("store-%d.db", i)) })
 		})
 	}
+	// What search costs at ingest (issue 18: at least 90 % of the
+	// throughput without it): the synthetic run with search.index off.
+	b.Run("synthetic-search-index-off", func(b *testing.B) {
+		dir, dbDir := b.TempDir(), b.TempDir()
+		conf := filepath.Join(dir, "no-index.yaml")
+		if err := os.WriteFile(conf, []byte("search:\n  index: false\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		endToEnd(b, dir, "SQLite, search index off", "synthetic", func(i int) string { return filepath.Join(dbDir, fmt.Sprintf("store-%d.db", i)) },
+			"-config", conf)
+	})
 }
 
 // BenchmarkEndToEndPostgres is BenchmarkEndToEnd into a PostgreSQL store
@@ -50,8 +63,8 @@ func BenchmarkEndToEndPostgres(b *testing.B) {
 }
 
 // endToEnd runs the benchmark b.N times on input, each into the store
-// db(i) names.
-func endToEnd(b *testing.B, dir, engine, input string, db func(i int) string) {
+// db(i) names, the collector given ingestArgs too.
+func endToEnd(b *testing.B, dir, engine, input string, db func(i int) string, ingestArgs ...string) {
 	const lines = 1_000_000
 	logf := filepath.Join(dir, "bench.log")
 	writeBenchInput(b, logf, input, lines)
@@ -60,14 +73,14 @@ func endToEnd(b *testing.B, dir, engine, input string, db func(i int) string) {
 	p := newPKI(b, "bench")
 	for i := 0; i < b.N; i++ {
 		db := db(i)
-		in := startIngest(b, p, db, "127.0.0.1:0", benchPprofArgs()...)
+		in := startIngest(b, p, db, "127.0.0.1:0", append(slices.Clone(ingestArgs), benchPprofArgs()...)...)
 		pg0 := postgresCPU(b)
 		t0 := time.Now()
 		ag := startAgent(b, p, "bench", in.addr, append([]string{"-tail", logf, "-start-at", "beginning"}, benchPprofArgs()...)...)
 		source := "file:" + logf
 		stored := storedCounter(b, db, source)
 		lag := newLagWatch(b, db)
-		prof := startProfiles(b, in, ag, input, i)
+		prof := startProfiles(b, in, ag, path.Base(b.Name()), i)
 		for stored() < lines {
 			if ag.exited() {
 				b.Fatalf("agent exited: %s", ag.out.String())

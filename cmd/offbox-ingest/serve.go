@@ -24,6 +24,7 @@ import (
 	"github.com/offbox/offbox/ingest/forward"
 	"github.com/offbox/offbox/ingest/leader"
 	"github.com/offbox/offbox/ingest/notify"
+	"github.com/offbox/offbox/ingest/search"
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/web"
@@ -177,7 +178,10 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	idx := newIndexer(st, log) // search filters, behind ingestion
+	var idx *search.Indexer
+	if cfg.Search.Index {
+		idx = newIndexer(st, log) // search filters, behind ingestion
+	}
 	stored := fleet.Offer
 	if idx != nil {
 		stored = func(b *store.Batch) { fleet.Offer(b); idx.Offer(b) }

@@ -42,6 +42,7 @@ type Config struct {
 	Limits        Limits        `yaml:"limits"`          // per-device rate limits (limits.go)
 	Metrics       Metrics       `yaml:"metrics"`         // Prometheus metrics listener (metrics.go)
 	Forward       Forward       `yaml:"forward"`         // sinks sending stored records on to log platforms (forward.go)
+	Search        Search        `yaml:"search"`          // search indexing (search.go)
 }
 
 // TLS names the PEM files: the CA that signs device certificates, and the
@@ -68,6 +69,7 @@ func Default() Config {
 		ShutdownGrace: 15 * time.Second,
 		LogLevel:      "info",
 		Detect:        defaultDetect(),
+		Search:        Search{Index: true},
 	}
 }
 

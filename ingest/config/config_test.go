@@ -65,7 +65,8 @@ func TestExampleLoads(t *testing.T) {
 		Devices: []DeviceRule{{Match: "sw-*", Labels: map[string]string{"role": "switch", "site": "par1"}},
 			{Match: "sw-core-*", Labels: map[string]string{"tier": "core"}, HeartbeatInterval: 30 * time.Second},
 			{Match: "relay-*", RecordsPerSecond: ptr(50000.0), BytesPerSecond: ptr(0.0)}},
-		Limits: Limits{BurstSeconds: 2}, Metrics: Metrics{Listen: "127.0.0.1:9464", MaxDevices: 1000, MaxConnections: 16}}
+		Limits: Limits{BurstSeconds: 2}, Metrics: Metrics{Listen: "127.0.0.1:9464", MaxDevices: 1000, MaxConnections: 16},
+		Search: Search{Index: true}}
 	want.Detect.ApprovedFirmware = map[string][]string{"OpenWrt One": {"24.10.0", "24.10.1"}}
 	want.Enroll = Enroll{CAKey: "/etc/offbox-ingest/ca-key.pem", CertValidity: DefaultCertValidity, TokenTTL: DefaultTokenTTL}
 	want.Forward = exampleForward
@@ -234,5 +235,24 @@ func TestEscalateNamesFileAndLine(t *testing.T) {
 	err = src.Locate(c.CheckSyntax())
 	if err == nil || !strings.Contains(err.Error(), p+":9") || !strings.Contains(err.Error(), `"oncall": no sink`) {
 		t.Fatalf("err = %v, want %s:9 and the unknown sink", err, p)
+	}
+}
+
+// TestSearchIndex: search.index is on unless the file turns it off, and
+// takes only a boolean.
+func TestSearchIndex(t *testing.T) {
+	dir := t.TempDir()
+	base := "tls: {ca: ca.pem, cert: c.pem, key: k.pem}\ndb: x.db\n"
+	for body, want := range map[string]bool{"": true, "search: {index: true}\n": true, "search: {index: false}\n": false} {
+		c, err := Load(write(t, dir, "c.yaml", base+body))
+		if err != nil {
+			t.Fatalf("%q: %v", body, err)
+		}
+		if c.Search.Index != want {
+			t.Errorf("%q: search.index %v, want %v", body, c.Search.Index, want)
+		}
+	}
+	if _, err := Load(write(t, dir, "c.yaml", base+"search: {index: sometimes}\n")); err == nil || !strings.Contains(err.Error(), "index") {
+		t.Errorf("search.index: sometimes loads (%v)", err)
 	}
 }

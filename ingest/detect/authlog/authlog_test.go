@@ -1,6 +1,7 @@
 package authlog
 
 import (
+	"strings"
 	"testing"
 	"time"
 	"unicode"
@@ -276,4 +277,22 @@ func sameEvent(a, b Event) bool {
 	}
 	a.Time, b.Time = time.Time{}, time.Time{}
 	return a == b
+}
+
+// FuzzIndexAround holds indexAround to the strings.Index it replaces.
+func FuzzIndexAround(f *testing.F) {
+	for _, s := range []string{"a via b", "via b", "a via", "a  via  b", "trivia via x", "x : y", " : y", ":", "  :  ", "a:b : c", "vvia via"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, word := range []string{"via", ":"} {
+			want := strings.Index(s, " "+word+" ")
+			if want >= 0 {
+				want++
+			}
+			if got := indexAround(s, word, ' ', ' '); got != want {
+				t.Errorf("indexAround(%q, %q) = %d, want %d", s, word, got, want)
+			}
+		}
+	})
 }

@@ -44,22 +44,51 @@ func parseMessage(h header, depth int) (Event, bool) {
 			return parseVRP(r)
 		}
 	}
-	switch {
-	case strings.Contains(m, "logid="):
-		return parseFortiOS(m, h)
-	case strings.Contains(m, "op=PAM:authentication"):
-		return parseAudit(m)
-	case strings.Contains(m, " via "):
+	// Most lines are none of these: one scan for '=' clears both
+	// key=value formats, and the needles are looked for by their rarer
+	// bytes (a search led by ' ' stops at every word).
+	if strings.IndexByte(m, '=') >= 0 {
+		switch {
+		case strings.Contains(m, "logid="):
+			return parseFortiOS(m, h)
+		case strings.Contains(m, "op=PAM:authentication"):
+			return parseAudit(m)
+		}
+	}
+	if hasAround(m, "via", ' ', ' ') {
 		if ev, ok := parseRouterOS(m); ok {
 			return ev, true
 		}
 	}
 	if h.prog == "" || h.prog == "sudo" {
-		if i := strings.Index(m, " : "); i > 0 {
-			return parseSudo(m, i)
+		if i := indexAround(m, ":", ' ', ' '); i > 1 {
+			return parseSudo(m, i-1)
 		}
 	}
 	return Event{}, false
+}
+
+// indexAround returns the index in s of the first word with the byte
+// before before it and the byte after after it, -1 if there is none: it
+// is strings.Index(s, before+word+after) less one, searched by word.
+func indexAround(s, word string, before, after byte) int {
+	for at := 1; at < len(s); {
+		i := strings.Index(s[at:], word)
+		if i < 0 {
+			return -1
+		}
+		i += at
+		if end := i + len(word); s[i-1] == before && end < len(s) && s[end] == after {
+			return i
+		}
+		at = i + 1
+	}
+	return -1
+}
+
+// hasAround reports whether s holds before+word+after.
+func hasAround(s, word string, before, after byte) bool {
+	return indexAround(s, word, before, after) >= 0
 }
 
 // stripInnerPrefix removes what some systems put between the tag and the
