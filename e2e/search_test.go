@@ -208,3 +208,41 @@ func countWhere(rs []record, f func(string) bool) int {
 	}
 	return n
 }
+
+// TestSearchIndexOff: with search.index false the collector builds no
+// filters (the indexer's cursor stays at 0), and search still finds every
+// line by scanning.
+func TestSearchIndexOff(t *testing.T) {
+	skipShort(t)
+	t.Parallel()
+	p := newPKI(t, "gw")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "store.db")
+	conf := filepath.Join(dir, "ingest.yaml")
+	if err := os.WriteFile(conf, []byte("search:\n  index: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in := startIngest(t, p, db, "127.0.0.1:0", "-config", conf)
+	logf := filepath.Join(dir, "gw.log")
+	appendLines(t, logf, "needle", 0, 300)
+	ag := startAgent(t, p, "gw", in.addr, "-tail", logf, "-start-at", "beginning", "-no-clock", "-no-watch")
+	waitFor(t, 30*time.Second, "300 lines stored", func() bool { return count(t, db, "-source", "file:"+logf) == 300 })
+	time.Sleep(1500 * time.Millisecond) // an indexer would have run by now (it wakes every second)
+	ag.stop()
+	in.stop()
+	if n := searchCount(t, db, "needle"); n != 300 {
+		t.Errorf("search -count needle = %d with the index off, want 300", n)
+	}
+	d, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var row, filters int
+	if err := d.QueryRow(`SELECT batch_row, (SELECT count(*) FROM search_filters) FROM search_cursor`).Scan(&row, &filters); err != nil {
+		t.Fatal(err)
+	}
+	if row != 0 || filters != 0 {
+		t.Errorf("search.index false: indexer cursor at %d, %d filters; want none", row, filters)
+	}
+}
