@@ -144,29 +144,11 @@ func alertsCmd(args []string, stdout, stderr io.Writer) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if err := api.CheckState(*state); err != nil {
-		return usageError(fs, fmt.Errorf("-state %w", err))
-	}
 	if *evidence && !*asJSON {
 		return usageError(fs, errors.New("-evidence needs -json"))
 	}
 	q := store.AlertQuery{Device: *device, Kind: *kind, Severity: *severity, State: *state}
-	if err := api.CheckSeverity(q.Severity); err != nil {
-		return usageError(fs, fmt.Errorf("-severity %w", err))
-	}
-	for _, l := range labels {
-		k, v, err := api.ParseLabel(l)
-		if err != nil {
-			return usageError(fs, fmt.Errorf("-label %w", err))
-		}
-		if q.Labels == nil {
-			q.Labels = map[string]string{}
-		}
-		q.Labels[k] = v
-	}
-	var code int
-	var ok bool
-	if q.Since, q.Until, code, ok = timeFlags(fs, *since, *until); !ok {
+	if code, ok := alertFilters(fs, &q, labels, *since, *until); !ok {
 		return code
 	}
 	db, err := dbPath()
@@ -239,4 +221,27 @@ func alertText(a store.Alert) string {
 	}
 	return fmt.Sprintf("%s %s %s %s %d %q %s device_time=%s id=%d state=%s assignee=%s", a.LastReceived.UTC().Format(export.TimeFormat), a.Severity,
 		a.Kind, device, a.Count, a.Summary, labels, a.Last.UTC().Format(export.TimeFormat), a.ID, a.State, assignee)
+}
+
+// alertFilters checks q's -severity and -state and sets its -label and
+// -since/-until filters, as alerts and the triage commands take them.
+func alertFilters(fs *flag.FlagSet, q *store.AlertQuery, labels []string, since, until string) (code int, ok bool) {
+	if err := api.CheckSeverity(q.Severity); err != nil {
+		return usageError(fs, fmt.Errorf("-severity %w", err)), false
+	}
+	if err := api.CheckState(q.State); err != nil {
+		return usageError(fs, fmt.Errorf("-state %w", err)), false
+	}
+	for _, l := range labels {
+		k, v, err := api.ParseLabel(l)
+		if err != nil {
+			return usageError(fs, fmt.Errorf("-label %w", err)), false
+		}
+		if q.Labels == nil {
+			q.Labels = map[string]string{}
+		}
+		q.Labels[k] = v
+	}
+	q.Since, q.Until, code, ok = timeFlags(fs, since, until)
+	return code, ok
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/offbox/offbox/ingest/api"
 	"github.com/offbox/offbox/ingest/store"
 )
 
@@ -70,25 +69,7 @@ func alertsTriage(verb string, args []string, stdout, stderr io.Writer) int {
 		return usageError(fs, err)
 	}
 	q := store.AlertQuery{Device: *device, Kinds: kinds, Severity: *severity, State: *state}
-	if err := api.CheckSeverity(q.Severity); err != nil {
-		return usageError(fs, fmt.Errorf("-severity %w", err))
-	}
-	if err := api.CheckState(q.State); err != nil {
-		return usageError(fs, fmt.Errorf("-state %w", err))
-	}
-	for _, l := range labels {
-		k, v, err := api.ParseLabel(l)
-		if err != nil {
-			return usageError(fs, fmt.Errorf("-label %w", err))
-		}
-		if q.Labels == nil {
-			q.Labels = map[string]string{}
-		}
-		q.Labels[k] = v
-	}
-	var code int
-	var ok bool
-	if q.Since, q.Until, code, ok = timeFlags(fs, *since, *until); !ok {
+	if code, ok := alertFilters(fs, &q, labels, *since, *until); !ok {
 		return code
 	}
 	db, err := dbPath()
