@@ -164,6 +164,7 @@ func (r *Runner) observe(ctx context.Context, timers bool) (p *round, err error)
 		cur.BatchRow = b.Row
 	}
 	raised = r.engine.Collected()
+	collected := len(raised) // one per group: no need for latest
 	// Taken: a failed save restores, which reads them from the store.
 	r.forget(cur.BatchRow)
 	events, err := r.cfg.Store.EventsAfter(ctx, cur.EventID, 256)
@@ -200,7 +201,11 @@ func (r *Runner) observe(ctx context.Context, timers bool) (p *round, err error)
 	cur.Saves = from.Saves + 1 // as the store will count it
 	p.cur, p.batches = cur, int64(len(batches))
 	p.save = store.AlertSave{Cursor: &p.cur, From: &from, States: p.states, Now: r.cfg.Now()}
-	for _, a := range latest(raised) {
+	if len(raised) > collected {
+		raised = latest(raised)
+	}
+	p.save.Alerts = make([]store.AlertUpsert, 0, len(raised))
+	for _, a := range raised {
 		sa := toStore(a)
 		if a.Opened && r.cfg.Opened != nil {
 			p.opened = append(p.opened, sa)
