@@ -206,12 +206,16 @@ func (r *Runner) Run(ctx context.Context) error {
 			timers = true
 		}
 		for {
-			next, err := r.observe(ctx, timers)
+			var busy <-chan struct{}
+			if out != nil {
+				busy = out.done
+			}
+			next, err := r.observe(ctx, timers, busy)
 			if out != nil {
 				lerr := r.land(ctx, out) // a failure restored the engine: next is void
 				out = nil
 				if lerr != nil {
-					err, next = lerr, nil
+					err, next = errors.Join(lerr, err), nil
 				}
 			}
 			if err == nil && next != nil && next.save.Cursor != nil {

@@ -19,18 +19,17 @@ import (
 
 // gatedStore is the fixture's store with SaveAlerts watched: it counts
 // the saves outstanding at once, and the save numbered fail (from 1)
-// fails; with gate, only once the runner has observed the next round's
-// batches (its EventsAfter, which follows them, numbered fail+1).
+// fails, once the runner has begun observing a batch past it (the next
+// round, overlapping the save).
 type gatedStore struct {
 	*sqlite.Store
 	fail        int
-	gate        bool
 	saves       atomic.Int32
 	outstanding atomic.Int32
 	most        atomic.Int32
-	events      atomic.Int32
-	next        chan struct{} // closed by EventsAfter number fail+1
-	overlapped  bool          // the failed save saw the next round observe
+	observed    atomic.Int64 // batches the runner began to observe (Config.Labels calls)
+	failedFrom  int64        // the failed save's From: the cursor restore goes back to
+	overlapped  bool         // the failed save saw the next round observe
 }
 
 func (s *gatedStore) SaveAlerts(ctx context.Context, save store.AlertSave) error {
@@ -41,31 +40,24 @@ func (s *gatedStore) SaveAlerts(ctx context.Context, save store.AlertSave) error
 	if int(s.saves.Add(1)) != s.fail {
 		return s.Store.SaveAlerts(ctx, save)
 	}
-	if s.gate {
-		select {
-		case <-s.next:
+	s.failedFrom = save.From.BatchRow
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if s.observed.Load() > save.Cursor.BatchRow {
 			s.overlapped = true
-		case <-time.After(10 * time.Second):
+			break
 		}
 	}
 	return errors.New("injected: disk full")
 }
 
-func (s *gatedStore) EventsAfter(ctx context.Context, after int64, limit int) ([]store.IntegrityEvent, error) {
-	if int(s.events.Add(1)) == s.fail+1 {
-		close(s.next)
-	}
-	return s.Store.EventsAfter(ctx, after, limit)
-}
-
-// overlapInput is 12 batches of 100 lines of loggen's bastion mix (auth
+// overlapInput is 40 batches of 60 lines of loggen's bastion mix (auth
 // failures, logins, bursts: alerts that open, grow and escalate across
-// rounds of 2 batches).
+// rounds).
 func overlapInput() [][]seal.WireRecord {
-	g := loggen.New(loggen.Config{Seed: 7, Devices: 3, Start: t0, Span: 10 * time.Minute, Lines: 12 * 100})
-	out := make([][]seal.WireRecord, 12)
+	g := loggen.New(loggen.Config{Seed: 7, Devices: 3, Start: t0, Span: 10 * time.Minute, Lines: 40 * 60})
+	out := make([][]seal.WireRecord, 40)
 	for i := range out {
-		for range 100 {
+		for range 60 {
 			line := g.Append(nil)
 			out[i] = append(out[i], seal.WireRecord{TimeNs: t0.UnixNano(), Kind: 1, Source: "file:/var/log/auth.log", Body: line[:len(line)-1]})
 		}
@@ -106,36 +98,45 @@ func (o outcome) diff(t *testing.T, want outcome) {
 	}
 }
 
-// detectRun stores input, runs detection over it (Run, whose saves
-// overlap the next round, or serial Rounds) with the save numbered fail
-// failing (0: none), and returns the outcome.
-func detectRun(t *testing.T, input [][]seal.WireRecord, overlapped bool, fail int) outcome {
+// detectRun stores input and runs detection over it; with at < 0,
+// Run (whose saves overlap the next round) with the save numbered fail
+// failing (0: none), else serial Rounds that restore at batch at (as a
+// failed save after the save that left the cursor there does: one round
+// of at batches, then a new runner). It returns the outcome and, for
+// Run, the cursor the failed save went back to.
+func detectRun(t *testing.T, input [][]seal.WireRecord, fail int, at int64) (outcome, int64) {
 	t.Helper()
 	f := newFixture(t)
 	for _, recs := range input {
 		f.commit(recs...)
 	}
-	gs := &gatedStore{Store: f.st, fail: fail, gate: overlapped, next: make(chan struct{})}
+	gs := &gatedStore{Store: f.st, fail: fail}
 	var mu sync.Mutex
 	var o outcome
-	r, err := New(Config{Store: gs, Now: f.clk.Now, Limit: 2, Poll: 10 * time.Millisecond, Tick: time.Hour,
-		Route: func(store.Alert) []string { return []string{"soc"} },
-		Opened: func(a store.Alert) {
-			if n := gs.outstanding.Load(); n != 0 {
-				t.Errorf("%s heard with %d saves outstanding", a.GroupID, n)
-			}
-			if as, _ := f.st.Alerts(context.Background(), store.AlertQuery{Device: a.Device, Kind: a.Kind, Limit: 1}); len(as) == 0 {
-				t.Errorf("%s heard before it was saved", a.GroupID)
-			}
-			mu.Lock()
-			o.opened = append(o.opened, a.GroupID)
-			mu.Unlock()
-		}})
-	if err != nil {
-		t.Fatal(err)
+	runner := func(limit int) *Runner {
+		r, err := New(Config{Store: gs, Now: f.clk.Now, Limit: limit, Poll: 10 * time.Millisecond, Tick: time.Hour,
+			Labels: func(context.Context, string) map[string]string { gs.observed.Add(1); return nil },
+			Route:  func(store.Alert) []string { return []string{"soc"} },
+			Opened: func(a store.Alert) {
+				if n := gs.outstanding.Load(); n != 0 {
+					t.Errorf("%s heard with %d saves outstanding", a.GroupID, n)
+				}
+				if as, _ := f.st.Alerts(context.Background(), store.AlertQuery{Device: a.Device, Kind: a.Kind, Limit: 1}); len(as) == 0 {
+					t.Errorf("%s heard before it was saved", a.GroupID)
+				}
+				mu.Lock()
+				o.opened = append(o.opened, a.GroupID)
+				mu.Unlock()
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if overlapped {
+	defer cancel()
+	r := runner(2)
+	if at < 0 {
 		done := make(chan error, 1)
 		go func() { done <- r.Run(ctx) }()
 		deadline := time.Now().Add(30 * time.Second)
@@ -150,17 +151,23 @@ func detectRun(t *testing.T, input [][]seal.WireRecord, overlapped bool, fail in
 			t.Errorf("save %d was not outstanding while the next round observed: no overlap", fail)
 		}
 	} else {
-		defer cancel()
+		if at > 0 {
+			first := runner(int(at))
+			if err := first.restore(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := first.Round(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+			o.batches, o.records = first.Stats().Batches, first.Stats().Records
+		}
 		if err := r.restore(ctx); err != nil {
 			t.Fatal(err)
 		}
-		for n := 0; n < 100; n++ {
-			more, err := r.Round(ctx, false)
-			if err != nil && n+1 != fail {
+		for more := true; more; {
+			var err error
+			if more, err = r.Round(ctx, false); err != nil {
 				t.Fatal(err)
-			}
-			if !more && err == nil {
-				break
 			}
 		}
 	}
@@ -189,24 +196,23 @@ func detectRun(t *testing.T, input [][]seal.WireRecord, overlapped bool, fail in
 	}
 	o.pending = fmt.Sprint(pending)
 	st := r.Stats()
-	o.batches, o.records = st.Batches, st.Records
+	o.batches, o.records = o.batches+st.Batches, o.records+st.Records
 	mu.Lock()
 	defer mu.Unlock()
-	return o
+	return o, gs.failedFrom
 }
 
 // TestOverlapFailedSave: Run observes round N+1 while round N's save is
 // outstanding (the failing save below waits until it has). A failed save
 // drops the round observed meanwhile, restores the engine from what is
-// saved and reads on from the saved cursor:
+// saved and reads on from the saved cursor. The alerts, deliveries,
+// Opened calls and counts are exactly those of serial rounds:
 //
 //   - without a failure, and with the first save failing (restore then
-//     starts from nothing, as the reference did), the alerts, deliveries,
-//     Opened calls and counts are exactly those of serial rounds without
-//     a failure;
-//   - with the second save failing, exactly those of serial rounds whose
-//     second save fails (restore forgets the open groups and failure
-//     windows of round 1, which are not saved: see the package doc).
+//     starts from nothing), those of serial rounds without a failure;
+//   - with the second save failing, those of serial rounds restored at
+//     the cursor the first save left (restore forgets the open groups and
+//     failure windows, which are not saved: see the package doc).
 //
 // No two saves are ever outstanding, and Opened hears an alert only once
 // its save landed. Under -race it also shows that a save in flight shares
@@ -214,13 +220,27 @@ func detectRun(t *testing.T, input [][]seal.WireRecord, overlapped bool, fail in
 func TestOverlapFailedSave(t *testing.T) {
 	t.Parallel()
 	input := overlapInput()
-	want := detectRun(t, input, false, 0)
-	if len(want.alerts) < 10 || len(want.opened) != len(want.alerts) || want.records != 1200 {
+	want, _ := detectRun(t, input, 0, 0)
+	if len(want.alerts) < 10 || len(want.opened) != len(want.alerts) || want.records != int64(len(input)*60) {
 		t.Fatalf("reference run: %d alerts, %d opened, %d records: the input should raise dozens", len(want.alerts), len(want.opened), want.records)
 	}
-	t.Run("no failure", func(t *testing.T) { detectRun(t, input, true, 0).diff(t, want) })
-	t.Run("first save fails", func(t *testing.T) { detectRun(t, input, true, 1).diff(t, want) })
+	t.Run("no failure", func(t *testing.T) {
+		got, _ := detectRun(t, input, 0, -1)
+		got.diff(t, want)
+	})
+	t.Run("first save fails", func(t *testing.T) {
+		got, from := detectRun(t, input, 1, -1)
+		if from != 0 {
+			t.Fatalf("first save from batch %d", from)
+		}
+		got.diff(t, want)
+	})
 	t.Run("second save fails", func(t *testing.T) {
-		detectRun(t, input, true, 2).diff(t, detectRun(t, input, false, 2))
+		got, from := detectRun(t, input, 2, -1)
+		if from == 0 {
+			t.Fatal("second save from batch 0")
+		}
+		ref, _ := detectRun(t, input, 0, from)
+		got.diff(t, ref)
 	})
 }

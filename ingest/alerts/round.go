@@ -45,6 +45,12 @@ type round struct {
 	more    bool // more was waiting past the round's Limit
 }
 
+// maxRound bounds a round that takes batches while the previous save is
+// written, in Limits: the engine's state, and so a save, is bounded
+// anyway (groups, not lines), but a round must end for its alerts to be
+// saved.
+const maxRound = 8
+
 // flight is a save outstanding: done is closed once err is set.
 type flight struct {
 	round *round
@@ -57,7 +63,7 @@ type flight struct {
 // whether more is waiting. Run does the same with the saves overlapped;
 // tests may call Round directly instead of Run, after restore.
 func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) {
-	p, err := r.observe(ctx, timers)
+	p, err := r.observe(ctx, timers, nil)
 	if err != nil {
 		return false, r.heal(ctx, err)
 	}
@@ -134,7 +140,13 @@ func (r *Runner) heal(ctx context.Context, cause error) error {
 // (and, with timers and nothing more waiting, the timer rules), and
 // returns the round's save, not sent. An error after the engine took
 // anything in marks it stale.
-func (r *Runner) observe(ctx context.Context, timers bool) (p *round, err error) {
+//
+// With busy, the previous round's save outstanding, the round goes on
+// taking batches as they come until that save lands (or maxRound
+// Limits): saves then cover as much as they did when the rounds waited
+// for them, rather than one per Limit taken while the save is written
+// (whose fixed cost, an upsert per alert group touched, would multiply).
+func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{}) (p *round, err error) {
 	if r.stale {
 		if err := r.restore(ctx); err != nil {
 			return nil, err
@@ -158,15 +170,41 @@ func (r *Runner) observe(ctx context.Context, timers bool) (p *round, err error)
 	// Each group once per round, as it stands at the end of the batches
 	// (detect.Engine.Collect), rather than a copy per occurrence.
 	r.engine.Collect()
-	for _, b := range batches {
-		p.records += int64(r.batch(ctx, b))
-		touched[b.Device] = true
-		cur.BatchRow = b.Row
+	full := false // the last read was cut at Limit
+	for taken := 0; ; {
+		for _, b := range batches {
+			p.records += int64(r.batch(ctx, b))
+			touched[b.Device] = true
+			cur.BatchRow = b.Row
+		}
+		// Taken: a failed save restores, which reads them from the store.
+		r.forget(cur.BatchRow)
+		taken += len(batches)
+		full = len(batches) == r.cfg.Limit
+		if busy == nil || taken >= maxRound*r.cfg.Limit {
+			break
+		}
+		if !full { // caught up for now: wait for more, or for the save
+			select {
+			case <-busy:
+			case <-r.wake:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		select {
+		case <-busy:
+		default:
+			if batches, err = r.nextBatches(ctx, cur.BatchRow); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		break
 	}
+	p.batches = int64(cur.BatchRow - r.next.BatchRow)
 	raised = r.engine.Collected()
 	collected := len(raised) // one per group: no need for latest
-	// Taken: a failed save restores, which reads them from the store.
-	r.forget(cur.BatchRow)
 	events, err := r.cfg.Store.EventsAfter(ctx, cur.EventID, 256)
 	if err != nil {
 		return nil, err
@@ -183,7 +221,7 @@ func (r *Runner) observe(ctx context.Context, timers bool) (p *round, err error)
 		raised = append(raised, r.engine.Access(accessInput(a)))
 		cur.AccessID = a.ID
 	}
-	p.more = len(batches) == r.cfg.Limit || len(events) == 256 || len(accesses) == 256
+	p.more = full || len(events) == 256 || len(accesses) == 256
 	// The timer rules judge silence by the records seen so far: only once
 	// caught up, or a backlog would look like silent devices.
 	if timers && !p.more {
@@ -199,7 +237,7 @@ func (r *Runner) observe(ctx context.Context, timers bool) (p *round, err error)
 	}
 	from := r.next
 	cur.Saves = from.Saves + 1 // as the store will count it
-	p.cur, p.batches = cur, int64(len(batches))
+	p.cur = cur
 	p.save = store.AlertSave{Cursor: &p.cur, From: &from, States: p.states, Now: r.cfg.Now()}
 	if len(raised) > collected {
 		raised = latest(raised)
