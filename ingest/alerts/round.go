@@ -184,23 +184,28 @@ func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{})
 		if busy == nil || taken >= maxRound*r.cfg.Limit {
 			break
 		}
-		if !full { // caught up for now: wait for more, or for the save
+		landed := false
+		if full {
 			select {
 			case <-busy:
-			case <-r.wake:
+				landed = true // more is waiting: Run goes on at once
+			default:
+			}
+		} else { // caught up for now: wait for more, or for the save
+			select {
+			case <-busy:
+				landed = true // a wake not taken here is still pending for Run
+			case <-r.wake: // read what it announced, even if the save lands meanwhile
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
-		select {
-		case <-busy:
-		default:
-			if batches, err = r.nextBatches(ctx, cur.BatchRow); err != nil {
-				return nil, err
-			}
-			continue
+		if landed {
+			break
 		}
-		break
+		if batches, err = r.nextBatches(ctx, cur.BatchRow); err != nil {
+			return nil, err
+		}
 	}
 	p.batches = int64(cur.BatchRow - r.next.BatchRow)
 	raised = r.engine.Collected()
