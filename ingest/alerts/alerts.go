@@ -71,7 +71,10 @@ type Runner struct {
 	next   store.Cursor      // as it will be once the save outstanding lands: where the next round reads from
 	saved  map[string]string // device → the baseline snapshot last saved or being saved
 	stale  bool              // the engine counted what no save keeps: restore before the next round
-	stats  struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
+	// The last round's observe (without waiting) and save, wall time:
+	// how long a round overlapping a save lasts at least (round.go).
+	lastObserve, lastSave time.Duration
+	stats                 struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
 
 	// Batches just committed, by row, as the server decoded them: a round
 	// takes the rows that follow its cursor from here instead of reading

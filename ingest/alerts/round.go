@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/offbox/offbox/ingest/detect"
 	"github.com/offbox/offbox/ingest/store"
@@ -45,6 +46,52 @@ type round struct {
 	more    bool // more was waiting past the round's Limit
 }
 
+// accumulate reports whether a round that took batches while the previous
+// save was outstanding should read more: if the last read was full and
+// the round may not end yet, at once; else once a wake comes, unless the
+// round may end first. The round may end once busy (set to nil when seen
+// closed) has landed and the round lasted the last observe and save;
+// waited grows by the time spent waiting.
+func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{}, start time.Time, waited *time.Duration) bool {
+	span := r.lastObserve + r.lastSave
+	for {
+		if *busy != nil {
+			select {
+			case <-*busy:
+				*busy = nil
+			default:
+			}
+		}
+		left := span - time.Since(start)
+		if *busy == nil && left <= 0 {
+			return false
+		}
+		if full {
+			return true
+		}
+		var timeout <-chan time.Time
+		t := time.NewTimer(left)
+		if *busy == nil {
+			timeout = t.C
+		}
+		w, woke := time.Now(), false
+		select {
+		case <-*busy:
+		case <-timeout:
+		case <-r.wake: // read what it announced (a wake not taken stays pending for Run)
+			woke = true
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
+		t.Stop()
+		*waited += time.Since(w)
+		if woke {
+			return true
+		}
+	}
+}
+
 // maxRound bounds a round that takes batches while the previous save is
 // written, in Limits: the engine's state, and so a save, is bounded
 // anyway (groups, not lines), but a round must end for its alerts to be
@@ -56,6 +103,7 @@ type flight struct {
 	round *round
 	done  chan struct{}
 	err   error
+	took  time.Duration
 }
 
 // Round processes what is stored past the cursor (at most Limit batches)
@@ -82,7 +130,9 @@ func (r *Runner) send(ctx context.Context, p *round) *flight {
 	f := &flight{round: p, done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
+		start := time.Now()
 		f.err = r.cfg.Store.SaveAlerts(ctx, p.save)
+		f.took = time.Since(start)
 	}()
 	return f
 }
@@ -90,6 +140,7 @@ func (r *Runner) send(ctx context.Context, p *round) *flight {
 // land waits for f's save and applies its outcome (landed).
 func (r *Runner) land(ctx context.Context, f *flight) error {
 	<-f.done
+	r.lastSave = f.took
 	return r.landed(ctx, f.round, f.err)
 }
 
@@ -171,6 +222,8 @@ func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{})
 	// (detect.Engine.Collect), rather than a copy per occurrence.
 	r.engine.Collect()
 	full := false // the last read was cut at Limit
+	start, waited := time.Now(), time.Duration(0)
+	defer func() { r.lastObserve = time.Since(start) - waited }()
 	for taken := 0; ; {
 		for _, b := range batches {
 			p.records += int64(r.batch(ctx, b))
@@ -184,23 +237,11 @@ func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{})
 		if busy == nil || taken >= maxRound*r.cfg.Limit {
 			break
 		}
-		landed := false
-		if full {
-			select {
-			case <-busy:
-				landed = true // more is waiting: Run goes on at once
-			default:
-			}
-		} else { // caught up for now: wait for more, or for the save
-			select {
-			case <-busy:
-				landed = true // a wake not taken here is still pending for Run
-			case <-r.wake: // read what it announced, even if the save lands meanwhile
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-		if landed {
+		// End the round once the save has landed and the round is as long
+		// as a serial one (the last observe and save): so saves come no
+		// more often than when rounds waited for them, and each costs an
+		// upsert per group touched, however few lines it covers.
+		if !r.accumulate(ctx, full, &busy, start, &waited) {
 			break
 		}
 		if batches, err = r.nextBatches(ctx, cur.BatchRow); err != nil {
