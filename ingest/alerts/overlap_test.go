@@ -114,7 +114,7 @@ func detectRun(t *testing.T, input [][]seal.WireRecord, fail int, at int64) (out
 	var mu sync.Mutex
 	var o outcome
 	runner := func(limit int) *Runner {
-		r, err := New(Config{Store: gs, Now: f.clk.Now, Limit: limit, Poll: 10 * time.Millisecond, Tick: time.Hour,
+		r, err := New(Config{Store: gs, Now: f.clk.Now, Limit: limit, Poll: 10 * time.Millisecond, Tick: time.Hour, SaveEvery: 20 * time.Millisecond,
 			Labels: func(context.Context, string) map[string]string { gs.observed.Add(1); return nil },
 			Route:  func(store.Alert) []string { return []string{"soc"} },
 			Opened: func(a store.Alert) {

@@ -12,10 +12,14 @@ import (
 // A round is in two halves: observe reads what is stored past the cursor
 // and runs it through the engine, building the round's save; the save
 // (one SaveAlerts: alerts, changed baselines, moved cursor, atomically)
-// then lands. Run overlaps them, observing round N+1 while round N's save
-// is being written, so detection takes about max(observe, save) per round
-// instead of their sum (on the realistic mix the two are of the same
-// order: BenchmarkRunnerRealistic, the e2e realistic bench). The
+// then lands. Run overlaps them: while round N's save is written, round
+// N+1 takes and observes batches as they come, and ends once that save
+// has landed and Config.SaveEvery has passed, so observing is off the
+// path from a line to its alert, and detection keeps up while observe
+// plus save would not. Rounds must not end merely because a save landed:
+// each save upserts every group its round touched (on the realistic mix
+// thousands, however few lines), and saves every ~200 ms doubled the
+// collector's CPU in the e2e realistic run (ARCHITECTURE.md). The
 // guarantees of a serial loop hold:
 //
 //   - round N+1 reads from where round N's save leaves the cursor
@@ -49,11 +53,10 @@ type round struct {
 // accumulate reports whether a round that took batches while the previous
 // save was outstanding should read more: if the last read was full and
 // the round may not end yet, at once; else once a wake comes, unless the
-// round may end first. The round may end once busy (set to nil when seen
-// closed) has landed and the round lasted the last observe and save;
-// waited grows by the time spent waiting.
-func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{}, start time.Time, waited *time.Duration) bool {
-	span := r.lastObserve + r.lastSave
+// round may end first. It may end once busy (set to nil when seen closed)
+// has landed and SaveEvery has passed since start.
+func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{}, start time.Time) bool {
+	span := r.cfg.SaveEvery
 	for {
 		if *busy != nil {
 			select {
@@ -74,7 +77,7 @@ func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{
 		if *busy == nil {
 			timeout = t.C
 		}
-		w, woke := time.Now(), false
+		woke := false
 		select {
 		case <-*busy:
 		case <-timeout:
@@ -85,7 +88,6 @@ func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{
 			return false
 		}
 		t.Stop()
-		*waited += time.Since(w)
 		if woke {
 			return true
 		}
@@ -103,7 +105,6 @@ type flight struct {
 	round *round
 	done  chan struct{}
 	err   error
-	took  time.Duration
 }
 
 // Round processes what is stored past the cursor (at most Limit batches)
@@ -130,9 +131,7 @@ func (r *Runner) send(ctx context.Context, p *round) *flight {
 	f := &flight{round: p, done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
-		start := time.Now()
 		f.err = r.cfg.Store.SaveAlerts(ctx, p.save)
-		f.took = time.Since(start)
 	}()
 	return f
 }
@@ -140,7 +139,6 @@ func (r *Runner) send(ctx context.Context, p *round) *flight {
 // land waits for f's save and applies its outcome (landed).
 func (r *Runner) land(ctx context.Context, f *flight) error {
 	<-f.done
-	r.lastSave = f.took
 	return r.landed(ctx, f.round, f.err)
 }
 
@@ -193,10 +191,8 @@ func (r *Runner) heal(ctx context.Context, cause error) error {
 // anything in marks it stale.
 //
 // With busy, the previous round's save outstanding, the round goes on
-// taking batches as they come until that save lands (or maxRound
-// Limits): saves then cover as much as they did when the rounds waited
-// for them, rather than one per Limit taken while the save is written
-// (whose fixed cost, an upsert per alert group touched, would multiply).
+// taking batches as they come until that save has landed and SaveEvery
+// has passed since the round began (or maxRound Limits were taken).
 func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{}) (p *round, err error) {
 	if r.stale {
 		if err := r.restore(ctx); err != nil {
@@ -222,8 +218,7 @@ func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{})
 	// (detect.Engine.Collect), rather than a copy per occurrence.
 	r.engine.Collect()
 	full := false // the last read was cut at Limit
-	start, waited := time.Now(), time.Duration(0)
-	defer func() { r.lastObserve = time.Since(start) - waited }()
+	start, overlapping := time.Now(), busy != nil
 	for taken := 0; ; {
 		for _, b := range batches {
 			p.records += int64(r.batch(ctx, b))
@@ -234,14 +229,10 @@ func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{})
 		r.forget(cur.BatchRow)
 		taken += len(batches)
 		full = len(batches) == r.cfg.Limit
-		if busy == nil || taken >= maxRound*r.cfg.Limit {
+		if !overlapping || taken >= maxRound*r.cfg.Limit {
 			break
 		}
-		// End the round once the save has landed and the round is as long
-		// as a serial one (the last observe and save): so saves come no
-		// more often than when rounds waited for them, and each costs an
-		// upsert per group touched, however few lines it covers.
-		if !r.accumulate(ctx, full, &busy, start, &waited) {
+		if !r.accumulate(ctx, full, &busy, start) {
 			break
 		}
 		if batches, err = r.nextBatches(ctx, cur.BatchRow); err != nil {
