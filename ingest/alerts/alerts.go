@@ -54,11 +54,11 @@ type Config struct {
 	Poll      time.Duration    // how often to look for new data when not woken; default 1s
 	Tick      time.Duration    // how often the timer rules run; default 250ms
 	Limit     int              // batches read per round; default 64
-	// SaveEvery: while detection is busy (a save outstanding), a round
-	// goes on taking batches until the save landed and this long has
-	// passed, so saves come at most this often; default 750ms. Each save
-	// upserts every alert group its round touched, however few lines it
-	// covers: shorter costs CPU, longer costs alert latency (round.go).
+	// SaveEvery: while a save is outstanding, the next round goes on
+	// taking batches until the save landed and four times its duration,
+	// at most SaveEvery, has passed; default 750ms. Each save upserts
+	// every alert group its round touched, however few lines it covers:
+	// shorter costs CPU, longer costs alert latency (round.go).
 	SaveEvery time.Duration
 	// Opened is called with each alert opened, once it is saved
 	// (metrics); nil: nothing.
@@ -77,7 +77,9 @@ type Runner struct {
 	next   store.Cursor      // as it will be once the save outstanding lands: where the next round reads from
 	saved  map[string]string // device → the baseline snapshot last saved or being saved
 	stale  bool              // the engine counted what no save keeps: restore before the next round
-	stats  struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
+	// lastSave is how long the last save Run sent took (wall time).
+	lastSave time.Duration
+	stats    struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
 
 	// Batches just committed, by row, as the server decoded them: a round
 	// takes the rows that follow its cursor from here instead of reading

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/store/sqlite"
 	"github.com/offbox/offbox/internal/loggen"
@@ -243,4 +244,52 @@ func TestOverlapFailedSave(t *testing.T) {
 		ref, _ := detectRun(t, input, 0, from)
 		got.diff(t, ref)
 	})
+}
+
+// slowSaves is the fixture's store with every SaveAlerts 20 ms slower.
+type slowSaves struct{ *sqlite.Store }
+
+func (s slowSaves) SaveAlerts(ctx context.Context, save store.AlertSave) error {
+	time.Sleep(20 * time.Millisecond)
+	return s.Store.SaveAlerts(ctx, save)
+}
+
+// TestOverlapQuietSavesAtOnce: a round overlapping a save waits for at
+// most four times the last save's time (capped by SaveEvery) before it
+// is saved, so on a quiet collector, whose saves are quick (20 ms here),
+// alerts are not held for SaveEvery (a minute here) behind a trickle of
+// batches.
+func TestOverlapQuietSavesAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r, err := New(Config{Store: slowSaves{f.st}, Now: f.clk.Now, Poll: time.Hour, Tick: time.Hour, SaveEvery: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	for i := range 20 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", i, i))), f.dev.Seq-1)
+		b.Received = f.clk.Now()
+		if err := f.st.CommitBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		r.Offer(b)
+		time.Sleep(2 * time.Millisecond)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.BatchRow() < 20 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := r.BatchRow(); got != 20 {
+		t.Fatalf("cursor at batch %d 5 s after the last of 20 was offered: a quiet round waited for SaveEvery", got)
+	}
 }

@@ -54,9 +54,12 @@ type round struct {
 // save was outstanding should read more: if the last read was full and
 // the round may not end yet, at once; else once a wake comes, unless the
 // round may end first. It may end once busy (set to nil when seen closed)
-// has landed and SaveEvery has passed since start.
+// has landed and four times the last save's time, at most SaveEvery, has
+// passed since start: saves then take at most about a quarter of the
+// store writer's time, and a quiet collector, whose saves are quick,
+// saves at once.
 func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{}, start time.Time) bool {
-	span := r.cfg.SaveEvery
+	span := min(r.cfg.SaveEvery, 4*r.lastSave)
 	for {
 		if *busy != nil {
 			select {
@@ -105,6 +108,7 @@ type flight struct {
 	round *round
 	done  chan struct{}
 	err   error
+	took  time.Duration // wall time of the save
 }
 
 // Round processes what is stored past the cursor (at most Limit batches)
@@ -131,7 +135,9 @@ func (r *Runner) send(ctx context.Context, p *round) *flight {
 	f := &flight{round: p, done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
+		start := time.Now()
 		f.err = r.cfg.Store.SaveAlerts(ctx, p.save)
+		f.took = time.Since(start)
 	}()
 	return f
 }
@@ -139,6 +145,7 @@ func (r *Runner) send(ctx context.Context, p *round) *flight {
 // land waits for f's save and applies its outcome (landed).
 func (r *Runner) land(ctx context.Context, f *flight) error {
 	<-f.done
+	r.lastSave = f.took
 	return r.landed(ctx, f.round, f.err)
 }
 
