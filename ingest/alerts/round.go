@@ -55,9 +55,10 @@ type round struct {
 // the round may not end yet, at once; else once a wake comes, unless the
 // round may end first. It may end once busy (set to nil when seen closed)
 // has landed and four times the last save's time, at most SaveEvery, has
-// passed since start: saves then take at most about a quarter of the
+// passed since start (saves then take at most about a quarter of the
 // store writer's time, and a quiet collector, whose saves are quick,
-// saves at once.
+// saves at once), or no batch came for pause after the landing (the end
+// of a burst is saved at once).
 func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{}, start time.Time) bool {
 	span := min(r.cfg.SaveEvery, 4*r.lastSave)
 	for {
@@ -75,27 +76,31 @@ func (r *Runner) accumulate(ctx context.Context, full bool, busy *<-chan struct{
 		if full {
 			return true
 		}
+		// Once the save landed, a pause in the input ends the round too:
+		// waiting out the span then only delays the alerts.
 		var timeout <-chan time.Time
-		t := time.NewTimer(left)
+		t := time.NewTimer(min(left, pause))
 		if *busy == nil {
 			timeout = t.C
 		}
-		woke := false
 		select {
 		case <-*busy:
+			t.Stop()
 		case <-timeout:
+			return false
 		case <-r.wake: // read what it announced (a wake not taken stays pending for Run)
-			woke = true
+			t.Stop()
+			return true
 		case <-ctx.Done():
 			t.Stop()
 			return false
 		}
-		t.Stop()
-		if woke {
-			return true
-		}
 	}
 }
+
+// pause is a gap in the input that ends a round whose previous save has
+// landed: under load batches are committed every few tens of ms.
+const pause = 100 * time.Millisecond
 
 // maxRound bounds a round that takes batches while the previous save is
 // written, in Limits: the engine's state, and so a save, is bounded
