@@ -14,7 +14,7 @@ import (
 // (one SaveAlerts: alerts, changed baselines, moved cursor, atomically)
 // then lands. Run overlaps them: while round N's save is written, round
 // N+1 takes and observes batches as they come, and ends once that save
-// has landed and Config.SaveEvery has passed, so observing is off the
+// has landed and a while has passed (accumulate), so observing is off the
 // path from a line to its alert, and detection keeps up while observe
 // plus save would not. Rounds must not end merely because a save landed:
 // each save upserts every group its round touched (on the realistic mix
@@ -203,8 +203,8 @@ func (r *Runner) heal(ctx context.Context, cause error) error {
 // anything in marks it stale.
 //
 // With busy, the previous round's save outstanding, the round goes on
-// taking batches as they come until that save has landed and SaveEvery
-// has passed since the round began (or maxRound Limits were taken).
+// taking batches as they come until accumulate ends it (or maxRound
+// Limits were taken).
 func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{}) (p *round, err error) {
 	if r.stale {
 		if err := r.restore(ctx); err != nil {
