@@ -54,6 +54,12 @@ type Config struct {
 	Poll      time.Duration    // how often to look for new data when not woken; default 1s
 	Tick      time.Duration    // how often the timer rules run; default 250ms
 	Limit     int              // batches read per round; default 64
+	// SaveEvery: while a save is outstanding, the next round goes on
+	// taking batches until the save landed and four times its duration,
+	// at most SaveEvery, has passed; default 750ms. Each save upserts
+	// every alert group its round touched, however few lines it covers:
+	// shorter costs CPU, longer costs alert latency (round.go).
+	SaveEvery time.Duration
 	// Opened is called with each alert opened, once it is saved
 	// (metrics); nil: nothing.
 	Opened func(a store.Alert)
@@ -67,9 +73,13 @@ type Runner struct {
 	cfg    Config
 	engine *detect.Engine
 	wake   chan struct{}
-	cursor store.Cursor
-	saved  map[string]string // device → the baseline snapshot last saved
-	stats  struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
+	cursor store.Cursor      // as saved
+	next   store.Cursor      // as it will be once the save outstanding lands: where the next round reads from
+	saved  map[string]string // device → the baseline snapshot last saved or being saved
+	stale  bool              // the engine counted what no save keeps: restore before the next round
+	// lastSave is how long the last save Run sent took (wall time).
+	lastSave time.Duration
+	stats    struct{ batches, records, alerts, rounds, offered, row atomic.Int64 }
 
 	// Batches just committed, by row, as the server decoded them: a round
 	// takes the rows that follow its cursor from here instead of reading
@@ -105,6 +115,9 @@ func New(cfg Config) (*Runner, error) {
 	}
 	if cfg.Limit <= 0 {
 		cfg.Limit = 64
+	}
+	if cfg.SaveEvery <= 0 {
+		cfg.SaveEvery = 750 * time.Millisecond
 	}
 	if cfg.Labels == nil {
 		cfg.Labels = func(context.Context, string) map[string]string { return nil }
@@ -165,6 +178,10 @@ func (r *Runner) BatchRow() int64 { return r.stats.row.Load() }
 // Run restores the engine's baselines, then detects until ctx ends. A
 // store error ends a round, is logged and retried at the next; only a
 // failed restore is returned.
+//
+// Rounds overlap their saves: while round N's alerts are being saved
+// (send), round N+1 reads and observes its batches; N+1 is saved only
+// once N's save has landed, and is discarded if N's failed (see round.go).
 func (r *Runner) Run(ctx context.Context) error {
 	if err := r.restore(ctx); err != nil {
 		return fmt.Errorf("alerts: restore: %w", err)
@@ -173,26 +190,58 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer poll.Stop()
 	tick := time.NewTicker(r.cfg.Tick)
 	defer tick.Stop()
+	var out *flight // the save outstanding, if any: at most one
+	defer func() {
+		if out != nil {
+			r.land(ctx, out) // never leave a save behind Run
+		}
+	}()
 	for {
 		timers := false
+		var landed <-chan struct{}
+		if out != nil {
+			landed = out.done
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-landed:
+			if err := r.land(ctx, out); err != nil && ctx.Err() == nil {
+				r.cfg.Logger.Error("detection round failed; retrying", "err", err)
+			}
+			out = nil
+			continue
 		case <-r.wake:
 		case <-poll.C:
 		case <-tick.C:
 			timers = true
 		}
 		for {
-			more, err := r.Round(ctx, timers)
+			var busy <-chan struct{}
+			if out != nil {
+				busy = out.done
+			}
+			next, err := r.observe(ctx, timers, busy)
+			if out != nil {
+				lerr := r.land(ctx, out) // a failure restored the engine: next is void
+				out = nil
+				if lerr != nil {
+					err, next = errors.Join(lerr, err), nil
+				}
+			}
+			if err == nil && next != nil && next.save.Cursor != nil {
+				out = r.send(ctx, next)
+			} else if err == nil && next != nil && !next.more {
+				r.caughtUpOnce.Do(func() { close(r.caughtUp) })
+			}
 			if err != nil {
+				err = r.heal(ctx, err)
 				if ctx.Err() == nil {
 					r.cfg.Logger.Error("detection round failed; retrying", "err", err)
 				}
 				break
 			}
-			if !more {
-				r.caughtUpOnce.Do(func() { close(r.caughtUp) })
+			if !next.more {
 				break
 			}
 		}
@@ -201,6 +250,7 @@ func (r *Runner) Run(ctx context.Context) error {
 
 // restore starts a fresh engine from the saved cursor and baselines.
 func (r *Runner) restore(ctx context.Context) error {
+	r.stale = true // until done
 	r.engine = detect.New(r.cfg.Detect)
 	r.saved = map[string]string{}
 	r.mu.Lock()
@@ -210,7 +260,7 @@ func (r *Runner) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.cursor = cur
+	r.cursor, r.next = cur, cur
 	r.stats.row.Store(cur.BatchRow)
 	states, err := r.cfg.Store.DetectStates(ctx)
 	if err != nil {
@@ -228,105 +278,8 @@ func (r *Runner) restore(ctx context.Context) error {
 		}
 		r.saved[d.Name] = string(snap)
 	}
+	r.stale = false
 	return nil
-}
-
-// Round processes what is stored past the cursor (at most Limit batches)
-// and, with timers, runs the timer rules; it reports whether more is
-// waiting. Run calls it; tests may call it directly instead of Run, after
-// Restore.
-func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) {
-	r.stats.rounds.Add(1)
-	cur := r.cursor
-	var raised []detect.Alert
-	touched := map[string]bool{}
-
-	batches, err := r.nextBatches(ctx, cur.BatchRow)
-	if err != nil {
-		return false, err
-	}
-	// Each group once per round, as it stands at the end of the batches
-	// (detect.Engine.Collect), rather than a copy per occurrence.
-	r.engine.Collect()
-	for _, b := range batches {
-		r.batch(ctx, b)
-		touched[b.Device] = true
-		cur.BatchRow = b.Row
-	}
-	raised = r.engine.Collected()
-	events, err := r.cfg.Store.EventsAfter(ctx, cur.EventID, 256)
-	if err != nil {
-		return false, err
-	}
-	for _, ev := range events {
-		raised = append(raised, r.engine.Integrity(detect.FromIntegrityEvent(ev))...)
-		cur.EventID = ev.ID
-	}
-	accesses, err := r.cfg.Store.AccessesAfter(ctx, cur.AccessID, 256)
-	if err != nil {
-		return false, err
-	}
-	for _, a := range accesses {
-		raised = append(raised, r.engine.Access(accessInput(a)))
-		cur.AccessID = a.ID
-	}
-	more = len(batches) == r.cfg.Limit || len(events) == 256 || len(accesses) == 256
-	// The timer rules judge silence by the records seen so far: only once
-	// caught up, or a backlog would look like silent devices.
-	if timers && !more {
-		ticked := r.engine.Tick(r.cfg.Now())
-		for _, a := range ticked {
-			touched[a.Device] = true
-		}
-		raised = append(raised, ticked...)
-	}
-	states := r.changedBaselines(touched)
-	if len(raised) == 0 && len(states) == 0 && cur == r.cursor {
-		return more, nil
-	}
-	from := r.cursor
-	save := store.AlertSave{Cursor: &cur, From: &from, States: states, Now: r.cfg.Now()}
-	notify := false
-	var opened []store.Alert
-	for _, a := range latest(raised) {
-		sa := toStore(a)
-		if a.Opened && r.cfg.Opened != nil {
-			opened = append(opened, sa)
-		}
-		u := store.AlertUpsert{Alert: sa}
-		if a.Opened || a.Escalated {
-			u.Sinks = r.cfg.Route(sa)
-			notify = notify || len(u.Sinks) > 0
-		}
-		save.Alerts = append(save.Alerts, u)
-	}
-	if err := r.cfg.Store.SaveAlerts(ctx, save); err != nil {
-		// The engine has moved on; the cursor has not. The next round
-		// reads the same data again, and the engine counts it twice, so
-		// start afresh from what is saved rather than double-count.
-		// ErrCursorMoved (another collector's detection saved since this
-		// one read the cursor: it lost its leadership) ends up here too.
-		if rerr := r.restore(ctx); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return false, err
-	}
-	cur.Saves = from.Saves + 1 // as the store counted it
-	r.cursor = cur
-	r.stats.row.Store(cur.BatchRow)
-	for _, a := range opened {
-		r.cfg.Opened(a)
-	}
-	r.forget(cur.BatchRow)
-	for dev, snap := range states {
-		r.saved[dev] = string(snap)
-	}
-	r.stats.batches.Add(int64(len(batches)))
-	r.stats.alerts.Add(int64(len(save.Alerts)))
-	if notify {
-		r.cfg.Delivered()
-	}
-	return more, nil
 }
 
 // pending is a batch to detect over: committed just now (decoded) or
@@ -383,17 +336,17 @@ func (r *Runner) forget(row int64) {
 	}
 }
 
-// batch runs every indexed record of b through the collecting engine. Records the
-// index leaves out (duplicates of lines already stored) are not evidence
-// of anything new and are skipped.
-func (r *Runner) batch(ctx context.Context, b pending) {
+// batch runs every indexed record of b through the collecting engine and
+// returns how many it ran. Records the index leaves out (duplicates of
+// lines already stored) are not evidence of anything new and are skipped.
+func (r *Runner) batch(ctx context.Context, b pending) (n int) {
 	recs := b.records
 	if recs == nil {
 		dec, err := seal.Open(b.bytes)
 		if err != nil { // the server verified it before storing: the store is damaged
 			r.cfg.Logger.Error("stored batch does not decode; skipped by detection (run verify)",
 				"device", b.Device, "seq", b.Seq, "err", err)
-			return
+			return 0
 		}
 		recs = dec.GetRecords()
 	}
@@ -403,12 +356,13 @@ func (r *Runner) batch(ctx context.Context, b pending) {
 			in := detect.FromRecord(store.Record{Device: b.Device, Seq: b.Seq, Index: i, Received: b.Received, Record: recs[i]})
 			in.Labels, in.SessionID, in.BootID = labels, b.SessionID, b.BootID
 			r.engine.Observe(in) // collecting: Round takes the alerts from Collected
-			r.stats.records.Add(1)
+			n++
 			if r.cfg.Heartbeat != nil && recs[i].GetKind() == offboxv1.Kind_KIND_HEARTBEAT {
 				r.cfg.Heartbeat(b.Device, recs[i])
 			}
 		}
 	}
+	return n
 }
 
 // changedBaselines returns the snapshots of the devices touched whose
