@@ -41,6 +41,9 @@ type Indexer struct {
 	// here is read from the store and decoded.
 	mu      sync.Mutex
 	offered map[int64]*store.Batch
+	// wake ends an idle wait once half of maxOffered is waiting, so
+	// offers are indexed before they overflow (and are read back).
+	wake chan struct{}
 }
 
 // maxOffered bounds the batches kept for the indexer's next round.
@@ -60,7 +63,28 @@ func (x *Indexer) Offer(b *store.Batch) {
 	if len(x.offered) < maxOffered {
 		x.offered[b.Row] = b
 	}
+	full := len(x.offered) >= maxOffered/2
+	if x.wake == nil {
+		x.wake = make(chan struct{}, 1)
+	}
+	wake := x.wake
 	x.mu.Unlock()
+	if full {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// woken is the channel Offer signals when offers pile up.
+func (x *Indexer) woken() <-chan struct{} {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.wake == nil {
+		x.wake = make(chan struct{}, 1)
+	}
+	return x.wake
 }
 
 // takeOffered removes and returns the offered batch of row, and drops
@@ -102,12 +126,17 @@ func (x *Indexer) Run(ctx context.Context) error {
 			log.Error("search indexer: round failed; trying again", "err", err)
 		}
 		wait := time.Duration(rest * float64(time.Since(start)))
+		var woken <-chan struct{} // only an idle wait is cut short: the rest is the bound on CPU
 		if n == 0 || err != nil {
 			wait = idle
+			if err == nil {
+				woken = x.woken()
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-woken:
 		case <-time.After(wait):
 		}
 	}
@@ -130,13 +159,18 @@ func (x *Indexer) Step(ctx context.Context) (int, error) {
 	}
 	fs := make([]store.SearchFilter, 0, len(keys))
 	var stored map[int64]*store.StoredBatch // read only when a batch was not offered
-	for _, k := range keys {
+	for i, k := range keys {
 		var f []byte
 		if o := x.takeOffered(k.Row, cur); o != nil && o.Device == k.Device && o.Decoded.GetHeader().GetSeq() == k.Seq {
 			f = x.filterRecords(o.Decoded)
 		} else {
 			if stored == nil {
-				bs, err := x.Store.BatchesAfter(ctx, cur, limit)
+				// From this batch on: those before it were offered.
+				after := cur
+				if i > 0 {
+					after = keys[i-1].Row
+				}
+				bs, err := x.Store.BatchesAfter(ctx, after, len(keys)-i)
 				if err != nil {
 					return 0, err
 				}

@@ -395,3 +395,44 @@ func testOfferedBatches(t *testing.T, e engine) {
 		}
 	}
 }
+
+// TestIndexerWokenByOffers: an idle indexer does not sleep its Idle out
+// while offers pile up towards the bound past which they are dropped
+// (and read back from the store).
+func TestIndexerWokenByOffers(t *testing.T) {
+	e := engines[0]
+	newDevices()
+	st, _ := e.open(t)
+	x := &search.Indexer{Store: st, Idle: time.Hour}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- x.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	time.Sleep(50 * time.Millisecond) // Run found nothing and waits its hour
+	var last int64
+	for n := range 40 {
+		sealed := devices["r1"].Next(seal.WireRecord{TimeNs: base.Add(time.Duration(n) * time.Second).UnixNano(), Kind: 1,
+			Source: "file:/var/log/syslog", Body: []byte(fmt.Sprintf("line %d", n))})
+		c := batchtest.Commit("r1", sealed, sealed.Seq-1)
+		c.Received = base.Add(time.Duration(n) * time.Second)
+		if err := st.CommitBatch(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		x.Offer(c)
+		last = c.Row
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cur, err := st.SearchCursor(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur >= last/2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("indexer cursor at %d after 10 s with %d batches offered: not woken", cur, 40)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
