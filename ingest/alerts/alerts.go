@@ -278,8 +278,28 @@ func (r *Runner) restore(ctx context.Context) error {
 		}
 		r.saved[d.Name] = string(snap)
 	}
+	// The groups still open: what is read next grows them, as it would
+	// have had the engine not been restarted.
+	recent, err := r.cfg.Store.Alerts(ctx, store.AlertQuery{Since: r.cfg.Now().Add(-r.engine.GroupWindow())})
+	if err != nil {
+		return err
+	}
+	for _, a := range recent {
+		r.engine.Reopen(fromStore(a))
+	}
 	r.stale = false
 	return nil
+}
+
+// fromStore is toStore's inverse: a saved alert as the engine holds it.
+func fromStore(a store.Alert) detect.Alert {
+	refs := make([]detect.Ref, len(a.Evidence))
+	for i, e := range a.Evidence {
+		refs[i] = detect.Ref{Device: e.Device, Seq: e.Seq, Index: e.Index}
+	}
+	return detect.Alert{ID: a.GroupID, Kind: a.Kind, Severity: a.Severity, Device: a.Device, Key: a.Key,
+		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: a.First, Last: a.Last, Count: a.Count,
+		Evidence: refs, FirstReceived: a.FirstReceived, LastReceived: a.LastReceived}
 }
 
 // pending is a batch to detect over: committed just now (decoded) or

@@ -367,3 +367,41 @@ func TestFutureDeviceClockHidesNothing(t *testing.T) {
 		t.Errorf("timestamp_mismatch alerts: %+v, want one critical device_clock for liar", ts)
 	}
 }
+
+// TestOpenGroupsSurviveRestart: a runner started afresh (a restart, a lost
+// leadership, a failed save) takes up the alert groups still open, so
+// what follows grows them: one auth_failure alert counting every failure,
+// not a second alert, and not the same alert rewritten with a smaller
+// count (the lines share their device time, so a group started afresh
+// would get the stored alert's id).
+func TestOpenGroupsSurviveRestart(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	fail := func(i int) seal.WireRecord {
+		return authLine(t0, fmt.Sprintf("sshd[30%d]: Failed password for alice from 198.51.100.7 port 4242 ssh2", i))
+	}
+	for i := range 3 {
+		f.commit(fail(i))
+	}
+	f.drain(f.runner(), false)
+	if af := f.alerts(detect.AlertAuthFailure); len(af) != 1 || af[0].Count != 3 {
+		t.Fatalf("before the restart: auth_failure %+v, want one counting 3", af)
+	}
+	f.clk.Add(time.Minute)
+	for i := 3; i < 5; i++ {
+		f.commit(fail(i))
+	}
+	f.drain(f.runner(), false)
+	af := f.alerts(detect.AlertAuthFailure)
+	if len(af) != 1 || af[0].Count != 5 || len(af[0].Evidence) != 5 {
+		t.Fatalf("after the restart: auth_failure %+v, want one counting 5 with 5 refs", af)
+	}
+	// Past the group window the next failure opens a new alert, as it
+	// would have without the restart.
+	f.clk.Add(time.Hour)
+	f.commit(authLine(t0.Add(time.Hour), "sshd[399]: Failed password for alice from 198.51.100.7 port 4242 ssh2"))
+	f.drain(f.runner(), false)
+	if n := len(f.alerts(detect.AlertAuthFailure)); n != 2 {
+		t.Errorf("%d auth_failure alerts after the window, want 2", n)
+	}
+}

@@ -212,8 +212,9 @@ func detectRun(t *testing.T, input [][]seal.WireRecord, fail int, at int64) (out
 //   - without a failure, and with the first save failing (restore then
 //     starts from nothing), those of serial rounds without a failure;
 //   - with the second save failing, those of serial rounds restored at
-//     the cursor the first save left (restore forgets the open groups and
-//     failure windows, which are not saved: see the package doc).
+//     the cursor the first save left (restore takes up the open alert
+//     groups from the store, TestOpenGroupsSurviveRestart, but not the
+//     brute-force failure windows, which are not saved).
 //
 // No two saves are ever outstanding, and Opened hears an alert only once
 // its save landed. Under -race it also shows that a save in flight shares

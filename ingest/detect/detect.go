@@ -37,7 +37,10 @@
 // in Stats, never dropped silently. After a restart the engine knows
 // nothing: replay each device's latest BOOT, CLOCK and PASSWORD_AGE records
 // through Observe (discarding the alerts) to restore the baselines that
-// reboot, firmware, timestamp and password rules compare against.
+// reboot, firmware, timestamp and password rules compare against, or
+// Restore saved snapshots; Reopen puts back the alert groups still open
+// (ingest/alerts does both). Failure windows are not kept: a brute force
+// in progress across a restart counts again from the restart.
 //
 // An Engine is safe for concurrent use.
 package detect

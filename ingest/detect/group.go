@@ -196,3 +196,28 @@ func evictOldest[K comparable, V any](m map[K]V, touched func(V) time.Time, keep
 	}
 	return n
 }
+
+// GroupWindow is how long an alert group stays open (Config.GroupWindow
+// with its default).
+func (e *Engine) GroupWindow() time.Duration { return e.cfg.GroupWindow }
+
+// Reopen puts back a saved alert as an open group, as it stood when saved,
+// so that what follows a restart (or a failed save, whose round is read
+// again) grows it: forgotten, the next occurrence would open a new alert,
+// or, at the same first time, one with the same id and a smaller count
+// that would overwrite it. An engine that already holds a group as recent
+// keeps its own.
+func (e *Engine) Reopen(a Alert) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := groupKey{a.Kind, a.Device, a.Key}
+	if g := e.groups[k]; g != nil && !g.touched.Before(a.LastReceived) {
+		return
+	}
+	if len(e.groups) >= e.cfg.MaxOpenAlerts {
+		e.evictGroups(a.LastReceived)
+	}
+	a.Opened, a.Escalated = false, false
+	a.Evidence = e.capEvidence(nil, a.Evidence)
+	e.groups[k] = &group{a: a, touched: a.LastReceived}
+}
