@@ -12,6 +12,21 @@ import (
 	"github.com/offbox/offbox/ingest/store/postgres/pgtest"
 )
 
+// quietConfig is a collector configuration that sends every alert to hook
+// and learns a source's rhythm quickly: 4 gaps learned, then 3 gaps or 2 s
+// of silence is quiet.
+func quietConfig(t *testing.T, dir string, hook *webhook) string {
+	t.Helper()
+	return collectorConfig(t, dir, fmt.Sprintf(`alerting:
+  sinks:
+    - {name: hook, type: webhook, url: %q}
+detect:
+  source_quiet_min_samples: 4
+  source_quiet_multiple: 3
+  source_quiet_min_silence: 2s
+`, hook.URL))
+}
+
 // TestSourceQuietEndToEnd: the real agent tails two files that each get a
 // line every 250 ms. One stops while the other and the agent's heartbeats
 // go on: the collector, which learned each file's rhythm by itself (short
@@ -23,14 +38,7 @@ func TestSourceQuietEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	p := newPKI(t, "tailer")
 	hook := newWebhook(t, 0)
-	cfg := collectorConfig(t, dir, fmt.Sprintf(`alerting:
-  sinks:
-    - {name: hook, type: webhook, url: %q}
-detect:
-  source_quiet_min_samples: 4
-  source_quiet_multiple: 3
-  source_quiet_min_silence: 2s
-`, hook.URL))
+	cfg := quietConfig(t, dir, hook)
 	in := startIngest(t, p, filepath.Join(dir, "store.db"), "127.0.0.1:0", "-config", cfg)
 	stops, keeps := filepath.Join(dir, "stops.log"), filepath.Join(dir, "keeps.log")
 	set := writeEvery(t, 250*time.Millisecond, stops, keeps)
@@ -129,14 +137,7 @@ func TestSourceQuietOneLeaderPostgres(t *testing.T) {
 	dir := t.TempDir()
 	p := newPKI(t, "tailer")
 	hook := newWebhook(t, 0)
-	cfg := collectorConfig(t, dir, fmt.Sprintf(`alerting:
-  sinks:
-    - {name: hook, type: webhook, url: %q}
-detect:
-  source_quiet_min_samples: 4
-  source_quiet_multiple: 3
-  source_quiet_min_silence: 2s
-`, hook.URL))
+	cfg := quietConfig(t, dir, hook)
 	a := startIngest(t, p, db, "127.0.0.1:0", "-config", cfg)
 	waitFor(t, 20*time.Second, "the first collector to lead", func() bool { return strings.Contains(a.out.String(), "leading") })
 	b := startIngest(t, p, db, "127.0.0.1:0", "-config", cfg)

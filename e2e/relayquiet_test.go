@@ -27,14 +27,7 @@ func TestRelayApplianceQuietEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	p := newPKI(t, "relay-1")
 	hook := newWebhook(t, 0)
-	icfg := collectorConfig(t, dir, fmt.Sprintf(`alerting:
-  sinks:
-    - {name: hook, type: webhook, url: %q}
-detect:
-  source_quiet_min_samples: 4
-  source_quiet_multiple: 3
-  source_quiet_min_silence: 2s
-`, hook.URL))
+	icfg := quietConfig(t, dir, hook)
 	in := startIngest(t, p, filepath.Join(dir, "store.db"), "127.0.0.1:0", "-config", icfg)
 	for _, name := range []string{"fw1", "fw2"} {
 		if _, se, code := run(t, bin.ingest, "appliance", "add", "-db", in.db, "-name", name, "-relay", "relay-1"); code != 0 {
