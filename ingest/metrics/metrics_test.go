@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/offbox/offbox/ingest/metrics/metricstest"
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
@@ -208,7 +208,7 @@ func TestScrapeValues(t *testing.T) {
 		{"offbox_ingest_forward_backlog_records", map[string]string{"sink": "es"}, -1}, // not measured: absent
 		{"offbox_ingest_forward_records_total", map[string]string{"sink": "es"}, 0},
 	} {
-		if got := value(t, reg, c.name, c.labels); got != c.want {
+		if got := metricstest.Value(t, reg, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
 	}
@@ -228,20 +228,20 @@ func TestScrapeStoreError(t *testing.T) {
 		}
 	}
 	reg := m.Registry()
-	if got := value(t, reg, "offbox_ingest_store_size_bytes", nil); got != -1 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_store_size_bytes", nil); got != -1 {
 		t.Errorf("store_size_bytes = %v, want absent", got)
 	}
-	if got := value(t, reg, "offbox_ingest_delivery_queue_depth", nil); got != -1 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_delivery_queue_depth", nil); got != -1 {
 		t.Errorf("delivery_queue_depth = %v, want absent", got)
 	}
 	// Each scrape that misses counts once more.
 	for _, f := range []string{"store_size_bytes", "delivery_queue_depth"} {
-		before := value(t, reg, "offbox_ingest_scrape_errors_total", map[string]string{"figure": f})
-		if after := value(t, reg, "offbox_ingest_scrape_errors_total", map[string]string{"figure": f}); before < 2 || after != before+1 {
+		before := metricstest.Value(t, reg, "offbox_ingest_scrape_errors_total", map[string]string{"figure": f})
+		if after := metricstest.Value(t, reg, "offbox_ingest_scrape_errors_total", map[string]string{"figure": f}); before < 2 || after != before+1 {
 			t.Errorf("scrape_errors_total{figure=%s}: %v then %v, want at least 2, then one more", f, before, after)
 		}
 	}
-	if got := value(t, reg, "offbox_ingest_deliveries_succeeded_total", map[string]string{"sink": "s"}); got != 0 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_deliveries_succeeded_total", map[string]string{"sink": "s"}); got != 0 {
 		t.Errorf("deliveries_succeeded_total = %v, want 0 (served without the store)", got)
 	}
 }
@@ -259,17 +259,17 @@ func TestDeviceCap(t *testing.T) {
 	}
 	m.Heartbeat("d0", &offboxv1.Record{Kind: offboxv1.Kind_KIND_LOG}) // not a heartbeat: ignored
 	reg := m.Registry()
-	if got := value(t, reg, "offbox_ingest_heartbeat_devices", nil); got != 3 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_heartbeat_devices", nil); got != 3 {
 		t.Errorf("heartbeat_devices = %v, want 3", got)
 	}
-	if got := value(t, reg, "offbox_ingest_heartbeat_devices_left_out_total", nil); got != 2 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_heartbeat_devices_left_out_total", nil); got != 2 {
 		t.Errorf("heartbeat_devices_left_out_total = %v, want 2 (d3, d4, once each)", got)
 	}
 	if n := testutil.CollectAndCount(m.hb, "offbox_ingest_device_queue_bytes"); n != 3 {
 		t.Errorf("%d device_queue_bytes series, want 3", n)
 	}
 	for i, want := range []float64{30, 31, 32, -1, -1} {
-		if got := value(t, reg, "offbox_ingest_device_queue_bytes", map[string]string{"device": fmt.Sprintf("d%d", i)}); got != want {
+		if got := metricstest.Value(t, reg, "offbox_ingest_device_queue_bytes", map[string]string{"device": fmt.Sprintf("d%d", i)}); got != want {
 			t.Errorf("device_queue_bytes{device=d%d} = %v, want %v (the latest heartbeat's)", i, got, want)
 		}
 	}
@@ -283,17 +283,17 @@ func TestHeartbeatValues(t *testing.T) {
 	m := New(Config{})
 	reg := m.Registry()
 	m.Heartbeat("r", heartbeat(map[string]string{"queue_bytes": "10", "clock_offset_ns": "2000000"}))
-	if got := value(t, reg, "offbox_ingest_device_clock_offset_seconds", nil); got != 0.002 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_device_clock_offset_seconds", nil); got != 0.002 {
 		t.Errorf("clock offset %v, want 0.002", got)
 	}
 	m.Heartbeat("r", heartbeat(map[string]string{"queue_bytes": "x<script>", "dropped_records": "4"}))
-	if got := value(t, reg, "offbox_ingest_device_clock_offset_seconds", nil); got != -1 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_device_clock_offset_seconds", nil); got != -1 {
 		t.Errorf("clock offset %v after a heartbeat without one, want absent", got)
 	}
-	if got := value(t, reg, "offbox_ingest_device_queue_bytes", nil); got != 10 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_device_queue_bytes", nil); got != 10 {
 		t.Errorf("queue bytes %v, want 10 kept from the heartbeat before", got)
 	}
-	if got := value(t, reg, "offbox_ingest_device_dropped_records", nil); got != 4 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_device_dropped_records", nil); got != 4 {
 		t.Errorf("dropped records %v, want 4", got)
 	}
 }
@@ -348,11 +348,11 @@ func TestDetectionLag(t *testing.T) {
 	for row := int64(1); row <= 10; row++ {
 		m.Committed(&store.Batch{Row: row, Received: t0.Add(time.Duration(row) * time.Second), Decoded: &offboxv1.Batch{}}, 0)
 	}
-	if got := value(t, m.Registry(), "offbox_ingest_detection_lag_seconds", nil); got != -1 {
+	if got := metricstest.Value(t, m.Registry(), "offbox_ingest_detection_lag_seconds", nil); got != -1 {
 		t.Errorf("lag while another collector detects: %v, want absent", got)
 	}
 	leading = true
-	if got := value(t, m.Registry(), "offbox_ingest_detection_lag_seconds", nil); got != 14 {
+	if got := metricstest.Value(t, m.Registry(), "offbox_ingest_detection_lag_seconds", nil); got != 14 {
 		t.Errorf("lag = %v, want 14", got)
 	}
 }
@@ -366,7 +366,7 @@ func TestEnrollResults(t *testing.T) {
 		m.Enrollment(fakeEnroll{err: err}).Enroll(context.Background(), &offboxv1.EnrollRequest{})
 	}
 	for result, want := range map[string]float64{"ok": 1, "unauthenticated": 2, "resource_exhausted": 1, "unknown": 1} {
-		if got := value(t, m.Registry(), "offbox_ingest_enrollment_requests_total", map[string]string{"call": "enroll", "result": result}); got != want {
+		if got := metricstest.Value(t, m.Registry(), "offbox_ingest_enrollment_requests_total", map[string]string{"call": "enroll", "result": result}); got != want {
 			t.Errorf("enroll result=%s: %v, want %v", result, got, want)
 		}
 	}
@@ -393,7 +393,7 @@ func TestAPICodes(t *testing.T) {
 		via, code string
 		want      float64
 	}{{"api", "401", 2}, {"api", "200", 1}, {"dashboard", "200", 2}} {
-		if got := value(t, m.Registry(), "offbox_ingest_api_requests_total", map[string]string{"via": c.via, "code": c.code}); got != c.want {
+		if got := metricstest.Value(t, m.Registry(), "offbox_ingest_api_requests_total", map[string]string{"via": c.via, "code": c.code}); got != c.want {
 			t.Errorf("api_requests_total{via=%s,code=%s} = %v, want %v", c.via, c.code, got, c.want)
 		}
 	}
@@ -459,38 +459,6 @@ func TestLimitListener(t *testing.T) {
 		t.Errorf("refused %d open %d, want 1 and 2", lim.Refused(), lim.Open())
 	}
 	a2.Close()
-}
-
-// value reads one series as a scrape does: a counter's or gauge's value,
-// a histogram's count; -1 when absent.
-func value(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue metric
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return -1
 }
 
 // BenchmarkCommitted is what the ingest path pays the metrics per stored

@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/metrics"
+	"github.com/offbox/offbox/ingest/metrics/metricstest"
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 )
@@ -43,55 +42,23 @@ func TestObserverCounts(t *testing.T) {
 		"offbox_ingest_records_stored_total": 7,
 		"offbox_ingest_stored_bytes_total":   float64(len(b1.Bytes) + len(b3.Bytes)),
 	} {
-		if got := gather(t, reg, name, nil); got != want {
+		if got := metricstest.Value(t, reg, name, nil); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-	if got := gather(t, reg, "offbox_ingest_commit_duration_seconds", nil); got != 2 {
+	if got := metricstest.Value(t, reg, "offbox_ingest_commit_duration_seconds", nil); got != 2 {
 		t.Errorf("commit_duration_seconds count = %v, want 2", got)
 	}
 	for reason, want := range map[string]float64{store.EventBadSignature: 1, store.EventReplay: 1, store.EventFork: 0, "other": 0} {
-		if got := gather(t, reg, "offbox_ingest_batches_refused_total", map[string]string{"reason": reason}); got != want {
+		if got := metricstest.Value(t, reg, "offbox_ingest_batches_refused_total", map[string]string{"reason": reason}); got != want {
 			t.Errorf("batches_refused_total{reason=%q} = %v, want %v", reason, got, want)
 		}
 	}
 	for kind, want := range map[string]float64{store.EventBadSignature: 1, store.EventReplay: 1, store.EventGap: 1, store.EventFork: 0} {
-		if got := gather(t, reg, "offbox_ingest_integrity_findings_total", map[string]string{"kind": kind}); got != want {
+		if got := metricstest.Value(t, reg, "offbox_ingest_integrity_findings_total", map[string]string{"kind": kind}); got != want {
 			t.Errorf("integrity_findings_total{kind=%q} = %v, want %v", kind, got, want)
 		}
 	}
-}
-
-// gather reads one series from reg as a scrape does: a counter's or a
-// gauge's value, a histogram's sample count; -1 when it is not there.
-func gather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	fams, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-	metric:
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
-					continue metric
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				return float64(m.GetHistogram().GetSampleCount())
-			}
-		}
-	}
-	return -1
 }
 
 // BenchmarkStreamMetrics is BenchmarkStream (sync=normal) with the
