@@ -100,11 +100,7 @@ func TestAPIOperatorAccess(t *testing.T) {
 	if apiAddr != "[::]:"+port && apiAddr != "0.0.0.0:"+port {
 		t.Fatalf("api listening on %s, want port %s on every address", apiAddr, port)
 	}
-	so, se, code := run(t, bin.ingest, "operator-token", "create", "-db", db, "-name", "alice")
-	if code != 0 {
-		t.Fatalf("operator-token create: exit %d: %s", code, se)
-	}
-	token := strings.TrimSpace(so)
+	token := operatorToken(t, db, "alice")
 	url := "https://127.0.0.1:" + port + "/api/v1/devices"
 
 	// From outside allow_cidrs: disconnected before TLS, whatever is

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +69,15 @@ func until(js string) chromedp.Action[chromedp.Void] {
 			}
 		}
 	}
+}
+
+// operatorToken creates an operator token named name in db with the CLI
+// and returns it.
+func operatorToken(t *testing.T, db, name string) string {
+	t.Helper()
+	so, se, code := run(t, bin.ingest, "operator-token", "create", "-db", db, "-name", name)
+	if code != 0 {
+		t.Fatalf("operator-token create: exit %d: %s", code, se)
+	}
+	return strings.TrimSpace(so)
 }

@@ -106,11 +106,7 @@ devices:
 		return len(storedAlerts(t, in.db, "-kind", "brute_force")) == 1 && clockOffsets(t, in.db) > 1 &&
 			count(t, in.db, "-kind", "heartbeat", "-device", "sw-edge-1") > 0 && count(t, in.db, "-kind", "heartbeat", "-device", "rtr-core-1") > 0
 	})
-	so, se, code := run(t, bin.ingest, "operator-token", "create", "-db", in.db, "-name", "dana")
-	if code != 0 {
-		t.Fatalf("operator-token create: exit %d: %s", code, se)
-	}
-	token := strings.TrimSpace(so)
+	token := operatorToken(t, in.db, "dana")
 
 	pg := page{t: t, ctx: ctx, out: out}
 	shot := pg.shot

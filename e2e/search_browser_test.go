@@ -51,11 +51,7 @@ func TestSearchBrowserIntegration(t *testing.T) {
 	if want != 12 {
 		t.Fatalf("search -count: %d, want 12", want)
 	}
-	so, se, code := run(t, bin.ingest, "operator-token", "create", "-db", in.db, "-name", "sam")
-	if code != 0 {
-		t.Fatalf("operator-token create: exit %d: %s", code, se)
-	}
-	token := strings.TrimSpace(so)
+	token := operatorToken(t, in.db, "sam")
 
 	pg := page{t: t, ctx: ctx, out: out}
 	do := pg.do

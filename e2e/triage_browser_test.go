@@ -50,11 +50,7 @@ func TestTriageBrowserIntegration(t *testing.T) {
 	waitFor(t, 30*time.Second, "the brute_force alert", func() bool {
 		return len(storedAlerts(t, in.db, "-kind", "brute_force")) == 1
 	})
-	so, se, code := run(t, bin.ingest, "operator-token", "create", "-db", in.db, "-name", "erin")
-	if code != 0 {
-		t.Fatalf("operator-token create: exit %d: %s", code, se)
-	}
-	token := strings.TrimSpace(so)
+	token := operatorToken(t, in.db, "erin")
 
 	pg := page{t: t, ctx: ctx, out: out}
 	do := pg.do
