@@ -58,14 +58,7 @@ func TestCheckNamesLine(t *testing.T) {
 			t.Parallel()
 			path := write(t, t.TempDir(), "c.yaml", head+tc.body)
 			got := checkFile(t, path, false)
-			for _, w := range tc.want {
-				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(got, w) {
-					t.Errorf("got\n%s\nwant a line containing %q", got, w)
-				}
-			}
-			if n := strings.Count(got, "\n") + 1; got == "" || n != len(tc.want) {
-				t.Errorf("got %d problems:\n%s\nwant %d", n, got, len(tc.want))
-			}
+			wantProblems(t, got, path, tc.want)
 			if strings.Contains(got, "alerting.sinks: alerting.sinks") {
 				t.Errorf("doubled prefix: %s", got)
 			}
@@ -130,5 +123,20 @@ func TestPackagedConfigSyntax(t *testing.T) {
 		if !strings.Contains(line, "tls.") && !strings.Contains(line, "db "+root+"/var/lib/offbox-ingest") {
 			t.Errorf("packaging/offbox-ingest.yaml: %s; want only the tls files and the db directory missing", line)
 		}
+	}
+}
+
+// wantProblems checks that check-config's output got for the file at path
+// is one line each for want, each line containing its want (FILE standing
+// for path).
+func wantProblems(t *testing.T, got, path string, want []string) {
+	t.Helper()
+	for _, w := range want {
+		if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(got, w) {
+			t.Errorf("got\n%s\nwant a line containing %q", got, w)
+		}
+	}
+	if n := strings.Count(got, "\n") + 1; got == "" || n != len(want) {
+		t.Errorf("got %d problems:\n%s\nwant %d", n, got, len(want))
 	}
 }

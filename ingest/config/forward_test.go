@@ -2,7 +2,6 @@ package config
 
 import (
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -37,14 +36,7 @@ func TestForwardNamesLine(t *testing.T) {
 			t.Parallel()
 			path := write(t, t.TempDir(), "c.yaml", head+tc.body)
 			got := checkFile(t, path, false)
-			for _, w := range tc.want {
-				if w = strings.ReplaceAll(w, "FILE", path); !strings.Contains(got, w) {
-					t.Errorf("got\n%s\nwant a line containing %q", got, w)
-				}
-			}
-			if n := strings.Count(got, "\n") + 1; got == "" || n != len(tc.want) {
-				t.Errorf("got %d problems:\n%s\nwant %d", n, got, len(tc.want))
-			}
+			wantProblems(t, got, path, tc.want)
 		})
 	}
 	// A good one passes.
