@@ -13,10 +13,7 @@ import (
 func TestCheckConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	here := "tls:\n  ca: " + filepath.Join(pki, "ca.pem") + "\n  cert: " + filepath.Join(pki, "ingest.pem") +
 		"\n  key: " + filepath.Join(pki, "ingest-key.pem") + "\ndb: " + filepath.Join(dir, "x.db") + "\n"
 	elsewhere := "tls:\n  ca: /nonexistent/ca.pem\n  cert: /nonexistent/ingest.pem\n  key: /nonexistent/ingest-key.pem\ndb: /nonexistent/x.db\n"

@@ -18,10 +18,7 @@ import (
 func TestForwardStatus(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	db := filepath.Join(dir, "offbox.db")
 	st, err := sqlite.Open(db, sqlite.Options{})
 	if err != nil {

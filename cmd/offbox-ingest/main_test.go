@@ -168,10 +168,7 @@ func TestVersion(t *testing.T) {
 func TestServeRefusesBadSetup(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	good := []string{"-listen", "127.0.0.1:0", "-ca", filepath.Join(pki, "ca.pem"), "-cert", filepath.Join(pki, "ingest.pem"),
 		"-key", filepath.Join(pki, "ingest-key.pem"), "-db", filepath.Join(dir, "x.db")}
 	with := func(flag, value string) []string {
@@ -218,10 +215,7 @@ func TestServeRefusesBadSetup(t *testing.T) {
 func TestServeRetention(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	db := filepath.Join(dir, "x.db")
 	st, err := sqlite.Open(db, sqlite.Options{})
 	if err != nil {
@@ -509,4 +503,15 @@ func TestVerifyFindsEditedSegment(t *testing.T) {
 	if out, _, code := runBin(t, "verify", "-db", db, "-device", "nobody"); code != 1 {
 		t.Errorf("verify of an unknown device: exit %d: %s", code, out)
 	}
+}
+
+// testPKI writes dev-certs' throwaway CA, collector and device "d"
+// certificates under dir/pki and returns that directory.
+func testPKI(t *testing.T, dir string) string {
+	t.Helper()
+	pki := filepath.Join(dir, "pki")
+	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
+		t.Fatalf("dev-certs: %d %s", code, stderr)
+	}
+	return pki
 }

@@ -21,10 +21,7 @@ var metricsListeningRE = regexp.MustCompile(`metrics listening on (\S+)`)
 func TestServeMetricsLoopback(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	cfg := filepath.Join(dir, "ingest.yaml")
 	os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\ndb: %s\ntls: {ca: %s, cert: %s, key: %s}\nmetrics:\n  listen: 127.0.0.1:0\n  max_connections: 2\n",
 		filepath.Join(dir, "m.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
@@ -97,10 +94,7 @@ func TestServeMetricsLoopback(t *testing.T) {
 func TestServeRefusesPublicMetrics(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	cfg := filepath.Join(dir, "ingest.yaml")
 	os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\ndb: %s\ntls: {ca: %s, cert: %s, key: %s}\nmetrics:\n  listen: 0.0.0.0:9464\n",
 		filepath.Join(dir, "m.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)

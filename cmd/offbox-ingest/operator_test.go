@@ -146,10 +146,7 @@ func TestOperatorTokenErrors(t *testing.T) {
 func TestServeAPI(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	roots := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(filepath.Join(pki, "ca.pem"))
 	roots.AppendCertsFromPEM(caPEM)
@@ -205,10 +202,7 @@ func TestServeAPI(t *testing.T) {
 func TestServeRefusesUnsafe(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	pki := filepath.Join(dir, "pki")
-	if _, stderr, code := runFunc("dev-certs", "-out", pki, "-device", "d"); code != 0 {
-		t.Fatalf("dev-certs: %d %s", code, stderr)
-	}
+	pki := testPKI(t, dir)
 	open := filepath.Join(dir, "open-key.pem")
 	b, _ := os.ReadFile(filepath.Join(pki, "ingest-key.pem"))
 	os.WriteFile(open, b, 0o644)
