@@ -155,10 +155,8 @@ func (c *SinkConfig) check(files bool) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, yamlconf.Fieldf(key, "forward %s: "+format, append([]any{name}, args...)...))
 	}
-	if c.Name == "" {
-		bad("name", "name: required")
-	} else if strings.TrimSpace(c.Name) != c.Name || strings.ContainsFunc(c.Name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		bad("name", "name %q: no leading or trailing space or control characters", c.Name)
+	if p := yamlconf.NameProblem(c.Name); p != "" {
+		bad("name", "%s", p)
 	}
 	switch c.Type {
 	case TypeSyslog:

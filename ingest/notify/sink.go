@@ -93,10 +93,8 @@ func (c *SinkConfig) check(files bool) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, yamlconf.Fieldf(key, "alerting.sinks %s: "+format, append([]any{name}, args...)...))
 	}
-	if c.Name == "" {
-		bad("name", "name: required")
-	} else if strings.TrimSpace(c.Name) != c.Name || strings.ContainsFunc(c.Name, isControl) {
-		bad("name", "name %q: no leading or trailing space or control characters", c.Name)
+	if p := yamlconf.NameProblem(c.Name); p != "" {
+		bad("name", "%s", p)
 	}
 	switch c.Type {
 	case TypeWebhook, TypeSlack, TypeAlertmanager, TypeEmail:

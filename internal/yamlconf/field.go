@@ -177,3 +177,17 @@ func lineOf(lines map[string]int, path string) int {
 	}
 	return 0
 }
+
+// NameProblem is what is wrong with name as the configured name of a sink
+// or the like (a key in the store, a label in output): "name: required"
+// when empty, a complaint when it has leading or trailing space or control
+// characters, "" when nothing.
+func NameProblem(name string) string {
+	switch {
+	case name == "":
+		return "name: required"
+	case strings.TrimSpace(name) != name || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return fmt.Sprintf("name %q: no leading or trailing space or control characters", name)
+	}
+	return ""
+}
