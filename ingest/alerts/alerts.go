@@ -402,26 +402,6 @@ func (r *Runner) changedBaselines(touched map[string]bool) map[string][]byte {
 	return out
 }
 
-// latest keeps the last version of each alert (one group may be updated
-// many times in a round), in the order each group was first raised;
-// Opened and Escalated carry over from any version.
-func latest(raised []detect.Alert) []detect.Alert {
-	idx := map[string]int{}
-	var out []detect.Alert
-	for _, a := range raised {
-		i, ok := idx[a.ID]
-		if !ok {
-			idx[a.ID] = len(out)
-			out = append(out, a)
-			continue
-		}
-		opened, escalated := out[i].Opened || a.Opened, out[i].Escalated || a.Escalated
-		out[i] = a
-		out[i].Opened, out[i].Escalated = opened, escalated
-	}
-	return out
-}
-
 func toStore(a detect.Alert) store.Alert {
 	refs := make([]store.AlertRef, len(a.Evidence))
 	for i, e := range a.Evidence {

@@ -289,7 +289,7 @@ func (r *Runner) observe(ctx context.Context, timers bool, busy <-chan struct{})
 	p.cur = cur
 	p.save = store.AlertSave{Cursor: &p.cur, From: &from, States: p.states, Now: r.cfg.Now()}
 	if len(raised) > collected {
-		raised = latest(raised)
+		raised = detect.Latest(raised)
 	}
 	p.save.Alerts = make([]store.AlertUpsert, 0, len(raised))
 	for _, a := range raised {

@@ -79,3 +79,23 @@ func (e *Engine) collectRaise(g *group, opened, escalated bool) bool {
 	f.escalated = f.escalated || escalated
 	return true
 }
+
+// Latest keeps the last version of each alert of raised (one group may be
+// updated many times in a round), in the order each group was first
+// raised; Opened and Escalated carry over from any version.
+func Latest(raised []Alert) []Alert {
+	idx := map[string]int{}
+	var out []Alert
+	for _, a := range raised {
+		i, ok := idx[a.ID]
+		if !ok {
+			idx[a.ID] = len(out)
+			out = append(out, a)
+			continue
+		}
+		opened, escalated := out[i].Opened || a.Opened, out[i].Escalated || a.Escalated
+		out[i] = a
+		out[i].Opened, out[i].Escalated = opened, escalated
+	}
+	return out
+}

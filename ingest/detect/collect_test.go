@@ -27,7 +27,7 @@ func collectedIsLatest(t *testing.T, start time.Time) {
 	plain, collecting := New(cfg), New(cfg)
 	compare := func(round int, want, got []Alert) {
 		t.Helper()
-		want = lastVersions(want)
+		want = Latest(want)
 		if len(got) == 0 || len(got) != len(want) {
 			t.Fatalf("round %d: %d alerts collected, want %d", round, len(got), len(want))
 		}
@@ -95,23 +95,4 @@ func TestCollectedReopenedGroup(t *testing.T) {
 	if s := e.Stats(); s.OpenAlerts != 1 {
 		t.Errorf("open groups %d, want 1", s.OpenAlerts)
 	}
-}
-
-// lastVersions keeps, by ID, the last version of each alert in the order
-// first raised, Opened and Escalated from any version.
-func lastVersions(raised []Alert) []Alert {
-	idx := map[string]int{}
-	var out []Alert
-	for _, a := range raised {
-		i, ok := idx[a.ID]
-		if !ok {
-			idx[a.ID] = len(out)
-			out = append(out, a)
-			continue
-		}
-		opened, escalated := out[i].Opened || a.Opened, out[i].Escalated || a.Escalated
-		out[i] = a
-		out[i].Opened, out[i].Escalated = opened, escalated
-	}
-	return out
 }
