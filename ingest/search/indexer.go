@@ -64,10 +64,7 @@ func (x *Indexer) Offer(b *store.Batch) {
 		x.offered[b.Row] = b
 	}
 	full := len(x.offered) >= maxOffered/2
-	if x.wake == nil {
-		x.wake = make(chan struct{}, 1)
-	}
-	wake := x.wake
+	wake := x.wakeLocked()
 	x.mu.Unlock()
 	if full {
 		select {
@@ -81,6 +78,10 @@ func (x *Indexer) Offer(b *store.Batch) {
 func (x *Indexer) woken() <-chan struct{} {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	return x.wakeLocked()
+}
+
+func (x *Indexer) wakeLocked() chan struct{} {
 	if x.wake == nil {
 		x.wake = make(chan struct{}, 1)
 	}
