@@ -71,8 +71,8 @@ func TestLocate(t *testing.T) {
 func TestNameProblem(t *testing.T) {
 	for name, want := range map[string]string{
 		"soc": "", "soc mail": "", "": "name: required",
-		" soc": `name " soc": no leading or trailing space or control characters`,
-		"soc\n": `name "soc\n": no leading or trailing space or control characters`,
+		" soc":   `name " soc": no leading or trailing space or control characters`,
+		"soc\n":  `name "soc\n": no leading or trailing space or control characters`,
 		"s\x7fc": `name "s\x7fc": no leading or trailing space or control characters`,
 	} {
 		if got := NameProblem(name); got != want {
