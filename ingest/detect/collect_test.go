@@ -96,3 +96,35 @@ func TestCollectedReopenedGroup(t *testing.T) {
 		t.Errorf("open groups %d, want 1", s.OpenAlerts)
 	}
 }
+
+// BenchmarkObserveRealistic is Observe as the alert runner drives it
+// (collecting a round's alerts, 5,000 lines a round) on loggen's bastion
+// mix, where the rules find failures, logins and bursts: the engine's own
+// cost per line on input a security team has (issue 19), without the
+// store.
+func BenchmarkObserveRealistic(b *testing.B) {
+	const perRound = 5000
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	g := loggen.New(loggen.Config{Seed: 1, Devices: 4, Start: start, Span: time.Hour, Lines: 1_000_000})
+	ins := make([]Input, 200_000)
+	for i := range ins {
+		line := g.Append(nil)
+		at := start.Add(time.Duration(i) * 3 * time.Millisecond)
+		ins[i] = Input{Device: "sw1", Kind: "log", Source: "file:/var/log/auth.log", Body: line[:len(line)-1],
+			DeviceTime: at, ReceivedTime: at, Seq: uint64(i / perRound), Index: i % perRound}
+	}
+	e := New(Config{})
+	var alerts int
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		e.Collect()
+		for range perRound {
+			e.Observe(ins[i%len(ins)])
+			i++
+		}
+		alerts += len(e.Collected())
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRound), "ns/line")
+	b.ReportMetric(float64(alerts)/float64(b.N), "alerts/round")
+}

@@ -22,10 +22,13 @@ import (
 // alert as it now stands.
 func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
 	k := groupKey{a.Kind, a.Device, a.Key}
-	g := e.groups[k]
-	if !e.isOpen(a.Kind, a.Device, a.Key, at, seen) {
-		g = nil
-	}
+	return e.raiseIn(k, e.openGroup(k, at, seen), a, at, seen, inc, incEvidence, labels)
+}
+
+// raiseIn is raise once the group is looked up: g is openGroup(k, at,
+// seen), the group a joins, or nil to open one (one map lookup a raise,
+// not one each in raiseLazy, raise and isOpen).
+func (e *Engine) raiseIn(k groupKey, g *group, a Alert, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
 	if g == nil {
 		if len(e.groups) >= e.cfg.MaxOpenAlerts {
 			e.evictGroups(seen)
@@ -88,14 +91,15 @@ func (e *Engine) raise(a Alert, at, seen time.Time, inc int, incEvidence []Ref, 
 // round's occurrences builds them. text must hold values, not pointers
 // to state that later occurrences change.
 func (e *Engine) raiseLazy(a Alert, text alertText, at, seen time.Time, inc int, incEvidence []Ref, labels map[string]string) Alert {
-	if e.collect != nil && e.observing && e.isOpen(a.Kind, a.Device, a.Key, at, seen) {
-		g := e.groups[groupKey{a.Kind, a.Device, a.Key}]
-		out := e.raise(a, at, seen, inc, incEvidence, labels)
+	k := groupKey{a.Kind, a.Device, a.Key}
+	g := e.openGroup(k, at, seen)
+	if e.collect != nil && e.observing && g != nil {
+		out := e.raiseIn(k, g, a, at, seen, inc, incEvidence, labels)
 		g.text = text
 		return out
 	}
 	text.fill(&a)
-	return e.raise(a, at, seen, inc, incEvidence, labels)
+	return e.raiseIn(k, g, a, at, seen, inc, incEvidence, labels)
 }
 
 // alertText builds an occurrence's Summary and Fields into a.
@@ -108,13 +112,22 @@ type alertText interface{ fill(a *Alert) }
 // dates each of a burst of records an hour apart gets one alert for the
 // burst, not one per record.
 func (e *Engine) isOpen(kind, device, key string, at, seen time.Time) bool {
-	g := e.groups[groupKey{kind, device, key}]
+	return e.openGroup(groupKey{kind, device, key}, at, seen) != nil
+}
+
+// openGroup is the group of k that an occurrence at at, received at seen,
+// joins (isOpen), or nil.
+func (e *Engine) openGroup(k groupKey, at, seen time.Time) *group {
+	g := e.groups[k]
 	if g == nil {
-		return false
+		return nil
 	}
 	w := e.cfg.GroupWindow
-	return (at.Sub(g.a.Last) <= w && g.a.First.Sub(at) <= w) ||
-		(seen.Sub(g.a.LastReceived) <= w && g.a.FirstReceived.Sub(seen) <= w)
+	if (at.Sub(g.a.Last) <= w && g.a.First.Sub(at) <= w) ||
+		(seen.Sub(g.a.LastReceived) <= w && g.a.FirstReceived.Sub(seen) <= w) {
+		return g
+	}
+	return nil
 }
 
 // raiseOne is raise for an occurrence counted once with its own evidence.
