@@ -28,9 +28,11 @@ var saveSQL = sqlrow.SaveSQL{
 	MoveCursor: `INSERT INTO detect_cursor (id, batch_row, event_id, access_id, saves) VALUES (1, ?, ?, ?, 1)
 		ON CONFLICT (id) DO UPDATE SET batch_row = excluded.batch_row, event_id = excluded.event_id,
 		access_id = excluded.access_id, saves = detect_cursor.saves + 1`,
-	Alert: alertInsert + `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + alertConflict + ` RETURNING id`,
-	AlertRows: func(n int) string {
-		return sqlrow.AlertRowsSQL(alertInsert, alertConflict, n, func(int) string { return "?" })
+	UpdateRows: func(n int) string {
+		return sqlrow.AlertUpdateRowsSQL("UPDATE OR ROLLBACK alerts SET", n, func(int) string { return "?" })
+	},
+	InsertRows: func(n int) string {
+		return sqlrow.AlertRowsSQL(alertInsert, "", n, func(int) string { return "?" })
 	},
 	Delivery: `INSERT INTO alert_deliveries (alert_id, sink, state, attempts, next_ns,
 		last_error, delivered_ns) VALUES (?, ?, ?, 0, ?, '', 0)
@@ -40,16 +42,10 @@ var saveSQL = sqlrow.SaveSQL{
 	ReopenState: reopenStateSQL,
 }
 
-const (
-	alertInsert = `INSERT INTO alerts (group_id, kind, severity, device, key, summary, fields, labels,
-		evidence, first_ns, last_ns, count, created_ns, updated_ns, first_recv_ns, last_recv_ns) VALUES `
-	alertConflict = `
-		ON CONFLICT (group_id) DO UPDATE SET kind = excluded.kind, severity = excluded.severity,
-		device = excluded.device, key = excluded.key, summary = excluded.summary, fields = excluded.fields,
-		labels = excluded.labels, evidence = excluded.evidence, first_ns = excluded.first_ns,
-		last_ns = excluded.last_ns, count = excluded.count, updated_ns = excluded.updated_ns,
-		first_recv_ns = excluded.first_recv_ns, last_recv_ns = excluded.last_recv_ns`
-)
+// alertInsert inserts alert rows (VALUES follow). Like UpdateRows' UPDATE
+// it is OR ROLLBACK, so it needs no statement journal (sqlrow.SaveSQL).
+const alertInsert = `INSERT OR ROLLBACK INTO alerts (group_id, kind, severity, device, key, summary, fields, labels,
+	evidence, first_ns, last_ns, count, created_ns, updated_ns, first_recv_ns, last_recv_ns) VALUES `
 
 // alertSelect reads the columns sqlrow.ScanAlert scans, from alerts a.
 const alertSelect = `a.id, a.group_id, a.kind, a.severity, a.device, a.key, a.summary, a.fields, a.labels, a.evidence,

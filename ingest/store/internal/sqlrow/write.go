@@ -41,6 +41,15 @@ type SaveSQL struct {
 	// thousand alerts is then a few statements, not a thousand, each
 	// parsed and (SQLite) journaling the pages it changes.
 	AlertRows func(n int) string
+	// UpdateRows and InsertRows, when set, take AlertRows' place (SQLite):
+	// UpdateRows(n) updates the stored ones of n alert rows (Alert's 16
+	// values each, matched by group_id), InsertRows(n) inserts n rows,
+	// both returning group_id, id and state; a save updates its chunk,
+	// then inserts what the update did not find. Both are OR ROLLBACK:
+	// SQLite copies each page an upsert changes into a statement journal
+	// (the upsert's update half may abort), a statement that rolls the
+	// transaction back on a constraint needs none (BenchmarkSaveAlerts).
+	UpdateRows, InsertRows func(n int) string
 }
 
 // alertCols is the number of values of an alert row (Alert's parameters).
@@ -59,6 +68,14 @@ const alertChunk = 1024
 func AlertRowsSQL(insert, conflict string, n int, ph func(i int) string) string {
 	var b strings.Builder
 	b.WriteString(insert)
+	valuesSQL(&b, n, ph)
+	b.WriteString(conflict)
+	b.WriteString(" RETURNING group_id, id, state")
+	return b.String()
+}
+
+// valuesSQL writes n rows of alertCols placeholders.
+func valuesSQL(b *strings.Builder, n int, ph func(i int) string) {
 	for r := range n {
 		if r > 0 {
 			b.WriteString(", ")
@@ -72,9 +89,6 @@ func AlertRowsSQL(insert, conflict string, n int, ph func(i int) string) string 
 		}
 		b.WriteByte(')')
 	}
-	b.WriteString(conflict)
-	b.WriteString(" RETURNING group_id, id, state")
-	return b.String()
 }
 
 // SaveAlerts writes save, whose alerts EncodeSave encoded as rows, in tx.
@@ -89,7 +103,7 @@ func SaveAlerts(ctx context.Context, tx Tx, q *SaveSQL, save *store.AlertSave, r
 			return fmt.Errorf("%w: stored %+v, expected %+v", store.ErrCursorMoved, c, *from)
 		}
 	}
-	if q.AlertRows != nil {
+	if q.AlertRows != nil || q.UpdateRows != nil {
 		if err := saveAlertRows(ctx, tx, q, save.Alerts, rows, now); err != nil {
 			return err
 		}
@@ -132,23 +146,19 @@ func saveAlertRows(ctx context.Context, tx Tx, q *SaveSQL, alerts []store.AlertU
 		}
 		ids := make(map[string]int64, end-start)
 		var resolved []int64 // upserted alerts an operator had resolved: they fired again
-		res, err := tx.Query(ctx, q.AlertRows(end-start), args...)
-		if err != nil {
-			return fmt.Errorf("store: alerts: %w", err)
-		}
-		for res.Next() {
-			var g, state string
-			var id int64
-			if err := res.Scan(&g, &id, &state); err != nil {
-				res.Close()
-				return fmt.Errorf("store: alerts: %w", err)
+		var err error
+		if q.UpdateRows == nil {
+			err = alertRowsReturning(ctx, tx, q.AlertRows(end-start), args, ids, &resolved)
+		} else if err = alertRowsReturning(ctx, tx, q.UpdateRows(end-start), args, ids, &resolved); err == nil && len(ids) < end-start {
+			var add []any
+			for i := start; i < end; i++ {
+				if _, ok := ids[alerts[i].Alert.GroupID]; !ok {
+					k := (i - start) * alertCols
+					add = append(add, args[k:k+alertCols]...)
+				}
 			}
-			ids[g] = id
-			if state == store.StateResolved {
-				resolved = append(resolved, id)
-			}
+			err = alertRowsReturning(ctx, tx, q.InsertRows(len(add)/alertCols), add, ids, &resolved)
 		}
-		err = errors.Join(res.Err(), res.Close())
 		if err != nil {
 			return fmt.Errorf("store: alerts: %w", err)
 		}
@@ -172,6 +182,44 @@ func saveAlertRows(ctx context.Context, tx Tx, q *SaveSQL, alerts []store.AlertU
 		start = end
 	}
 	return nil
+}
+
+// alertRowsReturning runs query, an alert rows statement returning
+// group_id, id and state, recording each id by group and the resolved.
+func alertRowsReturning(ctx context.Context, tx Tx, query string, args []any, ids map[string]int64, resolved *[]int64) error {
+	res, err := tx.Query(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	for res.Next() {
+		var g, state string
+		var id int64
+		if err := res.Scan(&g, &id, &state); err != nil {
+			res.Close()
+			return err
+		}
+		ids[g] = id
+		if state == store.StateResolved {
+			*resolved = append(*resolved, id)
+		}
+	}
+	return errors.Join(res.Err(), res.Close())
+}
+
+// AlertUpdateRowsSQL builds UpdateRows' statement: update (ending in
+// SET) the columns an upsert sets from n rows of Alert's 16 values (ph
+// numbers the placeholders from 1), matched by group_id, returning
+// group_id, id, state.
+func AlertUpdateRowsSQL(update string, n int, ph func(i int) string) string {
+	var b strings.Builder
+	b.WriteString(update)
+	b.WriteString(` kind = v.column2, severity = v.column3, device = v.column4, key = v.column5,
+		summary = v.column6, fields = v.column7, labels = v.column8, evidence = v.column9, first_ns = v.column10,
+		last_ns = v.column11, count = v.column12, updated_ns = v.column14, first_recv_ns = v.column15,
+		last_recv_ns = v.column16 FROM (VALUES `)
+	valuesSQL(&b, n, ph)
+	b.WriteString(") AS v WHERE alerts.group_id = v.column1 RETURNING group_id, id, state")
+	return b.String()
 }
 
 func saveAlert(ctx context.Context, tx Tx, q *SaveSQL, r *AlertRow, sinks []string, now int64) error {
