@@ -1,5 +1,7 @@
 package detect
 
+import "slices"
+
 // Collecting: a caller that saves alerts in rounds (ingest/alerts) needs
 // each group once per round, as it stands at the round's end, not a copy
 // per occurrence. On an auth-heavy log most lines grow a group, and
@@ -9,8 +11,9 @@ package detect
 // collected is what raise remembers while collecting: the groups raised
 // or updated, in the order first raised, and what the occurrences did.
 type collected struct {
-	order []*group
-	flags map[*group]*collectFlags
+	order   []*group
+	flags   map[*group]*collectFlags
+	scratch []Alert // Observe's out while collecting, reused: what it holds is dropped
 }
 
 type collectFlags struct{ opened, escalated bool }
@@ -32,7 +35,12 @@ func (e *Engine) Collect() {
 // replaced by a new group for the same kind, device and key) is returned
 // as it was when closed; of groups with the same ID (closed and opened
 // again at the same time) the latest. The alerts are copies the caller may keep or
-// change.
+// change, except Evidence: it is shared with the engine and read-only. A
+// group only ever appends to its evidence (capEvidence), never rewrites a
+// reference, so what the caller holds stays as it was; the slice is
+// clipped, so an append reallocates. (A round's thousands of groups hold
+// up to MaxEvidence references each; copying them was the largest
+// allocation of a realistic round, and the runner converts them at once.)
 func (e *Engine) Collected() []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -56,7 +64,11 @@ func (e *Engine) Collected() []Alert {
 		} else {
 			opened, escalated = opened || out[i].Opened, escalated || out[i].Escalated
 		}
-		out[i] = cloneAlert(*g.built())
+		a := *g.built()
+		ev := slices.Clip(a.Evidence)
+		a.Evidence = nil
+		out[i] = cloneAlert(a)
+		out[i].Evidence = ev
 		out[i].Opened, out[i].Escalated = opened, escalated
 	}
 	return out

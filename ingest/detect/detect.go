@@ -346,6 +346,9 @@ func (e *Engine) Observe(in Input) []Alert {
 	e.observing = true
 	defer func() { e.observing = false }()
 	var out []Alert
+	if e.collect != nil {
+		out = e.collect.scratch[:0] // raise remembers; out is dropped
+	}
 	d := e.device(in.Device, in.seen())
 	if in.Labels != nil {
 		d.labels = in.Labels
@@ -379,6 +382,8 @@ func (e *Engine) Observe(in Input) []Alert {
 	}
 	out = e.timestamp(out, d, &in)
 	if e.collect != nil {
+		clear(out) // hold no group's state past the call
+		e.collect.scratch = out[:0]
 		return nil // remembered by raise
 	}
 	return out

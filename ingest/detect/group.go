@@ -98,8 +98,9 @@ func (e *Engine) raiseLazy(a Alert, text alertText, at, seen time.Time, inc int,
 		g.text = text
 		return out
 	}
-	text.fill(&a)
-	return e.raiseIn(k, g, a, at, seen, inc, incEvidence, labels)
+	filled := a // a itself stays on the stack: only this path hands out its address
+	text.fill(&filled)
+	return e.raiseIn(k, g, filled, at, seen, inc, incEvidence, labels)
 }
 
 // alertText builds an occurrence's Summary and Fields into a.
