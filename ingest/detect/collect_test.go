@@ -2,6 +2,7 @@ package detect
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -127,4 +128,46 @@ func BenchmarkObserveRealistic(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perRound), "ns/line")
 	b.ReportMetric(float64(alerts)/float64(b.N), "alerts/round")
+}
+
+// Collected shares each group's evidence with the engine (read-only):
+// later occurrences, which append to the group's evidence, do not change
+// what a caller holds, and the caller's append does not reach the group.
+func TestCollectedEvidenceStays(t *testing.T) {
+	e := New(Config{})
+	start := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	fail := func(seq uint64) {
+		at := start.Add(time.Duration(seq) * time.Second)
+		e.Observe(Input{Device: "sw1", Kind: "log", Body: []byte("Mar  2 10:00:00 sw1 sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2"),
+			DeviceTime: at, ReceivedTime: at, Seq: seq})
+	}
+	e.Collect()
+	fail(1)
+	fail(2)
+	var held Alert
+	for _, a := range e.Collected() {
+		if a.Kind == AlertAuthFailure {
+			held = a
+		}
+	}
+	if len(held.Evidence) != 2 {
+		t.Fatalf("auth_failure evidence %+v, want 2 references", held.Evidence)
+	}
+	want := slices.Clone(held.Evidence)
+	held.Evidence = append(held.Evidence, Ref{Device: "caller", Seq: 99})
+	e.Collect()
+	fail(3)
+	fail(4)
+	var later Alert
+	for _, a := range e.Collected() {
+		if a.Kind == AlertAuthFailure {
+			later = a
+		}
+	}
+	if !slices.Equal(held.Evidence[:2], want) {
+		t.Errorf("held evidence became %+v, want %+v", held.Evidence[:2], want)
+	}
+	if len(later.Evidence) != 4 || later.Evidence[2].Seq != 3 || later.Evidence[3].Seq != 4 || later.Count != 4 {
+		t.Errorf("later evidence %+v count %d, want seqs 1-4 (the caller's append not in it)", later.Evidence, later.Count)
+	}
 }
