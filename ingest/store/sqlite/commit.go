@@ -22,6 +22,9 @@ type statements struct {
 	upsertDevice, insertBatch, insertSegment, selectCheckpoints, upsertCheckpoint,
 	moveHead, insertEvent, insertKey, insertSession, endSession *sql.Stmt
 	seenDevice *sql.Stmt
+	// alertRows are detection saves' UpdateRows and InsertRows
+	// statements of sqlrow.AlertSizes, by text (writerTx.QueryPrepared).
+	alertRows map[string]*sql.Stmt
 
 	// ids caches each device's row id (devices are never deleted). A
 	// cached id is only a guess, checked by seenDevice's name: the row
@@ -67,6 +70,12 @@ func prepare(ctx context.Context, db *sql.DB) (*statements, error) {
 	st.endSession = p(`UPDATE sessions SET disconnected_ns = ?, batches = ?, bytes = ? WHERE id = ?`)
 	st.seenDevice = p(`UPDATE devices SET last_seen_ns = max(last_seen_ns, ?) WHERE id = ? AND name = ?`)
 	st.ids = make(map[string]int64)
+	st.alertRows = make(map[string]*sql.Stmt)
+	for _, n := range sqlrow.AlertSizes {
+		for _, q := range []string{saveSQL.UpdateRows(n), saveSQL.InsertRows(n)} {
+			st.alertRows[q] = p(q)
+		}
+	}
 	if err != nil {
 		st.close()
 		return nil, err
@@ -78,6 +87,11 @@ func (st *statements) close() error {
 	var errs []error
 	for _, s := range []*sql.Stmt{st.upsertDevice, st.insertBatch, st.insertSegment, st.selectCheckpoints,
 		st.upsertCheckpoint, st.moveHead, st.insertEvent, st.insertKey, st.insertSession, st.endSession, st.seenDevice} {
+		if s != nil {
+			errs = append(errs, s.Close())
+		}
+	}
+	for _, s := range st.alertRows {
 		if s != nil {
 			errs = append(errs, s.Close())
 		}

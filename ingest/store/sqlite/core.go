@@ -16,7 +16,7 @@ func (s *Store) core() sqlrow.Core[*sql.Tx] {
 		SQL:           &coreSQL,
 		Read:          s.db(),
 		Queue:         s.queue,
-		Tx:            func(tx *sql.Tx) sqlrow.Tx { return sqlDB{tx} },
+		Tx:            func(tx *sql.Tx) sqlrow.Tx { return writerTx{sqlDB: sqlDB{tx}, tx: tx, stmts: s.stmts} },
 		Now:           s.opt.Now,
 		ReadBatch:     s.readBatch,
 		DeviceID:      s.deviceID,

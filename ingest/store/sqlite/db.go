@@ -39,3 +39,27 @@ func (d sqlDB) Exec(ctx context.Context, query string, args ...any) (int64, erro
 
 // db is the read handle as a sqlrow.DB.
 func (s *Store) db() sqlrow.DB { return sqlDB{s.read} }
+
+// writerTx is a writer transaction as the sqlrow.Tx: sqlDB, plus the
+// statements the writer prepared at Open, run bound to the transaction.
+type writerTx struct {
+	sqlDB
+	tx    *sql.Tx
+	stmts *statements
+}
+
+// QueryPrepared implements sqlrow.PreparedQuerier.
+func (w writerTx) QueryPrepared(ctx context.Context, query string, args ...any) (sqlrow.Rows, error) {
+	var st *sql.Stmt
+	if w.stmts != nil {
+		st = w.stmts.alertRows[query]
+	}
+	if st == nil {
+		return w.Query(ctx, query, args...)
+	}
+	rows, err := w.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return rows, nil
+}

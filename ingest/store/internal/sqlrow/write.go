@@ -62,6 +62,29 @@ const alertCols = 16
 // journal once per statement that changes it).
 const alertChunk = 1024
 
+// AlertSizes are the row counts of UpdateRows and InsertRows statements,
+// largest first: a chunk takes the largest that fits, so a few texts
+// repeat and an engine can prepare them once (PreparedQuerier).
+var AlertSizes = []int{alertChunk, 256, 64, 16, 4, 1}
+
+// alertSize is the largest of AlertSizes at most n (n >= 1).
+func alertSize(n int) int {
+	for _, s := range AlertSizes {
+		if s <= n {
+			return s
+		}
+	}
+	return 1
+}
+
+// A PreparedQuerier runs a query through a statement prepared once for
+// its text when it has one (SQLite's writer prepares UpdateRows and
+// InsertRows of AlertSizes: parsing a statement of a thousand rows anew
+// was a sixth of a save's time), else as Query does.
+type PreparedQuerier interface {
+	QueryPrepared(ctx context.Context, query string, args ...any) (Rows, error)
+}
+
 // AlertRowsSQL builds AlertRows' statement: insert (ending in VALUES),
 // n rows of placeholders numbered from 1 by ph, conflict (the upsert) and
 // RETURNING group_id, id, state.
@@ -137,6 +160,9 @@ func saveAlertRows(ctx context.Context, tx Tx, q *SaveSQL, alerts []store.AlertU
 			seen[alerts[end].Alert.GroupID] = true
 			end++
 		}
+		if q.UpdateRows != nil {
+			end = start + alertSize(end-start)
+		}
 		args := make([]any, 0, (end-start)*alertCols)
 		for i := start; i < end; i++ {
 			r, a := &rows[i], rows[i].Alert
@@ -157,7 +183,11 @@ func saveAlertRows(ctx context.Context, tx Tx, q *SaveSQL, alerts []store.AlertU
 					add = append(add, args[k:k+alertCols]...)
 				}
 			}
-			err = alertRowsReturning(ctx, tx, q.InsertRows(len(add)/alertCols), add, ids, &resolved)
+			for err == nil && len(add) > 0 {
+				n := alertSize(len(add) / alertCols)
+				err = alertRowsReturning(ctx, tx, q.InsertRows(n), add[:n*alertCols], ids, &resolved)
+				add = add[n*alertCols:]
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("store: alerts: %w", err)
@@ -187,7 +217,13 @@ func saveAlertRows(ctx context.Context, tx Tx, q *SaveSQL, alerts []store.AlertU
 // alertRowsReturning runs query, an alert rows statement returning
 // group_id, id and state, recording each id by group and the resolved.
 func alertRowsReturning(ctx context.Context, tx Tx, query string, args []any, ids map[string]int64, resolved *[]int64) error {
-	res, err := tx.Query(ctx, query, args...)
+	var res Rows
+	var err error
+	if p, ok := tx.(PreparedQuerier); ok {
+		res, err = p.QueryPrepared(ctx, query, args...)
+	} else {
+		res, err = tx.Query(ctx, query, args...)
+	}
 	if err != nil {
 		return err
 	}
