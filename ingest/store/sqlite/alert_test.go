@@ -13,6 +13,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/batchtest"
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/ingest/store/internal/sqlrow"
 	"github.com/offbox/offbox/ingest/store/storetest"
 )
 
@@ -231,5 +232,22 @@ func TestMigrateAlertsReceived(t *testing.T) {
 	}
 	if l := as[1]; l.FirstReceived.UnixNano() != 100 || l.LastReceived.UnixNano() != 200 {
 		t.Errorf("liar received %v..%v, want its created and updated times", l.FirstReceived.UnixNano(), l.LastReceived.UnixNano())
+	}
+}
+
+// Every statement a detection save's chunks can take is prepared at Open,
+// so no save parses a thousand-row statement anew.
+func TestAlertRowsPrepared(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "store.db"), Options{Sync: "normal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, n := range sqlrow.AlertSizes {
+		for _, q := range []string{saveSQL.UpdateRows(n), saveSQL.InsertRows(n)} {
+			if s.stmts.alertRows[q] == nil {
+				t.Errorf("statement of %d rows not prepared: %.80s...", n, q)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package sqlrow
 import (
 	"database/sql"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/offbox/offbox/ingest/store"
@@ -80,6 +81,30 @@ func TestSameVersion(t *testing.T) {
 	for v, wantErr := range map[int]bool{0: true, 1: true, 2: false, 3: true} {
 		if err := SameVersion(v, migrations); (err != nil) != wantErr {
 			t.Errorf("SameVersion(%d, 2 migrations) = %v, want error %v", v, err, wantErr)
+		}
+	}
+}
+
+// A save's chunks take only AlertSizes (the statements an engine may
+// prepare), the largest that fits, and cover every row.
+func TestAlertSize(t *testing.T) {
+	for n := 1; n <= 3000; n++ {
+		left, parts := n, 0
+		for left > 0 {
+			s := alertSize(left)
+			if !slices.Contains(AlertSizes, s) || s > left {
+				t.Fatalf("alertSize(%d) = %d, not one of %v at most %d", left, s, AlertSizes, left)
+			}
+			for _, bigger := range AlertSizes {
+				if bigger > s && bigger <= left {
+					t.Fatalf("alertSize(%d) = %d, but %d fits", left, s, bigger)
+				}
+			}
+			left -= s
+			parts++
+		}
+		if parts > n/alertChunk+3*(len(AlertSizes)-1) { // at most three of each smaller size
+			t.Fatalf("%d rows in %d statements", n, parts)
 		}
 	}
 }
