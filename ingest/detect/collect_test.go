@@ -141,29 +141,27 @@ func TestCollectedEvidenceStays(t *testing.T) {
 		e.Observe(Input{Device: "sw1", Kind: "log", Body: []byte("Mar  2 10:00:00 sw1 sshd[1]: Failed password for root from 198.51.100.7 port 22 ssh2"),
 			DeviceTime: at, ReceivedTime: at, Seq: seq})
 	}
-	e.Collect()
-	fail(1)
-	fail(2)
-	var held Alert
-	for _, a := range e.Collected() {
-		if a.Kind == AlertAuthFailure {
-			held = a
+	// round observes the failures seqs in one round and returns its
+	// auth_failure alert.
+	round := func(seqs ...uint64) (failure Alert) {
+		e.Collect()
+		for _, s := range seqs {
+			fail(s)
 		}
+		for _, a := range e.Collected() {
+			if a.Kind == AlertAuthFailure {
+				failure = a
+			}
+		}
+		return failure
 	}
+	held := round(1, 2)
 	if len(held.Evidence) != 2 {
 		t.Fatalf("auth_failure evidence %+v, want 2 references", held.Evidence)
 	}
 	want := slices.Clone(held.Evidence)
 	held.Evidence = append(held.Evidence, Ref{Device: "caller", Seq: 99})
-	e.Collect()
-	fail(3)
-	fail(4)
-	var later Alert
-	for _, a := range e.Collected() {
-		if a.Kind == AlertAuthFailure {
-			later = a
-		}
-	}
+	later := round(3, 4)
 	if !slices.Equal(held.Evidence[:2], want) {
 		t.Errorf("held evidence became %+v, want %+v", held.Evidence[:2], want)
 	}
