@@ -188,6 +188,26 @@ func (b *Builder) Add(r *WireRecord) int {
 	return len(b.recs) - u.recs + len(b.tabs) - u.tabs
 }
 
+// AddLine is Add for the record that fills most batches: a line of the
+// file the line before it came from. When r carries no attributes and no
+// refs, and its source and file identity are the last ones Add looked up,
+// it is encoded referring to them, without the table lookups, and AddLine
+// returns the bytes the batch grew by (Undo takes it back as it would an
+// Add). Otherwise it adds nothing and ok is false: use Add. r is not
+// changed.
+func (b *Builder) AddLine(r *WireRecord) (grew int, ok bool) {
+	f := r.File
+	if f == nil || len(r.Attrs) > 0 || r.SourceRef != 0 || f.FileRef != 0 || b.lastSourceRef == 0 ||
+		r.Source != b.lastSource || !b.isLastFile(f) {
+		return 0, false
+	}
+	n := len(b.recs)
+	b.recs = appendLine(b.recs, r, b.lastSourceRef, b.lastFileRef)
+	b.count++
+	b.undo = undo{ok: true, recs: n, tabs: len(b.tabs)}
+	return len(b.recs) - n, true
+}
+
 // Undo takes back the last Add (once): its record and the table entries it
 // added.
 func (b *Builder) Undo() {

@@ -99,6 +99,33 @@ func AppendRecord(dst []byte, r *WireRecord) []byte {
 	return dst
 }
 
+// appendLine is AppendRecord for r with Source and Attrs left out, its
+// SourceRef sourceRef and its File referring to the file table as fileRef
+// (both not 0): the bytes AppendRecord writes for such a record, in one
+// pass without the generic record's branches.
+func appendLine(dst []byte, r *WireRecord, sourceRef, fileRef uint32) []byte {
+	f := r.File
+	fileN := uintSize(uint64(f.Start)) + uintSize(uint64(f.End)) + 1 + varintSize(uint64(fileRef))
+	n := uintSize(uint64(r.TimeNs)) + uintSize(uint64(r.Kind)) + strSize(len(r.Body)) + 1 + bytesSize(fileN) +
+		uintSize(uint64(r.Flags)) + 1 + varintSize(uint64(sourceRef))
+	dst = slices.Grow(dst, 1+varintSize(uint64(n))+n)
+	dst = append(dst, tag(2, wireBytes))
+	dst = appendVarint(dst, uint64(n))
+	dst = appendUint(dst, 1, uint64(r.TimeNs))
+	dst = appendUint(dst, 2, uint64(r.Kind))
+	if len(r.Body) > 0 {
+		dst = append(dst, tag(4, wireBytes))
+		dst = appendVarint(dst, uint64(len(r.Body)))
+		dst = append(dst, r.Body...)
+	}
+	dst = append(dst, tag(6, wireBytes), byte(fileN)) // fileN < 128: three varints of at most 10 bytes, three tags
+	dst = appendUint(dst, 2, uint64(f.Start))
+	dst = appendUint(dst, 3, uint64(f.End))
+	dst = appendVarint(append(dst, tag(4, wireVarint)), uint64(fileRef))
+	dst = appendUint(dst, 7, uint64(r.Flags))
+	return appendVarint(append(dst, tag(8, wireVarint)), uint64(sourceRef))
+}
+
 // AppendSource appends s as one entry (Batch field 3) of a batch's source
 // table. The first entry of a batch is SourceRef 1, the second 2, and so on.
 func AppendSource(dst []byte, s string) []byte {

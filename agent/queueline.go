@@ -1,0 +1,44 @@
+package agent
+
+import (
+	"github.com/offbox/offbox/collectors"
+	"github.com/offbox/offbox/transport/seal"
+)
+
+// admitLine is admit for the record that fills most batches, a line of the
+// file the record before it came from, encoded by seal.Builder.AddLine
+// from a wire record on the stack (load's scratch record is written through
+// the heap, which cost a tenth of the per-line path). ok is false, nothing
+// done, when r is not such a line or might take the batch past its max
+// bytes: admit's general path takes it then.
+func (q *queue) admitLine(r *collectors.Record) (added, ok bool) {
+	b := q.open
+	if b.count == 0 || q.bld.Len()+maxRecordSize(r)+seal.RefsMax > q.cfg.maxBytes {
+		return false, false
+	}
+	f := r.File
+	// Field by field: a composite literal is built in a temporary and
+	// copied, which stalls on the copy.
+	var wf seal.WireFileRange
+	wf.Dev, wf.Inode, wf.FPLen, wf.FP, wf.Start, wf.End = f.ID.Dev, f.ID.Inode, f.ID.FPLen, f.ID.FP[:], f.Start, f.End
+	var wr seal.WireRecord
+	wr.TimeNs, wr.Kind, wr.Source, wr.Body, wr.Flags, wr.File = q.timeNs(r), uint32(r.Kind), r.Source, r.Body, r.Flags, &wf
+	n, ok := q.bld.AddLine(&wr)
+	if !ok {
+		return false, false
+	}
+	if !q.fits(int64(n)) {
+		q.bld.Undo()
+		return false, true
+	}
+	q.added(b, int64(n), r.Source, f, len(r.Body))
+	return true, true
+}
+
+// timeNs is r's time, or now for a record without one.
+func (q *queue) timeNs(r *collectors.Record) int64 {
+	if r.Time.IsZero() {
+		return q.cfg.now().UnixNano()
+	}
+	return r.Time.UnixNano()
+}
