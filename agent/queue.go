@@ -132,6 +132,11 @@ func (q *queue) Emit(ctx context.Context, r collectors.Record) error {
 // q.mu held; on error (ctx ended) it returns without.
 func (q *queue) admitLocked(ctx context.Context, r *collectors.Record) error {
 	q.mu.Lock()
+	return q.admitHeld(ctx, r)
+}
+
+// admitHeld is admitLocked called with q.mu held.
+func (q *queue) admitHeld(ctx context.Context, r *collectors.Record) error {
 	for !q.admit(r) {
 		room := q.waitRoom()
 		q.mu.Unlock()

@@ -1,9 +1,33 @@
 package agent
 
 import (
+	"context"
+
 	"github.com/offbox/offbox/collectors"
 	"github.com/offbox/offbox/transport/seal"
 )
+
+var _ collectors.LinesEmitter = (*queue)(nil)
+
+// EmitLines queues a run of lines of one file under one hold of the lock,
+// waiting for room as Emit does.
+func (q *queue) EmitLines(ctx context.Context, r collectors.Record, data []byte, lines []collectors.Line) (int, error) {
+	f := *r.File
+	r.File = &f
+	start, off := f.Start, 0
+	q.mu.Lock()
+	for i, l := range lines {
+		r.Body, r.Flags = data[off:off+l.Len], l.Flags
+		f.Start = start + int64(off)
+		f.End = f.Start + int64(l.N)
+		if err := q.admitHeld(ctx, &r); err != nil {
+			return i, err
+		}
+		off += l.N
+	}
+	q.mu.Unlock()
+	return len(lines), nil
+}
 
 // admitLine is admit for the record that fills most batches, a line of the
 // file the record before it came from, encoded by seal.Builder.AddLine

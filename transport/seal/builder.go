@@ -24,7 +24,8 @@ type Builder struct {
 	lastFile      fileKey
 	lastFileRef   uint32 // 0: none
 
-	undo undo // what the last Add did, for Undo
+	undo undo     // what the last Add did, for Undo
+	head lineHead // AddLine's last time and kind fields
 }
 
 // fileKey is a file identity as the file table keys it. A fingerprint
@@ -202,7 +203,7 @@ func (b *Builder) AddLine(r *WireRecord) (grew int, ok bool) {
 		return 0, false
 	}
 	n := len(b.recs)
-	b.recs = appendLine(b.recs, r, b.lastSourceRef, b.lastFileRef)
+	b.recs = appendLine(b.recs, r, b.lastSourceRef, b.lastFileRef, &b.head)
 	b.count++
 	b.undo = undo{ok: true, recs: n, tabs: len(b.tabs)}
 	return len(b.recs) - n, true

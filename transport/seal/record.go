@@ -99,23 +99,39 @@ func AppendRecord(dst []byte, r *WireRecord) []byte {
 	return dst
 }
 
+// lineHead is the head of the records AddLine encodes: their time and kind
+// fields, which the lines of one read of a file share, encoded once.
+type lineHead struct {
+	timeNs int64
+	kind   uint32
+	n      int
+	b      [2 + 10 + 5]byte // the two tags and varints
+}
+
+// set makes h the head of a record of time timeNs and kind kind. The zero
+// lineHead is that of time 0 and kind 0: no bytes (zero values are left
+// out).
+func (h *lineHead) set(timeNs int64, kind uint32) {
+	h.timeNs, h.kind = timeNs, kind
+	h.n = len(appendUint(appendUint(h.b[:0], 1, uint64(timeNs)), 2, uint64(kind)))
+}
+
 // appendLine is AppendRecord for r with Source and Attrs left out, its
 // SourceRef sourceRef and its File referring to the file table as fileRef
-// (both not 0): the bytes AppendRecord writes for such a record, in one
-// pass without the generic record's branches.
-func appendLine(dst []byte, r *WireRecord, sourceRef, fileRef uint32) []byte {
+// (both not 0), and head its time and kind: the bytes AppendRecord writes
+// for such a record, in one pass without the generic record's branches.
+func appendLine(dst []byte, r *WireRecord, sourceRef, fileRef uint32, head *lineHead) []byte {
+	if r.TimeNs != head.timeNs || r.Kind != head.kind {
+		head.set(r.TimeNs, r.Kind)
+	}
 	f := r.File
 	fileN := uintSize(uint64(f.Start)) + uintSize(uint64(f.End)) + 1 + varintSize(uint64(fileRef))
-	n := uintSize(uint64(r.TimeNs)) + uintSize(uint64(r.Kind)) + strSize(len(r.Body)) + 1 + bytesSize(fileN) +
-		uintSize(uint64(r.Flags)) + 1 + varintSize(uint64(sourceRef))
+	n := head.n + strSize(len(r.Body)) + 1 + bytesSize(fileN) + uintSize(uint64(r.Flags)) + 1 + varintSize(uint64(sourceRef))
 	dst = slices.Grow(dst, 1+varintSize(uint64(n))+n)
-	dst = append(dst, tag(2, wireBytes))
-	dst = appendVarint(dst, uint64(n))
-	dst = appendUint(dst, 1, uint64(r.TimeNs))
-	dst = appendUint(dst, 2, uint64(r.Kind))
+	dst = appendVarint(append(dst, tag(2, wireBytes)), uint64(n))
+	dst = append(dst, head.b[:head.n]...)
 	if len(r.Body) > 0 {
-		dst = append(dst, tag(4, wireBytes))
-		dst = appendVarint(dst, uint64(len(r.Body)))
+		dst = appendVarint(append(dst, tag(4, wireBytes)), uint64(len(r.Body)))
 		dst = append(dst, r.Body...)
 	}
 	dst = append(dst, tag(6, wireBytes), byte(fileN)) // fileN < 128: three varints of at most 10 bytes, three tags
