@@ -10,23 +10,60 @@ import (
 var _ collectors.LinesEmitter = (*queue)(nil)
 
 // EmitLines queues a run of lines of one file under one hold of the lock,
-// waiting for room as Emit does.
+// waiting for room as Emit does. Lines go through a seal.LineRun while the
+// open batch and the budget have room for them for sure; any other line
+// (the first of a batch, one near a limit, one after a loss) goes through
+// admit, and a new run starts after it.
 func (q *queue) EmitLines(ctx context.Context, r collectors.Record, data []byte, lines []collectors.Line) (int, error) {
 	f := *r.File
 	r.File = &f
 	start, off := f.Start, 0
+	var run seal.LineRun
 	q.mu.Lock()
 	for i, l := range lines {
 		r.Body, r.Flags = data[off:off+l.Len], l.Flags
 		f.Start = start + int64(off)
 		f.End = f.Start + int64(l.N)
+		off += l.N
+		if q.addToRun(&run, &r) {
+			continue
+		}
 		if err := q.admitHeld(ctx, &r); err != nil {
 			return i, err
 		}
-		off += l.N
+		run = q.startRun(&r)
 	}
 	q.mu.Unlock()
 	return len(lines), nil
+}
+
+// startRun starts a run of lines like r in the open batch; the zero run,
+// which adds nothing, if the batch's last record is not of r's file.
+func (q *queue) startRun(r *collectors.Record) seal.LineRun {
+	f := r.File
+	var wf seal.WireFileRange
+	wf.Dev, wf.Inode, wf.FPLen, wf.FP = f.ID.Dev, f.ID.Inode, f.ID.FPLen, f.ID.FP[:]
+	var wr seal.WireRecord
+	wr.TimeNs, wr.Kind, wr.Source, wr.File = q.timeNs(r), uint32(r.Kind), r.Source, &wf
+	run, _ := q.bld.Run(&wr)
+	return run
+}
+
+// addToRun adds r, a line of run, to the open batch if the batch and the
+// budget have room for it whatever its encoded size, and reports whether it
+// did. The caller holds q.mu.
+func (q *queue) addToRun(run *seal.LineRun, r *collectors.Record) bool {
+	b := q.open
+	upper := len(r.Body) + seal.LineOverheadMax
+	if q.lost.records > 0 || b.count == 0 || q.bld.Len()+upper > q.cfg.maxBytes || !q.fits(int64(upper)) {
+		return false
+	}
+	n, ok := run.Add(r.Body, r.Flags, r.File.Start, r.File.End)
+	if !ok {
+		return false
+	}
+	q.added(b, int64(n), r.Source, r.File, len(r.Body))
+	return true
 }
 
 // admitLine is admit for the record that fills most batches, a line of the

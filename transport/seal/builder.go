@@ -26,6 +26,7 @@ type Builder struct {
 
 	undo undo     // what the last Add did, for Undo
 	head lineHead // AddLine's last time and kind fields
+	gen  uint64   // counts the changes that void a LineRun: a new batch, an entry undone
 }
 
 // fileKey is a file identity as the file table keys it. A fingerprint
@@ -67,6 +68,7 @@ func (b *Builder) Reset(buf []byte) {
 	clear(b.files)
 	b.lastSourceRef, b.lastFileRef = 0, 0
 	b.undo = undo{}
+	b.gen++
 }
 
 // Len is the number of bytes of the batch body so far: records and tables.
@@ -197,16 +199,26 @@ func (b *Builder) Add(r *WireRecord) int {
 // Add). Otherwise it adds nothing and ok is false: use Add. r is not
 // changed.
 func (b *Builder) AddLine(r *WireRecord) (grew int, ok bool) {
-	f := r.File
-	if f == nil || len(r.Attrs) > 0 || r.SourceRef != 0 || f.FileRef != 0 || b.lastSourceRef == 0 ||
-		r.Source != b.lastSource || !b.isLastFile(f) {
+	if !b.isLine(r) {
 		return 0, false
 	}
+	c := lineFields{timeNs: r.TimeNs, kind: r.Kind, sourceRef: b.lastSourceRef, fileRef: b.lastFileRef}
+	return b.addLine(&c, r.Body, r.Flags, r.File.Start, r.File.End), true
+}
+
+// isLine reports whether AddLine takes r.
+func (b *Builder) isLine(r *WireRecord) bool {
+	f := r.File
+	return f != nil && len(r.Attrs) == 0 && r.SourceRef == 0 && f.FileRef == 0 && b.lastSourceRef != 0 &&
+		r.Source == b.lastSource && b.isLastFile(f)
+}
+
+func (b *Builder) addLine(c *lineFields, body []byte, flags uint32, start, end int64) int {
 	n := len(b.recs)
-	b.recs = appendLine(b.recs, r, b.lastSourceRef, b.lastFileRef, &b.head)
+	b.recs = appendLine(b.recs, c, &b.head, body, flags, start, end)
 	b.count++
 	b.undo = undo{ok: true, recs: n, tabs: len(b.tabs)}
-	return len(b.recs) - n, true
+	return len(b.recs) - n
 }
 
 // Undo takes back the last Add (once): its record and the table entries it
@@ -217,6 +229,9 @@ func (b *Builder) Undo() {
 		return
 	}
 	b.undo = undo{}
+	if u.newSource || u.newFile {
+		b.gen++
+	}
 	if u.newSource {
 		delete(b.sources, b.lastSource)
 		b.lastSourceRef = 0
