@@ -132,6 +132,11 @@ func (q *queue) Emit(ctx context.Context, r collectors.Record) error {
 // q.mu held; on error (ctx ended) it returns without.
 func (q *queue) admitLocked(ctx context.Context, r *collectors.Record) error {
 	q.mu.Lock()
+	return q.admitHeld(ctx, r)
+}
+
+// admitHeld is admitLocked called with q.mu held.
+func (q *queue) admitHeld(ctx context.Context, r *collectors.Record) error {
 	for !q.admit(r) {
 		room := q.waitRoom()
 		q.mu.Unlock()
@@ -194,6 +199,11 @@ func (q *queue) fits(size int64) bool {
 
 // admit encodes r into the open batch if it fits. The caller holds q.mu.
 func (q *queue) admit(r *collectors.Record) bool {
+	if q.lost.records == 0 && len(r.Attrs) == 0 && r.File != nil {
+		if added, ok := q.admitLine(r); ok {
+			return added
+		}
+	}
 	q.load(r)
 	if q.lost.records > 0 {
 		if !q.fits(int64(maxRecordSize(r))) {
@@ -224,11 +234,7 @@ const (
 
 // load fills the scratch wire record from r without allocating.
 func (q *queue) load(r *collectors.Record) {
-	ns := r.Time.UnixNano()
-	if r.Time.IsZero() {
-		ns = q.cfg.now().UnixNano()
-	}
-	q.wr = seal.WireRecord{TimeNs: ns, Kind: uint32(r.Kind), Source: r.Source, Body: r.Body, Flags: r.Flags}
+	q.wr = seal.WireRecord{TimeNs: q.timeNs(r), Kind: uint32(r.Kind), Source: r.Source, Body: r.Body, Flags: r.Flags}
 	q.wattr = q.wattr[:0]
 	for _, a := range r.Attrs {
 		q.wattr = append(q.wattr, seal.WireAttr(a))
@@ -272,6 +278,13 @@ func (q *queue) appendLoaded(upper int, source string, file *collectors.FileRang
 		b.first = q.cfg.now()
 		q.wake() // the delay starts, or the sender is idle and sends at once
 	}
+	q.added(b, size, source, file, bodyLen)
+	return true
+}
+
+// added counts a record of size bytes just encoded into the open batch b,
+// and cuts b if it is full.
+func (q *queue) added(b *batch, size int64, source string, file *collectors.FileRange, bodyLen int) {
 	b.count++
 	b.bodyBytes += uint64(bodyLen)
 	if file != nil {
@@ -281,7 +294,6 @@ func (q *queue) appendLoaded(upper int, source string, file *collectors.FileRang
 	if b.count >= q.cfg.maxRecords || q.bld.Len() >= q.cfg.maxBytes {
 		q.cutOpen()
 	}
-	return true
 }
 
 // appendGap queues the gap record for what TryEmit dropped since the last

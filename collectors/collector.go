@@ -84,6 +84,25 @@ type Emitter interface {
 	TryEmit(r Record) bool
 }
 
+// LinesEmitter is implemented by an Emitter that takes a run of lines of
+// one file in one call: the file tailer's path, which spares a call, a
+// lock and a record copy per line.
+type LinesEmitter interface {
+	// EmitLines queues each of lines as Emit would, in order: r with Body
+	// and Flags the line's, and File's range the bytes the line takes in
+	// the file, data holding the lines back to back from r.File.Start on.
+	// It returns how many were queued: all, or fewer with ctx.Err() if ctx
+	// ended while it waited for room.
+	EmitLines(ctx context.Context, r Record, data []byte, lines []Line) (int, error)
+}
+
+// Line is one line of a run given to LinesEmitter.EmitLines.
+type Line struct {
+	Len   int    // bytes of its body, which starts where the line before it ended
+	N     int    // bytes it takes in the file: its body and its newline, if any
+	Flags uint32 // of its record
+}
+
 // Collector is one on-device source. Constructors do the setup that can fail;
 // Run only reads, until ctx ends.
 type Collector interface {

@@ -104,7 +104,8 @@ func TestLinesByteExact(t *testing.T) {
 }
 
 // TestChunking: the records do not depend on how reads cut the file; tiny
-// read buffers and line limits give what the pure splitter gives.
+// read buffers and line limits give what the pure splitter gives, whether
+// the emitter takes runs of lines or one line at a time.
 func TestChunking(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -121,8 +122,11 @@ func TestChunking(t *testing.T) {
 	}
 	b = append(b, "unfinished"...)
 	content := string(b)
-	for _, sz := range []struct{ readBuf, maxLine int }{{1, 1}, {3, 5}, {7, 4}, {64, 17}, {4096, 100}, {0, 0}} {
-		t.Run(fmt.Sprintf("read%d_max%d", sz.readBuf, sz.maxLine), func(t *testing.T) {
+	for _, sz := range []struct {
+		readBuf, maxLine int
+		plain            bool
+	}{{1, 1, false}, {3, 5, false}, {7, 4, false}, {64, 17, false}, {4096, 100, false}, {0, 0, false}, {7, 4, true}, {0, 0, true}} {
+		t.Run(fmt.Sprintf("read%d_max%d_plain%t", sz.readBuf, sz.maxLine, sz.plain), func(t *testing.T) {
 			t.Parallel()
 			maxLine := sz.maxLine
 			if maxLine == 0 {
@@ -133,7 +137,7 @@ func TestChunking(t *testing.T) {
 			writeFile(t, path, content)
 			cfg := testConfig(path)
 			cfg.ReadBufBytes, cfg.MaxLineBytes = sz.readBuf, sz.maxLine
-			em, stop := startTailer(t, cfg)
+			em, stop := runTailer(t, cfg, &fakeEmitter{plain: sz.plain})
 			em.waitLines(t, len(want))
 			time.Sleep(3 * testPoll)
 			stop()

@@ -39,6 +39,8 @@ type follower struct {
 	pend    int
 	rec     collectors.Record // reused for every line: Emit copies what it keeps
 	rng     collectors.FileRange
+	lines   collectors.LinesEmitter // out, when it takes runs of lines (runs.go)
+	cut     []collectors.Line       // the run of lines being cut, for lines
 	scratch [collectors.FingerprintMax]byte
 }
 
@@ -61,6 +63,7 @@ func newFollower(t *Tailer, out collectors.Emitter, path string, startAtEnd bool
 		lastSize:   -1,
 	}
 	fl.rec = collectors.Record{Kind: collectors.KindLog, Source: fl.source, File: &fl.rng}
+	fl.lines, _ = out.(collectors.LinesEmitter)
 	return fl
 }
 
@@ -313,6 +316,9 @@ func (fl *follower) readToEOF(ctx context.Context) error {
 // and keeps the unfinished rest at the front of buf. With final set the rest
 // is emitted too (FlagNoNewline).
 func (fl *follower) emitLines(ctx context.Context, data []byte, final bool) error {
+	if fl.lines != nil {
+		return fl.emitRuns(ctx, data, final)
+	}
 	base := fl.cur.pos - int64(len(data))
 	fl.rng.ID = fl.cur.id
 	off := 0

@@ -28,7 +28,12 @@ const waitTimeout = 15 * time.Second
 
 // fakeEmitter keeps deep copies of what it is given and can block, as the
 // agent's queue does when its byte budget is full.
+//
+// It takes runs of lines (collectors.LinesEmitter), as the queue does,
+// unless plain is set: then the tailer sees an Emitter that does not, and
+// emits line by line.
 type fakeEmitter struct {
+	plain   bool
 	mu      sync.Mutex
 	recs    []collectors.Record
 	gate    chan struct{} // non-nil: Emit waits until it is closed
@@ -64,6 +69,29 @@ func (e *fakeEmitter) Emit(ctx context.Context, r collectors.Record) error {
 	e.mu.Unlock()
 	return nil
 }
+
+// EmitLines emits each line as the queue does, through Emit.
+func (e *fakeEmitter) EmitLines(ctx context.Context, r collectors.Record, data []byte, lines []collectors.Line) (int, error) {
+	f := *r.File
+	r.File = &f
+	start, off := f.Start, 0
+	for i, l := range lines {
+		r.Body, r.Flags = data[off:off+l.Len], l.Flags
+		f.Start = start + int64(off)
+		f.End = f.Start + int64(l.N)
+		if err := e.Emit(ctx, r); err != nil {
+			return i, err
+		}
+		off += l.N
+	}
+	return len(lines), nil
+}
+
+// plainEmitter hides fakeEmitter's EmitLines.
+type plainEmitter struct{ e *fakeEmitter }
+
+func (p plainEmitter) Emit(ctx context.Context, r collectors.Record) error { return p.e.Emit(ctx, r) }
+func (p plainEmitter) TryEmit(r collectors.Record) bool                    { return p.e.TryEmit(r) }
 
 func (e *fakeEmitter) TryEmit(collectors.Record) bool {
 	panic("filetail must never drop: TryEmit called")
@@ -216,7 +244,11 @@ func runTailer(t testing.TB, cfg Config, em *fakeEmitter, cps ...collectors.Chec
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- tl.Run(ctx, em) }()
+	var out collectors.Emitter = em
+	if em.plain {
+		out = plainEmitter{em}
+	}
+	go func() { done <- tl.Run(ctx, out) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {

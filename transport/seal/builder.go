@@ -24,7 +24,9 @@ type Builder struct {
 	lastFile      fileKey
 	lastFileRef   uint32 // 0: none
 
-	undo undo // what the last Add did, for Undo
+	undo undo     // what the last Add did, for Undo
+	head lineHead // AddLine's last time and kind fields
+	gen  uint64   // counts the changes that void a LineRun: a new batch, an entry undone
 }
 
 // fileKey is a file identity as the file table keys it. A fingerprint
@@ -66,6 +68,7 @@ func (b *Builder) Reset(buf []byte) {
 	clear(b.files)
 	b.lastSourceRef, b.lastFileRef = 0, 0
 	b.undo = undo{}
+	b.gen++
 }
 
 // Len is the number of bytes of the batch body so far: records and tables.
@@ -188,6 +191,36 @@ func (b *Builder) Add(r *WireRecord) int {
 	return len(b.recs) - u.recs + len(b.tabs) - u.tabs
 }
 
+// AddLine is Add for the record that fills most batches: a line of the
+// file the line before it came from. When r carries no attributes and no
+// refs, and its source and file identity are the last ones Add looked up,
+// it is encoded referring to them, without the table lookups, and AddLine
+// returns the bytes the batch grew by (Undo takes it back as it would an
+// Add). Otherwise it adds nothing and ok is false: use Add. r is not
+// changed.
+func (b *Builder) AddLine(r *WireRecord) (grew int, ok bool) {
+	if !b.isLine(r) {
+		return 0, false
+	}
+	c := lineFields{timeNs: r.TimeNs, kind: r.Kind, sourceRef: b.lastSourceRef, fileRef: b.lastFileRef}
+	return b.addLine(&c, r.Body, r.Flags, r.File.Start, r.File.End), true
+}
+
+// isLine reports whether AddLine takes r.
+func (b *Builder) isLine(r *WireRecord) bool {
+	f := r.File
+	return f != nil && len(r.Attrs) == 0 && r.SourceRef == 0 && f.FileRef == 0 && b.lastSourceRef != 0 &&
+		r.Source == b.lastSource && b.isLastFile(f)
+}
+
+func (b *Builder) addLine(c *lineFields, body []byte, flags uint32, start, end int64) int {
+	n := len(b.recs)
+	b.recs = appendLine(b.recs, c, &b.head, body, flags, start, end)
+	b.count++
+	b.undo = undo{ok: true, recs: n, tabs: len(b.tabs)}
+	return len(b.recs) - n
+}
+
 // Undo takes back the last Add (once): its record and the table entries it
 // added.
 func (b *Builder) Undo() {
@@ -196,6 +229,9 @@ func (b *Builder) Undo() {
 		return
 	}
 	b.undo = undo{}
+	if u.newSource || u.newFile {
+		b.gen++
+	}
 	if u.newSource {
 		delete(b.sources, b.lastSource)
 		b.lastSourceRef = 0

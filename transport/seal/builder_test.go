@@ -240,3 +240,27 @@ func BenchmarkBuilderAdd(b *testing.B) {
 		bl.Add(&r)
 	}
 }
+
+// BenchmarkBuilderAddLine is BenchmarkBuilderAdd through AddLine, the path
+// of every line but a batch's first of each file.
+func BenchmarkBuilderAddLine(b *testing.B) {
+	line := bytes.Repeat([]byte("x"), 169)
+	r := WireRecord{TimeNs: 1, Kind: 1, Source: "file:/var/log/syslog", Body: line,
+		File: &WireFileRange{Dev: 2049, Inode: 1234, FPLen: 1024, FP: bytes.Repeat([]byte{1}, 32)}}
+	buf := make([]byte, HeaderRoom+1<<20)
+	var bl Builder
+	bl.Reset(buf)
+	b.SetBytes(int64(len(line) + 1))
+	b.ReportAllocs()
+	for b.Loop() {
+		if bl.Len() > 1<<20-400 {
+			bl.Close()
+			bl.Reset(buf)
+		}
+		r.File.Start = r.File.End
+		r.File.End += 170
+		if _, ok := bl.AddLine(&r); !ok {
+			bl.Add(&r)
+		}
+	}
+}

@@ -99,6 +99,77 @@ func AppendRecord(dst []byte, r *WireRecord) []byte {
 	return dst
 }
 
+// lineHead is the head of the records AddLine encodes: their time and kind
+// fields, which the lines of one read of a file share, encoded once.
+type lineHead struct {
+	timeNs int64
+	kind   uint32
+	n      int
+	b      [2 + 10 + 5]byte // the two tags and varints
+}
+
+// set makes h the head of a record of time timeNs and kind kind. The zero
+// lineHead is that of time 0 and kind 0: no bytes (zero values are left
+// out).
+func (h *lineHead) set(timeNs int64, kind uint32) {
+	h.timeNs, h.kind = timeNs, kind
+	h.n = len(appendUint(appendUint(h.b[:0], 1, uint64(timeNs)), 2, uint64(kind)))
+}
+
+// lineFields are what the records of a run of lines share, besides their
+// head: the refs to their source and file (both not 0).
+type lineFields struct {
+	timeNs             int64
+	kind               uint32
+	sourceRef, fileRef uint32
+}
+
+// appendLine is AppendRecord for a record with the time, kind and refs of
+// c (head encoding the time and kind), no Source and no Attrs, and body,
+// flags and a File of range [start, end) referring to the file table: the
+// bytes AppendRecord writes for such a record, in one pass without the
+// generic record's branches.
+//
+// The record's length and its file range's are written after them, into
+// room kept for them (no pass over the fields to size them first): two
+// bytes for the record's, moved to fit when it needs one or three.
+func appendLine(dst []byte, c *lineFields, head *lineHead, body []byte, flags uint32, start, end int64) []byte {
+	if c.timeNs != head.timeNs || c.kind != head.kind {
+		head.set(c.timeNs, c.kind)
+	}
+	dst = slices.Grow(dst, len(body)+LineOverheadMax)
+	at := len(dst)
+	dst = append(dst, tag(2, wireBytes), 0, 0)
+	dst = append(dst, head.b[:head.n]...)
+	if len(body) > 0 {
+		dst = appendVarint(append(dst, tag(4, wireBytes)), uint64(len(body)))
+		dst = append(dst, body...)
+	}
+	dst = append(dst, tag(6, wireBytes), 0)
+	fileAt := len(dst)
+	dst = appendUint(dst, 2, uint64(start))
+	dst = appendUint(dst, 3, uint64(end))
+	dst = appendVarint(append(dst, tag(4, wireVarint)), uint64(c.fileRef))
+	dst[fileAt-1] = byte(len(dst) - fileAt) // < 128: three varints of at most 10 bytes, and their tags
+	dst = appendUint(dst, 7, uint64(flags))
+	dst = appendVarint(append(dst, tag(8, wireVarint)), uint64(c.sourceRef))
+	n := len(dst) - at - 3
+	switch {
+	case n < 1<<7:
+		dst[at+1] = byte(n)
+		copy(dst[at+2:], dst[at+3:])
+		dst = dst[:len(dst)-1]
+	case n < 1<<14:
+		dst[at+1], dst[at+2] = byte(n)|0x80, byte(n>>7)
+	default:
+		k := varintSize(uint64(n))
+		dst = append(dst, make([]byte, k-2)...)
+		copy(dst[at+1+k:], dst[at+3:at+3+n])
+		appendVarint(dst[at+1:at+1], uint64(n))
+	}
+	return dst
+}
+
 // AppendSource appends s as one entry (Batch field 3) of a batch's source
 // table. The first entry of a batch is SourceRef 1, the second 2, and so on.
 func AppendSource(dst []byte, s string) []byte {
