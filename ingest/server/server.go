@@ -203,6 +203,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		// the default 32 KiB bufio.Reader per connection was a third of a
 		// fleet's heap (10,000 agents: 320 MiB; BenchmarkFanIn10k).
 		grpc.ReadBufferSize(0),
+		// Memory per connection and under overload (fanin.go).
+		grpc.InitialWindowSize(flowWindow),
+		grpc.InitialConnWindowSize(flowWindow),
 	)
 	offboxv1grpc.RegisterIngestServer(gs, s)
 	if s.cfg.Register != nil {

@@ -268,15 +268,11 @@ func (ss *session) welcome(ctx context.Context) error {
 
 // pump runs the batch pipeline: this goroutine reads and judges batches
 // (decoding and verifying the next while the previous commits), the commit
-// loop stores and acknowledges them in arrival order.
+// loop (committer.go) stores and acknowledges them in arrival order.
 func (ss *session) pump(ctx, wctx context.Context) error {
-	work := make(chan *item, ss.srv.cfg.Window)
-	failed := make(chan struct{})
-	committed := make(chan error, 1)
-	go func() { committed <- ss.commitLoop(wctx, work, failed) }()
-	readErr := ss.readLoop(ctx, work, failed)
-	close(work)
-	if err := <-committed; err != nil {
+	c := newCommitter(ss, wctx, ss.srv.cfg.Window)
+	readErr := ss.readLoop(ctx, c)
+	if err := c.wait(); err != nil {
 		return err // the first failure of the commit loop is the cause
 	}
 	return readErr
@@ -285,7 +281,8 @@ func (ss *session) pump(ctx, wctx context.Context) error {
 // readLoop judges each batch as it arrives and queues the outcome. It
 // returns when the agent closes the stream, on a fatal verdict, when the
 // collector shuts down, or when the commit loop has failed.
-func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-chan struct{}) error {
+func (ss *session) readLoop(ctx context.Context, c *committer) error {
+	failed := c.failed
 	var last *item
 	for {
 		var r received
@@ -315,9 +312,7 @@ func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-cha
 		if err != nil || it == nil {
 			return err
 		}
-		select {
-		case work <- it:
-		case <-failed:
+		if !c.queue(it) {
 			return nil
 		}
 		last = it
@@ -434,22 +429,6 @@ func (ss *session) send(m *offboxv1.CollectorMessage) error {
 func (ss *session) event(r *rejection, seq uint64, at time.Time) *store.IntegrityEvent {
 	ss.srv.cfg.Observer.Finding(r.kind)
 	return &store.IntegrityEvent{Device: ss.id.device, Time: at, Kind: r.kind, Seq: seq, Detail: r.detail}
-}
-
-// commitLoop stores each outcome and acknowledges it, in order. After a
-// failure it stores nothing more (later verdicts assumed the failed commit)
-// and only drains the queue.
-func (ss *session) commitLoop(wctx context.Context, work <-chan *item, failed chan<- struct{}) error {
-	var err error
-	for it := range work {
-		if err == nil {
-			if err = ss.settle(wctx, it); err != nil {
-				close(failed)
-			}
-		}
-		close(it.done)
-	}
-	return err
 }
 
 // settle makes one outcome durable, then acknowledges it.
