@@ -49,7 +49,7 @@ func sigCases(t testing.TB) []sigCase {
 		return s
 	}
 	sPlusL := le32(new(big.Int).Add(new(big.Int).SetBytes(reverse(good[32:])), l))
-	identity := le32(big.NewInt(1))                         // the neutral point, canonical
+	identity := le32(big.NewInt(1))                        // the neutral point, canonical
 	identityNC := le32(new(big.Int).Add(p, big.NewInt(1))) // the neutral point, y = 1 + p: non-canonical
 	zero := make([]byte, 32)
 	// A y with no x on the curve: a public key that is not a point.
