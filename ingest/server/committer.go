@@ -78,6 +78,7 @@ func (c *committer) settle(it *item) {
 		}
 	}
 	close(it.done)
+	c.ss.srv.inflight.release(it.charge)
 }
 
 // wait returns, once every queued item is settled, the first failure.
