@@ -14,7 +14,7 @@ const DefaultInFlightBytes = 64 << 20
 // charged its size when its stream's receiver has read it and released
 // when its outcome is settled (stored and acknowledged, or refused). A
 // receiver that cannot be charged stops reading, so what the agent sends
-// next waits in the stream's HTTP/2 window (flowWindow, fanin.go) and its
+// next waits in the stream's HTTP/2 window (Config.FlowWindow, fanin.go) and its
 // TCP buffers, not in the collector's heap: a collector short of CPU
 // holds at most the budget plus, per stream, one window and one batch.
 type budget struct {

@@ -7,10 +7,10 @@ package server
 // 1.85 returns it to a pool after each flush; grpc.SharedWriteBuffer is
 // deprecated as the default).
 //
-// The HTTP/2 flow-control windows are explicit (flowWindow), which also
+// The HTTP/2 flow-control windows are explicit (Config.FlowWindow), which also
 // turns off gRPC's BDP estimation: with it a connection's window grew
 // toward 16 MiB, and a collector short of CPU held that much unread data
 // per connection (1.6 GiB at 10,000 agents). A stream's window is what the
 // agent may send beyond what the session has read; a batch larger than it
 // still flows, as gRPC widens the window for the message being read.
-const flowWindow = 256 << 10
+const DefaultFlowWindow = 256 << 10

@@ -48,6 +48,7 @@ type Config struct {
 	ShutdownGrace time.Duration    // how long Serve lets in-flight work finish after ctx ends; 0: 15s
 	Window        int              // batches decoded ahead of the commit per stream; 0: 4
 	InFlightBytes int64            // batch bytes held decoded across all streams at once (budget.go); 0: 64 MiB
+	FlowWindow    int32            // HTTP/2 window of each stream and connection, bytes (fanin.go); 0: 256 KiB; at least 64 KiB
 	// Register adds more services to the gRPC server (enrollment); nil: none.
 	Register func(grpc.ServiceRegistrar)
 	// Stored is called after each batch (b, with its Row and Segments set)
@@ -155,6 +156,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.InFlightBytes < 0 {
 		return nil, errors.New("server: InFlightBytes must be positive")
 	}
+	if cfg.FlowWindow == 0 {
+		cfg.FlowWindow = DefaultFlowWindow
+	}
+	if cfg.FlowWindow < 64<<10 {
+		return nil, errors.New("server: FlowWindow must be at least 64 KiB (HTTP/2's initial window)")
+	}
 	if cfg.KeepaliveTime == 0 {
 		cfg.KeepaliveTime = 30 * time.Second
 	}
@@ -213,8 +220,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		// fleet's heap (10,000 agents: 320 MiB; BenchmarkFanIn10k).
 		grpc.ReadBufferSize(0),
 		// Memory per connection and under overload (fanin.go).
-		grpc.InitialWindowSize(flowWindow),
-		grpc.InitialConnWindowSize(flowWindow),
+		grpc.InitialWindowSize(s.cfg.FlowWindow),
+		grpc.InitialConnWindowSize(s.cfg.FlowWindow),
 	)
 	offboxv1grpc.RegisterIngestServer(gs, s)
 	if s.cfg.Register != nil {
