@@ -30,8 +30,8 @@ func (b *blockingStore) CommitBatch(ctx context.Context, bt *store.Batch) error 
 // stream would hold its window of judged batches and more.
 func TestInFlightBudget(t *testing.T) {
 	const (
-		streams, perStream = 4, 8
-		lineBytes          = 16 << 10
+		streams, perStream = 4, 6
+		lineBytes          = 8 << 10
 		budgetBytes        = 3 * (lineBytes + 1024) // about three batches
 	)
 	devices := []string{"d1", "d2", "d3", "d4"}
@@ -46,8 +46,8 @@ func TestInFlightBudget(t *testing.T) {
 		clients[i] = h.dial(t, h.pki, d)
 		clients[i].mustHello()
 	}
-	// 128 KiB a stream: within its flow-control window, so every send
-	// returns while the collector reads nothing more.
+	// 48 KiB a stream: within its 64 KiB flow-control window, so every
+	// send returns while the collector reads nothing more.
 	for i, c := range clients {
 		f := batchtest.NewFile("file:/var/log/flood", 1, uint64(i+1))
 		for range perStream {
