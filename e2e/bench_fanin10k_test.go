@@ -54,7 +54,8 @@ func BenchmarkFanIn10k(b *testing.B) {
 	)
 	// The target's load; OFFBOX_FANIN_AGENTS and OFFBOX_FANIN_WINDOW (Go
 	// durations) shrink it for a quick look, never in make bench;
-	// OFFBOX_FANIN_PPROF=127.0.0.1:PORT serves the collector's profiles.
+	// OFFBOX_FANIN_PPROF=127.0.0.1:PORT serves the collector's profiles;
+	// OFFBOX_FANIN_INGEST_GOMEMLIMIT=900MiB runs it with that GOMEMLIMIT.
 	agents, window, spread := 10_000, 120*time.Second, 20*time.Second
 	if v, err := strconv.Atoi(os.Getenv("OFFBOX_FANIN_AGENTS")); err == nil && v > 0 {
 		agents, spread = v, spread*time.Duration(v)/10_000
@@ -72,6 +73,11 @@ func BenchmarkFanIn10k(b *testing.B) {
 		var extra []string
 		if a := os.Getenv("OFFBOX_FANIN_PPROF"); a != "" { // profile the collector: -pprof ADDR
 			extra = []string{"-pprof", a}
+		}
+		// OFFBOX_FANIN_INGEST_GOMEMLIMIT gives the collector (only: this
+		// process's runtime read its own at start) a soft memory limit.
+		if v := os.Getenv("OFFBOX_FANIN_INGEST_GOMEMLIMIT"); v != "" {
+			b.Setenv("GOMEMLIMIT", v)
 		}
 		in := startIngest(b, pki(dir), db, "127.0.0.1:0", extra...)
 		time.Sleep(time.Second)
