@@ -33,9 +33,18 @@ type budgetWaiter struct {
 
 func newBudget(size int64) *budget { return &budget{size: size} }
 
-// charge is what a batch of n bytes costs: at least 1, at most the whole
-// budget, so that a batch larger than the budget still passes, alone.
-func (b *budget) charge(n int) int64 { return min(max(int64(n), 1), b.size) }
+// minCharge is what the smallest batch costs held: decoded, judged and
+// queued, a one-line batch of 500 bytes takes about 4 KiB of heap (the
+// item, the store.Batch, the decoded header and records). Charged its
+// bytes alone, 10,000 streams behind a collector short of CPU held five
+// such batches each inside a 64 MiB budget; at 4 KiB the budget holds
+// 16,384 of them and the rest wait, undecoded, in their streams' windows,
+// with no commit goroutine parked for them.
+const minCharge = 4 << 10
+
+// charge is what a batch of n bytes costs: at least minCharge, at most the
+// whole budget, so that a batch larger than the budget still passes, alone.
+func (b *budget) charge(n int) int64 { return min(max(int64(n), minCharge), b.size) }
 
 // acquire charges n (from charge) and reports true, or false without a
 // charge when ctx ends first.

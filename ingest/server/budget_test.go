@@ -89,12 +89,15 @@ func TestInFlightBudget(t *testing.T) {
 // charge that fits waits behind an earlier one that does not), a
 // cancelled wait is charged nothing, and a charge never exceeds the size.
 func TestBudgetOrder(t *testing.T) {
+	if got := newBudget(1 << 20).charge(0); got != minCharge {
+		t.Errorf("charge(0) = %d, want %d", got, minCharge)
+	}
+	if got := newBudget(1 << 20).charge(5 << 10); got != 5<<10 {
+		t.Errorf("charge(5 KiB) = %d, want %d", got, 5<<10)
+	}
 	b := newBudget(10)
 	if got := b.charge(25); got != 10 {
 		t.Errorf("charge(25) of a 10-byte budget = %d, want 10", got)
-	}
-	if got := b.charge(0); got != 1 {
-		t.Errorf("charge(0) = %d, want 1", got)
 	}
 	ctx := context.Background()
 	if !b.acquire(ctx, 8) {
