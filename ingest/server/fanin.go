@@ -12,15 +12,15 @@ import (
 // also turns off gRPC's BDP estimation: with it a connection's window grew
 // toward 16 MiB, and a collector short of CPU held that much unread data
 // per connection. A stream's window is what its agent may send beyond what
-// the session has read. The default is HTTP/2's least, 64 KiB: a batch
-// larger than it still flows whole, as gRPC widens the window for the
-// message being read (BenchmarkStreamWindow: 1 MiB batches flow as fast
-// with 64 KiB as with 1 MiB), and 10,000 connections hold at most 640 MiB
-// of unread batch bytes, in frames at most twice that (frameBuffers), and
-// an agent keeps at most four batches in flight anyway. With 256 KiB
-// windows and gRPC's default pool, a fan-in run short of CPU (simulated
-// agents that did not wait for acks) peaked at 1.6 GiB.
-const DefaultFlowWindow = 64 << 10
+// the session has read. The default is the agent's largest batch, 1 MiB:
+// a smaller window makes the agent wait a round trip for each batch after
+// the first 64 KiB (gRPC widens the window for the message being read, not
+// the next): BenchmarkEndToEnd/synthetic, 1 MiB batches, 72.5-74.7 MiB/s
+// with 64 KiB, 82.1-83.5 with 256 KiB, 85.5-91.0 with 1 MiB, 88.2-90.8
+// with the BDP window. An agent keeps at most four batches in flight, so
+// a fleet of quiet agents leaves a few KiB unread each however wide the
+// window; only a peer that ignores acks fills it, and then holds 1 MiB.
+const DefaultFlowWindow = 1 << 20
 
 // frameBuffers is the pool gRPC reads DATA frames into. Its default pool
 // has a 256-byte class and then 4 KiB, so a one-line batch (400-600
