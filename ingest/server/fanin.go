@@ -12,15 +12,17 @@ import (
 // also turns off gRPC's BDP estimation: with it a connection's window grew
 // toward 16 MiB, and a collector short of CPU held that much unread data
 // per connection. A stream's window is what its agent may send beyond what
-// the session has read. The default is the agent's largest batch, 1 MiB:
-// a smaller window makes the agent wait a round trip for each batch after
-// the first 64 KiB (gRPC widens the window for the message being read, not
-// the next): BenchmarkEndToEnd/synthetic, 1 MiB batches, 72.5-74.7 MiB/s
-// with 64 KiB, 82.1-83.5 with 256 KiB, 85.5-91.0 with 1 MiB, 88.2-90.8
-// with the BDP window. An agent keeps at most four batches in flight, so
-// a fleet of quiet agents leaves a few KiB unread each however wide the
-// window; only a peer that ignores acks fills it, and then holds 1 MiB.
-const DefaultFlowWindow = 1 << 20
+// the session has read. The default is what an agent keeps in flight at
+// most, four batches of its largest, 1 MiB: a real agent is then never
+// held by flow control, only by its own window, and a peer that ignores
+// acks holds at most 4 MiB unread. Smaller windows cost the agent a round
+// trip a batch (gRPC widens the window for the message being read, not the
+// next): BenchmarkEndToEnd/synthetic 72.5-74.7 MiB/s with 64 KiB, 82.1-83.5
+// with 256 KiB, 85.5-91.0 with 1 MiB, 88.2-90.8 with the BDP window; the
+// realistic input 31.4-38.7 with 1 MiB, 37.4-41.0 with 4 MiB, 37.9-41.0
+// with the BDP window (busy machine, runs alternated). A fleet of quiet
+// agents leaves a few KiB unread each however wide the window.
+const DefaultFlowWindow = 4 << 20
 
 // frameBuffers is the pool gRPC reads DATA frames into. Its default pool
 // has a 256-byte class and then 4 KiB, so a one-line batch (400-600

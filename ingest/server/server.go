@@ -49,7 +49,7 @@ type Config struct {
 	ShutdownGrace time.Duration    // how long Serve lets in-flight work finish after ctx ends; 0: 15s
 	Window        int              // batches decoded ahead of the commit per stream; 0: 4
 	InFlightBytes int64            // batch bytes held decoded across all streams at once (budget.go); 0: 64 MiB
-	FlowWindow    int32            // HTTP/2 window of each stream and connection, bytes (fanin.go); 0: 1 MiB; at least 64 KiB
+	FlowWindow    int32            // HTTP/2 window of each stream and connection, bytes (fanin.go); 0: 4 MiB; at least 64 KiB
 	// Register adds more services to the gRPC server (enrollment); nil: none.
 	Register func(grpc.ServiceRegistrar)
 	// Stored is called after each batch (b, with its Row and Segments set)
