@@ -36,7 +36,10 @@ import (
 // batch delay is 10 ms), so every agent sends one one-line batch a second,
 // and a heartbeat batch every 15 s (the default, half a second off the
 // lines) with the attributes a real heartbeat carries, and pings every 10 s
-// as the agent's transport does. Connections are spread over 20 s; the
+// as the agent's transport does. Like the agent, each keeps at most four
+// batches unacknowledged; records made while the window is full go out
+// together in the next batch, and an ack's latency is counted from its
+// batch's oldest record. Connections are spread over 20 s; the
 // measured window is the 120 s after the last one. It reports agents
 // connected, batches and heartbeats sent and acknowledged as stored, ack
 // latency p50/p99/max (every batch), heartbeat_missing alerts, the
@@ -51,7 +54,8 @@ func BenchmarkFanIn10k(b *testing.B) {
 	)
 	// The target's load; OFFBOX_FANIN_AGENTS and OFFBOX_FANIN_WINDOW (Go
 	// durations) shrink it for a quick look, never in make bench;
-	// OFFBOX_FANIN_PPROF=127.0.0.1:PORT serves the collector's profiles.
+	// OFFBOX_FANIN_PPROF=127.0.0.1:PORT serves the collector's profiles;
+	// OFFBOX_FANIN_INGEST_GOMEMLIMIT=900MiB runs it with that GOMEMLIMIT.
 	agents, window, spread := 10_000, 120*time.Second, 20*time.Second
 	if v, err := strconv.Atoi(os.Getenv("OFFBOX_FANIN_AGENTS")); err == nil && v > 0 {
 		agents, spread = v, spread*time.Duration(v)/10_000
@@ -69,6 +73,11 @@ func BenchmarkFanIn10k(b *testing.B) {
 		var extra []string
 		if a := os.Getenv("OFFBOX_FANIN_PPROF"); a != "" { // profile the collector: -pprof ADDR
 			extra = []string{"-pprof", a}
+		}
+		// OFFBOX_FANIN_INGEST_GOMEMLIMIT gives the collector (only: this
+		// process's runtime read its own at start) a soft memory limit.
+		if v := os.Getenv("OFFBOX_FANIN_INGEST_GOMEMLIMIT"); v != "" {
+			b.Setenv("GOMEMLIMIT", v)
 		}
 		in := startIngest(b, pki(dir), db, "127.0.0.1:0", extra...)
 		time.Sleep(time.Second)
@@ -235,13 +244,19 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 	s.connected.Add(1)
 	base, prev := m.GetWelcome().GetHead().GetSeq(), m.GetWelcome().GetHead().GetHash()
 
-	// In flight: seq -> (sent at, heartbeat?, counted?), read by the reader.
+	// In flight: seq -> (its oldest record's time, heartbeats in it,
+	// counted?), read by the reader. Like the agent, at most fanInWindow
+	// batches are in flight; records made meanwhile wait and go out
+	// together in the next batch (agent.DefaultWindow: a collector that
+	// falls behind gets fewer, larger batches, not a growing backlog).
 	type sentBatch struct {
-		at        time.Time
-		hb, count bool
+		at    time.Time
+		hbs   int64
+		count bool
 	}
 	var mu sync.Mutex
 	inflight := make(map[uint64]sentBatch)
+	acked := make(chan struct{}, 1) // a batch left the window
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -262,6 +277,10 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 			sb, ok := inflight[a.GetSeq()]
 			delete(inflight, a.GetSeq())
 			mu.Unlock()
+			select {
+			case acked <- struct{}{}:
+			default:
+			}
 			if !ok || !sb.count {
 				continue
 			}
@@ -270,9 +289,7 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 				continue
 			}
 			s.acked.Add(1)
-			if sb.hb {
-				s.hbAcked.Add(1)
-			}
+			s.hbAcked.Add(sb.hbs)
 			d := now.Sub(sb.at)
 			s.mu.Lock()
 			s.lat = append(s.lat, d)
@@ -283,29 +300,47 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 	start := time.Now()
 	seq := base
 	var body []byte
-	send := func(rec *seal.WireRecord, hb bool) error {
+	type pendingRecord struct {
+		rec seal.WireRecord
+		at  time.Time
+		hb  bool
+	}
+	var pending []pendingRecord
+	// flush seals what is pending into one batch if the window has room.
+	flush := func() error {
+		mu.Lock()
+		room := len(inflight) < fanInWindow
+		mu.Unlock()
+		if len(pending) == 0 || !room {
+			return nil
+		}
 		now := time.Now()
-		rec.TimeNs = now.UnixNano()
-		body = seal.AppendRecord(body[:0], rec)
+		body = body[:0]
+		var hbs int64
+		for i := range pending {
+			body = seal.AppendRecord(body, &pending[i].rec)
+			if pending[i].hb {
+				hbs++
+			}
+		}
 		seq++
 		sb, err := seal.Seal(c.key, &seal.Header{DeviceID: c.name, KeyID: keyID, BootID: boot, SessionID: session,
-			Seq: seq, PrevHash: prev, RecordCount: 1, SealedNs: now.UnixNano(), AgentVersion: "fan-in"}, body)
+			Seq: seq, PrevHash: prev, RecordCount: uint32(len(pending)), SealedNs: now.UnixNano(), AgentVersion: "fan-in"}, body)
 		if err != nil {
 			return err
 		}
 		prev = sb.Digest[:]
 		count := s.measure.Load()
 		mu.Lock()
-		inflight[seq] = sentBatch{at: now, hb: hb, count: count}
+		inflight[seq] = sentBatch{at: pending[0].at, hbs: hbs, count: count}
 		mu.Unlock()
+		pending = pending[:0]
 		if err := stream.Send(&offboxv1.AgentMessage{Msg: &offboxv1.AgentMessage_Batch{Batch: &offboxv1.SealedBatch{Batch: sb.Bytes, Signature: sb.Sig}}}); err != nil {
 			return fmt.Errorf("send seq %d: %w", seq, err)
 		}
 		if count {
 			s.sent.Add(1)
-			if hb {
-				s.hbSent.Add(1)
-			}
+			s.hbSent.Add(hbs)
 		}
 		return nil
 	}
@@ -315,22 +350,37 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 		if nextBeat.Before(nextLine) {
 			at, hb = nextBeat, true
 		}
+		timer := time.NewTimer(time.Until(at))
 		select {
-		case <-time.After(time.Until(at)):
+		case <-timer.C:
+		case <-acked:
+			timer.Stop()
+			if err := flush(); err != nil {
+				if sctx.Err() == nil && !errors.Is(err, context.Canceled) {
+					s.fail(fmt.Errorf("%s: %w", c.name, err))
+				}
+				cancel()
+				<-done
+				return
+			}
+			k--
+			continue
 		case <-sctx.Done():
+			timer.Stop()
 			<-done
 			return
 		}
-		var rec seal.WireRecord
+		now := time.Now()
 		if hb {
 			nextBeat = nextBeat.Add(s.heartbeat)
-			rec = fanInHeartbeat(c.name, time.Since(start), s.heartbeat, seq-base)
+			pending = append(pending, pendingRecord{fanInHeartbeat(c.name, time.Since(start), s.heartbeat, seq-base), now, true})
 		} else {
 			nextLine = nextLine.Add(s.line)
-			rec = seal.WireRecord{Kind: uint32(offboxv1.Kind_KIND_LOG), Source: "syslog",
-				Body: fmt.Appendf(nil, fanInLines[k%len(fanInLines)], 1000+k%30000)}
+			pending = append(pending, pendingRecord{seal.WireRecord{Kind: uint32(offboxv1.Kind_KIND_LOG), Source: "syslog",
+				Body: fmt.Appendf(nil, fanInLines[k%len(fanInLines)], 1000+k%30000)}, now, false})
 		}
-		if err := send(&rec, hb); err != nil {
+		pending[len(pending)-1].rec.TimeNs = now.UnixNano()
+		if err := flush(); err != nil {
 			if sctx.Err() == nil && !errors.Is(err, context.Canceled) {
 				s.fail(fmt.Errorf("%s: %w", c.name, err))
 			}
@@ -340,6 +390,9 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 		}
 	}
 }
+
+// fanInWindow is the agent's batches in flight (agent.DefaultWindow).
+const fanInWindow = 4
 
 // fanInHeartbeat is a heartbeat record with the attributes the agent's
 // carries (agent/heartbeat.go), so the collector does the same work on it.

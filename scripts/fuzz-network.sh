@@ -33,6 +33,7 @@ while read -r target dir; do
 	fi
 done <<'LIST'
 FuzzBatchBytes ./ingest/server
+FuzzVerifyMatchesStdlib ./ingest/server
 FuzzBatchCodec ./transport/codec
 FuzzOpen ./transport/seal
 FuzzDecodeMatchesProto ./transport/seal

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/offbox/offbox/ingest/batchtest"
@@ -16,6 +17,17 @@ import (
 func BenchmarkStream(b *testing.B) {
 	for _, sync := range []string{"full", "normal"} {
 		b.Run("sync="+sync, func(b *testing.B) { benchStream(b, sync, nil) })
+	}
+}
+
+// BenchmarkStreamWindow is BenchmarkStream (sync=normal) with each
+// HTTP/2 window: the window must keep 1 MiB batches, four in flight,
+// flowing as fast as gRPC's dynamic (BDP) window did.
+func BenchmarkStreamWindow(b *testing.B) {
+	for _, w := range []int32{64 << 10, 256 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("window=%dKiB", w>>10), func(b *testing.B) {
+			benchStream(b, "normal", func(c *Config) { c.FlowWindow = w })
+		})
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 
@@ -47,6 +48,8 @@ type Config struct {
 	Logger        *slog.Logger     // nil: slog.Default()
 	ShutdownGrace time.Duration    // how long Serve lets in-flight work finish after ctx ends; 0: 15s
 	Window        int              // batches decoded ahead of the commit per stream; 0: 4
+	InFlightBytes int64            // batch bytes held decoded across all streams at once (budget.go); 0: 64 MiB
+	FlowWindow    int32            // HTTP/2 window of each stream and connection, bytes (fanin.go); 0: 4 MiB; at least 64 KiB
 	// Register adds more services to the gRPC server (enrollment); nil: none.
 	Register func(grpc.ServiceRegistrar)
 	// Stored is called after each batch (b, with its Row and Segments set)
@@ -108,6 +111,8 @@ type Server struct {
 	shutdown     chan struct{} // closed when Serve's ctx ends: streams finish what they hold and end
 
 	gate *eventGate // integrity events one by one, then counted
+
+	inflight *budget // batch bytes held decoded across every stream (budget.go)
 }
 
 // openStream is the stream a device holds, for reporting a second one
@@ -146,6 +151,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Window == 0 {
 		cfg.Window = 4
 	}
+	if cfg.InFlightBytes == 0 {
+		cfg.InFlightBytes = DefaultInFlightBytes
+	}
+	if cfg.InFlightBytes < 0 {
+		return nil, errors.New("server: InFlightBytes must be positive")
+	}
+	if cfg.FlowWindow == 0 {
+		cfg.FlowWindow = DefaultFlowWindow
+	}
+	if cfg.FlowWindow < 64<<10 {
+		return nil, errors.New("server: FlowWindow must be at least 64 KiB (HTTP/2's initial window)")
+	}
 	if cfg.KeepaliveTime == 0 {
 		cfg.KeepaliveTime = 30 * time.Second
 	}
@@ -175,7 +192,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, open: make(map[string]*openStream),
 		revokedEvents: make(map[string]time.Time), shutdown: make(chan struct{}),
-		gate: newEventGate(cfg.EventInterval, cfg.EventsPerInterval)}, nil
+		gate: newEventGate(cfg.EventInterval, cfg.EventsPerInterval), inflight: newBudget(cfg.InFlightBytes)}, nil
 }
 
 // Serve accepts streams on lis until ctx ends, then stops gracefully: it
@@ -203,6 +220,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		// the default 32 KiB bufio.Reader per connection was a third of a
 		// fleet's heap (10,000 agents: 320 MiB; BenchmarkFanIn10k).
 		grpc.ReadBufferSize(0),
+		// Memory per connection and under overload (fanin.go).
+		grpc.InitialWindowSize(s.cfg.FlowWindow),
+		grpc.InitialConnWindowSize(s.cfg.FlowWindow),
+		experimental.BufferPool(frameBuffers),
 	)
 	offboxv1grpc.RegisterIngestServer(gs, s)
 	if s.cfg.Register != nil {
@@ -258,7 +279,7 @@ func (s *Server) Stream(st offboxv1grpc.Ingest_StreamServer) error {
 	// cancel ends the stream early with a cause: a revocation.
 	ctx, cancel := context.WithCancelCause(st.Context())
 	defer cancel(nil)
-	in := startReceiver(st)
+	in := startReceiver(st, s.inflight)
 	defer in.stop()
 	ss := &session{srv: s, st: st, in: in, id: id, remote: remote, cancel: cancel,
 		log: s.log.With("device", id.device, "remote", remote)}

@@ -36,6 +36,7 @@ type harness struct {
 	pki    string
 	addr   string
 	store  *sqlite.Store
+	srv    *Server
 	logs   *lockedbuf.Buffer
 	cancel context.CancelFunc
 	served chan error
@@ -79,6 +80,7 @@ func startServerSync(t testing.TB, sync string, mutate func(*Config), devices ..
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.srv = srv
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -18,28 +18,43 @@ import (
 	"github.com/offbox/offbox/transport/seal"
 )
 
-// received is one Recv result.
+// received is one Recv result, and what its batch is charged against
+// the server's budget (budget.go).
 type received struct {
-	msg *offboxv1.AgentMessage
-	err error
+	msg    *offboxv1.AgentMessage
+	err    error
+	charge int64
 }
 
 // receiver runs Recv in its own goroutine so that a session can stop
-// waiting for the agent when the collector shuts down.
+// waiting for the agent when the collector shuts down. It charges each
+// batch to the server's budget before handing it on, and reads nothing
+// more until it is charged.
 type receiver struct {
-	c    chan received
-	quit chan struct{}
+	c      chan received
+	ctx    context.Context
+	stop   context.CancelFunc // the handler has returned; the stream is being torn down
+	budget *budget
 }
 
-func startReceiver(st offboxv1grpc.Ingest_StreamServer) *receiver {
-	r := &receiver{c: make(chan received), quit: make(chan struct{})}
+func startReceiver(st offboxv1grpc.Ingest_StreamServer, b *budget) *receiver {
+	ctx, stop := context.WithCancel(st.Context())
+	r := &receiver{c: make(chan received), ctx: ctx, stop: stop, budget: b}
 	go func() {
 		for {
 			m, err := st.Recv()
+			var n int64
+			if sb := m.GetBatch(); err == nil && sb != nil {
+				n = b.charge(len(sb.GetBatch()) + len(sb.GetSignature()))
+				if !b.acquire(ctx, n) {
+					return
+				}
+			}
 			select {
-			case r.c <- received{m, err}:
-			case <-r.quit:
-				return // the handler has returned; the stream is being torn down
+			case r.c <- received{m, err, n}:
+			case <-ctx.Done():
+				b.release(n)
+				return
 			}
 			if err != nil {
 				return
@@ -48,8 +63,6 @@ func startReceiver(st offboxv1grpc.Ingest_StreamServer) *receiver {
 	}()
 	return r
 }
-
-func (r *receiver) stop() { close(r.quit) }
 
 // session is one agent stream, from Hello to the last Ack.
 type session struct {
@@ -83,6 +96,7 @@ type item struct {
 	event  *store.IntegrityEvent // set: not stored; record the event, then ack
 	fatal  error                 // set: record the event and end the stream without an ack
 	done   chan struct{}         // closed when the commit loop is through with it
+	charge int64                 // held against the server's budget until done
 }
 
 func (ss *session) run(ctx context.Context) (err error) {
@@ -190,6 +204,7 @@ func (ss *session) awaitHello(ctx context.Context) (*offboxv1.Hello, error) {
 	case <-ctx.Done():
 		return nil, context.Cause(ctx)
 	case r := <-ss.in.c:
+		ss.srv.inflight.release(r.charge) // a Hello is not charged; a batch first is refused
 		if errors.Is(r.err, io.EOF) {
 			return nil, nil
 		}
@@ -268,15 +283,11 @@ func (ss *session) welcome(ctx context.Context) error {
 
 // pump runs the batch pipeline: this goroutine reads and judges batches
 // (decoding and verifying the next while the previous commits), the commit
-// loop stores and acknowledges them in arrival order.
+// loop (committer.go) stores and acknowledges them in arrival order.
 func (ss *session) pump(ctx, wctx context.Context) error {
-	work := make(chan *item, ss.srv.cfg.Window)
-	failed := make(chan struct{})
-	committed := make(chan error, 1)
-	go func() { committed <- ss.commitLoop(wctx, work, failed) }()
-	readErr := ss.readLoop(ctx, work, failed)
-	close(work)
-	if err := <-committed; err != nil {
+	c := newCommitter(ss, wctx, ss.srv.cfg.Window)
+	readErr := ss.readLoop(ctx, c)
+	if err := c.wait(); err != nil {
 		return err // the first failure of the commit loop is the cause
 	}
 	return readErr
@@ -285,7 +296,8 @@ func (ss *session) pump(ctx, wctx context.Context) error {
 // readLoop judges each batch as it arrives and queues the outcome. It
 // returns when the agent closes the stream, on a fatal verdict, when the
 // collector shuts down, or when the commit loop has failed.
-func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-chan struct{}) error {
+func (ss *session) readLoop(ctx context.Context, c *committer) error {
+	failed := c.failed
 	var last *item
 	for {
 		var r received
@@ -308,16 +320,14 @@ func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-cha
 		if sb == nil {
 			return refuse(codes.InvalidArgument, "after Hello only batches may be sent")
 		}
-		if ok, err := ss.hold(ctx, sb, failed); !ok {
+		it, err := ss.take(ctx, sb, last, failed)
+		if it == nil {
+			ss.srv.inflight.release(r.charge)
 			return err
 		}
-		it, err := ss.judge(ctx, sb, last, failed)
-		if err != nil || it == nil {
-			return err
-		}
-		select {
-		case work <- it:
-		case <-failed:
+		it.charge = r.charge // released by the commit loop
+		if !c.queue(it) {
+			ss.srv.inflight.release(r.charge)
 			return nil
 		}
 		last = it
@@ -325,6 +335,15 @@ func (ss *session) readLoop(ctx context.Context, work chan<- *item, failed <-cha
 			return it.fatal
 		}
 	}
+}
+
+// take holds a batch to the device's rate limit, then judges it; a nil
+// item means reading stops, with the error that ends the stream or nil.
+func (ss *session) take(ctx context.Context, sb *offboxv1.SealedBatch, last *item, failed <-chan struct{}) (*item, error) {
+	if ok, err := ss.hold(ctx, sb, failed); !ok {
+		return nil, err
+	}
+	return ss.judge(ctx, sb, last, failed)
 }
 
 // judge applies the verdict table to one batch. A nil item with a nil
@@ -434,22 +453,6 @@ func (ss *session) send(m *offboxv1.CollectorMessage) error {
 func (ss *session) event(r *rejection, seq uint64, at time.Time) *store.IntegrityEvent {
 	ss.srv.cfg.Observer.Finding(r.kind)
 	return &store.IntegrityEvent{Device: ss.id.device, Time: at, Kind: r.kind, Seq: seq, Detail: r.detail}
-}
-
-// commitLoop stores each outcome and acknowledges it, in order. After a
-// failure it stores nothing more (later verdicts assumed the failed commit)
-// and only drains the queue.
-func (ss *session) commitLoop(wctx context.Context, work <-chan *item, failed chan<- struct{}) error {
-	var err error
-	for it := range work {
-		if err == nil {
-			if err = ss.settle(wctx, it); err != nil {
-				close(failed)
-			}
-		}
-		close(it.done)
-	}
-	return err
 }
 
 // settle makes one outcome durable, then acknowledges it.

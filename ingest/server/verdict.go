@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 
+	voied "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
@@ -22,6 +24,8 @@ type identity struct {
 	certDER []byte
 	cert    *x509.Certificate // what revocations are judged against; nil in tests of the verdict alone
 	relay   string            // set: device is an appliance this relay (the certificate's device) speaks for
+
+	expanded *voied.ExpandedPublicKey // an Ed25519 pub, expanded at the first verify (sigverify.go)
 }
 
 // rejection is a batch the collector does not store, and the integrity
@@ -59,7 +63,7 @@ func examine(id *identity, raw, sig []byte) (*offboxv1.Batch, [32]byte, *rejecti
 		return nil, digest, &rejection{store.EventMalformed, fmt.Sprintf("sequence %d out of range", h.GetSeq())}
 	}
 	digest = seal.Digest(raw)
-	if err := seal.VerifyDigest(id.pub, digest, sig); err != nil {
+	if err := id.verifyDigest(digest, sig); err != nil {
 		detail := "signature does not verify with the connection's certificate key"
 		if !errors.Is(err, seal.ErrBadSignature) {
 			detail = err.Error()
