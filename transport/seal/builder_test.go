@@ -220,47 +220,37 @@ func TestAppendHeaderSize(t *testing.T) {
 }
 
 // BenchmarkBuilderAdd measures the agent's per-line path into a batch: a
-// 170-byte file line. It must not allocate.
+// 170-byte file line, through Add and through AddLine (the path of every
+// line but a batch's first of each file). Neither may allocate.
 func BenchmarkBuilderAdd(b *testing.B) {
-	line := bytes.Repeat([]byte("x"), 169)
-	r := WireRecord{TimeNs: 1, Kind: 1, Source: "file:/var/log/syslog", Body: line,
-		File: &WireFileRange{Dev: 2049, Inode: 1234, FPLen: 1024, FP: bytes.Repeat([]byte{1}, 32)}}
-	buf := make([]byte, HeaderRoom+1<<20)
-	var bl Builder
-	bl.Reset(buf)
-	b.SetBytes(int64(len(line) + 1))
-	b.ReportAllocs()
-	for b.Loop() {
-		if bl.Len() > 1<<20-400 {
-			bl.Close()
-			bl.Reset(buf)
+	add := func(bl *Builder, r *WireRecord) { bl.Add(r) }
+	addLine := func(bl *Builder, r *WireRecord) {
+		if _, ok := bl.AddLine(r); !ok {
+			bl.Add(r)
 		}
-		r.File.Start = r.File.End
-		r.File.End += 170
-		bl.Add(&r)
 	}
-}
-
-// BenchmarkBuilderAddLine is BenchmarkBuilderAdd through AddLine, the path
-// of every line but a batch's first of each file.
-func BenchmarkBuilderAddLine(b *testing.B) {
-	line := bytes.Repeat([]byte("x"), 169)
-	r := WireRecord{TimeNs: 1, Kind: 1, Source: "file:/var/log/syslog", Body: line,
-		File: &WireFileRange{Dev: 2049, Inode: 1234, FPLen: 1024, FP: bytes.Repeat([]byte{1}, 32)}}
-	buf := make([]byte, HeaderRoom+1<<20)
-	var bl Builder
-	bl.Reset(buf)
-	b.SetBytes(int64(len(line) + 1))
-	b.ReportAllocs()
-	for b.Loop() {
-		if bl.Len() > 1<<20-400 {
-			bl.Close()
+	for _, path := range []struct {
+		name string
+		add  func(*Builder, *WireRecord)
+	}{{"Add", add}, {"AddLine", addLine}} {
+		b.Run(path.name, func(b *testing.B) {
+			line := bytes.Repeat([]byte("x"), 169)
+			r := WireRecord{TimeNs: 1, Kind: 1, Source: "file:/var/log/syslog", Body: line,
+				File: &WireFileRange{Dev: 2049, Inode: 1234, FPLen: 1024, FP: bytes.Repeat([]byte{1}, 32)}}
+			buf := make([]byte, HeaderRoom+1<<20)
+			var bl Builder
 			bl.Reset(buf)
-		}
-		r.File.Start = r.File.End
-		r.File.End += 170
-		if _, ok := bl.AddLine(&r); !ok {
-			bl.Add(&r)
-		}
+			b.SetBytes(int64(len(line) + 1))
+			b.ReportAllocs()
+			for b.Loop() {
+				if bl.Len() > 1<<20-400 {
+					bl.Close()
+					bl.Reset(buf)
+				}
+				r.File.Start = r.File.End
+				r.File.End += 170
+				path.add(&bl, &r)
+			}
+		})
 	}
 }
