@@ -18,23 +18,7 @@ func BenchmarkEmit(b *testing.B) {
 		maxRecords: DefaultBatchMaxRecords, maxDelay: time.Hour, now: time.Now})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-q.ready:
-			}
-			for {
-				bt, _ := q.takeReady(false, false)
-				if bt == nil {
-					break
-				}
-				q.recycle(bt.buf)
-				q.release(bt.size())
-			}
-		}
-	}()
+	go consume(ctx, q)
 	line := bytes.Repeat([]byte("x"), 169)
 	rng := &collectors.FileRange{ID: collectors.FileID{Dev: 2049, Inode: 1234, FPLen: 1024, FP: [32]byte{1}}}
 	r := collectors.Record{Time: time.Now(), Kind: collectors.KindLog, Source: "file:/var/log/syslog",

@@ -2,6 +2,7 @@ package seal
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 )
 
@@ -85,7 +86,7 @@ func TestAddLineMatchesAdd(t *testing.T) {
 				t.Errorf("case %d record %d: refused after Undo", c, i)
 			}
 		}
-		if !equalInts(refused, wantRefused[c]) {
+		if !slices.Equal(refused, wantRefused[c]) {
 			t.Errorf("case %d: refused records %v, want %v", c, refused, wantRefused[c])
 		}
 		if got.Count() != want.Count() {
@@ -95,18 +96,6 @@ func TestAddLineMatchesAdd(t *testing.T) {
 			t.Errorf("case %d: batch with AddLine\n%x\nwant (Add alone)\n%x", c, g, w)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // FuzzAddLineMatchesAdd: for any line after a first record of the same
