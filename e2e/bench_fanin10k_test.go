@@ -344,6 +344,20 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 		}
 		return nil
 	}
+	// flushed flushes; on an error it reports it (unless the run is
+	// ending), ends the connection and says false.
+	flushed := func() bool {
+		err := flush()
+		if err == nil {
+			return true
+		}
+		if sctx.Err() == nil && !errors.Is(err, context.Canceled) {
+			s.fail(fmt.Errorf("%s: %w", c.name, err))
+		}
+		cancel()
+		<-done
+		return false
+	}
 	nextLine, nextBeat := start.Add(s.line), start.Add(s.line/2)
 	for k := 0; ; k++ {
 		at, hb := nextLine, false
@@ -355,12 +369,7 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 		case <-timer.C:
 		case <-acked:
 			timer.Stop()
-			if err := flush(); err != nil {
-				if sctx.Err() == nil && !errors.Is(err, context.Canceled) {
-					s.fail(fmt.Errorf("%s: %w", c.name, err))
-				}
-				cancel()
-				<-done
+			if !flushed() {
 				return
 			}
 			k--
@@ -380,12 +389,7 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 				Body: fmt.Appendf(nil, fanInLines[k%len(fanInLines)], 1000+k%30000)}, now, false})
 		}
 		pending[len(pending)-1].rec.TimeNs = now.UnixNano()
-		if err := flush(); err != nil {
-			if sctx.Err() == nil && !errors.Is(err, context.Canceled) {
-				s.fail(fmt.Errorf("%s: %w", c.name, err))
-			}
-			cancel()
-			<-done
+		if !flushed() {
 			return
 		}
 	}
