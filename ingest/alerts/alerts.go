@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/offbox/offbox/ingest/detect"
+	"github.com/offbox/offbox/ingest/offer"
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
@@ -83,18 +84,17 @@ type Runner struct {
 
 	// Batches just committed, by row, as the server decoded them: a round
 	// takes the rows that follow its cursor from here instead of reading
-	// and decoding them again. Bounded; whatever is not here is read from
-	// the store.
-	mu      sync.Mutex
-	offered map[int64]*store.Batch
+	// and decoding them again. Bounded (maxOfferedBytes); whatever is not
+	// here is read from the store.
+	offered offer.Set
 
 	caughtUp     chan struct{} // closed by the first round that leaves nothing waiting
 	caughtUpOnce sync.Once
 }
 
-// maxOffered bounds the batches kept for the next round (each up to the
-// collector's max_batch_bytes, twice: bytes and decoded records).
-const maxOffered = 32
+// maxOfferedBytes bounds what the batches kept for the next round hold
+// (offer.Cost): 32 of the largest batches, or thousands of one-line ones.
+const maxOfferedBytes = 64 << 20
 
 // New checks cfg and returns a Runner; Run starts it.
 func New(cfg Config) (*Runner, error) {
@@ -129,7 +129,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg.Delivered = func() {}
 	}
 	return &Runner{cfg: cfg, engine: detect.New(cfg.Detect), wake: make(chan struct{}, 1), saved: map[string]string{},
-		offered: map[int64]*store.Batch{}, caughtUp: make(chan struct{})}, nil
+		caughtUp: make(chan struct{})}, nil
 }
 
 // CaughtUp is closed once detection has read everything stored before it
@@ -142,12 +142,9 @@ func (r *Runner) CaughtUp() <-chan struct{} { return r.caughtUp }
 // never changes it), or nil for anything else. It never blocks.
 func (r *Runner) Offer(b *store.Batch) {
 	if b != nil && b.Decoded != nil && b.Row > 0 {
-		r.mu.Lock()
-		if len(r.offered) < maxOffered {
-			r.offered[b.Row] = b
+		if kept, _ := r.offered.Add(b, maxOfferedBytes); kept {
 			r.stats.offered.Add(1)
 		}
-		r.mu.Unlock()
 	}
 	select {
 	case r.wake <- struct{}{}:
@@ -253,9 +250,7 @@ func (r *Runner) restore(ctx context.Context) error {
 	r.stale = true // until done
 	r.engine = detect.New(r.cfg.Detect)
 	r.saved = map[string]string{}
-	r.mu.Lock()
-	clear(r.offered) // offered before this run (or before leadership was lost): the store has them
-	r.mu.Unlock()
+	r.offered.Clear() // offered before this run (or before leadership was lost): the store has them
 	cur, err := r.cfg.Store.DetectCursor(ctx)
 	if err != nil {
 		return err
@@ -319,9 +314,8 @@ type pending struct {
 // as they follow on from row one by one, else read from the store.
 func (r *Runner) nextBatches(ctx context.Context, row int64) ([]pending, error) {
 	var out []pending
-	r.mu.Lock()
 	for len(out) < r.cfg.Limit {
-		b := r.offered[row+1]
+		b := r.offered.Get(row + 1)
 		if b == nil {
 			break
 		}
@@ -330,11 +324,13 @@ func (r *Runner) nextBatches(ctx context.Context, row int64) ([]pending, error) 
 		out = append(out, pending{Row: row, Seq: h.GetSeq(), Device: b.Device, Received: b.Received, BootID: h.GetBootId(),
 			SessionID: detect.SessionIDString(h.GetSessionId()), records: b.Decoded.GetRecords(), Segments: b.Segments})
 	}
-	r.mu.Unlock()
 	if len(out) > 0 {
 		return out, nil
 	}
-	stored, err := r.cfg.Store.BatchesAfter(ctx, row, r.cfg.Limit)
+	// Only the rows not offered: at 2,000 agents sending one-line batches
+	// a row is often offered just after the ones that follow it, and
+	// reading a whole Limit back each time was a tenth of the collector.
+	stored, err := r.cfg.Store.BatchesAfter(ctx, row, max(1, r.offered.Missing(row, r.cfg.Limit)))
 	if err != nil {
 		return nil, err
 	}
@@ -346,15 +342,7 @@ func (r *Runner) nextBatches(ctx context.Context, row int64) ([]pending, error) 
 }
 
 // forget drops the offered batches at or before row.
-func (r *Runner) forget(row int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k := range r.offered {
-		if k <= row {
-			delete(r.offered, k)
-		}
-	}
-}
+func (r *Runner) forget(row int64) { r.offered.Forget(row) }
 
 // batch runs every indexed record of b through the collecting engine and
 // returns how many it ran. Records the index leaves out (duplicates of

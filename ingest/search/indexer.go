@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/offbox/offbox/ingest/offer"
 	"github.com/offbox/offbox/ingest/store"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/seal"
@@ -37,17 +38,23 @@ type Indexer struct {
 
 	// Batches just committed, by row, as the server decoded them (Offer):
 	// a round builds their filters from these records instead of decoding
-	// the bytes again (half the indexer's cost). Bounded; whatever is not
-	// here is read from the store and decoded.
-	mu      sync.Mutex
-	offered map[int64]*store.Batch
-	// wake ends an idle wait once half of maxOffered is waiting, so
-	// offers are indexed before they overflow (and are read back).
+	// the bytes again (half the indexer's cost). Bounded (maxOfferedBytes);
+	// whatever is not here is read from the store and decoded.
+	offered offer.Set
+	// wake ends an idle wait once wakeBatches or half of maxOfferedBytes
+	// are held, so offers are indexed soon and before they overflow (and
+	// are read back).
+	mu   sync.Mutex
 	wake chan struct{}
 }
 
-// maxOffered bounds the batches kept for the indexer's next round.
-const maxOffered = 64
+// maxOfferedBytes bounds what the batches kept for the indexer's next
+// round hold (offer.Cost): 64 of the largest batches, or thousands of
+// one-line ones.
+const maxOfferedBytes = 128 << 20
+
+// wakeBatches offered wake an idle indexer (half a round of Batch's default).
+const wakeBatches = 32
 
 // Offer hands the indexer b, a batch just committed (Row and Decoded set;
 // kept a while, never changed). It never blocks; a batch it cannot keep is
@@ -56,32 +63,19 @@ func (x *Indexer) Offer(b *store.Batch) {
 	if b == nil || b.Decoded == nil || b.Row <= 0 {
 		return
 	}
-	x.mu.Lock()
-	if x.offered == nil {
-		x.offered = map[int64]*store.Batch{}
-	}
-	if len(x.offered) < maxOffered {
-		x.offered[b.Row] = b
-	}
-	full := len(x.offered) >= maxOffered/2
-	wake := x.wakeLocked()
-	x.mu.Unlock()
-	if full {
+	x.offered.Add(b, maxOfferedBytes)
+	if n, held := x.offered.Held(); n >= wakeBatches || held >= maxOfferedBytes/2 {
 		select {
-		case wake <- struct{}{}:
+		case x.woken() <- struct{}{}:
 		default:
 		}
 	}
 }
 
 // woken is the channel Offer signals when offers pile up.
-func (x *Indexer) woken() <-chan struct{} {
+func (x *Indexer) woken() chan struct{} {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.wakeLocked()
-}
-
-func (x *Indexer) wakeLocked() chan struct{} {
 	if x.wake == nil {
 		x.wake = make(chan struct{}, 1)
 	}
@@ -91,15 +85,8 @@ func (x *Indexer) wakeLocked() chan struct{} {
 // takeOffered removes and returns the offered batch of row, and drops
 // every offered batch at or below cursor (already indexed).
 func (x *Indexer) takeOffered(row, cursor int64) *store.Batch {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	b := x.offered[row]
-	delete(x.offered, row)
-	for r := range x.offered {
-		if r <= cursor {
-			delete(x.offered, r)
-		}
-	}
+	b := x.offered.Take(row)
+	x.offered.Forget(cursor)
 	return b
 }
 
