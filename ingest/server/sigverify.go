@@ -38,8 +38,7 @@ func (id *identity) verifyDigest(digest [32]byte, sig []byte) error {
 		}
 		id.expanded = x
 	}
-	var msg [len(seal.SigningPrefix) + 32]byte
-	copy(msg[copy(msg[:], seal.SigningPrefix):], digest[:])
+	msg := seal.SignedMessage(digest)
 	if !verifyExpanded(id.expanded, msg[:], sig) {
 		return seal.ErrBadSignature
 	}

@@ -88,9 +88,17 @@ func KeyID(pub crypto.PublicKey) ([]byte, error) {
 	return sum[:], nil
 }
 
+// SignedMessage is what a batch signature signs: SigningPrefix, then the
+// digest (an array, so a verifier need not allocate it).
+func SignedMessage(digest [32]byte) [len(SigningPrefix) + 32]byte {
+	var m [len(SigningPrefix) + 32]byte
+	copy(m[copy(m[:], SigningPrefix):], digest[:])
+	return m
+}
+
 func message(digest [32]byte) []byte {
-	m := make([]byte, 0, len(SigningPrefix)+len(digest))
-	return append(append(m, SigningPrefix...), digest[:]...)
+	m := SignedMessage(digest)
+	return m[:]
 }
 
 // SignDigest signs a batch digest with an Ed25519 or ECDSA P-256 key (a
