@@ -286,17 +286,6 @@ func (r *Runner) restore(ctx context.Context) error {
 	return nil
 }
 
-// fromStore is toStore's inverse: a saved alert as the engine holds it.
-func fromStore(a store.Alert) detect.Alert {
-	refs := make([]detect.Ref, len(a.Evidence))
-	for i, e := range a.Evidence {
-		refs[i] = detect.Ref{Device: e.Device, Seq: e.Seq, Index: e.Index}
-	}
-	return detect.Alert{ID: a.GroupID, Kind: a.Kind, Severity: a.Severity, Device: a.Device, Key: a.Key,
-		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: a.First, Last: a.Last, Count: a.Count,
-		Evidence: refs, FirstReceived: a.FirstReceived, LastReceived: a.LastReceived}
-}
-
 // pending is a batch to detect over: committed just now (decoded) or
 // read back from the store (bytes).
 type pending struct {
@@ -390,12 +379,24 @@ func (r *Runner) changedBaselines(touched map[string]bool) map[string][]byte {
 	return out
 }
 
+// toStore is an alert of the engine as the store saves it.
 func toStore(a detect.Alert) store.Alert {
 	refs := make([]store.AlertRef, len(a.Evidence))
 	for i, e := range a.Evidence {
 		refs[i] = store.AlertRef{Device: e.Device, Seq: e.Seq, Index: e.Index}
 	}
 	return store.Alert{GroupID: a.ID, Kind: a.Kind, Severity: a.Severity, Device: a.Device, Key: a.Key,
+		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: a.First, Last: a.Last, Count: a.Count,
+		Evidence: refs, FirstReceived: a.FirstReceived, LastReceived: a.LastReceived}
+}
+
+// fromStore is toStore's inverse: a saved alert as the engine holds it.
+func fromStore(a store.Alert) detect.Alert {
+	refs := make([]detect.Ref, len(a.Evidence))
+	for i, e := range a.Evidence {
+		refs[i] = detect.Ref{Device: e.Device, Seq: e.Seq, Index: e.Index}
+	}
+	return detect.Alert{ID: a.GroupID, Kind: a.Kind, Severity: a.Severity, Device: a.Device, Key: a.Key,
 		Summary: a.Summary, Fields: a.Fields, Labels: a.Labels, First: a.First, Last: a.Last, Count: a.Count,
 		Evidence: refs, FirstReceived: a.FirstReceived, LastReceived: a.LastReceived}
 }
