@@ -83,6 +83,11 @@ func (s *Set) Take(row int64) *store.Batch {
 	b := s.m[row]
 	if b != nil {
 		s.drop(row, b)
+		if row == s.low {
+			// Still a lower bound: a consumer taking rows in order then
+			// finds nothing to Forget at or below them without a sweep.
+			s.low = row + 1
+		}
 	}
 	return b
 }

@@ -112,3 +112,25 @@ func TestMissing(t *testing.T) {
 		}
 	}
 }
+
+// A consumer that takes rows in order and forgets up to each (the search
+// indexer) costs no sweep of what is held: Forget of a row below the
+// lowest held returns at once, and the held rows stay.
+func TestTakeInOrderKeepsLowerBound(t *testing.T) {
+	var s Set
+	for row := int64(1); row <= 100; row++ {
+		s.Add(batch(row, 10), 1<<20)
+	}
+	for row := int64(1); row <= 50; row++ {
+		if s.Take(row) == nil {
+			t.Fatalf("row %d not held", row)
+		}
+		s.Forget(row)
+		if s.low != row+1 {
+			t.Fatalf("after taking row %d the lower bound is %d, want %d", row, s.low, row+1)
+		}
+	}
+	if n, _ := s.Held(); n != 50 || s.Get(51) == nil || s.Get(100) == nil {
+		t.Fatalf("%d held after taking 50 of 100 in order", n)
+	}
+}
