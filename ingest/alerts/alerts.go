@@ -142,7 +142,7 @@ func (r *Runner) CaughtUp() <-chan struct{} { return r.caughtUp }
 // never changes it), or nil for anything else. It never blocks.
 func (r *Runner) Offer(b *store.Batch) {
 	if b != nil && b.Decoded != nil && b.Row > 0 {
-		if kept, _ := r.offered.Add(b, maxOfferedBytes); kept {
+		if kept, _, _ := r.offered.Add(b, maxOfferedBytes); kept {
 			r.stats.offered.Add(1)
 		}
 	}

@@ -35,13 +35,14 @@ type Set struct {
 }
 
 // Add keeps b (Row and Decoded set) if the set's cost stays within
-// maxBytes with it, and reports whether it did, and the cost held after.
-func (s *Set) Add(b *store.Batch, maxBytes int64) (kept bool, held int64) {
+// maxBytes with it, and reports whether it did, and what is held after
+// (as Held).
+func (s *Set) Add(b *store.Batch, maxBytes int64) (kept bool, n int, held int64) {
 	c := Cost(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.m[b.Row]; dup || s.bytes+c > maxBytes {
-		return false, s.bytes
+		return false, len(s.m), s.bytes
 	}
 	if s.m == nil {
 		s.m = map[int64]*store.Batch{}
@@ -51,7 +52,7 @@ func (s *Set) Add(b *store.Batch, maxBytes int64) (kept bool, held int64) {
 	}
 	s.m[b.Row] = b
 	s.bytes += c
-	return true, s.bytes
+	return true, len(s.m), s.bytes
 }
 
 // Get returns the batch of row, or nil, and keeps it.

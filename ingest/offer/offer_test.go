@@ -18,14 +18,14 @@ func TestSet(t *testing.T) {
 	var s Set
 	const max = 64 << 20
 	for row := int64(1); row <= 10_000; row++ {
-		if kept, _ := s.Add(batch(row, 500), max); !kept {
+		if kept, _, _ := s.Add(batch(row, 500), max); !kept {
 			t.Fatalf("one-line batch %d not kept", row)
 		}
 	}
 	if n, bytes := s.Held(); n != 10_000 || bytes != 10_000*(1000+Overhead) {
 		t.Fatalf("held %d batches, %d bytes", n, bytes)
 	}
-	if kept, _ := s.Add(batch(5, 500), max); kept {
+	if kept, _, _ := s.Add(batch(5, 500), max); kept {
 		t.Error("a row held already was added again")
 	}
 	if s.Get(7) == nil {
@@ -58,7 +58,7 @@ func TestSet(t *testing.T) {
 	// Large batches: the bound holds by cost.
 	var kept int
 	for row := int64(1); row <= 100; row++ {
-		if ok, held := s.Add(batch(row, 1<<20), max); ok {
+		if ok, _, held := s.Add(batch(row, 1<<20), max); ok {
 			kept++
 			if held > max {
 				t.Fatalf("held %d bytes, bound %d", held, max)

@@ -63,8 +63,7 @@ func (x *Indexer) Offer(b *store.Batch) {
 	if b == nil || b.Decoded == nil || b.Row <= 0 {
 		return
 	}
-	x.offered.Add(b, maxOfferedBytes)
-	if n, held := x.offered.Held(); n >= wakeBatches || held >= maxOfferedBytes/2 {
+	if _, n, held := x.offered.Add(b, maxOfferedBytes); n >= wakeBatches || held >= maxOfferedBytes/2 {
 		select {
 		case x.woken() <- struct{}{}:
 		default:
