@@ -58,7 +58,6 @@ var saveSQL = sqlrow.SaveSQL{
 	MoveCursor: `INSERT INTO detect_cursor (id, batch_row, event_id, access_id, saves) VALUES (1, $1, $2, $3, 1)
 		ON CONFLICT (id) DO UPDATE SET batch_row = excluded.batch_row, event_id = excluded.event_id,
 		access_id = excluded.access_id, saves = detect_cursor.saves + 1`,
-	Alert: alertInsert + `($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)` + alertConflict + ` RETURNING id`,
 	AlertRows: func(n int) string {
 		return sqlrow.AlertRowsSQL(alertInsert, alertConflict, n, func(i int) string { return "$" + strconv.Itoa(i) })
 	},

@@ -28,21 +28,19 @@ type SaveSQL struct {
 	// State upserts (device, state); MoveCursor upserts (batch_row,
 	// event_id, access_id), counting the save.
 	State, MoveCursor string
-	// Alert upserts group_id, kind, severity, device, key, summary,
-	// fields, labels, evidence, first_ns, last_ns, count, created_ns,
-	// updated_ns, returning id; Delivery upserts (alert_id, sink, state,
-	// next_ns).
-	Alert, Delivery string
+	// Delivery upserts (alert_id, sink, state, next_ns).
+	Delivery string
 	// Reopen inserts a reopen transition by store.SystemWho at (at_ns)
 	// of alert (id) if it is resolved; ReopenState then opens it (id).
 	Reopen, ReopenState string
-	// AlertRows, when set, is Alert for n rows in one statement,
-	// returning group_id, id and state (AlertRowsSQL builds it): a save of a
-	// thousand alerts is then a few statements, not a thousand, each
-	// parsed and (SQLite) journaling the pages it changes.
+	// AlertRows upserts n alert rows in one statement (group_id, kind,
+	// severity, device, key, summary, fields, labels, evidence, first_ns,
+	// last_ns, count, created_ns, updated_ns, first_recv_ns, last_recv_ns
+	// each), returning group_id, id and state (AlertRowsSQL builds it): a
+	// save of a thousand alerts is then a few statements, not a thousand.
 	AlertRows func(n int) string
 	// UpdateRows and InsertRows, when set, take AlertRows' place (SQLite):
-	// UpdateRows(n) updates the stored ones of n alert rows (Alert's 16
+	// UpdateRows(n) updates the stored ones of n alert rows (the same 16
 	// values each, matched by group_id), InsertRows(n) inserts n rows,
 	// both returning group_id, id and state; a save updates its chunk,
 	// then inserts what the update did not find. Both are OR ROLLBACK:
@@ -52,7 +50,7 @@ type SaveSQL struct {
 	UpdateRows, InsertRows func(n int) string
 }
 
-// alertCols is the number of values of an alert row (Alert's parameters).
+// alertCols is the number of values of an alert row.
 const alertCols = 16
 
 // alertChunk is the most alert rows one AlertRows statement upserts
@@ -126,16 +124,8 @@ func SaveAlerts(ctx context.Context, tx Tx, q *SaveSQL, save *store.AlertSave, r
 			return fmt.Errorf("%w: stored %+v, expected %+v", store.ErrCursorMoved, c, *from)
 		}
 	}
-	if q.AlertRows != nil || q.UpdateRows != nil {
-		if err := saveAlertRows(ctx, tx, q, save.Alerts, rows, now); err != nil {
-			return err
-		}
-	} else {
-		for i, u := range save.Alerts {
-			if err := saveAlert(ctx, tx, q, &rows[i], u.Sinks, now); err != nil {
-				return err
-			}
-		}
+	if err := saveAlertRows(ctx, tx, q, save.Alerts, rows, now); err != nil {
+		return err
 	}
 	for dev, state := range save.States {
 		if _, err := tx.Exec(ctx, q.State, dev, NotNull(state)); err != nil {
@@ -256,26 +246,6 @@ func AlertUpdateRowsSQL(update string, n int, ph func(i int) string) string {
 	valuesSQL(&b, n, ph)
 	b.WriteString(") AS v WHERE alerts.group_id = v.column1 RETURNING group_id, id, state")
 	return b.String()
-}
-
-func saveAlert(ctx context.Context, tx Tx, q *SaveSQL, r *AlertRow, sinks []string, now int64) error {
-	a := r.Alert
-	firstRecv, lastRecv := r.Received(now)
-	var id int64
-	err := tx.QueryRow(ctx, q.Alert, a.GroupID, a.Kind, a.Severity, a.Device, a.Key, a.Summary, r.Fields, r.Labels, r.Evidence,
-		r.First, r.Last, a.Count, now, now, firstRecv, lastRecv).Scan(&id)
-	if err != nil {
-		return fmt.Errorf("store: alert %s: %w", a.GroupID, err)
-	}
-	if err := reopen(ctx, tx, q, id, now); err != nil {
-		return fmt.Errorf("store: alert %s: reopen: %w", a.GroupID, err)
-	}
-	for _, sink := range sinks {
-		if _, err := tx.Exec(ctx, q.Delivery, id, sink, store.DeliveryPending, now); err != nil {
-			return fmt.Errorf("store: alert %s to %s: %w", a.GroupID, sink, err)
-		}
-	}
-	return nil
 }
 
 // FinishDelivery records d's outcome in tx. update sets state, attempts,
