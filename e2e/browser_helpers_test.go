@@ -40,9 +40,13 @@ func (p page) eval(js string) string {
 	return v
 }
 
-// shot saves a screenshot of the page as name.png.
+// shot saves a screenshot of the page as name.png, once the page is
+// loaded and laid out: a page whose element a test waited for may not be
+// yet, and chromium refuses to capture a page of 0 width (seen in CI
+// right after following a link).
 func (p page) shot(name string) {
 	p.t.Helper()
+	p.do("lay out "+name, until(`document.readyState === "complete" && document.documentElement.getBoundingClientRect().width > 0`))
 	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		p.t.Fatalf("screenshot %s: %v", name, err)
