@@ -7,9 +7,10 @@ import (
 )
 
 // TestDeviceWindowDistinctSources: the device-wide failure window's count
-// of sources, kept as entries come, expire, overflow the window's limit
-// and are pruned, always equals a count over its entries, and is what the
-// device brute_force alert reports.
+// of sources, and every window's total of failures, kept as entries come,
+// expire, overflow the window's limit and are pruned, always equal a count
+// over the window's entries, and the count of sources is what the device
+// brute_force alert reports.
 func TestDeviceWindowDistinctSources(t *testing.T) {
 	t.Parallel()
 	e := New(Config{})
@@ -19,6 +20,19 @@ func TestDeviceWindowDistinctSources(t *testing.T) {
 		d := e.devices[dev]
 		if got, want := d.all.distinct(), distinctKeys(d.all.entries); got != want {
 			t.Fatalf("step %d: %d sources counted, %d in the window", step, got, want)
+		}
+		windows := map[string]*failWindow{"device": &d.all}
+		for k, w := range d.fails {
+			windows[k] = w
+		}
+		for k, w := range windows {
+			want := 0
+			for _, f := range w.entries {
+				want += f.n
+			}
+			if got := w.total(); got != want {
+				t.Fatalf("step %d: window %s totals %d failures, its entries %d", step, k, got, want)
+			}
 		}
 	}
 	lastSources := ""
@@ -30,6 +44,9 @@ func TestDeviceWindowDistinctSources(t *testing.T) {
 			at = at.Add(4 * time.Minute)
 		}
 		body := fmt.Sprintf("Mar  2 10:00:00 h sshd[1]: Failed password for u%d from 198.51.100.%d port 22 ssh2", i%5, i%23)
+		if i%13 == 5 { // one entry standing for several failures
+			body = fmt.Sprintf("Mar  2 10:00:00 h sshd[1]: message repeated %d times: [ Failed password for u%d from 198.51.100.%d port 22 ssh2]", 2+i%4, i%5, i%23)
+		}
 		if i%11 == 0 {
 			body = fmt.Sprintf("Mar  2 10:00:00 h su[1]: pam_unix(su:auth): authentication failure; logname=u%d uid=1000 euid=0 tty=pts/0 ruser=u%d rhost=  user=root", i%3, i%3)
 		}
