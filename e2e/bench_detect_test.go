@@ -178,7 +178,9 @@ func (w *lagWatch) storedAt(row int64) time.Time {
 // Profiles: with OFFBOX_BENCH_PROFILE=DIR, the collector and the agent run
 // with -pprof on loopback and a CPU profile of each is taken over the
 // first OFFBOX_BENCH_PROFILE_SECONDS (default 15) of every run, into
-// DIR/{ingest,agent}-INPUT-N.pprof, for `go tool pprof`.
+// DIR/{ingest,agent}-INPUT-N.pprof, for `go tool pprof`; then what each
+// allocated since it started, into DIR/{ingest,agent}-INPUT-N-allocs.pprof
+// (`go tool pprof -sample_index=alloc_space`).
 
 // benchPprofArgs are the extra flags of a profiled run.
 func benchPprofArgs() []string {
@@ -212,23 +214,33 @@ func startProfiles(b *testing.B, in *ingest, ag *proc, input string, run int) pr
 			}
 			return m != nil
 		})
-		out := filepath.Join(dir, fmt.Sprintf("%s-%s-%d.pprof", name, input, run))
+		out := filepath.Join(dir, fmt.Sprintf("%s-%s-%d", name, input, run))
 		go func() {
-			resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, sec))
-			if err != nil {
-				p.done <- err
-				return
-			}
-			defer resp.Body.Close()
-			f, err := os.Create(out)
+			err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, sec), out+".pprof")
 			if err == nil {
-				_, err = io.Copy(f, resp.Body)
-				f.Close()
+				err = fetchProfile("http://"+addr+"/debug/pprof/allocs", out+"-allocs.pprof")
 			}
 			p.done <- err
 		}()
 	}
 	return p
+}
+
+func fetchProfile(url, out string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func (p profiles) wait() {
