@@ -31,7 +31,7 @@ type writer struct {
 
 func startWriter(pool *pgxpool.Pool, opt Options) *writer {
 	w := &writer{pool: pool}
-	w.q = sqlrow.StartQueue(opt.MaxGroup, opt.MaxGroupBytes, w.commitGroup)
+	w.q = sqlrow.StartQueue(opt.MaxGroup, opt.MaxGroupBytes, 0, w.commitGroup)
 	return w
 }
 

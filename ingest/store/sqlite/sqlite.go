@@ -32,6 +32,10 @@ type Options struct {
 	Now           func() time.Time // collector clock for times the caller does not give; nil: time.Now
 	MaxGroup      int              // most writes in one transaction; 0: 128
 	MaxGroupBytes int              // most batch bytes in one transaction; 0: 64 MiB
+	// GroupLinger: how long the writer waits for more writes when many
+	// small ones are committing at once (sqlrow.StartQueue); 0: 2ms,
+	// negative: never.
+	GroupLinger time.Duration
 }
 
 // Store is the SQLite implementation of store.Store.
@@ -151,6 +155,9 @@ func (o Options) withDefaults() (Options, error) {
 		o.Now = time.Now
 	}
 	o.MaxGroup, o.MaxGroupBytes = sqlrow.GroupDefaults(o.MaxGroup, o.MaxGroupBytes)
+	if o.GroupLinger == 0 {
+		o.GroupLinger = 2 * time.Millisecond
+	}
 	return o, nil
 }
 

@@ -26,7 +26,7 @@ type writer struct {
 
 func startWriter(db *sql.DB, opt Options) *writer {
 	w := &writer{db: db}
-	w.q = sqlrow.StartQueue(opt.MaxGroup, opt.MaxGroupBytes, w.commitGroup)
+	w.q = sqlrow.StartQueue(opt.MaxGroup, opt.MaxGroupBytes, max(opt.GroupLinger, 0), w.commitGroup)
 	return w
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"sync"
+	"time"
 
 	"github.com/offbox/offbox/ingest/store"
 )
@@ -26,6 +27,8 @@ type Op[Tx any] struct {
 type Queue[Tx any] struct {
 	maxGroup, maxBytes int
 	commit             func(group []*Op[Tx])
+	linger             time.Duration // see StartQueue; 0: never wait
+	manySmall          bool          // the group committed last held several ops, all small (loop's)
 
 	mu     sync.RWMutex // guards closed against sends on a closed ops
 	closed bool
@@ -34,9 +37,15 @@ type Queue[Tx any] struct {
 }
 
 // StartQueue starts the loop that hands each group to commit, which must
-// send every op's result on its Done.
-func StartQueue[Tx any](maxGroup, maxBytes int, commit func(group []*Op[Tx])) *Queue[Tx] {
-	q := &Queue[Tx]{maxGroup: maxGroup, maxBytes: maxBytes, commit: commit,
+// send every op's result on its Done. With linger > 0 the loop waits up
+// to linger for more ops when the group it has gathered is small (under
+// lingerBytes) and so was the group before it, which held more than one
+// op: many small writers (a fleet of quiet devices) are committing at
+// once, and each commit has a fixed cost (SQLite writes whole pages to
+// its WAL). Large batches never wait: one ends a wait, and groups of
+// them start none.
+func StartQueue[Tx any](maxGroup, maxBytes int, linger time.Duration, commit func(group []*Op[Tx])) *Queue[Tx] {
+	q := &Queue[Tx]{maxGroup: maxGroup, maxBytes: maxBytes, linger: linger, commit: commit,
 		ops: make(chan *Op[Tx], 1024), exited: make(chan struct{})}
 	go q.loop()
 	return q
@@ -73,10 +82,26 @@ func (q *Queue[Tx]) Close() {
 	<-q.exited
 }
 
+// lingerBytes: a group this large commits at once; a batch of this size
+// pays its own commit.
+const lingerBytes = 16 << 10
+
 func (q *Queue[Tx]) loop() {
 	defer close(q.exited)
+	var t *time.Timer
 	for first := range q.ops {
-		q.commit(q.gather(first))
+		group := q.gather(first)
+		if q.linger > 0 && q.manySmall && len(group) < q.maxGroup && groupSize(group) < lingerBytes {
+			if t == nil {
+				t = time.NewTimer(q.linger)
+			} else {
+				t.Reset(q.linger)
+			}
+			group = q.wait(group, t)
+			t.Stop()
+		}
+		q.manySmall = len(group) > 1 && groupSize(group) < lingerBytes
+		q.commit(group)
 	}
 }
 
@@ -98,6 +123,33 @@ func (q *Queue[Tx]) gather(first *Op[Tx]) []*Op[Tx] {
 		}
 	}
 	return group
+}
+
+// wait adds ops to a tiny group until t fires, the group is full, or it
+// is no longer tiny (a large batch commits without waiting more).
+func (q *Queue[Tx]) wait(group []*Op[Tx], t *time.Timer) []*Op[Tx] {
+	size := groupSize(group)
+	for len(group) < q.maxGroup && size < lingerBytes {
+		select {
+		case o, ok := <-q.ops:
+			if !ok {
+				return group
+			}
+			group = append(group, o)
+			size += o.Size
+		case <-t.C:
+			return group
+		}
+	}
+	return group
+}
+
+func groupSize[Tx any](group []*Op[Tx]) int {
+	n := 0
+	for _, o := range group {
+		n += o.Size
+	}
+	return n
 }
 
 // Hold makes Close wait until release is called, for work that runs
