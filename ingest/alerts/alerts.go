@@ -61,6 +61,10 @@ type Config struct {
 	// every alert group its round touched, however few lines it covers:
 	// shorter costs CPU, longer costs alert latency (round.go).
 	SaveEvery time.Duration
+	// OfferGrace: how long a round waits for a batch to be offered when
+	// batches after it are, before reading it back from the store;
+	// default 2ms (offerGrace).
+	OfferGrace time.Duration
 	// Opened is called with each alert opened, once it is saved
 	// (metrics); nil: nothing.
 	Opened func(a store.Alert)
@@ -87,6 +91,20 @@ type Runner struct {
 	// and decoding them again. Bounded (maxOfferedBytes); whatever is not
 	// here is read from the store.
 	offered offer.Set
+	added   chan struct{} // a batch was offered (awaitOffer's, apart from wake)
+	refused atomic.Int64  // offers not kept (the set was full)
+	// Whether the last read of the store reached its end (returned less
+	// than asked), and refused then. Until more is refused, every batch
+	// the server committed since was offered (and is held until taken in
+	// order), so a round that has taken what was offered need not ask the
+	// store again: the next offer wakes it. Batches stored otherwise
+	// (other collectors sharing an engine; tests) are read by the first
+	// read of each round of the poll and the timers (mustRead), which
+	// always asks the store.
+	drained        bool
+	drainedRefused int64
+	mustRead       bool      // Run's goroutine
+	noGraceUntil   time.Time // nextBatches does not wait for offers before it
 
 	caughtUp     chan struct{} // closed by the first round that leaves nothing waiting
 	caughtUpOnce sync.Once
@@ -119,6 +137,9 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.SaveEvery <= 0 {
 		cfg.SaveEvery = 750 * time.Millisecond
 	}
+	if cfg.OfferGrace <= 0 {
+		cfg.OfferGrace = offerGrace
+	}
 	if cfg.Labels == nil {
 		cfg.Labels = func(context.Context, string) map[string]string { return nil }
 	}
@@ -128,7 +149,7 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Delivered == nil {
 		cfg.Delivered = func() {}
 	}
-	return &Runner{cfg: cfg, engine: detect.New(cfg.Detect), wake: make(chan struct{}, 1), saved: map[string]string{},
+	return &Runner{cfg: cfg, engine: detect.New(cfg.Detect), wake: make(chan struct{}, 1), added: make(chan struct{}, 1), saved: map[string]string{},
 		caughtUp: make(chan struct{})}, nil
 }
 
@@ -144,6 +165,12 @@ func (r *Runner) Offer(b *store.Batch) {
 	if b != nil && b.Decoded != nil && b.Row > 0 {
 		if kept, _, _ := r.offered.Add(b, maxOfferedBytes); kept {
 			r.stats.offered.Add(1)
+			select {
+			case r.added <- struct{}{}:
+			default:
+			}
+		} else if r.offered.Get(b.Row) == nil { // not a second offer of a row held
+			r.refused.Add(1)
 		}
 	}
 	select {
@@ -210,8 +237,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			continue
 		case <-r.wake:
 		case <-poll.C:
+			r.mustRead = true
 		case <-tick.C:
-			timers = true
+			timers, r.mustRead = true, true
 		}
 		for {
 			var busy <-chan struct{}
@@ -251,6 +279,7 @@ func (r *Runner) restore(ctx context.Context) error {
 	r.engine = detect.New(r.cfg.Detect)
 	r.saved = map[string]string{}
 	r.offered.Clear() // offered before this run (or before leadership was lost): the store has them
+	r.drained = false
 	cur, err := r.cfg.Store.DetectCursor(ctx)
 	if err != nil {
 		return err
@@ -302,6 +331,53 @@ type pending struct {
 // nextBatches returns up to Limit batches after row: those offered, as long
 // as they follow on from row one by one, else read from the store.
 func (r *Runner) nextBatches(ctx context.Context, row int64) ([]pending, error) {
+	out := r.takeOffered(row)
+	if len(out) > 0 {
+		return out, nil
+	}
+	// Only the rows not offered: at 2,000 agents sending one-line batches
+	// a row is often offered just after the ones that follow it, and
+	// reading a whole Limit back each time was a tenth of the collector.
+	// When later rows are offered, the next one most likely is being
+	// offered now by its stream (committed in the same group): wait for
+	// it a moment before reading it back.
+	// A wait that ends without the row (it was stored by another
+	// collector sharing the engine, or its offer was refused) turns the
+	// waits off for a second: with several writers, gaps are the rule.
+	missing := r.offered.Missing(row, r.cfg.Limit)
+	if missing < r.cfg.Limit && time.Now().After(r.noGraceUntil) {
+		if out := r.awaitOffer(ctx, row); len(out) > 0 {
+			return out, nil
+		}
+		r.noGraceUntil = time.Now().Add(time.Second)
+		missing = r.offered.Missing(row, r.cfg.Limit)
+	}
+	// Caught up with what was offered, and nothing refused since the
+	// store was last read to its end: asking it again finds only what was
+	// committed but not offered yet, which its offer brings (at 2,000
+	// agents, nine reads in ten found nothing, most of the rest a row
+	// whose offer was on its way).
+	refused := r.refused.Load()
+	if !r.mustRead && r.drained && refused == r.drainedRefused && r.offered.Highest() <= row {
+		return nil, nil
+	}
+	want := max(1, missing)
+	stored, err := r.cfg.Store.BatchesAfter(ctx, row, want)
+	if err != nil {
+		return nil, err
+	}
+	r.mustRead = false
+	r.drained, r.drainedRefused = len(stored) < want, refused
+	for _, b := range stored {
+		out = append(out, pending{Row: b.Row, Seq: b.Seq, Device: b.Device, Received: b.Received, BootID: b.BootID,
+			SessionID: detect.SessionIDString(b.SessionID), bytes: b.Bytes, Segments: b.Segments})
+	}
+	return out, nil
+}
+
+// takeOffered returns the offered batches after row, up to Limit, as long
+// as they follow on from row one by one.
+func (r *Runner) takeOffered(row int64) []pending {
 	var out []pending
 	for len(out) < r.cfg.Limit {
 		b := r.offered.Get(row + 1)
@@ -313,21 +389,39 @@ func (r *Runner) nextBatches(ctx context.Context, row int64) ([]pending, error) 
 		out = append(out, pending{Row: row, Seq: h.GetSeq(), Device: b.Device, Received: b.Received, BootID: h.GetBootId(),
 			SessionID: detect.SessionIDString(h.GetSessionId()), records: b.Decoded.GetRecords(), Segments: b.Segments})
 	}
-	if len(out) > 0 {
-		return out, nil
+	return out
+}
+
+// offerGrace is the default of how long nextBatches waits for a row to be offered when
+// the rows after it are: the streams of one group commit offer their
+// batches as each is scheduled, in any order. Reading the row back instead
+// costs a query and a decode.
+const offerGrace = 2 * time.Millisecond
+
+// awaitOffer waits up to OfferGrace for row+1 to be offered and returns
+// what takeOffered then does (nothing if it was not).
+func (r *Runner) awaitOffer(ctx context.Context, row int64) []pending {
+	select { // an offer from before: row+1 was not among them
+	case <-r.added:
+	default:
 	}
-	// Only the rows not offered: at 2,000 agents sending one-line batches
-	// a row is often offered just after the ones that follow it, and
-	// reading a whole Limit back each time was a tenth of the collector.
-	stored, err := r.cfg.Store.BatchesAfter(ctx, row, max(1, r.offered.Missing(row, r.cfg.Limit)))
-	if err != nil {
-		return nil, err
+	if out := r.takeOffered(row); len(out) > 0 {
+		return out
 	}
-	for _, b := range stored {
-		out = append(out, pending{Row: b.Row, Seq: b.Seq, Device: b.Device, Received: b.Received, BootID: b.BootID,
-			SessionID: detect.SessionIDString(b.SessionID), bytes: b.Bytes, Segments: b.Segments})
+	t := time.NewTimer(r.cfg.OfferGrace)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.added:
+			if out := r.takeOffered(row); len(out) > 0 {
+				return out
+			}
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return nil
+		}
 	}
-	return out, nil
 }
 
 // forget drops the offered batches at or before row.

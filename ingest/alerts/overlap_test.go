@@ -248,7 +248,7 @@ func TestOverlapFailedSave(t *testing.T) {
 }
 
 // slowSaves is the fixture's store with every SaveAlerts 20 ms slower.
-type slowSaves struct{ *sqlite.Store }
+type slowSaves struct{ store.Store }
 
 func (s slowSaves) SaveAlerts(ctx context.Context, save store.AlertSave) error {
 	time.Sleep(20 * time.Millisecond)
@@ -292,5 +292,215 @@ func TestOverlapQuietSavesAtOnce(t *testing.T) {
 	}
 	if got := r.BatchRow(); got != 20 {
 		t.Fatalf("cursor at batch %d 5 s after the last of 20 was offered: a quiet round waited for SaveEvery", got)
+	}
+}
+
+// countReads is the fixture's store counting the batches read back.
+type countReads struct {
+	*sqlite.Store
+	rows, calls atomic.Int64
+}
+
+func (s *countReads) BatchesAfter(ctx context.Context, row int64, limit int) ([]*store.StoredBatch, error) {
+	out, err := s.Store.BatchesAfter(ctx, row, limit)
+	s.rows.Add(int64(len(out)))
+	s.calls.Add(1)
+	return out, err
+}
+
+// TestOfferedOutOfOrder: the streams of one group commit offer their
+// batches in any order. A round that finds the next row missing while
+// later ones are offered waits for it (OfferGrace) rather than reading it
+// back; a row never offered is read back once the grace has passed.
+func TestOfferedOutOfOrder(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		offerLast bool // offer the first row too, 100 ms after the others
+		grace     time.Duration
+		readBack  int64
+	}{
+		{"first row offered last", true, time.Minute, 0},
+		{"first row never offered", false, 100 * time.Millisecond, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			st := &countReads{Store: f.st}
+			r, err := New(Config{Store: st, Now: f.clk.Now, Poll: time.Hour, Tick: time.Hour, OfferGrace: tc.grace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- r.Run(ctx) }()
+			defer func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+			commit := func(i int) *store.Batch {
+				at := t0.Add(time.Duration(i) * time.Second)
+				b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", i, i))), f.dev.Seq-1)
+				b.Received = f.clk.Now()
+				if err := f.st.CommitBatch(context.Background(), b); err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			waitRow := func(row int64) {
+				t.Helper()
+				deadline := time.Now().Add(10 * time.Second)
+				for r.BatchRow() < row && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				if got := r.BatchRow(); got != row {
+					t.Fatalf("cursor at batch %d, want %d", got, row)
+				}
+			}
+			// A first batch, once Run has restored (which forgets what
+			// was offered before): offered again until detection read it.
+			first := commit(0)
+			for r.BatchRow() < 1 {
+				r.Offer(first)
+				time.Sleep(5 * time.Millisecond)
+			}
+			st.rows.Store(0)
+			var batches []*store.Batch
+			for i := range 5 {
+				batches = append(batches, commit(1+i))
+			}
+			for _, b := range batches[1:] {
+				r.Offer(b)
+			}
+			if tc.offerLast {
+				time.Sleep(100 * time.Millisecond)
+				r.Offer(batches[0])
+			}
+			waitRow(6)
+			if got := st.rows.Load(); got != tc.readBack {
+				t.Errorf("%d batches read back from the store, want %d", got, tc.readBack)
+			}
+			if got := r.Stats().Batches; got != 6 {
+				t.Errorf("%d batches detected, want 6", got)
+			}
+		})
+	}
+}
+
+// TestOffersSpareEmptyReads: once the store had nothing more and every
+// batch since was offered, rounds started by offers do not ask the store
+// again (at 2,000 agents nine reads in ten found nothing); a batch stored
+// without an offer (another collector's) is still read, by the timers'
+// round.
+func TestOffersSpareEmptyReads(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	st := &countReads{Store: f.st}
+	r, err := New(Config{Store: slowSaves{st}, Now: f.clk.Now, Poll: time.Hour, Tick: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	n := 0
+	commit := func() *store.Batch {
+		n++
+		at := t0.Add(time.Duration(n) * time.Second)
+		b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", n, n))), f.dev.Seq-1)
+		b.Received = f.clk.Now()
+		if err := f.st.CommitBatch(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	waitRow := func(row int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for r.BatchRow() < row && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got := r.BatchRow(); got != row {
+			t.Fatalf("cursor at batch %d, want %d", got, row)
+		}
+	}
+	first := commit()
+	for r.BatchRow() < 1 { // once Run has restored, which forgets offers
+		r.Offer(first)
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Let a round find the store empty, then offer batch after batch,
+	// each taken before the next is committed.
+	for st.calls.Load() == 0 || r.BatchRow() < 1 {
+		r.Wake()
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // a timers' round reads the store too: let one pass
+	calls, rows := st.calls.Load(), st.rows.Load()
+	for range 100 { // rounds go on taking them while the last save (20 ms) is written
+		b := commit()
+		r.Offer(b)
+		r.Wake() // a second wake (an integrity event): the round finds nothing new
+		time.Sleep(time.Millisecond)
+	}
+	waitRow(101)
+	// Timers' rounds (every 200 ms) may each read once meanwhile; offers'
+	// rounds not at all.
+	if got := st.calls.Load() - calls; got > 10 {
+		t.Errorf("%d reads of the store for 100 batches offered in order, want at most the timers' few", got)
+	}
+	// A timers' round may read back a batch committed whose offer is on
+	// its way; a few at most.
+	readBack := st.rows.Load() - rows
+	if readBack > 5 {
+		t.Errorf("%d batches read back, want at most the timers' few", readBack)
+	}
+	commit() // stored without an offer: read by the timers' round
+	waitRow(102)
+	if got := st.rows.Load() - rows; got <= readBack {
+		t.Errorf("the batch stored without an offer was not read back")
+	}
+}
+
+// TestOfferGraceOff: once a wait for a row ended without it (stored by
+// another collector), rounds stop waiting for a while: with several
+// writers sharing an engine, gaps in the offered rows are the rule.
+func TestOfferGraceOff(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := f.runner()
+	r.cfg.OfferGrace = 50 * time.Millisecond
+	var bs []*store.Batch
+	for i := range 4 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", i, i))), f.dev.Seq-1)
+		if err := f.st.CommitBatch(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	r.Offer(bs[1]) // rows 2 and 4 offered, 1 and 3 never
+	r.Offer(bs[3])
+	got, err := r.nextBatches(context.Background(), 0)
+	if err != nil || len(got) != 1 || got[0].Row != 1 {
+		t.Fatalf("first read: %d batches (%v), want row 1 read back", len(got), err)
+	}
+	r.cfg.OfferGrace = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err = r.nextBatches(ctx, 2)
+	if ctx.Err() != nil {
+		t.Fatal("second read waited for row 3 to be offered")
+	}
+	if err != nil || len(got) != 1 || got[0].Row != 3 {
+		t.Fatalf("second read: %d batches (%v), want row 3 read back", len(got), err)
 	}
 }

@@ -121,6 +121,7 @@ type flight struct {
 // whether more is waiting. Run does the same with the saves overlapped;
 // tests may call Round directly instead of Run, after restore.
 func (r *Runner) Round(ctx context.Context, timers bool) (more bool, err error) {
+	r.mustRead = true
 	p, err := r.observe(ctx, timers, nil)
 	if err != nil {
 		return false, r.heal(ctx, err)

@@ -32,6 +32,7 @@ type Set struct {
 	m     map[int64]*store.Batch
 	bytes int64
 	low   int64 // no row below it is held (a lower bound, exact after Forget)
+	high  int64 // the highest row ever held
 }
 
 // Add keeps b (Row and Decoded set) if the set's cost stays within
@@ -52,7 +53,15 @@ func (s *Set) Add(b *store.Batch, maxBytes int64) (kept bool, n int, held int64)
 	}
 	s.m[b.Row] = b
 	s.bytes += c
+	s.high = max(s.high, b.Row)
 	return true, len(s.m), s.bytes
+}
+
+// Highest is the highest row the set ever held (0: none), taken or not.
+func (s *Set) Highest() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.high
 }
 
 // Get returns the batch of row, or nil, and keeps it.
