@@ -23,6 +23,7 @@ import (
 	"github.com/offbox/offbox/ingest/notify"
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/netlimit"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -103,7 +104,7 @@ func metricsListener(cfg config.Config, mx *metrics.Metrics, log *slog.Logger) (
 	if n == 0 {
 		n = config.DefaultMetricsMaxConnections
 	}
-	lim := metrics.LimitListener(g, n)
+	lim := netlimit.New(g, n)
 	mx.Listener(lim, g.Refused)
 	var out net.Listener = lim
 	if tlsCfg != nil {
