@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/offbox/offbox/ingest/batchtest"
@@ -240,5 +241,62 @@ func TestEnrollingConnectionsPerAddress(t *testing.T) {
 	h.dialFrom(t, "router-1", nil).streams(t)
 	if st := h.srv.Connections(); st.PerAddress != 1 || st.Handshake != 0 {
 		t.Errorf("stats %+v, want one refusal per address, no failed handshake", st)
+	}
+}
+
+// TestConnectWaveFromOneAddress: a wave of connections from one address
+// (BenchmarkFanIn10k's simulator; a NAT after a collector restart) is not
+// refused when each client holds one of HandshakesPerAddress places until
+// its connection is ready, as the simulator does: a gRPC connection is
+// ready once the server's HTTP/2 settings arrive, which it sends after its
+// end of the handshake. Without the places the same wave is cut.
+func TestConnectWaveFromOneAddress(t *testing.T) {
+	t.Parallel()
+	const per, wave = 4, 150
+	h := startServer(t, func(c *Config) { c.HandshakesPerAddress = per }, "router-1")
+	src, err := tlsconf.Load(pkiFiles(h.pki, "router-1"), tlsconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := credentials.NewTLS(src.ClientConfig("localhost"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run := func(places chan struct{}) (ready int) {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for range wave {
+			wg.Go(func() {
+				conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(creds))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer conn.Close()
+				if places != nil {
+					places <- struct{}{}
+					defer func() { <-places }()
+				}
+				conn.Connect()
+				st := conn.GetState()
+				for ; st != connectivity.Ready && st != connectivity.TransientFailure; st = conn.GetState() {
+					if !conn.WaitForStateChange(ctx, st) {
+						return
+					}
+				}
+				if st == connectivity.Ready {
+					mu.Lock()
+					ready++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		return ready
+	}
+	if got := run(make(chan struct{}, per)); got != wave || h.srv.Connections().PerAddress != 0 {
+		t.Fatalf("holding %d places: %d of %d ready, %d refused; want all ready, none refused", per, got, wave, h.srv.Connections().PerAddress)
+	}
+	if got := run(nil); got == wave || h.srv.Connections().PerAddress == 0 {
+		t.Errorf("all at once: %d of %d ready, %d refused; want some refused (else this test shows nothing)", got, wave, h.srv.Connections().PerAddress)
 	}
 }
