@@ -84,8 +84,7 @@ func BenchmarkFanIn10k(b *testing.B) {
 		in := startIngest(b, pki(dir), db, "127.0.0.1:0", extra...)
 		time.Sleep(time.Second)
 		idle := procStatus(b, in.pid(), "VmRSS")
-		sim := &fanInSim{addr: in.addr, roots: roots, line: line, heartbeat: heartbeat,
-			handshakes: make(chan struct{}, server.DefaultHandshakesPerAddress)}
+		sim := &fanInSim{addr: in.addr, roots: roots, line: line, heartbeat: heartbeat}
 		ctx, cancel := context.WithCancel(context.Background())
 		t0, cpuT0 := time.Now(), cpuSeconds(b, in.pid())
 		var wg sync.WaitGroup
@@ -177,11 +176,6 @@ type fanInSim struct {
 	roots           *x509.CertPool
 	line, heartbeat time.Duration
 	measure         atomic.Bool
-	// handshakes holds a place for each agent connecting: every agent
-	// comes from 127.0.0.1, and the collector resets a connection past
-	// server.DefaultHandshakesPerAddress from one address that has not
-	// finished its handshake (a real agent would retry; these do not).
-	handshakes chan struct{}
 
 	connected, failed                   atomic.Int64
 	sent, acked, other, hbSent, hbAcked atomic.Int64
@@ -199,19 +193,25 @@ func (s *fanInSim) fail(err error) {
 	s.mu.Unlock()
 }
 
-// connect connects conn holding one of s.handshakes until the connection
-// is ready, that is, until the collector's HTTP/2 settings have arrived,
-// which it sends after its end of the TLS handshake: so no more than
-// cap(s.handshakes) of the simulator's connections are ever in the
-// collector's handshake at once. A connection that failed, or ctx
+// fanInHandshakes holds a place for each simulated agent connecting:
+// they all come from 127.0.0.1, and the collector resets a connection
+// past server.DefaultHandshakesPerAddress from one address that has not
+// finished its handshake (a real agent would retry; these do not).
+var fanInHandshakes = make(chan struct{}, server.DefaultHandshakesPerAddress)
+
+// fanInConnect connects conn holding one of fanInHandshakes until the
+// connection is ready, that is, until the collector's HTTP/2 settings have
+// arrived, which it sends after its end of the TLS handshake: so no more
+// than cap(fanInHandshakes) of the simulator's connections are ever in
+// the collector's handshake at once. A connection that failed, or ctx
 // ending, is left to the stream to report.
-func (s *fanInSim) connect(ctx context.Context, conn *grpc.ClientConn) {
+func fanInConnect(ctx context.Context, conn *grpc.ClientConn) {
 	select {
-	case s.handshakes <- struct{}{}:
+	case fanInHandshakes <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
-	defer func() { <-s.handshakes }()
+	defer func() { <-fanInHandshakes }()
 	conn.Connect()
 	for st := conn.GetState(); st != connectivity.Ready && st != connectivity.TransientFailure; st = conn.GetState() {
 		if !conn.WaitForStateChange(ctx, st) {
@@ -247,7 +247,7 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 		return
 	}
 	defer conn.Close()
-	s.connect(ctx, conn)
+	fanInConnect(ctx, conn)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(sctx)
