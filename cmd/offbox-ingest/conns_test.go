@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -160,6 +161,11 @@ func TestServeWarnsOpenFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	pki := testPKI(t, dir)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	n := min(1024, lim.Max) // ulimit -n cannot raise the hard limit
 	for _, tc := range []struct {
 		caps string
 		warn bool
@@ -168,12 +174,12 @@ func TestServeWarnsOpenFiles(t *testing.T) {
 		os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\n%sdb: %s\ntls: {ca: %s, cert: %s, key: %s}\n", tc.caps,
 			filepath.Join(t.TempDir(), "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
 		// ulimit -n sets the hard limit too, which Go cannot raise.
-		p := startServeCmd(t, exec.Command("sh", "-c", `ulimit -n 1024 && exec "$0" "$@"`, binary, "serve", "-config", cfg))
+		p := startServeCmd(t, exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, n), binary, "serve", "-config", cfg))
 		logs := p.logs.String() // the warning comes before the listening line startServeCmd waited for
 		if got := strings.Count(logs, "open-files limit below"); got != map[bool]int{true: 1, false: 0}[tc.warn] {
-			t.Errorf("max_connections %q under ulimit -n 1024: %d warnings, want warn=%v:\n%s", tc.caps, got, tc.warn, logs)
+			t.Errorf("max_connections %q under ulimit -n %d: %d warnings, want warn=%v:\n%s", tc.caps, n, got, tc.warn, logs)
 		}
-		if tc.warn && !strings.Contains(logs, "limit=1024 wanted=16640 max_connections=16384") {
+		if tc.warn && !strings.Contains(logs, fmt.Sprintf("limit=%d wanted=16640 max_connections=16384", n)) {
 			t.Errorf("warning without the figures:\n%s", logs)
 		}
 	}
