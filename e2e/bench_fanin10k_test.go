@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/transport/codec"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
@@ -191,6 +193,33 @@ func (s *fanInSim) fail(err error) {
 	s.mu.Unlock()
 }
 
+// fanInHandshakes holds a place for each simulated agent connecting:
+// they all come from 127.0.0.1, and the collector resets a connection
+// past server.DefaultHandshakesPerAddress from one address that has not
+// finished its handshake (a real agent would retry; these do not).
+var fanInHandshakes = make(chan struct{}, server.DefaultHandshakesPerAddress)
+
+// fanInConnect connects conn holding one of fanInHandshakes until the
+// connection is ready, that is, until the collector's HTTP/2 settings have
+// arrived, which it sends after its end of the TLS handshake: so no more
+// than cap(fanInHandshakes) of the simulator's connections are ever in
+// the collector's handshake at once. A connection that failed, or ctx
+// ending, is left to the stream to report.
+func fanInConnect(ctx context.Context, conn *grpc.ClientConn) {
+	select {
+	case fanInHandshakes <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-fanInHandshakes }()
+	conn.Connect()
+	for st := conn.GetState(); st != connectivity.Ready && st != connectivity.TransientFailure; st = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, st) {
+			return
+		}
+	}
+}
+
 // fanInLines are the log lines the agents send in turn: routine ones,
 // which the collector stores and parses but which raise no alert.
 var fanInLines = []string{
@@ -218,6 +247,7 @@ func (s *fanInSim) agent(ctx context.Context, c *fanInCert) {
 		return
 	}
 	defer conn.Close()
+	fanInConnect(ctx, conn)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(sctx)

@@ -203,6 +203,7 @@ func fanInAgent(ctx context.Context, addr string, roots *x509.CertPool, c fanInC
 		return nil, 0, 0, 0, 0, err
 	}
 	defer conn.Close()
+	fanInConnect(ctx, conn) // under the collector's handshakes per address
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(sctx)

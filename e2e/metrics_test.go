@@ -305,6 +305,30 @@ scrape_configs:
 	if got := prom.one(t, `offbox_ingest_api_requests_total{via="api",code="401"}`); got != 1 {
 		t.Errorf(`api_requests_total{via="api",code="401"} = %v, want 1`, got)
 	}
+	// A connection to the agents' listener that closes before TLS: a
+	// failed handshake, counted by reason; nothing left open there, and
+	// the API listener's figures are there too.
+	if c, err := net.Dial("tcp", in.addr); err != nil {
+		t.Fatal(err)
+	} else {
+		c.Close()
+	}
+	waitFor(t, 20*time.Second, "prometheus to see the refused handshake", func() bool {
+		return prom.one(t, `offbox_ingest_connections_refused_total{listener="ingest",reason="handshake"}`) >= 1
+	})
+	for _, q := range []string{`offbox_ingest_connections_open{listener="ingest"}`,
+		`offbox_ingest_connections_refused_total{listener="ingest",reason="limit"}`, `offbox_ingest_connections_refused_total{listener="ingest",reason="per_address"}`,
+		`offbox_ingest_connections_refused_total{listener="api",reason="limit"}`} {
+		if got := prom.one(t, q); got != 0 {
+			t.Errorf("%s = %v, want 0", q, got)
+		}
+	}
+	if got := prom.one(t, `offbox_ingest_connections_open{listener="api"}`); got < 0 || got > 1 {
+		t.Errorf(`connections_open{listener="api"} = %v, want 0 or 1 (the test's client may keep its connection)`, got)
+	}
+	if got := prom.one(t, `offbox_ingest_connections_open{listener="metrics"}`); got < 1 {
+		t.Errorf(`connections_open{listener="metrics"} = %v, want Prometheus's own connection`, got)
+	}
 	if strings.Contains(in.out.String(), "metrics listener stopped") {
 		t.Errorf("metrics listener failed: %s", in.out.String())
 	}

@@ -33,6 +33,9 @@ func TestCheckConfig(t *testing.T) {
 		{"bad value after decoding", elsewhere + "alerting:\n  sinks:\n    - name: soc\n      type: webhook\n      url: soc.example.net\n", true, 1,
 			[]string{`offbox-ingest check-config: FILE:10: alerting.sinks soc: url "soc.example.net": scheme must be http or https`}},
 		{"unknown key", here + "listn: 1.2.3.4:5\n", false, 1, []string{`FILE:6: unknown key "listn" (did you mean "listen"?)`}},
+		{"connection caps", here + "max_connections: -1\napi:\n  max_connections: 100000\n", false, 1,
+			[]string{"offbox-ingest check-config: FILE:6: max_connections -1: want 0 (default 16384) to 1048576",
+				"FILE:8: api.max_connections 100000: want 0 (default 256) to 65536"}},
 		{"no file", "", false, 1, []string{"FILE", "no such file"}},
 	}
 	for _, tc := range tests {

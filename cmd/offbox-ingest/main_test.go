@@ -87,8 +87,14 @@ type serveProc struct {
 // startServe runs `offbox-ingest serve` and waits for its listening line.
 func startServe(t *testing.T, args ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{logs: &lockedbuf.Buffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(binary, append([]string{"serve"}, args...)...)
+	return startServeCmd(t, exec.Command(binary, append([]string{"serve"}, args...)...))
+}
+
+// startServeCmd is startServe of a command that runs serve (under a
+// wrapper that sets its limits, say).
+func startServeCmd(t *testing.T, cmd *exec.Cmd) *serveProc {
+	t.Helper()
+	p := &serveProc{logs: &lockedbuf.Buffer{}, exited: make(chan struct{}), cmd: cmd}
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/offbox/offbox/ingest/notify"
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/netlimit"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -37,6 +38,11 @@ func newMetrics(cfg config.Config) *metrics.Metrics {
 func registerMetrics(mx *metrics.Metrics, cfg config.Config, st store.Store, srv *server.Server, disp *notify.Dispatcher,
 	runner *alerts.Runner, fleet *leader.Leader, fwd *forward.Forwarder) {
 	mx.Server(srv.Connected)
+	mx.Connections("ingest", func() metrics.ConnStats {
+		c := srv.Connections()
+		return metrics.ConnStats{Open: c.Open, Refused: map[string]uint64{"limit": c.Limit, "per_address": c.PerAddress,
+			"handshake_timeout": c.HandshakeTimeout, "handshake": c.Handshake}}
+	})
 	var sinks []string
 	for _, s := range cfg.Alerting.Sinks {
 		sinks = append(sinks, s.Name)
@@ -66,6 +72,13 @@ func registerMetrics(mx *metrics.Metrics, cfg config.Config, st store.Store, srv
 	}
 	mx.Detection(runner.BatchRow, fleet.Leading)
 	mx.Leader(fleet.Leading)
+}
+
+// apiConnStats is the query API listener's figures.
+func apiConnStats(l *netlimit.Listener) func() metrics.ConnStats {
+	return func() metrics.ConnStats {
+		return metrics.ConnStats{Open: l.Open(), Refused: map[string]uint64{"limit": l.Refused()}}
+	}
 }
 
 // metricsListener is metrics.listen's listener (nil when off): on
@@ -103,7 +116,7 @@ func metricsListener(cfg config.Config, mx *metrics.Metrics, log *slog.Logger) (
 	if n == 0 {
 		n = config.DefaultMetricsMaxConnections
 	}
-	lim := metrics.LimitListener(g, n)
+	lim := netlimit.New(g, n)
 	mx.Listener(lim, g.Refused)
 	var out net.Listener = lim
 	if tlsCfg != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/offbox/offbox/ingest/server"
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/ingest/web"
+	"github.com/offbox/offbox/internal/netlimit"
 	"github.com/offbox/offbox/internal/pprofserve"
 	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -189,7 +190,7 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	srv, err := server.New(server.Config{Store: st, TLS: ingestTLS, Register: registerEnroll, MaxBatchBytes: cfg.MaxBatchBytes,
 		Logger: log, ShutdownGrace: cfg.ShutdownGrace, Stored: stored, Locks: coord,
 		Revocations: st.Revocations, Limits: serverLimits(cfg), Observer: mx,
-		Appliances: st, AgentHosts: server.IsAgentHost(st.Keys)})
+		Appliances: st, AgentHosts: server.IsAgentHost(st.Keys), MaxConnections: cfg.IngestMaxConnections()})
 	if err != nil {
 		return err
 	}
@@ -198,13 +199,15 @@ func runServer(cfg config.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	apiLis, guard, err := apiListener(cfg.API, log.With("part", "api"))
+	warnOpenFiles(cfg, log)
+	apiLis, guard, apiLim, err := apiListener(cfg.API, cfg.APIMaxConnections(), log.With("part", "api"))
 	if err != nil {
 		lis.Close()
 		return err
 	}
 	if guard != nil {
 		mx.APIRefused(guard.Refused)
+		mx.Connections("api", apiConnStats(apiLim))
 	}
 	metricsLis, metricsGuard, err := metricsListener(cfg, mx, log.With("part", "metrics"))
 	if err != nil {
@@ -289,14 +292,16 @@ func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) htt
 // the address ranges are checked first, on the TCP connection, which the
 // Guard resets before TLS when outside them (the server uses the Guard's
 // ConnContext, and apiHandler's api.Permitted is a second line), then
-// TLS when configured. The configuration has passed config.Check.
-func apiListener(c config.API, log *slog.Logger) (net.Listener, *api.Guard, error) {
+// TLS when configured; at most maxConns connections open at once, more
+// reset before TLS (the netlimit.Listener counts them). The configuration
+// has passed config.Check.
+func apiListener(c config.API, maxConns int, log *slog.Logger) (net.Listener, *api.Guard, *netlimit.Listener, error) {
 	if c.Listen == "" {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	allow, err := c.AllowNets()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var tlsCfg *tls.Config
 	if c.TLS.Cert != "" {
@@ -308,18 +313,19 @@ func apiListener(c config.API, log *slog.Logger) (net.Listener, *api.Guard, erro
 		}
 		src, err := tlsconf.Load(tlsconf.Files{CA: ca, Cert: c.TLS.Cert, Key: c.TLS.Key}, tlsconf.Options{Logger: log})
 		if err != nil {
-			return nil, nil, fmt.Errorf("api.tls: %w", err)
+			return nil, nil, nil, fmt.Errorf("api.tls: %w", err)
 		}
 		tlsCfg = api.TLSConfig(src, c.TLS.ClientCA != "")
 	}
 	l, err := net.Listen("tcp", c.Listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("api.listen: %w", err)
+		return nil, nil, nil, fmt.Errorf("api.listen: %w", err)
 	}
 	g := api.AllowListener(l, allow, log)
-	var out net.Listener = g
+	lim := netlimit.New(g, maxConns)
+	var out net.Listener = lim
 	if tlsCfg != nil {
 		out = tls.NewListener(out, tlsCfg)
 	}
-	return out, g, nil
+	return out, g, lim, nil
 }

@@ -22,6 +22,8 @@ type API struct {
 	Listen     string   `yaml:"listen"`      // HOST:PORT; "" (default): off
 	TLS        APITLS   `yaml:"tls"`         // required unless Listen is loopback
 	AllowCIDRs []string `yaml:"allow_cidrs"` // client address ranges; a bare IP is /32 or /128; empty: loopback clients only
+	// MaxConnections caps the listener (connections.go).
+	MaxConnections int `yaml:"max_connections"` // open at once; more are reset and counted; 0: 256
 }
 
 // APITLS names the query API's PEM files, re-read on change.

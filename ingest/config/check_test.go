@@ -51,6 +51,8 @@ func TestCheckNamesLine(t *testing.T) {
 		{"device rule", "devices:\n  - match: sw-*\n  - match: \"[\"\n", []string{`FILE:8: devices[1].match "["`}},
 		{"enroll key", "enroll:\n  ca_key: " + filepath.Join(dir, "nope-key.pem") + "\n", []string{"FILE:7: enroll.ca_key: open "}},
 		{"limits", "limits:\n  burst_seconds: 5000\n", []string{"FILE:7: limits.burst_seconds 5000"}},
+		{"max_connections", "api:\n  listen: 127.0.0.1:0\n  max_connections: -1\nmax_connections: 2000000\n",
+			[]string{"FILE:9: max_connections 2000000: want 0 (default 16384) to 1048576", "FILE:8: api.max_connections -1: want 0 (default 256) to 65536"}},
 		{"a missing key: its section", "api:\n  listen: 10.0.0.1:7480\n", []string{`FILE:7: api.listen "10.0.0.1:7480" is not loopback`, "FILE:6: api.allow_cidrs: required"}},
 	}
 	for _, tc := range tests {

@@ -43,6 +43,8 @@ type Config struct {
 	Metrics       Metrics       `yaml:"metrics"`         // Prometheus metrics listener (metrics.go)
 	Forward       Forward       `yaml:"forward"`         // sinks sending stored records on to log platforms (forward.go)
 	Search        Search        `yaml:"search"`          // search indexing (search.go)
+	// MaxConnections caps the agents' listener (connections.go).
+	MaxConnections int `yaml:"max_connections"` // open at once; more are reset and counted; 0: 16384
 }
 
 // TLS names the PEM files: the CA that signs device certificates, and the
@@ -179,6 +181,7 @@ func (c *Config) check(files bool) error {
 	errs = append(errs, c.checkForward(files)...)
 	errs = append(errs, c.checkAPI(files)...)
 	errs = append(errs, c.checkMetrics()...)
+	errs = append(errs, c.checkConnections()...)
 	if files {
 		errs = append(errs, c.checkKeyFiles()...)
 	}

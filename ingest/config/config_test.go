@@ -52,7 +52,7 @@ func TestExampleLoads(t *testing.T) {
 	want := Config{Listen: "0.0.0.0:7443", TLS: TLS{CA: "/etc/offbox-ingest/ca.pem", Cert: "/etc/offbox-ingest/ingest.pem",
 		Key: "/etc/offbox-ingest/ingest-key.pem"}, DB: "/var/lib/offbox-ingest/offbox.db", SQLiteSync: "full",
 		MaxBatchBytes: 8 << 20, ShutdownGrace: 15 * time.Second, LogLevel: "info",
-		API: API{Listen: "127.0.0.1:7480", AllowCIDRs: []string{"127.0.0.1/32"}}, Detect: defaultDetect(),
+		API: API{Listen: "127.0.0.1:7480", AllowCIDRs: []string{"127.0.0.1/32"}, MaxConnections: 256}, Detect: defaultDetect(),
 		Alerting: Alerting{Sinks: []notify.SinkConfig{
 			{Name: "soc", Type: "webhook", URL: "https://soc.example.net/hooks/offbox",
 				Headers: map[string]string{"Authorization": "Bearer change-me"}, MinSeverity: "warning", Kinds: []string{},
@@ -66,7 +66,7 @@ func TestExampleLoads(t *testing.T) {
 			{Match: "sw-core-*", Labels: map[string]string{"tier": "core"}, HeartbeatInterval: 30 * time.Second},
 			{Match: "relay-*", RecordsPerSecond: ptr(50000.0), BytesPerSecond: ptr(0.0)}},
 		Limits: Limits{BurstSeconds: 2}, Metrics: Metrics{Listen: "127.0.0.1:9464", MaxDevices: 1000, MaxConnections: 16},
-		Search: Search{Index: true}}
+		Search: Search{Index: true}, MaxConnections: 16384}
 	want.Detect.ApprovedFirmware = map[string][]string{"OpenWrt One": {"24.10.0", "24.10.1"}}
 	want.Enroll = Enroll{CAKey: "/etc/offbox-ingest/ca-key.pem", CertValidity: DefaultCertValidity, TokenTTL: DefaultTokenTTL}
 	want.Forward = exampleForward

@@ -19,6 +19,7 @@ import (
 
 	"github.com/offbox/offbox/ingest/metrics/metricstest"
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/netlimit"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
 	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 )
@@ -51,7 +52,10 @@ func full(t *testing.T, cfg Config) *Metrics {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	m.Listener(LimitListener(l, 1), func() uint64 { return 1 })
+	m.Listener(netlimit.New(l, 1), func() uint64 { return 1 })
+	m.Connections("ingest", func() ConnStats {
+		return ConnStats{Open: 5, Refused: map[string]uint64{"limit": 2, "per_address": 3, "handshake_timeout": 4}}
+	})
 	m.AlertOpened("reboot", "warning")
 	m.Heartbeat("r1", heartbeat(map[string]string{"queue_bytes": "100", "dropped_records": "2", "dropped_bytes": "300", "clock_offset_ns": "-1500000000"}))
 	(&enrollCounter{EnrollmentServer: fakeEnroll{}, m: m}).Enroll(context.Background(), &offboxv1.EnrollRequest{})
@@ -122,6 +126,8 @@ func TestRegistryNames(t *testing.T) {
 		"offbox_ingest_forward_lag_seconds":                     {"GAUGE", []string{"sink"}},
 		"offbox_ingest_metrics_connections_refused_total":       {"COUNTER", []string{"reason"}},
 		"offbox_ingest_scrape_errors_total":                     {"COUNTER", []string{"figure"}},
+		"offbox_ingest_connections_open":                        {"GAUGE", []string{"listener"}},
+		"offbox_ingest_connections_refused_total":               {"COUNTER", []string{"listener", "reason"}},
 	}
 	fams, err := m.Registry().Gather()
 	if err != nil {
@@ -399,66 +405,37 @@ func TestAPICodes(t *testing.T) {
 	}
 }
 
-// TestLimitListener: past the limit a connection is closed at once and
-// counted; a closed one frees its place.
-func TestLimitListener(t *testing.T) {
+// TestConnections: each listener's open connections and refusals by
+// reason, as registered, with the listener's name as a label; a listener
+// that refuses nothing (metrics here: its refusals have their own
+// counter) has its gauge only.
+func TestConnections(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	m := full(t, Config{})
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"offbox_ingest_connections_open", map[string]string{"listener": "ingest"}, 5},
+		{"offbox_ingest_connections_open", map[string]string{"listener": "metrics"}, 0},
+		{"offbox_ingest_connections_refused_total", map[string]string{"listener": "ingest", "reason": "limit"}, 2},
+		{"offbox_ingest_connections_refused_total", map[string]string{"listener": "ingest", "reason": "per_address"}, 3},
+		{"offbox_ingest_connections_refused_total", map[string]string{"listener": "ingest", "reason": "handshake_timeout"}, 4},
+	} {
+		if got := metricstest.Value(t, m.Registry(), c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	fams, err := m.Registry().Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim := LimitListener(l, 2)
-	defer lim.Close()
-	accepted := make(chan net.Conn, 4)
-	go func() {
-		for {
-			c, err := lim.Accept()
-			if err != nil {
-				return
-			}
-			accepted <- c
+	for _, f := range fams {
+		if f.GetName() == "offbox_ingest_connections_refused_total" && len(f.GetMetric()) != 3 {
+			t.Errorf("connections_refused_total: %d series, want the ingest listener's 3", len(f.GetMetric()))
 		}
-	}()
-	n := 0
-	dial := func() net.Conn {
-		n++
-		c, err := net.Dial("tcp", l.Addr().String())
-		if err != nil {
-			t.Fatalf("connection %d: %v", n, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
 	}
-	dial()
-	dial()
-	a1, a2 := <-accepted, <-accepted
-	// The third is reset: at once (the dial sees it), or on its first read.
-	if third, err := net.Dial("tcp", l.Addr().String()); err == nil {
-		third.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := third.Read(make([]byte, 1)); err == nil {
-			t.Errorf("the third connection was not closed")
-		}
-		third.Close()
-	}
-	waitRefused := time.Now().Add(5 * time.Second)
-	for lim.Refused() == 0 && time.Now().Before(waitRefused) {
-		time.Sleep(time.Millisecond)
-	}
-	if lim.Refused() != 1 || lim.Open() != 2 {
-		t.Errorf("refused %d open %d, want 1 and 2", lim.Refused(), lim.Open())
-	}
-	a1.Close()
-	a1.Close() // twice: counted once
-	dial()
-	select {
-	case <-accepted:
-	case <-time.After(5 * time.Second):
-		t.Fatal("a connection after one closed was not accepted")
-	}
-	if lim.Refused() != 1 || lim.Open() != 2 {
-		t.Errorf("refused %d open %d, want 1 and 2", lim.Refused(), lim.Open())
-	}
-	a2.Close()
 }
 
 // BenchmarkCommitted is what the ingest path pays the metrics per stored

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/offbox/offbox/ingest/store"
+	"github.com/offbox/offbox/internal/netlimit"
 	"github.com/offbox/offbox/transport/codec"
 	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
@@ -94,6 +95,15 @@ type Config struct {
 	// names are agent hosts, which no relay may speak for; nil: none.
 	Appliances ApplianceList
 	AgentHosts AgentHosts
+
+	// Connections (conns.go): at most MaxConnections open on the listener
+	// Serve is given, more reset at once; each must finish its TLS
+	// handshake within HandshakeTimeout; one address (IPv6: one /64) may
+	// hold HandshakesPerAddress without a verified device certificate
+	// (in the handshake, or enrolling), more reset at once.
+	MaxConnections       int           // 0: 16384
+	HandshakeTimeout     time.Duration // 0: 10s
+	HandshakesPerAddress int           // 0: 64
 }
 
 // Server is the Ingest service. Serve runs it once.
@@ -113,6 +123,8 @@ type Server struct {
 	gate *eventGate // integrity events one by one, then counted
 
 	inflight *budget // batch bytes held decoded across every stream (budget.go)
+
+	conns *connGate // connection bounds (conns.go)
 }
 
 // openStream is the stream a device holds, for reporting a second one
@@ -190,9 +202,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EventInterval < 0 || cfg.EventsPerInterval < 0 {
 		return nil, errors.New("server: EventInterval and EventsPerInterval must be positive")
 	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.HandshakeTimeout == 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.HandshakesPerAddress == 0 {
+		cfg.HandshakesPerAddress = DefaultHandshakesPerAddress
+	}
+	if cfg.MaxConnections < 0 || cfg.HandshakeTimeout < 0 || cfg.HandshakesPerAddress < 0 {
+		return nil, errors.New("server: MaxConnections, HandshakeTimeout and HandshakesPerAddress must be positive")
+	}
 	return &Server{cfg: cfg, log: cfg.Logger, open: make(map[string]*openStream),
 		revokedEvents: make(map[string]time.Time), shutdown: make(chan struct{}),
-		gate: newEventGate(cfg.EventInterval, cfg.EventsPerInterval), inflight: newBudget(cfg.InFlightBytes)}, nil
+		gate: newEventGate(cfg.EventInterval, cfg.EventsPerInterval), inflight: newBudget(cfg.InFlightBytes),
+		conns: newConnGate(cfg.HandshakesPerAddress)}, nil
 }
 
 // Serve accepts streams on lis until ctx ends, then stops gracefully: it
@@ -209,8 +234,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		defer stopWatch()
 		go s.watchRevocations(wctx)
 	}
+	lim := netlimit.New(lis, s.cfg.MaxConnections)
+	s.conns.lis.Store(lim)
 	gs := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(s.cfg.TLS)),
+		grpc.Creds(&gatedCreds{TransportCredentials: credentials.NewTLS(s.cfg.TLS), g: s.conns}),
+		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout), // gRPC's default: 120 s
 		grpc.ForceServerCodecV2(codec.New()),
 		// A batch travels inside an AgentMessage with its signature.
 		grpc.MaxRecvMsgSize(s.cfg.MaxBatchBytes+4096),
@@ -236,7 +264,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	// stream has ended, so a shutdown loses no count.
 	defer func() { s.summarise(context.WithoutCancel(ctx), s.cfg.Now(), true) }()
 	served := make(chan error, 1)
-	go func() { served <- gs.Serve(lis) }()
+	go func() { served <- gs.Serve(lim) }()
 	select {
 	case err := <-served:
 		s.beginShutdown()

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitLine waits for re in p's output and returns its first group.
+func (p *serveProc) waitLine(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(p.logs.String()); m != nil {
+			return m[1]
+		}
+	}
+	t.Fatalf("no line matching %s:\n%s", re, p.logs.String())
+	return ""
+}
+
+// series reads one series' value from a loopback /metrics; -1 when absent.
+func series(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return -1
+}
+
+// waitSeries waits until the series has the value want.
+func waitSeries(t *testing.T, addr, name string, want float64) {
+	t.Helper()
+	got := -1.0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got = series(t, addr, name); got == want {
+			return
+		}
+	}
+	t.Fatalf("%s = %v, want %v", name, got, want)
+}
+
+// dialIdle opens n TCP connections to addr that send nothing; a dial the
+// server reset at once is not an error (the metrics say what happened).
+func dialIdle(t *testing.T, addr string, n int) []net.Conn {
+	t.Helper()
+	var out []net.Conn
+	for range n {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			continue
+		}
+		t.Cleanup(func() { c.Close() })
+		out = append(out, c)
+	}
+	return out
+}
+
+// TestServeConnectionCaps: the real collector with max_connections 3 and
+// api.max_connections 2. Five stalled connections to the agents'
+// listener: two are reset and counted, three held; once they close, a
+// device's mutual TLS handshake goes through. Two to the query API hold
+// it: an HTTP request is then refused and counted, and answered once they
+// close. The figures are read from the real /metrics.
+func TestServeConnectionCaps(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pki := testPKI(t, dir)
+	cfg := filepath.Join(dir, "ingest.yaml")
+	os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\nmax_connections: 3\ndb: %s\ntls: {ca: %s, cert: %s, key: %s}\n"+
+		"api:\n  listen: 127.0.0.1:0\n  max_connections: 2\nmetrics:\n  listen: 127.0.0.1:0\n",
+		filepath.Join(dir, "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
+	p := startServe(t, "-config", cfg)
+	apiAddr := p.waitLine(t, regexp.MustCompile(`offbox-ingest: api listening on (\S+)\n`))
+	mAddr := p.waitLine(t, metricsListeningRE)
+	const (
+		ingestOpen    = `offbox_ingest_connections_open{listener="ingest"}`
+		ingestRefused = `offbox_ingest_connections_refused_total{listener="ingest",reason="limit"}`
+		apiOpen       = `offbox_ingest_connections_open{listener="api"}`
+		apiRefused    = `offbox_ingest_connections_refused_total{listener="api",reason="limit"}`
+	)
+	if got := series(t, mAddr, ingestRefused); got != 0 {
+		t.Fatalf("%s = %v before any connection, want 0", ingestRefused, got)
+	}
+
+	flood := dialIdle(t, p.addr, 5)
+	waitSeries(t, mAddr, ingestRefused, 2)
+	waitSeries(t, mAddr, ingestOpen, 3)
+	for _, c := range flood {
+		c.Close()
+	}
+	waitSeries(t, mAddr, ingestOpen, 0)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "d.pem"), filepath.Join(pki, "d-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(filepath.Join(pki, "ca.pem"))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	dev, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", p.addr,
+		&tls.Config{ServerName: "localhost", RootCAs: roots, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatalf("a device's handshake after the flood: %v", err)
+	}
+	defer dev.Close()
+
+	held := dialIdle(t, apiAddr, 2)
+	waitSeries(t, mAddr, apiOpen, 2)
+	get := func() error {
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := c.Get("http://" + apiAddr + "/api/v1/devices")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(); err == nil {
+		t.Error("an API request with api.max_connections held was answered")
+	}
+	waitSeries(t, mAddr, apiRefused, 1)
+	for _, c := range held {
+		c.Close()
+	}
+	waitSeries(t, mAddr, apiOpen, 0)
+	if err := get(); err != nil {
+		t.Errorf("an API request once the held connections closed: %v", err)
+	}
+	if got := series(t, mAddr, ingestRefused); got != 2 {
+		t.Errorf("%s = %v at the end, want 2", ingestRefused, got)
+	}
+}
+
+// TestServeWarnsOpenFiles: under an open-files limit below what the
+// connection caps allow, serve says so once at start; with caps that fit,
+// it says nothing.
+func TestServeWarnsOpenFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pki := testPKI(t, dir)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	n := min(1024, lim.Max) // ulimit -n cannot raise the hard limit
+	for _, tc := range []struct {
+		caps string
+		warn bool
+	}{{"", true}, {"max_connections: 500\n", false}} {
+		cfg := filepath.Join(t.TempDir(), "ingest.yaml")
+		os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\n%sdb: %s\ntls: {ca: %s, cert: %s, key: %s}\n", tc.caps,
+			filepath.Join(t.TempDir(), "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
+		// ulimit -n sets the hard limit too, which Go cannot raise.
+		p := startServeCmd(t, exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, n), binary, "serve", "-config", cfg))
+		logs := p.logs.String() // the warning comes before the listening line startServeCmd waited for
+		if got := strings.Count(logs, "open-files limit below"); got != map[bool]int{true: 1, false: 0}[tc.warn] {
+			t.Errorf("max_connections %q under ulimit -n %d: %d warnings, want warn=%v:\n%s", tc.caps, n, got, tc.warn, logs)
+		}
+		if tc.warn && !strings.Contains(logs, fmt.Sprintf("limit=%d wanted=16640 max_connections=16384", n)) {
+			t.Errorf("warning without the figures:\n%s", logs)
+		}
+	}
+}

@@ -1,0 +1,159 @@
+// Connections to the ingest listener: at most MaxConnections open
+// (internal/netlimit, the excess reset at once); each must finish its TLS
+// handshake and HTTP/2 set-up within HandshakeTimeout (gRPC's
+// ConnectionTimeout); and one address may hold at most
+// HandshakesPerAddress connections that have no verified device
+// certificate: those still in their handshake and, with enrollment on,
+// those past it without one. Once a device certificate is verified the
+// connection no longer counts against its address, so any number of
+// devices may share one address (a NAT, a relay). Refusals are counted,
+// never logged one by one.
+
+package server
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+
+	"github.com/offbox/offbox/internal/netlimit"
+)
+
+// Defaults of the connection bounds.
+const (
+	DefaultMaxConnections       = 16384
+	DefaultHandshakeTimeout     = 10 * time.Second
+	DefaultHandshakesPerAddress = 64
+)
+
+// ConnStats is what the ingest listener counts of its connections.
+type ConnStats struct {
+	Open             int64  // connections open now
+	Limit            uint64 // reset at once: MaxConnections were open
+	PerAddress       uint64 // reset at once: their address had HandshakesPerAddress without a device certificate
+	HandshakeTimeout uint64 // TLS handshakes not done within HandshakeTimeout
+	Handshake        uint64 // TLS handshakes that failed otherwise (no TLS, a certificate refused, the peer gone)
+}
+
+// Connections is the ingest listener's figures (zero before Serve).
+func (s *Server) Connections() ConnStats {
+	g := s.conns
+	st := ConnStats{PerAddress: g.perAddress.Load(), HandshakeTimeout: g.timeouts.Load(), Handshake: g.failed.Load()}
+	if l := g.lis.Load(); l != nil {
+		st.Open, st.Limit = l.Open(), l.Refused()
+	}
+	return st
+}
+
+// connGate counts, per address, the connections without a verified
+// device certificate. Its map holds only addresses with such a
+// connection open, so it is bounded by MaxConnections.
+type connGate struct {
+	perAddr int
+	lis     atomic.Pointer[netlimit.Listener] // the listener Serve wraps
+
+	mu         sync.Mutex
+	unverified map[netip.Prefix]int
+
+	perAddress, timeouts, failed atomic.Uint64
+}
+
+func newConnGate(perAddr int) *connGate {
+	return &connGate{perAddr: perAddr, unverified: make(map[netip.Prefix]int)}
+}
+
+// addrKey is the unit an address bound applies to: an IPv4 address, or
+// an IPv6 /64 (what one subscriber is given, and can pick addresses in).
+func addrKey(a net.Addr) netip.Prefix {
+	var ip netip.Addr
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap()
+	bits := ip.BitLen()
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
+}
+
+func (g *connGate) enter(k netip.Prefix) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unverified[k] >= g.perAddr {
+		return false
+	}
+	g.unverified[k]++
+	return true
+}
+
+func (g *connGate) leave(k netip.Prefix) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unverified[k]--; g.unverified[k] <= 0 {
+		delete(g.unverified, k)
+	}
+}
+
+var errPerAddress = errors.New("too many connections without a device certificate from this address")
+
+// gatedCreds is the server's TLS credentials under the gate.
+type gatedCreds struct {
+	credentials.TransportCredentials
+	g *connGate
+}
+
+// ServerHandshake refuses the connection when its address is at its
+// bound, and otherwise holds a place of the address's until the peer's
+// device certificate is verified, or the connection ends.
+func (c *gatedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	k := addrKey(raw.RemoteAddr())
+	if !c.g.enter(k) {
+		c.g.perAddress.Add(1)
+		netlimit.Reset(raw)
+		return nil, nil, errPerAddress
+	}
+	conn, info, err := c.TransportCredentials.ServerHandshake(raw)
+	if err != nil {
+		c.g.leave(k)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			c.g.timeouts.Add(1)
+		} else {
+			c.g.failed.Add(1)
+		}
+		return nil, nil, err
+	}
+	if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+		c.g.leave(k)
+		return conn, info, nil
+	}
+	// Enrollment: TLS without a certificate. The place is the address's
+	// until the connection closes.
+	return &unverifiedConn{Conn: conn, leave: func() { c.g.leave(k) }}, info, nil
+}
+
+func (c *gatedCreds) Clone() credentials.TransportCredentials {
+	return &gatedCreds{TransportCredentials: c.TransportCredentials.Clone(), g: c.g}
+}
+
+// unverifiedConn gives its address's place back when closed.
+type unverifiedConn struct {
+	net.Conn
+	once  sync.Once
+	leave func()
+}
+
+func (c *unverifiedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.leave)
+	return err
+}
