@@ -274,6 +274,11 @@ func (r *runner) run(ctx context.Context) {
 // send, else how many items were sent (at least 1 when the step moved past
 // a batch whose records the index all leaves out).
 func (r *runner) step(ctx context.Context, cur store.ForwardCursor) (next store.ForwardCursor, n int, err error) {
+	// A send under way when the forwarder stops gets stopGrace to finish
+	// and its cursor saved: cut off, the destination may have taken what
+	// is then sent again after the restart.
+	ctx, done := finishing(ctx, stopGrace)
+	defer done()
 	limit := r.sc.batchRecords()
 	// A batch larger than one send is read and decoded once: the rest of
 	// it is kept until it is sent (the one batch a sink holds).
@@ -333,6 +338,18 @@ func (r *runner) step(ctx context.Context, cur store.ForwardCursor) (next store.
 		return cur, 0, err
 	}
 	return next, len(items), nil
+}
+
+// stopGrace is how long a step under way may go on once the forwarder
+// is stopped.
+const stopGrace = 5 * time.Second
+
+// finishing is a context that ends grace after ctx does (or when done is
+// called).
+func finishing(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return c, func() { stop(); cancel() }
 }
 
 // records are at most limit indexed records of b from index from on;

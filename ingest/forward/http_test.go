@@ -230,3 +230,42 @@ func TestHTTPRefusingDestination(t *testing.T) {
 		t.Error("no request after the restart")
 	}
 }
+
+// TestHTTPStopMidRequest: a forwarder stopped while the destination holds
+// a request lets it finish and saves its cursor, so what the destination
+// took is counted as sent and not sent again after a restart.
+func TestHTTPStopMidRequest(t *testing.T) {
+	st, _ := newStore(t)
+	fl := newFleet("router-1")
+	fl.commit(t, st, 1, 40, 80)
+	var took atomic.Int64
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		took.Add(int64(bytes.Count(body, []byte("\n"))))
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	t.Cleanup(srv.Close)
+	fw, stop := runForwarder(t, st, SinkConfig{Name: "siem", Type: TypeHTTP, URL: srv.URL, BatchRecords: 10})
+	<-held
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	time.Sleep(100 * time.Millisecond) // the stop has begun
+	close(release)
+	<-stopped
+	s := fw.Stats()[0]
+	if s.Records != took.Load() || s.Records == 0 {
+		t.Fatalf("the destination took %d records, the sink counted %d sent", took.Load(), s.Records)
+	}
+	cur, err := st.ForwardCursor(ctx, "siem")
+	if err != nil || cur.Index != s.Cursor.Index || cur.BatchRow != s.Cursor.BatchRow {
+		t.Fatalf("stored cursor %+v (%v), the sink's %+v", cur, err, s.Cursor)
+	}
+}
