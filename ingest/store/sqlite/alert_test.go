@@ -235,19 +235,22 @@ func TestMigrateAlertsReceived(t *testing.T) {
 	}
 }
 
-// Every statement a detection save's chunks can take is prepared at Open,
-// so no save parses a thousand-row statement anew.
-func TestAlertRowsPrepared(t *testing.T) {
+// Every statement a detection save's chunks can take, and the search
+// indexer's per-batch ones, are prepared at Open, so no write parses them
+// anew (a thousand-row statement, or one per batch).
+func TestStatementsPrepared(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "store.db"), Options{Sync: "normal"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	want := []string{searchSQL.SaveFilter, searchSQL.SetCursor}
 	for _, n := range sqlrow.AlertSizes {
-		for _, q := range []string{saveSQL.UpdateRows(n), saveSQL.InsertRows(n)} {
-			if s.stmts.alertRows[q] == nil {
-				t.Errorf("statement of %d rows not prepared: %.80s...", n, q)
-			}
+		want = append(want, saveSQL.UpdateRows(n), saveSQL.InsertRows(n))
+	}
+	for _, q := range want {
+		if s.stmts.byText[q] == nil {
+			t.Errorf("statement not prepared: %.80s...", q)
 		}
 	}
 }

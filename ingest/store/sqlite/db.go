@@ -50,10 +50,7 @@ type writerTx struct {
 
 // QueryPrepared implements sqlrow.PreparedQuerier.
 func (w writerTx) QueryPrepared(ctx context.Context, query string, args ...any) (sqlrow.Rows, error) {
-	var st *sql.Stmt
-	if w.stmts != nil {
-		st = w.stmts.alertRows[query]
-	}
+	st := w.prepared(query)
 	if st == nil {
 		return w.Query(ctx, query, args...)
 	}
@@ -62,4 +59,25 @@ func (w writerTx) QueryPrepared(ctx context.Context, query string, args ...any) 
 		return nil, err
 	}
 	return rows, nil
+}
+
+// Exec runs query through its statement prepared at Open, if it is one.
+func (w writerTx) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	st := w.prepared(query)
+	if st == nil {
+		return w.sqlDB.Exec(ctx, query, args...)
+	}
+	res, err := w.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// prepared is query's statement prepared at Open, or nil.
+func (w writerTx) prepared(query string) *sql.Stmt {
+	if w.stmts == nil {
+		return nil
+	}
+	return w.stmts.byText[query]
 }
