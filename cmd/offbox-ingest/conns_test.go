@@ -30,8 +30,8 @@ func (p *serveProc) waitLine(t *testing.T, re *regexp.Regexp) string {
 	return ""
 }
 
-// series reads one series' value from a loopback /metrics; -1 when absent.
-func series(t *testing.T, addr, name string) float64 {
+// getMetrics reads a loopback /metrics on a connection of its own.
+func getMetrics(t *testing.T, addr string) (status int, body string) {
 	t.Helper()
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get("http://" + addr + "/metrics")
@@ -40,7 +40,14 @@ func series(t *testing.T, addr, name string) float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	return resp.StatusCode, string(b)
+}
+
+// series reads one series' value from a loopback /metrics; -1 when absent.
+func series(t *testing.T, addr, name string) float64 {
+	t.Helper()
+	_, b := getMetrics(t, addr)
+	for _, line := range strings.Split(b, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {

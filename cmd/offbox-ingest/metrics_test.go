@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -37,14 +36,7 @@ func TestServeMetricsLoopback(t *testing.T) {
 	}
 	get := func() (int, string) {
 		t.Helper()
-		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		resp, err := c.Get("http://" + addr + "/metrics")
-		if err != nil {
-			t.Fatalf("GET /metrics: %v", err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return getMetrics(t, addr)
 	}
 	code, body := get()
 	for _, want := range []string{"\noffbox_ingest_connected_devices 0\n", "\noffbox_ingest_leader 1\n",

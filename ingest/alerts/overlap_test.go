@@ -267,32 +267,12 @@ func TestOverlapQuietSavesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	run(t, r)
 	for i := range 20 {
-		at := t0.Add(time.Duration(i) * time.Second)
-		b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", i, i))), f.dev.Seq-1)
-		b.Received = f.clk.Now()
-		if err := f.st.CommitBatch(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-		r.Offer(b)
+		r.Offer(f.commitFailure(i))
 		time.Sleep(2 * time.Millisecond)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for r.BatchRow() < 20 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	if got := r.BatchRow(); got != 20 {
-		t.Fatalf("cursor at batch %d 5 s after the last of 20 was offered: a quiet round waited for SaveEvery", got)
-	}
+	waitRow(t, r, 20, "a quiet round waited for SaveEvery")
 }
 
 // countReads is the fixture's store counting the batches read back.
@@ -331,45 +311,12 @@ func TestOfferedOutOfOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- r.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}()
-			commit := func(i int) *store.Batch {
-				at := t0.Add(time.Duration(i) * time.Second)
-				b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", i, i))), f.dev.Seq-1)
-				b.Received = f.clk.Now()
-				if err := f.st.CommitBatch(context.Background(), b); err != nil {
-					t.Fatal(err)
-				}
-				return b
-			}
-			waitRow := func(row int64) {
-				t.Helper()
-				deadline := time.Now().Add(10 * time.Second)
-				for r.BatchRow() < row && time.Now().Before(deadline) {
-					time.Sleep(5 * time.Millisecond)
-				}
-				if got := r.BatchRow(); got != row {
-					t.Fatalf("cursor at batch %d, want %d", got, row)
-				}
-			}
-			// A first batch, once Run has restored (which forgets what
-			// was offered before): offered again until detection read it.
-			first := commit(0)
-			for r.BatchRow() < 1 {
-				r.Offer(first)
-				time.Sleep(5 * time.Millisecond)
-			}
+			run(t, r)
+			offerUntilRead(r, f.commitFailure(0))
 			st.rows.Store(0)
 			var batches []*store.Batch
 			for i := range 5 {
-				batches = append(batches, commit(1+i))
+				batches = append(batches, f.commitFailure(1+i))
 			}
 			for _, b := range batches[1:] {
 				r.Offer(b)
@@ -378,7 +325,7 @@ func TestOfferedOutOfOrder(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 				r.Offer(batches[0])
 			}
-			waitRow(6)
+			waitRow(t, r, 6, "")
 			if got := st.rows.Load(); got != tc.readBack {
 				t.Errorf("%d batches read back from the store, want %d", got, tc.readBack)
 			}
@@ -402,56 +349,23 @@ func TestOffersSpareEmptyReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	n := 0
-	commit := func() *store.Batch {
-		n++
-		at := t0.Add(time.Duration(n) * time.Second)
-		b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", n, n))), f.dev.Seq-1)
-		b.Received = f.clk.Now()
-		if err := f.st.CommitBatch(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	waitRow := func(row int64) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for r.BatchRow() < row && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
-		if got := r.BatchRow(); got != row {
-			t.Fatalf("cursor at batch %d, want %d", got, row)
-		}
-	}
-	first := commit()
-	for r.BatchRow() < 1 { // once Run has restored, which forgets offers
-		r.Offer(first)
-		time.Sleep(5 * time.Millisecond)
-	}
-	// Let a round find the store empty, then offer batch after batch,
-	// each taken before the next is committed.
-	for st.calls.Load() == 0 || r.BatchRow() < 1 {
+	run(t, r)
+	offerUntilRead(r, f.commitFailure(1))
+	// Let a round read the store to its end, then offer batch after
+	// batch, a wake between them, while rounds overlap their saves.
+	for st.calls.Load() == 0 {
 		r.Wake()
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // a timers' round reads the store too: let one pass
 	calls, rows := st.calls.Load(), st.rows.Load()
-	for range 100 { // rounds go on taking them while the last save (20 ms) is written
-		b := commit()
+	for i := range 100 { // rounds go on taking them while the last save (20 ms) is written
+		b := f.commitFailure(2 + i)
 		r.Offer(b)
 		r.Wake() // a second wake (an integrity event): the round finds nothing new
 		time.Sleep(time.Millisecond)
 	}
-	waitRow(101)
+	waitRow(t, r, 101, "")
 	// Timers' rounds (every 200 ms) may each read once meanwhile; offers'
 	// rounds not at all.
 	if got := st.calls.Load() - calls; got > 10 {
@@ -463,8 +377,8 @@ func TestOffersSpareEmptyReads(t *testing.T) {
 	if readBack > 5 {
 		t.Errorf("%d batches read back, want at most the timers' few", readBack)
 	}
-	commit() // stored without an offer: read by the timers' round
-	waitRow(102)
+	f.commitFailure(102) // stored without an offer: read by the timers' round
+	waitRow(t, r, 102, "")
 	if got := st.rows.Load() - rows; got <= readBack {
 		t.Errorf("the batch stored without an offer was not read back")
 	}
@@ -480,12 +394,7 @@ func TestOfferGraceOff(t *testing.T) {
 	r.cfg.OfferGrace = 50 * time.Millisecond
 	var bs []*store.Batch
 	for i := range 4 {
-		at := t0.Add(time.Duration(i) * time.Second)
-		b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", i, i))), f.dev.Seq-1)
-		if err := f.st.CommitBatch(context.Background(), b); err != nil {
-			t.Fatal(err)
-		}
-		bs = append(bs, b)
+		bs = append(bs, f.commitFailure(i))
 	}
 	r.Offer(bs[1]) // rows 2 and 4 offered, 1 and 3 never
 	r.Offer(bs[3])
@@ -502,5 +411,52 @@ func TestOfferGraceOff(t *testing.T) {
 	}
 	if err != nil || len(got) != 1 || got[0].Row != 3 {
 		t.Fatalf("second read: %d batches (%v), want row 3 read back", len(got), err)
+	}
+}
+
+// commitFailure stores the fixture device's next batch: one failed
+// password from its own address, at t0 + i seconds, received now.
+func (f *fixture) commitFailure(i int) *store.Batch {
+	f.t.Helper()
+	at := t0.Add(time.Duration(i) * time.Second)
+	b := batchtest.Commit(f.dev.Name, f.dev.Next(authLine(at, fmt.Sprintf("sshd[%d]: Failed password for root from 203.0.113.%d port 4242 ssh2", i, i))), f.dev.Seq-1)
+	b.Received = f.clk.Now()
+	if err := f.st.CommitBatch(context.Background(), b); err != nil {
+		f.t.Fatal(err)
+	}
+	return b
+}
+
+// run runs r until the test ends.
+func run(t *testing.T, r *Runner) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// waitRow waits up to 10 s for r's cursor to reach row.
+func waitRow(t *testing.T, r *Runner, row int64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.BatchRow() < row && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := r.BatchRow(); got != row {
+		t.Fatalf("cursor at batch %d, want %d: %s", got, row, what)
+	}
+}
+
+// offerUntilRead offers b until the running r has read it: Run's restore
+// forgets what was offered before it.
+func offerUntilRead(r *Runner, b *store.Batch) {
+	for r.BatchRow() < b.Row {
+		r.Offer(b)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
