@@ -41,7 +41,7 @@ func registerMetrics(mx *metrics.Metrics, cfg config.Config, st store.Store, srv
 	mx.Connections("ingest", func() metrics.ConnStats {
 		c := srv.Connections()
 		return metrics.ConnStats{Open: c.Open, Refused: map[string]uint64{"limit": c.Limit, "per_address": c.PerAddress,
-			"handshake_timeout": c.HandshakeTimeout, "handshake": c.Handshake}}
+			"handshake_timeout": c.HandshakeTimeout, "handshake": c.Handshake, "per_device": c.PerDevice}}
 	})
 	var sinks []string
 	for _, s := range cfg.Alerting.Sinks {

@@ -6,12 +6,18 @@
 // certificate: those still in their handshake and, with enrollment on,
 // those past it without one. Once a device certificate is verified the
 // connection no longer counts against its address, so any number of
-// devices may share one address (a NAT, a relay). Refusals are counted,
-// never logged one by one.
+// devices may share one address (a NAT, a relay); instead one device
+// (its certificate's identity) may hold at most ConnectionsPerDevice, so
+// a stolen key cannot fill MaxConnections for the fleet. A connection
+// with no stream for MaxConnectionIdle is closed (gRPC's GOAWAY).
+// Refusals are counted, never logged one by one.
 
 package server
 
 import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"net"
 	"net/netip"
@@ -23,6 +29,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/offbox/offbox/internal/netlimit"
+	"github.com/offbox/offbox/transport/tlsconf"
 )
 
 // Defaults of the connection bounds.
@@ -30,6 +37,16 @@ const (
 	DefaultMaxConnections       = 16384
 	DefaultHandshakeTimeout     = 10 * time.Second
 	DefaultHandshakesPerAddress = 64
+	// An agent holds one connection (its stream), a relay one more (its
+	// appliances' streams), a renewal one for a moment, and a reconnect
+	// may overlap the old connection until keepalive drops it.
+	DefaultConnectionsPerDevice = 4
+	// Agents always hold a stream on their connection, and open it as
+	// soon as the connection is made; a relay's shared connection may be
+	// streamless while its appliances' senders back off, and is remade on
+	// the next stream. So only a peer that holds a connection and no
+	// stream is cut, gracefully.
+	DefaultMaxConnectionIdle = 2 * time.Minute
 )
 
 // ConnStats is what the ingest listener counts of its connections.
@@ -39,12 +56,14 @@ type ConnStats struct {
 	PerAddress       uint64 // reset at once: their address had HandshakesPerAddress without a device certificate
 	HandshakeTimeout uint64 // TLS handshakes not done within HandshakeTimeout
 	Handshake        uint64 // TLS handshakes that failed otherwise (no TLS, a certificate refused, the peer gone)
+	PerDevice        uint64 // reset at handshake end: the device had ConnectionsPerDevice open
 }
 
 // Connections is the ingest listener's figures (zero before Serve).
 func (s *Server) Connections() ConnStats {
 	g := s.conns
-	st := ConnStats{PerAddress: g.perAddress.Load(), HandshakeTimeout: g.timeouts.Load(), Handshake: g.failed.Load()}
+	st := ConnStats{PerAddress: g.perAddress.Load(), HandshakeTimeout: g.timeouts.Load(), Handshake: g.failed.Load(),
+		PerDevice: g.perDevice.Load()}
 	if l := g.lis.Load(); l != nil {
 		st.Open, st.Limit = l.Open(), l.Refused()
 	}
@@ -52,20 +71,50 @@ func (s *Server) Connections() ConnStats {
 }
 
 // connGate counts, per address, the connections without a verified
-// device certificate. Its map holds only addresses with such a
-// connection open, so it is bounded by MaxConnections.
+// device certificate, and per device those with one. Its maps hold only
+// keys with a connection open, so they are bounded by MaxConnections.
 type connGate struct {
-	perAddr int
-	lis     atomic.Pointer[netlimit.Listener] // the listener Serve wraps
+	perAddr, perDev int
+	lis             atomic.Pointer[netlimit.Listener] // the listener Serve wraps
 
 	mu         sync.Mutex
 	unverified map[netip.Prefix]int
+	verified   map[string]int // device → its connections open
 
-	perAddress, timeouts, failed atomic.Uint64
+	perAddress, timeouts, failed, perDevice atomic.Uint64
 }
 
-func newConnGate(perAddr int) *connGate {
-	return &connGate{perAddr: perAddr, unverified: make(map[netip.Prefix]int)}
+func newConnGate(perAddr, perDev int) *connGate {
+	return &connGate{perAddr: perAddr, perDev: perDev, unverified: make(map[netip.Prefix]int), verified: make(map[string]int)}
+}
+
+func (g *connGate) enterDevice(dev string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.verified[dev] >= g.perDev {
+		return false
+	}
+	g.verified[dev]++
+	return true
+}
+
+func (g *connGate) leaveDevice(dev string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.verified[dev]--; g.verified[dev] <= 0 {
+		delete(g.verified, dev)
+	}
+}
+
+// deviceKey is the device a verified certificate names, as the stream
+// will (peerIdentity); a certificate naming none (the stream refuses it)
+// counts under its own fingerprint.
+func deviceKey(leaf *x509.Certificate) string {
+	if dev, _, err := tlsconf.Identity(leaf); err == nil {
+		return dev
+	}
+	sum := sha256.Sum256(leaf.Raw)
+	return "cert:" + hex.EncodeToString(sum[:])
 }
 
 // addrKey is the unit an address bound applies to: an IPv4 address, or
@@ -104,7 +153,10 @@ func (g *connGate) leave(k netip.Prefix) {
 	}
 }
 
-var errPerAddress = errors.New("too many connections without a device certificate from this address")
+var (
+	errPerAddress = errors.New("too many connections without a device certificate from this address")
+	errPerDevice  = errors.New("too many connections of this device")
+)
 
 // gatedCreds is the server's TLS credentials under the gate.
 type gatedCreds struct {
@@ -134,7 +186,13 @@ func (c *gatedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthIn
 	}
 	if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
 		c.g.leave(k)
-		return conn, info, nil
+		dev := deviceKey(ti.State.PeerCertificates[0])
+		if !c.g.enterDevice(dev) {
+			c.g.perDevice.Add(1)
+			netlimit.Reset(raw)
+			return nil, nil, errPerDevice
+		}
+		return &unverifiedConn{Conn: conn, leave: func() { c.g.leaveDevice(dev) }}, info, nil
 	}
 	// Enrollment: TLS without a certificate. The place is the address's
 	// until the connection closes.
@@ -145,7 +203,8 @@ func (c *gatedCreds) Clone() credentials.TransportCredentials {
 	return &gatedCreds{TransportCredentials: c.TransportCredentials.Clone(), g: c.g}
 }
 
-// unverifiedConn gives its address's place back when closed.
+// unverifiedConn gives its place (its address's, or its device's) back
+// when closed.
 type unverifiedConn struct {
 	net.Conn
 	once  sync.Once

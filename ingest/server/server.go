@@ -104,6 +104,12 @@ type Config struct {
 	MaxConnections       int           // 0: 16384
 	HandshakeTimeout     time.Duration // 0: 10s
 	HandshakesPerAddress int           // 0: 64
+	// One device (its certificate's identity) may hold
+	// ConnectionsPerDevice verified connections, more reset at the end of
+	// the handshake; a connection without a stream for MaxConnectionIdle
+	// is closed (gRPC's GOAWAY).
+	ConnectionsPerDevice int           // 0: 4
+	MaxConnectionIdle    time.Duration // 0: 2m
 }
 
 // Server is the Ingest service. Serve runs it once.
@@ -211,13 +217,20 @@ func New(cfg Config) (*Server, error) {
 	if cfg.HandshakesPerAddress == 0 {
 		cfg.HandshakesPerAddress = DefaultHandshakesPerAddress
 	}
-	if cfg.MaxConnections < 0 || cfg.HandshakeTimeout < 0 || cfg.HandshakesPerAddress < 0 {
-		return nil, errors.New("server: MaxConnections, HandshakeTimeout and HandshakesPerAddress must be positive")
+	if cfg.ConnectionsPerDevice == 0 {
+		cfg.ConnectionsPerDevice = DefaultConnectionsPerDevice
+	}
+	if cfg.MaxConnectionIdle == 0 {
+		cfg.MaxConnectionIdle = DefaultMaxConnectionIdle
+	}
+	if cfg.MaxConnections < 0 || cfg.HandshakeTimeout < 0 || cfg.HandshakesPerAddress < 0 ||
+		cfg.ConnectionsPerDevice < 0 || cfg.MaxConnectionIdle < 0 {
+		return nil, errors.New("server: MaxConnections, HandshakeTimeout, HandshakesPerAddress, ConnectionsPerDevice and MaxConnectionIdle must be positive")
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, open: make(map[string]*openStream),
 		revokedEvents: make(map[string]time.Time), shutdown: make(chan struct{}),
 		gate: newEventGate(cfg.EventInterval, cfg.EventsPerInterval), inflight: newBudget(cfg.InFlightBytes),
-		conns: newConnGate(cfg.HandshakesPerAddress)}, nil
+		conns: newConnGate(cfg.HandshakesPerAddress, cfg.ConnectionsPerDevice)}, nil
 }
 
 // Serve accepts streams on lis until ctx ends, then stops gracefully: it
@@ -242,7 +255,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		grpc.ForceServerCodecV2(codec.New()),
 		// A batch travels inside an AgentMessage with its signature.
 		grpc.MaxRecvMsgSize(s.cfg.MaxBatchBytes+4096),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.KeepaliveTime, Timeout: s.cfg.KeepaliveTimeout}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.KeepaliveTime, Timeout: s.cfg.KeepaliveTimeout,
+			MaxConnectionIdle: s.cfg.MaxConnectionIdle}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.MinPingInterval, PermitWithoutStream: true}),
 		// No read buffer of gRPC's own: TLS already holds each record, and
 		// the default 32 KiB bufio.Reader per connection was a third of a

@@ -73,6 +73,9 @@ func startServerSync(t testing.TB, sync string, mutate func(*Config), devices ..
 		t.Fatal(err)
 	}
 	cfg := Config{Store: h.store, TLS: src.ServerConfig(), Logger: slog.New(slog.NewTextHandler(h.logs, nil))}
+	// The tests open a connection per stream and keep it to their end;
+	// the per-device bound's own tests set it back (conndevice_test.go).
+	cfg.ConnectionsPerDevice = 1000
 	if mutate != nil {
 		mutate(&cfg)
 	}
