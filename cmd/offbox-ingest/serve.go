@@ -285,7 +285,7 @@ func apiHandler(st store.Store, labels *alerts.LabelCache, log *slog.Logger) htt
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api.New(api.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "api")}))
 	mux.Handle("/", web.New(web.Config{Store: st, Auth: auth, Labels: labels.Labels, Logger: log.With("part", "dashboard"), Forward: st}))
-	return api.Permitted(mux, web.Fail)
+	return api.BodyDeadline(api.Permitted(mux, web.Fail), api.DefaultBodyTimeout)
 }
 
 // apiListener is the query API's listener (nil when api.listen is ""):
