@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"os"
 	"sync"
@@ -162,5 +163,57 @@ func TestMaxConnectionIdle(t *testing.T) {
 	streaming.wantAck(streaming.dev.Seq, 1)
 	if st := h.srv.Connections(); st.PerDevice != 0 {
 		t.Errorf("stats %+v, want no refusal", st)
+	}
+}
+
+// TestPrefaceTimeoutCounted: a peer that completes TLS and then sends
+// nothing (no HTTP/2 preface), with a device certificate or, with
+// enrollment's TLS, without one, is closed after HandshakeTimeout,
+// counted as a handshake timeout, and its place given back.
+func TestPrefaceTimeoutCounted(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	h := startServer(t, func(c *Config) {
+		c.HandshakeTimeout, c.ConnectionsPerDevice, c.HandshakesPerAddress = timeout, 1, 1
+		perConn := c.TLS.GetConfigForClient
+		c.TLS.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cfg, err := perConn(hello)
+			if cfg != nil {
+				cfg = cfg.Clone()
+				cfg.ClientAuth = tls.VerifyClientCertIfGiven
+			}
+			return cfg, err
+		}
+	}, "router-1")
+	src, err := tlsconf.Load(pkiFiles(h.pki, "router-1"), tlsconf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert := src.ClientConfig("localhost")
+	withCert.NextProtos = []string{"h2"}
+	caPEM, err := os.ReadFile(pkiFiles(h.pki, "ingest").CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	noCert := &tls.Config{ServerName: "localhost", RootCAs: roots, NextProtos: []string{"h2"}}
+	for i, cfg := range []*tls.Config{noCert, withCert} {
+		c, err := tls.Dial("tcp", h.addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if ended, _ := heldByServer([]*tls.Conn{c}, 5*time.Second); len(ended) != 1 {
+			t.Fatalf("connection %d, silent after TLS, held for 5 s", i)
+		}
+		waitFor(t, "the timeout to be counted and the place freed", func() bool {
+			st := h.srv.Connections()
+			return st.HandshakeTimeout == uint64(i+1) && st.Open == 0
+		})
+	}
+	h.dialFrom(t, "router-1", nil).streams(t) // the device's one place is free
+	if st := h.srv.Connections(); st.PerDevice != 0 || st.PerAddress != 0 || st.Handshake != 0 {
+		t.Errorf("stats %+v, want only the two timeouts", st)
 	}
 }

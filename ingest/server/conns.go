@@ -54,7 +54,7 @@ type ConnStats struct {
 	Open             int64  // connections open now
 	Limit            uint64 // reset at once: MaxConnections were open
 	PerAddress       uint64 // reset at once: their address had HandshakesPerAddress without a device certificate
-	HandshakeTimeout uint64 // TLS handshakes not done within HandshakeTimeout
+	HandshakeTimeout uint64 // TLS handshakes, or the HTTP/2 preface after them, not done within HandshakeTimeout
 	Handshake        uint64 // TLS handshakes that failed otherwise (no TLS, a certificate refused, the peer gone)
 	PerDevice        uint64 // reset at handshake end: the device had ConnectionsPerDevice open
 }
@@ -192,26 +192,38 @@ func (c *gatedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthIn
 			netlimit.Reset(raw)
 			return nil, nil, errPerDevice
 		}
-		return &unverifiedConn{Conn: conn, leave: func() { c.g.leaveDevice(dev) }}, info, nil
+		return &placeConn{Conn: conn, g: c.g, leave: func() { c.g.leaveDevice(dev) }}, info, nil
 	}
 	// Enrollment: TLS without a certificate. The place is the address's
 	// until the connection closes.
-	return &unverifiedConn{Conn: conn, leave: func() { c.g.leave(k) }}, info, nil
+	return &placeConn{Conn: conn, g: c.g, leave: func() { c.g.leave(k) }}, info, nil
 }
 
 func (c *gatedCreds) Clone() credentials.TransportCredentials {
 	return &gatedCreds{TransportCredentials: c.TransportCredentials.Clone(), g: c.g}
 }
 
-// unverifiedConn gives its place (its address's, or its device's) back
-// when closed.
-type unverifiedConn struct {
+// placeConn gives its place (its address's, or its device's) back when
+// closed, and counts a read that hit gRPC's HandshakeTimeout deadline
+// (the HTTP/2 preface not sent within it) as a handshake timeout: no
+// other deadline is set on the connection.
+type placeConn struct {
 	net.Conn
-	once  sync.Once
-	leave func()
+	g        *connGate
+	once     sync.Once
+	leave    func()
+	timedOut atomic.Bool
 }
 
-func (c *unverifiedConn) Close() error {
+func (c *placeConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.timedOut.CompareAndSwap(false, true) {
+		c.g.timeouts.Add(1)
+	}
+	return n, err
+}
+
+func (c *placeConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.leave)
 	return err
