@@ -2,9 +2,11 @@ package api
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -68,5 +70,40 @@ func TestBodyDeadline(t *testing.T) {
 	resp.Body.Close()
 	if err := <-cut; err != nil {
 		t.Errorf("a request without a body was cancelled (%v) past the body deadline", err)
+	}
+}
+
+// A request whose body was sent in time keeps its context past the
+// deadline while its handler works (a long bulk triage action): the
+// deadline bounds reading the body, nothing after it.
+func TestBodyDeadlineLiftedAfterBody(t *testing.T) {
+	t.Parallel()
+	const d = 200 * time.Millisecond
+	cut := make(chan error, 1)
+	h := BodyDeadline(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select { // a long bulk action
+		case <-r.Context().Done():
+			cut <- r.Context().Err()
+		case <-time.After(4 * d):
+			cut <- nil
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}), d)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post("http://"+l.Addr().String()+"/api/v1/alerts/ack", "application/json", strings.NewReader(`{"ids":[1]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := <-cut; err != nil {
+		t.Errorf("a request whose body came in time was cancelled (%v) past the body deadline", err)
 	}
 }
