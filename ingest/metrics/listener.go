@@ -39,7 +39,8 @@ func (m *Metrics) Connections(listener string, stats func() ConnStats) {
 	refused := prometheus.NewDesc(Namespace+"_connections_refused_total",
 		"Connections a listener closed at once or dropped before they authenticated: over its max_connections (limit), "+
 			"over the connections one address may have without a device certificate (per_address), "+
-			"TLS handshakes not done within the handshake timeout (handshake_timeout) or that failed (handshake).",
+			"TLS handshakes not done within the handshake timeout (handshake_timeout) or that failed (handshake), "+
+			"over the verified connections one device may have (per_device).",
 		[]string{"reason"}, labels)
 	m.reg.MustRegister(collectorFunc{descs: []*prometheus.Desc{open, refused}, collect: func(ch chan<- prometheus.Metric) {
 		s := stats()
