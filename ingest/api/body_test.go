@@ -30,13 +30,7 @@ func TestBodyDeadline(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusUnauthorized)
 	}), d)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	l := serveLoopback(t, h)
 
 	held := func(req string) (time.Duration, error) {
 		c, err := net.Dial("tcp", l.Addr().String())
@@ -90,13 +84,7 @@ func TestBodyDeadlineLiftedAfterBody(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}), d)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	l := serveLoopback(t, h)
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Post("http://"+l.Addr().String()+"/api/v1/alerts/ack", "application/json", strings.NewReader(`{"ids":[1]}`))
 	if err != nil {
@@ -106,4 +94,16 @@ func TestBodyDeadlineLiftedAfterBody(t *testing.T) {
 	if err := <-cut; err != nil {
 		t.Errorf("a request whose body came in time was cancelled (%v) past the body deadline", err)
 	}
+}
+
+// serveLoopback serves h on a loopback listener until the test ends.
+func serveLoopback(t *testing.T, h http.Handler) net.Listener {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l
 }
