@@ -70,7 +70,7 @@ func TestBodyDeadline(t *testing.T) {
 // A request whose body was sent in time keeps its context past the
 // deadline while its handler works (a long bulk triage action): the
 // deadline bounds reading the body, nothing after it.
-func TestBodyDeadlineLiftedAfterBody(t *testing.T) {
+func TestBodyDeadlineOnlyBoundsTheBody(t *testing.T) {
 	t.Parallel()
 	const d = 200 * time.Millisecond
 	cut := make(chan error, 1)
