@@ -38,7 +38,8 @@ func idleDeviceConns(t *testing.T, h *harness, name string, n int) []*tls.Conn {
 	for range n {
 		c, err := tls.Dial("tcp", h.addr, cfg)
 		if err == nil {
-			t.Cleanup(func() { c.Close() })
+			opened := c // c is set to nil below when the preface fails
+			t.Cleanup(func() { opened.Close() })
 			_, err = c.Write(h2Preface)
 		}
 		if err != nil {
