@@ -2,10 +2,8 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -20,10 +18,7 @@ func TestServeAPIBodyDeadline(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	pki := testPKI(t, dir)
-	cfg := filepath.Join(dir, "ingest.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\ndb: %s\ntls: {ca: %s, cert: %s, key: %s}\n"+
-		"api:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: 127.0.0.1:0\n",
-		filepath.Join(dir, "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
+	cfg := serveConfig(t, dir, pki, "api:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: 127.0.0.1:0\n")
 	p := startServe(t, "-config", cfg)
 	apiAddr := p.waitLine(t, regexp.MustCompile(`offbox-ingest: api listening on (\S+)\n`))
 	mAddr := p.waitLine(t, metricsListeningRE)

@@ -97,10 +97,7 @@ func TestServeConnectionCaps(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	pki := testPKI(t, dir)
-	cfg := filepath.Join(dir, "ingest.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\nmax_connections: 3\ndb: %s\ntls: {ca: %s, cert: %s, key: %s}\n"+
-		"api:\n  listen: 127.0.0.1:0\n  max_connections: 2\nmetrics:\n  listen: 127.0.0.1:0\n",
-		filepath.Join(dir, "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
+	cfg := serveConfig(t, dir, pki, "max_connections: 3\napi:\n  listen: 127.0.0.1:0\n  max_connections: 2\nmetrics:\n  listen: 127.0.0.1:0\n")
 	p := startServe(t, "-config", cfg)
 	apiAddr := p.waitLine(t, regexp.MustCompile(`offbox-ingest: api listening on (\S+)\n`))
 	mAddr := p.waitLine(t, metricsListeningRE)
@@ -121,15 +118,7 @@ func TestServeConnectionCaps(t *testing.T) {
 		c.Close()
 	}
 	waitSeries(t, mAddr, ingestOpen, 0)
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "d.pem"), filepath.Join(pki, "d-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, _ := os.ReadFile(filepath.Join(pki, "ca.pem"))
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	dev, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", p.addr,
-		&tls.Config{ServerName: "localhost", RootCAs: roots, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+	dev, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", p.addr, deviceTLS(t, pki))
 	if err != nil {
 		t.Fatalf("a device's handshake after the flood: %v", err)
 	}
@@ -177,9 +166,7 @@ func TestServeWarnsOpenFiles(t *testing.T) {
 		caps string
 		warn bool
 	}{{"", true}, {"max_connections: 500\n", false}} {
-		cfg := filepath.Join(t.TempDir(), "ingest.yaml")
-		os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\n%sdb: %s\ntls: {ca: %s, cert: %s, key: %s}\n", tc.caps,
-			filepath.Join(t.TempDir(), "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
+		cfg := serveConfig(t, t.TempDir(), pki, tc.caps)
 		// ulimit -n sets the hard limit too, which Go cannot raise.
 		p := startServeCmd(t, exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, n), binary, "serve", "-config", cfg))
 		logs := p.logs.String() // the warning comes before the listening line startServeCmd waited for
@@ -190,4 +177,30 @@ func TestServeWarnsOpenFiles(t *testing.T) {
 			t.Errorf("warning without the figures:\n%s", logs)
 		}
 	}
+}
+
+// serveConfig writes a collector configuration under dir: the agents'
+// listener on loopback, a database, the test PKI's TLS, and extra (YAML
+// keys, each line ending in a newline); it returns the file's path.
+func serveConfig(t *testing.T, dir, pki, extra string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "ingest.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\n%sdb: %s\ntls: {ca: %s, cert: %s, key: %s}\n", extra,
+		filepath.Join(dir, "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// deviceTLS is the client TLS of the test PKI's device d, speaking h2.
+func deviceTLS(t *testing.T, pki string) *tls.Config {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "d.pem"), filepath.Join(pki, "d-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := os.ReadFile(filepath.Join(pki, "ca.pem"))
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	return &tls.Config{ServerName: "localhost", RootCAs: roots, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}
 }

@@ -2,10 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -18,24 +14,16 @@ func TestServePerDeviceMetric(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	pki := testPKI(t, dir)
-	cfg := filepath.Join(dir, "ingest.yaml")
-	os.WriteFile(cfg, fmt.Appendf(nil, "listen: 127.0.0.1:0\ndb: %s\ntls: {ca: %s, cert: %s, key: %s}\nmetrics:\n  listen: 127.0.0.1:0\n",
-		filepath.Join(dir, "c.db"), filepath.Join(pki, "ca.pem"), filepath.Join(pki, "ingest.pem"), filepath.Join(pki, "ingest-key.pem")), 0o600)
+	cfg := serveConfig(t, dir, pki, "metrics:\n  listen: 127.0.0.1:0\n")
 	p := startServe(t, "-config", cfg)
 	mAddr := p.waitLine(t, metricsListeningRE)
 	const refused = `offbox_ingest_connections_refused_total{listener="ingest",reason="per_device"}`
 	if got := series(t, mAddr, refused); got != 0 {
 		t.Fatalf("%s = %v before any connection, want 0", refused, got)
 	}
-	cert, err := tls.LoadX509KeyPair(filepath.Join(pki, "d.pem"), filepath.Join(pki, "d-key.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPEM, _ := os.ReadFile(filepath.Join(pki, "ca.pem"))
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
+	devTLS := deviceTLS(t, pki)
 	for range 6 {
-		c, err := tls.Dial("tcp", p.addr, &tls.Config{ServerName: "localhost", RootCAs: roots, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}})
+		c, err := tls.Dial("tcp", p.addr, devTLS)
 		if err != nil {
 			t.Fatal(err) // TLS 1.3: the client is done before the server resets it
 		}
