@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,38 +48,6 @@ func idleDeviceConns(t *testing.T, h *harness, name string, n int) []*tls.Conn {
 	return out
 }
 
-// heldByServer sorts conns into those the server ended within wait (a
-// read fails other than by the deadline; nil: ended already) and those
-// it still holds.
-func heldByServer(conns []*tls.Conn, wait time.Duration) (ended, held []*tls.Conn) {
-	isHeld := make([]bool, len(conns))
-	var wg sync.WaitGroup
-	for i, c := range conns {
-		if c == nil {
-			continue
-		}
-		wg.Go(func() {
-			c.SetReadDeadline(time.Now().Add(wait))
-			buf := make([]byte, 4096)
-			var err error
-			for err == nil {
-				_, err = c.Read(buf) // the server's SETTINGS, then silence or the end
-			}
-			isHeld[i] = errors.Is(err, os.ErrDeadlineExceeded)
-			c.SetReadDeadline(time.Time{})
-		})
-	}
-	wg.Wait()
-	for i, c := range conns {
-		if isHeld[i] {
-			held = append(held, c)
-		} else {
-			ended = append(ended, c)
-		}
-	}
-	return ended, held
-}
-
 // TestConnectionsPerDevice: of N+k verified connections of one device
 // that never open a stream, k are reset at the end of their handshake
 // and counted; another device still connects and streams; the device's
@@ -93,7 +59,7 @@ func TestConnectionsPerDevice(t *testing.T) {
 	h := startServer(t, func(c *Config) { c.ConnectionsPerDevice = n }, "router-1", "router-2")
 	flood := idleDeviceConns(t, h, "router-1", n+k)
 	waitFor(t, "the refusals to be counted", func() bool { return h.srv.Connections().PerDevice == k })
-	ended, held := heldByServer(flood, time.Second)
+	ended, held := closedByServer(flood, time.Second)
 	if len(ended) != k || len(held) != n {
 		t.Fatalf("%d of the device's connections ended, %d held; want %d and %d", len(ended), len(held), k, n)
 	}
@@ -150,7 +116,7 @@ func TestMaxConnectionIdle(t *testing.T) {
 	streaming.streams(t)
 	start := time.Now()
 	flood := idleDeviceConns(t, h, "router-1", 1)
-	if ended, _ := heldByServer(flood, 15*time.Second); len(ended) != 1 {
+	if ended, _ := closedByServer(flood, 15*time.Second); len(ended) != 1 {
 		t.Fatal("an idle connection was held for 15 s")
 	}
 	if took := time.Since(start); took < idle {
@@ -205,7 +171,7 @@ func TestPrefaceTimeoutCounted(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
-		if ended, _ := heldByServer([]*tls.Conn{c}, 5*time.Second); len(ended) != 1 {
+		if ended, _ := closedByServer([]*tls.Conn{c}, 5*time.Second); len(ended) != 1 {
 			t.Fatalf("connection %d, silent after TLS, held for 5 s", i)
 		}
 		waitFor(t, "the timeout to be counted and the place freed", func() bool {

@@ -44,29 +44,38 @@ func rawConns(t *testing.T, addr string, local net.Addr, n int) []net.Conn {
 	return out
 }
 
-// closedByServer sorts conns into those the server closed (a read ends
-// with an error other than the deadline within wait) and those it holds.
-func closedByServer(conns []net.Conn, wait time.Duration) (closed, held []net.Conn) {
-	isClosed := make([]bool, len(conns))
+// closedByServer sorts conns into those the server ended within wait (a
+// read fails other than by the deadline; nil: reset while dialling) and
+// those it still holds. A read goes on past what the server sends (its
+// HTTP/2 SETTINGS after TLS) until the end or the deadline.
+func closedByServer[C interface {
+	net.Conn
+	comparable
+}](conns []C, wait time.Duration) (closed, held []C) {
+	var none C
+	isHeld := make([]bool, len(conns))
 	var wg sync.WaitGroup
 	for i, c := range conns {
-		if c == nil { // reset while dialling
-			isClosed[i] = true
+		if c == none {
 			continue
 		}
 		wg.Go(func() {
 			c.SetReadDeadline(time.Now().Add(wait))
-			_, err := c.Read(make([]byte, 1))
-			isClosed[i] = !errors.Is(err, os.ErrDeadlineExceeded)
+			buf := make([]byte, 4096)
+			var err error
+			for err == nil {
+				_, err = c.Read(buf)
+			}
+			isHeld[i] = errors.Is(err, os.ErrDeadlineExceeded)
 			c.SetReadDeadline(time.Time{})
 		})
 	}
 	wg.Wait()
 	for i, c := range conns {
-		if isClosed[i] {
-			closed = append(closed, c)
-		} else {
+		if isHeld[i] {
 			held = append(held, c)
+		} else {
+			closed = append(closed, c)
 		}
 	}
 	return closed, held
