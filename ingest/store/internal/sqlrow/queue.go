@@ -90,66 +90,50 @@ func (q *Queue[Tx]) loop() {
 	defer close(q.exited)
 	var t *time.Timer
 	for first := range q.ops {
-		group := q.gather(first)
-		if q.linger > 0 && q.manySmall && len(group) < q.maxGroup && groupSize(group) < lingerBytes {
+		group, size := q.take([]*Op[Tx]{first}, first.Size, q.maxBytes, nil)
+		if q.linger > 0 && q.manySmall && size < lingerBytes {
 			if t == nil {
 				t = time.NewTimer(q.linger)
 			} else {
 				t.Reset(q.linger)
 			}
-			group = q.wait(group, t)
+			group, size = q.take(group, size, lingerBytes, t)
 			t.Stop()
 		}
-		q.manySmall = len(group) > 1 && groupSize(group) < lingerBytes
+		q.manySmall = len(group) > 1 && size < lingerBytes
 		q.commit(group)
 	}
 }
 
-// gather takes first and whatever else is already waiting, within bounds.
-// It never waits for more: under load the queue fills while the previous
-// group commits, and when idle a lone write goes at once.
-func (q *Queue[Tx]) gather(first *Op[Tx]) []*Op[Tx] {
-	group, size := []*Op[Tx]{first}, first.Size
-	for len(group) < q.maxGroup && size < q.maxBytes {
-		select {
-		case o, ok := <-q.ops:
-			if !ok {
-				return group
+// take adds ops to group (of size bytes) while it holds fewer than
+// maxGroup ops and under bound bytes. Without a timer it takes only what
+// is already waiting: under load the queue fills while the previous
+// group commits, and when idle a lone write goes at once. With one
+// (the linger) it waits for more until t fires.
+func (q *Queue[Tx]) take(group []*Op[Tx], size, bound int, t *time.Timer) ([]*Op[Tx], int) {
+	for len(group) < q.maxGroup && size < bound {
+		var o *Op[Tx]
+		var ok bool
+		if t == nil {
+			select {
+			case o, ok = <-q.ops:
+			default:
+				return group, size
 			}
-			group = append(group, o)
-			size += o.Size
-		default:
-			return group
-		}
-	}
-	return group
-}
-
-// wait adds ops to a tiny group until t fires, the group is full, or it
-// is no longer tiny (a large batch commits without waiting more).
-func (q *Queue[Tx]) wait(group []*Op[Tx], t *time.Timer) []*Op[Tx] {
-	size := groupSize(group)
-	for len(group) < q.maxGroup && size < lingerBytes {
-		select {
-		case o, ok := <-q.ops:
-			if !ok {
-				return group
+		} else {
+			select {
+			case o, ok = <-q.ops:
+			case <-t.C:
+				return group, size
 			}
-			group = append(group, o)
-			size += o.Size
-		case <-t.C:
-			return group
 		}
+		if !ok {
+			return group, size
+		}
+		group = append(group, o)
+		size += o.Size
 	}
-	return group
-}
-
-func groupSize[Tx any](group []*Op[Tx]) int {
-	n := 0
-	for _, o := range group {
-		n += o.Size
-	}
-	return n
+	return group, size
 }
 
 // Hold makes Close wait until release is called, for work that runs
