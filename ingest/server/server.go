@@ -14,6 +14,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -208,21 +209,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EventInterval < 0 || cfg.EventsPerInterval < 0 {
 		return nil, errors.New("server: EventInterval and EventsPerInterval must be positive")
 	}
-	if cfg.MaxConnections == 0 {
-		cfg.MaxConnections = DefaultMaxConnections
-	}
-	if cfg.HandshakeTimeout == 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if cfg.HandshakesPerAddress == 0 {
-		cfg.HandshakesPerAddress = DefaultHandshakesPerAddress
-	}
-	if cfg.ConnectionsPerDevice == 0 {
-		cfg.ConnectionsPerDevice = DefaultConnectionsPerDevice
-	}
-	if cfg.MaxConnectionIdle == 0 {
-		cfg.MaxConnectionIdle = DefaultMaxConnectionIdle
-	}
+	cfg.MaxConnections = cmp.Or(cfg.MaxConnections, DefaultMaxConnections)
+	cfg.HandshakeTimeout = cmp.Or(cfg.HandshakeTimeout, DefaultHandshakeTimeout)
+	cfg.HandshakesPerAddress = cmp.Or(cfg.HandshakesPerAddress, DefaultHandshakesPerAddress)
+	cfg.ConnectionsPerDevice = cmp.Or(cfg.ConnectionsPerDevice, DefaultConnectionsPerDevice)
+	cfg.MaxConnectionIdle = cmp.Or(cfg.MaxConnectionIdle, DefaultMaxConnectionIdle)
 	if cfg.MaxConnections < 0 || cfg.HandshakeTimeout < 0 || cfg.HandshakesPerAddress < 0 ||
 		cfg.ConnectionsPerDevice < 0 || cfg.MaxConnectionIdle < 0 {
 		return nil, errors.New("server: MaxConnections, HandshakeTimeout, HandshakesPerAddress, ConnectionsPerDevice and MaxConnectionIdle must be positive")
