@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,12 +52,38 @@ func writeBenchInput(b testing.TB, path, input string, n int) {
 		if _, err := loggen.New(realisticConfig(n)).Write(f, n); err != nil {
 			b.Fatal(err)
 		}
+	case "realistic-sized":
+		// The realistic input's line lengths (so its bytes, lines and
+		// batches), each line the synthetic text no rule reads, cut or
+		// padded to the length: what the pipeline without detection's
+		// work (events, alerts) and with one token a line costs on it.
+		g, w := loggen.New(realisticConfig(n)), make([]byte, 0, 1<<20)
+		for i := range n {
+			size := len(g.Append(nil))
+			w = append(w, sizedLine(i, size)...)
+			if len(w) > 1<<20-4096 {
+				if _, err := f.Write(w); err != nil {
+					b.Fatal(err)
+				}
+				w = w[:0]
+			}
+		}
+		if _, err := f.Write(w); err != nil {
+			b.Fatal(err)
+		}
 	default:
 		b.Fatalf("no bench input %q", input)
 	}
 	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// sizedLine is synthetic line i (lineText) made size bytes long with its
+// newline, padded with x or cut, never shorter than its header.
+func sizedLine(i, size int) string {
+	s := fmt.Sprintf("sized %08d Nov 22 18:00:00 host app[123]: ", i)
+	return s + strings.Repeat("x", max(size-1-len(s), 1)) + "\n"
 }
 
 func realisticConfig(n int) loggen.Config {

@@ -38,6 +38,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 			endToEnd(b, b.TempDir(), "SQLite", input, func(i int) string { return filepath.Join(dbDir, fmt.Sprintf("store-%d.db", i)) })
 		})
 	}
+	// The floor of the realistic figure (issue 19): its line lengths, with
+	// nothing for detection to do and one token a line to index.
+	b.Run("realistic-sized", func(b *testing.B) {
+		dbDir := b.TempDir()
+		endToEnd(b, b.TempDir(), "SQLite", "realistic-sized", func(i int) string { return filepath.Join(dbDir, fmt.Sprintf("store-%d.db", i)) })
+	})
 	// What search costs at ingest (issue 18: at least 90 % of the
 	// throughput without it): the synthetic run with search.index off.
 	b.Run("synthetic-search-index-off", func(b *testing.B) {
