@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // the floor collector's profiles, OFFBOX_FANIN_PPROF
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -56,13 +58,31 @@ import (
 //
 // OFFBOX_FANIN_AGENTS (default 10,000) and OFFBOX_FANIN_WINDOW (default
 // 30 s, shorter than BenchmarkFanIn10k's 120 s: CPU per batch settles in
-// seconds) as for BenchmarkFanIn10k.
+// seconds) as for BenchmarkFanIn10k; OFFBOX_FANIN_PPROF=127.0.0.1:PORT
+// serves the floor collector's profiles (net/http/pprof);
+// OFFBOX_FANIN_FLOOR_GOMAXPROCS=1 runs it on one P.
 //
 // Measured on this 2-core machine, shared with another engineer's runs
-// (figures of one run each; the simulator needs a core or more itself, so
-// the two processes compete):
+// (load 1.5-4.5), one run per line; the simulator takes 0.5-1.25 cores
+// itself, so at 10,000 the machine is saturated and acks lag (the
+// runtime then serves many ready connections per wake-up and gRPC writes
+// several acks per syscall, so CPU per batch falls):
 //
-//	FLOOR_FIGURES
+//	                                  transport       verify
+//	2,000 agents (2,133 batches/s,    122, 160 us     191, 191 us  (ack p99 4-36 ms)
+//	  0.26-0.41 cores)
+//	2,000, GOMAXPROCS=1               128 us          184 us
+//	10,000 (9,912 and 8,685/s)        31 us           103 us       (ack p99 4.5 s, 3.1 s)
+//	10,000, GOMAXPROCS=1 (10,603,     60 us           88 us        (ack p99 1.0 s, 3.8 s)
+//	  8,961/s)
+//
+// So the verify alone is 55-70 us a batch in the fleet (BenchmarkVerifyDigest:
+// 33-41 us, one key in cache), and the floor with it 88-191 us, against
+// the real collector's 273 us (saturated at 10,000) and 370-380 us (2,000):
+// the floor is a third to a half of it and already the whole 100 us budget.
+// A CPU profile of the verify variant at 2,000: signature 32 %, TLS writes
+// (an ack each; on loopback the write syscall also delivers it) 21 %, reads
+// 14 %, the rest the scheduler, netpoll and GC.
 func BenchmarkFanInFloor(b *testing.B) {
 	agents, window, spread := 10_000, 30*time.Second, 20*time.Second
 	if v, err := strconv.Atoi(os.Getenv("OFFBOX_FANIN_AGENTS")); err == nil && v > 0 {
@@ -213,6 +233,11 @@ var floorListeningRE = regexp.MustCompile(`floor collector listening on (\S+)`)
 func startFloor(t testing.TB, variant, dir string) *floor {
 	t.Helper()
 	t.Setenv(floorEnv, variant)
+	// OFFBOX_FANIN_FLOOR_GOMAXPROCS runs the floor collector (only: this
+	// process's runtime read its own at start) with that GOMAXPROCS.
+	if v := os.Getenv("OFFBOX_FANIN_FLOOR_GOMAXPROCS"); v != "" {
+		t.Setenv("GOMAXPROCS", v)
+	}
 	fl := &floor{proc: start(t, os.Args[0], dir)}
 	waitFor(t, 20*time.Second, "the floor collector to listen", func() bool {
 		if m := floorListeningRE.FindStringSubmatch(fl.out.String()); m != nil {
@@ -254,6 +279,14 @@ func floorMain(variant string, args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	go func() { <-ctx.Done(); gs.Stop() }()
+	if a := os.Getenv("OFFBOX_FANIN_PPROF"); a != "" { // as the collector's -pprof ADDR: net/http/pprof on loopback
+		pl, err := net.Listen("tcp", a)
+		if err != nil || !pl.Addr().(*net.TCPAddr).IP.IsLoopback() {
+			fmt.Fprintf(os.Stderr, "OFFBOX_FANIN_PPROF=%s: want a free loopback address (%v)\n", a, err)
+			return 1
+		}
+		go http.Serve(pl, nil)
+	}
 	fmt.Printf("floor collector listening on %s (%s)\n", lis.Addr(), variant)
 	if err := gs.Serve(lim); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		fmt.Fprintln(os.Stderr, err)
