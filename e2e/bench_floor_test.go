@@ -73,13 +73,19 @@ import (
 //	  0.26-0.41 cores)
 //	2,000, GOMAXPROCS=1               128 us          184 us
 //	10,000 (9,912 and 8,685/s)        31 us           103 us       (ack p99 4.5 s, 3.1 s)
+//	10,000 (10,666 and 9,274/s)       65 us           99 us        (ack p99 1.6 s, 4.8 s)
 //	10,000, GOMAXPROCS=1 (10,603,     60 us           88 us        (ack p99 1.0 s, 3.8 s)
 //	  8,961/s)
 //
 // So the verify alone is 55-70 us a batch in the fleet (BenchmarkVerifyDigest:
 // 33-41 us, one key in cache), and the floor with it 88-191 us, against
-// the real collector's 273 us (saturated at 10,000) and 370-380 us (2,000):
-// the floor is a third to a half of it and already the whole 100 us budget.
+// the real collector's 273 us (saturated at 10,000, docs/ARCHITECTURE.md)
+// and 431 us (2,000 the same hour: BenchmarkFanIn10k with
+// OFFBOX_FANIN_AGENTS=2000 OFFBOX_FANIN_WINDOW=30s): the floor is a third
+// to a half of it, and already about the whole 100 us budget. At 10,000,
+// 8-12 % of the agents of the verify runs were not connected by the end of
+// the ramp (the floor verifying the first agents' batches while the rest
+// shook hands, on a saturated machine): they are left out, not retried.
 // A CPU profile of the verify variant at 2,000: signature 32 %, TLS writes
 // (an ack each; on loopback the write syscall also delivers it) 21 %, reads
 // 14 %, the rest the scheduler, netpoll and GC.
