@@ -77,8 +77,9 @@ import (
 //	10,000, GOMAXPROCS=1 (10,603,     60 us           88 us        (ack p99 1.0 s, 3.8 s)
 //	  8,961/s)
 //
-// So the verify alone is 55-70 us a batch in the fleet (BenchmarkVerifyDigest:
-// 33-41 us, one key in cache), and the floor with it 88-191 us, against
+// So the verify adds 28-72 us a batch in the fleet (profiled at 2,000:
+// 48 us; BenchmarkVerifyDigest, one key in cache: 33-41 us), and the floor
+// with it is 88-191 us, against
 // the real collector's 273 us (saturated at 10,000, docs/ARCHITECTURE.md)
 // and 431 us (2,000 the same hour: BenchmarkFanIn10k with
 // OFFBOX_FANIN_AGENTS=2000 OFFBOX_FANIN_WINDOW=30s): the floor is a third
