@@ -85,83 +85,35 @@ func BenchmarkFanIn10k(b *testing.B) {
 		time.Sleep(time.Second)
 		idle := procStatus(b, in.pid(), "VmRSS")
 		sim := &fanInSim{addr: in.addr, roots: roots, line: line, heartbeat: heartbeat}
-		ctx, cancel := context.WithCancel(context.Background())
-		t0, cpuT0 := time.Now(), cpuSeconds(b, in.pid())
-		var wg sync.WaitGroup
-		for a := range certs {
-			wg.Add(1)
-			go func(a int) {
-				defer wg.Done()
-				select {
-				case <-time.After(spread * time.Duration(a) / time.Duration(agents)):
-				case <-ctx.Done():
-					return
-				}
-				sim.agent(ctx, &certs[a])
-			}(a)
-		}
-		// The window starts once the ramp is over and every agent that
-		// will connect has (or 30 s after the ramp at most).
-		waitUntil := t0.Add(spread + 30*time.Second)
-		time.Sleep(spread)
-		for sim.connected.Load()+sim.failed.Load() < int64(agents) && time.Now().Before(waitUntil) {
-			time.Sleep(100 * time.Millisecond)
-		}
-		ramp := time.Since(t0)
-		cpu0, self0, w0 := cpuSeconds(b, in.pid()), cpuSeconds(b, os.Getpid()), time.Now()
-		rampCPU := cpu0 - cpuT0
-		sim.measure.Store(true)
-		time.Sleep(window / 2)
-		full := procStatus(b, in.pid(), "VmRSS")
-		time.Sleep(window - time.Since(w0))
-		sim.measure.Store(false)
-		elapsed := time.Since(w0)
-		cpu := cpuSeconds(b, in.pid()) - cpu0
-		self := cpuSeconds(b, os.Getpid()) - self0
-		stopAt := time.Now()
-		// The last batches' acks, then every agent stops.
-		time.Sleep(3 * time.Second)
-		cancel()
-		wg.Wait()
+		r := sim.run(b, in.pid(), certs, spread, window)
 		peak := float64(procStatus(b, in.pid(), "VmHWM")) / 1024
 		in.stop()
 		missed := 0
 		for _, a := range storedAlerts(b, db, "-kind", "heartbeat_missing") {
-			if a.First.Before(stopAt) {
+			if a.First.Before(r.stopAt) {
 				missed++
 			}
 		}
 
-		lat := sim.lat
-		slices.Sort(lat)
-		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-		var p50, p99, mx float64
-		if len(lat) > 0 {
-			p50, p99, mx = ms(lat[len(lat)/2]), ms(lat[min(len(lat)-1, len(lat)*99/100)]), ms(lat[len(lat)-1])
-		}
-		cores := cpu / elapsed.Seconds()
-		conns := sim.connected.Load()
 		perConn := 0.0
-		if conns > 0 {
-			perConn = float64(full-idle) / float64(conns) // KiB
+		if r.conns > 0 {
+			perConn = float64(r.full-idle) / float64(r.conns) // KiB
 		}
-		hbSent, hbAcked := sim.hbSent.Load(), sim.hbAcked.Load()
-		sent, acked := sim.sent.Load(), sim.acked.Load()
-		b.ReportMetric(float64(conns), "agents")
-		b.ReportMetric(float64(hbSent-hbAcked), "heartbeats-unacked")
-		b.ReportMetric(p99, "ack-p99-ms")
+		b.ReportMetric(float64(r.conns), "agents")
+		b.ReportMetric(float64(r.hbSent-r.hbAcked), "heartbeats-unacked")
+		b.ReportMetric(r.p99, "ack-p99-ms")
 		b.ReportMetric(float64(missed), "heartbeat-missing-alerts")
-		b.ReportMetric(cores, "ingest-cores")
-		b.ReportMetric(cpu, "ingest-CPU-s")
+		b.ReportMetric(r.cores(), "ingest-cores")
+		b.ReportMetric(r.cpu, "ingest-CPU-s")
 		b.ReportMetric(peak, "ingest-peak-rss-MiB")
 		b.ReportMetric(perConn, "KiB/conn")
-		b.ReportMetric(self, "simulator-CPU-s")
+		b.ReportMetric(r.self, "simulator-CPU-s")
 		fmt.Printf("fan-in 10k: %d/%d agents connected (own Ed25519 certificates, real TLS and gRPC) in %.1fs (collector %.1f CPU-s for the ramp), %d agents failed (handshake or stream; not retried); "+
 			"in the %.0fs window: %d batches sent, %d acked as stored (%d other acks), heartbeats %d sent, %d acked; ack latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; "+
 			"heartbeat_missing alerts: %d; collector %.1f CPU-s = %.2f cores, peak RSS %.1f MiB (idle %.1f MiB, %.1f MiB with every agent connected: %.1f KiB per connection); simulator %.1f CPU-s = %.2f cores\n",
-			conns, agents, ramp.Seconds(), rampCPU, sim.failed.Load(),
-			elapsed.Seconds(), sent, acked, sim.other.Load(), hbSent, hbAcked, p50, p99, mx,
-			missed, cpu, cores, peak, float64(idle)/1024, float64(full)/1024, perConn, self, self/elapsed.Seconds())
+			r.conns, agents, r.ramp.Seconds(), r.rampCPU, r.failed,
+			r.elapsed.Seconds(), r.sent, r.acked, r.other, r.hbSent, r.hbAcked, r.p50, r.p99, r.max,
+			missed, r.cpu, r.cores(), peak, float64(idle)/1024, float64(r.full)/1024, perConn, r.self, r.self/r.elapsed.Seconds())
 		if err := sim.firstErr; err != nil {
 			fmt.Printf("fan-in 10k: first agent error: %v\n", err)
 		}
@@ -191,6 +143,82 @@ func (s *fanInSim) fail(err error) {
 		s.firstErr = err
 	}
 	s.mu.Unlock()
+}
+
+// fanInResult is what one run of the simulated fleet measured: the ramp,
+// then the window's counts, ack latencies (ms), the collector's CPU and
+// RSS half-way through (KiB), and the simulator's own CPU.
+type fanInResult struct {
+	conns, failed                       int64
+	ramp                                time.Duration
+	rampCPU                             float64
+	elapsed                             time.Duration
+	sent, acked, other, hbSent, hbAcked int64
+	p50, p99, max                       float64
+	cpu, self                           float64
+	full                                int64
+	stopAt                              time.Time
+}
+
+func (r *fanInResult) cores() float64 { return r.cpu / r.elapsed.Seconds() }
+
+// run connects one agent per certificate to the collector (process pid)
+// spread over spread, waits for every one (or 30 s more), measures the
+// window, lets the last batches' acks arrive, and stops every agent.
+func (s *fanInSim) run(b testing.TB, pid int, certs []fanInCert, spread, window time.Duration) *fanInResult {
+	b.Helper()
+	agents := len(certs)
+	ctx, cancel := context.WithCancel(context.Background())
+	t0, cpuT0 := time.Now(), cpuSeconds(b, pid)
+	var wg sync.WaitGroup
+	for a := range certs {
+		wg.Add(1)
+		go func(a int) {
+			defer wg.Done()
+			select {
+			case <-time.After(spread * time.Duration(a) / time.Duration(agents)):
+			case <-ctx.Done():
+				return
+			}
+			s.agent(ctx, &certs[a])
+		}(a)
+	}
+	// The window starts once the ramp is over and every agent that
+	// will connect has (or 30 s after the ramp at most).
+	waitUntil := t0.Add(spread + 30*time.Second)
+	time.Sleep(spread)
+	for s.connected.Load()+s.failed.Load() < int64(agents) && time.Now().Before(waitUntil) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := &fanInResult{ramp: time.Since(t0)}
+	cpu0, self0, w0 := cpuSeconds(b, pid), cpuSeconds(b, os.Getpid()), time.Now()
+	r.rampCPU = cpu0 - cpuT0
+	s.measure.Store(true)
+	time.Sleep(window / 2)
+	r.full = procStatus(b, pid, "VmRSS")
+	time.Sleep(window - time.Since(w0))
+	s.measure.Store(false)
+	r.elapsed = time.Since(w0)
+	r.cpu = cpuSeconds(b, pid) - cpu0
+	r.self = cpuSeconds(b, os.Getpid()) - self0
+	r.stopAt = time.Now()
+	// The last batches' acks, then every agent stops.
+	time.Sleep(3 * time.Second)
+	cancel()
+	wg.Wait()
+
+	s.mu.Lock()
+	lat := s.lat
+	s.mu.Unlock()
+	slices.Sort(lat)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	if len(lat) > 0 {
+		r.p50, r.p99, r.max = ms(lat[len(lat)/2]), ms(lat[min(len(lat)-1, len(lat)*99/100)]), ms(lat[len(lat)-1])
+	}
+	r.conns, r.failed = s.connected.Load(), s.failed.Load()
+	r.sent, r.acked, r.other = s.sent.Load(), s.acked.Load(), s.other.Load()
+	r.hbSent, r.hbAcked = s.hbSent.Load(), s.hbAcked.Load()
+	return r
 }
 
 // fanInHandshakes holds a place for each simulated agent connecting:
@@ -458,7 +486,7 @@ func fanInHeartbeat(name string, up, every time.Duration, batches uint64) seal.W
 // (Ed25519: making 10,000 takes about a second; the cache keeps even that
 // and the keys' randomness out of repeated runs). A cache older than half
 // its certificates' 30 days is made again.
-func fanInCachedPKI(b *testing.B, n int) (string, *x509.Certificate, []fanInCert) {
+func fanInCachedPKI(b testing.TB, n int) (string, *x509.Certificate, []fanInCert) {
 	b.Helper()
 	root := os.Getenv("OFFBOX_BENCH_CACHE")
 	if root == "" {

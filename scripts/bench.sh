@@ -18,6 +18,6 @@ run go test -run '^$' -bench . -benchmem -count 1 $pkgs
 run go test -run '^$' -bench EndToEnd -benchtime 1x -count ${E2E_COUNT:-3} -timeout 30m ./e2e
 # The idle agent first, on a machine at rest (after the fan-in below its
 # figures carry that run's aftermath), then latency at 5,000 lines/s and
-# 2,000-agent fan-in (issue 7).
+# 2,000-agent fan-in (issue 7), 10,000 (issue 19) and its floor (BenchmarkFanInFloor).
 run go test -run '^$' -bench 'Idle' -benchtime 1x -timeout 20m ./e2e
 run go test -run '^$' -bench 'Latency|FanIn' -benchtime 1x -timeout 20m ./e2e

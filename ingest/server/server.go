@@ -27,13 +27,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/experimental"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 
 	"github.com/offbox/offbox/ingest/store"
 	"github.com/offbox/offbox/internal/netlimit"
-	"github.com/offbox/offbox/transport/codec"
 	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
@@ -149,6 +146,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("server: Store is required")
 	}
+	return newServer(cfg)
+}
+
+// newServer is New without a store: Transport's server serves another
+// Ingest service over the same transport.
+func newServer(cfg Config) (*Server, error) {
 	if cfg.TLS == nil {
 		return nil, errors.New("server: TLS is required")
 	}
@@ -240,24 +243,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	lim := netlimit.New(lis, s.cfg.MaxConnections)
 	s.conns.lis.Store(lim)
-	gs := grpc.NewServer(
-		grpc.Creds(&gatedCreds{TransportCredentials: credentials.NewTLS(s.cfg.TLS), g: s.conns}),
-		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout), // gRPC's default: 120 s
-		grpc.ForceServerCodecV2(codec.New()),
-		// A batch travels inside an AgentMessage with its signature.
-		grpc.MaxRecvMsgSize(s.cfg.MaxBatchBytes+4096),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: s.cfg.KeepaliveTime, Timeout: s.cfg.KeepaliveTimeout,
-			MaxConnectionIdle: s.cfg.MaxConnectionIdle}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: s.cfg.MinPingInterval, PermitWithoutStream: true}),
-		// No read buffer of gRPC's own: TLS already holds each record, and
-		// the default 32 KiB bufio.Reader per connection was a third of a
-		// fleet's heap (10,000 agents: 320 MiB; BenchmarkFanIn10k).
-		grpc.ReadBufferSize(0),
-		// Memory per connection and under overload (fanin.go).
-		grpc.InitialWindowSize(s.cfg.FlowWindow),
-		grpc.InitialConnWindowSize(s.cfg.FlowWindow),
-		experimental.BufferPool(frameBuffers),
-	)
+	gs := grpc.NewServer(s.serverOptions()...)
 	offboxv1grpc.RegisterIngestServer(gs, s)
 	if s.cfg.Register != nil {
 		s.cfg.Register(gs)
