@@ -28,7 +28,7 @@ type Queue[Tx any] struct {
 	maxGroup, maxBytes int
 	commit             func(group []*Op[Tx])
 	linger             time.Duration // see StartQueue; 0: never wait
-	manySmall          bool          // the group committed last held several ops, all small (loop's)
+	manySmall          bool          // the group committed last held several ops, each small (loop's)
 
 	mu     sync.RWMutex // guards closed against sends on a closed ops
 	closed bool
@@ -38,12 +38,14 @@ type Queue[Tx any] struct {
 
 // StartQueue starts the loop that hands each group to commit, which must
 // send every op's result on its Done. With linger > 0 the loop waits up
-// to linger for more ops when the group it has gathered is small (under
-// lingerBytes) and so was the group before it, which held more than one
-// op: many small writers (a fleet of quiet devices) are committing at
-// once, and each commit has a fixed cost (SQLite writes whole pages to
-// its WAL). Large batches never wait: one ends a wait, and groups of
-// them start none.
+// to linger for more ops when every op of the group it has gathered is
+// small (under lingerBytes) and so was every op of the group before it,
+// which held more than one: many small writers (a fleet of quiet
+// devices) are committing at once, and each commit has a fixed cost
+// (SQLite writes each page a group touched whole to its WAL, and a fleet's
+// rows are on as many pages as it has devices). The wait ends at maxGroup
+// ops or maxBytes. Large batches never wait: one ends a wait, and groups
+// holding one start none.
 func StartQueue[Tx any](maxGroup, maxBytes int, linger time.Duration, commit func(group []*Op[Tx])) *Queue[Tx] {
 	q := &Queue[Tx]{maxGroup: maxGroup, maxBytes: maxBytes, linger: linger, commit: commit,
 		ops: make(chan *Op[Tx], 1024), exited: make(chan struct{})}
@@ -82,58 +84,60 @@ func (q *Queue[Tx]) Close() {
 	<-q.exited
 }
 
-// lingerBytes: a group this large commits at once; a batch of this size
-// pays its own commit.
+// lingerBytes: an op this large (a batch of this size pays its own
+// commit) ends a wait and starts none.
 const lingerBytes = 16 << 10
 
 func (q *Queue[Tx]) loop() {
 	defer close(q.exited)
 	var t *time.Timer
 	for first := range q.ops {
-		group, size := q.take([]*Op[Tx]{first}, first.Size, q.maxBytes, nil)
-		if q.linger > 0 && q.manySmall && size < lingerBytes {
+		group, size, large := q.take([]*Op[Tx]{first}, first.Size, first.Size >= lingerBytes, nil)
+		if q.linger > 0 && q.manySmall && !large {
 			if t == nil {
 				t = time.NewTimer(q.linger)
 			} else {
 				t.Reset(q.linger)
 			}
-			group, size = q.take(group, size, lingerBytes, t)
+			group, _, large = q.take(group, size, large, t)
 			t.Stop()
 		}
-		q.manySmall = len(group) > 1 && size < lingerBytes
+		q.manySmall = len(group) > 1 && !large
 		q.commit(group)
 	}
 }
 
-// take adds ops to group (of size bytes) while it holds fewer than
-// maxGroup ops and under bound bytes. Without a timer it takes only what
-// is already waiting: under load the queue fills while the previous
-// group commits, and when idle a lone write goes at once. With one
-// (the linger) it waits for more until t fires.
-func (q *Queue[Tx]) take(group []*Op[Tx], size, bound int, t *time.Timer) ([]*Op[Tx], int) {
-	for len(group) < q.maxGroup && size < bound {
+// take adds ops to group (of size bytes; large if it holds an op of
+// lingerBytes or more) while it holds fewer than maxGroup ops and under
+// maxBytes. Without a timer it takes only what is already waiting: under
+// load the queue fills while the previous group commits, and when idle a
+// lone write goes at once. With one (the linger) it waits for more until
+// t fires or a large op comes.
+func (q *Queue[Tx]) take(group []*Op[Tx], size int, large bool, t *time.Timer) ([]*Op[Tx], int, bool) {
+	for len(group) < q.maxGroup && size < q.maxBytes && (t == nil || !large) {
 		var o *Op[Tx]
 		var ok bool
 		if t == nil {
 			select {
 			case o, ok = <-q.ops:
 			default:
-				return group, size
+				return group, size, large
 			}
 		} else {
 			select {
 			case o, ok = <-q.ops:
 			case <-t.C:
-				return group, size
+				return group, size, large
 			}
 		}
 		if !ok {
-			return group, size
+			return group, size, large
 		}
 		group = append(group, o)
 		size += o.Size
+		large = large || o.Size >= lingerBytes
 	}
-	return group, size
+	return group, size, large
 }
 
 // Hold makes Close wait until release is called, for work that runs

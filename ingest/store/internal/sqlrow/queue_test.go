@@ -141,6 +141,34 @@ func TestQueueLingersForSmallWrites(t *testing.T) {
 	}
 }
 
+// A lingering group of small writes grows to maxGroup ops, however many
+// bytes they add up to (a fleet's one-line batches), and commits once it
+// has them, without waiting out the linger.
+func TestQueueLingerFillsGroup(t *testing.T) {
+	r := newQueueRig(t, time.Hour)
+	r.busy(t)
+	var done []<-chan struct{}
+	for range 128 {
+		done = append(done, r.do(t, lingerBytes/8)) // 8 of them make lingerBytes
+	}
+	for _, d := range done {
+		waitDone(t, d, "a write of a full lingering group")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if g := r.groups[len(r.groups)-1]; len(g) != 128 {
+		t.Fatalf("lingering small writes committed as groups of %v, want the last of 128", groupSizes(r.groups))
+	}
+}
+
+func groupSizes(groups [][]int) []int {
+	n := make([]int, len(groups))
+	for i, g := range groups {
+		n[i] = len(g)
+	}
+	return n
+}
+
 // The linger is bounded: a tiny group commits once it has passed.
 func TestQueueLingerEnds(t *testing.T) {
 	r := newQueueRig(t, 20*time.Millisecond)
