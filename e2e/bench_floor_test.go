@@ -246,16 +246,7 @@ func startFloor(t testing.TB, variant, dir string) *floor {
 		t.Setenv("GOMAXPROCS", v)
 	}
 	fl := &floor{proc: start(t, os.Args[0], dir)}
-	waitFor(t, 20*time.Second, "the floor collector to listen", func() bool {
-		if m := floorListeningRE.FindStringSubmatch(fl.out.String()); m != nil {
-			fl.addr = m[1]
-			return true
-		}
-		if fl.exited() {
-			t.Fatalf("the floor collector exited: %s", fl.out.String())
-		}
-		return false
-	})
+	fl.addr = fl.listenAddr(floorListeningRE, "the floor collector")
 	return fl
 }
 

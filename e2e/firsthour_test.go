@@ -113,17 +113,7 @@ func TestShippedCollectorConfigServes(t *testing.T) {
 	}
 
 	in := start(t, bin.ingest, "serve", "-config", path)
-	var addr string
-	waitFor(t, 20*time.Second, "offbox-ingest to listen", func() bool {
-		if m := listeningRE.FindStringSubmatch(in.out.String()); m != nil {
-			addr = m[1]
-			return true
-		}
-		if in.exited() {
-			t.Fatalf("offbox-ingest serve -config (shipped) exited: %s", in.out.String())
-		}
-		return false
-	})
+	addr := in.listenAddr(listeningRE, "offbox-ingest serve -config (shipped)")
 	waitFor(t, 10*time.Second, "the query API to listen", func() bool { return strings.Contains(in.out.String(), "api listening on ") })
 	_, port, _ := net.SplitHostPort(addr)
 	server := net.JoinHostPort("127.0.0.1", port)

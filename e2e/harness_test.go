@@ -95,6 +95,25 @@ func tail(s string, n int) string {
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
 
+// listenAddr waits up to 20 s for re (its first group the address) in
+// what the process printed and returns the address, failing the test if
+// the process (named what) exits first.
+func (p *proc) listenAddr(re *regexp.Regexp, what string) string {
+	p.t.Helper()
+	var addr string
+	waitFor(p.t, 20*time.Second, what+" to listen", func() bool {
+		if m := re.FindStringSubmatch(p.out.String()); m != nil {
+			addr = m[1]
+			return true
+		}
+		if p.exited() {
+			p.t.Fatalf("%s exited: %s", what, p.out.String())
+		}
+		return false
+	})
+	return addr
+}
+
 func (p *proc) exited() bool {
 	select {
 	case <-p.done:
@@ -175,16 +194,7 @@ func startIngest(t testing.TB, p pki, db, addr string, extra ...string) *ingest 
 	t.Helper()
 	args := append([]string{"serve", "-listen", addr, "-ca", p.ca(), "-cert", p.cert("ingest"), "-key", p.key("ingest"), "-db", db}, extra...)
 	in := &ingest{proc: start(t, bin.ingest, args...), db: db, pki: p}
-	waitFor(t, 20*time.Second, "offbox-ingest to listen", func() bool {
-		if m := listeningRE.FindStringSubmatch(in.out.String()); m != nil {
-			in.addr = m[1]
-			return true
-		}
-		if in.exited() {
-			t.Fatalf("offbox-ingest exited: %s", in.out.String())
-		}
-		return false
-	})
+	in.addr = in.listenAddr(listeningRE, "offbox-ingest")
 	return in
 }
 
