@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -32,24 +34,15 @@ func writeBenchInput(b testing.TB, path, input string, n int) {
 		b.Fatal(err)
 	}
 	defer f.Close()
+	w := bufio.NewWriterSize(f, 1<<20)
 	switch input {
 	case "synthetic":
-		w := make([]byte, 0, 1<<20)
 		for i := range n {
-			w = append(w, lineText("bench", i)...)
-			w = append(w, '\n')
-			if len(w) > 1<<20-256 {
-				if _, err := f.Write(w); err != nil {
-					b.Fatal(err)
-				}
-				w = w[:0]
-			}
-		}
-		if _, err := f.Write(w); err != nil {
-			b.Fatal(err)
+			w.WriteString(lineText("bench", i))
+			w.WriteByte('\n')
 		}
 	case "realistic":
-		if _, err := loggen.New(realisticConfig(n)).Write(f, n); err != nil {
+		if _, err := loggen.New(realisticConfig(n)).Write(w, n); err != nil {
 			b.Fatal(err)
 		}
 	case "realistic-sized":
@@ -57,24 +50,14 @@ func writeBenchInput(b testing.TB, path, input string, n int) {
 		// batches), each line the synthetic text no rule reads, cut or
 		// padded to the length: what the pipeline without detection's
 		// work (events, alerts) and with one token a line costs on it.
-		g, w := loggen.New(realisticConfig(n)), make([]byte, 0, 1<<20)
+		g := loggen.New(realisticConfig(n))
 		for i := range n {
-			size := len(g.Append(nil))
-			w = append(w, sizedLine(i, size)...)
-			if len(w) > 1<<20-4096 {
-				if _, err := f.Write(w); err != nil {
-					b.Fatal(err)
-				}
-				w = w[:0]
-			}
-		}
-		if _, err := f.Write(w); err != nil {
-			b.Fatal(err)
+			w.WriteString(sizedLine(i, len(g.Append(nil))))
 		}
 	default:
 		b.Fatalf("no bench input %q", input)
 	}
-	if err := f.Close(); err != nil {
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
 		b.Fatal(err)
 	}
 }
