@@ -71,38 +71,48 @@ func (s *Server) Connections() ConnStats {
 }
 
 // connGate counts, per address, the connections without a verified
-// device certificate, and per device those with one. Its maps hold only
-// keys with a connection open, so they are bounded by MaxConnections.
+// device certificate, and per device those with one.
 type connGate struct {
-	perAddr, perDev int
-	lis             atomic.Pointer[netlimit.Listener] // the listener Serve wraps
+	lis atomic.Pointer[netlimit.Listener] // the listener Serve wraps
 
-	mu         sync.Mutex
-	unverified map[netip.Prefix]int
-	verified   map[string]int // device → its connections open
+	addrs   places[netip.Prefix] // connections without a verified device certificate
+	devices places[string]       // verified connections, by device
 
 	perAddress, timeouts, failed, perDevice atomic.Uint64
 }
 
 func newConnGate(perAddr, perDev int) *connGate {
-	return &connGate{perAddr: perAddr, perDev: perDev, unverified: make(map[netip.Prefix]int), verified: make(map[string]int)}
+	return &connGate{addrs: newPlaces[netip.Prefix](perAddr), devices: newPlaces[string](perDev)}
 }
 
-func (g *connGate) enterDevice(dev string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.verified[dev] >= g.perDev {
+// places counts the connections open under each key, at most max a key.
+// Its map holds only keys with a connection open, so it is bounded by
+// MaxConnections.
+type places[K comparable] struct {
+	mu   sync.Mutex
+	max  int
+	open map[K]int
+}
+
+func newPlaces[K comparable](max int) places[K] { return places[K]{max: max, open: make(map[K]int)} }
+
+// enter takes a place of k's, or reports false when k has max.
+func (p *places[K]) enter(k K) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[k] >= p.max {
 		return false
 	}
-	g.verified[dev]++
+	p.open[k]++
 	return true
 }
 
-func (g *connGate) leaveDevice(dev string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.verified[dev]--; g.verified[dev] <= 0 {
-		delete(g.verified, dev)
+// leave gives a place of k's back.
+func (p *places[K]) leave(k K) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.open[k]--; p.open[k] <= 0 {
+		delete(p.open, k)
 	}
 }
 
@@ -135,24 +145,6 @@ func addrKey(a net.Addr) netip.Prefix {
 	return p
 }
 
-func (g *connGate) enter(k netip.Prefix) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.unverified[k] >= g.perAddr {
-		return false
-	}
-	g.unverified[k]++
-	return true
-}
-
-func (g *connGate) leave(k netip.Prefix) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.unverified[k]--; g.unverified[k] <= 0 {
-		delete(g.unverified, k)
-	}
-}
-
 var (
 	errPerAddress = errors.New("too many connections without a device certificate from this address")
 	errPerDevice  = errors.New("too many connections of this device")
@@ -169,14 +161,14 @@ type gatedCreds struct {
 // device certificate is verified, or the connection ends.
 func (c *gatedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
 	k := addrKey(raw.RemoteAddr())
-	if !c.g.enter(k) {
+	if !c.g.addrs.enter(k) {
 		c.g.perAddress.Add(1)
 		netlimit.Reset(raw)
 		return nil, nil, errPerAddress
 	}
 	conn, info, err := c.TransportCredentials.ServerHandshake(raw)
 	if err != nil {
-		c.g.leave(k)
+		c.g.addrs.leave(k)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			c.g.timeouts.Add(1)
 		} else {
@@ -185,18 +177,18 @@ func (c *gatedCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthIn
 		return nil, nil, err
 	}
 	if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-		c.g.leave(k)
+		c.g.addrs.leave(k)
 		dev := deviceKey(ti.State.PeerCertificates[0])
-		if !c.g.enterDevice(dev) {
+		if !c.g.devices.enter(dev) {
 			c.g.perDevice.Add(1)
 			netlimit.Reset(raw)
 			return nil, nil, errPerDevice
 		}
-		return &placeConn{Conn: conn, g: c.g, leave: func() { c.g.leaveDevice(dev) }}, info, nil
+		return &placeConn{Conn: conn, g: c.g, leave: func() { c.g.devices.leave(dev) }}, info, nil
 	}
 	// Enrollment: TLS without a certificate. The place is the address's
 	// until the connection closes.
-	return &placeConn{Conn: conn, g: c.g, leave: func() { c.g.leave(k) }}, info, nil
+	return &placeConn{Conn: conn, g: c.g, leave: func() { c.g.addrs.leave(k) }}, info, nil
 }
 
 func (c *gatedCreds) Clone() credentials.TransportCredentials {
