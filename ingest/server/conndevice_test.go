@@ -1,18 +1,11 @@
 package server
 
 import (
-	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"os"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-
 	"github.com/offbox/offbox/ingest/batchtest"
-	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -82,24 +75,13 @@ func TestConnectionsPerDevice(t *testing.T) {
 }
 
 // tryStream opens a stream as device name and waits for the server's
-// Welcome: nil if it came.
+// Welcome: nil if it came. The connection is closed on return.
 func tryStream(t *testing.T, h *harness, name string) error {
-	src, err := tlsconf.Load(pkiFiles(h.pki, name), tlsconf.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig("localhost"))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx)
+	c, end, err := h.connect(t, h.pki, name, nil, 10*time.Second)
+	defer end()
 	if err != nil {
 		return err
 	}
-	c := &client{t: t, dev: batchtest.WithKey(name, src.Signer()), stream: stream}
 	_, err = c.hello()
 	return err
 }
@@ -142,15 +124,7 @@ func TestPrefaceTimeoutCounted(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	h := startServer(t, func(c *Config) {
 		c.HandshakeTimeout, c.ConnectionsPerDevice, c.HandshakesPerAddress = timeout, 1, 1
-		perConn := c.TLS.GetConfigForClient
-		c.TLS.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			cfg, err := perConn(hello)
-			if cfg != nil {
-				cfg = cfg.Clone()
-				cfg.ClientAuth = tls.VerifyClientCertIfGiven
-			}
-			return cfg, err
-		}
+		certIfGiven(c)
 	}, "router-1")
 	src, err := tlsconf.Load(pkiFiles(h.pki, "router-1"), tlsconf.Options{})
 	if err != nil {
@@ -158,13 +132,7 @@ func TestPrefaceTimeoutCounted(t *testing.T) {
 	}
 	withCert := src.ClientConfig("localhost")
 	withCert.NextProtos = []string{"h2"}
-	caPEM, err := os.ReadFile(pkiFiles(h.pki, "ingest").CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	noCert := &tls.Config{ServerName: "localhost", RootCAs: roots, NextProtos: []string{"h2"}}
+	noCert := noCertTLS(t, h)
 	for i, cfg := range []*tls.Config{noCert, withCert} {
 		c, err := tls.Dial("tcp", h.addr, cfg)
 		if err != nil {

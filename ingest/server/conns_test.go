@@ -18,7 +18,6 @@ import (
 
 	"github.com/offbox/offbox/ingest/batchtest"
 	offboxv1 "github.com/offbox/offbox/transport/proto/offbox/v1"
-	"github.com/offbox/offbox/transport/proto/offbox/v1/offboxv1grpc"
 	"github.com/offbox/offbox/transport/tlsconf"
 )
 
@@ -85,23 +84,39 @@ func closedByServer[C interface {
 // (nil: any).
 func (h *harness) dialFrom(t *testing.T, name string, local net.Addr) *client {
 	t.Helper()
-	src, err := tlsconf.Load(pkiFiles(h.pki, name), tlsconf.Options{})
+	c, end, err := h.connect(t, h.pki, name, local, 10*time.Second)
+	t.Cleanup(end)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := net.Dialer{LocalAddr: local}
-	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig("localhost"))),
-		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) { return d.DialContext(ctx, "tcp", a) }))
+	return c
+}
+
+// certIfGiven gives c enrollment's TLS: a client certificate asked for,
+// not required.
+func certIfGiven(c *Config) {
+	perConn := c.TLS.GetConfigForClient
+	c.TLS.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		cfg, err := perConn(hello)
+		if cfg != nil {
+			cfg = cfg.Clone()
+			cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		return cfg, err
+	}
+}
+
+// noCertTLS is a client TLS that trusts h's CA, speaks h2 and has no
+// certificate.
+func noCertTLS(t *testing.T, h *harness) *tls.Config {
+	t.Helper()
+	caPEM, err := os.ReadFile(pkiFiles(h.pki, "ingest").CA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	t.Cleanup(func() { cancel(); conn.Close() })
-	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx, grpc.WaitForReady(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &client{t: t, dev: batchtest.WithKey(name, src.Signer()), stream: stream}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	return &tls.Config{ServerName: "localhost", RootCAs: roots, NextProtos: []string{"h2"}}
 }
 
 // streams checks that c is a working session: Hello, a batch, its ack.
@@ -214,23 +229,9 @@ func TestEnrollingConnectionsPerAddress(t *testing.T) {
 	const per = 2
 	h := startServer(t, func(c *Config) {
 		c.HandshakesPerAddress = per
-		perConn := c.TLS.GetConfigForClient
-		c.TLS.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			cfg, err := perConn(hello)
-			if cfg != nil {
-				cfg = cfg.Clone()
-				cfg.ClientAuth = tls.VerifyClientCertIfGiven
-			}
-			return cfg, err
-		}
+		certIfGiven(c)
 	}, "router-1")
-	caPEM, err := os.ReadFile(pkiFiles(h.pki, "ingest").CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(caPEM)
-	noCert := &tls.Config{ServerName: "localhost", RootCAs: roots, NextProtos: []string{"h2"}}
+	noCert := noCertTLS(t, h)
 	var tlsConns []*tls.Conn
 	for i := range per {
 		c, err := tls.Dial("tcp", h.addr, noCert)

@@ -128,21 +128,39 @@ type client struct {
 // the PKI in dir.
 func (h *harness) dial(t testing.TB, dir, name string) *client {
 	t.Helper()
+	c, end, err := h.connect(t, dir, name, nil, 0)
+	t.Cleanup(end)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// connect opens a stream as device name, with that device's certificate
+// from the PKI in dir, from the local address local (nil: any), bounded
+// by timeout (0: none). end closes its connection; err is the stream's.
+func (h *harness) connect(t testing.TB, dir, name string, local net.Addr, timeout time.Duration) (c *client, end func(), err error) {
+	t.Helper()
 	src, err := tlsconf.Load(pkiFiles(dir, name), tlsconf.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig("localhost"))))
+	d := net.Dialer{LocalAddr: local}
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(credentials.NewTLS(src.ClientConfig("localhost"))),
+		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) { return d.DialContext(ctx, "tcp", a) }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); conn.Close() })
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), timeout)
+	}
+	end = func() { cancel(); conn.Close() }
 	stream, err := offboxv1grpc.NewIngestClient(conn).Stream(ctx)
 	if err != nil {
-		t.Fatal(err)
+		return nil, end, err
 	}
-	return &client{t: t, dev: batchtest.WithKey(name, src.Signer()), stream: stream}
+	return &client{t: t, dev: batchtest.WithKey(name, src.Signer()), stream: stream}, end, nil
 }
 
 func (c *client) hello() (*offboxv1.Welcome, error) {
