@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/offbox/offbox/ingest/config"
+	"github.com/offbox/offbox/ingest/server"
 )
 
 // waitLine waits for re in p's output and returns its first group.
@@ -203,4 +206,13 @@ func deviceTLS(t *testing.T, pki string) *tls.Config {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
 	return &tls.Config{ServerName: "localhost", RootCAs: roots, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2"}}
+}
+
+// TestConnectionDefaultsAgree: the configuration's default for
+// max_connections (what check-config and the open-files warning say) is
+// the server's own.
+func TestConnectionDefaultsAgree(t *testing.T) {
+	if config.DefaultMaxConnections != server.DefaultMaxConnections {
+		t.Errorf("config.DefaultMaxConnections %d, server.DefaultMaxConnections %d", config.DefaultMaxConnections, server.DefaultMaxConnections)
+	}
 }

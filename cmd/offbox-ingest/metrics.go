@@ -112,11 +112,7 @@ func metricsListener(cfg config.Config, mx *metrics.Metrics, log *slog.Logger) (
 		return nil, nil, fmt.Errorf("metrics.listen: %w", err)
 	}
 	g := api.AllowListener(l, allow, log)
-	n := cfg.Metrics.MaxConnections
-	if n == 0 {
-		n = config.DefaultMetricsMaxConnections
-	}
-	lim := netlimit.New(g, n)
+	lim := netlimit.New(g, cfg.MetricsMaxConnections())
 	mx.Listener(lim, g.Refused)
 	var out net.Listener = lim
 	if tlsCfg != nil {

@@ -22,11 +22,7 @@ func filesWanted(cfg config.Config) uint64 {
 		n += cfg.APIMaxConnections()
 	}
 	if cfg.Metrics.Listen != "" {
-		m := cfg.Metrics.MaxConnections
-		if m == 0 {
-			m = config.DefaultMetricsMaxConnections
-		}
-		n += m
+		n += cfg.MetricsMaxConnections()
 	}
 	return uint64(n)
 }

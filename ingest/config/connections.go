@@ -28,6 +28,14 @@ func (c *Config) APIMaxConnections() int {
 	return c.API.MaxConnections
 }
 
+// MetricsMaxConnections is metrics.max_connections with its default.
+func (c *Config) MetricsMaxConnections() int {
+	if c.Metrics.MaxConnections == 0 {
+		return DefaultMetricsMaxConnections
+	}
+	return c.Metrics.MaxConnections
+}
+
 // checkConnections reports bad connection caps.
 func (c *Config) checkConnections() []error {
 	var errs []error
