@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"regexp"
 	"testing"
 	"time"
 )
@@ -16,11 +15,8 @@ import (
 // connections from one address held the API.
 func TestServeAPIBodyDeadline(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	pki := testPKI(t, dir)
-	cfg := serveConfig(t, dir, pki, "api:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: 127.0.0.1:0\n")
-	p := startServe(t, "-config", cfg)
-	apiAddr := p.waitLine(t, regexp.MustCompile(`offbox-ingest: api listening on (\S+)\n`))
+	p, _ := serveWith(t, "api:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: 127.0.0.1:0\n")
+	apiAddr := p.waitLine(t, apiListeningRE)
 	mAddr := p.waitLine(t, metricsListeningRE)
 	c, err := net.Dial("tcp", apiAddr)
 	if err != nil {

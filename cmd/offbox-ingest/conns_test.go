@@ -98,11 +98,8 @@ func dialIdle(t *testing.T, addr string, n int) []net.Conn {
 // close. The figures are read from the real /metrics.
 func TestServeConnectionCaps(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	pki := testPKI(t, dir)
-	cfg := serveConfig(t, dir, pki, "max_connections: 3\napi:\n  listen: 127.0.0.1:0\n  max_connections: 2\nmetrics:\n  listen: 127.0.0.1:0\n")
-	p := startServe(t, "-config", cfg)
-	apiAddr := p.waitLine(t, regexp.MustCompile(`offbox-ingest: api listening on (\S+)\n`))
+	p, pki := serveWith(t, "max_connections: 3\napi:\n  listen: 127.0.0.1:0\n  max_connections: 2\nmetrics:\n  listen: 127.0.0.1:0\n")
+	apiAddr := p.waitLine(t, apiListeningRE)
 	mAddr := p.waitLine(t, metricsListeningRE)
 	const (
 		ingestOpen    = `offbox_ingest_connections_open{listener="ingest"}`
@@ -193,6 +190,19 @@ func serveConfig(t *testing.T, dir, pki, extra string) string {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// apiListeningRE finds the query API's address in serve's log.
+var apiListeningRE = regexp.MustCompile(`offbox-ingest: api listening on (\S+)\n`)
+
+// serveWith starts the real collector on serveConfig's configuration with
+// extra, in a directory of its own with a test PKI, and returns it and
+// the PKI's directory.
+func serveWith(t *testing.T, extra string) (*serveProc, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pki := testPKI(t, dir)
+	return startServe(t, "-config", serveConfig(t, dir, pki, extra)), pki
 }
 
 // deviceTLS is the client TLS of the test PKI's device d, speaking h2.

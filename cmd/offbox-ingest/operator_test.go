@@ -156,14 +156,15 @@ func TestServeAPI(t *testing.T) {
 		{"tls", "https", "api:\n  listen: 127.0.0.1:0\n  tls:\n    cert: " + filepath.Join(pki, "ingest.pem") +
 			"\n    key: " + filepath.Join(pki, "ingest-key.pem") + "\n"},
 	} {
-		db := filepath.Join(dir, tt.name+".db")
-		cfg := filepath.Join(dir, tt.name+".yaml")
-		os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ndb: "+db+"\ntls:\n  ca: "+filepath.Join(pki, "ca.pem")+
-			"\n  cert: "+filepath.Join(pki, "ingest.pem")+"\n  key: "+filepath.Join(pki, "ingest-key.pem")+"\n"+tt.api), 0o600)
-		p := startServe(t, "-config", cfg)
+		sub := filepath.Join(dir, tt.name)
+		if err := os.Mkdir(sub, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		db := filepath.Join(sub, "c.db") // serveConfig's
+		p := startServe(t, "-config", serveConfig(t, sub, pki, tt.api))
 		var base string
 		for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-			if m := regexp.MustCompile(`offbox-ingest: api listening on (\S+)\n`).FindStringSubmatch(p.logs.String()); m != nil {
+			if m := apiListeningRE.FindStringSubmatch(p.logs.String()); m != nil {
 				base = tt.scheme + "://" + m[1]
 			}
 		}

@@ -12,10 +12,7 @@ import (
 // the real /metrics, and the four it holds open.
 func TestServePerDeviceMetric(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	pki := testPKI(t, dir)
-	cfg := serveConfig(t, dir, pki, "metrics:\n  listen: 127.0.0.1:0\n")
-	p := startServe(t, "-config", cfg)
+	p, pki := serveWith(t, "metrics:\n  listen: 127.0.0.1:0\n")
 	mAddr := p.waitLine(t, metricsListeningRE)
 	const refused = `offbox_ingest_connections_refused_total{listener="ingest",reason="per_device"}`
 	if got := series(t, mAddr, refused); got != 0 {
